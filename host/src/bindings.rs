@@ -1,0 +1,11 @@
+//! Host-side bindings of the `orquesta:plugin` world (`wit/plugin.wit`).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use exports::orquesta::plugin::handler;
+pub use orquesta::plugin::{blob, config, http, kv, log, messaging, notify, sql, types};

@@ -1,0 +1,76 @@
+//! `orquesta:plugin/http`: outbound requests, only to the hosts the tenant allows.
+
+use async_trait::async_trait;
+
+use super::{Caller, CapError};
+use crate::bindings::http::Host;
+pub use crate::bindings::http::{Request, Response};
+use crate::bindings::types::HostError;
+use crate::engine::Invocation;
+
+/// Sends a request the grants already allowed.
+#[async_trait]
+pub trait OutboundHttp: Send + Sync {
+    async fn send(&self, caller: &Caller<'_>, request: Request) -> Result<Response, CapError>;
+}
+
+/// Whether the allow-list `hosts` lets a plugin call `url`. Entries are host names,
+/// `*.domain` for any subdomain, or `*`.
+pub fn host_allowed(hosts: &[String], url: &url::Url) -> Result<(), CapError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| CapError::Invalid(format!("URL {url} has no host")))?
+        .to_ascii_lowercase();
+    let allowed = hosts.iter().any(|g| {
+        let g = g.to_ascii_lowercase();
+        g == "*"
+            || g == host
+            || g.strip_prefix("*.")
+                .is_some_and(|domain| host.ends_with(&format!(".{domain}")))
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(CapError::Denied(format!(
+            "host `{host}` is not in this plugin's allowed hosts"
+        )))
+    }
+}
+
+/// Parses and checks a plugin's URL: http or https, and an allowed host.
+pub fn check_url(hosts: &[String], raw: &str) -> Result<url::Url, CapError> {
+    let url =
+        url::Url::parse(raw).map_err(|e| CapError::Invalid(format!("bad URL {raw:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(CapError::Invalid(format!(
+            "only http and https URLs are allowed, got {}",
+            url.scheme()
+        )));
+    }
+    host_allowed(hosts, &url)?;
+    Ok(url)
+}
+
+impl Host for Invocation {
+    async fn send(&mut self, request: Request) -> Result<Response, HostError> {
+        check_url(&self.ctx.capabilities.grants.hosts, &request.url)?;
+        let caller = self.caller();
+        Ok(self
+            .ctx
+            .capabilities
+            .backends
+            .http
+            .send(&caller, request)
+            .await?)
+    }
+}
+
+impl Invocation {
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller {
+            tenant: &self.ctx.tenant,
+            plugin: &self.ctx.plugin,
+            invocation: &self.id,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `orquesta:plugin/messaging`: queues, the event bus and workflow executions.
+
+use async_trait::async_trait;
+
+use super::{Caller, CapError, Grants};
+use crate::bindings::messaging::{Host, SendOptions};
+use crate::bindings::types::HostError;
+use crate::engine::Invocation;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    pub queue: String,
+    pub body: String,
+    pub delay_seconds: u32,
+    pub attributes: Vec<(String, String)>,
+    pub group_id: Option<String>,
+    pub deduplication_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    pub bus: String,
+    pub source: String,
+    pub detail_type: String,
+    /// JSON, checked before it reaches the backend.
+    pub detail: String,
+}
+
+#[async_trait]
+pub trait Messaging: Send + Sync {
+    /// Returns the message id.
+    async fn send(&self, caller: &Caller<'_>, message: OutgoingMessage)
+    -> Result<String, CapError>;
+    /// Returns the event id.
+    async fn put_event(
+        &self,
+        caller: &Caller<'_>,
+        event: OutgoingEvent,
+    ) -> Result<String, CapError>;
+    /// Returns the execution id.
+    async fn start_execution(
+        &self,
+        caller: &Caller<'_>,
+        workflow: &str,
+        input: &str,
+        name: Option<&str>,
+    ) -> Result<String, CapError>;
+}
+
+fn check_json(what: &str, text: &str) -> Result<(), CapError> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(|_| ())
+        .map_err(|e| CapError::Invalid(format!("{what} must be JSON: {e}")))
+}
+
+impl Host for Invocation {
+    async fn send(
+        &mut self,
+        queue: String,
+        body: String,
+        options: SendOptions,
+    ) -> Result<String, HostError> {
+        Grants::check(&self.ctx.capabilities.grants.queues, "queue", &queue)?;
+        let message = OutgoingMessage {
+            queue,
+            body,
+            delay_seconds: options.delay_seconds,
+            attributes: options.attributes,
+            group_id: options.group_id,
+            deduplication_id: options.deduplication_id,
+        };
+        let caller = self.caller();
+        Ok(self
+            .ctx
+            .capabilities
+            .backends
+            .messaging
+            .send(&caller, message)
+            .await?)
+    }
+
+    async fn put_event(
+        &mut self,
+        bus: String,
+        source: String,
+        detail_type: String,
+        detail: String,
+    ) -> Result<String, HostError> {
+        Grants::check(&self.ctx.capabilities.grants.buses, "bus", &bus)?;
+        check_json("event detail", &detail)?;
+        let event = OutgoingEvent {
+            bus,
+            source,
+            detail_type,
+            detail,
+        };
+        let caller = self.caller();
+        Ok(self
+            .ctx
+            .capabilities
+            .backends
+            .messaging
+            .put_event(&caller, event)
+            .await?)
+    }
+
+    async fn start_execution(
+        &mut self,
+        workflow: String,
+        input: String,
+        name: Option<String>,
+    ) -> Result<String, HostError> {
+        Grants::check(
+            &self.ctx.capabilities.grants.workflows,
+            "workflow",
+            &workflow,
+        )?;
+        check_json("execution input", &input)?;
+        let caller = self.caller();
+        let messaging = &self.ctx.capabilities.backends.messaging;
+        Ok(messaging
+            .start_execution(&caller, &workflow, &input, name.as_deref())
+            .await?)
+    }
+}

@@ -1,0 +1,53 @@
+//! `orquesta:plugin/notify`: publish to the tenant's topics.
+
+use async_trait::async_trait;
+
+use super::{Caller, CapError, Grants};
+use crate::bindings::notify::Host;
+use crate::bindings::types::HostError;
+use crate::engine::Invocation;
+
+/// A message for a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Publication {
+    pub topic: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Fans a publication out to the topic's subscriptions. Returns the message id.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn publish(
+        &self,
+        caller: &Caller<'_>,
+        publication: Publication,
+    ) -> Result<String, CapError>;
+}
+
+impl Host for Invocation {
+    async fn publish(
+        &mut self,
+        topic: String,
+        subject: Option<String>,
+        body: String,
+        attributes: Vec<(String, String)>,
+    ) -> Result<String, HostError> {
+        Grants::check(&self.ctx.capabilities.grants.topics, "topic", &topic)?;
+        let publication = Publication {
+            topic,
+            subject,
+            body,
+            attributes,
+        };
+        let caller = self.caller();
+        Ok(self
+            .ctx
+            .capabilities
+            .backends
+            .notify
+            .publish(&caller, publication)
+            .await?)
+    }
+}

@@ -1,0 +1,182 @@
+//! The backend of a capability this host does not provide: every call answers
+//! `unavailable`, so a plugin can handle the absence instead of failing to load.
+
+use async_trait::async_trait;
+
+use super::http::{OutboundHttp, Request, Response};
+use super::kv::{Entry, KeyPage, KeyValue, Namespace};
+use super::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
+use super::notify::{Notifier, Publication};
+use super::{Caller, CapError};
+
+pub struct Unavailable;
+
+fn unavailable<T>(what: &str) -> Result<T, CapError> {
+    Err(CapError::Unavailable(format!(
+        "{what} is not configured on this host"
+    )))
+}
+
+#[async_trait]
+impl KeyValue for Unavailable {
+    async fn get(&self, _: &Namespace, _: &str) -> Result<Option<Entry>, CapError> {
+        unavailable("kv")
+    }
+    async fn set(&self, _: &Namespace, _: &str, _: &[u8], _: Option<u64>) -> Result<u64, CapError> {
+        unavailable("kv")
+    }
+    async fn delete(&self, _: &Namespace, _: &str) -> Result<bool, CapError> {
+        unavailable("kv")
+    }
+    async fn list(
+        &self,
+        _: &Namespace,
+        _: &str,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<KeyPage, CapError> {
+        unavailable("kv")
+    }
+    async fn compare_and_swap(
+        &self,
+        _: &Namespace,
+        _: &str,
+        _: u64,
+        _: &[u8],
+        _: Option<u64>,
+    ) -> Result<Option<u64>, CapError> {
+        unavailable("kv")
+    }
+    async fn increment(&self, _: &Namespace, _: &str, _: i64) -> Result<i64, CapError> {
+        unavailable("kv")
+    }
+}
+
+#[async_trait]
+impl OutboundHttp for Unavailable {
+    async fn send(&self, _: &Caller<'_>, _: Request) -> Result<Response, CapError> {
+        unavailable("outbound http")
+    }
+}
+
+#[async_trait]
+impl Notifier for Unavailable {
+    async fn publish(&self, _: &Caller<'_>, _: Publication) -> Result<String, CapError> {
+        unavailable("notify")
+    }
+}
+
+#[async_trait]
+impl Messaging for Unavailable {
+    async fn send(&self, _: &Caller<'_>, _: OutgoingMessage) -> Result<String, CapError> {
+        unavailable("messaging")
+    }
+    async fn put_event(&self, _: &Caller<'_>, _: OutgoingEvent) -> Result<String, CapError> {
+        unavailable("the event bus")
+    }
+    async fn start_execution(
+        &self,
+        _: &Caller<'_>,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<String, CapError> {
+        unavailable("workflows")
+    }
+}
+
+// `sql` and `blob` arrive with the data and service work; until then a plugin that calls
+// them gets a typed `unavailable` (after the grant check, so `denied` stays accurate).
+mod interfaces {
+    use crate::bindings::types::HostError;
+    use crate::bindings::{blob, sql};
+    use crate::capabilities::{CapError, Grants};
+    use crate::engine::Invocation;
+
+    fn unavailable<T>(what: &str) -> Result<T, HostError> {
+        Err(CapError::Unavailable(format!("{what} is not configured on this host")).into())
+    }
+
+    impl sql::Host for Invocation {
+        async fn query(
+            &mut self,
+            database: String,
+            _statement: String,
+            _params: Vec<sql::Value>,
+        ) -> Result<sql::Rows, HostError> {
+            Grants::check(
+                &self.ctx.capabilities.grants.databases,
+                "database",
+                &database,
+            )?;
+            unavailable("sql")
+        }
+
+        async fn execute(
+            &mut self,
+            database: String,
+            _statement: String,
+            _params: Vec<sql::Value>,
+        ) -> Result<u64, HostError> {
+            Grants::check(
+                &self.ctx.capabilities.grants.databases,
+                "database",
+                &database,
+            )?;
+            unavailable("sql")
+        }
+    }
+
+    impl blob::Host for Invocation {
+        async fn get(
+            &mut self,
+            bucket: String,
+            _key: String,
+        ) -> Result<Option<Vec<u8>>, HostError> {
+            Grants::check(
+                &self.ctx.capabilities.grants.blob_buckets,
+                "blob bucket",
+                &bucket,
+            )?;
+            unavailable("blob")
+        }
+
+        async fn put(
+            &mut self,
+            bucket: String,
+            _key: String,
+            _data: Vec<u8>,
+        ) -> Result<(), HostError> {
+            Grants::check(
+                &self.ctx.capabilities.grants.blob_buckets,
+                "blob bucket",
+                &bucket,
+            )?;
+            unavailable("blob")
+        }
+
+        async fn delete(&mut self, bucket: String, _key: String) -> Result<bool, HostError> {
+            Grants::check(
+                &self.ctx.capabilities.grants.blob_buckets,
+                "blob bucket",
+                &bucket,
+            )?;
+            unavailable("blob")
+        }
+
+        async fn list_keys(
+            &mut self,
+            bucket: String,
+            _prefix: String,
+            _cursor: Option<String>,
+            _limit: u32,
+        ) -> Result<blob::ObjectPage, HostError> {
+            Grants::check(
+                &self.ctx.capabilities.grants.blob_buckets,
+                "blob bucket",
+                &bucket,
+            )?;
+            unavailable("blob")
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Subcommands. Each returns an exit code: 0 success, 1 a plugin or test failed,
+//! 2 the input was refused (bad file, bad config, bad event).
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use orquesta::capabilities::{Backends, Capabilities, Grants};
+use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
+use orquesta::event::{EventJson, response_to_json};
+use orquesta::store::Store;
+use orquesta::tenants::TenantConfig;
+use orquesta::testing::TestPlugin;
+use orquesta::testing::fixtures::FixtureFile;
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orquesta",
+    version,
+    about = "A self-hosted WebAssembly plugin host for business flows"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "ORQUESTA_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one invocation of a plugin and print its result as JSON.
+    Invoke {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+        /// The event as JSON: a file, or `-` for standard input.
+        #[arg(long)]
+        event: String,
+        /// A tenant file giving the plugin's config, secrets, grants and limits.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Which of the tenant's plugins this is (default: the one whose source has the
+        /// same file name, or the only one).
+        #[arg(long = "plugin")]
+        plugin_name: Option<String>,
+        /// Where the embedded store and compiled plugins are kept.
+        #[arg(long, default_value = ".orquesta", env = "ORQUESTA_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Run a plugin against a fixtures file, in isolation.
+    Test { plugin: PathBuf, fixtures: PathBuf },
+    /// Validate a tenant config file.
+    Check { file: PathBuf },
+}
+
+pub fn init_logging(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORQUESTA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Invoke {
+            plugin,
+            event,
+            config,
+            plugin_name,
+            data_dir,
+        } => {
+            invoke(
+                &plugin,
+                &event,
+                config.as_deref(),
+                plugin_name.as_deref(),
+                &data_dir,
+            )
+            .await
+        }
+        Command::Test { plugin, fixtures } => test(&plugin, &fixtures).await,
+        Command::Check { file } => check(&file),
+    }
+}
+
+/// Prints `error: ...` on one line and gives the exit code.
+fn refuse(err: impl std::fmt::Display, code: u8) -> ExitCode {
+    let text = err.to_string();
+    eprintln!("error: {}", text.lines().collect::<Vec<_>>().join(" "));
+    ExitCode::from(code)
+}
+
+async fn invoke(
+    plugin_path: &Path,
+    event_source: &str,
+    config: Option<&Path>,
+    plugin_name: Option<&str>,
+    data_dir: &Path,
+) -> ExitCode {
+    let prepared =
+        match prepare_invocation(plugin_path, event_source, config, plugin_name, data_dir).await {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{e:#}"), EXIT_BAD_INPUT),
+        };
+    let (engine, plugin, ctx, event) = prepared;
+    let result = engine
+        .invoke(&plugin, ctx, &event)
+        .await
+        .and_then(|r| response_to_json(&r));
+    match result {
+        Ok(output) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&output).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => refuse(e, EXIT_FAILED),
+    }
+}
+
+type Prepared = (
+    Engine,
+    orquesta::engine::Plugin,
+    Arc<PluginContext>,
+    orquesta::bindings::handler::Event,
+);
+
+async fn prepare_invocation(
+    plugin_path: &Path,
+    event_source: &str,
+    config: Option<&Path>,
+    plugin_name: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<Prepared> {
+    let event_text = read_source(event_source)?;
+    let event = EventJson::parse(&event_text)?.into_event();
+
+    let (tenant, name, settings) = match config {
+        Some(path) => {
+            let tenant = TenantConfig::load(path)?;
+            let (name, plugin) = pick_plugin(&tenant, plugin_path, plugin_name)
+                .with_context(|| format!("{}", path.display()))?;
+            let secrets = plugin
+                .resolve_secrets(&name)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let tenant_name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "default".into());
+            let settings = (
+                tenant.limits.clone(),
+                plugin.config_strings(),
+                secrets,
+                plugin.allow.clone(),
+            );
+            (tenant_name, name, settings)
+        }
+        None => (
+            "default".to_string(),
+            plugin_name.unwrap_or("plugin").to_string(),
+            (
+                Limits::default(),
+                BTreeMap::new(),
+                BTreeMap::new(),
+                Grants::default(),
+            ),
+        ),
+    };
+    let (limits, config, secrets, grants) = settings;
+
+    let bytes = std::fs::read(plugin_path)
+        .with_context(|| format!("cannot read {}", plugin_path.display()))?;
+    let engine = Engine::new(EngineConfig {
+        cache_dir: Some(data_dir.join("cache")),
+        ..EngineConfig::default()
+    })?;
+    let plugin = engine
+        .load(bytes)
+        .await
+        .with_context(|| format!("{}", plugin_path.display()))?;
+    let store = Store::open_sqlite(&data_dir.join("orquesta.db")).await?;
+    let mut backends = Backends::unavailable();
+    backends.kv = Arc::new(store);
+    let ctx = PluginContext::new(
+        tenant,
+        name,
+        limits,
+        Capabilities {
+            config,
+            secrets,
+            grants,
+            backends,
+        },
+    );
+    Ok((engine, plugin, Arc::new(ctx), event))
+}
+
+/// The tenant's entry for this plugin file.
+fn pick_plugin<'a>(
+    tenant: &'a TenantConfig,
+    plugin_path: &Path,
+    wanted: Option<&str>,
+) -> anyhow::Result<(String, &'a orquesta::tenants::PluginConfig)> {
+    if let Some(name) = wanted {
+        let plugin = tenant
+            .plugins
+            .get(name)
+            .ok_or_else(|| anyhow!("the tenant has no plugin `{name}`"))?;
+        return Ok((name.to_string(), plugin));
+    }
+    let file_name = plugin_path.file_name();
+    let by_source: Vec<_> = tenant
+        .plugins
+        .iter()
+        .filter(|(_, p)| p.source.file_name() == file_name)
+        .collect();
+    match (by_source.as_slice(), tenant.plugins.len()) {
+        ([(name, plugin)], _) => Ok(((*name).clone(), plugin)),
+        (_, 1) => {
+            let (name, plugin) = tenant
+                .plugins
+                .iter()
+                .next()
+                .ok_or_else(|| anyhow!("no plugins"))?;
+            Ok((name.clone(), plugin))
+        }
+        _ => bail!("cannot tell which of the tenant's plugins this is: pass --plugin NAME"),
+    }
+}
+
+fn read_source(source: &str) -> anyhow::Result<String> {
+    if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the event from standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(source).with_context(|| format!("cannot read event file {source}"))
+}
+
+async fn test(plugin_path: &Path, fixtures_path: &Path) -> ExitCode {
+    let fixtures = match FixtureFile::load(fixtures_path) {
+        Ok(f) => f,
+        Err(e) => return refuse(e, EXIT_BAD_INPUT),
+    };
+    let plugin = match TestPlugin::load(plugin_path).await {
+        Ok(p) => p,
+        Err(e) => return refuse(format!("{e:#}"), EXIT_BAD_INPUT),
+    };
+    let results = match fixtures.run(&plugin).await {
+        Ok(r) => r,
+        Err(e) => return refuse(format!("{e:#}"), EXIT_FAILED),
+    };
+    let mut failed = 0;
+    for result in &results {
+        if result.passed() {
+            println!("ok     {}", result.name);
+        } else {
+            failed += 1;
+            println!("FAILED {}", result.name);
+            for failure in &result.failures {
+                for line in failure.lines() {
+                    println!("         {line}");
+                }
+            }
+        }
+    }
+    println!("{} passed, {} failed", results.len() - failed, failed);
+    if failed > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn check(file: &Path) -> ExitCode {
+    match TenantConfig::load(file) {
+        Ok(tenant) => {
+            let names: Vec<&str> = tenant.plugins.keys().map(String::as_str).collect();
+            println!(
+                "ok: {}: tenant with {} plugin(s): {}",
+                file.display(),
+                names.len(),
+                names.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => refuse(e, EXIT_BAD_INPUT),
+    }
+}

@@ -1,0 +1,277 @@
+//! One invocation: a fresh `Store` and instance, limits armed, the call, and the outcome
+//! turned into a typed result. Nothing survives the invocation but its result.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::{Engine, InvokeError, Limits, Plugin};
+use crate::bindings::handler::{Event, Response};
+use crate::capabilities::Capabilities;
+
+/// Everything an invocation of one plugin of one tenant needs, built once when the
+/// tenant's config loads and shared by all its invocations.
+pub struct PluginContext {
+    pub tenant: String,
+    pub plugin: String,
+    pub limits: Limits,
+    /// Shared by every plugin of the tenant: caps its invocations in flight.
+    pub concurrency: Arc<Semaphore>,
+    pub capabilities: Capabilities,
+}
+
+impl PluginContext {
+    pub fn new(
+        tenant: impl Into<String>,
+        plugin: impl Into<String>,
+        limits: Limits,
+        capabilities: Capabilities,
+    ) -> Self {
+        let concurrency = Arc::new(Semaphore::new(limits.concurrency as usize));
+        PluginContext {
+            tenant: tenant.into(),
+            plugin: plugin.into(),
+            limits,
+            concurrency,
+            capabilities,
+        }
+    }
+}
+
+/// The store's data for one invocation; host calls receive it as `&mut self`.
+pub struct Invocation {
+    pub ctx: Arc<PluginContext>,
+    pub id: String,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for Invocation {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Caps linear memory and remembers a refusal, so an allocation failure (which a Rust
+/// guest turns into an `unreachable` trap) is reported as `memory-limit`.
+struct MemoryLimiter {
+    max_bytes: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // The pool's per-table element cap is the real bound; this only honours the
+        // table's own declared maximum.
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+}
+
+impl Engine {
+    /// Runs `event` through a fresh instance of `plugin`.
+    pub async fn invoke(
+        &self,
+        plugin: &Plugin,
+        ctx: Arc<PluginContext>,
+        event: &Event,
+    ) -> Result<Response, InvokeError> {
+        let closed = |_| InvokeError::Instantiation("the host is shutting down".into());
+        let _tenant_turn = ctx
+            .concurrency
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
+        let _slot = self
+            .inner
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
+
+        let limits = ctx.limits.clone();
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        let capture = self.inner.limits.captured_output_bytes;
+        let (stdout, stderr) = (
+            MemoryOutputPipe::new(capture),
+            MemoryOutputPipe::new(capture),
+        );
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut store = Store::new(
+            &self.inner.wasmtime,
+            Invocation {
+                ctx: ctx.clone(),
+                id: id.clone(),
+                // No files, no sockets, no environment: only clocks, random and the
+                // captured stdio.
+                wasi: WasiCtxBuilder::new()
+                    .stdout(stdout.clone())
+                    .stderr(stderr.clone())
+                    .build(),
+                table: ResourceTable::new(),
+                limiter: MemoryLimiter {
+                    max_bytes: limits.memory_bytes(),
+                    refused: false,
+                },
+            },
+        );
+        store.limiter(|inv| &mut inv.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                // Let other tasks run on this worker between ticks.
+                UpdateDeadline::Yield(1)
+            })
+        });
+
+        let started = Instant::now();
+        let run = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .orquesta_plugin_handler()
+                .call_handle(&mut store, event)
+                .await
+        };
+        // Epochs stop guest code; this stops a host call that outlives the deadline.
+        let outcome = tokio::time::timeout_at(deadline.into(), run).await;
+        let memory_refused = store.data().limiter.refused;
+        drop(store);
+        log_guest_output(&ctx, &id, &stdout.contents(), &stderr.contents());
+        tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,
+            elapsed_us = started.elapsed().as_micros() as u64, "invocation finished");
+
+        let response = match outcome {
+            Err(_elapsed) => {
+                return Err(InvokeError::Timeout {
+                    limit_ms: limits.timeout_ms,
+                });
+            }
+            Ok(Err(err)) => return Err(classify(err, memory_refused, &limits, &stderr.contents())),
+            Ok(Ok(Err(failure))) => {
+                return Err(InvokeError::Plugin {
+                    error: failure.error,
+                    cause: failure.cause,
+                });
+            }
+            Ok(Ok(Ok(response))) => response,
+        };
+        let size = response_size(&response);
+        if size > limits.max_output_bytes() {
+            return Err(InvokeError::OutputTooLarge {
+                size,
+                limit: limits.max_output_bytes(),
+            });
+        }
+        Ok(response)
+    }
+}
+
+fn response_size(response: &Response) -> usize {
+    match response {
+        Response::Http(r) => {
+            r.body.len()
+                + r.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
+        Response::Json(s) => s.len(),
+        Response::Batch(ids) => ids.iter().map(String::len).sum(),
+        Response::None => 0,
+    }
+}
+
+/// Names what went wrong inside the guest.
+fn classify(
+    err: wasmtime::Error,
+    memory_refused: bool,
+    limits: &Limits,
+    stderr: &[u8],
+) -> InvokeError {
+    if memory_refused {
+        return InvokeError::MemoryLimit {
+            limit_mb: limits.memory_mb,
+        };
+    }
+    let trap = err.downcast_ref::<Trap>().copied();
+    match trap {
+        Some(Trap::Interrupt) => {
+            return InvokeError::Timeout {
+                limit_ms: limits.timeout_ms,
+            };
+        }
+        Some(Trap::StackOverflow) => return InvokeError::StackOverflow,
+        _ => {}
+    }
+    if let Some(message) = panic_message(&String::from_utf8_lossy(stderr)) {
+        return InvokeError::Trap(message);
+    }
+    match trap {
+        Some(trap) => InvokeError::Trap(trap.to_string()),
+        // Not a trap: instantiation failed (a missing slot, a bad initial memory size).
+        None => InvokeError::Instantiation(first_line(&format!("{err:#}"))),
+    }
+}
+
+/// Rust's panic hook writes `thread '..' panicked at FILE:LINE:COL:\nMESSAGE\nnote: ..`.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.find("panicked at ")?;
+    let mut lines = stderr[start + "panicked at ".len()..].lines();
+    let location = lines.next()?.trim_end_matches(':');
+    let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
+    Some(format!(
+        "panicked at {location}: {}",
+        message.join(" ").trim()
+    ))
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+fn log_guest_output(ctx: &PluginContext, id: &str, stdout: &[u8], stderr: &[u8]) {
+    let lines = |bytes: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| ctx.capabilities.redact(l))
+            .collect()
+    };
+    let (tenant, plugin) = (&ctx.tenant, &ctx.plugin);
+    for line in lines(stdout) {
+        tracing::info!(%tenant, %plugin, invocation = %id, stream = "stdout", "{line}");
+    }
+    // A guest writes to stderr when something is wrong (Rust's panic hook does).
+    for line in lines(stderr) {
+        tracing::warn!(%tenant, %plugin, invocation = %id, stream = "stderr", "{line}");
+    }
+}

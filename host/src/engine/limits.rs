@@ -1,0 +1,124 @@
+//! Every limit the host enforces, declared once with its default and the reason for it.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits a tenant's config may set for its plugins (`[limits]` in the tenant file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Linear memory one instance may grow to. 64 MiB runs every demo flow and keeps a
+    /// thousand loaded tenants affordable; a flow that needs more says so.
+    pub memory_mb: u32,
+    /// Wall-clock time for one invocation, host calls included: the epoch deadline stops
+    /// guest code, an outer timeout stops a slow host call.
+    pub timeout_ms: u64,
+    /// Invocations of one tenant running at once; more wait their turn, so one tenant
+    /// cannot take every instance slot.
+    pub concurrency: u32,
+    /// Size of a plugin's response. Lambda caps synchronous payloads at 6 MB; larger data
+    /// belongs in blobs.
+    pub max_output_kb: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mb: 64,
+            timeout_ms: 10_000,
+            concurrency: 32,
+            max_output_kb: 6 * 1024,
+        }
+    }
+}
+
+/// Ceilings no tenant config can exceed.
+pub mod ceiling {
+    /// A pool slot's hard memory cap; tenants choose up to this.
+    pub const MEMORY_MB: u32 = 1024;
+    /// Lambda's longest timeout; longer work belongs in a workflow.
+    pub const TIMEOUT_MS: u64 = 15 * 60 * 1000;
+    /// Far above what 2 cores can use; guards against typos.
+    pub const CONCURRENCY: u32 = 10_000;
+    /// Responses past 64 MiB belong in blobs.
+    pub const MAX_OUTPUT_KB: u32 = 64 * 1024;
+}
+
+impl Limits {
+    /// Checks the values against the host's ceilings.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = [
+            (
+                "memory_mb",
+                self.memory_mb as u64,
+                1,
+                ceiling::MEMORY_MB as u64,
+            ),
+            ("timeout_ms", self.timeout_ms, 1, ceiling::TIMEOUT_MS),
+            (
+                "concurrency",
+                self.concurrency as u64,
+                1,
+                ceiling::CONCURRENCY as u64,
+            ),
+            (
+                "max_output_kb",
+                self.max_output_kb as u64,
+                1,
+                ceiling::MAX_OUTPUT_KB as u64,
+            ),
+        ];
+        for (name, value, min, max) in checks {
+            if value < min || value > max {
+                return Err(format!("limits.{name} = {value} is outside {min}..={max}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mb as usize) << 20
+    }
+
+    pub fn max_output_bytes(&self) -> usize {
+        (self.max_output_kb as usize) << 10
+    }
+}
+
+/// Host-wide settings of the engine. wasmtime fixes these per `Engine`, so they cannot
+/// vary by tenant.
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    /// Instances alive at once, across all tenants: the pooling allocator's slot count.
+    pub instance_slots: u32,
+    /// Wasm stack per invocation. wasmtime's default (512 KiB) runs deep recursive parsers;
+    /// it must stay below the async stack (2 MiB).
+    pub max_wasm_stack: usize,
+    /// How often the epoch advances; the granularity of time limits.
+    pub epoch_tick_ms: u64,
+    /// stdout/stderr kept per invocation, for logs and panic messages.
+    pub captured_output_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        EngineLimits {
+            instance_slots: 256,
+            max_wasm_stack: 512 << 10,
+            epoch_tick_ms: 10,
+            captured_output_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Sizes the capability calls accept, whatever the tenant.
+pub mod capability {
+    /// kv keys are identifiers, not documents (DynamoDB allows 2 KiB partition keys).
+    pub const KV_KEY_BYTES: usize = 1024;
+    /// kv values: DynamoDB's item limit is 400 KB; 1 MiB leaves room and larger belongs
+    /// in blobs.
+    pub const KV_VALUE_BYTES: usize = 1 << 20;
+    /// One listing page.
+    pub const KV_PAGE: u32 = 1000;
+    /// Bucket, topic and queue names.
+    pub const NAME_BYTES: usize = 128;
+}

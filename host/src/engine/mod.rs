@@ -1,0 +1,162 @@
+//! The wasmtime side: one `Engine` per host, the pooling allocator, compiled components
+//! shared by content hash, and one fresh `Store` per invocation.
+
+mod cache;
+mod errors;
+mod invoke;
+pub mod limits;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::PluginPre;
+pub use cache::content_hash;
+pub use errors::{InvokeError, LoadError};
+pub use invoke::{Invocation, PluginContext};
+pub use limits::{EngineLimits, Limits};
+
+/// Settings for [`Engine::new`].
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Where compiled components are kept; `None` compiles in memory only.
+    pub cache_dir: Option<PathBuf>,
+    pub limits: EngineLimits,
+}
+
+/// The host's wasmtime engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    wasmtime: wasmtime::Engine,
+    linker: Linker<Invocation>,
+    cache: cache::ComponentCache,
+    /// One permit per pool slot: callers wait for a slot instead of failing to instantiate.
+    slots: Arc<Semaphore>,
+    limits: EngineLimits,
+}
+
+/// A validated, compiled plugin ready to instantiate.
+#[derive(Clone)]
+pub struct Plugin {
+    pub hash: String,
+    pre: PluginPre<Invocation>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("hash", &self.hash).finish()
+    }
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> anyhow::Result<Self> {
+        let limits = config.limits.clone();
+        let slots = limits.instance_slots;
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust wasip2 component instantiates as 3 core instances, 1 memory and 2 tables;
+        // the ratios leave room for components built by other toolchains.
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 2)
+            .total_tables(slots * 4)
+            .total_stacks(slots)
+            .max_memory_size((limits::ceiling::MEMORY_MB as usize) << 20);
+
+        let mut wasm = wasmtime::Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.max_wasm_stack)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let wasmtime = wasmtime::Engine::new(&wasm)?;
+        start_epoch_ticker(&wasmtime, Duration::from_millis(limits.epoch_tick_ms));
+
+        let mut linker = Linker::new(&wasmtime);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                cache: cache::ComponentCache::new(&wasmtime, config.cache_dir),
+                wasmtime,
+                linker,
+                slots: Arc::new(Semaphore::new(slots as usize)),
+                limits,
+            }),
+        })
+    }
+
+    /// Validates and compiles a plugin file. Compilation runs off the async threads.
+    pub async fn load(&self, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        check_header(&bytes)?;
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || engine.load_blocking(&bytes))
+            .await
+            .map_err(|e| LoadError::Invalid(format!("compilation did not finish: {e}")))?
+    }
+
+    /// [`Engine::load`] for callers outside an async context.
+    pub fn load_blocking(&self, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        check_header(bytes)?;
+        let hash = content_hash(bytes);
+        let inner = &self.inner;
+        let component = inner
+            .cache
+            .get_or_compile(&inner.wasmtime, &hash, bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = PluginPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        Ok(Plugin { hash, pre })
+    }
+
+    pub fn limits(&self) -> &EngineLimits {
+        &self.inner.limits
+    }
+}
+
+/// The first eight bytes say whether this is wasm at all, and which kind.
+fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: [u8; 4] = [1, 0, 0, 0];
+    const COMPONENT: [u8; 4] = [0x0d, 0, 1, 0];
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(LoadError::NotWasm);
+    }
+    match bytes[4..8] {
+        [a, b, c, d] if [a, b, c, d] == COMPONENT => Ok(()),
+        [a, b, c, d] if [a, b, c, d] == CORE_MODULE => Err(LoadError::CoreModule),
+        _ => Err(LoadError::Invalid(format!(
+            "unsupported wasm version/layer {:02x?}",
+            &bytes[4..8]
+        ))),
+    }
+}
+
+/// Advances the epoch every `tick` for as long as the engine lives; time limits are
+/// counted in these ticks.
+fn start_epoch_ticker(engine: &wasmtime::Engine, tick: Duration) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("orquesta-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without the ticker the outer timeout still bounds every invocation.
+        tracing::error!(error = %e, "cannot start the epoch thread");
+    }
+}

@@ -1,0 +1,15 @@
+//! orquesta: a self-hosted WebAssembly plugin host for business flows.
+//!
+//! Data flows one way: a trigger resolves a tenant, the tenant's [`PluginContext`] and
+//! event go to the [`engine`], which instantiates the plugin; the plugin's host calls go
+//! through [`capabilities`] to the [`store`] or the network.
+//!
+//! [`PluginContext`]: engine::PluginContext
+
+pub mod bindings;
+pub mod capabilities;
+pub mod engine;
+pub mod event;
+pub mod store;
+pub mod tenants;
+pub mod testing;

@@ -1,0 +1,217 @@
+//! Key-value items on SQLite. An expired item counts as absent everywhere; its next
+//! write starts again at version 1.
+
+use async_trait::async_trait;
+
+use super::{Store, now_ms};
+use crate::capabilities::CapError;
+use crate::capabilities::kv::{Entry, KeyPage, KeyValue, Namespace};
+
+/// Attempts of increment's read-compute-swap loop before reporting contention.
+const INCREMENT_ATTEMPTS: usize = 64;
+
+fn failed(e: sqlx::Error) -> CapError {
+    CapError::Failed(format!("kv store: {e}"))
+}
+
+fn expiry(ttl_ms: Option<u64>) -> Option<i64> {
+    ttl_ms.map(|ttl| now_ms().saturating_add(ttl.min(i64::MAX as u64) as i64))
+}
+
+impl Store {
+    /// Value, version and expiry of a live item.
+    async fn kv_get_raw(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, i64, Option<i64>)>, CapError> {
+        sqlx::query_as(
+            "SELECT value, version, expires_at FROM kv_items
+             WHERE tenant = ?1 AND scope = ?2 AND key = ?3
+               AND (expires_at IS NULL OR expires_at > ?4)",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed)
+    }
+
+    async fn kv_swap(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        expected: u64,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<Option<u64>, CapError> {
+        let now = now_ms();
+        let version: Option<i64> = if expected == 0 {
+            // Absent, or present but expired.
+            sqlx::query_scalar(
+                "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                 ON CONFLICT (tenant, scope, key) DO UPDATE
+                   SET value = excluded.value, expires_at = excluded.expires_at, version = 1
+                   WHERE kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= ?6
+                 RETURNING version",
+            )
+            .bind(&ns.tenant)
+            .bind(&ns.scope)
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed)?
+        } else {
+            sqlx::query_scalar(
+                "UPDATE kv_items SET value = ?4, expires_at = ?5, version = version + 1
+                 WHERE tenant = ?1 AND scope = ?2 AND key = ?3 AND version = ?6
+                   AND (expires_at IS NULL OR expires_at > ?7)
+                 RETURNING version",
+            )
+            .bind(&ns.tenant)
+            .bind(&ns.scope)
+            .bind(key)
+            .bind(value)
+            .bind(expires_at)
+            .bind(i64::try_from(expected).unwrap_or(i64::MAX))
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed)?
+        };
+        Ok(version.map(|v| v as u64))
+    }
+}
+
+#[async_trait]
+impl KeyValue for Store {
+    async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Entry>, CapError> {
+        Ok(self
+            .kv_get_raw(ns, key)
+            .await?
+            .map(|(value, version, _)| Entry {
+                key: key.to_string(),
+                value,
+                version: version as u64,
+            }))
+    }
+
+    async fn set(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+    ) -> Result<u64, CapError> {
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5)
+             ON CONFLICT (tenant, scope, key) DO UPDATE
+               SET value = excluded.value, expires_at = excluded.expires_at,
+                   version = CASE WHEN kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= ?6
+                                  THEN 1 ELSE kv_items.version + 1 END
+             RETURNING version",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(value)
+        .bind(expiry(ttl_ms))
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(failed)?;
+        Ok(version as u64)
+    }
+
+    async fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, CapError> {
+        let live: Option<bool> = sqlx::query_scalar(
+            "DELETE FROM kv_items WHERE tenant = ?1 AND scope = ?2 AND key = ?3
+             RETURNING (expires_at IS NULL OR expires_at > ?4)",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed)?;
+        Ok(live.unwrap_or(false))
+    }
+
+    async fn list(
+        &self,
+        ns: &Namespace,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, CapError> {
+        // One row past the page says whether there is a next page.
+        let mut keys: Vec<String> = sqlx::query_scalar(
+            "SELECT key FROM kv_items
+             WHERE tenant = ?1 AND scope = ?2 AND key >= ?3 AND substr(key, 1, length(?3)) = ?3
+               AND key > ?4 AND (expires_at IS NULL OR expires_at > ?5)
+             ORDER BY key LIMIT ?6",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(prefix)
+        .bind(cursor.unwrap_or(""))
+        .bind(now_ms())
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed)?;
+        let cursor = if keys.len() > limit as usize {
+            keys.truncate(limit as usize);
+            keys.last().cloned()
+        } else {
+            None
+        };
+        Ok(KeyPage { keys, cursor })
+    }
+
+    async fn compare_and_swap(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        expected: u64,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+    ) -> Result<Option<u64>, CapError> {
+        self.kv_swap(ns, key, expected, value, expiry(ttl_ms)).await
+    }
+
+    async fn increment(&self, ns: &Namespace, key: &str, delta: i64) -> Result<i64, CapError> {
+        for _ in 0..INCREMENT_ATTEMPTS {
+            let (current, version, expires_at) = match self.kv_get_raw(ns, key).await? {
+                Some((value, version, expires_at)) => {
+                    let text = String::from_utf8_lossy(&value);
+                    let n: i64 = text.trim().parse().map_err(|_| {
+                        CapError::Invalid(format!("the value under `{key}` is not an integer"))
+                    })?;
+                    (n, version as u64, expires_at)
+                }
+                None => (0, 0, None),
+            };
+            let next = current.checked_add(delta).ok_or_else(|| {
+                CapError::Invalid(format!("incrementing `{key}` by {delta} overflows"))
+            })?;
+            let written = self
+                .kv_swap(ns, key, version, next.to_string().as_bytes(), expires_at)
+                .await?;
+            if written.is_some() {
+                return Ok(next);
+            }
+        }
+        Err(CapError::Failed(format!(
+            "increment of `{key}` lost {INCREMENT_ATTEMPTS} races in a row"
+        )))
+    }
+}

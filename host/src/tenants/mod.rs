@@ -1,0 +1,232 @@
+//! Tenant configuration: one TOML file per tenant. Parsed strictly (unknown keys are
+//! refused with the file, line and reason) and validated as a whole, so a config either
+//! loads completely or not at all.
+
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::capabilities::{Grants, Secret, check_name};
+use crate::engine::Limits;
+pub use secrets::SecretRef;
+
+/// Why a tenant file was refused. Its `Display` is one line: `file:line: reason`.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{}{}: {reason}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(file: &Path, reason: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            line: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A tenant file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Limits for all of the tenant's plugins.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Shared key-value buckets plugins may be granted.
+    #[serde(default)]
+    pub kv: KvConfig,
+    /// The tenant's plugins by name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvConfig {
+    #[serde(default)]
+    pub buckets: Vec<String>,
+}
+
+/// One plugin of a tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component file: absolute, or relative to the plugin directory.
+    pub source: PathBuf,
+    /// Values the plugin reads through `config::get`. Non-string values are passed as
+    /// their TOML text (numbers, booleans) or JSON (arrays, tables).
+    #[serde(default)]
+    pub config: BTreeMap<String, toml::Value>,
+    /// Secrets by the name the plugin asks for, each from an environment variable or a
+    /// file: never written in the tenant file itself.
+    #[serde(default, deserialize_with = "secrets::deserialize_secrets")]
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// What the plugin may use besides its private kv bucket.
+    #[serde(default)]
+    pub allow: Grants,
+}
+
+impl PluginConfig {
+    /// The config values as the plugin sees them.
+    pub fn config_strings(&self) -> BTreeMap<String, String> {
+        self.config
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                        v.to_string()
+                    }
+                    toml::Value::Datetime(d) => d.to_string(),
+                    other => serde_json::to_string(other).unwrap_or_default(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
+    }
+
+    /// Reads every secret now, so a missing one fails the load rather than a request.
+    pub fn resolve_secrets(&self, plugin: &str) -> Result<BTreeMap<String, Secret>, String> {
+        self.secrets
+            .iter()
+            .map(|(name, r)| {
+                r.resolve()
+                    .map(|s| (name.clone(), s))
+                    .map_err(|e| format!("plugins.{plugin}.secrets.{name}: {e}"))
+            })
+            .collect()
+    }
+}
+
+impl TenantConfig {
+    /// Reads and validates a tenant file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates tenant TOML; `path` only names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: TenantConfig = toml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            reason: e.message().trim().to_string(),
+        })?;
+        config
+            .validate()
+            .map_err(|reason| ConfigError::new(path, reason))?;
+        Ok(config)
+    }
+
+    /// Checks what the parser cannot: names, limits, grants that refer to nothing.
+    pub fn validate(&self) -> Result<(), String> {
+        self.limits.validate()?;
+        for bucket in &self.kv.buckets {
+            check_name("kv bucket", bucket).map_err(|e| format!("kv.buckets: {e}"))?;
+            if bucket == "default" {
+                return Err("kv.buckets: `default` is each plugin's private bucket".into());
+            }
+        }
+        for (name, plugin) in &self.plugins {
+            check_name("plugin", name).map_err(|e| format!("plugins.{name}: {e}"))?;
+            for bucket in &plugin.allow.kv_buckets {
+                if bucket != "*" && !self.kv.buckets.contains(bucket) {
+                    return Err(format!(
+                        "plugins.{name}.allow.kv_buckets: `{bucket}` is not one of the tenant's kv.buckets"
+                    ));
+                }
+            }
+            for (secret, r) in &plugin.secrets {
+                r.validate()
+                    .map_err(|e| format!("plugins.{name}.secrets.{secret}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TenantConfig, ConfigError> {
+        TenantConfig::parse(Path::new("acme.toml"), text)
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_field() {
+        let err =
+            parse("[plugins.hello]\nsource = \"hello.wasm\"\ncolour = \"red\"\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.reason.contains("unknown field `colour`"), "{err}");
+        assert!(err.to_string().starts_with("acme.toml:3: "), "{err}");
+    }
+
+    #[test]
+    fn a_valid_tenant_loads() {
+        let config = parse(
+            r#"
+            [limits]
+            memory_mb = 32
+            [kv]
+            buckets = ["shared"]
+            [plugins.hello]
+            source = "hello.wasm"
+            config = { greeting = "Hola", retries = 3 }
+            secrets = { token = { env = "HELLO_TOKEN" } }
+            allow = { kv_buckets = ["shared"], hosts = ["api.example.com"] }
+            "#,
+        )
+        .unwrap();
+        let hello = &config.plugins["hello"];
+        assert_eq!(config.limits.memory_mb, 32);
+        assert_eq!(hello.config_strings()["retries"], "3");
+        assert_eq!(hello.allow.hosts, vec!["api.example.com"]);
+    }
+
+    #[test]
+    fn grants_must_refer_to_declared_buckets() {
+        let err = parse("[plugins.a]\nsource = \"a.wasm\"\nallow = { kv_buckets = [\"nope\"] }\n")
+            .unwrap_err();
+        assert!(
+            err.reason
+                .contains("`nope` is not one of the tenant's kv.buckets"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn limits_outside_the_ceiling_are_refused() {
+        let err = parse("[limits]\nmemory_mb = 999999\n").unwrap_err();
+        assert!(err.reason.contains("limits.memory_mb"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_in_clear_is_refused() {
+        let err = parse("[plugins.a]\nsource = \"a.wasm\"\nsecrets = { token = \"hunter2\" }\n")
+            .unwrap_err();
+        assert!(
+            err.reason
+                .contains("must not be written in the tenant file"),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains("hunter2"),
+            "the error repeats the secret: {err}"
+        );
+    }
+}

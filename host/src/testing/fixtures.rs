@@ -1,0 +1,320 @@
+//! Fixture files for `orquesta test`: cases of event in, world around, expectations out.
+//!
+//! ```toml
+//! [[case]]
+//! name = "greets with the configured greeting"
+//! event = { type = "task", input = { name = "Ana" } }
+//! config = { greeting = "Hola" }
+//! kv = [{ key = "greetings", value = "41" }]
+//! [case.expect]
+//! output = { message = "Hola, Ana!", count = 42 }
+//! kv = [{ key = "greetings", value = "42" }]
+//! ```
+//! See `docs/TESTING.md` for every field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::matching::{MatchMode, matches, subset};
+use super::{MockResponse, Sandbox, TestPlugin};
+use crate::capabilities::Grants;
+use crate::engine::Limits;
+use crate::tenants::ConfigError;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureFile {
+    /// Defaults for every case.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub plugin: Option<String>,
+    #[serde(default)]
+    pub limits: Option<Limits>,
+    /// Grants for every case; absent means everything is granted.
+    #[serde(default)]
+    pub allow: Option<Grants>,
+    #[serde(default)]
+    pub config: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(rename = "case")]
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    pub event: Value,
+    /// Added to (and overriding) the file's config and secrets.
+    #[serde(default)]
+    pub config: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    pub kv: Vec<KvItem>,
+    /// Scripted outbound HTTP answers.
+    #[serde(default)]
+    pub http: Vec<MockResponse>,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// A kv item. `value` is stored as is when a string, as JSON text otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvItem {
+    #[serde(default = "default_bucket")]
+    pub bucket: String,
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// In expectations: the key must not exist.
+    #[serde(default)]
+    pub absent: bool,
+}
+
+fn default_bucket() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The result's JSON form (see `orquesta invoke`).
+    #[serde(default)]
+    pub output: Option<Value>,
+    #[serde(default, rename = "match")]
+    pub mode: MatchMode,
+    /// The error's name (`timeout`, `ValidationError`, ...).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Text the error's cause must contain.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// Each list, when given, must match what happened in order and in number; each
+    /// element matches as a subset.
+    #[serde(default)]
+    pub http_calls: Option<Vec<Value>>,
+    #[serde(default)]
+    pub notifications: Option<Vec<Value>>,
+    #[serde(default)]
+    pub messages: Option<Vec<Value>>,
+    #[serde(default)]
+    pub events: Option<Vec<Value>>,
+    #[serde(default)]
+    pub executions: Option<Vec<Value>>,
+    /// kv items after the invocation.
+    #[serde(default)]
+    pub kv: Vec<KvItem>,
+}
+
+/// One case's outcome: no failures means it passed.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub name: String,
+    pub failures: Vec<String>,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl FixtureFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: FixtureFile = toml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            reason: e.message().trim().to_string(),
+        })?;
+        if let Some(limits) = &file.limits {
+            limits.validate().map_err(|r| ConfigError::new(path, r))?;
+        }
+        if file.cases.is_empty() {
+            return Err(ConfigError::new(path, "no [[case]] in the file"));
+        }
+        Ok(file)
+    }
+
+    /// Runs every case, each in a fresh sandbox.
+    pub async fn run(&self, plugin: &TestPlugin) -> anyhow::Result<Vec<CaseResult>> {
+        let mut results = Vec::with_capacity(self.cases.len());
+        for case in &self.cases {
+            let mut sandbox = plugin.sandbox().await?;
+            self.prepare(case, &mut sandbox).await?;
+            let failures = run_case(case, &sandbox).await?;
+            results.push(CaseResult {
+                name: case.name.clone(),
+                failures,
+            });
+        }
+        Ok(results)
+    }
+
+    async fn prepare(&self, case: &Case, sandbox: &mut Sandbox) -> anyhow::Result<()> {
+        sandbox.identity(
+            self.tenant.as_deref().unwrap_or("test"),
+            self.plugin.as_deref().unwrap_or("plugin"),
+        );
+        if let Some(limits) = &self.limits {
+            sandbox.limits(limits.clone());
+        }
+        if let Some(grants) = &self.allow {
+            sandbox.grants(grants.clone());
+        }
+        for (k, v) in self.config.iter().chain(&case.config) {
+            sandbox.config(k, &text_of(v));
+        }
+        for (k, v) in self.secrets.iter().chain(&case.secrets) {
+            sandbox.secret(k, v);
+        }
+        for item in &case.kv {
+            let value = item.value.as_ref().map(text_of).unwrap_or_default();
+            sandbox.seed_kv(&item.bucket, &item.key, value).await?;
+        }
+        for mock in &case.http {
+            sandbox.mock(mock.clone());
+        }
+        Ok(())
+    }
+}
+
+/// A JSON value as the text a plugin sees: strings as they are, the rest as JSON.
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn compact(value: &Value) -> String {
+    value.to_string()
+}
+
+async fn run_case(case: &Case, sandbox: &Sandbox) -> anyhow::Result<Vec<String>> {
+    let mut failures = Vec::new();
+    let expect = &case.expect;
+    match sandbox.invoke(case.event.clone()).await {
+        Ok(output) => {
+            if let Some(error) = &expect.error {
+                failures.push(format!(
+                    "error: expected `{error}`\n  actual: success with {}",
+                    compact(&output)
+                ));
+            }
+            if let Some(expected) = &expect.output
+                && !matches(expect.mode, expected, &output)
+            {
+                failures.push(format!(
+                    "output ({:?} match):\n  expected: {}\n  actual:   {}",
+                    expect.mode,
+                    compact(expected),
+                    compact(&output)
+                ));
+            }
+        }
+        Err(err) => match &expect.error {
+            Some(name) if name == err.name() => {
+                if let Some(cause) = &expect.cause
+                    && !err.cause().contains(cause.as_str())
+                {
+                    failures.push(format!(
+                        "error cause:\n  expected to contain: {cause}\n  actual: {}",
+                        err.cause()
+                    ));
+                }
+            }
+            Some(name) => failures.push(format!("error:\n  expected: `{name}`\n  actual:   {err}")),
+            None => failures.push(format!("unexpected error: {err}")),
+        },
+    }
+    let recorded = [
+        ("http_calls", &expect.http_calls, calls_json(sandbox)),
+        (
+            "notifications",
+            &expect.notifications,
+            sandbox.notifications(),
+        ),
+        ("messages", &expect.messages, sandbox.messages()),
+        ("events", &expect.events, sandbox.events()),
+        ("executions", &expect.executions, sandbox.executions()),
+    ];
+    for (what, expected, actual) in recorded {
+        if let Some(expected) = expected {
+            let ok = expected.len() == actual.len()
+                && expected.iter().zip(&actual).all(|(e, a)| subset(e, a));
+            if !ok {
+                failures.push(format!(
+                    "{what}:\n  expected: {}\n  actual:   {}",
+                    compact(&Value::Array(expected.clone())),
+                    compact(&Value::Array(actual))
+                ));
+            }
+        }
+    }
+    for item in &expect.kv {
+        let actual = sandbox.kv_get(&item.bucket, &item.key).await?;
+        let actual_text = actual
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let expected_text = if item.absent {
+            None
+        } else {
+            item.value.as_ref().map(text_of)
+        };
+        let ok = match (&expected_text, &actual_text) {
+            (None, actual) if item.absent => actual.is_none(),
+            // Only the key's presence was asked for.
+            (None, actual) => actual.is_some(),
+            (Some(e), Some(a)) => e == a || json_equal(e, a),
+            (Some(_), None) => false,
+        };
+        if !ok {
+            failures.push(format!(
+                "kv {}/{}:\n  expected: {}\n  actual:   {}",
+                item.bucket,
+                item.key,
+                expected_text.unwrap_or_else(|| if item.absent {
+                    "(absent)".into()
+                } else {
+                    "(present)".into()
+                }),
+                actual_text.unwrap_or_else(|| "(absent)".into())
+            ));
+        }
+    }
+    Ok(failures)
+}
+
+/// Two texts that are the same JSON document.
+fn json_equal(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => matches(MatchMode::Exact, &x, &y),
+        _ => false,
+    }
+}
+
+fn calls_json(sandbox: &Sandbox) -> Vec<Value> {
+    sandbox
+        .http_calls()
+        .into_iter()
+        .map(|c| serde_json::to_value(c).unwrap_or(Value::Null))
+        .collect()
+}

@@ -1,0 +1,223 @@
+//! Testing a plugin in isolation, with no server: the same engine and capabilities as
+//! the host, an in-memory store, scripted HTTP answers and a recording outbox.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use orquesta::testing::{MockResponse, TestPlugin};
+//! use serde_json::json;
+//!
+//! let plugin = TestPlugin::load("target/wasm32-wasip2/release/hello.wasm").await?;
+//! let mut sandbox = plugin.sandbox().await?;
+//! sandbox.config("greeting", "Hola");
+//! let out = sandbox.invoke(json!({"type": "task", "input": {"name": "Ana"}})).await?;
+//! assert_eq!(out["message"], "Hola, Ana!");
+//! # Ok(()) }
+//! ```
+//! `orquesta test` runs the same sandbox from fixture files ([`fixtures`]).
+
+pub mod fixtures;
+pub mod matching;
+mod mocks;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use crate::capabilities::kv::{KeyValue, Namespace};
+use crate::capabilities::{Backends, Capabilities, Grants, Secret};
+use crate::engine::{
+    Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext,
+};
+use crate::event::{EventJson, response_to_json};
+use crate::store::Store;
+pub use mocks::{MockHttp, MockResponse, Outbox, RecordedRequest};
+
+/// The engine shared by every test in a process: compiled plugins are reused.
+pub fn shared_engine() -> anyhow::Result<Engine> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let engine = Engine::new(EngineConfig {
+        cache_dir: Some(std::env::temp_dir().join("orquesta-test-cache")),
+        limits: EngineLimits {
+            instance_slots: 64,
+            ..EngineLimits::default()
+        },
+    })?;
+    Ok(ENGINE.get_or_init(|| engine).clone())
+}
+
+/// A compiled plugin under test.
+#[derive(Clone)]
+pub struct TestPlugin {
+    engine: Engine,
+    plugin: Plugin,
+}
+
+impl TestPlugin {
+    /// Loads a component file on the shared engine.
+    pub async fn load(path: impl AsRef<Path>) -> anyhow::Result<Self> {
+        let path = path.as_ref();
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let engine = shared_engine()?;
+        let plugin = engine
+            .load(bytes)
+            .await
+            .with_context(|| format!("cannot load {}", path.display()))?;
+        Ok(TestPlugin { engine, plugin })
+    }
+
+    pub fn new(engine: Engine, plugin: Plugin) -> Self {
+        TestPlugin { engine, plugin }
+    }
+
+    /// A fresh world for one test: empty store, no mocks, nothing recorded.
+    pub async fn sandbox(&self) -> anyhow::Result<Sandbox> {
+        Ok(Sandbox {
+            engine: self.engine.clone(),
+            plugin: self.plugin.clone(),
+            tenant: "test".into(),
+            name: "plugin".into(),
+            config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            grants: Grants::all(),
+            limits: Limits::default(),
+            store: Store::in_memory().await?,
+            http: Arc::new(MockHttp::default()),
+            outbox: Arc::new(Outbox::default()),
+        })
+    }
+}
+
+/// One test's world around a plugin.
+pub struct Sandbox {
+    engine: Engine,
+    plugin: Plugin,
+    tenant: String,
+    name: String,
+    config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, Secret>,
+    grants: Grants,
+    limits: Limits,
+    store: Store,
+    http: Arc<MockHttp>,
+    outbox: Arc<Outbox>,
+}
+
+impl Sandbox {
+    /// Runs the plugin as `plugin` of `tenant` (default `test` / `plugin`).
+    pub fn identity(&mut self, tenant: &str, plugin: &str) -> &mut Self {
+        self.tenant = tenant.into();
+        self.name = plugin.into();
+        self
+    }
+
+    pub fn config(&mut self, key: &str, value: &str) -> &mut Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn secret(&mut self, name: &str, value: &str) -> &mut Self {
+        self.secrets.insert(name.into(), Secret::new(value));
+        self
+    }
+
+    /// Replaces the default grant of everything.
+    pub fn grants(&mut self, grants: Grants) -> &mut Self {
+        self.grants = grants;
+        self
+    }
+
+    pub fn limits(&mut self, limits: Limits) -> &mut Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Queues a scripted HTTP answer.
+    pub fn mock(&mut self, mock: MockResponse) -> &mut Self {
+        self.http.add(mock);
+        self
+    }
+
+    /// Uses `store` instead of the sandbox's own, e.g. to share one between tenants.
+    pub fn store(&mut self, store: Store) -> &mut Self {
+        self.store = store;
+        self
+    }
+
+    fn namespace(&self, bucket: &str) -> anyhow::Result<Namespace> {
+        Ok(Namespace::resolve(
+            &self.tenant,
+            &self.name,
+            &self.grants,
+            bucket,
+        )?)
+    }
+
+    /// Writes a kv item as the plugin would see it.
+    pub async fn seed_kv(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: impl AsRef<[u8]>,
+    ) -> anyhow::Result<()> {
+        let ns = self.namespace(bucket)?;
+        self.store.set(&ns, key, value.as_ref(), None).await?;
+        Ok(())
+    }
+
+    /// A kv item's value as the plugin would see it.
+    pub async fn kv_get(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let ns = self.namespace(bucket)?;
+        Ok(self.store.get(&ns, key).await?.map(|e| e.value))
+    }
+
+    /// Runs one event (its JSON form) and returns the result's JSON form.
+    pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
+        let event = EventJson::from_value(event)?.into_event();
+        let ctx = Arc::new(PluginContext::new(
+            self.tenant.clone(),
+            self.name.clone(),
+            self.limits.clone(),
+            Capabilities {
+                config: self.config.clone(),
+                secrets: self.secrets.clone(),
+                grants: self.grants.clone(),
+                backends: Backends {
+                    kv: Arc::new(self.store.clone()),
+                    http: self.http.clone(),
+                    notify: self.outbox.clone(),
+                    messaging: self.outbox.clone(),
+                },
+            },
+        ));
+        let response = self.engine.invoke(&self.plugin, ctx, &event).await?;
+        response_to_json(&response)
+    }
+
+    /// HTTP requests the plugin made, in order.
+    pub fn http_calls(&self) -> Vec<RecordedRequest> {
+        self.http.calls()
+    }
+
+    pub fn notifications(&self) -> Vec<Value> {
+        self.outbox.notifications()
+    }
+
+    pub fn messages(&self) -> Vec<Value> {
+        self.outbox.messages()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.outbox.events()
+    }
+
+    pub fn executions(&self) -> Vec<Value> {
+        self.outbox.executions()
+    }
+}

@@ -1,0 +1,96 @@
+//! `hostile`: misbehaves on request, so the tests can show the host contains it. A task
+//! event's input `{"attack": NAME, ...}` picks the misbehaviour:
+//! `loop`, `memory`, `recursion`, `panic`, `output` (a huge result), `sleep` (a host call
+//! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys).
+
+use orquesta_sdk::{Event, Failure, Handler, Response, kv, parse_json};
+use serde_json::{Value, json};
+
+struct Hostile;
+
+impl Handler for Hostile {
+    fn handle(event: Event) -> Result<Response, Failure> {
+        let Event::Task(task) = event else {
+            return Err(Failure::new(
+                "UnsupportedEvent",
+                "hostile takes task events",
+            ));
+        };
+        let input = parse_json(&task.input)?;
+        match input["attack"].as_str().unwrap_or_default() {
+            "loop" => spin(),
+            "memory" => hoard(),
+            "recursion" => Ok(Response::json(&json!(recurse(std::hint::black_box(
+                u64::MAX
+            ))))),
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "output" => {
+                let mb = input["megabytes"].as_u64().unwrap_or(8) as usize;
+                Ok(Response::Json(format!("\"{}\"", "x".repeat(mb << 20))))
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3_600));
+                Ok(Response::None)
+            }
+            "kv-write" => {
+                let key = input["key"].as_str().unwrap_or("secret");
+                let value = input["value"].as_str().unwrap_or("");
+                kv::set("default", key, value.as_bytes(), None)?;
+                Ok(Response::None)
+            }
+            "kv-read" => probe(input["key"].as_str().unwrap_or("secret")),
+            other => Err(Failure::new(
+                "UnknownAttack",
+                format!("no attack named {other:?}"),
+            )),
+        }
+    }
+}
+
+fn spin() -> Result<Response, Failure> {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn hoard() -> Result<Response, Failure> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // Touch every page so the memory is really committed.
+        hoard.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+#[inline(never)]
+fn recurse(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    // Two operations on the result keep the compiler from turning this into a loop.
+    recurse(n - 1).wrapping_mul(31).wrapping_add(n)
+}
+
+/// Everything this plugin can see under its own names, and under names that try to step
+/// into another scope.
+fn probe(key: &str) -> Result<Response, Failure> {
+    let mut found = serde_json::Map::new();
+    for (bucket, k) in [
+        ("default", key.to_string()),
+        ("default", format!("../{key}")),
+        ("../default", key.to_string()),
+        ("%", key.to_string()),
+    ] {
+        let value = match kv::get(bucket, &k) {
+            Ok(Some(entry)) => Value::String(String::from_utf8_lossy(&entry.value).into()),
+            Ok(None) => Value::Null,
+            Err(e) => Value::String(format!("error: {e}")),
+        };
+        found.insert(format!("{bucket}/{k}"), value);
+    }
+    let listed = kv::list_keys("default", "", None, 1000)?.keys;
+    Ok(Response::json(&json!({ "found": found, "listed": listed })))
+}
+
+orquesta_sdk::export!(Hostile);

@@ -67,8 +67,13 @@ enum Command {
 }
 
 pub fn init_logging(cli: &Cli) {
+    // `test` prints a report on stdout; plugin chatter would bury it.
+    let default = match cli.command {
+        Command::Test { .. } => "warn",
+        _ => "info",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORQUESTA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -151,9 +156,7 @@ async fn prepare_invocation(
     plugin_name: Option<&str>,
     data_dir: &Path,
 ) -> anyhow::Result<Prepared> {
-    let event_text = read_source(event_source)?;
-    let event = EventJson::parse(&event_text)?.into_event();
-
+    // What is wrong with the plugin or its config is reported before the event.
     let (tenant, name, settings) = match config {
         Some(path) => {
             let tenant = TenantConfig::load(path)?;
@@ -197,6 +200,8 @@ async fn prepare_invocation(
         .load(bytes)
         .await
         .with_context(|| format!("{}", plugin_path.display()))?;
+    let event_text = read_source(event_source)?;
+    let event = EventJson::parse(&event_text)?.into_event();
     let store = Store::open_sqlite(&data_dir.join("orquesta.db")).await?;
     let mut backends = Backends::unavailable();
     backends.kv = Arc::new(store);

@@ -1,1 +1,7 @@
-fn main() {}
+//! End-to-end tests: the real host library and binary, the real plugins built for
+//! wasm32-wasip2. One test binary, so wasmtime is linked once.
+
+mod cli;
+mod containment;
+mod harness;
+mod isolation;

@@ -215,3 +215,156 @@ impl KeyValue for Store {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (Store, Namespace) {
+        (
+            Store::in_memory().await.unwrap(),
+            Namespace::private("acme", "p"),
+        )
+    }
+
+    #[tokio::test]
+    async fn set_get_delete_and_versions() {
+        let (s, ns) = store().await;
+        assert_eq!(s.get(&ns, "k").await.unwrap(), None);
+        assert_eq!(s.set(&ns, "k", b"a", None).await.unwrap(), 1);
+        assert_eq!(s.set(&ns, "k", b"b", None).await.unwrap(), 2);
+        let e = s.get(&ns, "k").await.unwrap().unwrap();
+        assert_eq!((e.value.as_slice(), e.version), (b"b".as_slice(), 2));
+        assert!(s.delete(&ns, "k").await.unwrap());
+        assert!(!s.delete(&ns, "k").await.unwrap());
+        assert_eq!(s.get(&ns, "k").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn expired_items_are_absent_and_restart_at_version_1() {
+        let (s, ns) = store().await;
+        s.set(&ns, "gone", b"x", Some(30)).await.unwrap();
+        s.set(&ns, "kept", b"y", Some(60_000)).await.unwrap();
+        assert!(s.get(&ns, "gone").await.unwrap().is_some());
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        assert_eq!(s.get(&ns, "gone").await.unwrap(), None);
+        assert!(s.get(&ns, "kept").await.unwrap().is_some());
+        assert_eq!(s.list(&ns, "", None, 10).await.unwrap().keys, vec!["kept"]);
+        assert!(
+            !s.delete(&ns, "gone").await.unwrap(),
+            "deleting an expired item finds nothing"
+        );
+        assert_eq!(s.set(&ns, "kept", b"z", None).await.unwrap(), 2);
+        s.set(&ns, "gone", b"x", Some(1)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert_eq!(s.set(&ns, "gone", b"again", None).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn list_by_prefix_pages_with_a_cursor() {
+        let (s, ns) = store().await;
+        for key in [
+            "user:1", "user:2", "user:3", "user:4", "user:5", "order:1", "user",
+        ] {
+            s.set(&ns, key, b"", None).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = s.list(&ns, "user:", cursor.as_deref(), 2).await.unwrap();
+            pages += 1;
+            assert!(page.keys.len() <= 2);
+            seen.extend(page.keys);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["user:1", "user:2", "user:3", "user:4", "user:5"]);
+        assert_eq!(pages, 3);
+        // `%` and `_` are ordinary characters, not patterns.
+        s.set(&ns, "a%b", b"", None).await.unwrap();
+        assert_eq!(s.list(&ns, "a%", None, 10).await.unwrap().keys, vec!["a%b"]);
+        assert!(s.list(&ns, "%", None, 10).await.unwrap().keys.is_empty());
+    }
+
+    #[tokio::test]
+    async fn compare_and_swap_writes_only_on_the_expected_version() {
+        let (s, ns) = store().await;
+        assert_eq!(
+            s.compare_and_swap(&ns, "k", 0, b"first", None)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            s.compare_and_swap(&ns, "k", 0, b"again", None)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.compare_and_swap(&ns, "k", 7, b"stale", None)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.compare_and_swap(&ns, "k", 1, b"second", None)
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        assert_eq!(s.get(&ns, "k").await.unwrap().unwrap().value, b"second");
+    }
+
+    #[tokio::test]
+    async fn increment_counts_from_zero_refuses_text_and_overflow() {
+        let (s, ns) = store().await;
+        assert_eq!(s.increment(&ns, "n", 5).await.unwrap(), 5);
+        assert_eq!(s.increment(&ns, "n", -7).await.unwrap(), -2);
+        s.set(&ns, "t", b"hello", None).await.unwrap();
+        assert!(matches!(
+            s.increment(&ns, "t", 1).await,
+            Err(CapError::Invalid(_))
+        ));
+        s.set(&ns, "max", i64::MAX.to_string().as_bytes(), None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.increment(&ns, "max", 1).await,
+            Err(CapError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn concurrent_increments_are_all_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open_sqlite(&dir.path().join("kv.db")).await.unwrap();
+        let ns = Namespace::shared("acme", "counters");
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (s, ns) = (s.clone(), ns.clone());
+                tokio::spawn(async move { s.increment(&ns, "hits", 1).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let value = s.get(&ns, "hits").await.unwrap().unwrap().value;
+        assert_eq!(value, b"40");
+    }
+
+    #[tokio::test]
+    async fn namespaces_do_not_see_each_other() {
+        let s = Store::in_memory().await.unwrap();
+        let a = Namespace::private("a", "p");
+        let b = Namespace::private("b", "p");
+        let shared = Namespace::shared("a", "p");
+        s.set(&a, "k", b"a", None).await.unwrap();
+        assert_eq!(s.get(&b, "k").await.unwrap(), None);
+        assert_eq!(s.get(&shared, "k").await.unwrap(), None);
+        assert!(s.list(&b, "", None, 10).await.unwrap().keys.is_empty());
+    }
+}

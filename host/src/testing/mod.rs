@@ -25,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use crate::capabilities::kv::{KeyValue, Namespace};
 use crate::capabilities::{Backends, Capabilities, Grants, Secret};
@@ -86,6 +87,7 @@ impl TestPlugin {
             config: BTreeMap::new(),
             secrets: BTreeMap::new(),
             grants: Grants::all(),
+            concurrency: Arc::new(Semaphore::new(Limits::default().concurrency as usize)),
             limits: Limits::default(),
             store: Store::in_memory().await?,
             http: Arc::new(MockHttp::default()),
@@ -104,6 +106,8 @@ pub struct Sandbox {
     secrets: BTreeMap<String, Secret>,
     grants: Grants,
     limits: Limits,
+    /// One semaphore for all of this sandbox's invocations, as for a tenant.
+    concurrency: Arc<Semaphore>,
     store: Store,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,
@@ -134,6 +138,7 @@ impl Sandbox {
     }
 
     pub fn limits(&mut self, limits: Limits) -> &mut Self {
+        self.concurrency = Arc::new(Semaphore::new(limits.concurrency as usize));
         self.limits = limits;
         self
     }
@@ -180,7 +185,7 @@ impl Sandbox {
     /// Runs one event (its JSON form) and returns the result's JSON form.
     pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
         let event = EventJson::from_value(event)?.into_event();
-        let ctx = Arc::new(PluginContext::new(
+        let mut ctx = PluginContext::new(
             self.tenant.clone(),
             self.name.clone(),
             self.limits.clone(),
@@ -195,8 +200,12 @@ impl Sandbox {
                     messaging: self.outbox.clone(),
                 },
             },
-        ));
-        let response = self.engine.invoke(&self.plugin, ctx, &event).await?;
+        );
+        ctx.concurrency = self.concurrency.clone();
+        let response = self
+            .engine
+            .invoke(&self.plugin, Arc::new(ctx), &event)
+            .await?;
         response_to_json(&response)
     }
 

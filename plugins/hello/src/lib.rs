@@ -92,10 +92,8 @@ fn call_upstream(url: &str, token: &str, body: &[u8]) -> Result<http::Response, 
 
 /// The cached token, or a fresh one from `token_url` (client credentials from secrets).
 fn token(refresh: bool) -> Result<String, Failure> {
-    if !refresh {
-        if let Some(entry) = kv::get("default", "token")? {
-            return Ok(String::from_utf8_lossy(&entry.value).into_owned());
-        }
+    if !refresh && let Some(entry) = kv::get("default", "token")? {
+        return Ok(String::from_utf8_lossy(&entry.value).into_owned());
     }
     let url = config::get("token_url")
         .ok_or_else(|| Failure::new("ConfigError", "token_url is not configured"))?;

@@ -1,0 +1,304 @@
+//! The `orquesta` binary: `invoke`, `test` and `check`, and a clear one-line error for
+//! every kind of bad input.
+
+use std::path::Path;
+
+use orquesta_tests::{plugin, run_orquesta, run_orquesta_env, workspace};
+use serde_json::Value;
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn write(dir: &Path, name: &str, content: impl AsRef<[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("written");
+    path.to_string_lossy().into_owned()
+}
+
+/// The refusal: exit 2 and exactly one line on stderr.
+fn refused(args: &[&str], dir: &Path) -> String {
+    let (code, stdout, stderr) = run_orquesta(dir, args, None);
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[test]
+fn invoke_prints_the_result_and_keeps_kv_between_runs() {
+    let dir = tempdir();
+    let hello = plugin("hello");
+    let tenant = workspace().join("examples/hello/tenant.toml");
+    let event = workspace().join("examples/hello/event.json");
+    let args = [
+        "invoke",
+        hello.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+        "--config",
+        tenant.to_str().unwrap(),
+    ];
+    let env = [("HELLO_CLIENT_SECRET", "demo-secret")];
+    let (code, stdout, stderr) = run_orquesta_env(dir.path(), &args, None, &env);
+    assert_eq!(code, 0, "{stderr}");
+    let out: Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(out["body"]["message"], "Hola, Ana!");
+    assert_eq!(out["body"]["count"], 1);
+    let (_, stdout, _) = run_orquesta_env(dir.path(), &args, None, &env);
+    let out: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(out["body"]["count"], 2, "the embedded store keeps kv");
+    assert!(dir.path().join(".orquesta/orquesta.db").exists());
+    let cached = std::fs::read_dir(dir.path().join(".orquesta/cache"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 1, "one compiled artifact, reused by the second run");
+}
+
+#[test]
+fn invoke_reads_the_event_from_stdin() {
+    let dir = tempdir();
+    let hello = plugin("hello");
+    let event = r#"{"type": "task", "input": {"name": "Eva"}}"#;
+    let (code, stdout, stderr) = run_orquesta(
+        dir.path(),
+        &["invoke", hello.to_str().unwrap(), "--event", "-"],
+        Some(event),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let out: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(out["message"], "Hello, Eva!");
+}
+
+#[test]
+fn a_failed_invocation_exits_1_with_the_typed_error() {
+    let dir = tempdir();
+    let hostile = plugin("hostile");
+    let event = r#"{"type": "task", "input": {"attack": "panic"}}"#;
+    let (code, stdout, stderr) = run_orquesta(
+        dir.path(),
+        &["invoke", hostile.to_str().unwrap(), "--event", "-"],
+        Some(event),
+    );
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty());
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: trap: panicked at plugins/hostile/src/lib.rs")
+            && last.contains("on purpose"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let dir = tempdir();
+    let file = write(dir.path(), "notes.wasm", "just some text");
+    let err = refused(&["invoke", &file, "--event", "-"], dir.path());
+    assert!(err.contains("not-wasm"), "{err}");
+}
+
+#[test]
+fn a_core_module_is_refused() {
+    let dir = tempdir();
+    let file = write(dir.path(), "core.wasm", wat::parse_str("(module)").unwrap());
+    let err = refused(&["invoke", &file, "--event", "-"], dir.path());
+    assert!(
+        err.contains("core-module") && err.contains("wasm32-wasip2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_broken_component_is_refused() {
+    let dir = tempdir();
+    let mut bytes = wat::parse_str("(component)").unwrap();
+    bytes.extend_from_slice(b"\x01\xff\xff garbage");
+    let file = write(dir.path(), "broken.wasm", bytes);
+    let err = refused(&["invoke", &file, "--event", "-"], dir.path());
+    assert!(err.contains("invalid-component"), "{err}");
+}
+
+#[test]
+fn a_component_for_another_world_is_refused() {
+    let dir = tempdir();
+    // Exports nothing.
+    let empty = write(
+        dir.path(),
+        "empty.wasm",
+        wat::parse_str("(component)").unwrap(),
+    );
+    let err = refused(&["invoke", &empty, "--event", "-"], dir.path());
+    assert!(
+        err.contains("wrong-world") && err.contains("orquesta:plugin/handler"),
+        "{err}"
+    );
+    // Imports an interface the host does not provide.
+    let other = wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func)))))"#).unwrap();
+    let other = write(dir.path(), "other.wasm", other);
+    let err = refused(&["invoke", &other, "--event", "-"], dir.path());
+    assert!(
+        err.contains("wrong-world") && err.contains("wasi:http/outgoing-handler"),
+        "{err}"
+    );
+}
+
+#[test]
+fn malformed_event_json_is_refused() {
+    let dir = tempdir();
+    let hello = plugin("hello");
+    let hello = hello.to_str().unwrap();
+    for (event, expect) in [
+        ("{\"type\": \"task\", ", "EOF while parsing"),
+        (
+            "{\"type\": \"carrier-pigeon\"}",
+            "unknown variant `carrier-pigeon`",
+        ),
+        (
+            "{\"type\": \"task\", \"inptu\": {}}",
+            "unknown field `inptu`",
+        ),
+    ] {
+        let file = write(dir.path(), "event.json", event);
+        let err = refused(&["invoke", hello, "--event", &file], dir.path());
+        assert!(
+            err.contains("invalid-event") && err.contains(expect),
+            "{event}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_config_with_unknown_keys_is_refused_with_file_and_line() {
+    let dir = tempdir();
+    let config = write(
+        dir.path(),
+        "acme.toml",
+        "[plugins.hello]\nsource = \"hello.wasm\"\ngreting = \"typo\"\n",
+    );
+    let err = refused(&["check", &config], dir.path());
+    assert!(
+        err.contains("acme.toml:3: unknown field `greting`"),
+        "{err}"
+    );
+    let hello = plugin("hello");
+    let err = refused(
+        &[
+            "invoke",
+            hello.to_str().unwrap(),
+            "--event",
+            "-",
+            "--config",
+            &config,
+        ],
+        dir.path(),
+    );
+    assert!(err.contains("unknown field `greting`"), "{err}");
+}
+
+#[test]
+fn check_accepts_the_example_tenant() {
+    let tenant = workspace().join("examples/hello/tenant.toml");
+    let (code, stdout, stderr) =
+        run_orquesta(workspace(), &["check", tenant.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 plugin(s): hello"), "{stdout}");
+}
+
+#[test]
+fn a_missing_secret_is_refused_before_running() {
+    let dir = tempdir();
+    let config = write(
+        dir.path(),
+        "acme.toml",
+        "[plugins.hello]\nsource = \"hello.wasm\"\nsecrets = { token = { env = \"ORQUESTA_TEST_UNSET_VAR\" } }\n",
+    );
+    let hello = plugin("hello");
+    let err = refused(
+        &[
+            "invoke",
+            hello.to_str().unwrap(),
+            "--event",
+            "-",
+            "--config",
+            &config,
+        ],
+        dir.path(),
+    );
+    assert!(err.contains("ORQUESTA_TEST_UNSET_VAR is not set"), "{err}");
+}
+
+#[test]
+fn orquesta_test_passes_the_examples_and_reports_failures_honestly() {
+    let hello = plugin("hello");
+    let fixtures = workspace().join("examples/hello/fixtures.toml");
+    let (code, stdout, stderr) = run_orquesta(
+        workspace(),
+        &["test", hello.to_str().unwrap(), fixtures.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "4 passed, 0 failed"),
+        "{stdout}"
+    );
+
+    let dir = tempdir();
+    let failing = write(
+        dir.path(),
+        "failing.toml",
+        r#"
+[[case]]
+name = "right"
+event = { type = "task", input = { name = "Ana" } }
+expect = { output = { message = "Hello, Ana!" }, match = "subset" }
+
+[[case]]
+name = "wrong on purpose"
+event = { type = "task", input = { name = "Ana" } }
+expect = { output = { message = "Goodbye, Ana!" }, match = "subset" }
+
+[[case]]
+name = "expects an error that does not come"
+event = { type = "task", input = { name = "Ana" } }
+expect = { error = "timeout" }
+"#,
+    );
+    let (code, stdout, _) = run_orquesta(
+        dir.path(),
+        &["test", hello.to_str().unwrap(), &failing],
+        None,
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("ok     right"), "{stdout}");
+    assert!(stdout.contains("FAILED wrong on purpose"), "{stdout}");
+    assert!(
+        stdout.contains("expected: {\"message\":\"Goodbye, Ana!\"}"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("actual:   {\"count\":1,\"message\":\"Hello, Ana!\"}"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAILED expects an error that does not come"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l == "1 passed, 2 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_fixture_file_with_unknown_keys_is_refused() {
+    let dir = tempdir();
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[case]]\nname = \"x\"\nevent = {}\nexpekt = {}\n",
+    );
+    let hello = plugin("hello");
+    let err = refused(&["test", hello.to_str().unwrap(), &bad], dir.path());
+    assert!(err.contains("bad.toml:4: unknown field `expekt`"), "{err}");
+}

@@ -1,0 +1,169 @@
+//! Each hostile plugin is contained with its typed error, within its limit plus a
+//! margin, and the host serves a normal invocation right after.
+
+use std::time::{Duration, Instant};
+
+use orquesta::engine::Limits;
+use orquesta::testing::{Sandbox, TestPlugin};
+use orquesta_tests::plugin;
+use serde_json::{Value, json};
+
+/// Slack for a loaded 2-core CI machine; the limits themselves are tight.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+async fn sandbox(limits: Limits) -> Sandbox {
+    let hostile = TestPlugin::load(plugin("hostile"))
+        .await
+        .expect("hostile loads");
+    let mut sandbox = hostile.sandbox().await.expect("sandbox");
+    sandbox.limits(limits);
+    sandbox
+}
+
+fn attack(name: &str) -> Value {
+    json!({ "type": "task", "input": { "attack": name } })
+}
+
+/// Runs `attack`, checks its error and time, then checks a normal call still works.
+async fn contained(sandbox: &Sandbox, event: Value, error: &str, within: Duration) -> String {
+    let started = Instant::now();
+    let err = sandbox
+        .invoke(event)
+        .await
+        .expect_err("the attack must fail");
+    let elapsed = started.elapsed();
+    assert_eq!(err.name(), error, "{err}");
+    assert!(
+        elapsed <= within,
+        "{error} took {elapsed:?}, over {within:?}"
+    );
+    let normal =
+        json!({ "type": "task", "input": { "attack": "kv-write", "key": "after", "value": "ok" } });
+    assert_eq!(
+        sandbox
+            .invoke(normal)
+            .await
+            .expect("a normal invocation after"),
+        Value::Null
+    );
+    assert_eq!(
+        sandbox.kv_get("default", "after").await.unwrap(),
+        Some(b"ok".to_vec())
+    );
+    err.cause()
+}
+
+#[tokio::test]
+async fn an_infinite_loop_times_out_at_its_limit() {
+    let limits = Limits {
+        timeout_ms: 300,
+        ..Limits::default()
+    };
+    let sandbox = sandbox(limits).await;
+    let started = Instant::now();
+    let cause = contained(
+        &sandbox,
+        attack("loop"),
+        "timeout",
+        Duration::from_millis(300) + MARGIN,
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "stopped before its limit"
+    );
+    assert!(cause.contains("300 ms"), "{cause}");
+}
+
+#[tokio::test]
+async fn a_host_call_that_never_returns_is_bounded_too() {
+    let limits = Limits {
+        timeout_ms: 300,
+        ..Limits::default()
+    };
+    let sandbox = sandbox(limits).await;
+    contained(
+        &sandbox,
+        attack("sleep"),
+        "timeout",
+        Duration::from_millis(300) + MARGIN,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_the_memory_limit() {
+    let limits = Limits {
+        memory_mb: 32,
+        ..Limits::default()
+    };
+    let sandbox = sandbox(limits).await;
+    let cause = contained(&sandbox, attack("memory"), "memory-limit", MARGIN * 2).await;
+    assert!(cause.contains("32 MiB"), "{cause}");
+}
+
+#[tokio::test]
+async fn deep_recursion_overflows_the_stack() {
+    let sandbox = sandbox(Limits::default()).await;
+    contained(&sandbox, attack("recursion"), "stack-overflow", MARGIN).await;
+}
+
+#[tokio::test]
+async fn a_panic_is_a_trap_with_the_panic_message() {
+    let sandbox = sandbox(Limits::default()).await;
+    let cause = contained(&sandbox, attack("panic"), "trap", MARGIN).await;
+    assert!(
+        cause.contains("hostile plugin panicked on purpose"),
+        "{cause}"
+    );
+    assert!(cause.contains("plugins/hostile/src/lib.rs"), "{cause}");
+}
+
+#[tokio::test]
+async fn an_oversized_output_is_refused() {
+    let limits = Limits {
+        max_output_kb: 1024,
+        ..Limits::default()
+    };
+    let sandbox = sandbox(limits).await;
+    let event = json!({ "type": "task", "input": { "attack": "output", "megabytes": 2 } });
+    let cause = contained(&sandbox, event, "output-too-large", MARGIN).await;
+    assert!(cause.contains("1048576-byte limit"), "{cause}");
+}
+
+#[tokio::test]
+async fn tenant_concurrency_makes_invocations_wait_their_turn() {
+    let limits = Limits {
+        concurrency: 1,
+        timeout_ms: 300,
+        ..Limits::default()
+    };
+    let sandbox = sandbox(limits).await;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(
+        sandbox.invoke(attack("sleep")),
+        sandbox.invoke(attack("sleep"))
+    );
+    assert_eq!(a.unwrap_err().name(), "timeout");
+    assert_eq!(b.unwrap_err().name(), "timeout");
+    // One at a time: the second starts when the first has used its 300 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(590),
+        "ran together: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn many_concurrent_invocations_all_succeed() {
+    let hello = TestPlugin::load(plugin("hello")).await.unwrap();
+    let sandbox = hello.sandbox().await.unwrap();
+    let calls = (0..50)
+        .map(|i| sandbox.invoke(json!({ "type": "task", "input": { "name": format!("n{i}") } })));
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(
+        sandbox.kv_get("default", "greetings").await.unwrap(),
+        Some(b"50".to_vec())
+    );
+}

@@ -1,0 +1,1 @@
+//! Fake third-party APIs.

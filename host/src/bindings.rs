@@ -8,5 +8,5 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use exports::orquesta::plugin::handler;
-pub use orquesta::plugin::{blob, config, http, kv, log, messaging, notify, sql, types};
+pub use self::exports::orquesta::plugin::handler;
+pub use self::orquesta::plugin::{blob, config, http, kv, log, messaging, notify, sql, types};

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use orquesta::capabilities::{Backends, Capabilities, Grants};
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
+use orquesta::server::HostConfig;
 use orquesta::store::Store;
 use orquesta::tenants::TenantConfig;
 use orquesta::testing::TestPlugin;
@@ -64,6 +65,20 @@ enum Command {
     Test { plugin: PathBuf, fixtures: PathBuf },
     /// Validate a tenant config file.
     Check { file: PathBuf },
+    /// Run the HTTP service: tenants and plugins from watched directories.
+    Serve {
+        /// The host config (TOML). Without it, defaults: 127.0.0.1:8080, data in .orquesta/.
+        #[arg(long, env = "ORQUESTA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Overrides the config's listen address (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Print the `sha256:` hash of an API key, for `[[api_keys]]` in a tenant file.
+    HashKey {
+        /// The key; read from standard input when absent, so it stays out of shell history.
+        key: Option<String>,
+    },
 }
 
 pub fn init_logging(cli: &Cli) {
@@ -103,6 +118,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Test { plugin, fixtures } => test(&plugin, &fixtures).await,
         Command::Check { file } => check(&file),
+        Command::Serve { config, listen } => serve(config.as_deref(), listen).await,
+        Command::HashKey { key } => hash_key(key),
     }
 }
 
@@ -296,6 +313,59 @@ async fn test(plugin_path: &Path, fixtures_path: &Path) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+async fn serve(config: Option<&Path>, listen: Option<std::net::SocketAddr>) -> ExitCode {
+    let mut host = match config {
+        Some(path) => match HostConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => return refuse(e, EXIT_BAD_INPUT),
+        },
+        None => HostConfig::default(),
+    };
+    if let Some(addr) = listen {
+        host.listen = addr;
+    }
+    match orquesta::server::run(host, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => refuse(format!("{e:#}"), EXIT_FAILED),
+    }
+}
+
+/// SIGTERM (how service managers stop us) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn hash_key(key: Option<String>) -> ExitCode {
+    let key = match key {
+        Some(k) => k,
+        None => match read_source("-") {
+            Ok(k) => k.trim_end_matches(['\n', '\r']).to_string(),
+            Err(e) => return refuse(format!("{e:#}"), EXIT_BAD_INPUT),
+        },
+    };
+    if key.is_empty() {
+        return refuse("the key is empty", EXIT_BAD_INPUT);
+    }
+    println!("sha256:{}", orquesta::server::auth::sha256_hex(&key));
+    ExitCode::SUCCESS
 }
 
 fn check(file: &Path) -> ExitCode {

@@ -2,6 +2,7 @@
 //! refused with the file, line and reason) and validated as a whole, so a config either
 //! loads completely or not at all.
 
+mod routes;
 mod secrets;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use thiserror::Error;
 
 use crate::capabilities::{Grants, Secret, check_name};
 use crate::engine::Limits;
+pub use routes::{ApiKeyConfig, AuthMode, JwtConfig, RouteConfig, RouteTemplate, UsagePlan};
 pub use secrets::SecretRef;
 
 /// Why a tenant file was refused. Its `Display` is one line: `file:line: reason`.
@@ -46,6 +48,29 @@ pub struct TenantConfig {
     /// The tenant's plugins by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// Outbound HTTP settings for all of the tenant's plugins.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// HTTP routes under `/t/{tenant}/`.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Rate and quota plans API keys are bound to.
+    #[serde(default)]
+    pub usage_plans: BTreeMap<String, UsagePlan>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    /// Bearer-token validation for routes with `auth = "jwt"`.
+    #[serde(default)]
+    pub jwt: Option<JwtConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Lets plugins reach loopback, private and link-local addresses (refused by default:
+    /// they are how SSRF reaches internal services and cloud metadata).
+    #[serde(default)]
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -150,7 +175,7 @@ impl TenantConfig {
                     .map_err(|e| format!("plugins.{name}.secrets.{secret}: {e}"))?;
             }
         }
-        Ok(())
+        routes::validate(self)
     }
 }
 

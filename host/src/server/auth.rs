@@ -1,0 +1,344 @@
+//! Who is calling a route: API keys (stored as SHA-256, held to usage plans) and JWT
+//! bearer tokens (issuer, audience, keys from a JWKS file, scopes and groups).
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::problem::Problem;
+use crate::bindings::handler::Identity;
+use crate::capabilities::kv::{KeyValue, Namespace};
+use crate::store::{Store, now_ms};
+use crate::tenants::{JwtConfig, RouteConfig, TenantConfig, UsagePlan};
+
+/// A tenant's auth material, built when its config loads.
+pub struct TenantAuth {
+    tenant: String,
+    /// Key digest -> (holder, plan).
+    keys: HashMap<String, (String, Option<String>)>,
+    plans: HashMap<String, Plan>,
+    jwt: Option<JwtVerifier>,
+}
+
+struct Plan {
+    limiter: DefaultKeyedRateLimiter<String>,
+    quota_per_month: Option<u64>,
+}
+
+struct JwtVerifier {
+    issuer: String,
+    audience: String,
+    keys: JwkSet,
+}
+
+/// Claims orquesta reads; Cognito's names are accepted too.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    /// Space-separated, as OAuth 2.0 issues them.
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    scp: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default, rename = "cognito:groups")]
+    cognito_groups: Vec<String>,
+}
+
+/// Asymmetric algorithms only: a JWKS holds public keys, and `none` or HMAC would let a
+/// caller choose how their token is checked.
+const ALGORITHMS: [Algorithm; 7] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+];
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl TenantAuth {
+    /// `dir` is the tenant file's directory, for a relative `jwks_file`.
+    pub fn build(tenant: &str, config: &TenantConfig, dir: &Path) -> Result<Self, String> {
+        let keys = config
+            .api_keys
+            .iter()
+            .map(|k| {
+                (
+                    k.digest().to_string(),
+                    (k.name.clone(), k.usage_plan.clone()),
+                )
+            })
+            .collect();
+        let plans = config
+            .usage_plans
+            .iter()
+            .map(|(name, plan)| Ok((name.clone(), Plan::new(name, plan)?)))
+            .collect::<Result<_, String>>()?;
+        let jwt = config
+            .jwt
+            .as_ref()
+            .map(|j| JwtVerifier::load(j, dir))
+            .transpose()?;
+        Ok(TenantAuth {
+            tenant: tenant.to_string(),
+            keys,
+            plans,
+            jwt,
+        })
+    }
+
+    /// Checks `x-api-key` and the usage plan; the key's holder becomes the identity.
+    pub async fn api_key(
+        &self,
+        headers: &HeaderMap,
+        route: &RouteConfig,
+        store: &Store,
+    ) -> Result<Identity, Problem> {
+        let key = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Problem::unauthorized("this route needs an API key in x-api-key"))?;
+        let (holder, key_plan) = self
+            .keys
+            .get(&sha256_hex(key))
+            .ok_or_else(|| Problem::unauthorized("the API key is not valid for this tenant"))?;
+        if let Some(plan_name) = route.usage_plan.as_ref().or(key_plan.as_ref())
+            && let Some(plan) = self.plans.get(plan_name)
+        {
+            plan.admit(&self.tenant, plan_name, holder, store).await?;
+        }
+        Ok(Identity {
+            subject: holder.clone(),
+            email: None,
+            name: Some(holder.clone()),
+            groups: vec![],
+            scopes: vec![],
+        })
+    }
+
+    /// Checks the bearer token and the route's scopes and groups.
+    pub fn jwt(&self, headers: &HeaderMap, route: &RouteConfig) -> Result<Identity, Problem> {
+        let verifier = self
+            .jwt
+            .as_ref()
+            .ok_or_else(|| Problem::unauthorized("the tenant has no [jwt] settings"))?;
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or_else(|| Problem::unauthorized("this route needs a bearer token"))?;
+        let claims = verifier
+            .verify(token)
+            .map_err(|e| Problem::unauthorized(format!("the bearer token is not valid: {e}")))?;
+        let scopes: Vec<String> = claims
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .chain(claims.scp)
+            .collect();
+        let groups: Vec<String> = claims
+            .groups
+            .into_iter()
+            .chain(claims.cognito_groups)
+            .collect();
+        if let Some(missing) = route.scopes.iter().find(|s| !scopes.contains(s)) {
+            return Err(Problem::forbidden(format!(
+                "the token lacks the scope `{missing}`"
+            )));
+        }
+        if !route.groups.is_empty() && !route.groups.iter().any(|g| groups.contains(g)) {
+            return Err(Problem::forbidden(format!(
+                "the caller is in none of the groups {}",
+                route.groups.join(", ")
+            )));
+        }
+        Ok(Identity {
+            subject: claims.sub,
+            email: claims.email,
+            name: claims.name,
+            groups,
+            scopes,
+        })
+    }
+}
+
+impl Plan {
+    fn new(name: &str, plan: &UsagePlan) -> Result<Self, String> {
+        let rate = NonZeroU32::new(plan.rate_per_second)
+            .ok_or_else(|| format!("usage_plans.{name}: rate_per_second must be at least 1"))?;
+        let burst = NonZeroU32::new(plan.burst)
+            .ok_or_else(|| format!("usage_plans.{name}: burst must be at least 1"))?;
+        Ok(Plan {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            quota_per_month: plan.quota_per_month,
+        })
+    }
+
+    /// Rate first (in memory), then the monthly quota (in the store, so it survives
+    /// restarts and is shared by hosts on one database).
+    async fn admit(
+        &self,
+        tenant: &str,
+        plan: &str,
+        holder: &str,
+        store: &Store,
+    ) -> Result<(), Problem> {
+        if let Err(not_until) = self.limiter.check_key(&holder.to_string()) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                format!("usage plan `{plan}` allows no more requests right now"),
+            )
+            .retry_after(wait.as_secs_f64().ceil() as u64));
+        }
+        let Some(quota) = self.quota_per_month else {
+            return Ok(());
+        };
+        let (month, seconds_left) = month_of(now_ms());
+        let ns = Namespace {
+            tenant: tenant.to_string(),
+            scope: format!("usage:{plan}:{holder}"),
+        };
+        let used = store
+            .increment(&ns, &month, 1)
+            .await
+            .map_err(|e| Problem::unavailable(format!("cannot count usage: {e}")))?;
+        if used as u64 > quota {
+            return Err(Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                format!(
+                    "usage plan `{plan}` allows {quota} requests a month; this month's are used up"
+                ),
+            )
+            .retry_after(seconds_left));
+        }
+        Ok(())
+    }
+}
+
+impl JwtVerifier {
+    fn load(config: &JwtConfig, dir: &Path) -> Result<Self, String> {
+        let path = dir.join(&config.jwks_file);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("jwt.jwks_file {}: {e}", path.display()))?;
+        let keys: JwkSet = serde_json::from_str(&text)
+            .map_err(|e| format!("jwt.jwks_file {}: not a JWKS document: {e}", path.display()))?;
+        if keys.keys.is_empty() {
+            return Err(format!("jwt.jwks_file {}: holds no keys", path.display()));
+        }
+        Ok(JwtVerifier {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            keys,
+        })
+    }
+
+    fn verify(&self, token: &str) -> Result<Claims, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(format!("algorithm {:?} is not accepted", header.alg));
+        }
+        let jwk = match &header.kid {
+            Some(kid) => self
+                .keys
+                .find(kid)
+                .ok_or_else(|| format!("unknown key id {kid:?}"))?,
+            None if self.keys.keys.len() == 1 => &self.keys.keys[0],
+            None => return Err("the token names no key id".into()),
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// `("YYYY-MM", seconds until the next month)` for a time in Unix milliseconds (UTC).
+fn month_of(ms: i64) -> (String, u64) {
+    let days = ms.div_euclid(86_400_000);
+    let (year, month) = civil_month(days);
+    let (next_year, next_month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    let next_start_ms = days_from_civil(next_year, next_month) * 86_400_000;
+    let left = ((next_start_ms - ms) / 1000).max(1) as u64;
+    (format!("{year:04}-{month:02}"), left)
+}
+
+/// Year and month of a day count since 1970-01-01 (Howard Hinnant's civil calendar).
+fn civil_month(days: i64) -> (i64, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
+}
+
+fn days_from_civil(year: i64, month: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Shared handle for a tenant runtime.
+pub type SharedAuth = Arc<TenantAuth>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_and_time_left() {
+        // 2026-11-22T00:00:00Z
+        let ms = 1_795_305_600_000;
+        let (month, left) = month_of(ms);
+        assert_eq!(month, "2026-11");
+        assert_eq!(left, 9 * 86_400);
+        assert_eq!(month_of(0).0, "1970-01");
+        // 2024-02-29T12:00:00Z, a leap day.
+        assert_eq!(month_of(1_709_208_000_000).0, "2024-02");
+        // December rolls into January.
+        let (m, left) = month_of(1_798_761_599_000); // 2026-12-31T23:59:59Z
+        assert_eq!((m.as_str(), left), ("2026-12", 1));
+    }
+}

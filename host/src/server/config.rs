@@ -1,0 +1,85 @@
+//! The host's own config file (`orquesta serve --config orquesta.toml`). Every field has a
+//! default, so `orquesta serve` alone starts on the embedded store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::tenants::{ConfigError, SecretRef};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// Where the HTTP service listens. Loopback by default: exposing it is a decision.
+    pub listen: SocketAddr,
+    /// The embedded store, compiled plugins and blobs live here.
+    pub data_dir: PathBuf,
+    /// Drop-in `.wasm` files; watched.
+    pub plugin_dir: PathBuf,
+    /// One `NAME.toml` per tenant; watched.
+    pub tenant_dir: PathBuf,
+    /// Bearer token for `/admin/v1`; without one the admin API is off.
+    pub admin_token: Option<SecretRef>,
+    /// Largest request body. API Gateway and Lambda stop at 6 MB (10 MB at most).
+    pub max_body_kb: u32,
+    /// Longest time a request may take, plugin included (API Gateway: 29 s by default).
+    pub request_timeout_ms: u64,
+    /// How long SIGTERM waits for requests in flight before the process exits anyway.
+    pub shutdown_grace_ms: u64,
+    /// Instances alive at once across tenants (the pooling allocator's slots).
+    pub instance_slots: u32,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".orquesta"),
+            plugin_dir: PathBuf::from(".orquesta/plugins"),
+            tenant_dir: PathBuf::from(".orquesta/tenants"),
+            admin_token: None,
+            max_body_kb: 6 * 1024,
+            request_timeout_ms: 29_000,
+            shutdown_grace_ms: 30_000,
+            instance_slots: 256,
+        }
+    }
+}
+
+impl HostConfig {
+    /// Reads a host config; relative directories are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+        let mut config: HostConfig = toml::from_str(&text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            reason: e.message().trim().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for dir in [
+            &mut config.data_dir,
+            &mut config.plugin_dir,
+            &mut config.tenant_dir,
+        ] {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+        if config.max_body_kb == 0 || config.request_timeout_ms == 0 || config.instance_slots == 0 {
+            return Err(ConfigError::new(
+                path,
+                "max_body_kb, request_timeout_ms and instance_slots must be at least 1",
+            ));
+        }
+        if let Some(token) = &config.admin_token {
+            token
+                .validate()
+                .map_err(|e| ConfigError::new(path, format!("admin_token: {e}")))?;
+        }
+        Ok(config)
+    }
+}

@@ -1,0 +1,179 @@
+//! `orquesta serve`: the HTTP service. Tenants and plugins come from watched directories
+//! (or the admin API); requests under `/t/{tenant}/` go to the tenant's routes.
+
+mod admin;
+pub mod auth;
+pub mod config;
+mod metrics;
+pub mod plugins;
+mod problem;
+mod state;
+pub mod tenants;
+mod trigger;
+mod watch;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tokio::sync::oneshot;
+
+pub use config::HostConfig;
+use problem::Problem;
+use state::{App, Services};
+
+use crate::engine::{Engine, EngineConfig, EngineLimits};
+use crate::store::Store;
+
+/// Plugin uploads through the admin API; far above any real component.
+const MAX_UPLOAD_BYTES: usize = 256 << 20;
+
+/// A started server.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections and waits (up to the configured grace) for requests in
+    /// flight to finish.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            // The server may already have stopped; either way it is stopping now.
+            let _ = stop.send(());
+        }
+        let grace = Duration::from_millis(self.app.config.shutdown_grace_ms);
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(joined) => Ok(joined.context("the server task failed")??),
+            Err(_) => {
+                self.task.abort();
+                tracing::warn!("requests still running after the shutdown grace were cut off");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens the store, loads plugins and tenants, and starts listening.
+pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
+    for dir in [&config.data_dir, &config.plugin_dir, &config.tenant_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let engine = Engine::new(EngineConfig {
+        cache_dir: Some(config.data_dir.join("cache")),
+        limits: EngineLimits {
+            instance_slots: config.instance_slots,
+            ..EngineLimits::default()
+        },
+    })?;
+    let store = Store::open_sqlite(&config.data_dir.join("orquesta.db")).await?;
+    let admin_token_hash = match &config.admin_token {
+        Some(r) => Some(auth::sha256_hex(
+            r.resolve()
+                .map_err(|e| anyhow::anyhow!("admin_token: {e}"))?
+                .expose(),
+        )),
+        None => None,
+    };
+    metrics::handle();
+    let app = Arc::new(App {
+        plugins: plugins::PluginCatalog::new(engine.clone(), config.plugin_dir.clone()),
+        tenants: tenants::TenantRegistry::new(config.tenant_dir.clone()),
+        services: Services { store },
+        engine,
+        admin_token_hash,
+        ready: false.into(),
+        config,
+    });
+    app.reload().await;
+    app.ready.store(true, Ordering::Release);
+    let watcher = match watch::start(app.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            // The admin API's reload still works.
+            tracing::warn!(error = %e, "cannot watch the plugin and tenant directories");
+            None
+        }
+    };
+
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", app.config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = router(app.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                // A dropped sender also means stop.
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "orquesta listening");
+    Ok(RunningServer {
+        addr,
+        app,
+        stop: Some(stop),
+        task,
+        _watcher: watcher,
+    })
+}
+
+/// Runs until `shutdown` resolves, then drains.
+pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let server = start(config).await?;
+    // Scripts and tests read the address from this line.
+    println!("orquesta listening on http://{}", server.addr);
+    shutdown.await;
+    tracing::info!("shutting down: draining requests in flight");
+    server.shutdown().await
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .nest(
+            "/admin/v1",
+            admin::router(app.clone()).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/t/{tenant}", any(trigger::tenant_root))
+        .route("/t/{tenant}/", any(trigger::tenant_root))
+        .route("/t/{tenant}/{*rest}", any(trigger::tenant_path))
+        .fallback(|| async {
+            Problem::not_found("no such endpoint; tenant routes are under /t/{tenant}/")
+        })
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.ready.load(Ordering::Acquire) {
+        "ready".into_response()
+    } else {
+        Problem::unavailable("still loading plugins and tenants").into_response()
+    }
+}
+
+async fn metrics_text() -> Response {
+    match metrics::handle() {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics are not available").into_response(),
+    }
+}

@@ -1,0 +1,195 @@
+//! Deployed plugins: every `.wasm` in the plugin directory, compiled and ready. A new
+//! version replaces the old only once it has compiled and linked; invocations already
+//! running keep the version they started with (they hold their own `Plugin`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::engine::{Engine, LoadError, Plugin, content_hash};
+
+/// What the admin API shows of a deployed plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    pub name: String,
+    /// The version serving now, if any.
+    pub hash: Option<String>,
+    pub size: usize,
+    /// Why the latest file was refused; the previous version (if any) keeps serving.
+    pub error: Option<String>,
+    #[serde(with = "unix_ms")]
+    pub updated_at: SystemTime,
+}
+
+struct Entry {
+    plugin: Option<Plugin>,
+    /// Hash of the file last seen, loaded or refused, so an unchanged file is not
+    /// recompiled on every scan.
+    seen_hash: String,
+    status: PluginStatus,
+}
+
+pub struct PluginCatalog {
+    engine: Engine,
+    dir: PathBuf,
+    entries: RwLock<BTreeMap<String, Entry>>,
+}
+
+/// A plugin's name is its file stem: `hello.wasm` is `hello`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl PluginCatalog {
+    pub fn new(engine: Engine, dir: PathBuf) -> Self {
+        PluginCatalog {
+            engine,
+            dir,
+            entries: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The version of `name` serving now.
+    pub fn get(&self, name: &str) -> Option<Plugin> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(name).and_then(|e| e.plugin.clone())
+    }
+
+    pub fn list(&self) -> Vec<PluginStatus> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.values().map(|e| e.status.clone()).collect()
+    }
+
+    /// Compiles `bytes` as the new version of `name`. On failure the previous version
+    /// keeps serving and the reason is kept for the admin API.
+    pub async fn deploy(&self, name: &str, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        let hash = content_hash(&bytes);
+        let size = bytes.len();
+        let result = self.engine.load(bytes).await;
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
+            plugin: None,
+            seen_hash: String::new(),
+            status: PluginStatus {
+                name: name.to_string(),
+                hash: None,
+                size: 0,
+                error: None,
+                updated_at: SystemTime::now(),
+            },
+        });
+        entry.seen_hash = hash.clone();
+        entry.status.updated_at = SystemTime::now();
+        match &result {
+            Ok(plugin) => {
+                entry.plugin = Some(plugin.clone());
+                entry.status.hash = Some(hash);
+                entry.status.size = size;
+                entry.status.error = None;
+                tracing::info!(plugin = name, hash = %plugin.hash, "plugin deployed");
+            }
+            Err(e) => {
+                entry.status.error = Some(e.to_string());
+                tracing::warn!(plugin = name, error = %e, "plugin refused; the previous version keeps serving");
+            }
+        }
+        result
+    }
+
+    /// Writes an uploaded plugin into the directory once it has compiled, so it survives
+    /// a restart; a refused upload writes nothing.
+    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Result<Plugin, UploadError> {
+        if !valid_name(name) {
+            return Err(UploadError::Name(name.to_string()));
+        }
+        let plugin = self
+            .deploy(name, bytes.clone())
+            .await
+            .map_err(UploadError::Load)?;
+        let path = self.dir.join(format!("{name}.wasm"));
+        let tmp = self.dir.join(format!(".{name}.wasm.upload"));
+        std::fs::create_dir_all(&self.dir)
+            .and_then(|_| std::fs::write(&tmp, &bytes))
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| UploadError::Write(format!("{}: {e}", path.display())))?;
+        Ok(plugin)
+    }
+
+    /// Loads new and changed files and forgets removed ones.
+    pub async fn scan(&self) {
+        let files = match wasm_files(&self.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the plugin directory");
+                return;
+            }
+        };
+        for (name, path) in &files {
+            let Ok(bytes) = std::fs::read(path) else {
+                continue;
+            };
+            let unchanged = {
+                let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+                entries
+                    .get(name)
+                    .is_some_and(|e| e.seen_hash == content_hash(&bytes))
+            };
+            if !unchanged {
+                // The outcome is kept in the catalog; nothing else to do with it here.
+                let _ = self.deploy(name, bytes).await;
+            }
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|name, _| files.iter().any(|(n, _)| n == name));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("plugin names are 1-64 characters of A-Z a-z 0-9 - _, got {0:?}")]
+    Name(String),
+    #[error("{0}")]
+    Load(LoadError),
+    #[error("cannot write the plugin file {0}")]
+    Write(String),
+}
+
+/// `(name, path)` of every `NAME.wasm` in `dir` with a valid name.
+fn wasm_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            && valid_name(stem)
+            && path.is_file()
+        {
+            files.push((stem.to_string(), path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+pub(crate) mod unix_ms {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        s.serialize_u64(ms)
+    }
+}

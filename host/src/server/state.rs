@@ -1,0 +1,47 @@
+//! What the service shares across requests.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use super::config::HostConfig;
+use super::plugins::PluginCatalog;
+use super::tenants::TenantRegistry;
+use crate::capabilities::Backends;
+use crate::engine::Engine;
+use crate::store::Store;
+use crate::tenants::TenantConfig;
+
+/// The backends every tenant's capabilities draw on, built once per host.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+}
+
+impl Services {
+    /// The backends for one tenant, with its own outbound policy.
+    pub fn backends(&self, _tenant: &TenantConfig) -> Backends {
+        let mut backends = Backends::unavailable();
+        backends.kv = Arc::new(self.store.clone());
+        backends
+    }
+}
+
+pub struct App {
+    pub config: HostConfig,
+    pub engine: Engine,
+    pub services: Services,
+    pub plugins: PluginCatalog,
+    pub tenants: TenantRegistry,
+    /// SHA-256 of the admin token; `None` turns the admin API off.
+    pub admin_token_hash: Option<String>,
+    /// Set once the first scan of plugins and tenants is done.
+    pub ready: AtomicBool,
+}
+
+impl App {
+    /// Loads new and changed plugins, then tenants (whose routes name plugins).
+    pub async fn reload(&self) {
+        self.plugins.scan().await;
+        self.tenants.scan(&self.services);
+    }
+}

@@ -1,0 +1,239 @@
+//! The HTTP trigger: `/t/{tenant}/...` -> the tenant's route -> auth -> its plugin.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::problem::Problem;
+use super::state::App;
+use super::tenants::{NoRoute, RouteMatch};
+use crate::bindings::handler::{Event, HttpRequest, Response as PluginResponse};
+use crate::engine::InvokeError;
+use crate::tenants::AuthMode;
+
+pub async fn tenant_root(
+    state: State<Arc<App>>,
+    Path(tenant): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, tenant, String::new(), method, uri, headers, body).await
+}
+
+pub async fn tenant_path(
+    state: State<Arc<App>>,
+    Path((tenant, rest)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, tenant, rest, method, uri, headers, body).await
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    tenant_name: String,
+    rest: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let timeout = Duration::from_millis(app.config.request_timeout_ms);
+    let result = tokio::time::timeout(
+        timeout,
+        serve(&app, &tenant_name, &rest, &method, &uri, &headers, body),
+    )
+    .await;
+    let (response, plugin) = match result {
+        Ok(Ok((response, plugin))) => (response, plugin),
+        Ok(Err(problem)) => (problem.into_response(), None),
+        Err(_) => (
+            Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "Gateway Timeout",
+                format!("the request took longer than {} ms", timeout.as_millis()),
+            )
+            .into_response(),
+            None,
+        ),
+    };
+    let status = response.status().as_u16().to_string();
+    let plugin = plugin.unwrap_or_default();
+    metrics::counter!("orquesta_http_requests_total", "tenant" => tenant_name.clone(), "plugin" => plugin.clone(), "status" => status).increment(1);
+    metrics::histogram!("orquesta_http_request_duration_seconds", "tenant" => tenant_name, "plugin" => plugin)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The plugin's answer, and the plugin's name for metrics.
+async fn serve(
+    app: &App,
+    tenant_name: &str,
+    rest: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Response, Option<String>), Problem> {
+    let tenant = app
+        .tenants
+        .get(tenant_name)
+        .ok_or_else(|| Problem::not_found(format!("no tenant named `{tenant_name}`")))?;
+    let path = format!("/{rest}");
+    let RouteMatch { route, params } =
+        tenant.route(method.as_str(), &path).map_err(|e| match e {
+            NoRoute::MethodNotAllowed => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                format!("{method} is not routed for {path}"),
+            ),
+            NoRoute::NotFound => Problem::not_found(format!("no route for {method} {path}")),
+        })?;
+    let identity = match route.auth {
+        AuthMode::None => None,
+        AuthMode::ApiKey => Some(
+            tenant
+                .auth
+                .api_key(headers, route, &app.services.store)
+                .await?,
+        ),
+        AuthMode::Jwt => Some(tenant.auth.jwt(headers, route)?),
+    };
+    let limit = (app.config.max_body_kb as usize) << 10;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+
+    let ctx = tenant.plugins.get(&route.plugin).cloned().ok_or_else(|| {
+        Problem::unavailable(format!("plugin `{}` is not configured", route.plugin))
+    })?;
+    let component = tenant.component_of(&route.plugin).unwrap_or_default();
+    let plugin = app.plugins.get(&component).ok_or_else(|| {
+        Problem::unavailable(format!(
+            "plugin `{}` ({component}.wasm) is not deployed",
+            route.plugin
+        ))
+        .retry_after(5)
+    })?;
+    let query = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let event = Event::Http(HttpRequest {
+        method: method.as_str().to_string(),
+        path,
+        params,
+        query,
+        headers: headers
+            .iter()
+            .filter(|(name, _)| *name != header::AUTHORIZATION && name.as_str() != "x-api-key")
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        identity,
+    });
+    let started = Instant::now();
+    let outcome = app.engine.invoke(&plugin, ctx, &event).await;
+    record_invocation(tenant_name, &route.plugin, started.elapsed(), &outcome);
+    match outcome {
+        Ok(response) => Ok((to_http(response), Some(route.plugin.clone()))),
+        Err(e) => Err(invoke_problem(&e)),
+    }
+}
+
+fn record_invocation(
+    tenant: &str,
+    plugin: &str,
+    elapsed: Duration,
+    outcome: &Result<PluginResponse, InvokeError>,
+) {
+    let labels = [
+        ("tenant", tenant.to_string()),
+        ("plugin", plugin.to_string()),
+    ];
+    metrics::counter!("orquesta_invocations_total", &labels).increment(1);
+    metrics::histogram!("orquesta_invocation_duration_seconds", &labels)
+        .record(elapsed.as_secs_f64());
+    if let Err(e) = outcome {
+        let labels = [
+            ("tenant", tenant.to_string()),
+            ("plugin", plugin.to_string()),
+            ("error", e.name().to_string()),
+        ];
+        metrics::counter!("orquesta_invocation_errors_total", &labels).increment(1);
+    }
+}
+
+/// A plugin's typed failure is a 500 naming the error; the host's limits map to the
+/// statuses a gateway would give.
+fn invoke_problem(e: &InvokeError) -> Problem {
+    let status = match e {
+        InvokeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        InvokeError::Instantiation(_) => StatusCode::SERVICE_UNAVAILABLE,
+        InvokeError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Problem::new(status, e.name().to_string(), e.cause())
+}
+
+fn to_http(response: PluginResponse) -> Response {
+    match response {
+        PluginResponse::Http(r) => {
+            let status =
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut out = (status, r.body).into_response();
+            for (name, value) in r.headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(name.as_str()),
+                    HeaderValue::try_from(value.as_str()),
+                ) {
+                    out.headers_mut().append(name, value);
+                }
+            }
+            out
+        }
+        PluginResponse::Json(text) => {
+            ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+        }
+        batch @ PluginResponse::Batch(_) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::event::response_to_json(&batch)
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        )
+            .into_response(),
+        PluginResponse::None => StatusCode::NO_CONTENT.into_response(),
+    }
+}

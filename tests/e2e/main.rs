@@ -5,3 +5,4 @@ mod cli;
 mod containment;
 mod harness;
 mod isolation;
+mod service;

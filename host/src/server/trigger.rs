@@ -213,7 +213,9 @@ fn to_http(response: PluginResponse) -> Response {
         PluginResponse::Http(r) => {
             let status =
                 StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut out = (status, r.body).into_response();
+            // Built bare so the plugin's own headers are the only ones.
+            let mut out = Response::new(Body::from(r.body));
+            *out.status_mut() = status;
             for (name, value) in r.headers {
                 if let (Ok(name), Ok(value)) = (
                     HeaderName::try_from(name.as_str()),

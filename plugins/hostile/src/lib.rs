@@ -1,22 +1,27 @@
 //! `hostile`: misbehaves on request, so the tests can show the host contains it. A task
 //! event's input `{"attack": NAME, ...}` picks the misbehaviour:
 //! `loop`, `memory`, `recursion`, `panic`, `output` (a huge result), `sleep` (a host call
-//! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys).
+//! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys),
+//! `nap` (sleep `ms`, then answer: a slow but honest request) and `log-secret` (try to
+//! log the secret `token`). Over HTTP, the request body is the input.
 
-use orquesta_sdk::{Event, Failure, Handler, Response, kv, parse_json};
+use orquesta_sdk::{Event, Failure, Handler, Response, config, kv, log, parse_json};
 use serde_json::{Value, json};
 
 struct Hostile;
 
 impl Handler for Hostile {
     fn handle(event: Event) -> Result<Response, Failure> {
-        let Event::Task(task) = event else {
-            return Err(Failure::new(
-                "UnsupportedEvent",
-                "hostile takes task events",
-            ));
+        let input = match event {
+            Event::Task(task) => parse_json(&task.input)?,
+            Event::Http(req) => parse_json(&String::from_utf8_lossy(&req.body))?,
+            _ => {
+                return Err(Failure::new(
+                    "UnsupportedEvent",
+                    "hostile takes task and http events",
+                ));
+            }
         };
-        let input = parse_json(&task.input)?;
         match input["attack"].as_str().unwrap_or_default() {
             "loop" => spin(),
             "memory" => hoard(),
@@ -39,6 +44,21 @@ impl Handler for Hostile {
                 Ok(Response::None)
             }
             "kv-read" => probe(input["key"].as_str().unwrap_or("secret")),
+            "nap" => {
+                let ms = input["ms"].as_u64().unwrap_or(100);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(Response::json(&json!({ "slept_ms": ms })))
+            }
+            "log-secret" => {
+                let secret = config::secret("token").unwrap_or_default();
+                log::log(
+                    log::Level::Warn,
+                    &format!("the token is {secret}"),
+                    &[("token".into(), secret.clone())],
+                );
+                println!("stdout says {secret}");
+                Ok(Response::None)
+            }
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

@@ -1,0 +1,558 @@
+//! `orquesta serve` end to end: a real server on loopback, a real HTTP client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use orquesta::server::auth::sha256_hex;
+use orquesta_tests::plugin;
+use orquesta_tests::server::TestServer;
+use serde_json::{Value, json};
+
+const PARTNER_KEY: &str = "partner-key-5f1c";
+
+fn acme() -> String {
+    format!(
+        r#"
+[limits]
+timeout_ms = 5000
+
+[plugins.hello]
+source = "hello.wasm"
+config = {{ greeting = "Hola" }}
+
+[plugins.hostile]
+source = "hostile.wasm"
+
+[[routes]]
+method = "GET"
+path = "/hello"
+plugin = "hello"
+
+[[routes]]
+method = "GET"
+path = "/hello/{{name}}"
+plugin = "hello"
+
+[[routes]]
+method = "POST"
+path = "/keyed"
+plugin = "hello"
+auth = "api_key"
+
+[[routes]]
+method = "POST"
+path = "/hostile"
+plugin = "hostile"
+
+[usage_plans.tight]
+rate_per_second = 1
+burst = 2
+
+[[api_keys]]
+name = "partner"
+hash = "sha256:{}"
+usage_plan = "tight"
+"#,
+        sha256_hex(PARTNER_KEY)
+    )
+}
+
+async fn server() -> TestServer {
+    TestServer::start(&["hello", "hostile"], &[("acme", &acme())], |_| {}).await
+}
+
+#[tokio::test]
+async fn routes_reach_plugins_with_params_and_query() {
+    let s = server().await;
+    let r = s
+        .client
+        .get(format!("{}/t/acme/hello?name=Ana", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["message"], "Hola, Ana!");
+
+    let body: Value = s
+        .client
+        .get(format!("{}/t/acme/hello/Luis", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["message"], "Hola, Luis!");
+    assert_eq!(body["count"], 2, "kv is shared across requests");
+
+    for (url, status) in [
+        (format!("{}/t/acme/nowhere", s.url), 404),
+        (format!("{}/t/nobody/hello", s.url), 404),
+        (format!("{}/elsewhere", s.url), 404),
+    ] {
+        let r = s.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), status, "{url}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{url}"
+        );
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["status"], status);
+        assert!(problem["detail"].as_str().is_some());
+    }
+    let r = s
+        .client
+        .delete(format!("{}/t/acme/hello", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_keys_are_required_and_usage_plans_enforced() {
+    let s = server().await;
+    let url = format!("{}/t/acme/keyed?name=K", s.url);
+    let r = s.client.post(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s
+        .client
+        .post(&url)
+        .header("x-api-key", "wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Burst 2 at 1/s: two pass at once, the third is refused with retry-after.
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..3 {
+        let r = s
+            .client
+            .post(&url)
+            .header("x-api-key", PARTNER_KEY)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = s
+        .client
+        .post(&url)
+        .header("x-api-key", PARTNER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the rate refills");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn monthly_quotas_are_counted_in_the_store() {
+    let tenant = acme().replace("burst = 2", "burst = 100\nquota_per_month = 3");
+    let s = TestServer::start(&["hello"], &[("acme", tenant.as_str())], |_| {}).await;
+    let url = format!("{}/t/acme/keyed", s.url);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = s
+            .client
+            .post(&url)
+            .header("x-api-key", PARTNER_KEY)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn bodies_past_the_limit_get_413() {
+    let s = TestServer::start(&["hello", "hostile"], &[("acme", &acme())], |c| {
+        c.max_body_kb = 1
+    })
+    .await;
+    let big = "x".repeat(2048);
+    let r = s
+        .client
+        .post(format!("{}/t/acme/hostile", s.url))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    // Within the limit the plugin runs (and answers its own way).
+    let r = s
+        .client
+        .post(format!("{}/t/acme/hostile", s.url))
+        .body(json!({ "attack": "nap", "ms": 1 }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn plugin_failures_are_problem_details() {
+    let s = server().await;
+    let r = s
+        .client
+        .post(format!("{}/t/acme/hostile", s.url))
+        .body(json!({ "attack": "panic" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["title"], "trap");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("on purpose"),
+        "{problem}"
+    );
+    s.shutdown().await;
+}
+
+/// A component with the same code and a different hash: a new version to deploy.
+fn new_version(of: &str, tag: &str) -> Vec<u8> {
+    let mut bytes = std::fs::read(plugin(of)).unwrap();
+    // A custom section (id 0): name, then payload. Valid anywhere in a component.
+    let name = b"orquesta-test-version";
+    let payload = tag.as_bytes();
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128 && name.len() < 128, "one-byte LEB128 lengths");
+    bytes.extend_from_slice(&[0, size as u8, name.len() as u8]);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[tokio::test]
+async fn a_plugin_dropped_in_while_requests_flow_fails_none() {
+    let s = server().await;
+    let before = s.admin("plugins").await;
+    let old_hash = before["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hello")
+        .unwrap()["hash"]
+        .clone();
+
+    let failures = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let url = format!("{}/t/acme/hello?name=flow", s.url);
+    let load = {
+        let (client, failures, done) = (s.client.clone(), failures.clone(), done.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_millis(1500) {
+                match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => {}
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.write_plugin("hello", &new_version("hello", "v2"));
+    load.await.unwrap();
+
+    let after = s.reload().await;
+    let new_hash = after["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hello")
+        .unwrap()["hash"]
+        .clone();
+    assert_ne!(new_hash, old_hash, "the new version is serving");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "of {} requests",
+        done.load(Ordering::Relaxed)
+    );
+    assert!(done.load(Ordering::Relaxed) > 10);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_watcher_picks_up_a_new_plugin_without_reload() {
+    let s = server().await;
+    let before = s.admin("plugins").await;
+    let old: Vec<Value> = before["plugins"].as_array().unwrap().clone();
+    s.write_plugin("hello", &new_version("hello", "watched"));
+    let started = Instant::now();
+    loop {
+        let now = s.admin("plugins").await;
+        if now["plugins"] != Value::Array(old.clone()) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the watcher never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_broken_plugin_is_refused_and_the_old_one_keeps_serving() {
+    let s = server().await;
+    s.write_plugin("hello", b"\0asm\x0d\0\x01\0 definitely not a component");
+    let state = s.reload().await;
+    let hello = state["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "hello")
+        .unwrap()
+        .clone();
+    assert!(
+        hello["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid-component"),
+        "{hello}"
+    );
+    assert!(
+        hello["hash"].is_string(),
+        "the previous version is still there: {hello}"
+    );
+    let r = s
+        .client
+        .get(format!("{}/t/acme/hello?name=still", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // The admin API refuses it too, and writes nothing.
+    let r = s
+        .client
+        .put(format!("{}/admin/v1/plugins/hello", s.url))
+        .bearer_auth(orquesta_tests::server::ADMIN_TOKEN)
+        .body(b"not wasm at all".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("not-wasm"),
+        "{problem}"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn plugins_upload_through_the_admin_api() {
+    let s = TestServer::start(&[], &[("acme", &acme())], |_| {}).await;
+    let r = s
+        .client
+        .get(format!("{}/t/acme/hello", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "routed, but not deployed yet");
+    let hello = std::fs::read(plugin("hello")).unwrap();
+    let r = s
+        .client
+        .put(format!("{}/admin/v1/plugins/hello", s.url))
+        .body(hello.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no token");
+    let r = s
+        .client
+        .put(format!("{}/admin/v1/plugins/hello", s.url))
+        .bearer_auth(orquesta_tests::server::ADMIN_TOKEN)
+        .body(hello.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        std::fs::read(s.plugin_dir().join("hello.wasm")).unwrap(),
+        hello,
+        "kept on disk"
+    );
+    let r = s
+        .client
+        .get(format!("{}/t/acme/hello", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_invalid_tenant_edit_is_refused_and_the_old_config_keeps_serving() {
+    let s = server().await;
+    s.write_tenant("acme", &acme().replace("[[routes]]", "[[routez]]"));
+    let state = s.reload().await;
+    let status = state["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "acme")
+        .unwrap()
+        .clone();
+    assert!(status["serving"].as_bool().unwrap());
+    let error = status["error"].as_str().unwrap();
+    assert!(
+        error.contains("acme.toml:") && error.contains("unknown field `routez`"),
+        "{error}"
+    );
+    let body: Value = s
+        .client
+        .get(format!("{}/t/acme/hello?name=old", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["message"], "Hola, old!");
+
+    // A valid edit applies, live.
+    s.write_tenant(
+        "acme",
+        &acme().replace("greeting = \"Hola\"", "greeting = \"Olá\""),
+    );
+    s.reload().await;
+    let body: Value = s
+        .client
+        .get(format!("{}/t/acme/hello?name=new", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["message"], "Olá, new!");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_openapi() {
+    let s = server().await;
+    assert_eq!(
+        s.client
+            .get(format!("{}/healthz", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.client
+            .get(format!("{}/readyz", s.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    s.client
+        .get(format!("{}/t/acme/hello", s.url))
+        .send()
+        .await
+        .unwrap();
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "orquesta_invocations_total{tenant=\"acme\",plugin=\"hello\"}",
+        "orquesta_invocation_duration_seconds_bucket{tenant=\"acme\",plugin=\"hello\"",
+        "orquesta_http_requests_total{tenant=\"acme\",plugin=\"hello\",status=\"200\"}",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    let openapi: Value = s
+        .client
+        .get(format!("{}/admin/v1/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/plugins", "/plugins/{name}", "/tenants", "/reload"] {
+        assert!(openapi["paths"][path].is_object(), "openapi lacks {path}");
+    }
+    let r = s
+        .client
+        .get(format!("{}/admin/v1/tenants", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let tenants = s.admin("tenants").await;
+    assert_eq!(tenants["tenants"][0]["name"], "acme");
+    assert_eq!(tenants["tenants"][0]["routes"], 4);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_requests_in_flight() {
+    let s = server().await;
+    let slow = {
+        let (client, url) = (s.client.clone(), format!("{}/t/acme/hostile", s.url));
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .body(json!({ "attack": "nap", "ms": 700 }).to_string())
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = s.url.clone();
+    let started = Instant::now();
+    s.shutdown().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "shutdown did not wait"
+    );
+    let answer = slow
+        .await
+        .unwrap()
+        .expect("the request in flight completes");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        reqwest::get(format!("{url}/healthz")).await.is_err(),
+        "no new connections after shutdown"
+    );
+}

@@ -1,0 +1,125 @@
+//! An orquesta server for one test: temp directories, a free port, an admin token.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use orquesta::server::{HostConfig, RunningServer};
+use orquesta::tenants::SecretRef;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct TestServer {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    server: Option<RunningServer>,
+}
+
+impl TestServer {
+    /// Starts a server whose plugin directory holds `plugins` (built names) and whose
+    /// tenant directory holds `tenants` (name, TOML).
+    pub async fn start(
+        plugins: &[&str],
+        tenants: &[(&str, &str)],
+        tweak: impl FnOnce(&mut HostConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let token_file = dir.path().join("admin-token");
+        std::fs::write(&token_file, ADMIN_TOKEN).expect("token written");
+        let mut config = HostConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: dir.path().join("data"),
+            plugin_dir: dir.path().join("plugins"),
+            tenant_dir: dir.path().join("tenants"),
+            admin_token: Some(SecretRef {
+                env: None,
+                file: Some(token_file),
+            }),
+            ..HostConfig::default()
+        };
+        tweak(&mut config);
+        std::fs::create_dir_all(&config.plugin_dir).expect("plugin dir");
+        std::fs::create_dir_all(&config.tenant_dir).expect("tenant dir");
+        for name in plugins {
+            std::fs::copy(
+                crate::plugin(name),
+                config.plugin_dir.join(format!("{name}.wasm")),
+            )
+            .expect("plugin copied");
+        }
+        for (name, text) in tenants {
+            std::fs::write(config.tenant_dir.join(format!("{name}.toml")), text)
+                .expect("tenant written");
+        }
+        let server = orquesta::server::start(config)
+            .await
+            .expect("server starts");
+        TestServer {
+            url: format!("http://{}", server.addr),
+            dir,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            server: Some(server),
+        }
+    }
+
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    pub fn tenant_dir(&self) -> PathBuf {
+        self.dir.path().join("tenants")
+    }
+
+    pub fn write_tenant(&self, name: &str, text: &str) {
+        write_atomically(
+            &self.tenant_dir().join(format!("{name}.toml")),
+            text.as_bytes(),
+        );
+    }
+
+    pub fn write_plugin(&self, name: &str, bytes: &[u8]) {
+        write_atomically(&self.plugin_dir().join(format!("{name}.wasm")), bytes);
+    }
+
+    /// `GET /admin/v1/{path}` as JSON.
+    pub async fn admin(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(format!("{}/admin/v1/{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("admin answers")
+            .json()
+            .await
+            .expect("admin JSON")
+    }
+
+    /// Rescans now instead of waiting for the watcher.
+    pub async fn reload(&self) -> serde_json::Value {
+        self.client
+            .post(format!("{}/admin/v1/reload", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("reload answers")
+            .json()
+            .await
+            .expect("reload JSON")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// Write-then-rename, as deploy tools do, so a watcher never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).expect("written");
+    std::fs::rename(&tmp, path).expect("renamed");
+}

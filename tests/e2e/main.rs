@@ -5,4 +5,5 @@ mod cli;
 mod containment;
 mod harness;
 mod isolation;
+mod process;
 mod service;

@@ -123,3 +123,93 @@ fn write_atomically(path: &Path, bytes: &[u8]) {
     std::fs::write(&tmp, bytes).expect("written");
     std::fs::rename(&tmp, path).expect("renamed");
 }
+
+/// `orquesta serve` as a separate process, for what only a process shows: signals and
+/// the logs it writes.
+pub struct ServeProcess {
+    pub url: String,
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServeProcess {
+    /// Starts `orquesta serve --config <dir>/orquesta.toml` with `env`, and waits for its
+    /// "listening" line.
+    pub fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead as _, Read as _};
+        let config_path = dir.join("orquesta.toml");
+        std::fs::write(&config_path, config).expect("config written");
+        let mut child = std::process::Command::new(crate::orquesta_bin())
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("orquesta serve starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr piped");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                }
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("orquesta listening on ") {
+                        break url.to_string();
+                    }
+                }
+                _ => {
+                    let logs = stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                    panic!("orquesta serve exited before listening:\n{logs}");
+                }
+            }
+        };
+        ServeProcess { url, child, stderr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit code (within `limit`).
+    pub fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Everything written to stderr so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        // A test that failed midway must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,109 @@
+//! `orquesta serve` as a process: SIGTERM drains requests in flight, and secrets never
+//! reach the logs.
+
+use std::time::{Duration, Instant};
+
+use orquesta_tests::plugin;
+use orquesta_tests::server::ServeProcess;
+use serde_json::json;
+
+const SECRET: &str = "s3cret-value-that-must-not-leak";
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
+    std::fs::copy(plugin("hostile"), dir.path().join("plugins/hostile.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("tenants/acme.toml"),
+        r#"
+[plugins.hostile]
+source = "hostile.wasm"
+secrets = { token = { env = "ACME_TOKEN" } }
+
+[[routes]]
+method = "POST"
+path = "/hostile"
+plugin = "hostile"
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+const CONFIG: &str = r#"
+listen = "127.0.0.1:0"
+data_dir = "data"
+plugin_dir = "plugins"
+tenant_dir = "tenants"
+shutdown_grace_ms = 10000
+"#;
+
+#[tokio::test]
+async fn sigterm_drains_requests_in_flight_then_exits() {
+    let dir = setup();
+    let mut server = ServeProcess::start(dir.path(), CONFIG, &[("ACME_TOKEN", SECRET)]);
+    let url = format!("{}/t/acme/hostile", server.url);
+    let slow = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .body(json!({ "attack": "nap", "ms": 1000 }).to_string())
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let code = tokio::task::spawn_blocking(move || {
+        let code = server.terminate(Duration::from_secs(15));
+        (code, server)
+    })
+    .await
+    .unwrap();
+    let answer = slow
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["slept_ms"], 1000);
+    assert_eq!(code.0, Some(0), "exits cleanly; logs:\n{}", code.1.logs());
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "exited before the request finished"
+    );
+    assert!(code.1.logs().contains("draining"), "{}", code.1.logs());
+}
+
+#[tokio::test]
+async fn a_secret_never_appears_in_the_logs() {
+    let dir = setup();
+    let mut server = ServeProcess::start(
+        dir.path(),
+        CONFIG,
+        &[("ACME_TOKEN", SECRET), ("ORQUESTA_LOG", "trace")],
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/t/acme/hostile", server.url))
+        .body(json!({ "attack": "log-secret" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let code = tokio::task::spawn_blocking(move || {
+        let code = server.terminate(Duration::from_secs(15));
+        (code, server)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, Some(0));
+    let logs = code.1.logs();
+    assert!(
+        logs.contains("the token is ***"),
+        "the plugin's log line is there, redacted:\n{logs}"
+    );
+    assert!(
+        logs.contains("stdout says ***"),
+        "guest stdout is redacted too:\n{logs}"
+    );
+    assert!(!logs.contains(SECRET), "the secret leaked:\n{logs}");
+}

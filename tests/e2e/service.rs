@@ -556,3 +556,135 @@ async fn shutdown_drains_requests_in_flight() {
         "no new connections after shutdown"
     );
 }
+
+mod jwt {
+    use super::*;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+    fn tenant() -> String {
+        let jwks = orquesta_tests::workspace().join("tests/data/jwt-test-jwks.json");
+        format!(
+            r#"
+[plugins.hostile]
+source = "hostile.wasm"
+
+[[routes]]
+method = "POST"
+path = "/me"
+plugin = "hostile"
+auth = "jwt"
+scopes = ["read"]
+
+[[routes]]
+method = "POST"
+path = "/admins"
+plugin = "hostile"
+auth = "jwt"
+groups = ["assistances-admin"]
+
+[jwt]
+issuer = "https://auth.test/"
+audience = "orquesta-tests"
+jwks_file = "{}"
+"#,
+            jwks.display()
+        )
+    }
+
+    fn token(claims: Value) -> String {
+        let pem =
+            std::fs::read(orquesta_tests::workspace().join("tests/data/jwt-test-key.pem")).unwrap();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("test".into());
+        encode(&header, &claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
+    }
+
+    fn claims(extra: Value) -> Value {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut c = json!({
+            "iss": "https://auth.test/", "aud": "orquesta-tests", "sub": "user-7",
+            "exp": now + 600, "email": "ana@example.com", "name": "Ana",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    #[tokio::test]
+    async fn bearer_tokens_are_verified_and_scopes_and_groups_enforced() {
+        let s = TestServer::start(&["hostile"], &[("acme", &tenant())], |_| {}).await;
+        let whoami = json!({ "attack": "whoami" }).to_string();
+        let call = |path: &str, bearer: Option<String>| {
+            let mut r = s
+                .client
+                .post(format!("{}/t/acme{path}", s.url))
+                .body(whoami.clone());
+            if let Some(t) = bearer {
+                r = r.bearer_auth(t);
+            }
+            r.send()
+        };
+        let hmac = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(json!({ "scope": "read" })),
+            &EncodingKey::from_secret(b"guessable"),
+        )
+        .unwrap();
+        for (what, bearer) in [
+            ("no token", None),
+            ("garbage", Some("not.a.token".to_string())),
+            (
+                "wrong audience",
+                Some(token(claims(
+                    json!({ "aud": "someone-else", "scope": "read" }),
+                ))),
+            ),
+            (
+                "wrong issuer",
+                Some(token(claims(
+                    json!({ "iss": "https://evil/", "scope": "read" }),
+                ))),
+            ),
+            (
+                "expired",
+                Some(token(claims(json!({ "exp": 1_000_000, "scope": "read" })))),
+            ),
+            ("HMAC, not a JWKS key", Some(hmac)),
+        ] {
+            let r = call("/me", bearer).await.unwrap();
+            assert_eq!(r.status(), 401, "{what}");
+        }
+
+        let r = call("/me", Some(token(claims(json!({ "scope": "write" })))))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "missing scope");
+        let problem: Value = r.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains("`read`"),
+            "{problem}"
+        );
+
+        let good = token(claims(
+            json!({ "scope": "read write", "cognito:groups": ["assistances-tmo"] }),
+        ));
+        let r = call("/me", Some(good.clone())).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let who: Value = r.json().await.unwrap();
+        assert_eq!(
+            who,
+            json!({ "subject": "user-7", "email": "ana@example.com", "name": "Ana",
+                    "groups": ["assistances-tmo"], "scopes": ["read", "write"] })
+        );
+
+        let r = call("/admins", Some(good)).await.unwrap();
+        assert_eq!(r.status(), 403, "not in the group");
+        let admin = token(claims(json!({ "cognito:groups": ["assistances-admin"] })));
+        assert_eq!(call("/admins", Some(admin)).await.unwrap().status(), 200);
+        s.shutdown().await;
+    }
+}

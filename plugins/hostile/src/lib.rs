@@ -2,8 +2,9 @@
 //! event's input `{"attack": NAME, ...}` picks the misbehaviour:
 //! `loop`, `memory`, `recursion`, `panic`, `output` (a huge result), `sleep` (a host call
 //! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys),
-//! `nap` (sleep `ms`, then answer: a slow but honest request) and `log-secret` (try to
-//! log the secret `token`). Over HTTP, the request body is the input.
+//! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
+//! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
+//! is the input.
 
 use orquesta_sdk::{Event, Failure, Handler, Response, config, kv, log, parse_json};
 use serde_json::{Value, json};
@@ -12,9 +13,13 @@ struct Hostile;
 
 impl Handler for Hostile {
     fn handle(event: Event) -> Result<Response, Failure> {
+        let mut identity = None;
         let input = match event {
             Event::Task(task) => parse_json(&task.input)?,
-            Event::Http(req) => parse_json(&String::from_utf8_lossy(&req.body))?,
+            Event::Http(req) => {
+                identity = req.identity;
+                parse_json(&String::from_utf8_lossy(&req.body))?
+            }
             _ => {
                 return Err(Failure::new(
                     "UnsupportedEvent",
@@ -49,6 +54,13 @@ impl Handler for Hostile {
                 std::thread::sleep(std::time::Duration::from_millis(ms));
                 Ok(Response::json(&json!({ "slept_ms": ms })))
             }
+            "whoami" => Ok(Response::json(&match identity {
+                Some(who) => json!({
+                    "subject": who.subject, "email": who.email, "name": who.name,
+                    "groups": who.groups, "scopes": who.scopes,
+                }),
+                None => Value::Null,
+            })),
             "log-secret" => {
                 let secret = config::secret("token").unwrap_or_default();
                 log::log(

@@ -285,39 +285,19 @@ impl JwtVerifier {
 
 /// `("YYYY-MM", seconds until the next month)` for a time in Unix milliseconds (UTC).
 fn month_of(ms: i64) -> (String, u64) {
-    let days = ms.div_euclid(86_400_000);
-    let (year, month) = civil_month(days);
-    let (next_year, next_month) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
+    use time::{Date, Month, OffsetDateTime};
+    let Ok(now) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return ("out-of-range".into(), 1);
     };
-    let next_start_ms = days_from_civil(next_year, next_month) * 86_400_000;
-    let left = ((next_start_ms - ms) / 1000).max(1) as u64;
-    (format!("{year:04}-{month:02}"), left)
-}
-
-/// Year and month of a day count since 1970-01-01 (Howard Hinnant's civil calendar).
-fn civil_month(days: i64) -> (i64, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month)
-}
-
-fn days_from_civil(year: i64, month: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let (year, month) = (now.year(), now.month());
+    let next = match month {
+        Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
+        _ => Date::from_calendar_date(year, month.next(), 1),
+    };
+    let left = next
+        .map(|d| (d.midnight().assume_utc() - now).whole_seconds().max(1) as u64)
+        .unwrap_or(1);
+    (format!("{year:04}-{:02}", month as u8), left)
 }
 
 /// Shared handle for a tenant runtime.

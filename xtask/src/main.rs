@@ -1,8 +1,8 @@
 //! `cargo xtask <task>`: project chores that need more than one cargo command.
 //!
 //! - `plugins`: build every plugin under `plugins/` for wasm32-wasip2 (release).
-//! - `demo`: build the plugins and the host, then run the demo tenant's plugin and its
-//!   fixtures, so a newcomer sees orquesta work with one command.
+//! - `demo`: build the plugins and the host, start the fake upstream APIs on loopback and
+//!   serve the demo tenants (`examples/orquesta.toml`) until Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,29 +62,40 @@ fn build_plugins() -> anyhow::Result<()> {
     run(&mut cmd)
 }
 
+/// Builds everything, starts the fake upstream APIs on loopback, then serves the demo
+/// tenants in the foreground until Ctrl-C.
 fn demo() -> anyhow::Result<()> {
     build_plugins()?;
-    let hello = "target/wasm32-wasip2/release/hello.wasm";
-    let orquesta = |args: &[&str]| {
-        let mut cmd = cargo();
-        cmd.args(["run", "--quiet", "-p", "orquesta", "--"])
-            .args(args);
-        cmd.env("HELLO_CLIENT_SECRET", "demo-secret");
-        cmd
-    };
-    println!("== orquesta invoke: the hello plugin with the demo tenant");
-    run(&mut orquesta(&[
-        "invoke",
-        hello,
-        "--event",
-        "examples/hello/event.json",
-        "--config",
-        "examples/hello/tenant.toml",
-    ]))?;
-    println!("== orquesta test: the hello plugin against its fixtures");
-    run(&mut orquesta(&[
-        "test",
-        hello,
-        "examples/hello/fixtures.toml",
-    ]))
+    run(cargo().args(["build", "--quiet", "-p", "orquesta", "-p", "orquesta-fakes"]))?;
+    let bin = workspace().join("target/debug");
+    let mut fakes = Command::new(bin.join("orquesta-fakes"))
+        .args(["databricks", "--port", "8781"])
+        .env("DATABRICKS_TOKEN", DEMO_DATABRICKS_TOKEN)
+        .spawn()
+        .context("cannot start the fake upstream APIs")?;
+    let mut serve = Command::new(bin.join("orquesta"));
+    serve
+        .args(["serve", "--config", "examples/orquesta.toml"])
+        .current_dir(workspace());
+    // Demo secrets; a real deployment sets its own.
+    for (name, value) in [
+        ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
+        ("HELLO_CLIENT_SECRET", "demo-secret"),
+        ("IPP_DATABRICKS_TOKEN", DEMO_DATABRICKS_TOKEN),
+    ] {
+        if std::env::var_os(name).is_none() {
+            serve.env(name, value);
+        }
+    }
+    let status = serve.status().context("cannot start orquesta serve");
+    // The fakes only live as long as the demo.
+    let _ = fakes.kill();
+    let _ = fakes.wait();
+    let status = status?;
+    if !status.success() {
+        bail!("orquesta serve exited with {status}");
+    }
+    Ok(())
 }
+
+const DEMO_DATABRICKS_TOKEN: &str = "dapi-demo-token";

@@ -497,6 +497,7 @@ async fn health_readiness_metrics_and_openapi() {
         "orquesta_invocations_total{tenant=\"acme\",plugin=\"hello\"}",
         "orquesta_invocation_duration_seconds_bucket{tenant=\"acme\",plugin=\"hello\"",
         "orquesta_http_requests_total{tenant=\"acme\",plugin=\"hello\",status=\"200\"}",
+        "orquesta_instantiation_seconds_count{tenant=\"acme\",plugin=\"hello\"}",
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }

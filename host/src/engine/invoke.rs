@@ -155,7 +155,11 @@ impl Engine {
 
         let started = Instant::now();
         let run = async {
+            let instantiating = Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
+            metrics::histogram!("orquesta_instantiation_seconds",
+                "tenant" => ctx.tenant.clone(), "plugin" => ctx.plugin.clone())
+            .record(instantiating.elapsed().as_secs_f64());
             instance
                 .orquesta_plugin_handler()
                 .call_handle(&mut store, event)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use orquesta::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use orquesta::capabilities::{Backends, Capabilities, Grants};
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
@@ -159,6 +160,16 @@ async fn invoke(
     }
 }
 
+/// What a tenant file gives one plugin; without a file, nothing is granted.
+#[derive(Default)]
+struct Settings {
+    limits: Limits,
+    config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, orquesta::capabilities::Secret>,
+    grants: Grants,
+    allow_private: bool,
+}
+
 type Prepared = (
     Engine,
     orquesta::engine::Plugin,
@@ -186,26 +197,21 @@ async fn prepare_invocation(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "default".into());
-            let settings = (
-                tenant.limits.clone(),
-                plugin.config_strings(),
+            let settings = Settings {
+                limits: tenant.limits.clone(),
+                config: plugin.config_strings(),
                 secrets,
-                plugin.allow.clone(),
-            );
+                grants: plugin.allow.clone(),
+                allow_private: tenant.http.allow_private,
+            };
             (tenant_name, name, settings)
         }
         None => (
             "default".to_string(),
             plugin_name.unwrap_or("plugin").to_string(),
-            (
-                Limits::default(),
-                BTreeMap::new(),
-                BTreeMap::new(),
-                Grants::default(),
-            ),
+            Settings::default(),
         ),
     };
-    let (limits, config, secrets, grants) = settings;
 
     let bytes = std::fs::read(plugin_path)
         .with_context(|| format!("cannot read {}", plugin_path.display()))?;
@@ -222,14 +228,16 @@ async fn prepare_invocation(
     let store = Store::open_sqlite(&data_dir.join("orquesta.db")).await?;
     let mut backends = Backends::unavailable();
     backends.kv = Arc::new(store);
+    backends.http =
+        SharedHttpClient::new(OutboundConfig::default())?.for_tenant(settings.allow_private);
     let ctx = PluginContext::new(
         tenant,
         name,
-        limits,
+        settings.limits,
         Capabilities {
-            config,
-            secrets,
-            grants,
+            config: settings.config,
+            secrets: settings.secrets,
+            grants: settings.grants,
             backends,
         },
     );

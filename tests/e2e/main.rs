@@ -5,5 +5,6 @@ mod cli;
 mod containment;
 mod harness;
 mod isolation;
+mod outbound;
 mod process;
 mod service;

@@ -8,6 +8,7 @@ pub mod kv;
 mod log;
 pub mod messaging;
 pub mod notify;
+pub mod outbound;
 mod unavailable;
 
 use std::collections::BTreeMap;

@@ -30,6 +30,7 @@ pub use config::HostConfig;
 use problem::Problem;
 use state::{App, Services};
 
+use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::engine::{Engine, EngineConfig, EngineLimits};
 use crate::store::Store;
 
@@ -90,7 +91,10 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
     let app = Arc::new(App {
         plugins: plugins::PluginCatalog::new(engine.clone(), config.plugin_dir.clone()),
         tenants: tenants::TenantRegistry::new(config.tenant_dir.clone()),
-        services: Services { store },
+        services: Services {
+            store,
+            http: SharedHttpClient::new(OutboundConfig::default())?,
+        },
         engine,
         admin_token_hash,
         ready: false.into(),

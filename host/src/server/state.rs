@@ -7,6 +7,7 @@ use super::config::HostConfig;
 use super::plugins::PluginCatalog;
 use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
+use crate::capabilities::outbound::SharedHttpClient;
 use crate::engine::Engine;
 use crate::store::Store;
 use crate::tenants::TenantConfig;
@@ -15,13 +16,15 @@ use crate::tenants::TenantConfig;
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    pub http: SharedHttpClient,
 }
 
 impl Services {
     /// The backends for one tenant, with its own outbound policy.
-    pub fn backends(&self, _tenant: &TenantConfig) -> Backends {
+    pub fn backends(&self, tenant: &TenantConfig) -> Backends {
         let mut backends = Backends::unavailable();
         backends.kv = Arc::new(self.store.clone());
+        backends.http = self.http.for_tenant(tenant.http.allow_private);
         backends
     }
 }

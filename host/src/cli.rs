@@ -14,7 +14,7 @@ use orquesta::capabilities::{Backends, Capabilities, Grants};
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
 use orquesta::server::HostConfig;
-use orquesta::store::Store;
+use orquesta::store::{FsBlobs, Store};
 use orquesta::tenants::TenantConfig;
 use orquesta::testing::TestPlugin;
 use orquesta::testing::fixtures::FixtureFile;
@@ -228,6 +228,7 @@ async fn prepare_invocation(
     let store = Store::open_sqlite(&data_dir.join("orquesta.db")).await?;
     let mut backends = Backends::unavailable();
     backends.kv = Arc::new(store);
+    backends.blob = Arc::new(FsBlobs::new(data_dir.join("blobs")));
     backends.http =
         SharedHttpClient::new(OutboundConfig::default())?.for_tenant(settings.allow_private);
     let ctx = PluginContext::new(

@@ -2,6 +2,7 @@
 //! grants, then hands the call to a backend behind one small trait, so the real host,
 //! the test harness and later stores can plug in their own.
 
+pub mod blob;
 mod config;
 pub mod http;
 pub mod kv;
@@ -144,6 +145,7 @@ impl std::fmt::Debug for Secret {
 #[derive(Clone)]
 pub struct Backends {
     pub kv: Arc<dyn kv::KeyValue>,
+    pub blob: Arc<dyn blob::Blobs>,
     pub http: Arc<dyn http::OutboundHttp>,
     pub notify: Arc<dyn notify::Notifier>,
     pub messaging: Arc<dyn messaging::Messaging>,
@@ -155,6 +157,7 @@ impl Backends {
         let none = Arc::new(Unavailable);
         Backends {
             kv: none.clone(),
+            blob: none.clone(),
             http: none.clone(),
             notify: none.clone(),
             messaging: none,

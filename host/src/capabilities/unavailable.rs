@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::blob::{BlobBucket, Blobs};
 use super::http::{OutboundHttp, Request, Response};
 use super::kv::{Entry, KeyPage, KeyValue, Namespace};
 use super::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
@@ -53,6 +54,28 @@ impl KeyValue for Unavailable {
 }
 
 #[async_trait]
+impl Blobs for Unavailable {
+    async fn get(&self, _: &BlobBucket, _: &str) -> Result<Option<Vec<u8>>, CapError> {
+        unavailable("blob")
+    }
+    async fn put(&self, _: &BlobBucket, _: &str, _: &[u8]) -> Result<(), CapError> {
+        unavailable("blob")
+    }
+    async fn delete(&self, _: &BlobBucket, _: &str) -> Result<bool, CapError> {
+        unavailable("blob")
+    }
+    async fn list(
+        &self,
+        _: &BlobBucket,
+        _: &str,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<crate::bindings::blob::ObjectPage, CapError> {
+        unavailable("blob")
+    }
+}
+
+#[async_trait]
 impl OutboundHttp for Unavailable {
     async fn send(&self, _: &Caller<'_>, _: Request) -> Result<Response, CapError> {
         unavailable("outbound http")
@@ -85,11 +108,11 @@ impl Messaging for Unavailable {
     }
 }
 
-// `sql` and `blob` arrive with the data and service work; until then a plugin that calls
-// them gets a typed `unavailable` (after the grant check, so `denied` stays accurate).
+// `sql` arrives with the data work; until then a plugin that calls it gets a typed
+// `unavailable` (after the grant check, so `denied` stays accurate).
 mod interfaces {
+    use crate::bindings::sql;
     use crate::bindings::types::HostError;
-    use crate::bindings::{blob, sql};
     use crate::capabilities::{CapError, Grants};
     use crate::engine::Invocation;
 
@@ -124,59 +147,6 @@ mod interfaces {
                 &database,
             )?;
             unavailable("sql")
-        }
-    }
-
-    impl blob::Host for Invocation {
-        async fn get(
-            &mut self,
-            bucket: String,
-            _key: String,
-        ) -> Result<Option<Vec<u8>>, HostError> {
-            Grants::check(
-                &self.ctx.capabilities.grants.blob_buckets,
-                "blob bucket",
-                &bucket,
-            )?;
-            unavailable("blob")
-        }
-
-        async fn put(
-            &mut self,
-            bucket: String,
-            _key: String,
-            _data: Vec<u8>,
-        ) -> Result<(), HostError> {
-            Grants::check(
-                &self.ctx.capabilities.grants.blob_buckets,
-                "blob bucket",
-                &bucket,
-            )?;
-            unavailable("blob")
-        }
-
-        async fn delete(&mut self, bucket: String, _key: String) -> Result<bool, HostError> {
-            Grants::check(
-                &self.ctx.capabilities.grants.blob_buckets,
-                "blob bucket",
-                &bucket,
-            )?;
-            unavailable("blob")
-        }
-
-        async fn list_keys(
-            &mut self,
-            bucket: String,
-            _prefix: String,
-            _cursor: Option<String>,
-            _limit: u32,
-        ) -> Result<blob::ObjectPage, HostError> {
-            Grants::check(
-                &self.ctx.capabilities.grants.blob_buckets,
-                "blob bucket",
-                &bucket,
-            )?;
-            unavailable("blob")
         }
     }
 }

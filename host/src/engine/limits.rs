@@ -121,4 +121,11 @@ pub mod capability {
     pub const KV_PAGE: u32 = 1000;
     /// Bucket, topic and queue names.
     pub const NAME_BYTES: usize = 128;
+    /// Blob keys, like S3's.
+    pub const BLOB_KEY_BYTES: usize = 1024;
+    /// One blob: the Siesa ETL keeps 50,000-product payloads in blobs, and the object must
+    /// still fit a plugin's memory.
+    pub const BLOB_OBJECT_BYTES: usize = 64 << 20;
+    /// One blob listing page.
+    pub const BLOB_PAGE: u32 = 1000;
 }

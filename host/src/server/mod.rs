@@ -32,7 +32,7 @@ use state::{App, Services};
 
 use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::engine::{Engine, EngineConfig, EngineLimits};
-use crate::store::Store;
+use crate::store::{FsBlobs, Store};
 
 /// Plugin uploads through the admin API; far above any real component.
 const MAX_UPLOAD_BYTES: usize = 256 << 20;
@@ -94,6 +94,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         services: Services {
             store,
             http: SharedHttpClient::new(OutboundConfig::default())?,
+            blobs: FsBlobs::new(config.data_dir.join("blobs")),
         },
         engine,
         admin_token_hash,

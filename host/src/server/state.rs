@@ -9,7 +9,7 @@ use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
 use crate::engine::Engine;
-use crate::store::Store;
+use crate::store::{FsBlobs, Store};
 use crate::tenants::TenantConfig;
 
 /// The backends every tenant's capabilities draw on, built once per host.
@@ -17,6 +17,7 @@ use crate::tenants::TenantConfig;
 pub struct Services {
     pub store: Store,
     pub http: SharedHttpClient,
+    pub blobs: FsBlobs,
 }
 
 impl Services {
@@ -24,6 +25,7 @@ impl Services {
     pub fn backends(&self, tenant: &TenantConfig) -> Backends {
         let mut backends = Backends::unavailable();
         backends.kv = Arc::new(self.store.clone());
+        backends.blob = Arc::new(self.blobs.clone());
         backends.http = self.http.for_tenant(tenant.http.allow_private);
         backends
     }

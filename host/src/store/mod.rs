@@ -1,7 +1,10 @@
 //! The host's durable state over sqlx. The embedded default is a SQLite file (WAL) in the
 //! data directory; the schema lives in `host/migrations` and is applied on open.
 
+mod blob;
 mod kv;
+
+pub use blob::FsBlobs;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -57,6 +57,9 @@ pub struct Case {
     pub secrets: BTreeMap<String, String>,
     #[serde(default)]
     pub kv: Vec<KvItem>,
+    /// Blobs to seed: `{ bucket, key, value }`.
+    #[serde(default)]
+    pub blobs: Vec<BlobItem>,
     /// Scripted outbound HTTP answers.
     #[serde(default)]
     pub http: Vec<MockResponse>,
@@ -74,6 +77,19 @@ pub struct KvItem {
     #[serde(default)]
     pub value: Option<Value>,
     /// In expectations: the key must not exist.
+    #[serde(default)]
+    pub absent: bool,
+}
+
+/// A blob. `value` is stored as is when a string, as JSON text otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobItem {
+    pub bucket: String,
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// In expectations: the blob must not exist.
     #[serde(default)]
     pub absent: bool,
 }
@@ -111,6 +127,9 @@ pub struct Expect {
     /// kv items after the invocation.
     #[serde(default)]
     pub kv: Vec<KvItem>,
+    /// Blobs after the invocation.
+    #[serde(default)]
+    pub blobs: Vec<BlobItem>,
 }
 
 /// One case's outcome: no failures means it passed.
@@ -185,6 +204,10 @@ impl FixtureFile {
         for item in &case.kv {
             let value = item.value.as_ref().map(text_of).unwrap_or_default();
             sandbox.seed_kv(&item.bucket, &item.key, value).await?;
+        }
+        for item in &case.blobs {
+            let value = item.value.as_ref().map(text_of).unwrap_or_default();
+            sandbox.seed_blob(&item.bucket, &item.key, value).await?;
         }
         for mock in &case.http {
             sandbox.mock(mock.clone());
@@ -268,36 +291,63 @@ async fn run_case(case: &Case, sandbox: &Sandbox) -> anyhow::Result<Vec<String>>
     }
     for item in &expect.kv {
         let actual = sandbox.kv_get(&item.bucket, &item.key).await?;
-        let actual_text = actual
-            .as_ref()
-            .map(|v| String::from_utf8_lossy(v).into_owned());
-        let expected_text = if item.absent {
-            None
-        } else {
-            item.value.as_ref().map(text_of)
-        };
-        let ok = match (&expected_text, &actual_text) {
-            (None, actual) if item.absent => actual.is_none(),
-            // Only the key's presence was asked for.
-            (None, actual) => actual.is_some(),
-            (Some(e), Some(a)) => e == a || json_equal(e, a),
-            (Some(_), None) => false,
-        };
-        if !ok {
-            failures.push(format!(
-                "kv {}/{}:\n  expected: {}\n  actual:   {}",
-                item.bucket,
-                item.key,
-                expected_text.unwrap_or_else(|| if item.absent {
-                    "(absent)".into()
-                } else {
-                    "(present)".into()
-                }),
-                actual_text.unwrap_or_else(|| "(absent)".into())
-            ));
+        let expected = Stored::expected(item.value.as_ref(), item.absent);
+        if let Some(failure) = expected.compare(&format!("kv {}/{}", item.bucket, item.key), actual)
+        {
+            failures.push(failure);
+        }
+    }
+    for item in &expect.blobs {
+        let actual = sandbox.blob_get(&item.bucket, &item.key).await?;
+        let expected = Stored::expected(item.value.as_ref(), item.absent);
+        if let Some(failure) =
+            expected.compare(&format!("blob {}/{}", item.bucket, item.key), actual)
+        {
+            failures.push(failure);
         }
     }
     Ok(failures)
+}
+
+/// What a kv item or blob should be after the invocation.
+enum Stored {
+    Absent,
+    /// Only its presence was asked for.
+    Present,
+    Value(String),
+}
+
+impl Stored {
+    fn expected(value: Option<&Value>, absent: bool) -> Self {
+        match (value, absent) {
+            (_, true) => Stored::Absent,
+            (Some(v), false) => Stored::Value(text_of(v)),
+            (None, false) => Stored::Present,
+        }
+    }
+
+    /// A failure line when `actual` does not match.
+    fn compare(&self, what: &str, actual: Option<Vec<u8>>) -> Option<String> {
+        let actual = actual.map(|v| String::from_utf8_lossy(&v).into_owned());
+        let ok = match (self, &actual) {
+            (Stored::Absent, a) => a.is_none(),
+            (Stored::Present, a) => a.is_some(),
+            (Stored::Value(e), Some(a)) => e == a || json_equal(e, a),
+            (Stored::Value(_), None) => false,
+        };
+        if ok {
+            return None;
+        }
+        let expected = match self {
+            Stored::Absent => "(absent)".to_string(),
+            Stored::Present => "(present)".to_string(),
+            Stored::Value(v) => v.clone(),
+        };
+        Some(format!(
+            "{what}:\n  expected: {expected}\n  actual:   {}",
+            actual.unwrap_or_else(|| "(absent)".into())
+        ))
+    }
 }
 
 /// Two texts that are the same JSON document.

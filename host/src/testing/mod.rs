@@ -27,13 +27,14 @@ use anyhow::Context as _;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::capabilities::blob::{BlobBucket, Blobs};
 use crate::capabilities::kv::{KeyValue, Namespace};
 use crate::capabilities::{Backends, Capabilities, Grants, Secret};
 use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext,
 };
 use crate::event::{EventJson, response_to_json};
-use crate::store::Store;
+use crate::store::{FsBlobs, Store};
 pub use mocks::{MockHttp, MockResponse, Outbox, RecordedRequest};
 
 /// The engine shared by every test in a process: compiled plugins are reused.
@@ -90,6 +91,7 @@ impl TestPlugin {
             concurrency: Arc::new(Semaphore::new(Limits::default().concurrency as usize)),
             limits: Limits::default(),
             store: Store::in_memory().await?,
+            blob_dir: Arc::new(tempfile::tempdir()?),
             http: Arc::new(MockHttp::default()),
             outbox: Arc::new(Outbox::default()),
         })
@@ -109,6 +111,8 @@ pub struct Sandbox {
     /// One semaphore for all of this sandbox's invocations, as for a tenant.
     concurrency: Arc<Semaphore>,
     store: Store,
+    /// Blobs live in a private directory, removed with the sandbox.
+    blob_dir: Arc<tempfile::TempDir>,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,
 }
@@ -182,6 +186,35 @@ impl Sandbox {
         Ok(self.store.get(&ns, key).await?.map(|e| e.value))
     }
 
+    fn blobs(&self) -> FsBlobs {
+        FsBlobs::new(self.blob_dir.path().to_path_buf())
+    }
+
+    fn blob_bucket(&self, bucket: &str) -> BlobBucket {
+        BlobBucket {
+            tenant: self.tenant.clone(),
+            bucket: bucket.to_string(),
+        }
+    }
+
+    /// Stores a blob as the plugin would see it.
+    pub async fn seed_blob(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: impl AsRef<[u8]>,
+    ) -> anyhow::Result<()> {
+        Ok(self
+            .blobs()
+            .put(&self.blob_bucket(bucket), key, data.as_ref())
+            .await?)
+    }
+
+    /// A blob as the plugin would see it.
+    pub async fn blob_get(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(self.blobs().get(&self.blob_bucket(bucket), key).await?)
+    }
+
     /// Runs one event (its JSON form) and returns the result's JSON form.
     pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
         let event = EventJson::from_value(event)?.into_event();
@@ -195,6 +228,7 @@ impl Sandbox {
                 grants: self.grants.clone(),
                 backends: Backends {
                     kv: Arc::new(self.store.clone()),
+                    blob: Arc::new(self.blobs()),
                     http: self.http.clone(),
                     notify: self.outbox.clone(),
                     messaging: self.outbox.clone(),

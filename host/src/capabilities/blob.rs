@@ -1,0 +1,114 @@
+//! `orquesta:plugin/blob`: objects by bucket and key, per tenant, in the buckets the
+//! tenant granted the plugin.
+
+use async_trait::async_trait;
+
+use super::{CapError, Grants};
+use crate::bindings::blob::{Host, ObjectPage};
+use crate::bindings::types::HostError;
+use crate::engine::Invocation;
+use crate::engine::limits::capability::{BLOB_KEY_BYTES, BLOB_OBJECT_BYTES, BLOB_PAGE};
+
+/// A tenant's bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobBucket {
+    pub tenant: String,
+    pub bucket: String,
+}
+
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError>;
+    async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError>;
+    async fn delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError>;
+    /// Keys starting with `prefix`, in order, after `cursor`, at most `limit`.
+    async fn list(
+        &self,
+        at: &BlobBucket,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ObjectPage, CapError>;
+}
+
+/// Keys are paths of non-empty segments (`raw/2026/job.json`).
+pub fn check_key(key: &str) -> Result<(), CapError> {
+    if key.is_empty() || key.len() > BLOB_KEY_BYTES {
+        return Err(CapError::Invalid(format!(
+            "blob keys are 1-{BLOB_KEY_BYTES} bytes, got {}",
+            key.len()
+        )));
+    }
+    if key.split('/').any(str::is_empty) {
+        return Err(CapError::Invalid(format!(
+            "blob key {key:?} has an empty segment (leading, trailing or doubled `/`)"
+        )));
+    }
+    Ok(())
+}
+
+impl Invocation {
+    fn blob_bucket(&self, bucket: &str) -> Result<BlobBucket, CapError> {
+        Grants::check(
+            &self.ctx.capabilities.grants.blob_buckets,
+            "blob bucket",
+            bucket,
+        )?;
+        Ok(BlobBucket {
+            tenant: self.ctx.tenant.clone(),
+            bucket: bucket.to_string(),
+        })
+    }
+}
+
+impl Host for Invocation {
+    async fn get(&mut self, bucket: String, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        let at = self.blob_bucket(&bucket)?;
+        check_key(&key)?;
+        Ok(self.ctx.capabilities.backends.blob.get(&at, &key).await?)
+    }
+
+    async fn put(&mut self, bucket: String, key: String, data: Vec<u8>) -> Result<(), HostError> {
+        let at = self.blob_bucket(&bucket)?;
+        check_key(&key)?;
+        if data.len() > BLOB_OBJECT_BYTES {
+            return Err(CapError::Invalid(format!(
+                "blobs are at most {BLOB_OBJECT_BYTES} bytes, got {}",
+                data.len()
+            ))
+            .into());
+        }
+        Ok(self
+            .ctx
+            .capabilities
+            .backends
+            .blob
+            .put(&at, &key, &data)
+            .await?)
+    }
+
+    async fn delete(&mut self, bucket: String, key: String) -> Result<bool, HostError> {
+        let at = self.blob_bucket(&bucket)?;
+        check_key(&key)?;
+        Ok(self
+            .ctx
+            .capabilities
+            .backends
+            .blob
+            .delete(&at, &key)
+            .await?)
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: String,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<ObjectPage, HostError> {
+        let at = self.blob_bucket(&bucket)?;
+        let limit = limit.clamp(1, BLOB_PAGE);
+        let blobs = &self.ctx.capabilities.backends.blob;
+        Ok(blobs.list(&at, &prefix, cursor.as_deref(), limit).await?)
+    }
+}

@@ -81,3 +81,49 @@ async fn ungranted_capabilities_are_denied() {
         "a denied call must not go out"
     );
 }
+
+#[tokio::test]
+async fn blobs_reach_only_granted_buckets_and_stay_under_the_size_cap() {
+    let hostile = TestPlugin::load(plugin("hostile")).await.unwrap();
+    let mut sandbox = hostile.sandbox().await.unwrap();
+    sandbox.grants(Grants {
+        blob_buckets: vec!["files".into()],
+        ..Grants::default()
+    });
+    // Room in the guest for an object just over the cap.
+    sandbox.limits(orquesta::engine::Limits {
+        memory_mb: 256,
+        ..Default::default()
+    });
+    let put = |bucket: &str, key: &str, bytes: usize| json!({ "type": "task", "input": { "attack": "blob-put", "bucket": bucket, "key": key, "bytes": bytes } });
+
+    // A traversal-looking key is just a name inside the bucket.
+    let out = sandbox
+        .invoke(put("files", "../../escape", 3))
+        .await
+        .unwrap();
+    assert_eq!(out["read_back"], 3);
+    assert_eq!(
+        sandbox.blob_get("files", "../../escape").await.unwrap(),
+        Some(b"xxx".to_vec())
+    );
+
+    let err = sandbox.invoke(put("other", "k", 1)).await.unwrap_err();
+    assert_eq!(err.name(), "Denied", "{err}");
+    // Names that are not bucket names are refused before any grant is looked at.
+    for bucket in ["../files", "files/..", ".files"] {
+        let err = sandbox.invoke(put(bucket, "k", 1)).await.unwrap_err();
+        assert_eq!(err.name(), "Invalid", "{bucket}: {err}");
+    }
+    let err = sandbox.invoke(put("files", "a//b", 1)).await.unwrap_err();
+    assert_eq!(err.name(), "Invalid", "{err}");
+
+    let cap = orquesta::engine::limits::capability::BLOB_OBJECT_BYTES;
+    let err = sandbox
+        .invoke(put("files", "big", cap + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "Invalid", "{err}");
+    assert!(err.cause().contains("at most"), "{err}");
+    assert_eq!(sandbox.blob_get("files", "big").await.unwrap(), None);
+}

@@ -2,11 +2,12 @@
 //! event's input `{"attack": NAME, ...}` picks the misbehaviour:
 //! `loop`, `memory`, `recursion`, `panic`, `output` (a huge result), `sleep` (a host call
 //! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys),
+//! `blob-put` (write `bytes` bytes to `bucket`/`key` and read them back),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
 //! is the input.
 
-use orquesta_sdk::{Event, Failure, Handler, Response, config, kv, log, parse_json};
+use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json};
 use serde_json::{Value, json};
 
 struct Hostile;
@@ -49,6 +50,14 @@ impl Handler for Hostile {
                 Ok(Response::None)
             }
             "kv-read" => probe(input["key"].as_str().unwrap_or("secret")),
+            "blob-put" => {
+                let bucket = input["bucket"].as_str().unwrap_or("files");
+                let key = input["key"].as_str().unwrap_or("object");
+                let bytes = input["bytes"].as_u64().unwrap_or(4) as usize;
+                blob::put(bucket, key, &vec![b'x'; bytes])?;
+                let back = blob::get(bucket, key)?.map(|b| b.len());
+                Ok(Response::json(&json!({ "read_back": back })))
+            }
             "nap" => {
                 let ms = input["ms"].as_u64().unwrap_or(100);
                 std::thread::sleep(std::time::Duration::from_millis(ms));

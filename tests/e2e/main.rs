@@ -4,6 +4,7 @@
 mod cli;
 mod containment;
 mod harness;
+mod ipp;
 mod isolation;
 mod outbound;
 mod process;

@@ -563,7 +563,7 @@ mod jwt {
     use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 
     fn tenant() -> String {
-        let jwks = orquesta_tests::workspace().join("tests/data/jwt-test-jwks.json");
+        let jwks = orquesta_tests::workspace().join("examples/idp/demo-jwks.json");
         format!(
             r#"
 [plugins.hostile]
@@ -593,11 +593,7 @@ jwks_file = "{}"
     }
 
     fn token(claims: Value) -> String {
-        let pem =
-            std::fs::read(orquesta_tests::workspace().join("tests/data/jwt-test-key.pem")).unwrap();
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some("test".into());
-        encode(&header, &claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
+        orquesta_fakes::idp::sign(&claims).unwrap()
     }
 
     fn claims(extra: Value) -> Value {

@@ -74,6 +74,9 @@ enum Command {
         /// Overrides the config's listen address (port 0 picks a free port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Overrides the config's store URL (`sqlite://PATH`, `postgres://...`).
+        #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Print the `sha256:` hash of an API key, for `[[api_keys]]` in a tenant file.
     HashKey {
@@ -119,7 +122,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
         Command::Test { plugin, fixtures } => test(&plugin, &fixtures).await,
         Command::Check { file } => check(&file),
-        Command::Serve { config, listen } => serve(config.as_deref(), listen).await,
+        Command::Serve {
+            config,
+            listen,
+            store,
+        } => serve(config.as_deref(), listen, store).await,
         Command::HashKey { key } => hash_key(key),
     }
 }
@@ -324,7 +331,11 @@ async fn test(plugin_path: &Path, fixtures_path: &Path) -> ExitCode {
     }
 }
 
-async fn serve(config: Option<&Path>, listen: Option<std::net::SocketAddr>) -> ExitCode {
+async fn serve(
+    config: Option<&Path>,
+    listen: Option<std::net::SocketAddr>,
+    store: Option<String>,
+) -> ExitCode {
     let mut host = match config {
         Some(path) => match HostConfig::load(path) {
             Ok(c) => c,
@@ -334,6 +345,9 @@ async fn serve(config: Option<&Path>, listen: Option<std::net::SocketAddr>) -> E
     };
     if let Some(addr) = listen {
         host.listen = addr;
+    }
+    if store.is_some() {
+        host.store = store;
     }
     match orquesta::server::run(host, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

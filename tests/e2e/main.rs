@@ -9,3 +9,4 @@ mod isolation;
 mod outbound;
 mod process;
 mod service;
+mod store;

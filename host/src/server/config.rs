@@ -15,6 +15,10 @@ pub struct HostConfig {
     pub listen: SocketAddr,
     /// The embedded store, compiled plugins and blobs live here.
     pub data_dir: PathBuf,
+    /// The durable store's URL: `sqlite://PATH` (relative to this file) or
+    /// `postgres://USER@HOST/DB`, which several hosts can share. Default: SQLite in
+    /// `data_dir`. Keep passwords out of this file: `--store` / `ORQUESTA_STORE_URL`.
+    pub store: Option<String>,
     /// Drop-in `.wasm` files; watched.
     pub plugin_dir: PathBuf,
     /// One `NAME.toml` per tenant; watched.
@@ -38,6 +42,7 @@ impl Default for HostConfig {
             data_dir: PathBuf::from(".orquesta"),
             plugin_dir: PathBuf::from(".orquesta/plugins"),
             tenant_dir: PathBuf::from(".orquesta/tenants"),
+            store: None,
             admin_token: None,
             max_body_kb: 6 * 1024,
             request_timeout_ms: 29_000,
@@ -69,6 +74,10 @@ impl HostConfig {
                 *dir = base.join(&*dir);
             }
         }
+        if let Some(url) = &config.store {
+            config.store =
+                Some(resolve_store_url(url, base).map_err(|e| ConfigError::new(path, e))?);
+        }
         if config.max_body_kb == 0 || config.request_timeout_ms == 0 || config.instance_slots == 0 {
             return Err(ConfigError::new(
                 path,
@@ -82,4 +91,26 @@ impl HostConfig {
         }
         Ok(config)
     }
+}
+
+/// A SQLite URL's relative path made relative to `base`; other supported URLs unchanged.
+fn resolve_store_url(url: &str, base: &Path) -> Result<String, String> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let file = Path::new(path);
+        return Ok(if file.is_relative() {
+            format!("sqlite://{}", base.join(file).display())
+        } else {
+            url.to_string()
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_string());
+    }
+    Err(format!(
+        "store: unsupported URL scheme in {:?}; use sqlite://PATH or postgres://...",
+        url.split("://").next().unwrap_or(url)
+    ))
 }

@@ -78,7 +78,11 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             ..EngineLimits::default()
         },
     })?;
-    let store = Store::open_sqlite(&config.data_dir.join("orquesta.db")).await?;
+    let store = match &config.store {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_sqlite(&config.data_dir.join("orquesta.db")).await?,
+    };
+    tracing::info!(backend = ?store.backend(), "store open");
     let admin_token_hash = match &config.admin_token {
         Some(r) => Some(auth::sha256_hex(
             r.resolve()

@@ -7,11 +7,9 @@ mod kv;
 pub use blob::FsBlobs;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -22,24 +20,54 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://...")]
+    Scheme(String),
     #[error("cannot apply the store's migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
 }
 
-/// The durable store. Cheap to clone (a connection pool).
+/// The durable store: SQLite (the embedded default) or PostgreSQL (several hosts on one
+/// database). Queries are written once, in the SQL both accept, with `$N` parameters.
+/// Cheap to clone (a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
-/// Concurrent writers wait this long for SQLite's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Per SQLite connection. Concurrent writers wait up to 5 s for the write lock before
+/// failing (`busy_timeout`).
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
 /// SQLite serialises writes; a few connections serve concurrent reads.
 const SQLITE_CONNECTIONS: u32 = 8;
+/// Per host: PostgreSQL's default `max_connections` (100) leaves room for several hosts.
+const POSTGRES_CONNECTIONS: u32 = 16;
 
 impl Store {
+    /// Opens the store a URL names: `sqlite://PATH` (created if needed) or
+    /// `postgres://...` (the database must exist). Applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Self::open_sqlite(Path::new(path.split('?').next().unwrap_or(path))).await;
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::connect(url, Backend::Postgres, POSTGRES_CONNECTIONS, url).await;
+        }
+        Err(StoreError::Scheme(redact(url)))
+    }
+
     /// Opens (creating if needed) the SQLite store at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
@@ -49,43 +77,65 @@ impl Store {
                 source: sqlx::Error::Io(e),
             })?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(SQLITE_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open { location, source })?;
-        Self::migrated(pool).await
+        let url = format!("sqlite://{location}?mode=rwc");
+        Self::connect(&url, Backend::Sqlite, SQLITE_CONNECTIONS, &location).await
     }
 
     /// A private in-memory store: for tests and `orquesta test`.
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let location = "sqlite::memory:".to_string();
-        let options =
-            SqliteConnectOptions::from_str(&location).map_err(|source| StoreError::Open {
-                location: location.clone(),
-                source,
-            })?;
         // Every connection to `:memory:` is a separate database: keep exactly one.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open { location, source })?;
-        Self::migrated(pool).await
+        Self::connect("sqlite::memory:", Backend::Sqlite, 1, "sqlite::memory:").await
     }
 
-    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+    async fn connect(
+        url: &str,
+        backend: Backend,
+        connections: u32,
+        location: &str,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let open_error = |source| StoreError::Open {
+            location: redact(location),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(open_error)?;
+        let mut pool = AnyPoolOptions::new().max_connections(connections);
+        if backend == Backend::Sqlite {
+            pool = pool
+                .min_connections(connections.min(1))
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; NORMAL sync is durable
+                        // in WAL mode across process crashes.
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        Ok(())
+                    })
+                });
+        }
+        let pool = pool.connect_with(options).await.map_err(open_error)?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -95,4 +145,47 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Stores for tests: the embedded one always, PostgreSQL when its URL is set.
+#[cfg(test)]
+pub mod testing {
+    use std::future::Future;
+
+    use super::Store;
+
+    /// The PostgreSQL database the store tests use (`.ci/run` sets it).
+    pub const POSTGRES_URL_VAR: &str = "ORQUESTA_TEST_POSTGRES_URL";
+
+    /// The PostgreSQL store, or `None` (saying so) when the variable is not set.
+    pub async fn postgres() -> Option<Store> {
+        match std::env::var(POSTGRES_URL_VAR) {
+            Ok(url) => Some(
+                Store::open(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}")),
+            ),
+            Err(_) => {
+                eprintln!("note: {POSTGRES_URL_VAR} is not set; PostgreSQL runs skipped");
+                None
+            }
+        }
+    }
+
+    /// Runs `check` on an in-memory SQLite store, then on PostgreSQL if configured.
+    pub async fn each_store<F, Fut>(check: F)
+    where
+        F: Fn(Store) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        check(Store::in_memory().await.expect("in-memory store")).await;
+        if let Some(pg) = postgres().await {
+            check(pg).await;
+        }
+    }
+
+    /// A tenant name no other test run uses.
+    pub fn tenant(base: &str) -> String {
+        format!("{base}-{}", uuid::Uuid::new_v4().simple())
+    }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use orquesta::capabilities::outbound::{OutboundConfig, SharedHttpClient};
+use orquesta::capabilities::sql::TenantDatabases;
 use orquesta::capabilities::{Backends, Capabilities, Grants};
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
@@ -175,6 +176,7 @@ struct Settings {
     secrets: BTreeMap<String, orquesta::capabilities::Secret>,
     grants: Grants,
     allow_private: bool,
+    databases: BTreeMap<String, orquesta::tenants::DatabaseConfig>,
 }
 
 type Prepared = (
@@ -210,6 +212,7 @@ async fn prepare_invocation(
                 secrets,
                 grants: plugin.allow.clone(),
                 allow_private: tenant.http.allow_private,
+                databases: tenant.databases.clone(),
             };
             (tenant_name, name, settings)
         }
@@ -238,6 +241,10 @@ async fn prepare_invocation(
     backends.blob = Arc::new(FsBlobs::new(data_dir.join("blobs")));
     backends.http =
         SharedHttpClient::new(OutboundConfig::default())?.for_tenant(settings.allow_private);
+    let databases = data_dir.join("databases").join(&tenant);
+    backends.sql = Arc::new(
+        TenantDatabases::new(&settings.databases, &databases).map_err(anyhow::Error::msg)?,
+    );
     let ctx = PluginContext::new(
         tenant,
         name,

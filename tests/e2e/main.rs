@@ -9,4 +9,5 @@ mod isolation;
 mod outbound;
 mod process;
 mod service;
+mod sql;
 mod store;

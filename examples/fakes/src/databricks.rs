@@ -187,6 +187,22 @@ impl Fake {
         }
     }
 
+    /// An authorized call's JSON body.
+    fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<T, ApiError> {
+        self.authorize(headers)?;
+        serde_json::from_slice(body).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_REQUEST",
+                &format!("Invalid JSON given in the body of the request: {e}"),
+            )
+        })
+    }
+
     fn run(&self, run_id: u64) -> Result<(Run, JobSpec), ApiError> {
         let runs = self.runs.lock().map_err(|_| poisoned())?;
         let run = runs.runs.get(&run_id).cloned().ok_or_else(|| {
@@ -269,19 +285,9 @@ async fn statement(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(e) = fake.authorize(&headers) {
-        return e.into_response();
-    }
-    let req: StatementRequest = match serde_json::from_slice(&body) {
+    let req: StatementRequest = match fake.request(&headers, &body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "MALFORMED_REQUEST",
-                &format!("Invalid JSON given in the body of the request: {e}"),
-            )
-            .into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     if req.warehouse_id != fake.config.warehouse_id {
         return error(
@@ -387,19 +393,9 @@ async fn run_now(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(e) = fake.authorize(&headers) {
-        return e.into_response();
-    }
-    let req: RunNow = match serde_json::from_slice(&body) {
+    let req: RunNow = match fake.request(&headers, &body) {
         Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "MALFORMED_REQUEST",
-                &format!("Invalid JSON given in the body of the request: {e}"),
-            )
-            .into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     if !fake.config.jobs.contains_key(&req.job_id) {
         return error(

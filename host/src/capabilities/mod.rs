@@ -10,6 +10,7 @@ mod log;
 pub mod messaging;
 pub mod notify;
 pub mod outbound;
+pub mod sql;
 mod unavailable;
 
 use std::collections::BTreeMap;
@@ -149,6 +150,7 @@ pub struct Backends {
     pub http: Arc<dyn http::OutboundHttp>,
     pub notify: Arc<dyn notify::Notifier>,
     pub messaging: Arc<dyn messaging::Messaging>,
+    pub sql: Arc<dyn sql::SqlDatabases>,
 }
 
 impl Backends {
@@ -160,7 +162,8 @@ impl Backends {
             blob: none.clone(),
             http: none.clone(),
             notify: none.clone(),
-            messaging: none,
+            messaging: none.clone(),
+            sql: none,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::http::{OutboundHttp, Request, Response};
 use super::kv::{Entry, KeyPage, KeyValue, Namespace};
 use super::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
 use super::notify::{Notifier, Publication};
+use super::sql::{Rows, SqlDatabases, SqlValue};
 use super::{Caller, CapError};
 
 pub struct Unavailable;
@@ -108,45 +109,12 @@ impl Messaging for Unavailable {
     }
 }
 
-// `sql` arrives with the data work; until then a plugin that calls it gets a typed
-// `unavailable` (after the grant check, so `denied` stays accurate).
-mod interfaces {
-    use crate::bindings::sql;
-    use crate::bindings::types::HostError;
-    use crate::capabilities::{CapError, Grants};
-    use crate::engine::Invocation;
-
-    fn unavailable<T>(what: &str) -> Result<T, HostError> {
-        Err(CapError::Unavailable(format!("{what} is not configured on this host")).into())
+#[async_trait]
+impl SqlDatabases for Unavailable {
+    async fn query(&self, _: &str, _: &str, _: Vec<SqlValue>) -> Result<Rows, CapError> {
+        unavailable("sql")
     }
-
-    impl sql::Host for Invocation {
-        async fn query(
-            &mut self,
-            database: String,
-            _statement: String,
-            _params: Vec<sql::Value>,
-        ) -> Result<sql::Rows, HostError> {
-            Grants::check(
-                &self.ctx.capabilities.grants.databases,
-                "database",
-                &database,
-            )?;
-            unavailable("sql")
-        }
-
-        async fn execute(
-            &mut self,
-            database: String,
-            _statement: String,
-            _params: Vec<sql::Value>,
-        ) -> Result<u64, HostError> {
-            Grants::check(
-                &self.ctx.capabilities.grants.databases,
-                "database",
-                &database,
-            )?;
-            unavailable("sql")
-        }
+    async fn execute(&self, _: &str, _: &str, _: Vec<SqlValue>) -> Result<u64, CapError> {
+        unavailable("sql")
     }
 }

@@ -128,4 +128,23 @@ pub mod capability {
     pub const BLOB_OBJECT_BYTES: usize = 64 << 20;
     /// One blob listing page.
     pub const BLOB_PAGE: u32 = 1000;
+    /// Connections per tenant database: a few serve a tenant's concurrency (32 by
+    /// default) since statements are short; the ceiling keeps one tenant from taking a
+    /// server's `max_connections`.
+    pub const SQL_DEFAULT_CONNECTIONS: u32 = 5;
+    pub const SQL_MAX_CONNECTIONS: u32 = 20;
+    /// A statement's time: OLTP statements take milliseconds; the ceiling stays inside
+    /// the default request timeout (29 s).
+    pub const SQL_DEFAULT_TIMEOUT_MS: u64 = 5_000;
+    pub const SQL_MAX_TIMEOUT_MS: u64 = 25_000;
+    /// Rows one query may return to a plugin; more belong in pages (`LIMIT`/`OFFSET`).
+    pub const SQL_MAX_ROWS: usize = 10_000;
+
+    pub fn sql_default_connections() -> u32 {
+        SQL_DEFAULT_CONNECTIONS
+    }
+
+    pub fn sql_default_timeout_ms() -> u64 {
+        SQL_DEFAULT_TIMEOUT_MS
+    }
 }

@@ -99,6 +99,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             store,
             http: SharedHttpClient::new(OutboundConfig::default())?,
             blobs: FsBlobs::new(config.data_dir.join("blobs")),
+            data_dir: config.data_dir.clone(),
         },
         engine,
         admin_token_hash,

@@ -1,5 +1,6 @@
 //! What the service shares across requests.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -8,6 +9,7 @@ use super::plugins::PluginCatalog;
 use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
+use crate::capabilities::sql::TenantDatabases;
 use crate::engine::Engine;
 use crate::store::{FsBlobs, Store};
 use crate::tenants::TenantConfig;
@@ -18,16 +20,21 @@ pub struct Services {
     pub store: Store,
     pub http: SharedHttpClient,
     pub blobs: FsBlobs,
+    /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
+    pub data_dir: PathBuf,
 }
 
 impl Services {
-    /// The backends for one tenant, with its own outbound policy.
-    pub fn backends(&self, tenant: &TenantConfig) -> Backends {
+    /// The backends for one tenant, with its own outbound policy and database pools
+    /// (made once per tenant load and shared by its plugins).
+    pub fn backends(&self, name: &str, tenant: &TenantConfig) -> Result<Backends, String> {
         let mut backends = Backends::unavailable();
         backends.kv = Arc::new(self.store.clone());
         backends.blob = Arc::new(self.blobs.clone());
         backends.http = self.http.for_tenant(tenant.http.allow_private);
-        backends
+        let databases = self.data_dir.join("databases").join(name);
+        backends.sql = Arc::new(TenantDatabases::new(&tenant.databases, &databases)?);
+        Ok(backends)
     }
 }
 

@@ -37,6 +37,7 @@ impl TenantRuntime {
         let dir = file.parent().unwrap_or(Path::new("."));
         // One semaphore for the tenant: its plugins share its concurrency.
         let concurrency = Arc::new(Semaphore::new(config.limits.concurrency as usize));
+        let backends = services.backends(name, &config)?;
         let mut plugins = HashMap::new();
         for (plugin_name, plugin) in &config.plugins {
             let secrets = plugin.resolve_secrets(plugin_name)?;
@@ -48,7 +49,7 @@ impl TenantRuntime {
                     config: plugin.config_strings(),
                     secrets,
                     grants: plugin.allow.clone(),
-                    backends: services.backends(&config),
+                    backends: backends.clone(),
                 },
             );
             ctx.concurrency = concurrency.clone();

@@ -62,6 +62,41 @@ pub struct TenantConfig {
     /// Bearer-token validation for routes with `auth = "jwt"`.
     #[serde(default)]
     pub jwt: Option<JwtConfig>,
+    /// Databases plugins may be granted (`allow.databases`), by name.
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+}
+
+/// One of the tenant's databases (`[databases.NAME]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative paths live under the host's data directory, per tenant),
+    /// `postgres://...` or `mysql://...` / `mariadb://...`. A URL with a password must
+    /// come from a secret: `{ env = "VAR" }` or `{ file = "PATH" }`.
+    pub url: DatabaseUrl,
+    /// Connections this tenant may hold open to it.
+    #[serde(default = "crate::engine::limits::capability::sql_default_connections")]
+    pub max_connections: u32,
+    /// Longest a statement may run before the call fails with `timeout`.
+    #[serde(default = "crate::engine::limits::capability::sql_default_timeout_ms")]
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DatabaseUrl {
+    Plain(String),
+    Secret(SecretRef),
+}
+
+impl DatabaseUrl {
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            DatabaseUrl::Plain(url) => Ok(url.clone()),
+            DatabaseUrl::Secret(r) => r.resolve().map(|s| s.expose().to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,12 +205,51 @@ impl TenantConfig {
                     ));
                 }
             }
+            for db in &plugin.allow.databases {
+                if db != "*" && !self.databases.contains_key(db) {
+                    return Err(format!(
+                        "plugins.{name}.allow.databases: `{db}` is not one of the tenant's databases"
+                    ));
+                }
+            }
             for (secret, r) in &plugin.secrets {
                 r.validate()
                     .map_err(|e| format!("plugins.{name}.secrets.{secret}: {e}"))?;
             }
         }
+        for (name, db) in &self.databases {
+            check_name("database", name).map_err(|e| format!("databases.{name}: {e}"))?;
+            db.validate()
+                .map_err(|e| format!("databases.{name}: {e}"))?;
+        }
         routes::validate(self)
+    }
+}
+
+impl DatabaseConfig {
+    fn validate(&self) -> Result<(), String> {
+        use crate::engine::limits::capability::{SQL_MAX_CONNECTIONS, SQL_MAX_TIMEOUT_MS};
+        if self.max_connections == 0 || self.max_connections > SQL_MAX_CONNECTIONS {
+            return Err(format!("max_connections must be 1-{SQL_MAX_CONNECTIONS}"));
+        }
+        if self.statement_timeout_ms == 0 || self.statement_timeout_ms > SQL_MAX_TIMEOUT_MS {
+            return Err(format!(
+                "statement_timeout_ms must be 1-{SQL_MAX_TIMEOUT_MS}"
+            ));
+        }
+        match &self.url {
+            DatabaseUrl::Secret(r) => r.validate(),
+            DatabaseUrl::Plain(url) => {
+                crate::capabilities::sql::check_url(url)?;
+                if crate::capabilities::sql::has_password(url) {
+                    return Err(
+                        "a URL with a password must come from a secret: url = { env = \"VAR\" }"
+                            .into(),
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -221,6 +295,40 @@ mod tests {
         assert_eq!(config.limits.memory_mb, 32);
         assert_eq!(hello.config_strings()["retries"], "3");
         assert_eq!(hello.allow.hosts, vec!["api.example.com"]);
+    }
+
+    #[test]
+    fn databases_are_checked_at_load() {
+        let ok = parse(
+            "[databases.app]\nurl = { env = \"APP_DB\" }\nmax_connections = 3\n\
+             [plugins.a]\nsource = \"a.wasm\"\nallow = { databases = [\"app\"] }\n",
+        )
+        .unwrap();
+        assert_eq!(ok.databases["app"].max_connections, 3);
+        assert_eq!(ok.databases["app"].statement_timeout_ms, 5_000);
+        for (text, reason) in [
+            (
+                "[databases.app]\nurl = \"postgres://u:hunter2@db/app\"\n",
+                "must come from a secret",
+            ),
+            ("[databases.app]\nurl = \"redis://db\"\n", "unsupported database URL"),
+            (
+                "[databases.app]\nurl = \"sqlite://a.db\"\nmax_connections = 500\n",
+                "max_connections must be",
+            ),
+            (
+                "[databases.app]\nurl = \"sqlite://a.db\"\nstatement_timeout_ms = 0\n",
+                "statement_timeout_ms must be",
+            ),
+            (
+                "[plugins.a]\nsource = \"a.wasm\"\nallow = { databases = [\"nope\"] }\n",
+                "`nope` is not one of the tenant's databases",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.reason.contains(reason), "{text}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

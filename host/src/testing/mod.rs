@@ -29,12 +29,15 @@ use tokio::sync::Semaphore;
 
 use crate::capabilities::blob::{BlobBucket, Blobs};
 use crate::capabilities::kv::{KeyValue, Namespace};
+use crate::capabilities::sql::{SqlDatabases, TenantDatabases};
 use crate::capabilities::{Backends, Capabilities, Grants, Secret};
+use crate::engine::limits::capability;
 use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext,
 };
 use crate::event::{EventJson, response_to_json};
 use crate::store::{FsBlobs, Store};
+use crate::tenants::{DatabaseConfig, DatabaseUrl};
 pub use mocks::{MockHttp, MockResponse, Outbox, RecordedRequest};
 
 /// The engine shared by every test in a process: compiled plugins are reused.
@@ -94,6 +97,11 @@ impl TestPlugin {
             blob_dir: Arc::new(tempfile::tempdir()?),
             http: Arc::new(MockHttp::default()),
             outbox: Arc::new(Outbox::default()),
+            databases: BTreeMap::new(),
+            sql: Arc::new(
+                TenantDatabases::new(&BTreeMap::new(), Path::new("."))
+                    .map_err(anyhow::Error::msg)?,
+            ),
         })
     }
 }
@@ -115,6 +123,8 @@ pub struct Sandbox {
     blob_dir: Arc<tempfile::TempDir>,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,
+    databases: BTreeMap<String, DatabaseConfig>,
+    sql: Arc<dyn SqlDatabases>,
 }
 
 impl Sandbox {
@@ -151,6 +161,32 @@ impl Sandbox {
     pub fn mock(&mut self, mock: MockResponse) -> &mut Self {
         self.http.add(mock);
         self
+    }
+
+    /// Adds a database the plugin may query as `name`, with the default pool size and
+    /// statement timeout. Relative SQLite paths live in the sandbox's own directory.
+    pub fn database(&mut self, name: &str, url: &str) -> anyhow::Result<&mut Self> {
+        self.database_config(
+            name,
+            DatabaseConfig {
+                url: DatabaseUrl::Plain(url.to_string()),
+                max_connections: capability::SQL_DEFAULT_CONNECTIONS,
+                statement_timeout_ms: capability::SQL_DEFAULT_TIMEOUT_MS,
+            },
+        )
+    }
+
+    /// Adds a database with its full configuration.
+    pub fn database_config(
+        &mut self,
+        name: &str,
+        config: DatabaseConfig,
+    ) -> anyhow::Result<&mut Self> {
+        self.databases.insert(name.to_string(), config);
+        let dir = self.blob_dir.path().join("databases");
+        self.sql =
+            Arc::new(TenantDatabases::new(&self.databases, &dir).map_err(anyhow::Error::msg)?);
+        Ok(self)
     }
 
     /// Uses `store` instead of the sandbox's own, e.g. to share one between tenants.
@@ -232,6 +268,7 @@ impl Sandbox {
                     http: self.http.clone(),
                     notify: self.outbox.clone(),
                     messaging: self.outbox.clone(),
+                    sql: self.sql.clone(),
                 },
             },
         );

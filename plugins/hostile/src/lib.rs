@@ -2,12 +2,13 @@
 //! event's input `{"attack": NAME, ...}` picks the misbehaviour:
 //! `loop`, `memory`, `recursion`, `panic`, `output` (a huge result), `sleep` (a host call
 //! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys),
-//! `blob-put` (write `bytes` bytes to `bucket`/`key` and read them back),
+//! `blob-put` (write `bytes` bytes to `bucket`/`key` and read them back), `sql` (run
+//! `steps` of `{sql, params, query}` against `database` and return what each gave),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
 //! is the input.
 
-use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json};
+use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
 
 struct Hostile;
@@ -50,6 +51,7 @@ impl Handler for Hostile {
                 Ok(Response::None)
             }
             "kv-read" => probe(input["key"].as_str().unwrap_or("secret")),
+            "sql" => run_sql(&input),
             "blob-put" => {
                 let bucket = input["bucket"].as_str().unwrap_or("files");
                 let key = input["key"].as_str().unwrap_or("object");
@@ -132,6 +134,59 @@ fn probe(key: &str) -> Result<Response, Failure> {
     }
     let listed = kv::list_keys("default", "", None, 1000)?.keys;
     Ok(Response::json(&json!({ "found": found, "listed": listed })))
+}
+
+/// Runs each step's statement; a query's rows come back as JSON arrays.
+fn run_sql(input: &Value) -> Result<Response, Failure> {
+    let database = input["database"].as_str().unwrap_or("app");
+    let mut results = Vec::new();
+    for step in input["steps"].as_array().into_iter().flatten() {
+        let statement = step["sql"].as_str().unwrap_or_default();
+        let params: Vec<sql::Value> = step["params"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| match p {
+                Value::Null => sql::Value::Null,
+                Value::Bool(b) => sql::Value::Boolean(*b),
+                Value::Number(n) if n.is_i64() => sql::Value::Integer(n.as_i64().unwrap_or(0)),
+                Value::Number(n) => sql::Value::Real(n.as_f64().unwrap_or(0.0)),
+                Value::String(s) => sql::Value::Text(s.clone()),
+                other => sql::Value::Blob(
+                    other["blob"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|b| b.as_u64().unwrap_or(0) as u8)
+                        .collect(),
+                ),
+            })
+            .collect();
+        if step["query"].as_bool().unwrap_or(false) {
+            let rows = sql::query(database, statement, &params)?;
+            let columns = rows.columns;
+            let rows: Vec<Value> = rows
+                .rows
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|v| match v {
+                            sql::Value::Null => Value::Null,
+                            sql::Value::Boolean(b) => json!(b),
+                            sql::Value::Integer(i) => json!(i),
+                            sql::Value::Real(f) => json!(f),
+                            sql::Value::Text(t) => json!(t),
+                            sql::Value::Blob(b) => json!({ "blob": b }),
+                        })
+                        .collect()
+                })
+                .collect();
+            results.push(json!({ "columns": columns, "rows": rows }));
+        } else {
+            results.push(json!(sql::execute(database, statement, &params)?));
+        }
+    }
+    Ok(Response::json(&json!(results)))
 }
 
 orquesta_sdk::export!(Hostile);

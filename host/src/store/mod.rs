@@ -3,6 +3,7 @@
 
 mod blob;
 mod kv;
+pub mod queue;
 
 pub use blob::FsBlobs;
 

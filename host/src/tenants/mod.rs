@@ -311,7 +311,10 @@ mod tests {
                 "[databases.app]\nurl = \"postgres://u:hunter2@db/app\"\n",
                 "must come from a secret",
             ),
-            ("[databases.app]\nurl = \"redis://db\"\n", "unsupported database URL"),
+            (
+                "[databases.app]\nurl = \"redis://db\"\n",
+                "unsupported database URL",
+            ),
             (
                 "[databases.app]\nurl = \"sqlite://a.db\"\nmax_connections = 500\n",
                 "max_connections must be",

@@ -1,0 +1,481 @@
+//! Durable queues in the store (at-least-once). Claiming a batch is one UPDATE over the
+//! oldest visible messages, with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so hosts sharing
+//! a database never hand one message to two consumers at once. A FIFO group yields only
+//! its oldest message, and only while no earlier message of the group remains.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Backend, Store, StoreError, now_ms};
+
+/// A message to enqueue.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub body: String,
+    pub attributes: Vec<(String, String)>,
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+    pub delay_ms: u64,
+}
+
+/// A message handed to a consumer, with the receipt that acknowledges it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivered {
+    pub id: String,
+    pub body: String,
+    pub attributes: Vec<(String, String)>,
+    pub group_id: Option<String>,
+    pub sent_at: u64,
+    pub receive_count: u32,
+    #[serde(skip)]
+    pub receipt: String,
+    pub history: Vec<Value>,
+}
+
+/// A message as the admin API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub id: String,
+    pub body: String,
+    pub attributes: Value,
+    pub group_id: Option<String>,
+    pub sent_at: u64,
+    pub receive_count: u32,
+    pub source_queue: Option<String>,
+    pub history: Value,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Visible now.
+    pub visible: u64,
+    /// Delivered and not yet acknowledged or back.
+    pub in_flight: u64,
+    /// Sent with a delay that has not passed.
+    pub delayed: u64,
+    /// Age of the oldest message, in milliseconds.
+    pub oldest_age_ms: u64,
+}
+
+type ClaimedRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    String,
+);
+
+/// A FIFO deduplication id is remembered this long, as SQS does.
+const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+impl Store {
+    /// Enqueues `message`; returns its id (for a repeated FIFO deduplication id within
+    /// five minutes, the first message's id, and nothing is added).
+    pub async fn queue_send(
+        &self,
+        tenant: &str,
+        queue: &str,
+        message: NewMessage,
+        retention_ms: u64,
+    ) -> Result<String, StoreError> {
+        let now = now_ms();
+        if let Some(dedup) = &message.dedup_id {
+            let seen: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM queue_messages
+                 WHERE tenant = $1 AND queue = $2 AND dedup_id = $3 AND sent_at > $4",
+            )
+            .bind(tenant)
+            .bind(queue)
+            .bind(dedup)
+            .bind(now - DEDUP_WINDOW_MS)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(id) = seen {
+                return Ok(id);
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let attributes: serde_json::Map<String, Value> = message
+            .attributes
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        sqlx::query(
+            "INSERT INTO queue_messages
+               (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
+                expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&id)
+        .bind(tenant)
+        .bind(queue)
+        .bind(message.body)
+        .bind(Value::Object(attributes).to_string())
+        .bind(message.group_id)
+        .bind(message.dedup_id)
+        .bind(now)
+        .bind(now.saturating_add(message.delay_ms as i64))
+        .bind(now.saturating_add(retention_ms as i64))
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Claims up to `limit` visible messages for `visibility_ms`, oldest first.
+    pub async fn queue_claim(
+        &self,
+        tenant: &str,
+        queue: &str,
+        limit: u32,
+        visibility_ms: u64,
+    ) -> Result<Vec<Delivered>, StoreError> {
+        let now = now_ms();
+        let receipt = uuid::Uuid::new_v4().to_string();
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite runs one writer at a time: the UPDATE is already exclusive.
+            Backend::Sqlite => "",
+        };
+        let statement = format!(
+            "UPDATE queue_messages
+             SET visible_at = $4, receive_count = receive_count + 1, receipt = $5
+             WHERE seq IN (
+               SELECT m.seq FROM queue_messages m
+               WHERE m.tenant = $1 AND m.queue = $2 AND m.visible_at <= $3
+                 AND (m.group_id IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM queue_messages e
+                   WHERE e.tenant = m.tenant AND e.queue = m.queue
+                     AND e.group_id = m.group_id AND e.seq < m.seq))
+               ORDER BY m.seq LIMIT $6 {lock})
+             RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, history"
+        );
+        let mut rows: Vec<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+            .bind(tenant)
+            .bind(queue)
+            .bind(now)
+            .bind(now.saturating_add(visibility_ms as i64))
+            .bind(&receipt)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.sort_by_key(|r| r.0);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(_, id, body, attributes, group_id, sent_at, receive_count, history)| Delivered {
+                    id,
+                    body,
+                    attributes: parse_attributes(&attributes),
+                    group_id,
+                    sent_at: sent_at as u64,
+                    receive_count: receive_count as u32,
+                    receipt: receipt.clone(),
+                    history: serde_json::from_str(&history).unwrap_or_default(),
+                },
+            )
+            .collect())
+    }
+
+    /// Acknowledges a delivered message: it is done. False when the receipt is stale
+    /// (the message came back and was delivered again).
+    pub async fn queue_delete(&self, message: &Delivered) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1 AND receipt = $2")
+            .bind(&message.id)
+            .bind(&message.receipt)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a failed delivery; the message comes back when its visibility ends.
+    pub async fn queue_failed(&self, message: &Delivered, error: &str) -> Result<(), StoreError> {
+        let history = with_entry(
+            &message.history,
+            json!({ "at": now_ms(), "event": "failed", "receive_count": message.receive_count,
+                    "error": error }),
+        );
+        sqlx::query("UPDATE queue_messages SET history = $3 WHERE id = $1 AND receipt = $2")
+            .bind(&message.id)
+            .bind(&message.receipt)
+            .bind(history)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a delivered message to `dlq`, visible at once, keeping its history.
+    pub async fn queue_dead_letter(
+        &self,
+        message: &Delivered,
+        queue: &str,
+        dlq: &str,
+    ) -> Result<(), StoreError> {
+        let history = with_entry(
+            &message.history,
+            json!({ "at": now_ms(), "event": "dead-lettered", "from": queue,
+                    "receive_count": message.receive_count - 1 }),
+        );
+        sqlx::query(
+            "UPDATE queue_messages
+             SET queue = $3, source_queue = $4, receive_count = 0, receipt = NULL,
+                 visible_at = $5, history = $6
+             WHERE id = $1 AND receipt = $2",
+        )
+        .bind(&message.id)
+        .bind(&message.receipt)
+        .bind(dlq)
+        .bind(queue)
+        .bind(now_ms())
+        .bind(history)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves every message of `dlq` back to the queue it came from. Returns how many.
+    pub async fn queue_redrive(&self, tenant: &str, dlq: &str) -> Result<u64, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE queue_messages
+             SET queue = source_queue, source_queue = NULL, receive_count = 0, receipt = NULL,
+                 visible_at = $3
+             WHERE tenant = $1 AND queue = $2 AND source_queue IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(dlq)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(moved.rows_affected())
+    }
+
+    pub async fn queue_stats(&self, tenant: &str, queue: &str) -> Result<QueueStats, StoreError> {
+        let now = now_ms();
+        let (visible, in_flight, delayed, oldest): (i64, i64, i64, Option<i64>) =
+            sqlx::query_as(
+                "SELECT
+                   CAST(COALESCE(SUM(CASE WHEN visible_at <= $3 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN visible_at > $3 AND receive_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN visible_at > $3 AND receive_count = 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
+                   MIN(sent_at)
+                 FROM queue_messages WHERE tenant = $1 AND queue = $2",
+            )
+            .bind(tenant)
+            .bind(queue)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(QueueStats {
+            visible: visible as u64,
+            in_flight: in_flight as u64,
+            delayed: delayed as u64,
+            oldest_age_ms: oldest.map_or(0, |t| now.saturating_sub(t) as u64),
+        })
+    }
+
+    /// The oldest `limit` messages of a queue, without delivering them.
+    pub async fn queue_peek(
+        &self,
+        tenant: &str,
+        queue: &str,
+        limit: u32,
+    ) -> Result<Vec<Listed>, StoreError> {
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            i64,
+            i64,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, body, attributes, group_id, sent_at, receive_count, source_queue, history
+             FROM queue_messages WHERE tenant = $1 AND queue = $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(queue)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    body,
+                    attributes,
+                    group_id,
+                    sent_at,
+                    receive_count,
+                    source_queue,
+                    history,
+                )| {
+                    Listed {
+                        id,
+                        body,
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                        group_id,
+                        sent_at: sent_at as u64,
+                        receive_count: receive_count as u32,
+                        source_queue,
+                        history: serde_json::from_str(&history).unwrap_or_default(),
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Drops messages past their retention. Returns how many.
+    pub async fn queue_expire(&self, tenant: &str, queue: &str) -> Result<u64, StoreError> {
+        let gone = sqlx::query(
+            "DELETE FROM queue_messages WHERE tenant = $1 AND queue = $2 AND expires_at <= $3",
+        )
+        .bind(tenant)
+        .bind(queue)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(gone.rows_affected())
+    }
+}
+
+fn parse_attributes(text: &str) -> Vec<(String, String)> {
+    match serde_json::from_str::<serde_json::Map<String, Value>>(text) {
+        Ok(map) => map
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn with_entry(history: &[Value], entry: Value) -> String {
+    let mut all = history.to_vec();
+    all.push(entry);
+    Value::Array(all).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{each_store, tenant};
+
+    fn msg(body: &str, group: Option<&str>) -> NewMessage {
+        NewMessage {
+            body: body.into(),
+            group_id: group.map(String::from),
+            ..NewMessage::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn claim_ack_fail_and_come_back() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            for body in ["a", "b", "c"] {
+                s.queue_send(&t, "jobs", msg(body, None), 60_000)
+                    .await
+                    .unwrap();
+            }
+            let first = s.queue_claim(&t, "jobs", 2, 200).await.unwrap();
+            assert_eq!(
+                first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+                ["a", "b"]
+            );
+            assert_eq!(first[0].receive_count, 1);
+            let stats = s.queue_stats(&t, "jobs").await.unwrap();
+            assert_eq!((stats.visible, stats.in_flight), (1, 2));
+            assert!(s.queue_delete(&first[0]).await.unwrap());
+            s.queue_failed(&first[1], "boom").await.unwrap();
+            let next = s.queue_claim(&t, "jobs", 10, 200).await.unwrap();
+            assert_eq!(next.len(), 1, "b is invisible until its timeout");
+            assert_eq!(next[0].body, "c");
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let again = s.queue_claim(&t, "jobs", 10, 200).await.unwrap();
+            let b = again.iter().find(|m| m.body == "b").unwrap();
+            assert_eq!(b.receive_count, 2);
+            assert_eq!(b.history[0]["error"], "boom");
+            assert!(
+                !s.queue_delete(&first[1]).await.unwrap(),
+                "a stale receipt acks nothing"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn fifo_groups_deliver_in_order_one_at_a_time() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            for (body, group) in [
+                ("a1", "a"),
+                ("b1", "b"),
+                ("a2", "a"),
+                ("b2", "b"),
+                ("a3", "a"),
+            ] {
+                s.queue_send(&t, "f", msg(body, Some(group)), 60_000)
+                    .await
+                    .unwrap();
+            }
+            let batch = s.queue_claim(&t, "f", 10, 60_000).await.unwrap();
+            let bodies: Vec<_> = batch.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["a1", "b1"], "one head per group");
+            assert!(s.queue_claim(&t, "f", 10, 60_000).await.unwrap().is_empty());
+            s.queue_delete(&batch[0]).await.unwrap();
+            let next = s.queue_claim(&t, "f", 10, 60_000).await.unwrap();
+            assert_eq!(next[0].body, "a2");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn dead_letters_redrive_delay_dedup_and_retention() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            s.queue_send(&t, "jobs", msg("x", None), 60_000)
+                .await
+                .unwrap();
+            let m = s
+                .queue_claim(&t, "jobs", 1, 60_000)
+                .await
+                .unwrap()
+                .remove(0);
+            s.queue_dead_letter(&m, "jobs", "jobs-dlq").await.unwrap();
+            let dead = s.queue_peek(&t, "jobs-dlq", 10).await.unwrap();
+            assert_eq!(dead[0].source_queue.as_deref(), Some("jobs"));
+            assert_eq!(dead[0].history[0]["event"], "dead-lettered");
+            assert_eq!(s.queue_redrive(&t, "jobs-dlq").await.unwrap(), 1);
+            assert_eq!(
+                s.queue_claim(&t, "jobs", 1, 60_000).await.unwrap()[0].body,
+                "x"
+            );
+
+            let delayed = NewMessage {
+                delay_ms: 60_000,
+                ..msg("later", None)
+            };
+            s.queue_send(&t, "d", delayed, 60_000).await.unwrap();
+            assert!(s.queue_claim(&t, "d", 1, 1000).await.unwrap().is_empty());
+            assert_eq!(s.queue_stats(&t, "d").await.unwrap().delayed, 1);
+
+            let dedup = || NewMessage {
+                dedup_id: Some("k".into()),
+                ..msg("once", None)
+            };
+            let a = s.queue_send(&t, "dd", dedup(), 60_000).await.unwrap();
+            let b = s.queue_send(&t, "dd", dedup(), 60_000).await.unwrap();
+            assert_eq!(a, b);
+            assert_eq!(s.queue_peek(&t, "dd", 10).await.unwrap().len(), 1);
+
+            s.queue_send(&t, "r", msg("old", None), 1).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            assert_eq!(s.queue_expire(&t, "r").await.unwrap(), 1);
+        })
+        .await;
+    }
+}

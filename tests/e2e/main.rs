@@ -8,6 +8,7 @@ mod ipp;
 mod isolation;
 mod outbound;
 mod process;
+mod queues;
 mod service;
 mod sql;
 mod store;

@@ -52,6 +52,8 @@ config = {{ upstream_url = "{upstream_url}", token_url = "{token_url}" }}
 secrets = {{ client_secret = {{ file = "{secret_file}" }} }}
 allow = {{ hosts = [{hosts}], topics = ["alerts"], queues = ["audit"] }}
 
+[queues.audit]
+
 [[routes]]
 method = "POST"
 path = "/relay"

@@ -140,6 +140,15 @@ pub mod capability {
     /// Rows one query may return to a plugin; more belong in pages (`LIMIT`/`OFFSET`).
     pub const SQL_MAX_ROWS: usize = 10_000;
 
+    /// Queue settings' ceilings, as SQS has them: visibility 12 hours, delay 15
+    /// minutes, retention 14 days; batches up to 100 keep one invocation's input small.
+    pub const QUEUE_MAX_VISIBILITY_S: u32 = 12 * 3600;
+    pub const QUEUE_MAX_DELAY_S: u32 = 900;
+    pub const QUEUE_MAX_RETENTION_S: u32 = 14 * 24 * 3600;
+    pub const QUEUE_MAX_BATCH: u32 = 100;
+    /// A message body, like SQS's 256 KiB.
+    pub const QUEUE_MAX_BODY_BYTES: usize = 256 << 10;
+
     pub fn sql_default_connections() -> u32 {
         SQL_DEFAULT_CONNECTIONS
     }

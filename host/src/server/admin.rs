@@ -17,8 +17,15 @@ use super::auth::sha256_hex;
 use super::plugins::UploadError;
 use super::problem::Problem;
 use super::state::App;
+use crate::capabilities::messaging::OutgoingMessage;
+use crate::tenants::QueueConfig;
 
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Messages one listing shows at most.
+const ADMIN_PAGE: u32 = 1000;
+/// Messages one send call takes at most (SQS's batch is 10; loading a queue wants more).
+const ADMIN_SEND_BATCH: usize = 1000;
 
 pub fn router(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
@@ -26,6 +33,12 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/plugins/{name}", put(upload_plugin))
         .route("/tenants", get(list_tenants))
         .route("/reload", post(reload))
+        .route("/tenants/{tenant}/queues", get(list_queues))
+        .route(
+            "/tenants/{tenant}/queues/{queue}/messages",
+            get(peek_messages).post(send_messages),
+        )
+        .route("/tenants/{tenant}/queues/{queue}/redrive", post(redrive))
         .route_layer(axum::middleware::from_fn_with_state(app, require_token))
         // The description of the API is public, like the routes it describes.
         .route("/openapi.json", get(openapi))
@@ -91,4 +104,180 @@ async fn list_tenants(State(app): State<Arc<App>>) -> Response {
 async fn reload(State(app): State<Arc<App>>) -> Response {
     app.reload().await;
     Json(json!({ "plugins": app.plugins.list(), "tenants": app.tenants.list() })).into_response()
+}
+
+// ---- queues -----------------------------------------------------------------------------
+
+/// A serving tenant and one of its queues, or the problem to answer.
+fn queue_of(
+    app: &App,
+    tenant: &str,
+    queue: &str,
+) -> Result<(Arc<super::tenants::TenantRuntime>, QueueConfig), Problem> {
+    let runtime = app
+        .tenants
+        .get(tenant)
+        .ok_or_else(|| Problem::not_found(format!("no tenant `{tenant}` is serving")))?;
+    let config =
+        runtime.config.queues.get(queue).cloned().ok_or_else(|| {
+            Problem::not_found(format!("tenant `{tenant}` has no queue `{queue}`"))
+        })?;
+    Ok((runtime, config))
+}
+
+fn store_problem(e: impl std::fmt::Display) -> Problem {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal Server Error",
+        e.to_string(),
+    )
+}
+
+async fn list_queues(State(app): State<Arc<App>>, Path(tenant): Path<String>) -> Response {
+    let Some(runtime) = app.tenants.get(&tenant) else {
+        return Problem::not_found(format!("no tenant `{tenant}` is serving")).into_response();
+    };
+    let mut queues = Vec::new();
+    for (name, config) in &runtime.config.queues {
+        let stats = match app.services.store.queue_stats(&tenant, name).await {
+            Ok(s) => s,
+            Err(e) => return store_problem(e).into_response(),
+        };
+        let labels = [("tenant", tenant.clone()), ("queue", name.clone())];
+        metrics::gauge!("orquesta_queue_depth", &labels).set(stats.visible as f64);
+        metrics::gauge!("orquesta_queue_oldest_age_seconds", &labels)
+            .set(stats.oldest_age_ms as f64 / 1000.0);
+        queues.push(json!({
+            "name": name,
+            "fifo": config.fifo,
+            "consumer": config.consumer.as_ref().map(|c| json!({ "plugin": c.plugin, "batch_size": c.batch_size })),
+            "dead_letter": config.dead_letter.as_ref().map(|d| json!({ "queue": d.queue, "max_receive_count": d.max_receive_count })),
+            "visible": stats.visible,
+            "in_flight": stats.in_flight,
+            "delayed": stats.delayed,
+            "oldest_age_ms": stats.oldest_age_ms,
+        }));
+    }
+    Json(json!({ "queues": queues })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct PeekQuery {
+    limit: Option<u32>,
+}
+
+async fn peek_messages(
+    State(app): State<Arc<App>>,
+    Path((tenant, queue)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<PeekQuery>,
+) -> Response {
+    if let Err(p) = queue_of(&app, &tenant, &queue) {
+        return p.into_response();
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, ADMIN_PAGE);
+    match app.services.store.queue_peek(&tenant, &queue, limit).await {
+        Ok(messages) => Json(json!({ "messages": messages })).into_response(),
+        Err(e) => store_problem(e).into_response(),
+    }
+}
+
+/// A message to send: `body` is sent as is when a string, as JSON text otherwise.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    body: serde_json::Value,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    deduplication_id: Option<String>,
+    #[serde(default)]
+    delay_seconds: u32,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SendRequest {
+    Batch { messages: Vec<SendBody> },
+    One(SendBody),
+}
+
+async fn send_messages(
+    State(app): State<Arc<App>>,
+    Path((tenant, queue)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let (runtime, _) = match queue_of(&app, &tenant, &queue) {
+        Ok(found) => found,
+        Err(p) => return p.into_response(),
+    };
+    let request: SendRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Problem::bad_request(format!(
+                "expected {{\"body\": ...}} or {{\"messages\": [...]}}: {e}"
+            ))
+            .into_response();
+        }
+    };
+    let messages = match request {
+        SendRequest::One(m) => vec![m],
+        SendRequest::Batch { messages } if messages.len() <= ADMIN_SEND_BATCH => messages,
+        SendRequest::Batch { messages } => {
+            return Problem::bad_request(format!(
+                "at most {ADMIN_SEND_BATCH} messages per call, got {}",
+                messages.len()
+            ))
+            .into_response();
+        }
+    };
+    let mut ids = Vec::with_capacity(messages.len());
+    for m in messages {
+        let message = OutgoingMessage {
+            queue: queue.clone(),
+            body: match m.body {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            },
+            delay_seconds: m.delay_seconds,
+            attributes: m.attributes.into_iter().collect(),
+            group_id: m.group_id,
+            deduplication_id: m.deduplication_id,
+        };
+        let sent = super::queues::send(
+            &app.services.store,
+            &app.services.wake,
+            &tenant,
+            &runtime.config.queues,
+            &queue,
+            message,
+        )
+        .await;
+        match sent {
+            Ok(id) => ids.push(id),
+            // Earlier messages of the batch stay sent; the answer says which got ids.
+            Err(e) => {
+                return Problem::bad_request(format!("after {} sent: {e}", ids.len()))
+                    .into_response();
+            }
+        }
+    }
+    Json(json!({ "ids": ids })).into_response()
+}
+
+async fn redrive(
+    State(app): State<Arc<App>>,
+    Path((tenant, queue)): Path<(String, String)>,
+) -> Response {
+    if let Err(p) = queue_of(&app, &tenant, &queue) {
+        return p.into_response();
+    }
+    match app.services.store.queue_redrive(&tenant, &queue).await {
+        Ok(moved) => {
+            app.services.wake.notify_waiters();
+            Json(json!({ "moved": moved })).into_response()
+        }
+        Err(e) => store_problem(e).into_response(),
+    }
 }

@@ -53,7 +53,8 @@ impl Default for HostConfig {
 }
 
 impl HostConfig {
-    /// Reads a host config; relative directories are relative to the file's directory.
+    /// Reads a host config; relative directories and files are relative to the file's
+    /// directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
@@ -83,6 +84,11 @@ impl HostConfig {
                 path,
                 "max_body_kb, request_timeout_ms and instance_slots must be at least 1",
             ));
+        }
+        if let Some(file) = config.admin_token.as_mut().and_then(|t| t.file.as_mut())
+            && file.is_relative()
+        {
+            *file = base.join(&*file);
         }
         if let Some(token) = &config.admin_token {
             token

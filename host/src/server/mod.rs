@@ -7,6 +7,7 @@ pub mod config;
 mod metrics;
 pub mod plugins;
 mod problem;
+pub mod queues;
 mod state;
 pub mod tenants;
 mod trigger;
@@ -43,6 +44,8 @@ pub struct RunningServer {
     app: Arc<App>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop_consumers: tokio::sync::watch::Sender<bool>,
+    consumers: tokio::task::JoinHandle<()>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -55,6 +58,15 @@ impl RunningServer {
             let _ = stop.send(());
         }
         let grace = Duration::from_millis(self.app.config.shutdown_grace_ms);
+        // Consumers take no new batches; the ones in flight finish within the grace
+        // (or come back to their queues after the visibility timeout).
+        let _ = self.stop_consumers.send(true);
+        if tokio::time::timeout(grace, &mut self.consumers)
+            .await
+            .is_err()
+        {
+            self.consumers.abort();
+        }
         match tokio::time::timeout(grace, &mut self.task).await {
             Ok(joined) => Ok(joined.context("the server task failed")??),
             Err(_) => {
@@ -100,6 +112,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             http: SharedHttpClient::new(OutboundConfig::default())?,
             blobs: FsBlobs::new(config.data_dir.join("blobs")),
             data_dir: config.data_dir.clone(),
+            wake: Arc::new(tokio::sync::Notify::new()),
         },
         engine,
         admin_token_hash,
@@ -131,12 +144,16 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             })
             .await
     });
+    let (stop_consumers, consumers_stopped) = tokio::sync::watch::channel(false);
+    let consumers = tokio::spawn(queues::supervise(app.clone(), consumers_stopped));
     tracing::info!(%addr, "orquesta listening");
     Ok(RunningServer {
         addr,
         app,
         stop: Some(stop),
         task,
+        stop_consumers,
+        consumers,
         _watcher: watcher,
     })
 }

@@ -4,8 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use tokio::sync::Notify;
+
 use super::config::HostConfig;
 use super::plugins::PluginCatalog;
+use super::queues::TenantMessaging;
 use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
@@ -22,6 +25,8 @@ pub struct Services {
     pub blobs: FsBlobs,
     /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
     pub data_dir: PathBuf,
+    /// Wakes this host's queue consumers when a message is sent here.
+    pub wake: Arc<Notify>,
 }
 
 impl Services {
@@ -34,6 +39,11 @@ impl Services {
         backends.http = self.http.for_tenant(tenant.http.allow_private);
         let databases = self.data_dir.join("databases").join(name);
         backends.sql = Arc::new(TenantDatabases::new(&tenant.databases, &databases)?);
+        backends.messaging = Arc::new(TenantMessaging {
+            store: self.store.clone(),
+            wake: self.wake.clone(),
+            queues: tenant.queues.clone(),
+        });
         Ok(backends)
     }
 }

@@ -150,6 +150,16 @@ impl TenantRegistry {
         entries.get(name).and_then(|e| e.runtime.clone())
     }
 
+    /// The names of the tenants serving now.
+    pub fn names(&self) -> Vec<String> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .filter(|(_, e)| e.runtime.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     pub fn list(&self) -> Vec<TenantStatus> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries.values().map(|e| e.status.clone()).collect()

@@ -173,7 +173,7 @@ async fn serve(
     }
 }
 
-fn record_invocation(
+pub(super) fn record_invocation(
     tenant: &str,
     plugin: &str,
     elapsed: Duration,

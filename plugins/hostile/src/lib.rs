@@ -7,6 +7,10 @@
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
 //! is the input.
+//!
+//! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
+//! batch, `fail` reports that message failed, `nap` sleeps `ms` first; every message it
+//! completes is counted in kv (`seen:N`) and appended to `order:GROUP` for FIFO checks.
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
@@ -22,6 +26,7 @@ impl Handler for Hostile {
                 identity = req.identity;
                 parse_json(&String::from_utf8_lossy(&req.body))?
             }
+            Event::Queue(messages) => return consume(messages),
             _ => {
                 return Err(Failure::new(
                     "UnsupportedEvent",
@@ -187,6 +192,48 @@ fn run_sql(input: &Value) -> Result<Response, Failure> {
         }
     }
     Ok(Response::json(&json!(results)))
+}
+
+/// Records each message (see the module docs); returns the ids that failed.
+fn consume(messages: Vec<orquesta_sdk::QueueMessage>) -> Result<Response, Failure> {
+    let mut failed = Vec::new();
+    for m in messages {
+        let body: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+        let n = body["n"]
+            .as_i64()
+            .map_or_else(|| m.id.clone(), |n| n.to_string());
+        match body["attack"].as_str().unwrap_or_default() {
+            "panic" => panic!("consumer trapped on message {n}"),
+            "fail" => {
+                failed.push(m.id);
+                continue;
+            }
+            "nap" => std::thread::sleep(std::time::Duration::from_millis(
+                body["ms"].as_u64().unwrap_or(100),
+            )),
+            _ => {}
+        }
+        kv::increment("default", &format!("seen:{n}"), 1)?;
+        if let Some(group) = &m.group_id {
+            let key = format!("order:{group}");
+            loop {
+                let current = kv::get("default", &key)?;
+                let (mut list, version) = match current {
+                    Some(e) => (String::from_utf8_lossy(&e.value).into_owned(), e.version),
+                    None => (String::new(), 0),
+                };
+                if !list.is_empty() {
+                    list.push(',');
+                }
+                list.push_str(&n);
+                if kv::compare_and_swap("default", &key, version, list.as_bytes(), None)?.is_some()
+                {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Response::Batch(failed))
 }
 
 orquesta_sdk::export!(Hostile);

@@ -1,0 +1,285 @@
+//! Queues in the service: plugins send through `messaging`, the admin API sends and
+//! inspects, and one consumer task per queue with a `consumer` delivers batches to its
+//! plugin, as Lambda's SQS event source does: success deletes the batch, a failure
+//! (error, trap, timeout) leaves it to come back after the visibility timeout, a `batch`
+//! answer fails only the ids it names, and a message received more than
+//! `max_receive_count` times moves to the dead-letter queue instead of being delivered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{Notify, watch};
+
+use super::state::App;
+use crate::bindings::handler::{Event, QueueMessage, Response};
+use crate::capabilities::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
+use crate::capabilities::{Caller, CapError};
+use crate::engine::limits::capability::QUEUE_MAX_BODY_BYTES;
+use crate::store::Store;
+use crate::store::queue::{Delivered, NewMessage};
+use crate::tenants::QueueConfig;
+
+/// An idle consumer looks again this often (messages sent on this host wake it at once;
+/// this bounds the wait for messages sent by other hosts).
+const IDLE_POLL: Duration = Duration::from_millis(200);
+/// After a store error, a consumer waits this long before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+/// How often a consumer drops messages past their retention.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
+/// How often the supervisor looks for queues that gained a consumer.
+const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
+
+/// Sends a message to one of `tenant`'s queues, with its settings applied.
+pub async fn send(
+    store: &Store,
+    wake: &Notify,
+    tenant: &str,
+    queues: &std::collections::BTreeMap<String, QueueConfig>,
+    queue: &str,
+    message: OutgoingMessage,
+) -> Result<String, CapError> {
+    let config = queues.get(queue).ok_or_else(|| {
+        CapError::Invalid(format!("queue `{queue}` is not one of the tenant's queues"))
+    })?;
+    if message.body.len() > QUEUE_MAX_BODY_BYTES {
+        return Err(CapError::Invalid(format!(
+            "a message body is at most {QUEUE_MAX_BODY_BYTES} bytes, got {}",
+            message.body.len()
+        )));
+    }
+    match (config.fifo, &message.group_id) {
+        (true, None) => {
+            return Err(CapError::Invalid(format!(
+                "queue `{queue}` is FIFO: every message needs a group id"
+            )));
+        }
+        (false, Some(_)) => {
+            return Err(CapError::Invalid(format!(
+                "queue `{queue}` is not FIFO: group ids order FIFO queues only"
+            )));
+        }
+        _ => {}
+    }
+    let delay_s = u64::from(message.delay_seconds.max(config.delay_seconds));
+    let new = NewMessage {
+        body: message.body,
+        attributes: message.attributes,
+        group_id: message.group_id,
+        dedup_id: message.deduplication_id,
+        delay_ms: delay_s * 1000,
+    };
+    let retention_ms = u64::from(config.retention_seconds) * 1000;
+    let id = store
+        .queue_send(tenant, queue, new, retention_ms)
+        .await
+        .map_err(|e| CapError::Failed(format!("queue `{queue}`: {e}")))?;
+    metrics::counter!("orquesta_queue_sent_total", "tenant" => tenant.to_string(), "queue" => queue.to_string())
+        .increment(1);
+    wake.notify_waiters();
+    Ok(id)
+}
+
+/// The `messaging` backend of one tenant in the service.
+pub struct TenantMessaging {
+    pub store: Store,
+    pub wake: Arc<Notify>,
+    pub queues: std::collections::BTreeMap<String, QueueConfig>,
+}
+
+#[async_trait]
+impl Messaging for TenantMessaging {
+    async fn send(
+        &self,
+        caller: &Caller<'_>,
+        message: OutgoingMessage,
+    ) -> Result<String, CapError> {
+        let queue = message.queue.clone();
+        send(
+            &self.store,
+            &self.wake,
+            caller.tenant,
+            &self.queues,
+            &queue,
+            message,
+        )
+        .await
+    }
+
+    async fn put_event(&self, _: &Caller<'_>, _: OutgoingEvent) -> Result<String, CapError> {
+        Err(CapError::Unavailable(
+            "the event bus is not configured on this host".into(),
+        ))
+    }
+
+    async fn start_execution(
+        &self,
+        _: &Caller<'_>,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<String, CapError> {
+        Err(CapError::Unavailable(
+            "workflows are not configured on this host".into(),
+        ))
+    }
+}
+
+/// Starts a consumer for every queue with a `consumer`, as tenants come and go, until
+/// `stop` turns true; then waits for the batches in flight.
+pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let mut workers: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    while !*stop.borrow() {
+        for tenant in app.tenants.names() {
+            let Some(runtime) = app.tenants.get(&tenant) else {
+                continue;
+            };
+            for (queue, config) in &runtime.config.queues {
+                if config.consumer.is_none() {
+                    continue;
+                }
+                let key = (tenant.clone(), queue.clone());
+                if workers.get(&key).is_none_or(|w| w.is_finished()) {
+                    let task = consume(app.clone(), tenant.clone(), queue.clone(), stop.clone());
+                    workers.insert(key, tokio::spawn(task));
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    for (_, worker) in workers {
+        let _ = worker.await;
+    }
+}
+
+/// One queue's consumer on this host: claims a batch, delivers it, settles it, repeats.
+/// Ends when the queue loses its consumer or the tenant goes (the supervisor restarts
+/// it if it comes back).
+async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Receiver<bool>) {
+    let store = app.services.store.clone();
+    let mut last_sweep: Option<Instant> = None;
+    let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
+    while !*stop.borrow() {
+        let Some(runtime) = app.tenants.get(&tenant) else {
+            return;
+        };
+        let Some(config) = runtime.config.queues.get(&queue).cloned() else {
+            return;
+        };
+        let Some(consumer) = config.consumer.clone() else {
+            return;
+        };
+        if last_sweep.is_none_or(|t| t.elapsed() > EXPIRY_SWEEP) {
+            last_sweep = Some(Instant::now());
+            if let Err(e) = store.queue_expire(&tenant, &queue).await {
+                tracing::warn!(%tenant, %queue, error = %e, "cannot drop expired messages");
+            }
+        }
+        let wake = app.services.wake.notified();
+        let visibility_ms = u64::from(config.visibility_timeout_seconds) * 1000;
+        let batch = match store
+            .queue_claim(&tenant, &queue, consumer.batch_size, visibility_ms)
+            .await
+        {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(%tenant, %queue, error = %e, "cannot claim messages");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = wake => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+            continue;
+        }
+        let mut deliver = Vec::with_capacity(batch.len());
+        for message in batch {
+            match &config.dead_letter {
+                Some(dl) if message.receive_count > dl.max_receive_count => {
+                    match store.queue_dead_letter(&message, &queue, &dl.queue).await {
+                        Ok(()) => {
+                            tracing::warn!(%tenant, %queue, id = %message.id, dlq = %dl.queue, "message moved to the dead-letter queue");
+                            metrics::counter!("orquesta_queue_dead_lettered_total", &labels)
+                                .increment(1);
+                        }
+                        Err(e) => tracing::warn!(%tenant, %queue, error = %e, "cannot dead-letter"),
+                    }
+                }
+                _ => deliver.push(message),
+            }
+        }
+        if deliver.is_empty() {
+            continue;
+        }
+        deliver_batch(&app, &runtime, &queue, &consumer.plugin, deliver).await;
+        metrics::counter!("orquesta_queue_batches_total", &labels).increment(1);
+    }
+}
+
+async fn deliver_batch(
+    app: &App,
+    runtime: &super::tenants::TenantRuntime,
+    queue: &str,
+    plugin_name: &str,
+    batch: Vec<Delivered>,
+) {
+    let store = &app.services.store;
+    let tenant = runtime.name.as_str();
+    let target = runtime.plugins.get(plugin_name).cloned().zip(
+        runtime
+            .component_of(plugin_name)
+            .and_then(|c| app.plugins.get(&c)),
+    );
+    let Some((ctx, plugin)) = target else {
+        // Not deployed yet: the messages come back after their visibility timeout.
+        for m in &batch {
+            let _ = store
+                .queue_failed(m, &format!("plugin `{plugin_name}` is not deployed"))
+                .await;
+        }
+        return;
+    };
+    let event = Event::Queue(
+        batch
+            .iter()
+            .map(|m| QueueMessage {
+                id: m.id.clone(),
+                queue: queue.to_string(),
+                body: m.body.clone(),
+                attributes: m.attributes.clone(),
+                group_id: m.group_id.clone(),
+                receive_count: m.receive_count,
+                sent_at: m.sent_at,
+            })
+            .collect(),
+    );
+    let started = Instant::now();
+    let outcome = app.engine.invoke(&plugin, ctx, &event).await;
+    super::trigger::record_invocation(tenant, plugin_name, started.elapsed(), &outcome);
+    let failed: Result<Vec<String>, String> = match outcome {
+        Ok(Response::Batch(ids)) => Ok(ids),
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
+    };
+    for m in &batch {
+        let result = match &failed {
+            Err(why) => store.queue_failed(m, why).await,
+            Ok(ids) if ids.contains(&m.id) => {
+                store
+                    .queue_failed(m, "reported failed by the consumer")
+                    .await
+            }
+            Ok(_) => store.queue_delete(m).await.map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(%tenant, %queue, id = %m.id, error = %e, "cannot settle a message");
+        }
+    }
+}

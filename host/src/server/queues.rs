@@ -28,6 +28,8 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// How often a consumer drops messages past their retention.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
+/// How often a consumer refreshes its queue's depth and age gauges.
+const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How often the supervisor looks for queues that gained a consumer.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
 
@@ -162,6 +164,7 @@ pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Receiver<bool>) {
     let store = app.services.store.clone();
     let mut last_sweep: Option<Instant> = None;
+    let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
     while !*stop.borrow() {
         let Some(runtime) = app.tenants.get(&tenant) else {
@@ -173,6 +176,15 @@ async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Rece
         let Some(consumer) = config.consumer.clone() else {
             return;
         };
+        if last_gauges.is_none_or(|t| t.elapsed() > GAUGES_EVERY) {
+            last_gauges = Some(Instant::now());
+            if let Ok(stats) = store.queue_stats(&tenant, &queue).await {
+                metrics::gauge!("orquesta_queue_depth", &labels).set(stats.visible as f64);
+                metrics::gauge!("orquesta_queue_in_flight", &labels).set(stats.in_flight as f64);
+                metrics::gauge!("orquesta_queue_oldest_age_seconds", &labels)
+                    .set(stats.oldest_age_ms as f64 / 1000.0);
+            }
+        }
         if last_sweep.is_none_or(|t| t.elapsed() > EXPIRY_SWEEP) {
             last_sweep = Some(Instant::now());
             if let Err(e) = store.queue_expire(&tenant, &queue).await {
@@ -218,6 +230,8 @@ async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Rece
         if deliver.is_empty() {
             continue;
         }
+        metrics::counter!("orquesta_queue_deliveries_total", &labels)
+            .increment(deliver.len() as u64);
         deliver_batch(&app, &runtime, &queue, &consumer.plugin, deliver).await;
         metrics::counter!("orquesta_queue_batches_total", &labels).increment(1);
     }

@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod capabilities;
 pub mod engine;
 pub mod event;
+pub mod pattern;
 pub mod server;
 pub mod store;
 pub mod tenants;

@@ -77,11 +77,7 @@ enum Cmp {
 
 fn err(path: &str, reason: impl Into<String>) -> PatternError {
     PatternError {
-        path: if path.is_empty() {
-            "$".into()
-        } else {
-            path.into()
-        },
+        path: path.into(),
         reason: reason.into(),
     }
 }
@@ -677,7 +673,7 @@ mod tests {
     #[test]
     fn invalid_patterns_are_refused_with_their_path() {
         for (pattern, path, reason) in [
-            (json!("x"), "$", "a pattern is a JSON object"),
+            (json!("x"), "", "a pattern is a JSON object"),
             (json!({"a": "x"}), ".a", "conditions are a list"),
             (json!({"a": []}), ".a", "matches nothing"),
             (

@@ -3,6 +3,7 @@
 
 mod cli;
 mod containment;
+mod fanout;
 mod harness;
 mod ipp;
 mod isolation;

@@ -54,6 +54,9 @@ allow = {{ hosts = [{hosts}], topics = ["alerts"], queues = ["audit"] }}
 
 [queues.audit]
 
+[topics.alerts]
+subscriptions = [{{ log = true }}]
+
 [[routes]]
 method = "POST"
 path = "/relay"
@@ -109,16 +112,21 @@ async fn outbound_calls_follow_the_grants_and_the_address_policy() {
             .send()
     };
 
-    // Granted and allowed: both calls reach the upstream. (The relay then publishes to a
-    // topic, which this host does not offer yet: that, not HTTP, ends the request.)
+    // Granted and allowed: both calls reach the upstream, and the relay answers with
+    // the upstream's reply (after publishing to its topic and queue).
     let r = relay("open").await.unwrap();
-    let problem: Value = r.json().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
     assert_eq!(
         hits.load(Ordering::SeqCst),
         2,
-        "token and echo calls went out: {problem}"
+        "token and echo calls went out: {answer}"
     );
-    assert_eq!(problem["title"], "Unavailable", "{problem}");
+    assert_eq!(
+        answer["upstream"]["echoed"],
+        json!({ "order": 1 }).to_string(),
+        "{answer}"
+    );
 
     for (tenant, reason) in [
         ("ungranted", "not in this plugin's allowed hosts"),

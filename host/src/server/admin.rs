@@ -39,6 +39,8 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
             get(peek_messages).post(send_messages),
         )
         .route("/tenants/{tenant}/queues/{queue}/redrive", post(redrive))
+        .route("/tenants/{tenant}/topics/{topic}/messages", post(publish))
+        .route("/tenants/{tenant}/buses/{bus}/events", post(put_event))
         .route_layer(axum::middleware::from_fn_with_state(app, require_token))
         // The description of the API is public, like the routes it describes.
         .route("/openapi.json", get(openapi))
@@ -279,5 +281,117 @@ async fn redrive(
             Json(json!({ "moved": moved })).into_response()
         }
         Err(e) => store_problem(e).into_response(),
+    }
+}
+
+// ---- topics and buses ---------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// Sent as is when a string, as JSON text otherwise.
+    body: serde_json::Value,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBody {
+    source: String,
+    detail_type: String,
+    #[serde(default)]
+    detail: serde_json::Value,
+}
+
+fn text_of(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Who the admin API acts as when it publishes.
+fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
+    crate::capabilities::Caller {
+        tenant,
+        plugin: "(admin)",
+        invocation: "admin",
+    }
+}
+
+fn cap_problem(e: crate::capabilities::CapError) -> Problem {
+    match e {
+        crate::capabilities::CapError::Invalid(m) => Problem::bad_request(m),
+        other => store_problem(other),
+    }
+}
+
+async fn publish(
+    State(app): State<Arc<App>>,
+    Path((tenant, topic)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    use crate::capabilities::notify::{Notifier as _, Publication};
+    let Some(runtime) = app.tenants.get(&tenant) else {
+        return Problem::not_found(format!("no tenant `{tenant}` is serving")).into_response();
+    };
+    if !runtime.config.topics.contains_key(&topic) {
+        return Problem::not_found(format!("tenant `{tenant}` has no topic `{topic}`"))
+            .into_response();
+    }
+    let request: PublishBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Problem::bad_request(format!("expected {{\"body\": ...}}: {e}"))
+                .into_response();
+        }
+    };
+    let fanout = app.services.fanout(&tenant, &runtime.config);
+    let publication = Publication {
+        topic,
+        subject: request.subject,
+        body: text_of(request.body),
+        attributes: request.attributes.into_iter().collect(),
+    };
+    match fanout.publish(&admin_caller(&tenant), publication).await {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(e) => cap_problem(e).into_response(),
+    }
+}
+
+async fn put_event(
+    State(app): State<Arc<App>>,
+    Path((tenant, bus)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    use crate::capabilities::messaging::{Messaging as _, OutgoingEvent};
+    let Some(runtime) = app.tenants.get(&tenant) else {
+        return Problem::not_found(format!("no tenant `{tenant}` is serving")).into_response();
+    };
+    if !runtime.config.buses.contains_key(&bus) {
+        return Problem::not_found(format!("tenant `{tenant}` has no bus `{bus}`")).into_response();
+    }
+    let request: EventBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Problem::bad_request(format!(
+                "expected {{\"source\", \"detail_type\", \"detail\"}}: {e}"
+            ))
+            .into_response();
+        }
+    };
+    let fanout = app.services.fanout(&tenant, &runtime.config);
+    let event = OutgoingEvent {
+        bus,
+        source: request.source,
+        detail_type: request.detail_type,
+        detail: request.detail.to_string(),
+    };
+    match fanout.put_event(&admin_caller(&tenant), event).await {
+        Ok(id) => Json(json!({ "id": id })).into_response(),
+        Err(e) => cap_problem(e).into_response(),
     }
 }

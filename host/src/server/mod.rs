@@ -4,6 +4,7 @@
 mod admin;
 pub mod auth;
 pub mod config;
+mod fanout;
 mod metrics;
 pub mod plugins;
 mod problem;
@@ -113,12 +114,14 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             blobs: FsBlobs::new(config.data_dir.join("blobs")),
             data_dir: config.data_dir.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            app: Arc::new(std::sync::OnceLock::new()),
         },
         engine,
         admin_token_hash,
         ready: false.into(),
         config,
     });
+    let _ = app.services.app.set(Arc::downgrade(&app));
     app.reload().await;
     app.ready.store(true, Ordering::Release);
     let watcher = match watch::start(app.clone()) {

@@ -9,13 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use tokio::sync::{Notify, watch};
 
 use super::state::App;
 use crate::bindings::handler::{Event, QueueMessage, Response};
-use crate::capabilities::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
-use crate::capabilities::{Caller, CapError};
+use crate::capabilities::CapError;
+use crate::capabilities::messaging::OutgoingMessage;
 use crate::engine::limits::capability::QUEUE_MAX_BODY_BYTES;
 use crate::store::Store;
 use crate::store::queue::{Delivered, NewMessage};
@@ -81,51 +80,6 @@ pub async fn send(
         .increment(1);
     wake.notify_waiters();
     Ok(id)
-}
-
-/// The `messaging` backend of one tenant in the service.
-pub struct TenantMessaging {
-    pub store: Store,
-    pub wake: Arc<Notify>,
-    pub queues: std::collections::BTreeMap<String, QueueConfig>,
-}
-
-#[async_trait]
-impl Messaging for TenantMessaging {
-    async fn send(
-        &self,
-        caller: &Caller<'_>,
-        message: OutgoingMessage,
-    ) -> Result<String, CapError> {
-        let queue = message.queue.clone();
-        send(
-            &self.store,
-            &self.wake,
-            caller.tenant,
-            &self.queues,
-            &queue,
-            message,
-        )
-        .await
-    }
-
-    async fn put_event(&self, _: &Caller<'_>, _: OutgoingEvent) -> Result<String, CapError> {
-        Err(CapError::Unavailable(
-            "the event bus is not configured on this host".into(),
-        ))
-    }
-
-    async fn start_execution(
-        &self,
-        _: &Caller<'_>,
-        _: &str,
-        _: &str,
-        _: Option<&str>,
-    ) -> Result<String, CapError> {
-        Err(CapError::Unavailable(
-            "workflows are not configured on this host".into(),
-        ))
-    }
 }
 
 /// Starts a consumer for every queue with a `consumer`, as tenants come and go, until

@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::Notify;
 
 use super::config::HostConfig;
+use super::fanout::{AppHandle, TenantFanout};
 use super::plugins::PluginCatalog;
-use super::queues::TenantMessaging;
 use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
@@ -27,6 +27,8 @@ pub struct Services {
     pub data_dir: PathBuf,
     /// Wakes this host's queue consumers when a message is sent here.
     pub wake: Arc<Notify>,
+    /// The service, for deliveries to plugins (set once it exists).
+    pub app: AppHandle,
 }
 
 impl Services {
@@ -39,12 +41,24 @@ impl Services {
         backends.http = self.http.for_tenant(tenant.http.allow_private);
         let databases = self.data_dir.join("databases").join(name);
         backends.sql = Arc::new(TenantDatabases::new(&tenant.databases, &databases)?);
-        backends.messaging = Arc::new(TenantMessaging {
+        let fanout = self.fanout(name, tenant);
+        backends.messaging = fanout.clone();
+        backends.notify = fanout;
+        Ok(backends)
+    }
+
+    /// A tenant's queues, topics and buses as plugins and the admin API reach them.
+    pub fn fanout(&self, name: &str, tenant: &TenantConfig) -> Arc<TenantFanout> {
+        Arc::new(TenantFanout {
+            tenant: name.to_string(),
             store: self.store.clone(),
             wake: self.wake.clone(),
+            http: self.http.for_tenant(tenant.http.allow_private),
+            app: self.app.clone(),
             queues: tenant.queues.clone(),
-        });
-        Ok(backends)
+            topics: tenant.topics.clone(),
+            buses: tenant.buses.clone(),
+        })
     }
 }
 

@@ -68,6 +68,129 @@ pub struct TenantConfig {
     /// Durable queues, by name.
     #[serde(default)]
     pub queues: BTreeMap<String, QueueConfig>,
+    /// Topics and their subscriptions, by name.
+    #[serde(default)]
+    pub topics: BTreeMap<String, TopicConfig>,
+    /// Event buses and their rules, by name.
+    #[serde(default)]
+    pub buses: BTreeMap<String, BusConfig>,
+}
+
+/// A topic (`[topics.NAME]`): a publication reaches every subscription whose filter
+/// policy matches.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// One subscription: exactly one of `queue`, `plugin`, `webhook`, `log`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// An HTTPS endpoint that gets SNS's notification JSON by POST.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    #[serde(default)]
+    pub log: bool,
+    /// An SNS filter policy (`docs/TENANTS.md`); none lets everything through.
+    #[serde(default)]
+    pub filter_policy: Option<serde_json::Value>,
+    /// What the policy looks at: the message `attributes` (default) or its JSON `body`.
+    #[serde(default)]
+    pub filter_scope: FilterScope,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterScope {
+    #[default]
+    Attributes,
+    Body,
+}
+
+/// A target of a subscription or rule, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target<'a> {
+    Queue(&'a str),
+    Plugin(&'a str),
+    Webhook(&'a str),
+    Log,
+}
+
+impl Subscription {
+    pub fn target(&self) -> Result<Target<'_>, String> {
+        target(&self.queue, &self.plugin, &self.webhook, self.log)
+    }
+
+    /// The parsed filter policy, if any.
+    pub fn policy(&self) -> Result<Option<crate::pattern::Pattern>, String> {
+        self.filter_policy
+            .as_ref()
+            .map(|p| crate::pattern::Pattern::parse(p).map_err(|e| format!("filter_policy{e}")))
+            .transpose()
+    }
+}
+
+fn target<'a>(
+    queue: &'a Option<String>,
+    plugin: &'a Option<String>,
+    webhook: &'a Option<String>,
+    log: bool,
+) -> Result<Target<'a>, String> {
+    match (queue, plugin, webhook, log) {
+        (Some(q), None, None, false) => Ok(Target::Queue(q)),
+        (None, Some(p), None, false) => Ok(Target::Plugin(p)),
+        (None, None, Some(w), false) => Ok(Target::Webhook(w)),
+        (None, None, None, true) => Ok(Target::Log),
+        _ => Err("give exactly one of queue, plugin, webhook or log = true".into()),
+    }
+}
+
+/// An event bus (`[buses.NAME]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// A rule: events matching `pattern` (an EventBridge event pattern) go to `targets`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    pub pattern: serde_json::Value,
+    pub targets: Vec<RuleTarget>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTarget {
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub plugin: Option<String>,
+    #[serde(default)]
+    pub log: bool,
+}
+
+impl RuleTarget {
+    pub fn target(&self) -> Result<Target<'_>, String> {
+        target(&self.queue, &self.plugin, &None, self.log)
+            .map_err(|_| "give exactly one of queue, plugin or log = true".to_string())
+    }
+}
+
+impl RuleConfig {
+    pub fn pattern(&self) -> Result<crate::pattern::Pattern, String> {
+        crate::pattern::Pattern::parse(&self.pattern).map_err(|e| format!("pattern{e}"))
+    }
 }
 
 /// One of the tenant's queues (`[queues.NAME]`), with SQS's settings and defaults.
@@ -294,12 +417,78 @@ impl TenantConfig {
                 }
             }
         }
+        for (name, topic) in &self.topics {
+            check_name("topic", name).map_err(|e| format!("topics.{name}: {e}"))?;
+            for (i, sub) in topic.subscriptions.iter().enumerate() {
+                let at = format!("topics.{name}.subscriptions[{i}]");
+                sub.policy().map_err(|e| format!("{at}.{e}"))?;
+                self.check_target(&sub.target().map_err(|e| format!("{at}: {e}"))?)
+                    .map_err(|e| format!("{at}: {e}"))?;
+            }
+        }
+        for (name, bus) in &self.buses {
+            check_name("bus", name).map_err(|e| format!("buses.{name}: {e}"))?;
+            for (i, rule) in bus.rules.iter().enumerate() {
+                let at = format!("buses.{name}.rules[{i}]");
+                rule.pattern().map_err(|e| format!("{at}.{e}"))?;
+                if rule.targets.is_empty() {
+                    return Err(format!("{at}: a rule needs at least one target"));
+                }
+                for t in &rule.targets {
+                    self.check_target(&t.target().map_err(|e| format!("{at}: {e}"))?)
+                        .map_err(|e| format!("{at}: {e}"))?;
+                }
+            }
+        }
+        for (name, plugin) in &self.plugins {
+            for (list, what, declared) in [
+                (
+                    &plugin.allow.topics,
+                    "topics",
+                    self.topics.keys().collect::<Vec<_>>(),
+                ),
+                (
+                    &plugin.allow.buses,
+                    "buses",
+                    self.buses.keys().collect::<Vec<_>>(),
+                ),
+            ] {
+                if let Some(missing) = list.iter().find(|t| *t != "*" && !declared.contains(t)) {
+                    return Err(format!(
+                        "plugins.{name}.allow.{what}: `{missing}` is not one of the tenant's {what}"
+                    ));
+                }
+            }
+        }
         for (name, db) in &self.databases {
             check_name("database", name).map_err(|e| format!("databases.{name}: {e}"))?;
             db.validate()
                 .map_err(|e| format!("databases.{name}: {e}"))?;
         }
         routes::validate(self)
+    }
+}
+
+impl TenantConfig {
+    /// A subscription or rule target must name something the tenant has.
+    fn check_target(&self, target: &Target<'_>) -> Result<(), String> {
+        match target {
+            Target::Queue(q) => match self.queues.get(*q) {
+                None => Err(format!("queue `{q}` is not one of the tenant's queues")),
+                Some(c) if c.fifo => Err(format!(
+                    "queue `{q}` is FIFO; topics and buses deliver to standard queues"
+                )),
+                Some(_) => Ok(()),
+            },
+            Target::Plugin(p) if !self.plugins.contains_key(*p) => {
+                Err(format!("plugin `{p}` is not one of the tenant's plugins"))
+            }
+            Target::Webhook(url) => match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+                _ => Err(format!("webhook `{url}` is not an http(s) URL")),
+            },
+            _ => Ok(()),
+        }
     }
 }
 

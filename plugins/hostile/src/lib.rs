@@ -2,8 +2,9 @@
 //! event's input `{"attack": NAME, ...}` picks the misbehaviour:
 //! `loop`, `memory`, `recursion`, `panic`, `output` (a huge result), `sleep` (a host call
 //! that never returns in time), `kv-write` / `kv-read` (probe another tenant's keys),
-//! `blob-put` (write `bytes` bytes to `bucket`/`key` and read them back), `sql` (run
-//! `steps` of `{sql, params, query}` against `database` and return what each gave),
+//! `blob-put` (write `bytes` bytes to `bucket`/`key` and read them back), `publish` and
+//! `put-event` (to a topic or bus), `sql` (run `steps` of `{sql, params, query}` against
+//! `database` and return what each gave),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
 //! is the input.
@@ -27,6 +28,17 @@ impl Handler for Hostile {
                 parse_json(&String::from_utf8_lossy(&req.body))?
             }
             Event::Queue(messages) => return consume(messages),
+            // Deliveries from topics and buses are counted in kv: `topic:TOPIC:SUBJECT`,
+            // `bus:BUS:DETAIL_TYPE`.
+            Event::Topic(n) => {
+                let subject = n.subject.unwrap_or_default();
+                kv::increment("default", &format!("topic:{}:{subject}", n.topic), 1)?;
+                return Ok(Response::None);
+            }
+            Event::Bus(e) => {
+                kv::increment("default", &format!("bus:{}:{}", e.bus, e.detail_type), 1)?;
+                return Ok(Response::None);
+            }
             _ => {
                 return Err(Failure::new(
                     "UnsupportedEvent",
@@ -57,6 +69,30 @@ impl Handler for Hostile {
             }
             "kv-read" => probe(input["key"].as_str().unwrap_or("secret")),
             "sql" => run_sql(&input),
+            "publish" => {
+                let attributes: Vec<(String, String)> = input["attributes"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect();
+                let id = orquesta_sdk::notify::publish(
+                    input["topic"].as_str().unwrap_or_default(),
+                    input["subject"].as_str(),
+                    &input["body"].to_string(),
+                    &attributes,
+                )?;
+                Ok(Response::json(&json!({ "id": id })))
+            }
+            "put-event" => {
+                let id = orquesta_sdk::messaging::put_event(
+                    input["bus"].as_str().unwrap_or_default(),
+                    input["source"].as_str().unwrap_or_default(),
+                    input["detail_type"].as_str().unwrap_or_default(),
+                    &input["detail"].to_string(),
+                )?;
+                Ok(Response::json(&json!({ "id": id })))
+            }
             "blob-put" => {
                 let bucket = input["bucket"].as_str().unwrap_or("files");
                 let key = input["key"].as_str().unwrap_or("object");

@@ -11,6 +11,7 @@ pub mod capabilities;
 pub mod engine;
 pub mod event;
 pub mod pattern;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod tenants;

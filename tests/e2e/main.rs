@@ -10,6 +10,7 @@ mod isolation;
 mod outbound;
 mod process;
 mod queues;
+mod schedules;
 mod service;
 mod sql;
 mod store;

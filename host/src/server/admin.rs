@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         )
         .route("/tenants/{tenant}/queues/{queue}/redrive", post(redrive))
         .route("/tenants/{tenant}/topics/{topic}/messages", post(publish))
+        .route("/tenants/{tenant}/schedules", get(list_schedules))
         .route("/tenants/{tenant}/buses/{bus}/events", post(put_event))
         .route_layer(axum::middleware::from_fn_with_state(app, require_token))
         // The description of the API is public, like the routes it describes.
@@ -394,4 +395,26 @@ async fn put_event(
         Ok(id) => Json(json!({ "id": id })).into_response(),
         Err(e) => cap_problem(e).into_response(),
     }
+}
+
+async fn list_schedules(State(app): State<Arc<App>>, Path(tenant): Path<String>) -> Response {
+    let Some(runtime) = app.tenants.get(&tenant) else {
+        return Problem::not_found(format!("no tenant `{tenant}` is serving")).into_response();
+    };
+    let mut schedules = Vec::new();
+    for (name, config) in &runtime.config.schedules {
+        let last = match app.services.store.schedule_last_fired(&tenant, name).await {
+            Ok(last) => last,
+            Err(e) => return store_problem(e).into_response(),
+        };
+        schedules.push(json!({
+            "name": name,
+            "expression": config.expression,
+            "timezone": config.timezone.as_deref().unwrap_or("UTC"),
+            "enabled": config.enabled,
+            "next_fire_at": config.enabled.then(|| super::schedules::next_tick(config)).flatten(),
+            "last_fired_at": last,
+        }));
+    }
+    Json(json!({ "schedules": schedules })).into_response()
 }

@@ -53,7 +53,7 @@ fn now_ms() -> u64 {
 }
 
 impl TenantFanout {
-    async fn to_queue(
+    pub(super) async fn to_queue(
         &self,
         queue: &str,
         body: String,
@@ -80,7 +80,7 @@ impl TenantFanout {
     }
 
     /// Invokes `plugin` with `event` in the background, retrying failures.
-    fn to_plugin(&self, plugin: &str, event: Event) {
+    pub(super) fn to_plugin(&self, plugin: &str, event: Event) {
         let Some(app) = self.app.get().and_then(Weak::upgrade) else {
             tracing::warn!(tenant = %self.tenant, %plugin, "the service is stopping; delivery dropped");
             return;

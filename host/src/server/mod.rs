@@ -9,6 +9,7 @@ mod metrics;
 pub mod plugins;
 mod problem;
 pub mod queues;
+mod schedules;
 mod state;
 pub mod tenants;
 mod trigger;
@@ -148,7 +149,15 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             .await
     });
     let (stop_consumers, consumers_stopped) = tokio::sync::watch::channel(false);
-    let consumers = tokio::spawn(queues::supervise(app.clone(), consumers_stopped));
+    let consumers = tokio::spawn({
+        let app = app.clone();
+        async move {
+            tokio::join!(
+                queues::supervise(app.clone(), consumers_stopped.clone()),
+                schedules::run(app, consumers_stopped)
+            );
+        }
+    });
     tracing::info!(%addr, "orquesta listening");
     Ok(RunningServer {
         addr,

@@ -4,6 +4,7 @@
 mod blob;
 mod kv;
 pub mod queue;
+mod schedule;
 
 pub use blob::FsBlobs;
 

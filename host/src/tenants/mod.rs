@@ -74,6 +74,37 @@ pub struct TenantConfig {
     /// Event buses and their rules, by name.
     #[serde(default)]
     pub buses: BTreeMap<String, BusConfig>,
+    /// Schedules, by name.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, ScheduleConfig>,
+}
+
+/// A schedule (`[schedules.NAME]`): each tick sends `input` to `target`, once across all
+/// hosts sharing the store.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// `cron(...)` or `rate(...)`, as EventBridge writes them.
+    pub expression: String,
+    /// An IANA time zone for cron expressions; UTC by default.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    pub target: RuleTarget,
+    /// The tick's fixed input (a plugin's `schedule` event, a queue message's body).
+    #[serde(default)]
+    pub input: serde_json::Value,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl ScheduleConfig {
+    pub fn parsed(&self) -> Result<crate::schedule::ScheduleExpr, String> {
+        crate::schedule::ScheduleExpr::parse(&self.expression, self.timezone.as_deref())
+    }
 }
 
 /// A topic (`[topics.NAME]`): a publication reaches every subscription whose filter
@@ -439,6 +470,19 @@ impl TenantConfig {
                         .map_err(|e| format!("{at}: {e}"))?;
                 }
             }
+        }
+        for (name, schedule) in &self.schedules {
+            check_name("schedule", name).map_err(|e| format!("schedules.{name}: {e}"))?;
+            schedule
+                .parsed()
+                .map_err(|e| format!("schedules.{name}.expression: {e}"))?;
+            self.check_target(
+                &schedule
+                    .target
+                    .target()
+                    .map_err(|e| format!("schedules.{name}.target: {e}"))?,
+            )
+            .map_err(|e| format!("schedules.{name}.target: {e}"))?;
         }
         for (name, plugin) in &self.plugins {
             for (list, what, declared) in [

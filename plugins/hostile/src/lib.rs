@@ -28,22 +28,22 @@ impl Handler for Hostile {
                 parse_json(&String::from_utf8_lossy(&req.body))?
             }
             Event::Queue(messages) => return consume(messages),
-            // Deliveries from topics and buses are counted in kv: `topic:TOPIC:SUBJECT`,
-            // `bus:BUS:DETAIL_TYPE`.
+            // Deliveries from topics, buses and schedules are counted in kv:
+            // `topic:TOPIC:SUBJECT`, `bus:BUS:DETAIL_TYPE`, `tick:SCHEDULE:DUE`.
             Event::Topic(n) => {
                 let subject = n.subject.unwrap_or_default();
                 kv::increment("default", &format!("topic:{}:{subject}", n.topic), 1)?;
                 return Ok(Response::None);
             }
+            Event::Schedule(tick) => {
+                let name = &tick.schedule;
+                kv::increment("default", &format!("tick:{name}:{}", tick.scheduled_at), 1)?;
+                kv::increment("default", &format!("ticks:{name}"), 1)?;
+                return Ok(Response::None);
+            }
             Event::Bus(e) => {
                 kv::increment("default", &format!("bus:{}:{}", e.bus, e.detail_type), 1)?;
                 return Ok(Response::None);
-            }
-            _ => {
-                return Err(Failure::new(
-                    "UnsupportedEvent",
-                    "hostile takes task and http events",
-                ));
             }
         };
         match input["attack"].as_str().unwrap_or_default() {

@@ -1,0 +1,252 @@
+//! Schedule expressions in the cloud's syntax: `cron(min hour day-of-month month
+//! day-of-week year)` (EventBridge's six fields: `?` in one of the day fields, weekdays
+//! 1-7 = SUN-SAT or names, `L`, `W`, `#`) and `rate(N minutes|hours|days)`, evaluated in
+//! a time zone. `rate(N seconds)` is accepted too, for tests and short intervals.
+//!
+//! Ticks are aligned so every host computes the same ones: a rate ticks at multiples of
+//! its period since the Unix epoch; a cron at the times its fields name.
+
+use std::str::FromStr as _;
+
+use chrono::{TimeZone as _, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+#[derive(Debug, Clone)]
+enum Expression {
+    Cron(Box<Cron>),
+    /// The period in milliseconds.
+    Rate(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleExpr {
+    expression: Expression,
+    zone: Tz,
+}
+
+impl ScheduleExpr {
+    /// Parses `cron(...)` or `rate(...)` in `timezone` (IANA name; UTC by default).
+    pub fn parse(text: &str, timezone: Option<&str>) -> Result<Self, String> {
+        let zone = match timezone {
+            None => Tz::UTC,
+            Some(name) => Tz::from_str(name).map_err(|_| format!("unknown time zone `{name}`"))?,
+        };
+        let text = text.trim();
+        let expression = if let Some(body) = inner(text, "cron") {
+            Expression::Cron(Box::new(parse_cron(body)?))
+        } else if let Some(body) = inner(text, "rate") {
+            Expression::Rate(parse_rate(body)?)
+        } else {
+            return Err(format!("`{text}` is neither cron(...) nor rate(...)"));
+        };
+        Ok(ScheduleExpr { expression, zone })
+    }
+
+    /// The latest tick at or before `now_ms`, if any.
+    pub fn latest_at_or_before(&self, now_ms: i64) -> Option<i64> {
+        match &self.expression {
+            Expression::Rate(period) => Some(now_ms - now_ms.rem_euclid(*period)),
+            Expression::Cron(cron) => {
+                let now = self
+                    .zone
+                    .timestamp_millis_opt(whole_second(now_ms))
+                    .single()?;
+                cron.find_previous_occurrence(&now, true)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc).timestamp_millis())
+            }
+        }
+    }
+
+    /// The first tick strictly after `after_ms`.
+    pub fn next_after(&self, after_ms: i64) -> Option<i64> {
+        match &self.expression {
+            Expression::Rate(period) => Some(after_ms - after_ms.rem_euclid(*period) + period),
+            Expression::Cron(cron) => {
+                let after = self
+                    .zone
+                    .timestamp_millis_opt(whole_second(after_ms))
+                    .single()?;
+                cron.find_next_occurrence(&after, false)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc).timestamp_millis())
+            }
+        }
+    }
+}
+
+/// Cron ticks fall on whole seconds; croner would carry a fraction of the start time
+/// into its answer, and every host must compute the same tick.
+fn whole_second(ms: i64) -> i64 {
+    ms - ms.rem_euclid(1000)
+}
+
+fn inner<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.strip_prefix(name)?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')
+        .map(str::trim)
+}
+
+fn parse_cron(body: &str) -> Result<Cron, String> {
+    let fields: Vec<&str> = body.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(format!(
+            "cron({body}) needs six fields: minutes hours day-of-month month day-of-week year"
+        ));
+    }
+    // As in EventBridge: one of the day fields is `?`, so the two never conflict.
+    if (fields[2] == "?") == (fields[4] == "?") {
+        return Err(format!(
+            "cron({body}): exactly one of day-of-month and day-of-week must be `?`"
+        ));
+    }
+    let parser = CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Required)
+        .alternative_weekdays(true)
+        .build();
+    parser
+        .parse(&format!("0 {body}"))
+        .map_err(|e| format!("cron({body}): {e}"))
+}
+
+fn parse_rate(body: &str) -> Result<i64, String> {
+    let mut parts = body.split_whitespace();
+    let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("rate({body}) is `rate(N unit)`"));
+    };
+    let n: i64 = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("rate({body}): the value must be a positive whole number"))?;
+    let unit_ms = match unit {
+        "second" | "seconds" => 1_000,
+        "minute" | "minutes" => 60_000,
+        "hour" | "hours" => 3_600_000,
+        "day" | "days" => 86_400_000,
+        other => return Err(format!("rate({body}): unknown unit `{other}`")),
+    };
+    // EventBridge wants the singular exactly for 1.
+    if (n == 1) == unit.ends_with('s') {
+        return Err(format!(
+            "rate({body}): write `1 {}` or `N {}s`",
+            unit.trim_end_matches('s'),
+            unit.trim_end_matches('s')
+        ));
+    }
+    n.checked_mul(unit_ms)
+        .ok_or_else(|| format!("rate({body}) is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(rfc3339: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    fn iso(ms: i64) -> String {
+        Utc.timestamp_millis_opt(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
+
+    #[test]
+    fn cron_in_a_time_zone() {
+        // The IPP daily run: 08:00 in Lima is 13:00 UTC.
+        let s = ScheduleExpr::parse("cron(0 8 * * ? *)", Some("America/Lima")).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T12:00:00Z")).unwrap()),
+            "2026-11-22T13:00:00Z"
+        );
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T13:00:00Z")).unwrap()),
+            "2026-11-23T13:00:00Z"
+        );
+        assert_eq!(
+            iso(s.latest_at_or_before(ms("2026-11-22T13:00:00Z")).unwrap()),
+            "2026-11-22T13:00:00Z"
+        );
+        // Ticks are whole seconds whatever the fraction of the time asked about.
+        let at = ms("2026-11-22T12:00:00Z") + 350;
+        assert_eq!(s.next_after(at).unwrap(), ms("2026-11-22T13:00:00Z"));
+        let at = ms("2026-11-22T13:00:00Z") + 350;
+        assert_eq!(
+            s.latest_at_or_before(at).unwrap(),
+            ms("2026-11-22T13:00:00Z")
+        );
+        assert_eq!(s.next_after(at).unwrap(), ms("2026-11-23T13:00:00Z"));
+    }
+
+    #[test]
+    fn cron_weekdays_follow_eventbridge() {
+        // Every 15 minutes on weekdays (2026-11-21 is a Saturday).
+        let s = ScheduleExpr::parse("cron(0/15 * ? * MON-FRI *)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-21T10:00:00Z")).unwrap()),
+            "2026-11-23T00:00:00Z"
+        );
+        // 2#1: the first Monday (1 = SUN, 2 = MON) of the month, at noon.
+        let s = ScheduleExpr::parse("cron(0 12 ? * 2#1 *)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T00:00:00Z")).unwrap()),
+            "2026-12-07T12:00:00Z"
+        );
+        // The last day of the month, in a given year only.
+        let s = ScheduleExpr::parse("cron(30 23 L * ? 2027)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T00:00:00Z")).unwrap()),
+            "2027-01-31T23:30:00Z"
+        );
+    }
+
+    #[test]
+    fn rates_align_to_the_epoch() {
+        let s = ScheduleExpr::parse("rate(5 minutes)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T10:02:10Z")).unwrap()),
+            "2026-11-22T10:05:00Z"
+        );
+        assert_eq!(
+            iso(s.latest_at_or_before(ms("2026-11-22T10:02:10Z")).unwrap()),
+            "2026-11-22T10:00:00Z"
+        );
+        let s = ScheduleExpr::parse("rate(1 day)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T10:02:10Z")).unwrap()),
+            "2026-11-23T00:00:00Z"
+        );
+        assert!(ScheduleExpr::parse("rate(2 seconds)", None).is_ok());
+    }
+
+    #[test]
+    fn bad_expressions_are_refused() {
+        for (text, tz, reason) in [
+            ("cron(0 8 * * * *)", None, "must be `?`"),
+            ("cron(0 8 ? * ? *)", None, "must be `?`"),
+            ("cron(0 8 * * ?)", None, "six fields"),
+            ("cron(61 8 * * ? *)", None, "cron("),
+            ("rate(0 minutes)", None, "positive"),
+            ("rate(5 fortnights)", None, "unknown unit"),
+            ("rate(1 minutes)", None, "write `1 minute`"),
+            ("rate(5 minute)", None, "write `1 minute`"),
+            ("every(5 minutes)", None, "neither cron"),
+            (
+                "cron(0 8 * * ? *)",
+                Some("Mars/Olympus"),
+                "unknown time zone",
+            ),
+        ] {
+            let e = ScheduleExpr::parse(text, tz).unwrap_err();
+            assert!(e.contains(reason), "{text}: {e}");
+        }
+    }
+}

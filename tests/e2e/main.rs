@@ -1,6 +1,7 @@
 //! End-to-end tests: the real host library and binary, the real plugins built for
 //! wasm32-wasip2. One test binary, so wasmtime is linked once.
 
+mod appointments;
 mod cli;
 mod containment;
 mod fanout;

@@ -131,7 +131,7 @@ fn sqlite_under(url: &str, data_dir: &Path) -> Result<String, String> {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let query = if query.is_empty() { "mode=rwc" } else { query };
-    Ok(format!("sqlite://{}?{query}", file.display()))
+    crate::store::sqlite_url(&file, query).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn bind(params: Vec<SqlValue>) -> Result<AnyArguments, CapError> {
@@ -287,16 +287,31 @@ mod tests {
         assert!(!has_password("mysql://root@127.0.0.1:3306/test"));
     }
 
+    /// `to` as a path relative to `from` (both absolute).
+    fn pathdiff(to: &Path, from: &Path) -> std::path::PathBuf {
+        let mut rel = std::path::PathBuf::new();
+        for _ in from.components().skip(1) {
+            rel.push("..");
+        }
+        rel.join(to.strip_prefix("/").unwrap())
+    }
+
     #[test]
     fn relative_sqlite_files_live_under_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
         let url = sqlite_under("sqlite://acme/app.db", dir.path()).unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(
             url,
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("acme/app.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", root.join("acme/app.db").display())
+        );
+        // A data directory given relatively, with `..`, still lands in the right place.
+        let cwd = std::env::current_dir().unwrap();
+        let relative = pathdiff(&root, &cwd);
+        let url = sqlite_under("sqlite://x.db", &relative.join("acme/../b")).unwrap();
+        assert_eq!(
+            url,
+            format!("sqlite://{}?mode=rwc", root.join("b/x.db").display())
         );
         assert_eq!(
             sqlite_under("sqlite::memory:", dir.path()).unwrap(),

@@ -79,7 +79,10 @@ impl Store {
                 source: sqlx::Error::Io(e),
             })?;
         }
-        let url = format!("sqlite://{location}?mode=rwc");
+        let url = sqlite_url(path, "mode=rwc").map_err(|e| StoreError::Open {
+            location: location.clone(),
+            source: sqlx::Error::Io(e),
+        })?;
         Self::connect(&url, Backend::Sqlite, SQLITE_CONNECTIONS, &location).await
     }
 
@@ -127,6 +130,27 @@ impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+}
+
+/// The URL of the SQLite file at `path` (its folder must exist). The driver reads URLs
+/// through a URL parser, which would take a relative path's first folder for a host and
+/// fold `..` away, so the path is made absolute and canonical, and escaped.
+pub(crate) fn sqlite_url(path: &Path, query: &str) -> std::io::Result<String> {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const ESCAPE: &AsciiSet = &CONTROLS.add(b' ').add(b'?').add(b'#').add(b'%');
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
+    })?;
+    let absolute = std::fs::canonicalize(dir)?.join(file);
+    let text = absolute.to_string_lossy();
+    Ok(format!(
+        "sqlite://{}?{query}",
+        utf8_percent_encode(&text, ESCAPE)
+    ))
 }
 
 /// A URL without its password, for messages.

@@ -4,6 +4,7 @@
 mod appointments;
 mod cli;
 mod containment;
+mod demo;
 mod fanout;
 mod harness;
 mod ipp;

@@ -1,0 +1,103 @@
+//! The README's run command serves `examples/orquesta.toml`: this starts the binary on a
+//! copy of that layout (relative directories and all) and checks every demo tenant loads
+//! and the appointments flow completes on the embedded store.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use orquesta_tests::server::ServeProcess;
+use orquesta_tests::{plugin, plugin_names, workspace};
+use serde_json::{Value, json};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_demo_configuration_serves_every_demo_tenant() {
+    let root = tempfile::tempdir().unwrap();
+    let examples = root.path().join("examples");
+    copy_dir(
+        &workspace().join("examples/tenants"),
+        &examples.join("tenants"),
+    );
+    copy_dir(&workspace().join("examples/idp"), &examples.join("idp"));
+    let plugins = root.path().join("target/wasm32-wasip2/release");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for name in plugin_names() {
+        std::fs::copy(plugin(&name), plugins.join(format!("{name}.wasm"))).unwrap();
+    }
+    let config = std::fs::read_to_string(workspace().join("examples/orquesta.toml"))
+        .unwrap()
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    let server = ServeProcess::start(
+        &examples,
+        &config,
+        &[
+            ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
+            ("IPP_DATABRICKS_TOKEN", "dapi-demo-token"),
+            ("HELLO_CLIENT_SECRET", "demo-secret"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let tenants: Value = client
+        .get(format!("{}/admin/v1/tenants", server.url))
+        .bearer_auth("demo-admin-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for name in ["demo", "ipp", "appointments"] {
+        let t = tenants["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {tenants}"));
+        assert!(t["serving"] == true && t["error"].is_null(), "{name}: {t}");
+    }
+
+    let url = format!("{}/t/appointments/appointments", server.url);
+    let r = client
+        .post(&url)
+        .header("x-api-key", "demo-key")
+        .json(&json!({ "insuredId": "01234", "dateSchedule": "2026-12-01T09:30", "country": "PE" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", server.logs());
+    let started = Instant::now();
+    loop {
+        let list: Value = client
+            .get(format!("{url}/01234"))
+            .header("x-api-key", "demo-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if list["items"][0]["status"] == "completed" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{list}\n{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        root.path()
+            .join(".orquesta/databases/appointments/appointments-pe.db")
+            .is_file()
+    );
+}

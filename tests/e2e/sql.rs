@@ -133,6 +133,17 @@ async fn grants_errors_and_the_statement_timeout() {
         started.elapsed()
     );
 
+    // Past the row cap the query is refused, not loaded whole.
+    let err = sandbox
+        .invoke(one(
+            "app",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10001) SELECT x FROM c",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "Invalid", "{err}");
+    assert!(err.cause().contains("more than 10000 rows"), "{err}");
+
     // The plugin still works afterwards on its other database.
     let out = sandbox
         .invoke(one("app", "SELECT 40 + 2 AS n"))

@@ -192,19 +192,26 @@ impl SqlDatabases for TenantDatabases {
     ) -> Result<Rows, CapError> {
         let db = self.database(database)?;
         let args = bind(params)?;
-        // The plugin's text is run as given; its values only ever travel as parameters.
-        let fetch =
-            sqlx::query_with(AssertSqlSafe(statement.to_string()), args).fetch_all(&db.pool);
-        let rows = tokio::time::timeout(db.timeout, fetch)
-            .await
-            .map_err(|_| timed_out(database, db.timeout))?
-            .map_err(|e| failed(database, e))?;
-        if rows.len() > SQL_MAX_ROWS {
+        // Rows are read one by one so a query past the cap stops there, not in memory.
+        let read = async {
+            use futures::TryStreamExt as _;
+            // The plugin's text is run as given; its values only ever travel as parameters.
+            let mut stream =
+                sqlx::query_with(AssertSqlSafe(statement.to_string()), args).fetch(&db.pool);
+            let mut rows = Vec::new();
+            while let Some(row) = stream.try_next().await? {
+                if rows.len() == SQL_MAX_ROWS {
+                    return Ok(None);
+                }
+                rows.push(row);
+            }
+            Ok(Some(rows))
+        };
+        let Some(rows) = timed(database, db, read).await? else {
             return Err(CapError::Invalid(format!(
-                "the query returned {} rows; at most {SQL_MAX_ROWS} reach a plugin (page with LIMIT)",
-                rows.len()
+                "the query returned more than {SQL_MAX_ROWS} rows; page with LIMIT"
             )));
-        }
+        };
         let columns = rows
             .first()
             .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
@@ -226,19 +233,23 @@ impl SqlDatabases for TenantDatabases {
         let db = self.database(database)?;
         let args = bind(params)?;
         let run = sqlx::query_with(AssertSqlSafe(statement.to_string()), args).execute(&db.pool);
-        let done = tokio::time::timeout(db.timeout, run)
-            .await
-            .map_err(|_| timed_out(database, db.timeout))?
-            .map_err(|e| failed(database, e))?;
-        Ok(done.rows_affected())
+        Ok(timed(database, db, run).await?.rows_affected())
     }
 }
 
-fn timed_out(database: &str, limit: Duration) -> CapError {
-    CapError::Timeout(format!(
-        "database `{database}`: the statement ran past {} ms",
-        limit.as_millis()
-    ))
+/// `work` within the database's statement timeout, its errors as the plugin sees them.
+async fn timed<T>(
+    name: &str,
+    db: &Database,
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, CapError> {
+    match tokio::time::timeout(db.timeout, work).await {
+        Ok(done) => done.map_err(|e| failed(name, e)),
+        Err(_) => Err(CapError::Timeout(format!(
+            "database `{name}`: the statement ran past {} ms",
+            db.timeout.as_millis()
+        ))),
+    }
 }
 
 impl Host for Invocation {

@@ -16,3 +16,4 @@ pub mod server;
 pub mod store;
 pub mod tenants;
 pub mod testing;
+pub mod workflow;

@@ -5,6 +5,7 @@ mod blob;
 mod kv;
 pub mod queue;
 mod schedule;
+pub mod workflow;
 
 pub use blob::FsBlobs;
 

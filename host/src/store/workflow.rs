@@ -1,0 +1,486 @@
+//! Workflow executions and their history. Every transition is one transaction guarded by
+//! the execution's `version` and the writer's lease: a host that lost its lease (it was
+//! too slow, or the execution was stopped) cannot overwrite what another host did.
+
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use super::{Backend, Store, StoreError, now_ms};
+
+pub const RUNNING: &str = "RUNNING";
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const FAILED: &str = "FAILED";
+pub const TIMED_OUT: &str = "TIMED_OUT";
+pub const ABORTED: &str = "ABORTED";
+
+/// A new execution (root, or child of a Parallel / Map state).
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub id: String,
+    pub tenant: String,
+    pub workflow: String,
+    pub name: String,
+    pub root_id: String,
+    /// (parent id, generation, index) for children.
+    pub parent: Option<(String, i64, i64)>,
+    pub definition: String,
+    pub context: String,
+    pub input: String,
+    pub cursor: String,
+    pub deadline_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub tenant: String,
+    pub workflow: String,
+    pub name: String,
+    pub root_id: String,
+    pub parent_id: Option<String>,
+    pub parent_gen: Option<i64>,
+    pub parent_index: Option<i64>,
+    pub definition: String,
+    pub context: String,
+    pub input: String,
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub cursor: String,
+    pub version: i64,
+    pub started_at: i64,
+    pub stopped_at: Option<i64>,
+    pub deadline_at: Option<i64>,
+    pub wake_at: i64,
+}
+
+const COLUMNS: &str = "id, tenant, workflow, name, root_id, parent_id, parent_gen, parent_index, \
+    definition, context, input, status, output, error, cause, cursor, version, started_at, \
+    stopped_at, deadline_at, wake_at";
+
+impl FromRow<'_, AnyRow> for ExecutionRow {
+    fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(ExecutionRow {
+            id: r.try_get("id")?,
+            tenant: r.try_get("tenant")?,
+            workflow: r.try_get("workflow")?,
+            name: r.try_get("name")?,
+            root_id: r.try_get("root_id")?,
+            parent_id: r.try_get("parent_id")?,
+            parent_gen: r.try_get("parent_gen")?,
+            parent_index: r.try_get("parent_index")?,
+            definition: r.try_get("definition")?,
+            context: r.try_get("context")?,
+            input: r.try_get("input")?,
+            status: r.try_get("status")?,
+            output: r.try_get("output")?,
+            error: r.try_get("error")?,
+            cause: r.try_get("cause")?,
+            cursor: r.try_get("cursor")?,
+            version: r.try_get("version")?,
+            started_at: r.try_get("started_at")?,
+            stopped_at: r.try_get("stopped_at")?,
+            deadline_at: r.try_get("deadline_at")?,
+            wake_at: r.try_get("wake_at")?,
+        })
+    }
+}
+
+/// One event of an execution's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    pub kind: String,
+    pub state: Option<String>,
+    pub detail: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub at: i64,
+    pub event: HistoryEvent,
+}
+
+/// What one transition writes.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub status: &'static str,
+    pub cursor: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub wake_at: i64,
+    /// How long the writer keeps the lease after this commit (0 releases it).
+    pub lease_ms: i64,
+    pub history: Vec<HistoryEvent>,
+    /// Child executions started by this transition.
+    pub spawn: Vec<NewExecution>,
+}
+
+/// A child's outcome, as its parent collects it.
+#[derive(Debug, Clone)]
+pub struct ChildOutcome {
+    pub index: i64,
+    pub status: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl Store {
+    /// Starts an execution. With a name already used for the tenant's workflow, nothing
+    /// is written and the existing execution is returned (`false`).
+    pub async fn wf_start(
+        &self,
+        new: &NewExecution,
+        history: &[HistoryEvent],
+    ) -> Result<(ExecutionRow, bool), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let created = insert(&mut tx, new, now_ms()).await?;
+        if created {
+            append_history(&mut tx, &new.id, history).await?;
+        }
+        tx.commit().await?;
+        let row = self
+            .wf_by_name(&new.tenant, &new.workflow, &new.name)
+            .await?
+            .ok_or_else(|| StoreError::Query(sqlx::Error::RowNotFound))?;
+        Ok((row, created))
+    }
+
+    async fn wf_by_name(
+        &self,
+        tenant: &str,
+        workflow: &str,
+        name: &str,
+    ) -> Result<Option<ExecutionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM wf_executions WHERE tenant = $1 AND workflow = $2 AND name = $3"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(workflow)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Takes the lease of up to `limit` due executions.
+    pub async fn wf_claim(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        let now = now_ms();
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            // SQLite runs one writer at a time: the UPDATE is already exclusive.
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE wf_executions SET lease_owner = $1, lease_until = $2
+             WHERE id IN (
+               SELECT id FROM wf_executions
+               WHERE status = 'RUNNING' AND wake_at <= $3 AND lease_until <= $3
+               ORDER BY wake_at LIMIT $4 {lock})
+             RETURNING {COLUMNS}"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Writes a transition if `owner` still holds the lease at `version`; false when
+    /// it does not (nothing is written). A finished child wakes its parent.
+    pub async fn wf_commit(
+        &self,
+        row: &ExecutionRow,
+        owner: &str,
+        commit: Commit,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let finished = commit.status != RUNNING;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE wf_executions
+             SET status = $1, cursor = $2, output = $3, error = $4, cause = $5, wake_at = $6,
+                 lease_until = $7, stopped_at = $8, version = version + 1
+             WHERE id = $9 AND version = $10 AND lease_owner = $11 AND status = 'RUNNING'",
+        )
+        .bind(commit.status)
+        .bind(&commit.cursor)
+        .bind(commit.output)
+        .bind(commit.error)
+        .bind(commit.cause)
+        .bind(commit.wake_at)
+        .bind(if commit.lease_ms > 0 {
+            now + commit.lease_ms
+        } else {
+            0
+        })
+        .bind(finished.then_some(now))
+        .bind(&row.id)
+        .bind(row.version)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        append_history(&mut tx, &row.id, &commit.history).await?;
+        for child in &commit.spawn {
+            insert(&mut tx, child, now).await?;
+        }
+        if finished && let Some(parent) = &row.parent_id {
+            sqlx::query(
+                "UPDATE wf_executions SET wake_at = $1 WHERE id = $2 AND status = 'RUNNING'",
+            )
+            .bind(now)
+            .bind(parent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn wf_get(&self, tenant: &str, id: &str) -> Result<Option<ExecutionRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM wf_executions WHERE tenant = $1 AND id = $2");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// A tenant's root executions, newest first, optionally of one workflow and status.
+    pub async fn wf_list(
+        &self,
+        tenant: &str,
+        workflow: Option<&str>,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM wf_executions
+             WHERE tenant = $1 AND parent_id IS NULL
+               AND (CAST($2 AS TEXT) IS NULL OR workflow = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR status = $3)
+             ORDER BY started_at DESC, id LIMIT $4"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant)
+            .bind(workflow)
+            .bind(status)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    pub async fn wf_history(&self, id: &str) -> Result<Vec<HistoryEntry>, StoreError> {
+        let rows: Vec<(i64, i64, String, Option<String>, String)> = sqlx::query_as(
+            "SELECT seq, at, kind, state, detail FROM wf_history
+             WHERE execution_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, at, kind, state, detail)| HistoryEntry {
+                seq,
+                at,
+                event: HistoryEvent {
+                    kind,
+                    state,
+                    detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+                },
+            })
+            .collect())
+    }
+
+    /// The children of one generation of a Parallel or Map state, by index.
+    pub async fn wf_children(
+        &self,
+        parent: &str,
+        generation: i64,
+    ) -> Result<Vec<ChildOutcome>, StoreError> {
+        type Row = (i64, String, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT parent_index, status, output, error, cause FROM wf_executions
+                 WHERE parent_id = $1 AND parent_gen = $2 ORDER BY parent_index",
+        )
+        .bind(parent)
+        .bind(generation)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(index, status, output, error, cause)| ChildOutcome {
+                index,
+                status,
+                output,
+                error,
+                cause,
+            })
+            .collect())
+    }
+
+    /// Stops the running children of one generation (their results are not needed).
+    pub async fn wf_abort_children(
+        &self,
+        parent: &str,
+        generation: i64,
+    ) -> Result<u64, StoreError> {
+        let mut aborted = 0;
+        let mut parents = vec![(parent.to_string(), Some(generation))];
+        // Children of children too, level by level.
+        while let Some((id, generation)) = parents.pop() {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "UPDATE wf_executions SET status = 'ABORTED', stopped_at = $1, version = version + 1
+                 WHERE parent_id = $2 AND (CAST($3 AS BIGINT) IS NULL OR parent_gen = $3) AND status = 'RUNNING'
+                 RETURNING id",
+            )
+            .bind(now_ms())
+            .bind(&id)
+            .bind(generation)
+            .fetch_all(&self.pool)
+            .await?;
+            aborted += ids.len() as u64;
+            parents.extend(ids.into_iter().map(|c| (c, None)));
+        }
+        Ok(aborted)
+    }
+
+    /// Stops a running root execution and everything under it. False when it is not
+    /// running.
+    pub async fn wf_stop(
+        &self,
+        tenant: &str,
+        id: &str,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE wf_executions
+             SET status = 'ABORTED', error = $1, cause = $2, stopped_at = $3, version = version + 1
+             WHERE tenant = $4 AND id = $5 AND status = 'RUNNING'",
+        )
+        .bind(error)
+        .bind(cause)
+        .bind(now)
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE wf_executions SET status = 'ABORTED', stopped_at = $1, version = version + 1
+             WHERE root_id = $2 AND status = 'RUNNING'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        append_history(
+            &mut tx,
+            id,
+            &[HistoryEvent {
+                kind: "ExecutionAborted".into(),
+                state: None,
+                detail: serde_json::json!({ "error": error, "cause": cause }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Frees every lease: on the embedded store only this host works on executions, so
+    /// after a restart none of the old leases has an owner.
+    pub async fn wf_release_leases(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE wf_executions SET lease_until = 0 WHERE status = 'RUNNING' AND lease_until > 0",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    new: &NewExecution,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (parent_id, parent_gen, parent_index) = match &new.parent {
+        Some((id, generation, index)) => (Some(id.as_str()), Some(*generation), Some(*index)),
+        None => (None, None, None),
+    };
+    let done = sqlx::query(
+        "INSERT INTO wf_executions
+           (id, tenant, workflow, name, root_id, parent_id, parent_gen, parent_index, definition,
+            context, input, status, cursor, started_at, deadline_at, wake_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'RUNNING', $12, $13, $14, $13)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&new.id)
+    .bind(&new.tenant)
+    .bind(&new.workflow)
+    .bind(&new.name)
+    .bind(&new.root_id)
+    .bind(parent_id)
+    .bind(parent_gen)
+    .bind(parent_index)
+    .bind(&new.definition)
+    .bind(&new.context)
+    .bind(&new.input)
+    .bind(&new.cursor)
+    .bind(now)
+    .bind(new.deadline_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn append_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    events: &[HistoryEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(seq) FROM wf_history WHERE execution_id = $1")
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let now = now_ms();
+    for (i, e) in events.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO wf_history (execution_id, seq, at, kind, state, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(last.unwrap_or(0) + 1 + i as i64)
+        .bind(now)
+        .bind(&e.kind)
+        .bind(e.state.as_deref())
+        .bind(e.detail.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

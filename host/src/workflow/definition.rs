@@ -1,0 +1,709 @@
+//! State machine definitions in the Amazon States Language (JSONPath flavour), parsed
+//! and checked once when a tenant loads: unknown fields and states, missing `Next`,
+//! unreachable states, bad paths, bad Retry/Catch and bad intrinsics are refused with
+//! the place they occur (`States.Fetch.Retry[0].BackoffRate: ...`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use super::choice::Rule;
+use super::errors::{Catcher, Retrier, check_lists};
+use super::intrinsics::{Call, is_call};
+use super::path::{Path, ReferencePath};
+
+/// A whole state machine, or a Parallel branch, or a Map's item processor.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub start_at: String,
+    pub states: BTreeMap<String, State>,
+    /// The execution timeout (top level only).
+    pub timeout_seconds: Option<u64>,
+    /// The JSON this was parsed from: a branch's or item processor's definition is what
+    /// its child executions run.
+    pub source: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub kind: Kind,
+    /// `None`: the field was `null` (input `{}`); the default is `$`.
+    pub input_path: Option<Path>,
+    pub output_path: Option<Path>,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    /// `None`: the field was `null` (the result is discarded).
+    pub result_path: Option<ReferencePath>,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    /// `None` for terminal states.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Task {
+        resource: String,
+        timeout: Option<Seconds>,
+        heartbeat: Option<Seconds>,
+    },
+    Pass {
+        result: Option<Value>,
+    },
+    Choice {
+        choices: Vec<(Rule, String)>,
+        default: Option<String>,
+    },
+    Wait(WaitFor),
+    Succeed,
+    Fail {
+        error: Option<Text>,
+        cause: Option<Text>,
+    },
+    Parallel {
+        branches: Vec<Machine>,
+    },
+    Map {
+        items_path: Path,
+        item_selector: Option<Template>,
+        processor: Box<Machine>,
+        /// 0 means no limit.
+        max_concurrency: u32,
+        tolerated_count: Option<u64>,
+        tolerated_percentage: Option<f64>,
+    },
+}
+
+/// A number of seconds given literally or by a path into the state's input.
+#[derive(Debug, Clone)]
+pub enum Seconds {
+    Fixed(u64),
+    Path(Path),
+}
+
+#[derive(Debug, Clone)]
+pub enum WaitFor {
+    Seconds(Seconds),
+    Timestamp(String),
+    TimestampPath(Path),
+}
+
+/// A string given literally or by a path (`Error` / `ErrorPath`).
+#[derive(Debug, Clone)]
+pub enum Text {
+    Fixed(String),
+    Path(Path),
+}
+
+/// A payload template (`Parameters`, `ResultSelector`, `ItemSelector`): JSON whose
+/// fields named `*.$` are paths or intrinsic calls, resolved when the state runs.
+#[derive(Debug, Clone)]
+pub enum Template {
+    Literal(Value),
+    Object(Vec<(String, Template)>),
+    Array(Vec<Template>),
+    Path(Path),
+    Call(Call),
+}
+
+impl Template {
+    fn parse(value: &Value, at: &str) -> Result<Self, String> {
+        match value {
+            Value::Object(map) => {
+                let mut fields = Vec::with_capacity(map.len());
+                for (key, v) in map {
+                    let here = format!("{at}.{key}");
+                    match key.strip_suffix(".$") {
+                        Some(name) => {
+                            let text = v.as_str().ok_or_else(|| {
+                                format!("{here}: a `.$` field needs a path or intrinsic string")
+                            })?;
+                            let t = if is_call(text) {
+                                Template::Call(
+                                    Call::parse(text).map_err(|e| format!("{here}: {e}"))?,
+                                )
+                            } else {
+                                Template::Path(
+                                    Path::parse(text).map_err(|e| format!("{here}: {e}"))?,
+                                )
+                            };
+                            fields.push((name.to_string(), t));
+                        }
+                        None => fields.push((key.clone(), Template::parse(v, &here)?)),
+                    }
+                }
+                Ok(Template::Object(fields))
+            }
+            Value::Array(items) => Ok(Template::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Template::parse(v, &format!("{at}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            )),
+            other => Ok(Template::Literal(other.clone())),
+        }
+    }
+}
+
+/// Reads an object's fields, remembering which were used, so that any other field can
+/// be refused by name.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    at: String,
+    used: BTreeSet<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(value: &'a Value, at: &str) -> Result<Self, String> {
+        let map = value
+            .as_object()
+            .ok_or_else(|| format!("{at}: must be an object"))?;
+        let mut used = BTreeSet::new();
+        used.insert("Comment");
+        Ok(Fields {
+            map,
+            at: at.to_string(),
+            used,
+        })
+    }
+
+    fn here(&self, key: &str) -> String {
+        format!("{}.{key}", self.at)
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.insert(key);
+        self.map.get(key)
+    }
+
+    fn string(&mut self, key: &'static str) -> Result<Option<String>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("{}: must be a string", self.here(key))),
+        }
+    }
+
+    fn required(&mut self, key: &'static str) -> Result<String, String> {
+        self.string(key)?
+            .ok_or_else(|| format!("{}: is required", self.here(key)))
+    }
+
+    fn path(&mut self, key: &'static str) -> Result<Option<Path>, String> {
+        let here = self.here(key);
+        self.string(key)?
+            .map(|t| Path::parse(&t).map_err(|e| format!("{here}: {e}")))
+            .transpose()
+    }
+
+    /// A path field whose `null` means "nothing": absent gives `$`.
+    fn nullable_path(&mut self, key: &'static str) -> Result<Option<Path>, String> {
+        match self.get(key) {
+            Some(Value::Null) => Ok(None),
+            None => Ok(Some(Path::parse("$")?)),
+            Some(_) => self.path(key),
+        }
+    }
+
+    fn integer(&mut self, key: &'static str) -> Result<Option<u64>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("{}: must be a non-negative integer", self.here(key))),
+        }
+    }
+
+    fn number(&mut self, key: &'static str) -> Result<Option<f64>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| format!("{}: must be a number", self.here(key))),
+        }
+    }
+
+    fn template(&mut self, key: &'static str) -> Result<Option<Template>, String> {
+        let here = self.here(key);
+        self.get(key).map(|v| Template::parse(v, &here)).transpose()
+    }
+
+    /// Refuses every field not read.
+    fn finish(self) -> Result<(), String> {
+        match self.map.keys().find(|k| !self.used.contains(k.as_str())) {
+            Some(k) => Err(format!("{}: unknown field `{k}`", self.at)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Machine {
+    /// Parses and checks a definition (the JSON document of a state machine).
+    pub fn parse(value: &Value) -> Result<Self, String> {
+        Self::parse_at(value, "", true)
+    }
+
+    fn parse_at(value: &Value, at: &str, top: bool) -> Result<Self, String> {
+        let mut f = Fields::new(value, if at.is_empty() { "definition" } else { at })?;
+        let prefix = if at.is_empty() {
+            String::new()
+        } else {
+            format!("{at}.")
+        };
+        let start_at = f.required("StartAt")?;
+        let timeout_seconds = if top {
+            f.get("Version");
+            if let Some(q) = f.string("QueryLanguage")?
+                && q != "JSONPath"
+            {
+                return Err(format!(
+                    "{prefix}QueryLanguage: only JSONPath is supported, not {q:?}"
+                ));
+            }
+            f.integer("TimeoutSeconds")?
+        } else {
+            f.get("ProcessorConfig");
+            None
+        };
+        let states_value = f
+            .get("States")
+            .ok_or_else(|| format!("{prefix}States: is required"))?;
+        let states_map = states_value
+            .as_object()
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| format!("{prefix}States: must be an object with at least one state"))?;
+        f.finish()?;
+        let mut states = BTreeMap::new();
+        for (name, v) in states_map {
+            let here = format!("{prefix}States.{name}");
+            if name.is_empty() || name.len() > 80 {
+                return Err(format!("{here}: a state name has 1 to 80 characters"));
+            }
+            states.insert(name.clone(), State::parse(v, &here)?);
+        }
+        let machine = Machine {
+            start_at,
+            states,
+            timeout_seconds,
+            source: value.clone(),
+        };
+        machine.check(&prefix)?;
+        Ok(machine)
+    }
+
+    /// Every target exists, and every state can be reached from `StartAt`.
+    fn check(&self, prefix: &str) -> Result<(), String> {
+        if !self.states.contains_key(&self.start_at) {
+            return Err(format!(
+                "{prefix}StartAt: state {:?} does not exist",
+                self.start_at
+            ));
+        }
+        for (name, state) in &self.states {
+            for (field, target) in state.targets() {
+                if !self.states.contains_key(target) {
+                    return Err(format!(
+                        "{prefix}States.{name}.{field}: state {target:?} does not exist"
+                    ));
+                }
+            }
+        }
+        let mut seen = BTreeSet::from([self.start_at.as_str()]);
+        let mut todo = vec![self.start_at.as_str()];
+        while let Some(name) = todo.pop() {
+            for (_, target) in self.states[name].targets() {
+                if seen.insert(target) {
+                    todo.push(target);
+                }
+            }
+        }
+        if let Some(lost) = self.states.keys().find(|n| !seen.contains(n.as_str())) {
+            return Err(format!(
+                "{prefix}States.{lost}: cannot be reached from StartAt"
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.get(name)
+    }
+}
+
+impl State {
+    /// The states this one can go to, with the field that names them.
+    fn targets(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        if let Some(n) = &self.next {
+            out.push(("Next".to_string(), n.as_str()));
+        }
+        if let Kind::Choice { choices, default } = &self.kind {
+            for (i, (_, next)) in choices.iter().enumerate() {
+                out.push((format!("Choices[{i}].Next"), next.as_str()));
+            }
+            if let Some(d) = default {
+                out.push(("Default".to_string(), d.as_str()));
+            }
+        }
+        for (i, c) in self.catch.iter().enumerate() {
+            out.push((format!("Catch[{i}].Next"), c.next.as_str()));
+        }
+        out
+    }
+
+    fn parse(value: &Value, at: &str) -> Result<Self, String> {
+        let mut f = Fields::new(value, at)?;
+        let kind_name = f.required("Type")?;
+        // Fields by type, as the spec's table gives them.
+        let (io, params, result, errors, transitions) = match kind_name.as_str() {
+            "Task" | "Parallel" | "Map" => (true, true, true, true, true),
+            "Pass" => (true, true, true, false, true),
+            "Wait" => (true, false, false, false, true),
+            "Choice" | "Succeed" => (true, false, false, false, false),
+            "Fail" => (false, false, false, false, false),
+            other => return Err(format!("{at}.Type: unknown state type {other:?}")),
+        };
+        let dollar = Path::parse("$")?;
+        let (input_path, output_path) = if io {
+            (
+                f.nullable_path("InputPath")?,
+                f.nullable_path("OutputPath")?,
+            )
+        } else {
+            (Some(dollar.clone()), Some(dollar))
+        };
+        let parameters = if params && kind_name != "Map" {
+            f.template("Parameters")?
+        } else {
+            None
+        };
+        let (result_selector, result_path) = if result {
+            let selector = if kind_name == "Pass" {
+                None
+            } else {
+                f.template("ResultSelector")?
+            };
+            let path = match f.get("ResultPath") {
+                Some(Value::Null) => None,
+                None => Some(ReferencePath::parse("$")?),
+                Some(Value::String(s)) => {
+                    Some(ReferencePath::parse(s).map_err(|e| format!("{at}.ResultPath: {e}"))?)
+                }
+                Some(_) => return Err(format!("{at}.ResultPath: must be a string or null")),
+            };
+            (selector, path)
+        } else {
+            (None, Some(ReferencePath::parse("$")?))
+        };
+        let (retry, catch) = if errors {
+            (parse_retry(&mut f)?, parse_catch(&mut f)?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let next = if transitions {
+            let next = f.string("Next")?;
+            let end = match f.get("End") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(format!("{at}.End: must be a boolean")),
+            };
+            match (&next, end) {
+                (Some(_), true) => return Err(format!("{at}: has both `Next` and `End`")),
+                (None, false) => {
+                    return Err(format!("{at}: needs `Next` or `\"End\": true`"));
+                }
+                _ => next,
+            }
+        } else {
+            None
+        };
+        let kind = match kind_name.as_str() {
+            "Task" => Kind::Task {
+                resource: f.required("Resource")?,
+                timeout: seconds(&mut f, "TimeoutSeconds", "TimeoutSecondsPath")?,
+                heartbeat: seconds(&mut f, "HeartbeatSeconds", "HeartbeatSecondsPath")?,
+            },
+            "Pass" => Kind::Pass {
+                result: f.get("Result").cloned(),
+            },
+            "Choice" => parse_choice(&mut f)?,
+            "Wait" => parse_wait(&mut f)?,
+            "Succeed" => Kind::Succeed,
+            "Fail" => Kind::Fail {
+                error: text(&mut f, "Error", "ErrorPath")?,
+                cause: text(&mut f, "Cause", "CausePath")?,
+            },
+            "Parallel" => {
+                let branches = f
+                    .get("Branches")
+                    .and_then(Value::as_array)
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| format!("{at}.Branches: must be a non-empty array"))?;
+                Kind::Parallel {
+                    branches: branches
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| Machine::parse_at(b, &format!("{at}.Branches[{i}]"), false))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            _ => parse_map(&mut f)?,
+        };
+        if let Kind::Task {
+            timeout: Some(Seconds::Fixed(t)),
+            heartbeat: Some(Seconds::Fixed(h)),
+            ..
+        } = &kind
+            && h >= t
+        {
+            return Err(format!(
+                "{at}.HeartbeatSeconds: must be smaller than TimeoutSeconds"
+            ));
+        }
+        let state = State {
+            kind,
+            input_path,
+            output_path,
+            parameters,
+            result_selector,
+            result_path,
+            retry,
+            catch,
+            next,
+        };
+        f.finish()?;
+        Ok(state)
+    }
+}
+
+fn seconds(
+    f: &mut Fields,
+    fixed: &'static str,
+    path: &'static str,
+) -> Result<Option<Seconds>, String> {
+    match (f.integer(fixed)?, f.path(path)?) {
+        (Some(_), Some(_)) => Err(format!("{}: cannot be given with {path}", f.here(fixed))),
+        (Some(0), None) => Err(format!("{}: must be positive", f.here(fixed))),
+        (Some(n), None) => Ok(Some(Seconds::Fixed(n))),
+        (None, Some(p)) => Ok(Some(Seconds::Path(p))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn text(f: &mut Fields, fixed: &'static str, path: &'static str) -> Result<Option<Text>, String> {
+    let here = f.here(path);
+    let path_value = match f.string(path)? {
+        None => None,
+        Some(t) if is_call(&t) => {
+            return Err(format!(
+                "{here}: intrinsic functions are not supported here"
+            ));
+        }
+        Some(t) => Some(Path::parse(&t).map_err(|e| format!("{here}: {e}"))?),
+    };
+    match (f.string(fixed)?, path_value) {
+        (Some(_), Some(_)) => Err(format!("{}: cannot be given with {path}", f.here(fixed))),
+        (Some(t), None) => Ok(Some(Text::Fixed(t))),
+        (None, Some(p)) => Ok(Some(Text::Path(p))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
+    let here = f.here("Choices");
+    let list = f
+        .get("Choices")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| format!("{here}: must be a non-empty array"))?;
+    let mut choices = Vec::with_capacity(list.len());
+    for (i, c) in list.iter().enumerate() {
+        let at = format!("{here}[{i}]");
+        let next = c
+            .get("Next")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{at}.Next: is required"))?;
+        choices.push((Rule::parse(c, &at, true)?, next.to_string()));
+    }
+    let default = f.string("Default")?;
+    Ok(Kind::Choice { choices, default })
+}
+
+fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
+    let seconds = seconds(f, "Seconds", "SecondsPath")?;
+    let timestamp = f.string("Timestamp")?;
+    let timestamp_path = f.path("TimestampPath")?;
+    let here = f.at.clone();
+    Ok(Kind::Wait(match (seconds, timestamp, timestamp_path) {
+        (Some(s), None, None) => WaitFor::Seconds(s),
+        (None, Some(t), None) => {
+            if super::choice::timestamp(&t).is_none() {
+                return Err(format!(
+                    "{here}.Timestamp: {t:?} is not an RFC 3339 timestamp"
+                ));
+            }
+            WaitFor::Timestamp(t)
+        }
+        (None, None, Some(p)) => WaitFor::TimestampPath(p),
+        _ => {
+            return Err(format!(
+                "{here}: a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
+            ));
+        }
+    }))
+}
+
+fn parse_map(f: &mut Fields) -> Result<Kind, String> {
+    for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher", "Label"] {
+        if f.map.contains_key(unsupported) {
+            return Err(format!(
+                "{}: distributed Map fields are not supported; items come from ItemsPath",
+                f.here(unsupported)
+            ));
+        }
+    }
+    let items_path = f.path("ItemsPath")?.map_or_else(|| Path::parse("$"), Ok)?;
+    let item_selector = match (f.template("ItemSelector")?, f.template("Parameters")?) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: use ItemSelector or Parameters, not both",
+                f.at
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    let processor_at = if f.map.contains_key("ItemProcessor") {
+        "ItemProcessor"
+    } else {
+        "Iterator"
+    };
+    let here = f.here(processor_at);
+    let processor = match (f.get("ItemProcessor"), f.get("Iterator")) {
+        (Some(_), Some(_)) => {
+            return Err(format!("{}: use ItemProcessor or Iterator, not both", f.at));
+        }
+        (Some(p), None) | (None, Some(p)) => Machine::parse_at(p, &here, false)?,
+        (None, None) => return Err(format!("{here}: is required")),
+    };
+    let max_concurrency = f.integer("MaxConcurrency")?.unwrap_or(0);
+    let tolerated_count = f.integer("ToleratedFailureCount")?;
+    let tolerated_percentage = f.number("ToleratedFailurePercentage")?;
+    if let Some(p) = tolerated_percentage
+        && !(0.0..=100.0).contains(&p)
+    {
+        return Err(format!(
+            "{}: must be between 0 and 100",
+            f.here("ToleratedFailurePercentage")
+        ));
+    }
+    Ok(Kind::Map {
+        items_path,
+        item_selector,
+        processor: Box::new(processor),
+        max_concurrency: u32::try_from(max_concurrency).unwrap_or(u32::MAX),
+        tolerated_count,
+        tolerated_percentage,
+    })
+}
+
+fn error_list(v: &Value, at: &str) -> Result<Vec<String>, String> {
+    v.get("ErrorEquals")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("{at}.ErrorEquals: is required"))?
+        .iter()
+        .map(|e| {
+            e.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{at}.ErrorEquals: must hold strings"))
+        })
+        .collect()
+}
+
+fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, String> {
+    let here = f.here("Retry");
+    let Some(list) = f.get("Retry") else {
+        return Ok(Vec::new());
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| format!("{here}: must be an array"))?;
+    let mut out = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let at = format!("{here}[{i}]");
+        let mut rf = Fields::new(r, &at)?;
+        rf.get("ErrorEquals");
+        let errors = error_list(r, &at)?;
+        let interval_seconds = rf.integer("IntervalSeconds")?.unwrap_or(1);
+        if interval_seconds == 0 {
+            return Err(format!("{at}.IntervalSeconds: must be positive"));
+        }
+        let max_attempts = rf.integer("MaxAttempts")?.unwrap_or(3);
+        let backoff_rate = rf.number("BackoffRate")?.unwrap_or(2.0);
+        if backoff_rate < 1.0 {
+            return Err(format!("{at}.BackoffRate: must be at least 1.0"));
+        }
+        let max_delay_seconds = rf.integer("MaxDelaySeconds")?;
+        if max_delay_seconds == Some(0) {
+            return Err(format!("{at}.MaxDelaySeconds: must be positive"));
+        }
+        let full_jitter = match rf.string("JitterStrategy")?.as_deref() {
+            None | Some("NONE") => false,
+            Some("FULL") => true,
+            Some(other) => {
+                return Err(format!(
+                    "{at}.JitterStrategy: {other:?} is not FULL or NONE"
+                ));
+            }
+        };
+        rf.finish()?;
+        out.push(Retrier {
+            errors,
+            interval_seconds: interval_seconds as f64,
+            max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
+            backoff_rate,
+            max_delay_seconds: max_delay_seconds.map(|s| s as f64),
+            full_jitter,
+        });
+    }
+    let lists: Vec<&[String]> = out.iter().map(|r| r.errors.as_slice()).collect();
+    check_lists(&lists, &here)?;
+    Ok(out)
+}
+
+fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, String> {
+    let here = f.here("Catch");
+    let Some(list) = f.get("Catch") else {
+        return Ok(Vec::new());
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| format!("{here}: must be an array"))?;
+    let mut out = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        let at = format!("{here}[{i}]");
+        let mut cf = Fields::new(c, &at)?;
+        cf.get("ErrorEquals");
+        let errors = error_list(c, &at)?;
+        let next = cf.required("Next")?;
+        let result_path = match cf.get("ResultPath") {
+            Some(Value::Null) => None,
+            None => Some(ReferencePath::parse("$")?),
+            Some(Value::String(s)) => {
+                Some(ReferencePath::parse(s).map_err(|e| format!("{at}.ResultPath: {e}"))?)
+            }
+            Some(_) => return Err(format!("{at}.ResultPath: must be a string or null")),
+        };
+        cf.finish()?;
+        out.push(Catcher {
+            errors,
+            next,
+            result_path,
+        });
+    }
+    let lists: Vec<&[String]> = out.iter().map(|c| c.errors.as_slice()).collect();
+    check_lists(&lists, &here)?;
+    Ok(out)
+}

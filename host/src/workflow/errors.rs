@@ -1,0 +1,203 @@
+//! Errors inside executions: the spec's predefined `States.*` names, a plugin's typed
+//! error names, and the `Retry` / `Catch` fields that match them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::path::ReferencePath;
+
+pub const ALL: &str = "States.ALL";
+pub const RUNTIME: &str = "States.Runtime";
+pub const TIMEOUT: &str = "States.Timeout";
+pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
+pub const TASK_FAILED: &str = "States.TaskFailed";
+pub const PERMISSIONS: &str = "States.Permissions";
+pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
+pub const PARAMETER_PATH_FAILURE: &str = "States.ParameterPathFailure";
+pub const BRANCH_FAILED: &str = "States.BranchFailed";
+pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
+pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
+pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+
+/// An error raised in a state: its name (matched by `ErrorEquals`) and cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateError {
+    pub error: String,
+    pub cause: String,
+}
+
+impl StateError {
+    pub fn new(error: &str, cause: impl Into<String>) -> Self {
+        StateError {
+            error: error.to_string(),
+            cause: cause.into(),
+        }
+    }
+
+    /// The error output a `Catch` places at its `ResultPath`.
+    pub fn to_json(&self) -> Value {
+        json!({ "Error": self.error, "Cause": self.cause })
+    }
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error, self.cause)
+    }
+}
+
+/// Whether an `ErrorEquals` list matches `error`. `States.ALL` matches everything and
+/// `States.TaskFailed` everything but `States.Timeout`, except the two errors the spec
+/// makes terminal (`States.Runtime`, `States.DataLimitExceeded`), which only an exact
+/// name matches.
+pub fn matches(list: &[String], error: &str) -> bool {
+    let terminal = error == RUNTIME || error == DATA_LIMIT_EXCEEDED;
+    list.iter().any(|e| {
+        e == error || (!terminal && e == ALL) || (!terminal && e == TASK_FAILED && error != TIMEOUT)
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    pub errors: Vec<String>,
+    pub interval_seconds: f64,
+    pub max_attempts: u32,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<f64>,
+    pub full_jitter: bool,
+}
+
+impl Retrier {
+    /// The pause before retry number `retries_done + 1` of this retrier, in ms.
+    pub fn delay_ms(&self, retries_done: u32) -> u64 {
+        let mut seconds = self.interval_seconds * self.backoff_rate.powi(retries_done as i32);
+        if let Some(max) = self.max_delay_seconds {
+            seconds = seconds.min(max);
+        }
+        let mut ms = (seconds * 1000.0).min(u64::MAX as f64 / 2.0) as u64;
+        if self.full_jitter {
+            ms = fastrand::u64(0..=ms);
+        }
+        ms
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Catcher {
+    pub errors: Vec<String>,
+    pub next: String,
+    /// `None` for `"ResultPath": null` (the error is discarded).
+    pub result_path: Option<ReferencePath>,
+}
+
+/// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and
+/// `States.ALL` alone in the last entry.
+pub fn check_lists(lists: &[&[String]], at: &str) -> Result<(), String> {
+    for (i, list) in lists.iter().enumerate() {
+        if list.is_empty() {
+            return Err(format!(
+                "{at}[{i}].ErrorEquals: must name at least one error"
+            ));
+        }
+        if list.iter().any(|e| e == ALL) && (list.len() > 1 || i + 1 != lists.len()) {
+            return Err(format!(
+                "{at}[{i}].ErrorEquals: `States.ALL` must appear alone, in the last entry"
+            ));
+        }
+        if let Some(bad) = list
+            .iter()
+            .find(|e| e.starts_with("States.") && !PREDEFINED.contains(&e.as_str()))
+        {
+            return Err(format!("{at}[{i}].ErrorEquals: unknown error name `{bad}`"));
+        }
+    }
+    Ok(())
+}
+
+const PREDEFINED: [&str; 13] = [
+    ALL,
+    RUNTIME,
+    TIMEOUT,
+    HEARTBEAT_TIMEOUT,
+    TASK_FAILED,
+    PERMISSIONS,
+    RESULT_PATH_MATCH_FAILURE,
+    PARAMETER_PATH_FAILURE,
+    BRANCH_FAILED,
+    NO_CHOICE_MATCHED,
+    INTRINSIC_FAILURE,
+    EXCEED_TOLERATED_FAILURE_THRESHOLD,
+    DATA_LIMIT_EXCEEDED,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn error_matching_follows_the_spec() {
+        // (ErrorEquals, error, matches)
+        let table: &[(&[&str], &str, bool)] = &[
+            (&["States.ALL"], "CustomError", true),
+            (&["States.ALL"], TIMEOUT, true),
+            (&["States.ALL"], TASK_FAILED, true),
+            (&["States.ALL"], RUNTIME, false),
+            (&["States.ALL"], DATA_LIMIT_EXCEEDED, false),
+            (&["States.TaskFailed"], "CustomError", true),
+            (&["States.TaskFailed"], HEARTBEAT_TIMEOUT, true),
+            (&["States.TaskFailed"], TIMEOUT, false),
+            (&["States.TaskFailed"], RUNTIME, false),
+            (&["States.Timeout"], TIMEOUT, true),
+            (&["States.Timeout"], HEARTBEAT_TIMEOUT, false),
+            (&["CustomError"], "CustomError", true),
+            (&["CustomError"], "customerror", false),
+            (&["A", "B"], "B", true),
+            (&["States.Runtime"], RUNTIME, true),
+        ];
+        for (errors, error, want) in table {
+            assert_eq!(
+                matches(&list(errors), error),
+                *want,
+                "{errors:?} vs {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_delays_back_off_up_to_the_cap() {
+        let r = Retrier {
+            errors: list(&[ALL]),
+            interval_seconds: 2.0,
+            max_attempts: 5,
+            backoff_rate: 3.0,
+            max_delay_seconds: Some(10.0),
+            full_jitter: false,
+        };
+        let delays: Vec<u64> = (0..4).map(|n| r.delay_ms(n)).collect();
+        assert_eq!(delays, [2000, 6000, 10_000, 10_000]);
+        let jittered = Retrier {
+            full_jitter: true,
+            ..r
+        };
+        for n in 0..4 {
+            assert!(jittered.delay_ms(n) <= delays[n as usize]);
+        }
+    }
+
+    #[test]
+    fn states_all_must_stand_alone_and_last() {
+        let all = list(&[ALL]);
+        let mixed = list(&[ALL, "X"]);
+        let x = list(&["X"]);
+        assert!(check_lists(&[&x, &all], "Retry").is_ok());
+        assert!(check_lists(&[&all, &x], "Retry").is_err());
+        assert!(check_lists(&[&mixed], "Retry").is_err());
+        assert!(check_lists(&[&[]], "Retry").is_err());
+        assert!(check_lists(&[&list(&["States.Nope"])], "Retry").is_err());
+    }
+}

@@ -1,0 +1,1153 @@
+//! Durable executions. Every transition is committed to the store before the next state
+//! runs, so a host that dies leaves each execution at its last committed transition,
+//! and whichever host next holds its lease goes on from there. A Task is recorded as
+//! scheduled before its plugin is called; finding that record on resume means the call
+//! was interrupted, which counts as a failed attempt (`States.TaskFailed`) under the
+//! state's Retry and Catch: tasks run at least once.
+//!
+//! Parallel branches and Map items run as child executions of their own sub-machine;
+//! the parent sleeps until a child finishes and wakes it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore, watch};
+
+use super::definition::{Kind, Machine, Seconds, State, Text, WaitFor};
+use super::errors::{self, StateError, matches};
+use super::payload;
+use crate::store::workflow::{
+    ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, SUCCEEDED,
+    TIMED_OUT,
+};
+use crate::store::{Store, StoreError, now_ms};
+
+/// How long a host keeps an execution between transitions before another may take it.
+const LEASE_MS: i64 = 15_000;
+/// Added to a task's time limit for the lease held while it runs.
+const TASK_LEASE_MARGIN_MS: i64 = 5_000;
+/// How often idle workers look for due executions (they are also woken directly).
+const POLL: Duration = Duration::from_millis(100);
+/// "Not due until a child wakes it": far enough, and safe to add to.
+const ASLEEP: i64 = i64::MAX / 4;
+/// Parsed definitions kept in memory, by text; cleared when it grows past this.
+const MACHINE_CACHE: usize = 1024;
+
+/// Calls the plugin a Task names.
+#[async_trait]
+pub trait TaskRunner: Send + Sync {
+    /// The plugin's time limit when the state sets no `TimeoutSeconds`.
+    fn default_timeout(&self, tenant: &str, resource: &str) -> Duration;
+    async fn run(&self, call: TaskCall) -> Result<Value, StateError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskCall {
+    pub tenant: String,
+    pub resource: String,
+    pub execution_id: String,
+    pub state: String,
+    pub input: Value,
+    pub context: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Executions driven at once by this host.
+    pub concurrency: usize,
+    /// Waits and retry pauses take no time (fixtures): they are recorded, not slept.
+    pub skip_waits: bool,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        ExecutorOptions {
+            concurrency: 64,
+            skip_waits: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid definition: {0}")]
+    Definition(String),
+    #[error("execution `{0}` already exists with a different input")]
+    AlreadyExists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where an execution is: the state, its raw input, and how far the state got.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cursor {
+    state: String,
+    input: Value,
+    entered_at: i64,
+    /// Retries used, per entry of the state's `Retry`.
+    #[serde(default)]
+    retries: Vec<u32>,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+enum Phase {
+    Enter,
+    /// The task's plugin was called and no result was committed.
+    Task,
+    Wait {
+        until: i64,
+        output: Value,
+    },
+    Children {
+        generation: i64,
+        total: i64,
+        spawned: i64,
+    },
+}
+
+impl Cursor {
+    fn enter(state: &str, input: Value) -> Self {
+        Cursor {
+            state: state.to_string(),
+            input,
+            entered_at: now_ms(),
+            retries: Vec::new(),
+            phase: Phase::Enter,
+        }
+    }
+}
+
+fn event(kind: &str, state: Option<&str>, detail: Value) -> HistoryEvent {
+    HistoryEvent {
+        kind: kind.to_string(),
+        state: state.map(str::to_string),
+        detail,
+    }
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+pub struct Executor {
+    store: Store,
+    runner: Arc<dyn TaskRunner>,
+    options: ExecutorOptions,
+    owner: String,
+    wake: Notify,
+    machines: Mutex<HashMap<String, Arc<Machine>>>,
+}
+
+/// What a started execution is.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub id: String,
+    /// False when an execution of that name existed already (same input).
+    pub created: bool,
+}
+
+impl Executor {
+    pub fn new(store: Store, runner: Arc<dyn TaskRunner>, options: ExecutorOptions) -> Arc<Self> {
+        Arc::new(Executor {
+            store,
+            runner,
+            options,
+            owner: uuid::Uuid::new_v4().to_string(),
+            wake: Notify::new(),
+            machines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts an execution of `definition` (already checked by the tenant's load). A
+    /// `name` makes the start idempotent: the same name with the same input returns the
+    /// existing execution; with another input it is refused.
+    pub async fn start(
+        &self,
+        tenant: &str,
+        workflow: &str,
+        definition: &Value,
+        input: Value,
+        name: Option<&str>,
+    ) -> Result<Started, StartError> {
+        let machine = Machine::parse(definition).map_err(StartError::Definition)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let name = name.map_or_else(|| id.clone(), str::to_string);
+        let now = now_ms();
+        let context = json!({
+            "Execution": { "Id": id, "Name": name, "StartTime": iso(now), "Input": input },
+            "StateMachine": { "Id": format!("{tenant}:{workflow}"), "Name": workflow },
+        });
+        let new = NewExecution {
+            id: id.clone(),
+            tenant: tenant.to_string(),
+            workflow: workflow.to_string(),
+            name: name.clone(),
+            root_id: id.clone(),
+            parent: None,
+            definition: definition.to_string(),
+            context: context.to_string(),
+            input: input.to_string(),
+            cursor: json_text(&Cursor::enter(&machine.start_at, input.clone())),
+            deadline_at: machine
+                .timeout_seconds
+                .map(|s| now.saturating_add((s as i64).saturating_mul(1000))),
+        };
+        let history = [
+            event("ExecutionStarted", None, json!({ "input": input })),
+            event(
+                "StateEntered",
+                Some(&machine.start_at),
+                json!({ "input": input }),
+            ),
+        ];
+        let (row, created) = self.store.wf_start(&new, &history).await?;
+        if !created && row.input != new.input {
+            return Err(StartError::AlreadyExists(name));
+        }
+        self.wake.notify_one();
+        Ok(Started {
+            id: row.id,
+            created,
+        })
+    }
+
+    /// Runs this host's workers until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        if self.store.backend() == crate::store::Backend::Sqlite {
+            // The embedded store has one host: leases of a previous run have no owner.
+            if let Err(e) = self.store.wf_release_leases().await {
+                tracing::warn!(error = %e, "cannot release old workflow leases");
+            }
+        }
+        let permits = Arc::new(Semaphore::new(self.options.concurrency));
+        while !*stop.borrow() {
+            let free = permits.available_permits() as u32;
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self.store.wf_claim(&self.owner, LEASE_MS, free).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim workflow executions");
+                        Vec::new()
+                    }
+                }
+            };
+            let idle = claimed.is_empty();
+            for row in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let me = self.clone();
+                tokio::spawn(async move {
+                    me.drive(row).await;
+                    drop(permit);
+                });
+            }
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = self.wake.notified() => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Claims and drives every due execution once, in turn; the number driven.
+    /// `orquesta test` runs workflows this way, with no background workers.
+    pub async fn work_once(&self) -> Result<usize, StoreError> {
+        let rows = self.store.wf_claim(&self.owner, LEASE_MS, 64).await?;
+        let n = rows.len();
+        for row in rows {
+            self.drive(row).await;
+        }
+        Ok(n)
+    }
+
+    fn machine(&self, definition: &str) -> Result<Arc<Machine>, String> {
+        let mut cache = self.machines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = cache.get(definition) {
+            return Ok(m.clone());
+        }
+        let value: Value = serde_json::from_str(definition).map_err(|e| e.to_string())?;
+        let machine = Arc::new(Machine::parse(&value)?);
+        if cache.len() >= MACHINE_CACHE {
+            cache.clear();
+        }
+        cache.insert(definition.to_string(), machine.clone());
+        Ok(machine)
+    }
+
+    /// Runs an execution from its committed cursor for as long as it has work now.
+    async fn drive(&self, mut row: ExecutionRow) {
+        loop {
+            let commit = match self.step(&mut row).await {
+                Ok(Some(commit)) => commit,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(execution = %row.id, error = %e, "workflow step failed; it will be retried");
+                    return;
+                }
+            };
+            let go_on =
+                commit.status == RUNNING && commit.lease_ms > 0 && commit.wake_at <= now_ms();
+            let spawned = !commit.spawn.is_empty();
+            let finished = commit.status != RUNNING;
+            match self.commit(&mut row, commit).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(execution = %row.id, error = %e, "cannot commit a transition; it will be retried");
+                    return;
+                }
+            }
+            if spawned || (finished && row.parent_id.is_some()) {
+                // Children, or a parent, are due now: wake an idle worker.
+                self.wake.notify_waiters();
+                self.wake.notify_one();
+            }
+            if finished {
+                self.record_end(&row);
+            }
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    fn record_end(&self, row: &ExecutionRow) {
+        if row.parent_id.is_none() {
+            let labels = [
+                ("tenant", row.tenant.clone()),
+                ("workflow", row.workflow.clone()),
+                ("status", row.status.clone()),
+            ];
+            metrics::counter!("orquesta_workflow_executions_total", &labels).increment(1);
+        }
+    }
+
+    async fn commit(&self, row: &mut ExecutionRow, commit: Commit) -> Result<bool, StoreError> {
+        let status = commit.status;
+        let cursor = commit.cursor.clone();
+        let wake_at = commit.wake_at;
+        let transitions = commit
+            .history
+            .iter()
+            .filter(|e| e.kind == "StateEntered")
+            .count() as u64;
+        if !self.store.wf_commit(row, &self.owner, commit).await? {
+            return Ok(false);
+        }
+        row.version += 1;
+        row.cursor = cursor;
+        row.status = status.to_string();
+        row.wake_at = wake_at;
+        let labels = [
+            ("tenant", row.tenant.clone()),
+            ("workflow", row.workflow.clone()),
+        ];
+        metrics::counter!("orquesta_workflow_transitions_total", &labels).increment(transitions);
+        Ok(true)
+    }
+
+    /// Works out the next transition of `row`. `None`: nothing to write now.
+    async fn step(&self, row: &mut ExecutionRow) -> Result<Option<Commit>, StoreError> {
+        let now = now_ms();
+        let cursor: Cursor = match serde_json::from_str(&row.cursor) {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Some(self.end_failed(
+                    row,
+                    None,
+                    StateError::new(errors::RUNTIME, format!("unreadable execution cursor: {e}")),
+                )));
+            }
+        };
+        if row.deadline_at.is_some_and(|d| d <= now) {
+            return Ok(Some(self.end(
+                row,
+                TIMED_OUT,
+                Some(&cursor.state),
+                StateError::new(errors::TIMEOUT, "the execution ran past its TimeoutSeconds"),
+            )));
+        }
+        let machine = match self.machine(&row.definition) {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok(Some(self.end_failed(
+                    row,
+                    Some(&cursor.state),
+                    StateError::new(errors::RUNTIME, format!("invalid definition: {e}")),
+                )));
+            }
+        };
+        let Some(state) = machine.state(&cursor.state) else {
+            return Ok(Some(self.end_failed(
+                row,
+                Some(&cursor.state),
+                StateError::new(errors::RUNTIME, format!("no state {:?}", cursor.state)),
+            )));
+        };
+        let context = self.context(row, &cursor);
+        Ok(Some(match (&state.kind, &cursor.phase) {
+            (_, Phase::Wait { until, output }) => {
+                if *until > now && !self.options.skip_waits {
+                    return Ok(Some(self.sleep(row, &cursor, *until)));
+                }
+                self.transition(&cursor, state, output.clone(), Vec::new())
+            }
+            (Kind::Task { .. }, Phase::Task) => {
+                let error = StateError::new(
+                    errors::TASK_FAILED,
+                    "the host stopped while the task ran; the task may have completed",
+                );
+                let events = vec![event(
+                    "TaskFailed",
+                    Some(&cursor.state),
+                    json!({ "error": error.error, "cause": error.cause, "interrupted": true }),
+                )];
+                self.failure(row, &cursor, state, error, events)
+            }
+            (
+                Kind::Task {
+                    resource,
+                    timeout,
+                    heartbeat,
+                },
+                _,
+            ) => {
+                match self
+                    .run_task(row, &cursor, state, resource, timeout, heartbeat, &context)
+                    .await?
+                {
+                    Some(commit) => commit,
+                    None => return Ok(None),
+                }
+            }
+            (Kind::Parallel { .. } | Kind::Map { .. }, Phase::Children { .. }) => {
+                return self.collect(row, &cursor, state).await;
+            }
+            (Kind::Parallel { .. } | Kind::Map { .. }, _) => {
+                self.fan_out(row, &cursor, state, &context)
+            }
+            _ => self.simple(row, &cursor, state, &context),
+        }))
+    }
+
+    fn context(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
+        let mut context: Value = serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+        context["State"] = json!({
+            "Name": cursor.state,
+            "EnteredTime": iso(cursor.entered_at),
+            "RetryCount": cursor.retries.iter().sum::<u32>(),
+        });
+        context
+    }
+
+    /// Pass, Choice, Wait, Succeed and Fail: no plugin, no children.
+    fn simple(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        context: &Value,
+    ) -> Commit {
+        let raw = &cursor.input;
+        let outcome: Result<Commit, StateError> = (|| match &state.kind {
+            Kind::Pass { result } => {
+                let output = match result {
+                    Some(r) => payload::state_output(state, raw, r.clone(), context)?,
+                    None => {
+                        let input = payload::effective_input(state, raw, context)?;
+                        payload::state_output(state, raw, input, context)?
+                    }
+                };
+                Ok(self.transition(cursor, state, output, Vec::new()))
+            }
+            Kind::Choice { choices, default } => {
+                let input = payload::input_path(state, raw)?;
+                let mut next = None;
+                for (rule, target) in choices {
+                    if rule
+                        .eval(&input, context)
+                        .map_err(|e| StateError::new(errors::RUNTIME, e))?
+                    {
+                        next = Some(target);
+                        break;
+                    }
+                }
+                let next = next.or(default.as_ref()).ok_or_else(|| {
+                    StateError::new(
+                        errors::NO_CHOICE_MATCHED,
+                        "no choice rule matched and there is no Default",
+                    )
+                })?;
+                let output = payload::passthrough(state, raw)?;
+                Ok(self.go_to(cursor, Some(next), output, Vec::new()))
+            }
+            Kind::Wait(wait) => {
+                let input = payload::input_path(state, raw)?;
+                let until = wait_until(wait, &input, context, now_ms())?;
+                let output = payload::passthrough(state, raw)?;
+                let mut waiting = cursor.clone();
+                waiting.phase = Phase::Wait {
+                    until,
+                    output: output.clone(),
+                };
+                if until <= now_ms() || self.options.skip_waits {
+                    let events = vec![event(
+                        "WaitStateEntered",
+                        Some(&cursor.state),
+                        json!({ "until": iso(until) }),
+                    )];
+                    return Ok(self.transition(cursor, state, output, events));
+                }
+                Ok(self.sleep(row, &waiting, until))
+            }
+            Kind::Succeed => {
+                let output = payload::passthrough(state, raw)?;
+                Ok(self.go_to(cursor, None, output, Vec::new()))
+            }
+            Kind::Fail { error, cause } => {
+                let read = |t: &Option<Text>| match t {
+                    None => None,
+                    Some(Text::Fixed(s)) => Some(s.clone()),
+                    Some(Text::Path(p)) => p.select(raw, context).map(|v| match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    }),
+                };
+                Err(StateError {
+                    error: read(error).unwrap_or_default(),
+                    cause: read(cause).unwrap_or_default(),
+                })
+            }
+            _ => Err(StateError::new(errors::RUNTIME, "not a simple state")),
+        })();
+        outcome.unwrap_or_else(|e| self.failure(row, cursor, state, e, Vec::new()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_task(
+        &self,
+        row: &mut ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        resource: &str,
+        timeout: &Option<Seconds>,
+        heartbeat: &Option<Seconds>,
+        context: &Value,
+    ) -> Result<Option<Commit>, StoreError> {
+        let raw = &cursor.input;
+        let input = match payload::effective_input(state, raw, context) {
+            Ok(i) => i,
+            Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
+        };
+        let limit = |s: &Option<Seconds>| -> Result<Option<Duration>, StateError> {
+            match s {
+                None => Ok(None),
+                Some(Seconds::Fixed(n)) => Ok(Some(Duration::from_secs(*n))),
+                Some(Seconds::Path(p)) => match p.select(raw, context).and_then(|v| v.as_u64()) {
+                    Some(n) if n > 0 => Ok(Some(Duration::from_secs(n))),
+                    _ => Err(StateError::new(
+                        errors::RUNTIME,
+                        format!("{:?} is not a positive number of seconds", p.text()),
+                    )),
+                },
+            }
+        };
+        let (timeout, heartbeat) = match (limit(timeout), limit(heartbeat)) {
+            (Ok(t), Ok(h)) => (t, h),
+            (Err(e), _) | (_, Err(e)) => {
+                return Ok(Some(self.failure(row, cursor, state, e, Vec::new())));
+            }
+        };
+        // A synchronous call sends no heartbeats: it must finish within the heartbeat.
+        let (limit, limit_error) = match (timeout, heartbeat) {
+            (Some(t), Some(h)) if h >= t => (t, errors::TIMEOUT),
+            (_, Some(h)) => (h, errors::HEARTBEAT_TIMEOUT),
+            (Some(t), None) => (t, errors::TIMEOUT),
+            (None, None) => (
+                self.runner.default_timeout(&row.tenant, resource),
+                errors::TIMEOUT,
+            ),
+        };
+        let limit = match row.deadline_at {
+            Some(d) => limit.min(Duration::from_millis((d - now_ms()).max(0) as u64)),
+            None => limit,
+        };
+        let mut running = cursor.clone();
+        running.phase = Phase::Task;
+        let scheduled = Commit {
+            status: RUNNING,
+            cursor: json_text(&running),
+            output: None,
+            error: None,
+            cause: None,
+            wake_at: now_ms(),
+            lease_ms: limit.as_millis() as i64 + TASK_LEASE_MARGIN_MS,
+            history: vec![event(
+                "TaskScheduled",
+                Some(&cursor.state),
+                json!({ "resource": resource, "input": input, "attempt": cursor.retries.iter().sum::<u32>() + 1 }),
+            )],
+            spawn: Vec::new(),
+        };
+        if !self.commit(row, scheduled).await? {
+            return Ok(None);
+        }
+        let call = TaskCall {
+            tenant: row.tenant.clone(),
+            resource: resource.to_string(),
+            execution_id: row.root_id.clone(),
+            state: cursor.state.clone(),
+            input,
+            context: context.clone(),
+        };
+        let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
+            Ok(r) => r,
+            Err(_) => Err(StateError::new(
+                limit_error,
+                format!("the task did not finish within {} s", limit.as_secs_f64()),
+            )),
+        };
+        Ok(Some(match result {
+            Ok(result) => {
+                let events = vec![event(
+                    "TaskSucceeded",
+                    Some(&cursor.state),
+                    json!({ "output": result }),
+                )];
+                match payload::state_output(state, raw, result, context) {
+                    Ok(output) => self.transition(cursor, state, output, events),
+                    Err(e) => self.failure(row, cursor, state, e, events),
+                }
+            }
+            Err(e) => {
+                let events = vec![event(
+                    "TaskFailed",
+                    Some(&cursor.state),
+                    json!({ "error": e.error, "cause": e.cause }),
+                )];
+                self.failure(row, cursor, state, e, events)
+            }
+        }))
+    }
+
+    /// Enters a Parallel or Map state: its children start.
+    fn fan_out(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        context: &Value,
+    ) -> Commit {
+        match self.children_inputs(state, &cursor.input, context) {
+            Err(e) => self.failure(row, cursor, state, e, Vec::new()),
+            Ok((_, inputs)) if inputs.is_empty() => {
+                match payload::state_output(state, &cursor.input, json!([]), context) {
+                    Ok(output) => self.transition(cursor, state, output, Vec::new()),
+                    Err(e) => self.failure(row, cursor, state, e, Vec::new()),
+                }
+            }
+            Ok((machines, inputs)) => {
+                let generation = row.version;
+                let total = inputs.len() as i64;
+                let first = match max_concurrency(state) {
+                    0 => total,
+                    n => total.min(i64::from(n)),
+                };
+                let spawn = (0..first)
+                    .map(|i| self.child(row, generation, i, &machines, &inputs))
+                    .collect();
+                let mut waiting = cursor.clone();
+                waiting.phase = Phase::Children {
+                    generation,
+                    total,
+                    spawned: first,
+                };
+                let kind = if matches!(state.kind, Kind::Map { .. }) {
+                    "MapStateStarted"
+                } else {
+                    "ParallelStateStarted"
+                };
+                Commit {
+                    status: RUNNING,
+                    cursor: json_text(&waiting),
+                    output: None,
+                    error: None,
+                    cause: None,
+                    wake_at: self.asleep(row),
+                    lease_ms: 0,
+                    history: vec![event(
+                        kind,
+                        Some(&cursor.state),
+                        json!({ "children": total }),
+                    )],
+                    spawn,
+                }
+            }
+        }
+    }
+
+    /// The sub-machine (as JSON) and input of each child of a Parallel or Map state.
+    fn children_inputs(
+        &self,
+        state: &State,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<(Vec<String>, Vec<Value>), StateError> {
+        match &state.kind {
+            Kind::Parallel { branches } => {
+                let input = payload::effective_input(state, raw, context)?;
+                Ok((
+                    branches.iter().map(|b| b.source.to_string()).collect(),
+                    vec![input; branches.len()],
+                ))
+            }
+            Kind::Map {
+                items_path,
+                item_selector,
+                processor,
+                ..
+            } => {
+                let input = payload::input_path(state, raw)?;
+                let items = match items_path.select(&input, context) {
+                    Some(Value::Array(items)) => items,
+                    _ => {
+                        return Err(StateError::new(
+                            errors::RUNTIME,
+                            format!("ItemsPath {:?} does not select an array", items_path.text()),
+                        ));
+                    }
+                };
+                let inputs = match item_selector {
+                    None => items,
+                    Some(t) => items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, item)| {
+                            let mut ctx = context.clone();
+                            ctx["Map"] = json!({ "Item": { "Index": i, "Value": item } });
+                            payload::resolve(t, &input, &ctx)
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+                Ok((vec![processor.source.to_string()], inputs))
+            }
+            _ => Ok((Vec::new(), Vec::new())),
+        }
+    }
+
+    fn child(
+        &self,
+        row: &ExecutionRow,
+        generation: i64,
+        index: i64,
+        machines: &[String],
+        inputs: &[Value],
+    ) -> NewExecution {
+        let id = format!("{}:{generation}:{index}", row.id);
+        let definition = machines
+            .get(index as usize)
+            .or_else(|| machines.first())
+            .cloned()
+            .unwrap_or_default();
+        let input = inputs.get(index as usize).cloned().unwrap_or(Value::Null);
+        let start_at = self
+            .machine(&definition)
+            .map(|m| m.start_at.clone())
+            .unwrap_or_default();
+        NewExecution {
+            name: id.clone(),
+            id,
+            tenant: row.tenant.clone(),
+            workflow: row.workflow.clone(),
+            root_id: row.root_id.clone(),
+            parent: Some((row.id.clone(), generation, index)),
+            definition,
+            context: row.context.clone(),
+            input: input.to_string(),
+            cursor: json_text(&Cursor::enter(&start_at, input)),
+            deadline_at: row.deadline_at,
+        }
+    }
+
+    /// A Parallel or Map state woken by a child: start more, finish, or fail.
+    async fn collect(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+    ) -> Result<Option<Commit>, StoreError> {
+        let Phase::Children {
+            generation,
+            total,
+            spawned,
+        } = cursor.phase
+        else {
+            return Ok(None);
+        };
+        let children = self.store.wf_children(&row.id, generation).await?;
+        let failed: Vec<_> = children
+            .iter()
+            .filter(|c| c.status != RUNNING && c.status != SUCCEEDED)
+            .collect();
+        let running = children.iter().filter(|c| c.status == RUNNING).count() as i64;
+        let done = children.len() as i64 - running;
+        let context = self.context(row, cursor);
+        let child_error = |c: &crate::store::workflow::ChildOutcome| StateError {
+            error: c.error.clone().unwrap_or_else(|| match c.status.as_str() {
+                TIMED_OUT => errors::TIMEOUT.to_string(),
+                ABORTED => errors::BRANCH_FAILED.to_string(),
+                _ => errors::TASK_FAILED.to_string(),
+            }),
+            cause: c.cause.clone().unwrap_or_default(),
+        };
+        let exceeded = match &state.kind {
+            Kind::Map {
+                tolerated_count,
+                tolerated_percentage,
+                ..
+            } if tolerated_count.is_some() || tolerated_percentage.is_some() => {
+                let f = failed.len() as f64;
+                let over_count = tolerated_count.is_some_and(|c| failed.len() as u64 > c);
+                let over_share = tolerated_percentage.is_some_and(|p| f * 100.0 / total as f64 > p);
+                (over_count || over_share).then(|| {
+                    StateError::new(
+                        errors::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                        format!("{} of {total} items failed", failed.len()),
+                    )
+                })
+            }
+            _ => failed.first().map(|c| child_error(c)),
+        };
+        if let Some(error) = exceeded {
+            self.store.wf_abort_children(&row.id, generation).await?;
+            let events = vec![event(
+                "ChildFailed",
+                Some(&cursor.state),
+                json!({ "error": error.error, "cause": error.cause }),
+            )];
+            return Ok(Some(self.failure(row, cursor, state, error, events)));
+        }
+        if spawned < total && running < i64::from(max_concurrency(state)).max(1) {
+            let (machines, inputs) = match self.children_inputs(state, &cursor.input, &context) {
+                Ok(x) => x,
+                Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
+            };
+            let room = i64::from(max_concurrency(state)) - running;
+            let more = room.min(total - spawned);
+            let spawn = (spawned..spawned + more)
+                .map(|i| self.child(row, generation, i, &machines, &inputs))
+                .collect();
+            let mut next = cursor.clone();
+            next.phase = Phase::Children {
+                generation,
+                total,
+                spawned: spawned + more,
+            };
+            return Ok(Some(self.rest(row, &next, Vec::new(), spawn)));
+        }
+        if done < total {
+            let still = cursor.clone();
+            return Ok(Some(self.rest(row, &still, Vec::new(), Vec::new())));
+        }
+        let results: Vec<Value> = children
+            .iter()
+            .map(|c| match (&c.status[..], &c.output) {
+                (SUCCEEDED, Some(o)) => serde_json::from_str(o).unwrap_or(Value::Null),
+                _ => child_error(c).to_json(),
+            })
+            .collect();
+        let events = vec![event(
+            "ChildrenSucceeded",
+            Some(&cursor.state),
+            json!({ "children": total }),
+        )];
+        Ok(Some(
+            match payload::state_output(state, &cursor.input, Value::Array(results), &context) {
+                Ok(output) => self.transition(cursor, state, output, events),
+                Err(e) => self.failure(row, cursor, state, e, events),
+            },
+        ))
+    }
+
+    /// Back to sleep until a child wakes this execution.
+    fn rest(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        history: Vec<HistoryEvent>,
+        spawn: Vec<NewExecution>,
+    ) -> Commit {
+        Commit {
+            status: RUNNING,
+            cursor: json_text(cursor),
+            output: None,
+            error: None,
+            cause: None,
+            wake_at: self.asleep(row),
+            lease_ms: 0,
+            history,
+            spawn,
+        }
+    }
+
+    fn asleep(&self, row: &ExecutionRow) -> i64 {
+        row.deadline_at.unwrap_or(ASLEEP).min(ASLEEP)
+    }
+
+    fn sleep(&self, row: &ExecutionRow, cursor: &Cursor, until: i64) -> Commit {
+        Commit {
+            status: RUNNING,
+            cursor: json_text(cursor),
+            output: None,
+            error: None,
+            cause: None,
+            wake_at: row.deadline_at.map_or(until, |d| until.min(d)),
+            lease_ms: 0,
+            history: vec![event(
+                "WaitStateEntered",
+                Some(&cursor.state),
+                json!({ "until": iso(until) }),
+            )],
+            spawn: Vec::new(),
+        }
+    }
+
+    /// Leaves the state with `output` for its `Next` (or the end).
+    fn transition(
+        &self,
+        cursor: &Cursor,
+        state: &State,
+        output: Value,
+        events: Vec<HistoryEvent>,
+    ) -> Commit {
+        self.go_to(cursor, state.next.as_ref(), output, events)
+    }
+
+    fn go_to(
+        &self,
+        cursor: &Cursor,
+        next: Option<&String>,
+        output: Value,
+        mut events: Vec<HistoryEvent>,
+    ) -> Commit {
+        events.push(event(
+            "StateExited",
+            Some(&cursor.state),
+            json!({ "output": output }),
+        ));
+        match next {
+            Some(next) => {
+                events.push(event(
+                    "StateEntered",
+                    Some(next),
+                    json!({ "input": output }),
+                ));
+                Commit {
+                    status: RUNNING,
+                    cursor: json_text(&Cursor::enter(next, output)),
+                    output: None,
+                    error: None,
+                    cause: None,
+                    wake_at: now_ms(),
+                    lease_ms: LEASE_MS,
+                    history: events,
+                    spawn: Vec::new(),
+                }
+            }
+            None => {
+                events.push(event(
+                    "ExecutionSucceeded",
+                    None,
+                    json!({ "output": output }),
+                ));
+                Commit {
+                    status: SUCCEEDED,
+                    cursor: json_text(cursor),
+                    output: Some(output.to_string()),
+                    error: None,
+                    cause: None,
+                    wake_at: now_ms(),
+                    lease_ms: 0,
+                    history: events,
+                    spawn: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// An error in a state: retried, caught, or the end of the execution.
+    fn failure(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        error: StateError,
+        mut events: Vec<HistoryEvent>,
+    ) -> Commit {
+        if let Some((i, retrier)) = state
+            .retry
+            .iter()
+            .enumerate()
+            .find(|(_, r)| matches(&r.errors, &error.error))
+        {
+            let done = cursor.retries.get(i).copied().unwrap_or(0);
+            if done < retrier.max_attempts {
+                let delay = if self.options.skip_waits {
+                    0
+                } else {
+                    retrier.delay_ms(done) as i64
+                };
+                let mut again = cursor.clone();
+                again.retries.resize(state.retry.len(), 0);
+                again.retries[i] = done + 1;
+                again.phase = Phase::Enter;
+                events.push(event(
+                    "StateRetryScheduled",
+                    Some(&cursor.state),
+                    json!({ "error": error.error, "cause": error.cause, "retry": done + 1, "delay_ms": delay }),
+                ));
+                let wake_at = now_ms() + delay;
+                return Commit {
+                    status: RUNNING,
+                    cursor: json_text(&again),
+                    output: None,
+                    error: None,
+                    cause: None,
+                    wake_at: row.deadline_at.map_or(wake_at, |d| wake_at.min(d)),
+                    lease_ms: if delay == 0 { LEASE_MS } else { 0 },
+                    history: events,
+                    spawn: Vec::new(),
+                };
+            }
+        }
+        if let Some(catcher) = state
+            .catch
+            .iter()
+            .find(|c| matches(&c.errors, &error.error))
+        {
+            match payload::place(&catcher.result_path, &cursor.input, error.to_json()) {
+                Ok(output) => {
+                    events.push(event(
+                        "ErrorCaught",
+                        Some(&cursor.state),
+                        json!({ "error": error.error, "cause": error.cause, "next": catcher.next }),
+                    ));
+                    return self.go_to(cursor, Some(&catcher.next), output, events);
+                }
+                Err(e) => return self.end_with(row, FAILED, Some(&cursor.state), e, events),
+            }
+        }
+        let status =
+            if error.error == errors::TIMEOUT && row.deadline_at.is_some_and(|d| d <= now_ms()) {
+                TIMED_OUT
+            } else {
+                FAILED
+            };
+        self.end_with(row, status, Some(&cursor.state), error, events)
+    }
+
+    fn end_failed(&self, row: &ExecutionRow, state: Option<&str>, error: StateError) -> Commit {
+        self.end(row, FAILED, state, error)
+    }
+
+    fn end(
+        &self,
+        row: &ExecutionRow,
+        status: &'static str,
+        state: Option<&str>,
+        error: StateError,
+    ) -> Commit {
+        self.end_with(row, status, state, error, Vec::new())
+    }
+
+    fn end_with(
+        &self,
+        row: &ExecutionRow,
+        status: &'static str,
+        state: Option<&str>,
+        error: StateError,
+        mut events: Vec<HistoryEvent>,
+    ) -> Commit {
+        let kind = if status == TIMED_OUT {
+            "ExecutionTimedOut"
+        } else {
+            "ExecutionFailed"
+        };
+        events.push(event(
+            kind,
+            state,
+            json!({ "error": error.error, "cause": error.cause }),
+        ));
+        Commit {
+            status,
+            cursor: row.cursor.clone(),
+            output: None,
+            error: Some(error.error),
+            cause: Some(error.cause),
+            wake_at: now_ms(),
+            lease_ms: 0,
+            history: events,
+            spawn: Vec::new(),
+        }
+    }
+}
+
+fn max_concurrency(state: &State) -> u32 {
+    match &state.kind {
+        Kind::Map {
+            max_concurrency, ..
+        } => *max_concurrency,
+        _ => 0,
+    }
+}
+
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// When a Wait state ends, in ms since the epoch.
+fn wait_until(wait: &WaitFor, input: &Value, context: &Value, now: i64) -> Result<i64, StateError> {
+    let bad = |what: String| StateError::new(errors::RUNTIME, what);
+    let at = |text: &str| {
+        super::choice::timestamp(text)
+            .map(|t| t.timestamp_millis())
+            .ok_or_else(|| bad(format!("{text:?} is not an RFC 3339 timestamp")))
+    };
+    match wait {
+        WaitFor::Seconds(Seconds::Fixed(s)) => Ok(now + (*s as i64) * 1000),
+        WaitFor::Seconds(Seconds::Path(p)) => {
+            match p.select(input, context).and_then(|v| v.as_u64()) {
+                Some(s) => Ok(now + (s as i64) * 1000),
+                None => Err(bad(format!(
+                    "SecondsPath {:?} is not a non-negative integer",
+                    p.text()
+                ))),
+            }
+        }
+        WaitFor::Timestamp(t) => at(t),
+        WaitFor::TimestampPath(p) => match p.select(input, context) {
+            Some(Value::String(t)) => at(&t),
+            _ => Err(bad(format!(
+                "TimestampPath {:?} is not a timestamp string",
+                p.text()
+            ))),
+        },
+    }
+}

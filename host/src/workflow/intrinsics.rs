@@ -1,0 +1,478 @@
+//! The intrinsic functions of the Amazon States Language (`"field.$": "States.Format(...)"`),
+//! parsed once when the definition loads and evaluated against a state's input and the
+//! context object. A failure is the spec's `States.IntrinsicFailure`.
+
+use base64::Engine as _;
+use serde_json::{Number, Value};
+
+use super::path::{Path, kind_of};
+
+/// The spec allows up to 10 nested calls in one field.
+const MAX_NESTING: usize = 10;
+/// `States.ArrayRange` yields at most this many items.
+const MAX_RANGE: usize = 1000;
+/// `States.Base64Encode` takes at most this many characters (`Base64Decode` 10,000 bytes).
+const MAX_BASE64_INPUT: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Literal(Value),
+    Path(Path),
+    Call(Call),
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub function: Function,
+    pub args: Vec<Arg>,
+}
+
+macro_rules! functions {
+    ($($variant:ident = $name:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Function { $($variant,)* }
+        impl Function {
+            fn from_name(name: &str) -> Option<Self> {
+                match name { $($name => Some(Function::$variant),)* _ => None }
+            }
+            pub fn name(self) -> &'static str {
+                match self { $(Function::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+functions! {
+    Format = "States.Format",
+    StringToJson = "States.StringToJson",
+    JsonToString = "States.JsonToString",
+    Array = "States.Array",
+    ArrayPartition = "States.ArrayPartition",
+    ArrayContains = "States.ArrayContains",
+    ArrayRange = "States.ArrayRange",
+    ArrayGetItem = "States.ArrayGetItem",
+    ArrayLength = "States.ArrayLength",
+    ArrayUnique = "States.ArrayUnique",
+    Base64Encode = "States.Base64Encode",
+    Base64Decode = "States.Base64Decode",
+    Hash = "States.Hash",
+    JsonMerge = "States.JsonMerge",
+    MathRandom = "States.MathRandom",
+    MathAdd = "States.MathAdd",
+    StringSplit = "States.StringSplit",
+    Uuid = "States.UUID",
+}
+
+/// Whether a `.$` value is an intrinsic call rather than a path.
+pub fn is_call(text: &str) -> bool {
+    text.trim_start().starts_with("States.")
+}
+
+impl Call {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut p = Parser {
+            text,
+            pos: 0,
+            depth: 0,
+        };
+        let call = p.call()?;
+        p.skip_ws();
+        if p.pos != text.len() {
+            return Err(p.error("unexpected text after the call"));
+        }
+        Ok(call)
+    }
+
+    pub fn eval(&self, input: &Value, context: &Value) -> Result<Value, String> {
+        let args = self
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::Literal(v) => Ok(v.clone()),
+                Arg::Path(p) => p
+                    .select(input, context)
+                    .ok_or_else(|| format!("path {:?} selects nothing", p.text())),
+                Arg::Call(c) => c.eval(input, context),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        apply(self.function, args).map_err(|e| format!("{}: {e}", self.function.name()))
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn error(&self, what: &str) -> String {
+        format!("intrinsic {:?} at offset {}: {what}", self.text, self.pos)
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
+    fn skip_ws(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.pos = self.text.len() - trimmed.len();
+    }
+
+    fn call(&mut self) -> Result<Call, String> {
+        self.skip_ws();
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error("more than 10 nested calls"));
+        }
+        let open = self
+            .rest()
+            .find('(')
+            .ok_or_else(|| self.error("expected `(`"))?;
+        let name = self.rest()[..open].trim();
+        let function = Function::from_name(name)
+            .ok_or_else(|| self.error(&format!("unknown function `{name}`")))?;
+        self.pos += open + 1;
+        let mut args = Vec::new();
+        self.skip_ws();
+        if let Some(stripped) = self.rest().strip_prefix(')') {
+            self.pos = self.text.len() - stripped.len();
+        } else {
+            loop {
+                args.push(self.arg()?);
+                self.skip_ws();
+                match self.rest().chars().next() {
+                    Some(',') => self.pos += 1,
+                    Some(')') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.error("expected `,` or `)`")),
+                }
+            }
+        }
+        self.depth -= 1;
+        check_arity(function, args.len()).map_err(|e| self.error(&e))?;
+        Ok(Call { function, args })
+    }
+
+    fn arg(&mut self) -> Result<Arg, String> {
+        self.skip_ws();
+        let rest = self.rest();
+        if rest.starts_with('\'') {
+            return self.string().map(|s| Arg::Literal(Value::String(s)));
+        }
+        if rest.starts_with("States.") {
+            return self.call().map(Arg::Call);
+        }
+        if rest.starts_with('$') {
+            let end = path_end(rest);
+            let text = rest[..end].trim_end();
+            self.pos += end;
+            return Path::parse(text).map(Arg::Path).map_err(|e| self.error(&e));
+        }
+        let end = rest.find([',', ')']).unwrap_or(rest.len());
+        let token = rest[..end].trim();
+        self.pos += end;
+        let value = match token {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            "null" => Value::Null,
+            number => serde_json::from_str::<Number>(number)
+                .map(Value::Number)
+                .map_err(|_| self.error(&format!("`{token}` is not a literal, path or call")))?,
+        };
+        Ok(Arg::Literal(value))
+    }
+
+    /// A single-quoted string; `\'`, `\\`, `\{` and `\}` are escapes (the braces stay
+    /// escaped so `States.Format` can tell them from placeholders).
+    fn string(&mut self) -> Result<String, String> {
+        let mut out = String::new();
+        let mut chars = self.rest().char_indices().skip(1);
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, q @ ('\'' | '\\'))) => out.push(q),
+                    Some((_, b @ ('{' | '}'))) => {
+                        out.push('\\');
+                        out.push(b);
+                    }
+                    _ => return Err(self.error("bad escape in a string")),
+                },
+                '\'' => {
+                    self.pos += i + 1;
+                    return Ok(out);
+                }
+                other => out.push(other),
+            }
+        }
+        Err(self.error("unclosed string"))
+    }
+}
+
+/// Where a path argument ends: at a `,` or `)` outside brackets and quotes.
+fn path_end(text: &str) -> usize {
+    let (mut depth, mut quote) = (0i32, None);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '(') => depth += 1,
+            (None, ']') => depth -= 1,
+            (None, ')') if depth > 0 => depth -= 1,
+            (None, ',' | ')') if depth == 0 => return i,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+fn check_arity(f: Function, n: usize) -> Result<(), String> {
+    use Function::*;
+    let ok = match f {
+        Format => n >= 1,
+        Array => true,
+        StringToJson | JsonToString | ArrayLength | ArrayUnique | Base64Encode | Base64Decode => {
+            n == 1
+        }
+        ArrayPartition | ArrayContains | ArrayGetItem | Hash | MathAdd | StringSplit => n == 2,
+        ArrayRange | JsonMerge => n == 3,
+        MathRandom => n == 2 || n == 3,
+        Uuid => n == 0,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{} does not take {n} arguments", f.name()))
+    }
+}
+
+fn string(v: &Value, what: &str) -> Result<String, String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{what} must be a string, not a {}", kind_of(v)))
+}
+
+fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(format!(
+            "{what} must be an array, not a {}",
+            kind_of(&other)
+        )),
+    }
+}
+
+fn integer(v: &Value, what: &str) -> Result<i64, String> {
+    match v.as_i64() {
+        Some(i) => Ok(i),
+        None => match v.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(f as i64),
+            _ => Err(format!("{what} must be an integer, not {v}")),
+        },
+    }
+}
+
+/// A call's evaluated arguments, taken in order (the arity was checked at parse time).
+struct Args(std::collections::VecDeque<Value>);
+
+impl Args {
+    fn next(&mut self) -> Value {
+        self.0.pop_front().unwrap_or(Value::Null)
+    }
+}
+
+fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
+    use Function::*;
+    let mut args = Args(args.into());
+    Ok(match f {
+        Format => {
+            let template = string(&args.next(), "the template")?;
+            format(&template, &mut args.0.drain(..))?
+        }
+        StringToJson => {
+            let text = string(&args.next(), "the argument")?;
+            serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?
+        }
+        JsonToString => Value::String(args.next().to_string()),
+        Array => Value::Array(args.0.drain(..).collect()),
+        ArrayPartition => {
+            let items = array(args.next(), "the first argument")?;
+            let size = integer(&args.next(), "the chunk size")?;
+            if size <= 0 {
+                return Err("the chunk size must be positive".into());
+            }
+            Value::Array(
+                items
+                    .chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
+            )
+        }
+        ArrayContains => {
+            let items = array(args.next(), "the first argument")?;
+            let wanted = args.next();
+            Value::Bool(items.contains(&wanted))
+        }
+        ArrayRange => {
+            let (start, end, step) = (
+                integer(&args.next(), "the start")?,
+                integer(&args.next(), "the end")?,
+                integer(&args.next(), "the step")?,
+            );
+            if step == 0 {
+                return Err("the step cannot be 0".into());
+            }
+            let mut out = Vec::new();
+            let mut i = start;
+            while (step > 0 && i <= end) || (step < 0 && i >= end) {
+                if out.len() == MAX_RANGE {
+                    return Err(format!("the range has more than {MAX_RANGE} items"));
+                }
+                out.push(Value::from(i));
+                i += step;
+            }
+            Value::Array(out)
+        }
+        ArrayGetItem => {
+            let items = array(args.next(), "the first argument")?;
+            let index = integer(&args.next(), "the index")?;
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| items.get(i).cloned())
+                .ok_or_else(|| format!("index {index} is out of bounds"))?
+        }
+        ArrayLength => Value::from(array(args.next(), "the argument")?.len()),
+        ArrayUnique => {
+            let mut seen = Vec::new();
+            for item in array(args.next(), "the argument")? {
+                if !seen.contains(&item) {
+                    seen.push(item);
+                }
+            }
+            Value::Array(seen)
+        }
+        Base64Encode => {
+            let text = string(&args.next(), "the argument")?;
+            if text.len() > MAX_BASE64_INPUT {
+                return Err(format!("the input is over {MAX_BASE64_INPUT} characters"));
+            }
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text))
+        }
+        Base64Decode => {
+            let text = string(&args.next(), "the argument")?;
+            if text.len() > MAX_BASE64_INPUT {
+                return Err(format!("the input is over {MAX_BASE64_INPUT} characters"));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("not base64: {e}"))?;
+            Value::String(String::from_utf8(bytes).map_err(|_| "the decoded data is not UTF-8")?)
+        }
+        Hash => {
+            let data = match args.next() {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let algorithm = string(&args.next(), "the algorithm")?;
+            Value::String(hash(data.as_bytes(), &algorithm)?)
+        }
+        JsonMerge => {
+            let (a, b, deep) = (args.next(), args.next(), args.next());
+            if deep != Value::Bool(false) {
+                return Err("only a shallow merge (third argument false) is supported".into());
+            }
+            match (a, b) {
+                (Value::Object(mut a), Value::Object(b)) => {
+                    a.extend(b);
+                    Value::Object(a)
+                }
+                _ => return Err("both arguments must be objects".into()),
+            }
+        }
+        MathRandom => {
+            let (start, end) = (
+                integer(&args.next(), "the start")?,
+                integer(&args.next(), "the end")?,
+            );
+            if start >= end {
+                return Err("the start must be below the end".into());
+            }
+            let mut rng = match args.next() {
+                Value::Null => fastrand::Rng::new(),
+                seed => fastrand::Rng::with_seed(integer(&seed, "the seed")? as u64),
+            };
+            Value::from(rng.i64(start..end))
+        }
+        MathAdd => {
+            let (a, b) = (
+                integer(&args.next(), "the first number")?,
+                integer(&args.next(), "the second")?,
+            );
+            Value::from(a + b)
+        }
+        StringSplit => {
+            let text = string(&args.next(), "the string")?;
+            let delimiters = string(&args.next(), "the delimiters")?;
+            Value::Array(
+                text.split(|c| delimiters.contains(c))
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.to_string()))
+                    .collect(),
+            )
+        }
+        Uuid => Value::String(uuid::Uuid::new_v4().to_string()),
+    })
+}
+
+fn format(template: &str, args: &mut dyn Iterator<Item = Value>) -> Result<Value, String> {
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(b @ ('{' | '}')) => out.push(b),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            },
+            '{' if chars.peek() == Some(&'}') => {
+                chars.next();
+                let arg = args
+                    .next()
+                    .ok_or("the template has more {} than arguments")?;
+                match arg {
+                    Value::String(s) => out.push_str(&s),
+                    Value::Array(_) | Value::Object(_) => {
+                        return Err("arguments must be strings, numbers, booleans or null".into());
+                    }
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if args.next().is_some() {
+        return Err("there are more arguments than {} in the template".into());
+    }
+    Ok(Value::String(out))
+}
+
+fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {
+    Ok(match algorithm {
+        "MD5" => hex::encode(<md5::Md5 as md5::Digest>::digest(data)),
+        "SHA-1" => hex::encode(<sha1::Sha1 as sha1::Digest>::digest(data)),
+        "SHA-256" => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)),
+        "SHA-384" => hex::encode(<sha2::Sha384 as sha2::Digest>::digest(data)),
+        "SHA-512" => hex::encode(<sha2::Sha512 as sha2::Digest>::digest(data)),
+        other => {
+            return Err(format!(
+                "unknown algorithm `{other}` (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"
+            ));
+        }
+    })
+}

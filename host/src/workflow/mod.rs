@@ -1,0 +1,17 @@
+//! Workflows: state machines in the Amazon States Language, run durably. Definitions are
+//! checked when their tenant loads ([`Machine::parse`]); the [`Executor`] runs
+//! executions one committed transition at a time over the store, so any host sharing
+//! the store can resume any execution. A Task's `Resource` names one of the tenant's
+//! plugins, which receives a `task` event.
+
+mod choice;
+mod definition;
+pub mod errors;
+mod executor;
+mod intrinsics;
+mod path;
+mod payload;
+
+pub use definition::{Kind, Machine, State};
+pub use errors::StateError;
+pub use executor::{Executor, ExecutorOptions, StartError, Started, TaskCall, TaskRunner};

@@ -586,7 +586,7 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
             return Err(format!("{}: use ItemProcessor or Iterator, not both", f.at));
         }
         (Some(p), None) | (None, Some(p)) => Machine::parse_at(p, &here, false)?,
-        (None, None) => return Err(format!("{here}: is required")),
+        (None, None) => return Err(format!("{}: is required", f.here("ItemProcessor"))),
     };
     let max_concurrency = f.integer("MaxConcurrency")?.unwrap_or(0);
     let tolerated_count = f.integer("ToleratedFailureCount")?;

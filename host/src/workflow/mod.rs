@@ -15,3 +15,6 @@ mod payload;
 pub use definition::{Kind, Machine, State};
 pub use errors::StateError;
 pub use executor::{Executor, ExecutorOptions, StartError, Started, TaskCall, TaskRunner};
+
+#[cfg(test)]
+mod spec_tests;

@@ -1,0 +1,547 @@
+//! Table-driven tests of the language parts, with expected values taken from the Amazon
+//! States Language specification and the intrinsic functions' published examples.
+
+use serde_json::{Value, json};
+
+use super::choice::Rule;
+use super::definition::Machine;
+use super::intrinsics::Call;
+use super::payload;
+
+fn rule(v: Value) -> Rule {
+    Rule::parse(&v, "rule", false).unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+#[test]
+fn every_choice_operator() {
+    let input = json!({
+        "s": "hello", "n": 10, "f": 2.5, "b": true, "nul": null,
+        "t": "2016-03-14T01:59:00Z", "t2": "2016-03-14T02:00:00+00:00",
+        "other": "hello", "ten": 10, "yes": true, "file": "log-2024.txt",
+        "star": "a*b"
+    });
+    let ctx = json!({});
+    // (rule, expected)
+    let table = [
+        (json!({"Variable": "$.s", "StringEquals": "hello"}), true),
+        (json!({"Variable": "$.s", "StringEquals": "Hello"}), false),
+        (json!({"Variable": "$.s", "StringLessThan": "world"}), true),
+        (
+            json!({"Variable": "$.s", "StringGreaterThan": "world"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.s", "StringLessThanEquals": "hello"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.s", "StringGreaterThanEquals": "hellp"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.s", "StringEqualsPath": "$.other"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.s", "StringLessThanPath": "$.other"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.s", "StringGreaterThanPath": "$.other"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.s", "StringLessThanEqualsPath": "$.other"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.s", "StringGreaterThanEqualsPath": "$.other"}),
+            true,
+        ),
+        (json!({"Variable": "$.n", "StringEquals": "10"}), false), // type mismatch
+        (
+            json!({"Variable": "$.file", "StringMatches": "log-*.txt"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.file", "StringMatches": "*.csv"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.star", "StringMatches": "a\\*b"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.file", "StringMatches": "a\\*b"}),
+            false,
+        ),
+        (json!({"Variable": "$.n", "NumericEquals": 10}), true),
+        (json!({"Variable": "$.n", "NumericEquals": 10.0}), true),
+        (json!({"Variable": "$.f", "NumericLessThan": 3}), true),
+        (json!({"Variable": "$.f", "NumericGreaterThan": 3}), false),
+        (
+            json!({"Variable": "$.n", "NumericLessThanEquals": 10}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.n", "NumericGreaterThanEquals": 11}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.n", "NumericEqualsPath": "$.ten"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.f", "NumericLessThanPath": "$.ten"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.f", "NumericGreaterThanPath": "$.ten"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.n", "NumericLessThanEqualsPath": "$.ten"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.n", "NumericGreaterThanEqualsPath": "$.ten"}),
+            true,
+        ),
+        (json!({"Variable": "$.s", "NumericEquals": 1}), false), // type mismatch
+        (json!({"Variable": "$.b", "BooleanEquals": true}), true),
+        (json!({"Variable": "$.b", "BooleanEquals": false}), false),
+        (
+            json!({"Variable": "$.b", "BooleanEqualsPath": "$.yes"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampEquals": "2016-03-14T01:59:00Z"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampLessThan": "2016-03-14T02:00:00Z"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampGreaterThan": "2016-03-14T02:00:00Z"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampLessThanEquals": "2016-03-14T01:59:00Z"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampGreaterThanEquals": "2016-03-14T02:00:00Z"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampEqualsPath": "$.t2"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampLessThanPath": "$.t2"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t", "TimestampGreaterThanPath": "$.t2"}),
+            false,
+        ),
+        (
+            json!({"Variable": "$.t2", "TimestampLessThanEqualsPath": "$.t2"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.t2", "TimestampGreaterThanEqualsPath": "$.t"}),
+            true,
+        ),
+        (
+            json!({"Variable": "$.s", "TimestampEquals": "2016-03-14T01:59:00Z"}),
+            false,
+        ),
+        (json!({"Variable": "$.nul", "IsNull": true}), true),
+        (json!({"Variable": "$.s", "IsNull": true}), false),
+        (json!({"Variable": "$.s", "IsPresent": true}), true),
+        (json!({"Variable": "$.missing", "IsPresent": true}), false),
+        (json!({"Variable": "$.missing", "IsPresent": false}), true),
+        (json!({"Variable": "$.f", "IsNumeric": true}), true),
+        (json!({"Variable": "$.s", "IsNumeric": false}), true),
+        (json!({"Variable": "$.s", "IsString": true}), true),
+        (json!({"Variable": "$.b", "IsBoolean": true}), true),
+        (json!({"Variable": "$.t", "IsTimestamp": true}), true),
+        (json!({"Variable": "$.s", "IsTimestamp": true}), false),
+        // The spec's example of a compound rule.
+        (
+            json!({"And": [
+                {"Variable": "$.n", "NumericGreaterThanEquals": 1},
+                {"Variable": "$.n", "NumericLessThan": 20}
+            ]}),
+            true,
+        ),
+        (
+            json!({"Or": [
+                {"Variable": "$.n", "NumericLessThan": 1},
+                {"Variable": "$.s", "StringEquals": "nope"}
+            ]}),
+            false,
+        ),
+        (
+            json!({"Not": {"Variable": "$.s", "StringEquals": "world"}}),
+            true,
+        ),
+    ];
+    for (r, want) in table {
+        assert_eq!(rule(r.clone()).eval(&input, &ctx), Ok(want), "{r}");
+    }
+    // A variable that selects nothing is a runtime error (IsPresent aside).
+    assert!(
+        rule(json!({"Variable": "$.missing", "StringEquals": "x"}))
+            .eval(&input, &ctx)
+            .is_err()
+    );
+}
+
+#[test]
+fn bad_choice_rules_are_refused() {
+    let table = [
+        json!({"Variable": "$.s"}),
+        json!({"Variable": "$.s", "StringEquals": 1}),
+        json!({"Variable": "$.s", "NumericEquals": "1"}),
+        json!({"Variable": "$.s", "BooleanLessThan": true}),
+        json!({"Variable": "$.s", "TimestampEquals": "yesterday"}),
+        json!({"Variable": "$.s", "StringEquals": "a", "StringMatches": "a"}),
+        json!({"Variable": "$.s", "Frobnicate": "a"}),
+        json!({"Variable": "s", "StringEquals": "a"}),
+        json!({"And": []}),
+        json!({"And": [], "Variable": "$.s"}),
+        json!({"Variable": "$.s", "IsNull": "yes"}),
+    ];
+    for r in table {
+        assert!(Rule::parse(&r, "rule", false).is_err(), "{r}");
+    }
+}
+
+#[test]
+fn every_intrinsic_function() {
+    let input = json!({
+        "name": "Arnav", "someString": "{\"number\": 20}",
+        "someJson": {"name": "Foo", "zebra": "Bar"},
+        "inputArray": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "dupes": [1, 2, 3, 3, 3, 3, 3, 3, 4],
+        "json1": {"a": {"a1": 1, "a2": 2}, "b": 2},
+        "json2": {"a": {"a3": 1, "a4": 2}, "c": 3},
+        "inputString": "This.is+a,test=string", "splitter": ".+,="
+    });
+    let ctx = json!({"Execution": {"Id": "exec-1"}});
+    let eval = |text: &str| {
+        Call::parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .eval(&input, &ctx)
+    };
+    let table: &[(&str, Value)] = &[
+        (
+            "States.Format('Hello, my name is {}.', $.name)",
+            json!("Hello, my name is Arnav."),
+        ),
+        (
+            "States.Format('{} runs {}', $$.Execution.Id, 3)",
+            json!("exec-1 runs 3"),
+        ),
+        (
+            "States.Format('literal \\{\\} and \\'quotes\\'')",
+            json!("literal {} and 'quotes'"),
+        ),
+        ("States.StringToJson($.someString)", json!({"number": 20})),
+        (
+            "States.JsonToString($.someJson)",
+            json!("{\"name\":\"Foo\",\"zebra\":\"Bar\"}"),
+        ),
+        (
+            "States.Array('Foo', 2020, $.someJson, null)",
+            json!(["Foo", 2020, {"name": "Foo", "zebra": "Bar"}, null]),
+        ),
+        (
+            "States.ArrayPartition($.inputArray, 4)",
+            json!([[1, 2, 3, 4], [5, 6, 7, 8], [9]]),
+        ),
+        ("States.ArrayContains($.inputArray, 5)", json!(true)),
+        ("States.ArrayContains($.inputArray, 10)", json!(false)),
+        ("States.ArrayRange(1, 9, 2)", json!([1, 3, 5, 7, 9])),
+        ("States.ArrayRange(9, 1, -4)", json!([9, 5, 1])),
+        ("States.ArrayGetItem($.inputArray, 5)", json!(6)),
+        ("States.ArrayLength($.inputArray)", json!(9)),
+        ("States.ArrayUnique($.dupes)", json!([1, 2, 3, 4])),
+        (
+            "States.Base64Encode('Data to encode')",
+            json!("RGF0YSB0byBlbmNvZGU="),
+        ),
+        (
+            "States.Base64Decode('RGF0YSB0byBlbmNvZGU=')",
+            json!("Data to encode"),
+        ),
+        (
+            "States.Hash('input data', 'SHA-1')",
+            json!("aaff4a450a104cd177d28d18d74485e8cae074b7"),
+        ),
+        (
+            "States.Hash('abc', 'MD5')",
+            json!("900150983cd24fb0d6963f7d28e17f72"),
+        ),
+        (
+            "States.Hash('abc', 'SHA-256')",
+            json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        ),
+        (
+            "States.JsonMerge($.json1, $.json2, false)",
+            json!({"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3}),
+        ),
+        ("States.MathAdd(111, -1)", json!(110)),
+        (
+            "States.StringSplit($.inputString, $.splitter)",
+            json!(["This", "is", "a", "test", "string"]),
+        ),
+        (
+            "States.StringSplit('1,2,3,4,5', ',')",
+            json!(["1", "2", "3", "4", "5"]),
+        ),
+        (
+            "States.ArrayGetItem(States.StringSplit(States.Format('{}-x', $.name), '-'), 0)",
+            json!("Arnav"),
+        ),
+    ];
+    for (text, want) in table {
+        assert_eq!(eval(text).as_ref(), Ok(want), "{text}");
+    }
+    let random = eval("States.MathRandom(1, 999)").unwrap().as_i64().unwrap();
+    assert!((1..999).contains(&random));
+    assert_eq!(
+        eval("States.MathRandom(1, 999, 1234)"),
+        eval("States.MathRandom(1, 999, 1234)"),
+        "a seed makes it repeatable"
+    );
+    let id = eval("States.UUID()").unwrap();
+    assert!(uuid::Uuid::parse_str(id.as_str().unwrap()).is_ok());
+
+    // Failures at run time (States.IntrinsicFailure).
+    for text in [
+        "States.ArrayGetItem($.inputArray, 20)",
+        "States.StringToJson($.name)",
+        "States.Format('{} {}', $.name)",
+        "States.Format('{}', $.someJson)",
+        "States.Hash('x', 'SHA-3')",
+        "States.JsonMerge($.json1, $.json2, true)",
+        "States.ArrayRange(1, 5000, 1)",
+        "States.MathAdd($.name, 1)",
+        "States.Base64Decode('***')",
+        "States.ArrayLength($.missing)",
+    ] {
+        assert!(eval(text).is_err(), "{text}");
+    }
+    // Failures when the definition loads.
+    let deep = format!("{}1{}", "States.Array(".repeat(11), ")".repeat(11));
+    for text in [
+        "States.Nope(1)",
+        "States.UUID(1)",
+        "States.ArrayLength()",
+        "States.Format('unclosed)",
+        "States.Array(1,",
+        "States.Array(bogus)",
+        deep.as_str(),
+    ] {
+        assert!(Call::parse(text).is_err(), "{text}");
+    }
+}
+
+fn machine(states: Value) -> Result<Machine, String> {
+    let start = states
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .unwrap_or_default();
+    Machine::parse(&json!({ "StartAt": start, "States": states }))
+}
+
+#[test]
+fn definitions_are_checked_when_they_load() {
+    let ok = machine(json!({
+        "A": {"Type": "Pass", "Next": "B"},
+        "B": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": true, "Next": "C"}], "Default": "D"},
+        "C": {"Type": "Task", "Resource": "p", "Retry": [{"ErrorEquals": ["States.ALL"]}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "D"}], "End": true},
+        "D": {"Type": "Succeed"}
+    }));
+    assert!(ok.is_ok(), "{ok:?}");
+    // (definition, a word the error must contain)
+    let table = [
+        (
+            json!({"A": {"Type": "Pass", "Next": "Nowhere"}}),
+            "does not exist",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "End": true}, "B": {"Type": "Succeed"}}),
+            "cannot be reached",
+        ),
+        (json!({"A": {"Type": "Pass"}}), "needs `Next`"),
+        (
+            json!({"A": {"Type": "Pass", "Next": "A", "End": true}}),
+            "both",
+        ),
+        (json!({"A": {"Type": "Bogus"}}), "unknown state type"),
+        (
+            json!({"A": {"Type": "Pass", "End": true, "Colour": "red"}}),
+            "unknown field `Colour`",
+        ),
+        (
+            json!({"A": {"Type": "Succeed", "Next": "A"}}),
+            "unknown field `Next`",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "End": true, "InputPath": "x"}}),
+            "InputPath",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "End": true, "ResultPath": "$.a[*]"}}),
+            "ResultPath",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "End": true, "Parameters": {"x.$": "States.Nope()"}}}),
+            "unknown function",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "End": true, "Parameters": {"x.$": "nope"}}}),
+            "x.$",
+        ),
+        (json!({"A": {"Type": "Task", "End": true}}), "Resource"),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": []}]}}),
+            "ErrorEquals",
+        ),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}]}}),
+            "BackoffRate",
+        ),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": ["X"], "JitterStrategy": "SOME"}]}}),
+            "JitterStrategy",
+        ),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]}}),
+            "States.ALL",
+        ),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Catch": [{"ErrorEquals": ["X"]}]}}),
+            "Next",
+        ),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "TimeoutSeconds": 5, "HeartbeatSeconds": 10}}),
+            "HeartbeatSeconds",
+        ),
+        (json!({"A": {"Type": "Choice", "Choices": []}}), "Choices"),
+        (
+            json!({"A": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": true}]}}),
+            "Next",
+        ),
+        (json!({"A": {"Type": "Wait", "End": true}}), "exactly one"),
+        (
+            json!({"A": {"Type": "Wait", "Seconds": 1, "Timestamp": "2016-03-14T01:59:00Z", "End": true}}),
+            "exactly one",
+        ),
+        (
+            json!({"A": {"Type": "Wait", "Timestamp": "soon", "End": true}}),
+            "RFC 3339",
+        ),
+        (
+            json!({"A": {"Type": "Fail", "Error": "X", "ErrorPath": "$.e"}}),
+            "ErrorPath",
+        ),
+        (
+            json!({"A": {"Type": "Parallel", "Branches": [], "End": true}}),
+            "Branches",
+        ),
+        (
+            json!({"A": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "X", "States": {"Y": {"Type": "Succeed"}}}]}}),
+            "Branches[0].StartAt",
+        ),
+        (json!({"A": {"Type": "Map", "End": true}}), "ItemProcessor"),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemReader": {}, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "distributed",
+        ),
+    ];
+    for (states, word) in table {
+        let err = machine(states.clone()).expect_err(&states.to_string());
+        assert!(err.contains(word), "{states}: {err}");
+    }
+    assert!(Machine::parse(&json!({"StartAt": "A"})).is_err());
+    assert!(Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONata"})).is_err());
+}
+
+#[test]
+fn input_and_output_processing_follows_the_spec() {
+    // The spec's example: InputPath selects the numbers, the result lands at
+    // ResultPath in the raw input, and OutputPath picks what goes on.
+    let m = machine(json!({
+        "Add": {"Type": "Task", "Resource": "adder", "InputPath": "$.numbers",
+                "ResultPath": "$.sum", "End": true}
+    }))
+    .unwrap();
+    let state = m.state("Add").unwrap();
+    let raw = json!({"title": "Numbers to add", "numbers": {"val1": 3, "val2": 4}});
+    let ctx = json!({});
+    assert_eq!(
+        payload::effective_input(state, &raw, &ctx).unwrap(),
+        json!({"val1": 3, "val2": 4})
+    );
+    assert_eq!(
+        payload::state_output(state, &raw, json!(7), &ctx).unwrap(),
+        json!({"title": "Numbers to add", "numbers": {"val1": 3, "val2": 4}, "sum": 7})
+    );
+
+    let m = machine(json!({
+        "T": {"Type": "Task", "Resource": "p",
+              "Parameters": {"flagged": true, "parts": {"first.$": "$.vals[0]", "last.$": "$.vals[-1:]"},
+                             "who.$": "$$.Execution.Id", "greeting.$": "States.Format('hi {}', $.name)"},
+              "ResultSelector": {"code.$": "$.status", "static": 1},
+              "ResultPath": "$.result", "OutputPath": "$.result", "End": true}
+    }))
+    .unwrap();
+    let state = m.state("T").unwrap();
+    let raw = json!({"vals": [1, 2, 3], "name": "Ana"});
+    let ctx = json!({"Execution": {"Id": "e-9"}});
+    assert_eq!(
+        payload::effective_input(state, &raw, &ctx).unwrap(),
+        json!({"flagged": true, "parts": {"first": 1, "last": [3]}, "who": "e-9", "greeting": "hi Ana"})
+    );
+    assert_eq!(
+        payload::state_output(state, &raw, json!({"status": 200, "body": "x"}), &ctx).unwrap(),
+        json!({"code": 200, "static": 1})
+    );
+    // A path the input lacks: States.ParameterPathFailure.
+    let err = payload::effective_input(state, &json!({"name": "x"}), &ctx).unwrap_err();
+    assert_eq!(err.error, "States.ParameterPathFailure");
+
+    // null InputPath gives {}, null ResultPath keeps the input, null OutputPath gives {}.
+    let m = machine(json!({
+        "P": {"Type": "Pass", "InputPath": null, "ResultPath": null, "End": true}
+    }))
+    .unwrap();
+    let state = m.state("P").unwrap();
+    let raw = json!({"keep": 1});
+    assert_eq!(
+        payload::effective_input(state, &raw, &ctx).unwrap(),
+        json!({})
+    );
+    assert_eq!(
+        payload::state_output(state, &raw, json!(5), &ctx).unwrap(),
+        raw
+    );
+    let m = machine(json!({"Q": {"Type": "Pass", "OutputPath": null, "End": true}})).unwrap();
+    assert_eq!(
+        payload::state_output(m.state("Q").unwrap(), &raw, json!(5), &ctx).unwrap(),
+        json!({})
+    );
+
+    // A result that cannot be placed: States.ResultPathMatchFailure.
+    let m = machine(json!({"P": {"Type": "Pass", "ResultPath": "$.a.b", "End": true}})).unwrap();
+    let err =
+        payload::state_output(m.state("P").unwrap(), &json!({"a": 1}), json!(1), &ctx).unwrap_err();
+    assert_eq!(err.error, "States.ResultPathMatchFailure");
+}

@@ -91,6 +91,7 @@ struct Cursor {
     /// Retries used, per entry of the state's `Retry`.
     #[serde(default)]
     retries: Vec<u32>,
+    #[serde(flatten)]
     phase: Phase,
 }
 
@@ -275,6 +276,30 @@ impl Executor {
             self.drive(row).await;
         }
         Ok(n)
+    }
+
+    /// Works on due executions until `id` (a root of `tenant`) has ended, for at most
+    /// `limit`. `orquesta test` and the engine's tests run executions this way.
+    pub async fn run_to_end(
+        &self,
+        tenant: &str,
+        id: &str,
+        limit: Duration,
+    ) -> Result<ExecutionRow, StoreError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let row = self
+                .store
+                .wf_get(tenant, id)
+                .await?
+                .ok_or(StoreError::Query(sqlx::Error::RowNotFound))?;
+            if row.status != RUNNING || tokio::time::Instant::now() >= deadline {
+                return Ok(row);
+            }
+            if self.work_once().await? == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
     }
 
     fn machine(&self, definition: &str) -> Result<Arc<Machine>, String> {

@@ -11,10 +11,13 @@ mod executor;
 mod intrinsics;
 mod path;
 mod payload;
+pub mod scripted;
 
 pub use definition::{Kind, Machine, State};
 pub use errors::StateError;
 pub use executor::{Executor, ExecutorOptions, StartError, Started, TaskCall, TaskRunner};
 
+#[cfg(test)]
+mod executor_tests;
 #[cfg(test)]
 mod spec_tests;

@@ -1,0 +1,413 @@
+//! The executor on the store (in-memory SQLite, and PostgreSQL when configured), with
+//! scripted task results: each state type, Retry and Catch, each predefined error, and
+//! resuming an interrupted task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::executor::{Executor, ExecutorOptions};
+use super::scripted::{Attempt, ScriptedTasks};
+use crate::store::Store;
+use crate::store::testing::{each_store, tenant};
+use crate::store::workflow::{ExecutionRow, HistoryEntry};
+
+struct Run {
+    row: ExecutionRow,
+    history: Vec<HistoryEntry>,
+    tasks: Arc<ScriptedTasks>,
+}
+
+impl Run {
+    fn output(&self) -> Value {
+        serde_json::from_str(self.row.output.as_deref().unwrap_or("null")).unwrap()
+    }
+    /// The states entered, in order.
+    fn path(&self) -> Vec<String> {
+        self.history
+            .iter()
+            .filter(|e| e.event.kind == "StateEntered")
+            .filter_map(|e| e.event.state.clone())
+            .collect()
+    }
+    fn count(&self, kind: &str) -> usize {
+        self.history.iter().filter(|e| e.event.kind == kind).count()
+    }
+    fn error(&self) -> (String, String) {
+        (
+            self.row.error.clone().unwrap_or_default(),
+            self.row.cause.clone().unwrap_or_default(),
+        )
+    }
+}
+
+async fn run_with(
+    store: Store,
+    definition: Value,
+    input: Value,
+    script: &[(&str, Vec<Attempt>)],
+    skip_waits: bool,
+) -> Run {
+    let tasks = Arc::new(ScriptedTasks::new());
+    for (state, attempts) in script {
+        tasks.script(state, attempts.clone());
+    }
+    let exec = Executor::new(
+        store.clone(),
+        tasks.clone(),
+        ExecutorOptions {
+            concurrency: 8,
+            skip_waits,
+        },
+    );
+    let t = tenant("wf");
+    let started = exec
+        .start(&t, "flow", &definition, input, None)
+        .await
+        .unwrap();
+    let row = exec
+        .run_to_end(&t, &started.id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let history = store.wf_history(&row.id).await.unwrap();
+    Run {
+        row,
+        history,
+        tasks,
+    }
+}
+
+async fn run(
+    store: Store,
+    definition: Value,
+    input: Value,
+    script: &[(&str, Vec<Attempt>)],
+) -> Run {
+    run_with(store, definition, input, script, true).await
+}
+
+fn ok(v: Value) -> Attempt {
+    Attempt::ok(v)
+}
+fn throw(e: &str) -> Attempt {
+    Attempt::throw(e, "scripted")
+}
+
+#[tokio::test]
+async fn pass_choice_wait_succeed() {
+    each_store(|s| async move {
+        let def = json!({
+            "StartAt": "Init",
+            "States": {
+                "Init": {"Type": "Pass", "Result": {"n": 3}, "ResultPath": "$.data", "Next": "Pick"},
+                "Pick": {"Type": "Choice", "Choices": [
+                    {"Variable": "$.data.n", "NumericGreaterThan": 5, "Next": "Big"},
+                    {"And": [{"Variable": "$.data.n", "NumericGreaterThan": 1},
+                             {"Variable": "$.kind", "StringEquals": "a"}], "Next": "Pause"}
+                ], "Default": "Big"},
+                "Big": {"Type": "Fail", "Error": "TooBig"},
+                "Pause": {"Type": "Wait", "Seconds": 3600, "Next": "Done"},
+                "Done": {"Type": "Succeed", "OutputPath": "$.data"}
+            }
+        });
+        let r = run(s, def, json!({"kind": "a"}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output(), json!({"n": 3}));
+        assert_eq!(r.path(), ["Init", "Pick", "Pause", "Done"]);
+        assert_eq!(r.count("WaitStateEntered"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn task_retries_with_backoff_then_succeeds() {
+    each_store(|s| async move {
+        let def = json!({
+            "StartAt": "Call",
+            "States": {"Call": {"Type": "Task", "Resource": "api",
+                "Parameters": {"id.$": "$.id"},
+                "Retry": [{"ErrorEquals": ["Busy"], "MaxAttempts": 3, "IntervalSeconds": 1}],
+                "ResultSelector": {"value.$": "$.v"}, "ResultPath": "$.result", "End": true}}
+        });
+        let script = [(
+            "Call",
+            vec![throw("Busy"), throw("Busy"), ok(json!({"v": 42}))],
+        )];
+        let r = run(s, def, json!({"id": 7}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output(), json!({"id": 7, "result": {"value": 42}}));
+        assert_eq!(r.count("StateRetryScheduled"), 2);
+        assert_eq!(r.count("TaskFailed"), 2);
+        assert_eq!(r.tasks.calls().len(), 3);
+        assert_eq!(r.tasks.calls()[0].input, json!({"id": 7}));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exhausted_retries_are_caught_with_the_error_at_result_path() {
+    each_store(|s| async move {
+        let def = json!({
+            "StartAt": "Call",
+            "States": {
+                "Call": {"Type": "Task", "Resource": "api",
+                    "Retry": [{"ErrorEquals": ["Other"], "MaxAttempts": 5},
+                              {"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}],
+                    "Catch": [{"ErrorEquals": ["NotThis"], "Next": "Wrong"},
+                              {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Recover"}],
+                    "End": true},
+                "Wrong": {"Type": "Fail"},
+                "Recover": {"Type": "Pass", "End": true}
+            }
+        });
+        let script = [("Call", vec![throw("Upstream.500"), throw("Upstream.500")])];
+        let r = run(s, def, json!({"a": 1}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED");
+        assert_eq!(
+            r.output(),
+            json!({"a": 1, "failure": {"Error": "Upstream.500", "Cause": "scripted"}})
+        );
+        assert_eq!(r.path(), ["Call", "Recover"]);
+        assert_eq!(r.count("StateRetryScheduled"), 1);
+        assert_eq!(r.count("ErrorCaught"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fail_reads_error_and_cause_paths() {
+    each_store(|s| async move {
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "$.code", "CausePath": "$.why"}}});
+        let r = run(s, def, json!({"code": "Bad.Input", "why": "no id"}), &[]).await;
+        assert_eq!(r.row.status, "FAILED");
+        assert_eq!(r.error(), ("Bad.Input".into(), "no id".into()));
+        assert_eq!(r.count("ExecutionFailed"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn parallel_branches_run_as_children_and_join_in_order() {
+    each_store(|s| async move {
+        let branch = |state: &str| json!({"StartAt": state, "States": {state: {"Type": "Task", "Resource": "p", "End": true}}});
+        let def = json!({
+            "StartAt": "Both",
+            "States": {"Both": {"Type": "Parallel", "Branches": [branch("Left"), branch("Right")],
+                "ResultSelector": {"l.$": "$[0].v", "r.$": "$[1].v"}, "End": true}}
+        });
+        let script = [("Left", vec![ok(json!({"v": "L"}))]), ("Right", vec![ok(json!({"v": "R"}))])];
+        let r = run(s.clone(), def.clone(), json!({}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output(), json!({"l": "L", "r": "R"}));
+
+        // One failing branch fails the state with that branch's error (caught here).
+        let mut def = def;
+        def["States"]["Both"]["Catch"] = json!([{"ErrorEquals": ["Boom"], "Next": "Caught"}]);
+        def["States"]["Caught"] = json!({"Type": "Pass", "End": true});
+        let script = [("Left", vec![throw("Boom")]), ("Right", vec![ok(json!({"v": "R"}))])];
+        let r = run(s, def, json!({}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.path(), ["Both", "Caught"]);
+        assert_eq!(r.output()["Error"], "Boom");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn map_items_with_selector_and_concurrency() {
+    each_store(|s| async move {
+        let def = json!({
+            "StartAt": "Each",
+            "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
+                "ItemSelector": {"index.$": "$$.Map.Item.Index", "value.$": "$$.Map.Item.Value", "tag.$": "$.tag"},
+                "ItemProcessor": {"StartAt": "Double", "States": {"Double": {"Type": "Pass",
+                    "Parameters": {"i.$": "$.index", "t.$": "States.Format('{}-{}', $.tag, $.value)"}, "End": true}}},
+                "ResultPath": "$.out", "End": true}}
+        });
+        let r = run(s.clone(), def.clone(), json!({"items": ["a", "b", "c", "d", "e"], "tag": "x"}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        let out: Vec<Value> = (0..5)
+            .map(|i| json!({"i": i, "t": format!("x-{}", ["a", "b", "c", "d", "e"][i])}))
+            .collect();
+        assert_eq!(r.output()["out"], Value::Array(out));
+
+        // No items: an empty result at once.
+        let r = run(s.clone(), def.clone(), json!({"items": [], "tag": "x"}), &[]).await;
+        assert_eq!(r.output()["out"], json!([]));
+        // ItemsPath that is not an array: States.Runtime.
+        let r = run(s, def, json!({"items": 3, "tag": "x"}), &[]).await;
+        assert_eq!(r.error().0, "States.Runtime");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn map_tolerates_failures_up_to_its_threshold() {
+    each_store(|s| async move {
+        let def = |tolerated: u64| json!({
+            "StartAt": "Each",
+            "States": {"Each": {"Type": "Map", "ToleratedFailureCount": tolerated,
+                "ItemProcessor": {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "p", "End": true}}},
+                "End": true}}
+        });
+        let script = || [("Work", vec![ok(json!(1)), throw("Bad"), ok(json!(3))])];
+        let r = run(s.clone(), def(1), json!([1, 2, 3]), &script()).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        let out = r.output();
+        assert_eq!(out.as_array().unwrap().len(), 3);
+        assert_eq!(out.as_array().unwrap().iter().filter(|v| v.get("Error") == Some(&json!("Bad"))).count(), 1);
+        let r = run(s, def(0), json!([1, 2, 3]), &script()).await;
+        assert_eq!(r.row.status, "FAILED");
+        assert_eq!(r.error().0, "States.ExceedToleratedFailureThreshold");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_predefined_error_is_raised_where_the_spec_says() {
+    each_store(|s| async move {
+        let one = |state: Value| json!({"StartAt": "S", "States": {"S": state}});
+        let catch_all = json!([{"ErrorEquals": ["States.ALL"], "Next": "C"}]);
+        // (definition, input, script, expected final error)
+        type Script<'a> = Vec<(&'a str, Vec<Attempt>)>;
+        let cases: Vec<(Value, Value, Script, &str)> = vec![
+            (one(json!({"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": true, "Next": "S"}]})),
+             json!({"x": 1}), vec![], "States.NoChoiceMatched"),
+            (one(json!({"Type": "Pass", "InputPath": "$.missing", "End": true})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Pass", "Parameters": {"a.$": "$.missing"}, "End": true})),
+             json!({}), vec![], "States.ParameterPathFailure"),
+            (one(json!({"Type": "Pass", "Parameters": {"a.$": "States.StringToJson($.s)"}, "End": true})),
+             json!({"s": "{"}), vec![], "States.IntrinsicFailure"),
+            (one(json!({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b", "End": true})),
+             json!({"a": 5}), vec![], "States.ResultPathMatchFailure"),
+            (one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 1, "End": true})),
+             json!({}), vec![("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])], "States.Timeout"),
+            (one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 10, "HeartbeatSeconds": 1, "End": true})),
+             json!({}), vec![("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])], "States.HeartbeatTimeout"),
+            (one(json!({"Type": "Task", "Resource": "p", "End": true})),
+             json!({}), vec![("S", vec![throw("States.Permissions")])], "States.Permissions"),
+            (one(json!({"Type": "Map", "ToleratedFailurePercentage": 10,
+                "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "p", "End": true}}}, "End": true})),
+             json!([1]), vec![("W", vec![throw("X")])], "States.ExceedToleratedFailureThreshold"),
+        ];
+        for (def, input, script, want) in cases {
+            let r = run(s.clone(), def.clone(), input, &script).await;
+            assert_eq!(r.row.status, "FAILED", "{def}");
+            assert_eq!(r.error().0, want, "{def}: {:?}", r.error());
+        }
+        // States.Runtime is not caught by States.ALL; States.Timeout is.
+        let mut def = one(json!({"Type": "Task", "Resource": "p", "InputPath": "$.missing",
+            "Catch": catch_all.clone(), "End": true}));
+        def["States"]["C"] = json!({"Type": "Succeed"});
+        let r = run(s.clone(), def, json!({}), &[]).await;
+        assert_eq!(r.error().0, "States.Runtime");
+        let mut def = one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 1, "Catch": catch_all, "End": true}));
+        def["States"]["C"] = json!({"Type": "Succeed"});
+        let script = [("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])];
+        let r = run(s.clone(), def, json!({}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED");
+        assert_eq!(r.output()["Error"], "States.Timeout");
+        // States.TaskFailed matches a plugin's own error name, not States.Timeout.
+        let def = one(json!({"Type": "Task", "Resource": "p", "End": true,
+            "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}]}));
+        let r = run(s.clone(), def, json!({}), &[("S", vec![throw("Custom"), ok(json!("fine"))])]).await;
+        assert_eq!(r.output(), json!("fine"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_execution_timeout_ends_a_waiting_execution() {
+    each_store(|s| async move {
+        let def = json!({"StartAt": "W", "TimeoutSeconds": 1,
+            "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
+        let r = run_with(s, def, json!({}), &[], false).await;
+        assert_eq!(r.row.status, "TIMED_OUT");
+        assert_eq!(r.error().0, "States.Timeout");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn names_make_starts_idempotent_and_stop_aborts() {
+    each_store(|s| async move {
+        let exec = Executor::new(
+            s.clone(),
+            Arc::new(ScriptedTasks::new()),
+            ExecutorOptions::default(),
+        );
+        let t = tenant("wf");
+        let def =
+            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
+        let a = exec
+            .start(&t, "flow", &def, json!({"x": 1}), Some("order-1"))
+            .await
+            .unwrap();
+        let b = exec
+            .start(&t, "flow", &def, json!({"x": 1}), Some("order-1"))
+            .await
+            .unwrap();
+        assert!(a.created && !b.created);
+        assert_eq!(a.id, b.id);
+        let err = exec
+            .start(&t, "flow", &def, json!({"x": 2}), Some("order-1"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+
+        exec.work_once().await.unwrap();
+        let row = s.wf_get(&t, &a.id).await.unwrap().unwrap();
+        assert_eq!(row.status, "RUNNING");
+        assert!(
+            row.wake_at > crate::store::now_ms() + 500_000,
+            "a waiting execution sleeps"
+        );
+        assert!(
+            s.wf_stop(&t, &a.id, Some("Stopped"), Some("by test"))
+                .await
+                .unwrap()
+        );
+        assert!(!s.wf_stop(&t, &a.id, None, None).await.unwrap());
+        let row = s.wf_get(&t, &a.id).await.unwrap().unwrap();
+        assert_eq!(row.status, "ABORTED");
+        let listed = s
+            .wf_list(&t, Some("flow"), Some("ABORTED"), 10)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_interrupted_task_is_retried_under_its_policy() {
+    each_store(|s| async move {
+        let tasks = Arc::new(ScriptedTasks::new());
+        tasks.script("T", [ok(json!("second time"))]);
+        let exec = Executor::new(s.clone(), tasks.clone(), ExecutorOptions { concurrency: 4, skip_waits: true });
+        let t = tenant("wf");
+        let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "p", "End": true,
+            "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}]}}});
+        let started = exec.start(&t, "flow", &def, json!({}), None).await.unwrap();
+        // A host takes the execution, records the task as scheduled, and dies.
+        let rows = s.wf_claim("dead-host", 1, 10).await.unwrap();
+        let row = rows.into_iter().find(|r| r.id == started.id).unwrap();
+        let commit = crate::store::workflow::Commit {
+            status: "RUNNING",
+            cursor: json!({"state": "T", "input": {}, "entered_at": 0, "retries": [], "phase": "task"}).to_string(),
+            output: None, error: None, cause: None,
+            wake_at: 0, lease_ms: 1, history: Vec::new(), spawn: Vec::new(),
+        };
+        assert!(s.wf_commit(&row, "dead-host", commit).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let row = exec.run_to_end(&t, &started.id, Duration::from_secs(10)).await.unwrap();
+        let history = s.wf_history(&row.id).await.unwrap();
+        assert_eq!(row.status, "SUCCEEDED", "{history:#?}");
+        assert!(history.iter().any(|e| e.event.kind == "TaskFailed" && e.event.detail["interrupted"] == json!(true)));
+        assert_eq!(tasks.calls().len(), 1);
+    })
+    .await;
+}

@@ -17,6 +17,7 @@ use super::auth::sha256_hex;
 use super::plugins::UploadError;
 use super::problem::Problem;
 use super::state::App;
+use super::workflows;
 use crate::capabilities::messaging::OutgoingMessage;
 use crate::tenants::QueueConfig;
 
@@ -42,6 +43,30 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/tenants/{tenant}/topics/{topic}/messages", post(publish))
         .route("/tenants/{tenant}/schedules", get(list_schedules))
         .route("/tenants/{tenant}/buses/{bus}/events", post(put_event))
+        .route(
+            "/tenants/{tenant}/workflows",
+            get(workflows::list_workflows),
+        )
+        .route(
+            "/tenants/{tenant}/workflows/{workflow}/executions",
+            post(workflows::start_execution),
+        )
+        .route(
+            "/tenants/{tenant}/executions",
+            get(workflows::list_executions),
+        )
+        .route(
+            "/tenants/{tenant}/executions/{id}",
+            get(workflows::describe_execution),
+        )
+        .route(
+            "/tenants/{tenant}/executions/{id}/history",
+            get(workflows::execution_history),
+        )
+        .route(
+            "/tenants/{tenant}/executions/{id}/stop",
+            post(workflows::stop_execution),
+        )
         .route_layer(axum::middleware::from_fn_with_state(app, require_token))
         // The description of the API is public, like the routes it describes.
         .route("/openapi.json", get(openapi))

@@ -21,7 +21,8 @@ use crate::capabilities::notify::{Notifier, Publication};
 use crate::capabilities::{Caller, CapError};
 use crate::pattern::Numbers;
 use crate::store::Store;
-use crate::tenants::{BusConfig, FilterScope, QueueConfig, Target, TopicConfig};
+use crate::tenants::{BusConfig, FilterScope, QueueConfig, Target, TopicConfig, WorkflowConfig};
+use crate::workflow::{Executor, StartError};
 
 /// Attempts of a background delivery, and the pause before each retry.
 const ATTEMPTS: u32 = 3;
@@ -43,6 +44,8 @@ pub struct TenantFanout {
     pub queues: BTreeMap<String, QueueConfig>,
     pub topics: BTreeMap<String, TopicConfig>,
     pub buses: BTreeMap<String, BusConfig>,
+    pub workflows: BTreeMap<String, WorkflowConfig>,
+    pub executor: Arc<Executor>,
 }
 
 fn now_ms() -> u64 {
@@ -77,6 +80,31 @@ impl TenantFanout {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Starts an execution of one of the tenant's workflows; its id.
+    pub(super) async fn to_workflow(
+        &self,
+        workflow: &str,
+        input: Value,
+        name: Option<&str>,
+    ) -> Result<String, CapError> {
+        let config = self.workflows.get(workflow).ok_or_else(|| {
+            CapError::Invalid(format!(
+                "workflow `{workflow}` is not one of the tenant's workflows"
+            ))
+        })?;
+        match self
+            .executor
+            .start(&self.tenant, workflow, &config.document, input, name)
+            .await
+        {
+            Ok(started) => Ok(started.id),
+            Err(e @ (StartError::Definition(_) | StartError::AlreadyExists(_))) => {
+                Err(CapError::Invalid(e.to_string()))
+            }
+            Err(StartError::Store(e)) => Err(CapError::Failed(e.to_string())),
+        }
     }
 
     /// Invokes `plugin` with `event` in the background, retrying failures.
@@ -215,6 +243,8 @@ impl Notifier for TenantFanout {
                         "MessageAttributes": attributes,
                     }),
                 ),
+                // A subscription cannot name a workflow (as with SNS).
+                Target::Workflow(_) => {}
                 Target::Log => tracing::info!(
                     tenant = %self.tenant, topic = %publication.topic, id = %id,
                     subject = ?publication.subject, body = %publication.body, "topic message"
@@ -299,6 +329,9 @@ impl Messaging for TenantFanout {
                         tenant = %self.tenant, bus = %event.bus, rule = %rule.name, event = %envelope,
                         "bus event"
                     ),
+                    Target::Workflow(w) => {
+                        self.to_workflow(w, envelope.clone(), None).await?;
+                    }
                     Target::Webhook(_) => {}
                 }
             }
@@ -309,12 +342,12 @@ impl Messaging for TenantFanout {
     async fn start_execution(
         &self,
         _: &Caller<'_>,
-        _: &str,
-        _: &str,
-        _: Option<&str>,
+        workflow: &str,
+        input: &str,
+        name: Option<&str>,
     ) -> Result<String, CapError> {
-        Err(CapError::Unavailable(
-            "workflows are not configured on this host".into(),
-        ))
+        let input: Value = serde_json::from_str(input)
+            .map_err(|e| CapError::Invalid(format!("execution input must be JSON: {e}")))?;
+        self.to_workflow(workflow, input, name).await
     }
 }

@@ -14,6 +14,7 @@ mod state;
 pub mod tenants;
 mod trigger;
 mod watch;
+mod workflows;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -106,6 +107,15 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     metrics::handle();
+    // Backends reach the service through this handle, set once the service exists.
+    let handle: fanout::AppHandle = Arc::new(std::sync::OnceLock::new());
+    let executor = crate::workflow::Executor::new(
+        store.clone(),
+        Arc::new(workflows::ServiceTasks {
+            app: handle.clone(),
+        }),
+        crate::workflow::ExecutorOptions::default(),
+    );
     let app = Arc::new(App {
         plugins: plugins::PluginCatalog::new(engine.clone(), config.plugin_dir.clone()),
         tenants: tenants::TenantRegistry::new(config.tenant_dir.clone()),
@@ -115,7 +125,8 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             blobs: FsBlobs::new(config.data_dir.join("blobs")),
             data_dir: config.data_dir.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
-            app: Arc::new(std::sync::OnceLock::new()),
+            app: handle,
+            executor,
         },
         engine,
         admin_token_hash,
@@ -154,7 +165,8 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         async move {
             tokio::join!(
                 queues::supervise(app.clone(), consumers_stopped.clone()),
-                schedules::run(app, consumers_stopped)
+                schedules::run(app.clone(), consumers_stopped.clone()),
+                app.services.executor.clone().run(consumers_stopped)
             );
         }
     });

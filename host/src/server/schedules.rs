@@ -118,6 +118,18 @@ async fn fire(
                 tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
             }
         }
+        Ok(Target::Workflow(workflow)) => {
+            if let Err(e) = fanout
+                .to_workflow(
+                    workflow,
+                    config.input.clone(),
+                    Some(&format!("{name}-{due}")),
+                )
+                .await
+            {
+                tracing::warn!(%tenant, schedule = %name, error = %e, "tick did not start the workflow");
+            }
+        }
         Ok(_) => tracing::info!(%tenant, schedule = %name, due, "schedule tick"),
         Err(e) => tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered"),
     }

@@ -16,6 +16,7 @@ use crate::capabilities::sql::TenantDatabases;
 use crate::engine::Engine;
 use crate::store::{FsBlobs, Store};
 use crate::tenants::TenantConfig;
+use crate::workflow::Executor;
 
 /// The backends every tenant's capabilities draw on, built once per host.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct Services {
     pub wake: Arc<Notify>,
     /// The service, for deliveries to plugins (set once it exists).
     pub app: AppHandle,
+    /// Workflow executions on this host.
+    pub executor: Arc<Executor>,
 }
 
 impl Services {
@@ -58,6 +61,8 @@ impl Services {
             queues: tenant.queues.clone(),
             topics: tenant.topics.clone(),
             buses: tenant.buses.clone(),
+            workflows: tenant.workflows.clone(),
+            executor: self.executor.clone(),
         })
     }
 }

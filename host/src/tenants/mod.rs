@@ -77,6 +77,22 @@ pub struct TenantConfig {
     /// Schedules, by name.
     #[serde(default)]
     pub schedules: BTreeMap<String, ScheduleConfig>,
+    /// State machines (Amazon States Language), by name.
+    #[serde(default)]
+    pub workflows: BTreeMap<String, WorkflowConfig>,
+}
+
+/// A workflow (`[workflows.NAME]`): a state machine whose Task states name the tenant's
+/// plugins in `Resource`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// The definition's JSON file, relative to the tenant file.
+    pub definition: PathBuf,
+    /// The definition, read when the tenant loads; executions run the version they
+    /// started with.
+    #[serde(skip)]
+    pub document: serde_json::Value,
 }
 
 /// A schedule (`[schedules.NAME]`): each tick sends `input` to `target`, once across all
@@ -151,6 +167,7 @@ pub enum Target<'a> {
     Queue(&'a str),
     Plugin(&'a str),
     Webhook(&'a str),
+    Workflow(&'a str),
     Log,
 }
 
@@ -207,14 +224,22 @@ pub struct RuleTarget {
     pub queue: Option<String>,
     #[serde(default)]
     pub plugin: Option<String>,
+    /// Starts an execution of the tenant's workflow with the event (or tick input).
+    #[serde(default)]
+    pub workflow: Option<String>,
     #[serde(default)]
     pub log: bool,
 }
 
 impl RuleTarget {
     pub fn target(&self) -> Result<Target<'_>, String> {
-        target(&self.queue, &self.plugin, &None, self.log)
-            .map_err(|_| "give exactly one of queue, plugin or log = true".to_string())
+        match (&self.queue, &self.plugin, &self.workflow, self.log) {
+            (Some(q), None, None, false) => Ok(Target::Queue(q)),
+            (None, Some(p), None, false) => Ok(Target::Plugin(p)),
+            (None, None, Some(w), false) => Ok(Target::Workflow(w)),
+            (None, None, None, true) => Ok(Target::Log),
+            _ => Err("give exactly one of queue, plugin, workflow or log = true".into()),
+        }
     }
 }
 
@@ -390,6 +415,29 @@ impl TenantConfig {
             line: e.span().map(|s| line_of(text, s.start)),
             reason: e.message().trim().to_string(),
         })?;
+        let mut config = config;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for (name, workflow) in &mut config.workflows {
+            let file = dir.join(&workflow.definition);
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                ConfigError::new(
+                    path,
+                    format!(
+                        "workflows.{name}.definition: cannot read {}: {e}",
+                        file.display()
+                    ),
+                )
+            })?;
+            workflow.document = serde_json::from_str(&text).map_err(|e| {
+                ConfigError::new(
+                    path,
+                    format!(
+                        "workflows.{name}.definition: {} is not JSON: {e}",
+                        file.display()
+                    ),
+                )
+            })?;
+        }
         config
             .validate()
             .map_err(|reason| ConfigError::new(path, reason))?;
@@ -504,6 +552,32 @@ impl TenantConfig {
                 }
             }
         }
+        for (name, workflow) in &self.workflows {
+            check_name("workflow", name).map_err(|e| format!("workflows.{name}: {e}"))?;
+            let machine = crate::workflow::Machine::parse(&workflow.document)
+                .map_err(|e| format!("workflows.{name}: {e}"))?;
+            if let Some(r) = machine
+                .resources()
+                .into_iter()
+                .find(|r| !self.plugins.contains_key(*r))
+            {
+                return Err(format!(
+                    "workflows.{name}: Task resource `{r}` is not one of the tenant's plugins"
+                ));
+            }
+        }
+        for (name, plugin) in &self.plugins {
+            if let Some(w) = plugin
+                .allow
+                .workflows
+                .iter()
+                .find(|w| *w != "*" && !self.workflows.contains_key(*w))
+            {
+                return Err(format!(
+                    "plugins.{name}.allow.workflows: `{w}` is not one of the tenant's workflows"
+                ));
+            }
+        }
         for (name, db) in &self.databases {
             check_name("database", name).map_err(|e| format!("databases.{name}: {e}"))?;
             db.validate()
@@ -527,6 +601,9 @@ impl TenantConfig {
             Target::Plugin(p) if !self.plugins.contains_key(*p) => {
                 Err(format!("plugin `{p}` is not one of the tenant's plugins"))
             }
+            Target::Workflow(w) if !self.workflows.contains_key(*w) => Err(format!(
+                "workflow `{w}` is not one of the tenant's workflows"
+            )),
             Target::Webhook(url) => match url::Url::parse(url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
                 _ => Err(format!("webhook `{url}` is not an http(s) URL")),

@@ -328,6 +328,22 @@ impl Machine {
         Ok(())
     }
 
+    /// The `Resource` of every Task, branches and item processors included.
+    pub fn resources(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for state in self.states.values() {
+            match &state.kind {
+                Kind::Task { resource, .. } => out.push(resource.as_str()),
+                Kind::Parallel { branches } => {
+                    out.extend(branches.iter().flat_map(Machine::resources))
+                }
+                Kind::Map { processor, .. } => out.extend(processor.resources()),
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn state(&self, name: &str) -> Option<&State> {
         self.states.get(name)
     }

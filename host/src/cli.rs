@@ -19,6 +19,7 @@ use orquesta::store::{FsBlobs, Store};
 use orquesta::tenants::TenantConfig;
 use orquesta::testing::TestPlugin;
 use orquesta::testing::fixtures::FixtureFile;
+use orquesta::testing::workflow_fixtures::WorkflowFixtures;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -63,8 +64,13 @@ enum Command {
         #[arg(long, default_value = ".orquesta", env = "ORQUESTA_DATA_DIR")]
         data_dir: PathBuf,
     },
-    /// Run a plugin against a fixtures file, in isolation.
-    Test { plugin: PathBuf, fixtures: PathBuf },
+    /// Run a plugin (`.wasm`) or a workflow definition (`.json`) against a fixtures
+    /// file, in isolation: a workflow's Task results are scripted in the fixtures.
+    Test {
+        /// The plugin component, or the state machine's ASL definition.
+        target: PathBuf,
+        fixtures: PathBuf,
+    },
     /// Validate a tenant config file.
     Check { file: PathBuf },
     /// Run the HTTP service: tenants and plugins from watched directories.
@@ -121,7 +127,13 @@ pub async fn run(cli: Cli) -> ExitCode {
             )
             .await
         }
-        Command::Test { plugin, fixtures } => test(&plugin, &fixtures).await,
+        Command::Test { target, fixtures } => {
+            if target.extension().is_some_and(|e| e == "json") {
+                test_workflow(&target, &fixtures).await
+            } else {
+                test(&target, &fixtures).await
+            }
+        }
         Command::Check { file } => check(&file),
         Command::Serve {
             config,
@@ -316,8 +328,38 @@ async fn test(plugin_path: &Path, fixtures_path: &Path) -> ExitCode {
         Ok(r) => r,
         Err(e) => return refuse(format!("{e:#}"), EXIT_FAILED),
     };
+    report(&results)
+}
+
+async fn test_workflow(definition_path: &Path, fixtures_path: &Path) -> ExitCode {
+    let fixtures = match WorkflowFixtures::load(fixtures_path) {
+        Ok(f) => f,
+        Err(e) => return refuse(e, EXIT_BAD_INPUT),
+    };
+    let definition = match std::fs::read_to_string(definition_path)
+        .with_context(|| format!("cannot read {}", definition_path.display()))
+        .and_then(|text| {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("{} is not JSON", definition_path.display()))
+        })
+        .and_then(|doc| {
+            orquesta::workflow::Machine::parse(&doc)
+                .map(|_| doc)
+                .map_err(|e| anyhow!("{}: {e}", definition_path.display()))
+        }) {
+        Ok(d) => d,
+        Err(e) => return refuse(format!("{e:#}"), EXIT_BAD_INPUT),
+    };
+    match fixtures.run(&definition).await {
+        Ok(results) => report(&results),
+        Err(e) => refuse(format!("{e:#}"), EXIT_FAILED),
+    }
+}
+
+/// Prints a line per case and the totals; the exit code says whether all passed.
+fn report(results: &[orquesta::testing::fixtures::CaseResult]) -> ExitCode {
     let mut failed = 0;
-    for result in &results {
+    for result in results {
         if result.passed() {
             println!("ok     {}", result.name);
         } else {

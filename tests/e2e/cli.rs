@@ -302,3 +302,77 @@ fn a_fixture_file_with_unknown_keys_is_refused() {
     let err = refused(&["test", hello.to_str().unwrap(), &bad], dir.path());
     assert!(err.contains("bad.toml:4: unknown field `expekt`"), "{err}");
 }
+
+#[test]
+fn orquesta_test_runs_workflow_fixtures_and_refuses_bad_definitions() {
+    let definition = workspace().join("examples/workflows/welcome.asl.json");
+    let fixtures = workspace().join("examples/workflows/welcome.fixtures.toml");
+    let (code, stdout, stderr) = run_orquesta(
+        workspace(),
+        &[
+            "test",
+            definition.to_str().unwrap(),
+            fixtures.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.lines().any(|l| l == "5 passed, 0 failed"),
+        "{stdout}"
+    );
+
+    let dir = tempdir();
+    let failing = write(
+        dir.path(),
+        "failing.toml",
+        r#"
+[[case]]
+name = "the wrong path"
+input = { name = "Ana", pause_seconds = 1 }
+[case.tasks]
+Greet = [{ return = { message = "Hi" } }]
+GreetAgain = [{ return = { message = "Hi again", count = 2 } }]
+[case.expect]
+path = ["Check", "Greet", "Summary"]
+"#,
+    );
+    let (code, stdout, _) = run_orquesta(
+        dir.path(),
+        &["test", definition.to_str().unwrap(), &failing],
+        None,
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAILED the wrong path"), "{stdout}");
+    assert!(
+        stdout.contains("actual:   Check -> Greet -> Pause -> GreetAgain -> Summary"),
+        "{stdout}"
+    );
+
+    let broken = write(
+        dir.path(),
+        "broken.asl.json",
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass"}}}"#,
+    );
+    let err = refused(&["test", &broken, fixtures.to_str().unwrap()], dir.path());
+    assert!(
+        err.contains("broken.asl.json") && err.contains("A"),
+        "{err}"
+    );
+    let not_json = write(dir.path(), "not.asl.json", "{");
+    let err = refused(&["test", &not_json, fixtures.to_str().unwrap()], dir.path());
+    assert!(err.contains("is not JSON"), "{err}");
+    let bad_fixture = write(
+        dir.path(),
+        "bad.toml",
+        "[[case]]\nname = \"x\"\n[case.tasks]\nGreet = [{ retrun = 1 }]\n",
+    );
+    let err = refused(
+        &["test", definition.to_str().unwrap(), &bad_fixture],
+        dir.path(),
+    );
+    assert!(
+        err.contains("bad.toml:4") && err.contains("retrun"),
+        "{err}"
+    );
+}

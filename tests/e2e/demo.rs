@@ -1,11 +1,12 @@
 //! The README's run command serves `examples/orquesta.toml`: this starts the binary on a
 //! copy of that layout (relative directories and all) and checks every demo tenant loads
-//! and the appointments flow completes on the embedded store.
+//! and the appointments flow completes on the embedded store, and that the README's
+//! workflow walkthrough holds: the welcome execution survives a restart during its wait.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use orquesta_tests::server::ServeProcess;
+use orquesta_tests::server::{ServeProcess, WorkflowAdmin};
 use orquesta_tests::{plugin, plugin_names, workspace};
 use serde_json::{Value, json};
 
@@ -28,6 +29,10 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
         &examples.join("tenants"),
     );
     copy_dir(&workspace().join("examples/idp"), &examples.join("idp"));
+    copy_dir(
+        &workspace().join("examples/workflows"),
+        &examples.join("workflows"),
+    );
     let plugins = root.path().join("target/wasm32-wasip2/release");
     std::fs::create_dir_all(&plugins).unwrap();
     for name in plugin_names() {
@@ -36,15 +41,12 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
     let config = std::fs::read_to_string(workspace().join("examples/orquesta.toml"))
         .unwrap()
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
-    let server = ServeProcess::start(
-        &examples,
-        &config,
-        &[
-            ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
-            ("IPP_DATABRICKS_TOKEN", "dapi-demo-token"),
-            ("HELLO_CLIENT_SECRET", "demo-secret"),
-        ],
-    );
+    let env = [
+        ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
+        ("IPP_DATABRICKS_TOKEN", "dapi-demo-token"),
+        ("HELLO_CLIENT_SECRET", "demo-secret"),
+    ];
+    let server = ServeProcess::start(&examples, &config, &env);
     let client = reqwest::Client::new();
     let tenants: Value = client
         .get(format!("{}/admin/v1/tenants", server.url))
@@ -99,5 +101,40 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
         root.path()
             .join(".orquesta/databases/appointments/appointments-pe.db")
             .is_file()
+    );
+
+    // The workflow walkthrough: start, watch it wait, kill the host, see it finish.
+    let admin = WorkflowAdmin::new(&server.url, "demo", "demo-admin-token");
+    let id = admin
+        .start("welcome", json!({"name": "Ana", "pause_seconds": 3}))
+        .await;
+    let started = Instant::now();
+    while admin.describe(&id).await["current_state"] != "Pause" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server); // SIGKILL, mid-wait
+    let server = ServeProcess::start(&examples, &config, &env);
+    let admin = WorkflowAdmin::new(&server.url, "demo", "demo-admin-token");
+    let done = admin.finished(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}\n{}", server.logs());
+    assert_eq!(
+        done["output"]["greetings"],
+        json!(["Hola, Ana!", "Hola, Ana again!"])
+    );
+    let entered: Vec<Value> = admin
+        .history(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "StateEntered")
+        .map(|e| e["state"].clone())
+        .collect();
+    assert_eq!(
+        entered,
+        ["Check", "Greet", "Pause", "GreetAgain", "Summary"].map(|s| json!(s))
     );
 }

@@ -16,3 +16,4 @@ mod schedules;
 mod service;
 mod sql;
 mod store;
+mod workflows;

@@ -213,3 +213,82 @@ impl Drop for ServeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The admin API's workflow endpoints for one tenant, as the tests drive them.
+pub struct WorkflowAdmin {
+    url: String,
+    tenant: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl WorkflowAdmin {
+    pub fn new(url: &str, tenant: &str, token: &str) -> Self {
+        WorkflowAdmin {
+            url: url.to_string(),
+            tenant: tenant.to_string(),
+            token: token.to_string(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// `METHOD /admin/v1{path}`: (status, JSON body or null).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut r = self
+            .client
+            .request(method, format!("{}/admin/v1{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        let r = r.send().await.expect("admin answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Starts an execution of `workflow`; its id.
+    pub async fn start(&self, workflow: &str, input: serde_json::Value) -> String {
+        let path = format!("/tenants/{}/workflows/{workflow}/executions", self.tenant);
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                Some(serde_json::json!({ "input": input })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["execution_id"]
+            .as_str()
+            .expect("an execution id")
+            .to_string()
+    }
+
+    pub async fn describe(&self, id: &str) -> serde_json::Value {
+        let path = format!("/tenants/{}/executions/{id}", self.tenant);
+        self.call(reqwest::Method::GET, &path, None).await.1
+    }
+
+    /// Waits until the execution has ended; its description.
+    pub async fn finished(&self, id: &str, limit: Duration) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            let d = self.describe(id).await;
+            if d["status"] != "RUNNING" {
+                return d;
+            }
+            assert!(started.elapsed() < limit, "still running: {d}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn history(&self, id: &str) -> Vec<serde_json::Value> {
+        let path = format!("/tenants/{}/executions/{id}/history", self.tenant);
+        let (_, body) = self.call(reqwest::Method::GET, &path, None).await;
+        body["events"].as_array().cloned().unwrap_or_default()
+    }
+}

@@ -443,3 +443,30 @@ async fn list_schedules(State(app): State<Arc<App>>, Path(tenant): Path<String>)
     }
     Json(json!({ "schedules": schedules })).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every route of [`super::router`] is described, with each of its methods.
+    #[test]
+    fn the_openapi_document_describes_every_admin_route() {
+        let openapi: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let source = include_str!("admin.rs");
+        let router = &source[source.find("pub fn router").unwrap()..];
+        let router = &router[..router.find("\n}\n").unwrap()];
+        let mut seen = 0;
+        for call in router.split(".route(").skip(1) {
+            let call = call.trim_start();
+            let path = &call[1..call[1..].find('"').unwrap() + 1];
+            let methods = ["get(", "put(", "post(", "delete("];
+            for method in methods.iter().filter(|m| call.contains(**m)) {
+                let method = method.trim_end_matches('(');
+                assert!(
+                    openapi["paths"][path][method].is_object(),
+                    "openapi.json lacks {method} {path}"
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen >= 17, "only {seen} routes found: the parse is wrong");
+    }
+}

@@ -100,9 +100,11 @@ impl TenantFanout {
             .await
         {
             Ok(started) => Ok(started.id),
-            Err(e @ (StartError::Definition(_) | StartError::AlreadyExists(_))) => {
-                Err(CapError::Invalid(e.to_string()))
-            }
+            Err(
+                e @ (StartError::Definition(_)
+                | StartError::AlreadyExists(_)
+                | StartError::InputTooLarge(_)),
+            ) => Err(CapError::Invalid(e.to_string())),
             Err(StartError::Store(e)) => Err(CapError::Failed(e.to_string())),
         }
     }

@@ -178,9 +178,10 @@ impl TenantRegistry {
             let Ok(text) = std::fs::read_to_string(path) else {
                 continue;
             };
+            let seen = with_workflow_files(path, &text);
             let unchanged = {
                 let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-                entries.get(name).is_some_and(|e| e.seen_text == text)
+                entries.get(name).is_some_and(|e| e.seen_text == seen)
             };
             if unchanged {
                 continue;
@@ -191,7 +192,7 @@ impl TenantRegistry {
                     TenantRuntime::build(name, path, config, services)
                         .map_err(|e| format!("{}: {e}", path.display()))
                 });
-            self.record(name, path, text, built);
+            self.record(name, path, seen, built);
         }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         entries.retain(|name, _| files.iter().any(|(n, _)| n == name));
@@ -230,6 +231,27 @@ impl TenantRegistry {
         }
         entry.status.serving = entry.runtime.is_some();
     }
+}
+
+/// A tenant file's text followed by the workflow definitions it names, so that an edit
+/// to a definition reloads its tenant as an edit to the tenant file does.
+fn with_workflow_files(path: &Path, text: &str) -> String {
+    let mut seen = text.to_string();
+    let Ok(doc) = toml::from_str::<toml::Table>(text) else {
+        return seen;
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let files = doc
+        .get("workflows")
+        .and_then(|w| w.as_table())
+        .into_iter()
+        .flat_map(|t| t.values())
+        .filter_map(|w| w.get("definition").and_then(|d| d.as_str()));
+    for file in files {
+        seen.push('\0');
+        seen.push_str(&std::fs::read_to_string(dir.join(file)).unwrap_or_default());
+    }
+    seen
 }
 
 /// `(name, path)` of every `NAME.toml` in `dir`.

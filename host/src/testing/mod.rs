@@ -13,11 +13,13 @@
 //! assert_eq!(out["message"], "Hola, Ana!");
 //! # Ok(()) }
 //! ```
-//! `orquesta test` runs the same sandbox from fixture files ([`fixtures`]).
+//! `orquesta test` runs the same sandbox from fixture files ([`fixtures`]), and state
+//! machines with scripted task results ([`workflow_fixtures`]).
 
 pub mod fixtures;
 pub mod matching;
 mod mocks;
+pub mod workflow_fixtures;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -36,6 +36,10 @@ const POLL: Duration = Duration::from_millis(100);
 const ASLEEP: i64 = i64::MAX / 4;
 /// Parsed definitions kept in memory, by text; cleared when it grows past this.
 const MACHINE_CACHE: usize = 1024;
+/// The largest execution input, task result or Parallel / Map result, as in Step
+/// Functions: state data is written to the store on every transition, so large data
+/// belongs in blobs, passed by key. Past it: `States.DataLimitExceeded`.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Calls the plugin a Task names.
 #[async_trait]
@@ -78,6 +82,8 @@ pub enum StartError {
     Definition(String),
     #[error("execution `{0}` already exists with a different input")]
     AlreadyExists(String),
+    #[error("the input is {0} bytes; an execution's input is at most {MAX_PAYLOAD_BYTES}")]
+    InputTooLarge(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -183,6 +189,10 @@ impl Executor {
         name: Option<&str>,
     ) -> Result<Started, StartError> {
         let machine = Machine::parse(definition).map_err(StartError::Definition)?;
+        let input_text = input.to_string();
+        if input_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(StartError::InputTooLarge(input_text.len()));
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let name = name.map_or_else(|| id.clone(), str::to_string);
         let now = now_ms();
@@ -199,7 +209,7 @@ impl Executor {
             parent: None,
             definition: definition.to_string(),
             context: context.to_string(),
-            input: input.to_string(),
+            input: input_text,
             cursor: json_text(&Cursor::enter(&machine.start_at, input.clone())),
             deadline_at: machine
                 .timeout_seconds
@@ -643,7 +653,7 @@ impl Executor {
             context: context.clone(),
         };
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
-            Ok(r) => r,
+            Ok(r) => r.and_then(within_payload_limit),
             Err(_) => Err(StateError::new(
                 limit_error,
                 format!("the task did not finish within {} s", limit.as_secs_f64()),
@@ -903,8 +913,12 @@ impl Executor {
             Some(&cursor.state),
             json!({ "children": total }),
         )];
+        let results = match within_payload_limit(Value::Array(results)) {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(self.failure(row, cursor, state, e, events))),
+        };
         Ok(Some(
-            match payload::state_output(state, &cursor.input, Value::Array(results), &context) {
+            match payload::state_output(state, &cursor.input, results, &context) {
                 Ok(output) => self.transition(cursor, state, output, events),
                 Err(e) => self.failure(row, cursor, state, e, events),
             },
@@ -1141,6 +1155,20 @@ fn max_concurrency(state: &State) -> u32 {
         } => *max_concurrency,
         _ => 0,
     }
+}
+
+/// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`].
+fn within_payload_limit(value: Value) -> Result<Value, StateError> {
+    let size = value.to_string().len();
+    if size > MAX_PAYLOAD_BYTES {
+        return Err(StateError::new(
+            errors::DATA_LIMIT_EXCEEDED,
+            format!(
+                "the result is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; keep large data in blobs"
+            ),
+        ));
+    }
+    Ok(value)
 }
 
 fn json_text<T: Serialize>(value: &T) -> String {

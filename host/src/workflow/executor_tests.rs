@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::executor::{Executor, ExecutorOptions};
+use super::executor::{Executor, ExecutorOptions, StartError};
 use super::scripted::{Attempt, ScriptedTasks};
 use crate::store::Store;
 use crate::store::testing::{each_store, tenant};
@@ -292,13 +292,26 @@ async fn each_predefined_error_is_raised_where_the_spec_says() {
             (one(json!({"Type": "Map", "ToleratedFailurePercentage": 10,
                 "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "p", "End": true}}}, "End": true})),
              json!([1]), vec![("W", vec![throw("X")])], "States.ExceedToleratedFailureThreshold"),
+            (one(json!({"Type": "Task", "Resource": "p", "End": true})),
+             json!({}), vec![("S", vec![ok(json!("x".repeat(300 * 1024)))])], "States.DataLimitExceeded"),
+            (one(json!({"Type": "Parallel", "Branches": [
+                {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "p", "End": true}}},
+                {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "p", "End": true}}}], "End": true})),
+             json!({}), vec![("A", vec![ok(json!("x".repeat(200 * 1024)))]), ("B", vec![ok(json!("y".repeat(200 * 1024)))])],
+             "States.DataLimitExceeded"),
         ];
         for (def, input, script, want) in cases {
             let r = run(s.clone(), def.clone(), input, &script).await;
             assert_eq!(r.row.status, "FAILED", "{def}");
             assert_eq!(r.error().0, want, "{def}: {:?}", r.error());
         }
-        // States.Runtime is not caught by States.ALL; States.Timeout is.
+        // States.Runtime and States.DataLimitExceeded are not caught by States.ALL;
+        // States.Timeout is.
+        let mut def = one(json!({"Type": "Task", "Resource": "p", "Catch": catch_all.clone(), "End": true}));
+        def["States"]["C"] = json!({"Type": "Succeed"});
+        let big = [("S", vec![ok(json!("x".repeat(300 * 1024)))])];
+        let r = run(s.clone(), def, json!({}), &big).await;
+        assert_eq!(r.error().0, "States.DataLimitExceeded");
         let mut def = one(json!({"Type": "Task", "Resource": "p", "InputPath": "$.missing",
             "Catch": catch_all.clone(), "End": true}));
         def["States"]["C"] = json!({"Type": "Succeed"});
@@ -357,6 +370,11 @@ async fn names_make_starts_idempotent_and_stop_aborts() {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
+        let err = exec
+            .start(&t, "flow", &def, json!("x".repeat(300 * 1024)), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StartError::InputTooLarge(_)), "{err}");
 
         exec.work_once().await.unwrap();
         let row = s.wf_get(&t, &a.id).await.unwrap().unwrap();

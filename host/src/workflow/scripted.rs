@@ -1,6 +1,7 @@
 //! Task results scripted per state, for running a workflow with no plugins: fixtures
 //! (`orquesta test`) and the engine's own tests. Each Task state has a list of answers,
-//! one per attempt, used in order; an attempt with no answer left fails visibly.
+//! one per attempt, used in order (a `repeat` answer is never used up); an attempt with no
+//! answer left fails visibly.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -17,6 +18,8 @@ use super::executor::{TaskCall, TaskRunner};
 pub struct Attempt {
     pub outcome: Result<Value, StateError>,
     pub delay: Duration,
+    /// Answers every attempt from here on (Map items, loops).
+    pub repeat: bool,
 }
 
 impl Attempt {
@@ -24,6 +27,7 @@ impl Attempt {
         Attempt {
             outcome: Ok(value),
             delay: Duration::ZERO,
+            repeat: false,
         }
     }
 
@@ -31,6 +35,7 @@ impl Attempt {
         Attempt {
             outcome: Err(StateError::new(error, cause)),
             delay: Duration::ZERO,
+            repeat: false,
         }
     }
 }
@@ -41,6 +46,8 @@ pub struct RecordedCall {
     pub state: String,
     pub resource: String,
     pub input: Value,
+    /// False when no scripted answer was left for it.
+    pub answered: bool,
 }
 
 #[derive(Default)]
@@ -71,6 +78,22 @@ impl ScriptedTasks {
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// `(state, attempt number)` of each call that found no answer left: a Catch may
+    /// hide the error from the execution, so tests report these on their own.
+    pub fn unscripted(&self) -> Vec<(String, usize)> {
+        let calls = self.calls();
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut missing = Vec::new();
+        for call in &calls {
+            let n = seen.entry(call.state.as_str()).or_default();
+            *n += 1;
+            if !call.answered {
+                missing.push((call.state.clone(), *n));
+            }
+        }
+        missing
+    }
 }
 
 #[async_trait]
@@ -80,6 +103,15 @@ impl TaskRunner for ScriptedTasks {
     }
 
     async fn run(&self, call: TaskCall) -> Result<Value, StateError> {
+        let next = self
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&call.state)
+            .and_then(|queue| match queue.front() {
+                Some(a) if a.repeat => Some(a.clone()),
+                _ => queue.pop_front(),
+            });
         self.calls
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -87,13 +119,8 @@ impl TaskRunner for ScriptedTasks {
                 state: call.state.clone(),
                 resource: call.resource.clone(),
                 input: call.input.clone(),
+                answered: next.is_some(),
             });
-        let next = self
-            .answers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(&call.state)
-            .and_then(VecDeque::pop_front);
         let Some(attempt) = next else {
             return Err(StateError::new(
                 UNSCRIPTED,

@@ -5,9 +5,11 @@
 //! `blob-put` (write `bytes` bytes to `bucket`/`key` and read them back), `publish` and
 //! `put-event` (to a topic or bus), `sql` (run `steps` of `{sql, params, query}` against
 //! `database` and return what each gave),
+//! `start-execution` (of `workflow` with `input`, optionally `name`),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
-//! is the input.
+//! is the input. A task input with `"count": true` is counted in kv
+//! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
 //! batch, `fail` reports that message failed, `nap` sleeps `ms` first; every message it
@@ -22,7 +24,15 @@ impl Handler for Hostile {
     fn handle(event: Event) -> Result<Response, Failure> {
         let mut identity = None;
         let input = match event {
-            Event::Task(task) => parse_json(&task.input)?,
+            Event::Task(task) => {
+                let input = parse_json(&task.input)?;
+                // Workflow tests count each run of a state of an execution.
+                if input["count"] == json!(true) {
+                    let key = format!("runs:{}:{}", task.execution_id, task.state);
+                    kv::increment("default", &key, 1)?;
+                }
+                input
+            }
             Event::Http(req) => {
                 identity = req.identity;
                 parse_json(&String::from_utf8_lossy(&req.body))?
@@ -92,6 +102,14 @@ impl Handler for Hostile {
                     &input["detail"].to_string(),
                 )?;
                 Ok(Response::json(&json!({ "id": id })))
+            }
+            "start-execution" => {
+                let id = orquesta_sdk::messaging::start_execution(
+                    input["workflow"].as_str().unwrap_or_default(),
+                    &input["input"].to_string(),
+                    input["name"].as_str(),
+                )?;
+                Ok(Response::json(&json!({ "execution_id": id })))
             }
             "blob-put" => {
                 let bucket = input["bucket"].as_str().unwrap_or("files");

@@ -1,0 +1,453 @@
+//! Workflow fixtures for `orquesta test DEFINITION.asl.json FIXTURES.toml`: each case runs
+//! the state machine on the real executor over a fresh in-memory store, with every Task's
+//! result scripted per attempt (return or throw) and Wait states and retry pauses taking
+//! no time, then compares the status, output or error, the path of states entered and
+//! the inputs the tasks received.
+//!
+//! ```toml
+//! [[case]]
+//! name = "a declined card is retried once"
+//! input = { order = "A1" }
+//! [case.tasks]
+//! Charge = [{ throw = { error = "PaymentDeclined", cause = "expired" } }, { return = { charged = true } }]
+//! [case.expect]
+//! output = { charged = true }
+//! path = ["Charge", "Done"]
+//! ```
+//! See `docs/TESTING.md` for every field.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::fixtures::CaseResult;
+use super::matching::{MatchMode, matches, subset};
+use crate::store::Store;
+use crate::store::workflow::{FAILED, SUCCEEDED};
+use crate::tenants::ConfigError;
+use crate::workflow::scripted::{Attempt, ScriptedTasks};
+use crate::workflow::{Executor, ExecutorOptions, Machine, StateError};
+
+/// Longest one case may run. Waits take no time here, so only a scripted delay or a
+/// loop that never ends gets near it.
+const CASE_LIMIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowFixtures {
+    /// The names the execution runs as (`$$.StateMachine.Name`, the tenant).
+    #[serde(default = "default_workflow")]
+    pub workflow: String,
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    #[serde(default, rename = "case")]
+    pub cases: Vec<WorkflowCase>,
+}
+
+fn default_workflow() -> String {
+    "workflow".into()
+}
+
+fn default_tenant() -> String {
+    "test".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowCase {
+    pub name: String,
+    /// The execution's input; `{}` when absent.
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// Per Task state (by state name, in any branch or iterator), the answers of its
+    /// attempts in order.
+    #[serde(default)]
+    pub tasks: BTreeMap<String, Vec<ScriptedAnswer>>,
+    #[serde(default)]
+    pub expect: WorkflowExpect,
+}
+
+/// One attempt's answer: exactly one of `return` and `throw`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedAnswer {
+    #[serde(default, rename = "return")]
+    pub returns: Option<Value>,
+    #[serde(default)]
+    pub throw: Option<Thrown>,
+    /// How long the task takes before answering (to exercise `TimeoutSeconds`).
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Answers every later attempt too (Map items, loops).
+    #[serde(default)]
+    pub repeat: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thrown {
+    pub error: String,
+    #[serde(default)]
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowExpect {
+    /// `SUCCEEDED`, `FAILED` or `TIMED_OUT`. Default: `FAILED` when `error` is given,
+    /// `SUCCEEDED` otherwise.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub output: Option<Value>,
+    #[serde(default, rename = "match")]
+    pub mode: MatchMode,
+    /// The execution's error name (`States.Timeout`, a plugin's `PaymentDeclined`, ...).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Text the execution's cause must contain.
+    #[serde(default)]
+    pub cause: Option<String>,
+    /// The top-level states entered, in order.
+    #[serde(default)]
+    pub path: Option<Vec<String>>,
+    /// The task calls made, in order and number: `{ state, resource, input }` each, every
+    /// one matched as a subset.
+    #[serde(default)]
+    pub calls: Option<Vec<Value>>,
+}
+
+impl ScriptedAnswer {
+    fn attempt(&self) -> Result<Attempt, String> {
+        let outcome = match (&self.returns, &self.throw) {
+            (Some(value), None) => Ok(value.clone()),
+            (None, Some(t)) => Err(StateError::new(&t.error, &t.cause)),
+            _ => return Err("give exactly one of `return` and `throw`".into()),
+        };
+        Ok(Attempt {
+            outcome,
+            delay: Duration::from_millis(self.delay_ms),
+            repeat: self.repeat,
+        })
+    }
+}
+
+impl WorkflowFixtures {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: WorkflowFixtures = toml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            reason: e.message().trim().to_string(),
+        })?;
+        if file.cases.is_empty() {
+            return Err(ConfigError::new(path, "no [[case]] in the file"));
+        }
+        for case in &file.cases {
+            for (state, answers) in &case.tasks {
+                for (i, answer) in answers.iter().enumerate() {
+                    answer.attempt().map_err(|reason| {
+                        ConfigError::new(
+                            path,
+                            format!("case {:?}: tasks.{state}[{i}]: {reason}", case.name),
+                        )
+                    })?;
+                }
+            }
+            if let Some(status) = &case.expect.status
+                && ![SUCCEEDED, FAILED, "TIMED_OUT"].contains(&status.as_str())
+            {
+                return Err(ConfigError::new(
+                    path,
+                    format!(
+                        "case {:?}: expect.status {status:?} is not SUCCEEDED, FAILED or TIMED_OUT",
+                        case.name
+                    ),
+                ));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Runs every case of `definition` (checked first: an invalid definition is an error,
+    /// not a failed case).
+    pub async fn run(&self, definition: &Value) -> anyhow::Result<Vec<CaseResult>> {
+        Machine::parse(definition).map_err(|e| anyhow::anyhow!("invalid definition: {e}"))?;
+        let mut results = Vec::with_capacity(self.cases.len());
+        for case in &self.cases {
+            results.push(CaseResult {
+                name: case.name.clone(),
+                failures: self.run_case(definition, case).await?,
+            });
+        }
+        Ok(results)
+    }
+
+    async fn run_case(
+        &self,
+        definition: &Value,
+        case: &WorkflowCase,
+    ) -> anyhow::Result<Vec<String>> {
+        let store = Store::in_memory().await?;
+        let tasks = Arc::new(ScriptedTasks::new());
+        for (state, answers) in &case.tasks {
+            let attempts: Result<Vec<Attempt>, String> =
+                answers.iter().map(ScriptedAnswer::attempt).collect();
+            tasks.script(state, attempts.map_err(anyhow::Error::msg)?);
+        }
+        let executor = Executor::new(
+            store.clone(),
+            tasks.clone(),
+            ExecutorOptions {
+                concurrency: 8,
+                skip_waits: true,
+            },
+        );
+        let input = case.input.clone().unwrap_or_else(|| json!({}));
+        let started = executor
+            .start(&self.tenant, &self.workflow, definition, input, None)
+            .await?;
+        let row = executor
+            .run_to_end(&self.tenant, &started.id, CASE_LIMIT)
+            .await?;
+        let history = store.wf_history(&row.id).await?;
+        let path: Vec<String> = history
+            .iter()
+            .filter(|e| e.event.kind == "StateEntered")
+            .filter_map(|e| e.event.state.clone())
+            .collect();
+        let calls: Vec<Value> = tasks
+            .calls()
+            .into_iter()
+            .map(|c| json!({ "state": c.state, "resource": c.resource, "input": c.input }))
+            .collect();
+
+        let expect = &case.expect;
+        let mut failures: Vec<String> = tasks
+            .unscripted()
+            .into_iter()
+            .map(|(state, attempt)| {
+                format!("tasks: no answer was scripted for attempt {attempt} of {state}")
+            })
+            .collect();
+        let wanted_status = expect
+            .status
+            .as_deref()
+            .unwrap_or(if expect.error.is_some() {
+                FAILED
+            } else {
+                SUCCEEDED
+            });
+        let error = row.error.clone().unwrap_or_default();
+        let cause = row.cause.clone().unwrap_or_default();
+        if row.status != wanted_status {
+            let ended = if row.status == SUCCEEDED {
+                format!("output {}", row.output.as_deref().unwrap_or("null"))
+            } else {
+                format!("error `{error}`: {cause}")
+            };
+            failures.push(format!(
+                "status:\n  expected: {wanted_status}\n  actual:   {} ({ended})",
+                row.status
+            ));
+        }
+        if let Some(expected) = &expect.output {
+            let actual: Value = row
+                .output
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or(Value::Null);
+            if !matches(expect.mode, expected, &actual) {
+                failures.push(format!(
+                    "output ({:?} match):\n  expected: {expected}\n  actual:   {actual}",
+                    expect.mode
+                ));
+            }
+        }
+        if let Some(expected) = &expect.error
+            && *expected != error
+        {
+            failures.push(format!(
+                "error:\n  expected: `{expected}`\n  actual:   `{error}` ({cause})"
+            ));
+        }
+        if let Some(expected) = &expect.cause
+            && !cause.contains(expected.as_str())
+        {
+            failures.push(format!(
+                "error cause:\n  expected to contain: {expected}\n  actual: {cause}"
+            ));
+        }
+        if let Some(expected) = &expect.path
+            && *expected != path
+        {
+            failures.push(format!(
+                "path:\n  expected: {}\n  actual:   {}",
+                expected.join(" -> "),
+                path.join(" -> ")
+            ));
+        }
+        if let Some(expected) = &expect.calls {
+            let ok = expected.len() == calls.len()
+                && expected.iter().zip(&calls).all(|(e, a)| subset(e, a));
+            if !ok {
+                failures.push(format!(
+                    "calls:\n  expected: {}\n  actual:   {}",
+                    Value::Array(expected.clone()),
+                    Value::Array(calls)
+                ));
+            }
+        }
+        Ok(failures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFINITION: &str = r#"{
+      "StartAt": "Charge",
+      "States": {
+        "Charge": {"Type": "Task", "Resource": "payments",
+                   "Parameters": {"order.$": "$.order"},
+                   "Retry": [{"ErrorEquals": ["PaymentDeclined"], "MaxAttempts": 1}],
+                   "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Refused"}],
+                   "Next": "Rest"},
+        "Rest": {"Type": "Wait", "Seconds": 86400, "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+        "Refused": {"Type": "Fail", "Error": "Refused", "Cause": "the card was declined"}
+      }
+    }"#;
+
+    async fn run(fixtures: &str) -> Vec<CaseResult> {
+        let file = WorkflowFixtures::parse(Path::new("f.toml"), fixtures).unwrap();
+        file.run(&serde_json::from_str(DEFINITION).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn cases_pass_when_the_run_matches_and_fail_with_each_difference() {
+        let results = run(r#"
+[[case]]
+name = "declined once, then charged"
+input = { order = "A1" }
+[case.tasks]
+Charge = [{ throw = { error = "PaymentDeclined", cause = "expired" } }, { return = { charged = true } }]
+[case.expect]
+output = { charged = true }
+path = ["Charge", "Rest", "Done"]
+calls = [{ state = "Charge", input = { order = "A1" } }, { resource = "payments" }]
+
+[[case]]
+name = "declined twice is refused"
+[case.tasks]
+Charge = [{ throw = { error = "PaymentDeclined" }, repeat = true }]
+[case.expect]
+error = "Refused"
+cause = "declined"
+path = ["Charge", "Refused"]
+
+[[case]]
+name = "wrong on every count"
+input = { order = "B2" }
+[case.tasks]
+Charge = [{ return = { charged = false } }]
+[case.expect]
+output = { charged = true }
+path = ["Charge", "Done"]
+calls = []
+
+[[case]]
+name = "expects a failure that does not come"
+input = { order = "C3" }
+[case.tasks]
+Charge = [{ return = {} }]
+[case.expect]
+error = "Refused"
+"#)
+        .await;
+        assert!(results[0].passed(), "{:?}", results[0].failures);
+        assert!(results[1].passed(), "{:?}", results[1].failures);
+        let wrong = results[2].failures.join("\n");
+        assert_eq!(results[2].failures.len(), 3, "{wrong}");
+        assert!(
+            wrong.contains("output") && wrong.contains("\"charged\":false"),
+            "{wrong}"
+        );
+        assert!(wrong.contains("Charge -> Rest -> Done"), "{wrong}");
+        assert!(wrong.contains("calls"), "{wrong}");
+        let missing = results[3].failures.join("\n");
+        assert!(
+            missing.contains("expected: FAILED") && missing.contains("SUCCEEDED"),
+            "{missing}"
+        );
+        assert!(missing.contains("expected: `Refused`"), "{missing}");
+    }
+
+    #[tokio::test]
+    async fn an_unscripted_attempt_fails_the_execution_visibly() {
+        let results = run(r#"
+[[case]]
+name = "nothing scripted"
+input = { order = "A1" }
+[case.expect]
+error = "Refused"
+"#)
+        .await;
+        // The Catch hides the error from the execution, not from the report.
+        let text = results[0].failures.join("\n");
+        assert_eq!(results[0].failures.len(), 1, "{text}");
+        assert!(
+            text.contains("no answer was scripted for attempt 1 of Charge"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_fixture_files_are_refused_with_the_reason() {
+        let bad = [
+            (
+                "[[case]]\nname = \"x\"\n[case.tasks]\nCharge = [{}]\n",
+                "exactly one of",
+            ),
+            (
+                "[[case]]\nname = \"x\"\n[case.tasks]\nCharge = [{ return = 1, throw = { error = \"E\" } }]\n",
+                "exactly one of",
+            ),
+            (
+                "[[case]]\nname = \"x\"\n[case.expect]\nstatus = \"DONE\"\n",
+                "expect.status",
+            ),
+            ("[[case]]\nname = \"x\"\nimput = {}\n", "unknown field"),
+            ("workflow = \"w\"\n", "no [[case]]"),
+        ];
+        for (text, reason) in bad {
+            let err = WorkflowFixtures::parse(Path::new("f.toml"), text).unwrap_err();
+            assert!(err.to_string().contains(reason), "{text}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_invalid_definition_is_an_error_not_a_failed_case() {
+        let file =
+            WorkflowFixtures::parse(Path::new("f.toml"), "[[case]]\nname = \"x\"\n").unwrap();
+        let err = file
+            .run(&json!({"StartAt": "Nowhere", "States": {"A": {"Type": "Succeed"}}}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("invalid definition"), "{err}");
+    }
+}

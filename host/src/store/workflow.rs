@@ -167,12 +167,13 @@ impl Store {
             .await?)
     }
 
-    /// Takes the lease of up to `limit` due executions.
+    /// Takes the lease of up to `limit` due executions (of one tenant only, when given).
     pub async fn wf_claim(
         &self,
         owner: &str,
         lease_ms: i64,
         limit: u32,
+        tenant: Option<&str>,
     ) -> Result<Vec<ExecutionRow>, StoreError> {
         let now = now_ms();
         let lock = match self.backend {
@@ -185,6 +186,7 @@ impl Store {
              WHERE id IN (
                SELECT id FROM wf_executions
                WHERE status = 'RUNNING' AND wake_at <= $3 AND lease_until <= $3
+                 AND (CAST($5 AS TEXT) IS NULL OR tenant = $5)
                ORDER BY wake_at LIMIT $4 {lock})
              RETURNING {COLUMNS}"
         );
@@ -193,6 +195,7 @@ impl Store {
             .bind(now + lease_ms)
             .bind(now)
             .bind(i64::from(limit))
+            .bind(tenant)
             .fetch_all(&self.pool)
             .await?)
     }
@@ -339,28 +342,15 @@ impl Store {
         parent: &str,
         generation: i64,
     ) -> Result<u64, StoreError> {
-        let mut aborted = 0;
-        let mut parents = vec![(parent.to_string(), Some(generation))];
-        // Children of children too, level by level.
-        while let Some((id, generation)) = parents.pop() {
-            let ids: Vec<String> = sqlx::query_scalar(
-                "UPDATE wf_executions SET status = 'ABORTED', stopped_at = $1, version = version + 1
-                 WHERE parent_id = $2 AND (CAST($3 AS BIGINT) IS NULL OR parent_gen = $3) AND status = 'RUNNING'
-                 RETURNING id",
-            )
-            .bind(now_ms())
-            .bind(&id)
-            .bind(generation)
-            .fetch_all(&self.pool)
-            .await?;
-            aborted += ids.len() as u64;
-            parents.extend(ids.into_iter().map(|c| (c, None)));
-        }
+        let mut tx = self.pool.begin().await?;
+        let aborted = abort_descendants(&mut tx, parent, Some(generation), now_ms()).await?;
+        tx.commit().await?;
         Ok(aborted)
     }
 
-    /// Stops a running root execution and everything under it. False when it is not
-    /// running.
+    /// Stops a running execution and everything under it; a stopped child wakes its
+    /// parent, whose Parallel or Map state then fails with `States.BranchFailed`. False
+    /// when it is not running.
     pub async fn wf_stop(
         &self,
         tenant: &str,
@@ -370,29 +360,32 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let parent: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE wf_executions
              SET status = 'ABORTED', error = $1, cause = $2, stopped_at = $3, version = version + 1
-             WHERE tenant = $4 AND id = $5 AND status = 'RUNNING'",
+             WHERE tenant = $4 AND id = $5 AND status = 'RUNNING'
+             RETURNING parent_id",
         )
         .bind(error)
         .bind(cause)
         .bind(now)
         .bind(tenant)
         .bind(id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if done.rows_affected() != 1 {
+        let Some(parent) = parent else {
             return Ok(false);
+        };
+        abort_descendants(&mut tx, id, None, now).await?;
+        if let Some(parent) = parent {
+            sqlx::query(
+                "UPDATE wf_executions SET wake_at = $1 WHERE id = $2 AND status = 'RUNNING'",
+            )
+            .bind(now)
+            .bind(parent)
+            .execute(&mut *tx)
+            .await?;
         }
-        sqlx::query(
-            "UPDATE wf_executions SET status = 'ABORTED', stopped_at = $1, version = version + 1
-             WHERE root_id = $2 AND status = 'RUNNING'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         append_history(
             &mut tx,
             id,
@@ -417,6 +410,33 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Stops the running children of `parent` (of one generation, or all) and theirs, level
+/// by level; how many.
+async fn abort_descendants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    parent: &str,
+    generation: Option<i64>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut aborted = 0;
+    let mut parents = vec![(parent.to_string(), generation)];
+    while let Some((id, generation)) = parents.pop() {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE wf_executions SET status = 'ABORTED', stopped_at = $1, version = version + 1
+             WHERE parent_id = $2 AND (CAST($3 AS BIGINT) IS NULL OR parent_gen = $3) AND status = 'RUNNING'
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(&id)
+        .bind(generation)
+        .fetch_all(&mut **tx)
+        .await?;
+        aborted += ids.len() as u64;
+        parents.extend(ids.into_iter().map(|c| (c, None)));
+    }
+    Ok(aborted)
 }
 
 async fn insert(

@@ -212,6 +212,7 @@ impl WorkflowFixtures {
             ExecutorOptions {
                 concurrency: 8,
                 skip_waits: true,
+                tenant: None,
             },
         );
         let input = case.input.clone().unwrap_or_else(|| json!({}));

@@ -65,6 +65,8 @@ pub struct ExecutorOptions {
     pub concurrency: usize,
     /// Waits and retry pauses take no time (fixtures): they are recorded, not slept.
     pub skip_waits: bool,
+    /// Works on this tenant's executions only: for tests that share one database.
+    pub tenant: Option<String>,
 }
 
 impl Default for ExecutorOptions {
@@ -72,6 +74,7 @@ impl Default for ExecutorOptions {
         ExecutorOptions {
             concurrency: 64,
             skip_waits: false,
+            tenant: None,
         }
     }
 }
@@ -248,7 +251,11 @@ impl Executor {
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match self.store.wf_claim(&self.owner, LEASE_MS, free).await {
+                match self
+                    .store
+                    .wf_claim(&self.owner, LEASE_MS, free, self.options.tenant.as_deref())
+                    .await
+                {
                     Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim workflow executions");
@@ -280,7 +287,10 @@ impl Executor {
     /// Claims and drives every due execution once, in turn; the number driven.
     /// `orquesta test` runs workflows this way, with no background workers.
     pub async fn work_once(&self) -> Result<usize, StoreError> {
-        let rows = self.store.wf_claim(&self.owner, LEASE_MS, 64).await?;
+        let rows = self
+            .store
+            .wf_claim(&self.owner, LEASE_MS, 64, self.options.tenant.as_deref())
+            .await?;
         let n = rows.len();
         for row in rows {
             self.drive(row).await;
@@ -844,13 +854,30 @@ impl Executor {
         let running = children.iter().filter(|c| c.status == RUNNING).count() as i64;
         let done = children.len() as i64 - running;
         let context = self.context(row, cursor);
-        let child_error = |c: &crate::store::workflow::ChildOutcome| StateError {
-            error: c.error.clone().unwrap_or_else(|| match c.status.as_str() {
-                TIMED_OUT => errors::TIMEOUT.to_string(),
-                ABORTED => errors::BRANCH_FAILED.to_string(),
-                _ => errors::TASK_FAILED.to_string(),
-            }),
-            cause: c.cause.clone().unwrap_or_default(),
+        let child_error = |c: &crate::store::workflow::ChildOutcome| match c.status.as_str() {
+            ABORTED => StateError::new(
+                errors::BRANCH_FAILED,
+                format!(
+                    "{} {} was stopped{}",
+                    if matches!(state.kind, Kind::Map { .. }) {
+                        "item"
+                    } else {
+                        "branch"
+                    },
+                    c.index,
+                    c.cause
+                        .as_deref()
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default()
+                ),
+            ),
+            status => StateError {
+                error: c.error.clone().unwrap_or_else(|| match status {
+                    TIMED_OUT => errors::TIMEOUT.to_string(),
+                    _ => errors::TASK_FAILED.to_string(),
+                }),
+                cause: c.cause.clone().unwrap_or_default(),
+            },
         };
         let exceeded = match &state.kind {
             Kind::Map {

@@ -53,15 +53,8 @@ async fn run_with(
     for (state, attempts) in script {
         tasks.script(state, attempts.clone());
     }
-    let exec = Executor::new(
-        store.clone(),
-        tasks.clone(),
-        ExecutorOptions {
-            concurrency: 8,
-            skip_waits,
-        },
-    );
     let t = tenant("wf");
+    let exec = executor(&store, tasks.clone(), &t, skip_waits);
     let started = exec
         .start(&t, "flow", &definition, input, None)
         .await
@@ -76,6 +69,16 @@ async fn run_with(
         history,
         tasks,
     }
+}
+
+/// An executor that works on tenant `t` only: the tests share one PostgreSQL database.
+fn executor(store: &Store, tasks: Arc<ScriptedTasks>, t: &str, skip_waits: bool) -> Arc<Executor> {
+    let options = ExecutorOptions {
+        concurrency: 8,
+        skip_waits,
+        tenant: Some(t.to_string()),
+    };
+    Executor::new(store.clone(), tasks, options)
 }
 
 async fn run(
@@ -347,12 +350,8 @@ async fn the_execution_timeout_ends_a_waiting_execution() {
 #[tokio::test]
 async fn names_make_starts_idempotent_and_stop_aborts() {
     each_store(|s| async move {
-        let exec = Executor::new(
-            s.clone(),
-            Arc::new(ScriptedTasks::new()),
-            ExecutorOptions::default(),
-        );
         let t = tenant("wf");
+        let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
         let def =
             json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
         let a = exec
@@ -405,13 +404,13 @@ async fn an_interrupted_task_is_retried_under_its_policy() {
     each_store(|s| async move {
         let tasks = Arc::new(ScriptedTasks::new());
         tasks.script("T", [ok(json!("second time"))]);
-        let exec = Executor::new(s.clone(), tasks.clone(), ExecutorOptions { concurrency: 4, skip_waits: true });
         let t = tenant("wf");
+        let exec = executor(&s, tasks.clone(), &t, true);
         let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "p", "End": true,
             "Retry": [{"ErrorEquals": ["States.TaskFailed"], "MaxAttempts": 1}]}}});
         let started = exec.start(&t, "flow", &def, json!({}), None).await.unwrap();
         // A host takes the execution, records the task as scheduled, and dies.
-        let rows = s.wf_claim("dead-host", 1, 10).await.unwrap();
+        let rows = s.wf_claim("dead-host", 1, 10, Some(&t)).await.unwrap();
         let row = rows.into_iter().find(|r| r.id == started.id).unwrap();
         let commit = crate::store::workflow::Commit {
             status: "RUNNING",
@@ -426,6 +425,47 @@ async fn an_interrupted_task_is_retried_under_its_policy() {
         assert_eq!(row.status, "SUCCEEDED", "{history:#?}");
         assert!(history.iter().any(|e| e.event.kind == "TaskFailed" && e.event.detail["interrupted"] == json!(true)));
         assert_eq!(tasks.calls().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stopped_branch_fails_its_parallel_state_with_branch_failed() {
+    each_store(|s| async move {
+        let t = tenant("wf");
+        let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
+        let long =
+            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
+        let def = json!({"StartAt": "P", "States": {
+            "P": {"Type": "Parallel", "Branches": [long.clone(), long], "End": true,
+                  "Catch": [{"ErrorEquals": ["States.BranchFailed"], "Next": "Stopped"}]},
+            "Stopped": {"Type": "Pass", "End": true}}});
+        let root = exec.start(&t, "flow", &def, json!({}), None).await.unwrap();
+        // Fan out, then let both branches reach their wait.
+        while exec.work_once().await.unwrap() > 0 {}
+        let row = s.wf_get(&t, &root.id).await.unwrap().unwrap();
+        let generation = serde_json::from_str::<Value>(&row.cursor).unwrap()["generation"].clone();
+        let child = format!("{}:{generation}:1", root.id);
+        assert_eq!(
+            s.wf_get(&t, &child).await.unwrap().unwrap().status,
+            "RUNNING"
+        );
+        assert!(s.wf_stop(&t, &child, None, Some("by hand")).await.unwrap());
+        let row = exec
+            .run_to_end(&t, &root.id, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(row.status, "SUCCEEDED");
+        let output: Value = serde_json::from_str(row.output.as_deref().unwrap()).unwrap();
+        assert_eq!(output["Error"], "States.BranchFailed");
+        assert_eq!(output["Cause"], "branch 1 was stopped: by hand");
+        // The other branch was stopped with its state.
+        let other = s
+            .wf_get(&t, &format!("{}:{generation}:0", root.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(other.status, "ABORTED");
     })
     .await;
 }

@@ -376,3 +376,54 @@ path = ["Check", "Greet", "Summary"]
         "{err}"
     );
 }
+
+/// Every plugin fixture file under `examples/` passes against its plugin: each file's
+/// first line names the plugin it tests.
+#[test]
+fn every_example_fixture_file_passes() {
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(workspace().join("examples")).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let file = file.unwrap().path();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with("fixtures.toml") {
+                files.push(file);
+            }
+        }
+    }
+    files.sort();
+    let mut ran = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        // `orquesta test target/wasm32-wasip2/release/NAME.wasm ...` or a workflow's
+        // `orquesta test examples/.../NAME.asl.json ...` in the header comment.
+        let Some(target) = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .find_map(|l| l.split_whitespace().skip_while(|w| *w != "test").nth(1))
+        else {
+            panic!("{}: the header does not say what it tests", file.display());
+        };
+        let target = match target.strip_prefix("target/wasm32-wasip2/release/") {
+            Some(wasm) => plugin(wasm.trim_end_matches(".wasm")),
+            None => workspace().join(target),
+        };
+        let (code, stdout, stderr) = run_orquesta(
+            workspace(),
+            &["test", target.to_str().unwrap(), file.to_str().unwrap()],
+            None,
+        );
+        assert_eq!(code, 0, "{}:\n{stdout}{stderr}", file.display());
+        assert!(
+            stdout.lines().last().is_some_and(|l| l.ends_with(" passed, 0 failed")),
+            "{}: {stdout}",
+            file.display()
+        );
+        ran += 1;
+    }
+    assert!(ran >= 6, "only {ran} fixture files found: {files:?}");
+}

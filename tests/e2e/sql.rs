@@ -88,9 +88,9 @@ async fn grants_errors_and_the_statement_timeout() {
         .database_config(
             "slow",
             DatabaseConfig {
-                url: DatabaseUrl::Plain("sqlite://slow.db".into()),
                 max_connections: 1,
                 statement_timeout_ms: 200,
+                ..DatabaseConfig::new("sqlite://slow.db")
             },
         )
         .unwrap();

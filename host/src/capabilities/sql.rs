@@ -15,7 +15,7 @@ use super::{CapError, Grants};
 use crate::bindings::sql::Host;
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
-use crate::engine::limits::capability::SQL_MAX_ROWS;
+use crate::engine::limits::capability::{SQL_INIT_TIMEOUT_S, SQL_MAX_ROWS};
 use crate::tenants::DatabaseConfig;
 
 pub use crate::bindings::sql::{Rows, Value as SqlValue};
@@ -64,6 +64,8 @@ pub fn has_password(url: &str) -> bool {
 struct Database {
     pool: AnyPool,
     timeout: Duration,
+    /// The `init` script, run once before the first statement (again after a failure).
+    init: Option<(String, tokio::sync::OnceCell<()>)>,
 }
 
 /// The pools of one tenant's databases. Pools connect lazily: a database that is down
@@ -97,18 +99,45 @@ impl TenantDatabases {
                 Database {
                     pool,
                     timeout: Duration::from_millis(config.statement_timeout_ms),
+                    init: config
+                        .init_sql
+                        .clone()
+                        .map(|sql| (sql, tokio::sync::OnceCell::new())),
                 },
             );
         }
         Ok(TenantDatabases { databases })
     }
 
-    fn database(&self, name: &str) -> Result<&Database, CapError> {
-        self.databases.get(name).ok_or_else(|| {
+    /// The database, its `init` script run.
+    async fn database(&self, name: &str) -> Result<&Database, CapError> {
+        let db = self.databases.get(name).ok_or_else(|| {
             CapError::Denied(format!(
                 "database `{name}` is not one of the tenant's databases"
             ))
-        })
+        })?;
+        if let Some((sql, done)) = &db.init {
+            done.get_or_try_init(|| async {
+                // The tenant's own file, as trusted as its config.
+                let run = sqlx::raw_sql(AssertSqlSafe(sql.clone())).execute(&db.pool);
+                let limit = Duration::from_secs(SQL_INIT_TIMEOUT_S);
+                match tokio::time::timeout(limit, run).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(sqlx::Error::Database(e))) => Err(CapError::Failed(format!(
+                        "database `{name}`: its init script failed: {}",
+                        e.message()
+                    ))),
+                    Ok(Err(e)) => Err(CapError::Failed(format!(
+                        "database `{name}`: its init script failed: {e}"
+                    ))),
+                    Err(_) => Err(CapError::Timeout(format!(
+                        "database `{name}`: its init script ran past {SQL_INIT_TIMEOUT_S} s"
+                    ))),
+                }
+            })
+            .await?;
+        }
+        Ok(db)
     }
 }
 
@@ -190,7 +219,7 @@ impl SqlDatabases for TenantDatabases {
         statement: &str,
         params: Vec<SqlValue>,
     ) -> Result<Rows, CapError> {
-        let db = self.database(database)?;
+        let db = self.database(database).await?;
         let args = bind(params)?;
         // Rows are read one by one so a query past the cap stops there, not in memory.
         let read = async {
@@ -230,7 +259,7 @@ impl SqlDatabases for TenantDatabases {
         statement: &str,
         params: Vec<SqlValue>,
     ) -> Result<u64, CapError> {
-        let db = self.database(database)?;
+        let db = self.database(database).await?;
         let args = bind(params)?;
         let run = sqlx::query_with(AssertSqlSafe(statement.to_string()), args).execute(&db.pool);
         Ok(timed(database, db, run).await?.rows_affected())

@@ -139,6 +139,8 @@ pub mod capability {
     pub const SQL_MAX_TIMEOUT_MS: u64 = 25_000;
     /// Rows one query may return to a plugin; more belong in pages (`LIMIT`/`OFFSET`).
     pub const SQL_MAX_ROWS: usize = 10_000;
+    /// A database's `init` script: schemas and seed data, not migrations of big tables.
+    pub const SQL_INIT_TIMEOUT_S: u64 = 30;
 
     /// Queue settings' ceilings, as SQS has them: visibility 12 hours, delay 15
     /// minutes, retention 14 days; batches up to 100 keep one invocation's input small.

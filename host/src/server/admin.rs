@@ -298,10 +298,26 @@ async fn redrive(
     State(app): State<Arc<App>>,
     Path((tenant, queue)): Path<(String, String)>,
 ) -> Response {
-    if let Err(p) = queue_of(&app, &tenant, &queue) {
-        return p.into_response();
-    }
-    match app.services.store.queue_redrive(&tenant, &queue).await {
+    let runtime = match queue_of(&app, &tenant, &queue) {
+        Ok((runtime, _)) => runtime,
+        Err(p) => return p.into_response(),
+    };
+    // Messages sent to the dead-letter queue directly go to the one queue that names it.
+    let mut sources = runtime
+        .config
+        .queues
+        .iter()
+        .filter(|(_, q)| q.dead_letter.as_ref().is_some_and(|d| d.queue == queue));
+    let fallback = match (sources.next(), sources.next()) {
+        (Some((name, _)), None) => Some(name.as_str()),
+        _ => None,
+    };
+    match app
+        .services
+        .store
+        .queue_redrive(&tenant, &queue, fallback)
+        .await
+    {
         Ok(moved) => {
             app.services.wake.notify_waiters();
             Json(json!({ "moved": moved })).into_response()

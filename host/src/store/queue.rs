@@ -236,16 +236,25 @@ impl Store {
     }
 
     /// Moves every message of `dlq` back to the queue it came from. Returns how many.
-    pub async fn queue_redrive(&self, tenant: &str, dlq: &str) -> Result<u64, StoreError> {
+    /// Moves a dead-letter queue's messages back to the queues they came from; messages
+    /// sent to it directly (a flow parking a request it could not complete) go to
+    /// `fallback`, the queue whose dead-letter queue it is, when there is one.
+    pub async fn queue_redrive(
+        &self,
+        tenant: &str,
+        dlq: &str,
+        fallback: Option<&str>,
+    ) -> Result<u64, StoreError> {
         let moved = sqlx::query(
             "UPDATE queue_messages
-             SET queue = source_queue, source_queue = NULL, receive_count = 0, receipt = NULL,
-                 visible_at = $3
-             WHERE tenant = $1 AND queue = $2 AND source_queue IS NOT NULL",
+             SET queue = COALESCE(source_queue, $4), source_queue = NULL, receive_count = 0,
+                 receipt = NULL, visible_at = $3
+             WHERE tenant = $1 AND queue = $2 AND COALESCE(source_queue, $4) IS NOT NULL",
         )
         .bind(tenant)
         .bind(dlq)
         .bind(now_ms())
+        .bind(fallback)
         .execute(&self.pool)
         .await?;
         Ok(moved.rows_affected())
@@ -449,10 +458,25 @@ mod tests {
             let dead = s.queue_peek(&t, "jobs-dlq", 10).await.unwrap();
             assert_eq!(dead[0].source_queue.as_deref(), Some("jobs"));
             assert_eq!(dead[0].history[0]["event"], "dead-lettered");
-            assert_eq!(s.queue_redrive(&t, "jobs-dlq").await.unwrap(), 1);
+            // A message sent straight to the dead-letter queue stays without a fallback.
+            s.queue_send(&t, "jobs-dlq", msg("parked", None), 60_000)
+                .await
+                .unwrap();
+            assert_eq!(s.queue_redrive(&t, "jobs-dlq", None).await.unwrap(), 1);
+            assert_eq!(s.queue_peek(&t, "jobs-dlq", 10).await.unwrap().len(), 1);
             assert_eq!(
                 s.queue_claim(&t, "jobs", 1, 60_000).await.unwrap()[0].body,
                 "x"
+            );
+            // With one, it goes to the queue whose dead-letter queue this is.
+            assert_eq!(
+                s.queue_redrive(&t, "jobs-dlq", Some("jobs")).await.unwrap(),
+                1
+            );
+            assert!(s.queue_peek(&t, "jobs-dlq", 10).await.unwrap().is_empty());
+            assert_eq!(
+                s.queue_claim(&t, "jobs", 1, 60_000).await.unwrap()[0].body,
+                "parked"
             );
 
             let delayed = NewMessage {

@@ -315,6 +315,14 @@ pub struct DatabaseConfig {
     /// Longest a statement may run before the call fails with `timeout`.
     #[serde(default = "crate::engine::limits::capability::sql_default_timeout_ms")]
     pub statement_timeout_ms: u64,
+    /// A SQL file (relative to the tenant file) run once per pool before its first
+    /// statement, as Spin's `--sqlite` statements are: a schema and seed data written to
+    /// be run again (`CREATE TABLE IF NOT EXISTS`, `INSERT OR IGNORE`).
+    #[serde(default)]
+    pub init: Option<PathBuf>,
+    /// The text of `init`, read when the tenant loads.
+    #[serde(skip)]
+    pub init_sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -417,6 +425,17 @@ impl TenantConfig {
         })?;
         let mut config = config;
         let dir = path.parent().unwrap_or(Path::new("."));
+        for (name, db) in &mut config.databases {
+            if let Some(init) = &db.init {
+                let file = dir.join(init);
+                db.init_sql = Some(std::fs::read_to_string(&file).map_err(|e| {
+                    ConfigError::new(
+                        path,
+                        format!("databases.{name}.init: cannot read {}: {e}", file.display()),
+                    )
+                })?);
+            }
+        }
         for (name, workflow) in &mut config.workflows {
             let file = dir.join(&workflow.definition);
             let text = std::fs::read_to_string(&file).map_err(|e| {
@@ -672,6 +691,17 @@ impl QueueConfig {
 }
 
 impl DatabaseConfig {
+    /// `url` with the default pool size and statement timeout, and no init script.
+    pub fn new(url: &str) -> Self {
+        DatabaseConfig {
+            url: DatabaseUrl::Plain(url.to_string()),
+            max_connections: crate::engine::limits::capability::SQL_DEFAULT_CONNECTIONS,
+            statement_timeout_ms: crate::engine::limits::capability::SQL_DEFAULT_TIMEOUT_MS,
+            init: None,
+            init_sql: None,
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         use crate::engine::limits::capability::{SQL_MAX_CONNECTIONS, SQL_MAX_TIMEOUT_MS};
         if self.max_connections == 0 || self.max_connections > SQL_MAX_CONNECTIONS {
@@ -740,6 +770,25 @@ mod tests {
         assert_eq!(config.limits.memory_mb, 32);
         assert_eq!(hello.config_strings()["retries"], "3");
         assert_eq!(hello.allow.hosts, vec!["api.example.com"]);
+    }
+
+    #[test]
+    fn a_database_init_script_is_read_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("schema.sql"), "CREATE TABLE t (x INT);").unwrap();
+        let tenant = dir.path().join("acme.toml");
+        let text = "[databases.app]\nurl = \"sqlite://a.db\"\ninit = \"schema.sql\"\n";
+        let ok = TenantConfig::parse(&tenant, text).unwrap();
+        assert_eq!(
+            ok.databases["app"].init_sql.as_deref(),
+            Some("CREATE TABLE t (x INT);")
+        );
+        let err =
+            TenantConfig::parse(&tenant, &text.replace("schema.sql", "gone.sql")).unwrap_err();
+        assert!(
+            err.reason.contains("databases.app.init: cannot read"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use anyhow::Context as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -41,8 +42,38 @@ pub struct FixtureFile {
     pub config: BTreeMap<String, Value>,
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Databases every case gets afresh (an SQLite file of its own per case).
+    #[serde(default)]
+    pub databases: BTreeMap<String, FixtureDatabase>,
     #[serde(rename = "case")]
     pub cases: Vec<Case>,
+}
+
+/// A database of the fixture file: a new SQLite file per case with `init` run on it, so
+/// SQL written for SQLite (as in the demo) runs as the plugin's statements would.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureDatabase {
+    /// A SQL file relative to the fixture file, run before each case's `sql` seeds.
+    #[serde(default)]
+    pub init: Option<std::path::PathBuf>,
+    #[serde(skip)]
+    pub init_sql: Option<String>,
+}
+
+/// A statement run before a case (`[[case.sql]]`), or a query checked after it
+/// (`[[case.expect.sql]]`, with the `rows` it must give, in order).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlStep {
+    pub database: String,
+    pub statement: String,
+    /// Bound to `?` placeholders in order: strings, integers, reals, booleans.
+    #[serde(default)]
+    pub params: Vec<Value>,
+    /// In expectations: each row's values in column order.
+    #[serde(default)]
+    pub rows: Option<Vec<Vec<Value>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +94,9 @@ pub struct Case {
     /// Scripted outbound HTTP answers.
     #[serde(default)]
     pub http: Vec<MockResponse>,
+    /// Statements that seed the file's databases.
+    #[serde(default)]
+    pub sql: Vec<SqlStep>,
     #[serde(default)]
     pub expect: Expect,
 }
@@ -130,6 +164,9 @@ pub struct Expect {
     /// Blobs after the invocation.
     #[serde(default)]
     pub blobs: Vec<BlobItem>,
+    /// Queries and the rows they must give after the invocation.
+    #[serde(default)]
+    pub sql: Vec<SqlStep>,
 }
 
 /// One case's outcome: no failures means it passed.
@@ -165,6 +202,34 @@ impl FixtureFile {
         }
         if file.cases.is_empty() {
             return Err(ConfigError::new(path, "no [[case]] in the file"));
+        }
+        let mut file = file;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for (name, db) in &mut file.databases {
+            if let Some(init) = &db.init {
+                let sql = std::fs::read_to_string(dir.join(init)).map_err(|e| {
+                    ConfigError::new(
+                        path,
+                        format!("databases.{name}.init: cannot read {}: {e}", init.display()),
+                    )
+                })?;
+                db.init_sql = Some(sql);
+            }
+        }
+        for case in &file.cases {
+            let steps = case.sql.iter().chain(&case.expect.sql);
+            if let Some(step) = steps
+                .into_iter()
+                .find(|s| !file.databases.contains_key(&s.database))
+            {
+                return Err(ConfigError::new(
+                    path,
+                    format!(
+                        "case {:?}: database `{}` is not one of the file's [databases]",
+                        case.name, step.database
+                    ),
+                ));
+            }
         }
         Ok(file)
     }
@@ -211,6 +276,19 @@ impl FixtureFile {
         }
         for mock in &case.http {
             sandbox.mock(mock.clone());
+        }
+        for (name, db) in &self.databases {
+            let config = crate::tenants::DatabaseConfig {
+                init_sql: db.init_sql.clone(),
+                ..crate::tenants::DatabaseConfig::new(&format!("sqlite://{name}.db"))
+            };
+            sandbox.database_config(name, config)?;
+        }
+        for step in &case.sql {
+            sandbox
+                .sql_execute(&step.database, &step.statement, &step.params)
+                .await
+                .with_context(|| format!("case {:?}: seeding {}", case.name, step.database))?;
         }
         Ok(())
     }
@@ -304,6 +382,24 @@ async fn run_case(case: &Case, sandbox: &Sandbox) -> anyhow::Result<Vec<String>>
             expected.compare(&format!("blob {}/{}", item.bucket, item.key), actual)
         {
             failures.push(failure);
+        }
+    }
+    for step in &expect.sql {
+        let rows = sandbox
+            .sql_query(&step.database, &step.statement, &step.params)
+            .await?;
+        if let Some(expected) = &step.rows {
+            let expected = Value::Array(expected.iter().cloned().map(Value::Array).collect());
+            let actual = Value::Array(rows.into_iter().map(Value::Array).collect());
+            if !matches(MatchMode::Exact, &expected, &actual) {
+                failures.push(format!(
+                    "sql {} `{}`:\n  expected: {}\n  actual:   {}",
+                    step.database,
+                    step.statement,
+                    compact(&expected),
+                    compact(&actual)
+                ));
+            }
         }
     }
     Ok(failures)

@@ -33,13 +33,12 @@ use crate::capabilities::blob::{BlobBucket, Blobs};
 use crate::capabilities::kv::{KeyValue, Namespace};
 use crate::capabilities::sql::{SqlDatabases, TenantDatabases};
 use crate::capabilities::{Backends, Capabilities, Grants, Secret};
-use crate::engine::limits::capability;
 use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext,
 };
 use crate::event::{EventJson, response_to_json};
 use crate::store::{FsBlobs, Store};
-use crate::tenants::{DatabaseConfig, DatabaseUrl};
+use crate::tenants::DatabaseConfig;
 pub use mocks::{MockHttp, MockResponse, Outbox, RecordedRequest};
 
 /// The engine shared by every test in a process: compiled plugins are reused.
@@ -108,6 +107,26 @@ impl TestPlugin {
     }
 }
 
+/// JSON values as SQL parameters.
+fn sql_params(params: &[Value]) -> anyhow::Result<Vec<crate::capabilities::sql::SqlValue>> {
+    use crate::capabilities::sql::SqlValue;
+    params
+        .iter()
+        .map(|p| match p {
+            Value::Null => Ok(SqlValue::Null),
+            Value::Bool(b) => Ok(SqlValue::Boolean(*b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Ok(SqlValue::Integer(i)),
+                None => Ok(SqlValue::Real(n.as_f64().unwrap_or_default())),
+            },
+            Value::String(s) => Ok(SqlValue::Text(s.clone())),
+            other => {
+                anyhow::bail!("a SQL parameter is a string, number, boolean or null, not {other}")
+            }
+        })
+        .collect()
+}
+
 /// One test's world around a plugin.
 pub struct Sandbox {
     engine: Engine,
@@ -168,14 +187,7 @@ impl Sandbox {
     /// Adds a database the plugin may query as `name`, with the default pool size and
     /// statement timeout. Relative SQLite paths live in the sandbox's own directory.
     pub fn database(&mut self, name: &str, url: &str) -> anyhow::Result<&mut Self> {
-        self.database_config(
-            name,
-            DatabaseConfig {
-                url: DatabaseUrl::Plain(url.to_string()),
-                max_connections: capability::SQL_DEFAULT_CONNECTIONS,
-                statement_timeout_ms: capability::SQL_DEFAULT_TIMEOUT_MS,
-            },
-        )
+        self.database_config(name, DatabaseConfig::new(url))
     }
 
     /// Adds a database with its full configuration.
@@ -189,6 +201,51 @@ impl Sandbox {
         self.sql =
             Arc::new(TenantDatabases::new(&self.databases, &dir).map_err(anyhow::Error::msg)?);
         Ok(self)
+    }
+
+    /// Runs a statement on one of the sandbox's databases (seeding it), with `params`
+    /// bound in order.
+    pub async fn sql_execute(
+        &self,
+        database: &str,
+        statement: &str,
+        params: &[Value],
+    ) -> anyhow::Result<u64> {
+        Ok(self
+            .sql
+            .execute(database, statement, sql_params(params)?)
+            .await?)
+    }
+
+    /// A query's rows on one of the sandbox's databases, each value as JSON (integers and
+    /// reals as numbers, blobs as arrays of bytes).
+    pub async fn sql_query(
+        &self,
+        database: &str,
+        statement: &str,
+        params: &[Value],
+    ) -> anyhow::Result<Vec<Vec<Value>>> {
+        use crate::capabilities::sql::SqlValue;
+        let rows = self
+            .sql
+            .query(database, statement, sql_params(params)?)
+            .await?;
+        Ok(rows
+            .rows
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|v| match v {
+                        SqlValue::Null => Value::Null,
+                        SqlValue::Boolean(b) => Value::Bool(b),
+                        SqlValue::Integer(i) => Value::from(i),
+                        SqlValue::Real(f) => Value::from(f),
+                        SqlValue::Text(t) => Value::String(t),
+                        SqlValue::Blob(b) => Value::from(b),
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// Uses `store` instead of the sandbox's own, e.g. to share one between tenants.

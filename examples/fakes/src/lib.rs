@@ -1,9 +1,25 @@
 //! Fake third-party APIs that cannot be reached from here, behaving like the real ones
-//! closely enough for the demo and the tests: Databricks (the IPP flow) and an identity
-//! provider that signs demo tokens.
+//! closely enough for the demo and the tests:
+//!
+//! - [`databricks`]: Databricks (the IPP flow);
+//! - [`idp`]: an identity provider that signs demo tokens;
+//! - [`mok`]: MOK, a medical-assistance operator's work-order API (OAuth2 client
+//!   credentials);
+//! - [`siesa`]: Siesa ERP's Connekta query API with a product catalogue;
+//! - [`kong`]: Kong, an RFID inventory product taking bulk product upserts;
+//! - [`wms`]: a warehouse-management system's item service taking batch upserts.
+//!
+//! MOK, Siesa, Kong and WMS serve every request through a [`script::Script`], so tests can
+//! force errors and delays on any path and read back what the fake was sent.
 
 pub mod databricks;
 pub mod idp;
+pub mod kong;
+pub mod mok;
+pub mod script;
+pub mod siesa;
+mod util;
+pub mod wms;
 
 use std::net::SocketAddr;
 

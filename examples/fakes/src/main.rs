@@ -1,11 +1,13 @@
 //! `orquesta-fakes databricks --port 8781` serves the fake Databricks workspace;
-//! `orquesta-fakes token --sub ana --scope "ipp/read ipp/write"` prints a demo JWT.
+//! `mok --port 8782`, `siesa --port 8783`, `kong --port 8784` and `wms --port 8785` serve
+//! the other fakes; `orquesta-fakes token --sub ana --scope "ipp/read ipp/write"` prints a
+//! demo JWT.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use orquesta_fakes::{databricks, idp};
+use orquesta_fakes::{databricks, idp, kong, mok, siesa, wms};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -33,6 +35,36 @@ enum Command {
         /// Job ids whose runs end in FAILED.
         #[arg(long)]
         fail_job: Vec<u64>,
+    },
+    /// Serve the fake MOK work-order API (token URL `/oauth/token`, API base `/v1`).
+    Mok {
+        #[arg(long, default_value_t = 8782)]
+        port: u16,
+        #[arg(long, env = "MOK_CLIENT_ID", default_value = mok::DEMO_CLIENT_ID)]
+        client_id: String,
+        #[arg(long, env = "MOK_CLIENT_SECRET", default_value = mok::DEMO_CLIENT_SECRET)]
+        client_secret: String,
+        /// How long access tokens live.
+        #[arg(long, default_value_t = 3600)]
+        token_seconds: u64,
+    },
+    /// Serve the fake Siesa ERP (Connekta `ejecutarconsulta`) with a generated catalogue.
+    Siesa {
+        #[arg(long, default_value_t = 8783)]
+        port: u16,
+        /// How many products the catalogue holds.
+        #[arg(long, default_value_t = 200)]
+        products: u64,
+    },
+    /// Serve the fake Kong RFID inventory product API.
+    Kong {
+        #[arg(long, default_value_t = 8784)]
+        port: u16,
+    },
+    /// Serve the fake WMS item service.
+    Wms {
+        #[arg(long, default_value_t = 8785)]
+        port: u16,
     },
     /// Print a JWT signed by the demo identity provider.
     Token {
@@ -74,14 +106,28 @@ async fn main() -> anyhow::Result<()> {
                     None => anyhow::bail!("--fail-job {id}: no such job"),
                 }
             }
-            let addr = orquesta_fakes::spawn(
-                SocketAddr::from(([127, 0, 0, 1], port)),
-                databricks::router(config),
-            )
-            .await?;
-            eprintln!("fake databricks listening on http://{addr}");
-            tokio::signal::ctrl_c().await?;
+            serve("databricks", port, databricks::router(config)).await?;
         }
+        Command::Mok {
+            port,
+            client_id,
+            client_secret,
+            token_seconds,
+        } => {
+            let config = mok::Config {
+                client_id,
+                client_secret,
+                token_seconds,
+            };
+            serve("mok", port, mok::router(config).0).await?;
+        }
+        Command::Siesa { port, products } => {
+            let (router, handle) = siesa::router(siesa::Config::demo());
+            handle.generate(products);
+            serve("siesa", port, router).await?;
+        }
+        Command::Kong { port } => serve("kong", port, kong::router(kong::Config::demo()).0).await?,
+        Command::Wms { port } => serve("wms", port, wms::router(wms::Config::demo()).0).await?,
         Command::Token {
             sub,
             email,
@@ -94,5 +140,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", idp::token(&sub, minutes, extra)?);
         }
     }
+    Ok(())
+}
+
+/// Serves a fake on loopback until Ctrl-C.
+async fn serve(name: &str, port: u16, router: axum::Router) -> anyhow::Result<()> {
+    let addr = orquesta_fakes::spawn(SocketAddr::from(([127, 0, 0, 1], port)), router).await?;
+    eprintln!("fake {name} listening on http://{addr}");
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

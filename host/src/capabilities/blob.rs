@@ -31,6 +31,17 @@ pub trait Blobs: Send + Sync {
     ) -> Result<ObjectPage, CapError>;
 }
 
+/// A key and size a put may write.
+pub fn check_object(key: &str, len: usize) -> Result<(), CapError> {
+    check_key(key)?;
+    if len > BLOB_OBJECT_BYTES {
+        return Err(CapError::Invalid(format!(
+            "blobs are at most {BLOB_OBJECT_BYTES} bytes, got {len}"
+        )));
+    }
+    Ok(())
+}
+
 /// Keys are paths of non-empty segments (`raw/2026/job.json`).
 pub fn check_key(key: &str) -> Result<(), CapError> {
     if key.is_empty() || key.len() > BLOB_KEY_BYTES {
@@ -70,14 +81,7 @@ impl Host for Invocation {
 
     async fn put(&mut self, bucket: String, key: String, data: Vec<u8>) -> Result<(), HostError> {
         let at = self.blob_bucket(&bucket)?;
-        check_key(&key)?;
-        if data.len() > BLOB_OBJECT_BYTES {
-            return Err(CapError::Invalid(format!(
-                "blobs are at most {BLOB_OBJECT_BYTES} bytes, got {}",
-                data.len()
-            ))
-            .into());
-        }
+        check_object(&key, data.len())?;
         Ok(self
             .ctx
             .capabilities

@@ -17,7 +17,7 @@ use super::auth::sha256_hex;
 use super::plugins::UploadError;
 use super::problem::Problem;
 use super::state::App;
-use super::workflows;
+use super::{blobs, workflows};
 use crate::capabilities::messaging::OutgoingMessage;
 use crate::tenants::QueueConfig;
 
@@ -43,6 +43,10 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/tenants/{tenant}/topics/{topic}/messages", post(publish))
         .route("/tenants/{tenant}/schedules", get(list_schedules))
         .route("/tenants/{tenant}/buses/{bus}/events", post(put_event))
+        .route(
+            "/tenants/{tenant}/blobs/{bucket}/{*key}",
+            get(blobs::get_blob).put(blobs::put_blob),
+        )
         .route(
             "/tenants/{tenant}/workflows",
             get(workflows::list_workflows),
@@ -473,16 +477,18 @@ mod tests {
         for call in router.split(".route(").skip(1) {
             let call = call.trim_start();
             let path = &call[1..call[1..].find('"').unwrap() + 1];
+            // axum's `{*rest}` is OpenAPI's `{rest}`.
+            let path = &path.replace("{*", "{");
             let methods = ["get(", "put(", "post(", "delete("];
             for method in methods.iter().filter(|m| call.contains(**m)) {
                 let method = method.trim_end_matches('(');
                 assert!(
-                    openapi["paths"][path][method].is_object(),
+                    openapi["paths"][path.as_str()][method].is_object(),
                     "openapi.json lacks {method} {path}"
                 );
             }
             seen += 1;
         }
-        assert!(seen >= 17, "only {seen} routes found: the parse is wrong");
+        assert!(seen >= 18, "only {seen} routes found: the parse is wrong");
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod auth;
+mod blobs;
 pub mod config;
 mod fanout;
 mod metrics;

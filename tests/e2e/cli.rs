@@ -419,7 +419,10 @@ fn every_example_fixture_file_passes() {
         );
         assert_eq!(code, 0, "{}:\n{stdout}{stderr}", file.display());
         assert!(
-            stdout.lines().last().is_some_and(|l| l.ends_with(" passed, 0 failed")),
+            stdout
+                .lines()
+                .last()
+                .is_some_and(|l| l.ends_with(" passed, 0 failed")),
             "{}: {stdout}",
             file.display()
         );

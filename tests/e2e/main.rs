@@ -9,6 +9,7 @@ mod fanout;
 mod harness;
 mod ipp;
 mod isolation;
+mod mok;
 mod outbound;
 mod process;
 mod queues;

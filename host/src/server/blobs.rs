@@ -17,7 +17,9 @@ use crate::capabilities::blob::{BlobBucket, Blobs as _, check_key, check_object}
 
 fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Problem> {
     if app.tenants.get(tenant).is_none() {
-        return Err(Problem::not_found(format!("no tenant `{tenant}` is serving")));
+        return Err(Problem::not_found(format!(
+            "no tenant `{tenant}` is serving"
+        )));
     }
     crate::capabilities::check_name("blob bucket", bucket)
         .map_err(|e| Problem::bad_request(e.to_string()))?;
@@ -51,7 +53,9 @@ pub(super) async fn put_blob(
         return problem(e).into_response();
     }
     match app.services.blobs.put(&at, &key, &body).await {
-        Ok(()) => Json(json!({ "bucket": bucket, "key": key, "bytes": body.len() })).into_response(),
+        Ok(()) => {
+            Json(json!({ "bucket": bucket, "key": key, "bytes": body.len() })).into_response()
+        }
         Err(e) => problem(e).into_response(),
     }
 }
@@ -68,8 +72,12 @@ pub(super) async fn get_blob(
         return problem(e).into_response();
     }
     match app.services.blobs.get(&at, &key).await {
-        Ok(Some(data)) => ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response(),
-        Ok(None) => Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response(),
+        Ok(Some(data)) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
+        }
+        Ok(None) => {
+            Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response()
+        }
         Err(e) => problem(e).into_response(),
     }
 }

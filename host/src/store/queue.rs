@@ -235,7 +235,6 @@ impl Store {
         Ok(())
     }
 
-    /// Moves every message of `dlq` back to the queue it came from. Returns how many.
     /// Moves a dead-letter queue's messages back to the queues they came from; messages
     /// sent to it directly (a flow parking a request it could not complete) go to
     /// `fallback`, the queue whose dead-letter queue it is, when there is one.

@@ -15,6 +15,7 @@ mod process;
 mod queues;
 mod schedules;
 mod service;
+mod siesa;
 mod sql;
 mod store;
 mod workflows;

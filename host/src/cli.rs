@@ -85,6 +85,22 @@ enum Command {
         #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
         store: Option<String>,
     },
+    /// Put a file into a tenant's blob bucket on this host's store, as the admin API's
+    /// `PUT .../blobs/BUCKET/KEY` does on a running one: the objects a flow reads (a
+    /// client's field mappings) before the service starts.
+    BlobPut {
+        tenant: String,
+        bucket: String,
+        key: String,
+        /// The file to store.
+        file: PathBuf,
+        /// The host config whose data directory holds the blobs (default: `.orquesta`).
+        #[arg(long, env = "ORQUESTA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Leave an object that exists already as it is.
+        #[arg(long)]
+        if_absent: bool,
+    },
     /// Print the `sha256:` hash of an API key, for `[[api_keys]]` in a tenant file.
     HashKey {
         /// The key; read from standard input when absent, so it stays out of shell history.
@@ -141,6 +157,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             store,
         } => serve(config.as_deref(), listen, store).await,
         Command::HashKey { key } => hash_key(key),
+        Command::BlobPut {
+            tenant,
+            bucket,
+            key,
+            file,
+            config,
+            if_absent,
+        } => blob_put(&tenant, &bucket, &key, &file, config.as_deref(), if_absent).await,
     }
 }
 
@@ -422,6 +446,55 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+async fn blob_put(
+    tenant: &str,
+    bucket: &str,
+    key: &str,
+    file: &Path,
+    config: Option<&Path>,
+    if_absent: bool,
+) -> ExitCode {
+    use orquesta::capabilities::blob::{BlobBucket, Blobs as _, check_object};
+    let host = match config {
+        Some(path) => match HostConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => return refuse(e, EXIT_BAD_INPUT),
+        },
+        None => HostConfig::default(),
+    };
+    let data = match std::fs::read(file) {
+        Ok(d) => d,
+        Err(e) => {
+            return refuse(
+                format!("cannot read {}: {e}", file.display()),
+                EXIT_BAD_INPUT,
+            );
+        }
+    };
+    let checked = orquesta::capabilities::check_name("tenant", tenant)
+        .and_then(|()| orquesta::capabilities::check_name("blob bucket", bucket))
+        .and_then(|()| check_object(key, data.len()));
+    if let Err(e) = checked {
+        return refuse(e, EXIT_BAD_INPUT);
+    }
+    let blobs = FsBlobs::new(host.data_dir.join("blobs"));
+    let at = BlobBucket {
+        tenant: tenant.to_string(),
+        bucket: bucket.to_string(),
+    };
+    if if_absent && matches!(blobs.get(&at, key).await, Ok(Some(_))) {
+        println!("kept {tenant}/{bucket}/{key}: it exists");
+        return ExitCode::SUCCESS;
+    }
+    match blobs.put(&at, key, &data).await {
+        Ok(()) => {
+            println!("stored {tenant}/{bucket}/{key} ({} bytes)", data.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => refuse(e, EXIT_FAILED),
     }
 }
 

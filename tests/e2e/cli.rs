@@ -430,3 +430,49 @@ fn every_example_fixture_file_passes() {
     }
     assert!(ran >= 6, "only {ran} fixture files found: {files:?}");
 }
+
+#[test]
+fn blob_put_stores_a_file_where_the_service_reads_blobs() {
+    let dir = tempdir();
+    let config = write(dir.path(), "host.toml", "data_dir = \"data\"\n");
+    let file = write(dir.path(), "map.json", "{\"v\":1}");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "blob-put",
+            "--config",
+            config.as_str(),
+            "acme",
+            "siesa-config",
+            "maps/field-mappings.json",
+            file.as_str(),
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_orquesta(dir.path(), &refs, None)
+    };
+    let (code, stdout, stderr) = run(args(&[]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let stored = dir
+        .path()
+        .join("data/blobs/acme/siesa-config/maps/field-mappings.json");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), "{\"v\":1}");
+    // --if-absent keeps what is there.
+    std::fs::write(&file, "{\"v\":2}").unwrap();
+    let (code, stdout, _) = run(args(&["--if-absent"]));
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("kept"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&stored).unwrap(), "{\"v\":1}");
+    let err = refused(
+        &["blob-put", "--config", &config, "acme", "b", "a//b", &file],
+        dir.path(),
+    );
+    assert!(err.contains("empty segment"), "{err}");
+    let err = refused(
+        &["blob-put", "--config", &config, "acme", "../up", "k", &file],
+        dir.path(),
+    );
+    assert!(err.contains("blob bucket name"), "{err}");
+}

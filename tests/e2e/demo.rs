@@ -29,10 +29,9 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
         &examples.join("tenants"),
     );
     copy_dir(&workspace().join("examples/idp"), &examples.join("idp"));
-    copy_dir(
-        &workspace().join("examples/workflows"),
-        &examples.join("workflows"),
-    );
+    for dir in ["workflows", "mok", "siesa"] {
+        copy_dir(&workspace().join("examples").join(dir), &examples.join(dir));
+    }
     let plugins = root.path().join("target/wasm32-wasip2/release");
     std::fs::create_dir_all(&plugins).unwrap();
     for name in plugin_names() {
@@ -41,10 +40,17 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
     let config = std::fs::read_to_string(workspace().join("examples/orquesta.toml"))
         .unwrap()
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    // The secrets `cargo xtask demo` sets.
     let env = [
         ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
         ("IPP_DATABRICKS_TOKEN", "dapi-demo-token"),
         ("HELLO_CLIENT_SECRET", "demo-secret"),
+        ("MOK_CLIENT_ID", "orquesta-demo"),
+        ("MOK_CLIENT_SECRET", "demo-mok-secret"),
+        ("SIESA_CONNI_KEY", "demo-conni-key"),
+        ("SIESA_CONNI_TOKEN", "demo-conni-token"),
+        ("KONG_API_KEY", "demo-kong-key"),
+        ("WMS_API_KEY", "demo-wms-key"),
     ];
     let server = ServeProcess::start(&examples, &config, &env);
     let client = reqwest::Client::new();
@@ -57,12 +63,21 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
         .json()
         .await
         .unwrap();
-    for name in ["demo", "ipp", "appointments"] {
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("examples/tenants"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".toml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for name in &names {
         let t = tenants["tenants"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["name"] == name)
+            .find(|t| t["name"] == name.as_str())
             .unwrap_or_else(|| panic!("{name} missing: {tenants}"));
         assert!(t["serving"] == true && t["error"].is_null(), "{name}: {t}");
     }

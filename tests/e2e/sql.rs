@@ -3,7 +3,7 @@
 //! `.ci/run` does); grants, errors and the statement timeout; and through the service.
 
 use orquesta::capabilities::Grants;
-use orquesta::tenants::{DatabaseConfig, DatabaseUrl};
+use orquesta::tenants::DatabaseConfig;
 use orquesta::testing::{Sandbox, TestPlugin};
 use orquesta_tests::plugin;
 use orquesta_tests::server::TestServer;

@@ -1,8 +1,9 @@
 //! `cargo xtask <task>`: project chores that need more than one cargo command.
 //!
 //! - `plugins`: build every plugin under `plugins/` for wasm32-wasip2 (release).
-//! - `demo`: build the plugins and the host, start the fake upstream APIs on loopback and
-//!   serve the demo tenants (`examples/orquesta.toml`) until Ctrl-C.
+//! - `demo`: build the plugins and the host, start the fake upstream APIs (Databricks,
+//!   MOK, Siesa, Kong, WMS) on loopback, seed the Siesa clients' field mappings and serve
+//!   the demo tenants (`examples/orquesta.toml`) until Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -62,40 +63,85 @@ fn build_plugins() -> anyhow::Result<()> {
     run(&mut cmd)
 }
 
-/// Builds everything, starts the fake upstream APIs on loopback, then serves the demo
-/// tenants in the foreground until Ctrl-C.
+/// Builds everything, starts the fake upstream APIs on loopback, seeds the Siesa clients'
+/// field mappings, then serves the demo tenants in the foreground until Ctrl-C.
 fn demo() -> anyhow::Result<()> {
     build_plugins()?;
     run(cargo().args(["build", "--quiet", "-p", "orquesta", "-p", "orquesta-fakes"]))?;
     let bin = workspace().join("target/debug");
-    let mut fakes = Command::new(bin.join("orquesta-fakes"))
-        .args(["databricks", "--port", "8781"])
-        .env("DATABRICKS_TOKEN", DEMO_DATABRICKS_TOKEN)
-        .spawn()
-        .context("cannot start the fake upstream APIs")?;
+    let mut fakes = Vec::new();
+    for args in FAKES {
+        let child = Command::new(bin.join("orquesta-fakes"))
+            .args(*args)
+            .env("DATABRICKS_TOKEN", DEMO_DATABRICKS_TOKEN)
+            .spawn()
+            .with_context(|| format!("cannot start the fake API {}", args[0]))?;
+        fakes.push(child);
+    }
+    let served = seed_blobs(&bin).and_then(|()| serve(&bin));
+    // The fakes only live as long as the demo.
+    for mut fake in fakes {
+        let _ = fake.kill();
+        let _ = fake.wait();
+    }
+    served
+}
+
+/// The fake upstream APIs, each on its own port as the demo tenants expect.
+const FAKES: &[&[&str]] = &[
+    &["databricks", "--port", "8781"],
+    // Event 1002's open provider works on OT 15252900 of case 321321 (examples/mok).
+    &["mok", "--port", "8782", "--ot", "15252900:321321"],
+    &["siesa", "--port", "8783", "--products", "500"],
+    &["kong", "--port", "8784"],
+    &["wms", "--port", "8785"],
+];
+
+/// Each Siesa client's field mappings, into its tenant's `siesa-config` bucket (kept if
+/// an operator changed them since).
+fn seed_blobs(bin: &Path) -> anyhow::Result<()> {
+    for (tenant, mapping) in [("siesa-cliente-a", "kong"), ("siesa-cliente-b", "wms")] {
+        run(Command::new(bin.join("orquesta"))
+            .args([
+                "blob-put",
+                "--config",
+                "examples/orquesta.toml",
+                "--if-absent",
+            ])
+            .args([tenant, "siesa-config", "field-mappings.json"])
+            .arg(format!("examples/siesa/mappings/{mapping}.json")))?;
+    }
+    Ok(())
+}
+
+fn serve(bin: &Path) -> anyhow::Result<()> {
     let mut serve = Command::new(bin.join("orquesta"));
     serve
         .args(["serve", "--config", "examples/orquesta.toml"])
         .current_dir(workspace());
-    // Demo secrets; a real deployment sets its own.
-    for (name, value) in [
-        ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
-        ("HELLO_CLIENT_SECRET", "demo-secret"),
-        ("IPP_DATABRICKS_TOKEN", DEMO_DATABRICKS_TOKEN),
-    ] {
+    // Demo secrets, matching the fakes'; a real deployment sets its own.
+    for (name, value) in DEMO_SECRETS {
         if std::env::var_os(name).is_none() {
             serve.env(name, value);
         }
     }
-    let status = serve.status().context("cannot start orquesta serve");
-    // The fakes only live as long as the demo.
-    let _ = fakes.kill();
-    let _ = fakes.wait();
-    let status = status?;
+    let status = serve.status().context("cannot start orquesta serve")?;
     if !status.success() {
         bail!("orquesta serve exited with {status}");
     }
     Ok(())
 }
+
+const DEMO_SECRETS: [(&str, &str); 9] = [
+    ("ORQUESTA_ADMIN_TOKEN", "demo-admin-token"),
+    ("HELLO_CLIENT_SECRET", "demo-secret"),
+    ("IPP_DATABRICKS_TOKEN", DEMO_DATABRICKS_TOKEN),
+    ("MOK_CLIENT_ID", "orquesta-demo"),
+    ("MOK_CLIENT_SECRET", "demo-mok-secret"),
+    ("SIESA_CONNI_KEY", "demo-conni-key"),
+    ("SIESA_CONNI_TOKEN", "demo-conni-token"),
+    ("KONG_API_KEY", "demo-kong-key"),
+    ("WMS_API_KEY", "demo-wms-key"),
+];
 
 const DEMO_DATABRICKS_TOKEN: &str = "dapi-demo-token";

@@ -47,6 +47,9 @@ enum Command {
         /// How long access tokens live.
         #[arg(long, default_value_t = 3600)]
         token_seconds: u64,
+        /// OTs that exist upstream already, as `IDOT:CASE` (repeat the flag).
+        #[arg(long = "ot", value_parser = parse_ot)]
+        ots: Vec<(u64, u64)>,
     },
     /// Serve the fake Siesa ERP (Connekta `ejecutarconsulta`) with a generated catalogue.
     Siesa {
@@ -113,13 +116,18 @@ async fn main() -> anyhow::Result<()> {
             client_id,
             client_secret,
             token_seconds,
+            ots,
         } => {
             let config = mok::Config {
                 client_id,
                 client_secret,
                 token_seconds,
             };
-            serve("mok", port, mok::router(config).0).await?;
+            let (router, handle) = mok::router(config);
+            for (ot, case) in ots {
+                handle.add_ot(ot, case);
+            }
+            serve("mok", port, router).await?;
         }
         Command::Siesa { port, products } => {
             let (router, handle) = siesa::router(siesa::Config::demo());
@@ -149,4 +157,13 @@ async fn serve(name: &str, port: u16, router: axum::Router) -> anyhow::Result<()
     eprintln!("fake {name} listening on http://{addr}");
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// `IDOT:CASE`.
+fn parse_ot(text: &str) -> Result<(u64, u64), String> {
+    let (ot, case) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not IDOT:CASE"))?;
+    let number = |s: &str| s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"));
+    Ok((number(ot)?, number(case)?))
 }

@@ -106,7 +106,7 @@ impl Grants {
 }
 
 /// Names of buckets, topics and queues: short, printable, no path tricks.
-pub(crate) fn check_name(what: &str, name: &str) -> Result<(), CapError> {
+pub fn check_name(what: &str, name: &str) -> Result<(), CapError> {
     let ok = !name.is_empty()
         && name.len() <= NAME_BYTES
         && name

@@ -64,17 +64,27 @@ pub fn run(task: &TaskInput, input: &Value) -> Result<Value, Failure> {
             timeout_ms: Some(config_u64("timeout_ms", 30_000) as u32),
         })?;
         if answer.status != 200 {
-            return Err(crate::upstream_failure("Siesa", answer.status, &answer.body));
+            return Err(crate::upstream_failure(
+                "Siesa",
+                answer.status,
+                &answer.body,
+            ));
         }
         let doc: Value = serde_json::from_slice(&answer.body)
             .map_err(|e| Failure::new("SiesaRejected", format!("Siesa answered no JSON: {e}")))?;
         if doc["codigo"].as_i64() != Some(0) {
             return Err(Failure::new(
                 "SiesaRejected",
-                format!("Siesa answered codigo {}: {}", doc["codigo"], doc["mensaje"]),
+                format!(
+                    "Siesa answered codigo {}: {}",
+                    doc["codigo"], doc["mensaje"]
+                ),
             ));
         }
-        let rows = doc["detalle"]["Datos"].as_array().cloned().unwrap_or_default();
+        let rows = doc["detalle"]["Datos"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for row in &rows {
             lines.extend_from_slice(row.to_string().as_bytes());
             lines.push(b'\n');

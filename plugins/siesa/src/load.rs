@@ -166,7 +166,11 @@ impl Adapter {
             timeout_ms: Some(config_u64("timeout_ms", 30_000) as u32),
         })?;
         if !matches!(answer.status, 200 | 207) {
-            return Err(crate::upstream_failure(self.name, answer.status, &answer.body));
+            return Err(crate::upstream_failure(
+                self.name,
+                answer.status,
+                &answer.body,
+            ));
         }
         let doc: Value = serde_json::from_slice(&answer.body).map_err(|e| {
             Failure::new(
@@ -178,7 +182,10 @@ impl Adapter {
         totals.sent += batch.len() as u64;
         totals.failed += refused.len() as u64;
         totals.batches += 1;
-        for (id, reason) in refused.into_iter().take(20usize.saturating_sub(totals.sample.len())) {
+        for (id, reason) in refused
+            .into_iter()
+            .take(20usize.saturating_sub(totals.sample.len()))
+        {
             totals.sample.push(json!({ "sku": id, "reason": reason }));
         }
         Ok(())

@@ -57,7 +57,9 @@ pub fn record(task: &TaskInput, input: &Value) -> Result<Value, Failure> {
             });
             notify::publish(
                 &config::get("alerts_topic").unwrap_or_else(|| "siesa-alerts".into()),
-                Some(&format!("Siesa sync failed for {client_id} ({product_type})")),
+                Some(&format!(
+                    "Siesa sync failed for {client_id} ({product_type})"
+                )),
                 &record.to_string(),
                 &[
                     ("client_id".into(), client_id.clone()),
@@ -114,6 +116,7 @@ fn list_records(req: &HttpRequest) -> Result<Value, Failure> {
             records.push(record);
         }
     }
-    let watermark = kv::get(&bucket, WATERMARK)?.map(|e| String::from_utf8_lossy(&e.value).into_owned());
+    let watermark =
+        kv::get(&bucket, WATERMARK)?.map(|e| String::from_utf8_lossy(&e.value).into_owned());
     Ok(json!({ "client_id": config::get("client_id"), "watermark": watermark, "syncs": records }))
 }

@@ -114,9 +114,16 @@ fn mappings() -> Result<Mappings, Failure> {
         )
     })?;
     let mappings: Mappings = serde_json::from_slice(&bytes).map_err(|e| {
-        Failure::new("ConfigError", format!("{bucket}/{key} is not a mapping: {e}"))
+        Failure::new(
+            "ConfigError",
+            format!("{bucket}/{key} is not a mapping: {e}"),
+        )
     })?;
-    if let Some(field) = mappings.fields.keys().find(|f| !CANONICAL.contains(&f.as_str())) {
+    if let Some(field) = mappings
+        .fields
+        .keys()
+        .find(|f| !CANONICAL.contains(&f.as_str()))
+    {
         return Err(Failure::new(
             "ConfigError",
             format!("{bucket}/{key}: {field:?} is not a canonical field ({CANONICAL:?})"),

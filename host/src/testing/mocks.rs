@@ -151,7 +151,18 @@ impl OutboundHttp for MockHttp {
             )));
         };
         if mock.delay_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(mock.delay_ms)).await;
+            // A slow answer past the request's own timeout fails as the real client's does.
+            let delay = Duration::from_millis(mock.delay_ms);
+            match request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))) {
+                Some(limit) if limit < delay => {
+                    tokio::time::sleep(limit).await;
+                    return Err(CapError::Timeout(format!(
+                        "the request timed out after {} ms",
+                        limit.as_millis()
+                    )));
+                }
+                _ => tokio::time::sleep(delay).await,
+            }
         }
         Ok(Response {
             status: mock.status,

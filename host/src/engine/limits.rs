@@ -97,6 +97,14 @@ pub struct EngineLimits {
     pub epoch_tick_ms: u64,
     /// stdout/stderr kept per invocation, for logs and panic messages.
     pub captured_output_bytes: usize,
+    /// Bytes of each slot's linear memory and tables reset in place (not returned to
+    /// the kernel) when a slot is reused: a plugin's small heap then costs no page
+    /// faults on the next invocation. Bounds the resident memory of idle slots.
+    pub keep_resident_bytes: usize,
+    /// Reset kept-resident memory with Linux's `PAGEMAP_SCAN` (only the pages actually
+    /// touched). Used only where the kernel has it and no swap is on: wasmtime's reset
+    /// misses swapped-out pages (an open upstream report).
+    pub pagemap_scan: bool,
 }
 
 impl Default for EngineLimits {
@@ -106,6 +114,8 @@ impl Default for EngineLimits {
             max_wasm_stack: 512 << 10,
             epoch_tick_ms: 10,
             captured_output_bytes: 64 << 10,
+            keep_resident_bytes: 1 << 20,
+            pagemap_scan: true,
         }
     }
 }

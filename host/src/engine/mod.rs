@@ -68,7 +68,12 @@ impl Engine {
             .total_memories(slots * 2)
             .total_tables(slots * 4)
             .total_stacks(slots)
-            .max_memory_size((limits::ceiling::MEMORY_MB as usize) << 20);
+            .max_memory_size((limits::ceiling::MEMORY_MB as usize) << 20)
+            .linear_memory_keep_resident(limits.keep_resident_bytes)
+            .table_keep_resident(limits.keep_resident_bytes);
+        if limits.pagemap_scan && limits.keep_resident_bytes > 0 && !swap_is_on() {
+            pool.pagemap_scan(wasmtime::Enabled::Auto);
+        }
 
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
@@ -122,6 +127,12 @@ impl Engine {
     pub fn limits(&self) -> &EngineLimits {
         &self.inner.limits
     }
+}
+
+/// Whether any swap area is active (`/proc/swaps` lists more than its header). Unknown
+/// counts as on: `PAGEMAP_SCAN` is then left off.
+fn swap_is_on() -> bool {
+    std::fs::read_to_string("/proc/swaps").map_or(true, |s| s.lines().count() > 1)
 }
 
 /// The first eight bytes say whether this is wasm at all, and which kind.

@@ -153,7 +153,10 @@ impl OutboundHttp for MockHttp {
         if mock.delay_ms > 0 {
             // A slow answer past the request's own timeout fails as the real client's does.
             let delay = Duration::from_millis(mock.delay_ms);
-            match request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))) {
+            match request
+                .timeout_ms
+                .map(|ms| Duration::from_millis(u64::from(ms)))
+            {
                 Some(limit) if limit < delay => {
                     tokio::time::sleep(limit).await;
                     return Err(CapError::Timeout(format!(

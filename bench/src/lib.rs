@@ -1,0 +1,34 @@
+//! orquesta's benchmarks (docs/BENCHMARKS.md): each measures one promise beside a
+//! reference run the same way in the same process or on the same machine, and reports
+//! medians, percentiles and ratios as rows of one table. `--smoke` runs every benchmark
+//! with tiny sizes, to show it works (the test suite does that), not to measure.
+
+pub mod flows;
+pub mod http;
+pub mod instantiate;
+pub mod queues;
+pub mod report;
+pub mod scale;
+pub mod setup;
+pub mod workflows;
+
+pub use report::{Row, Target};
+
+/// What every benchmark is told.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Tiny sizes, no external load generator: checks the benchmarks run.
+    pub smoke: bool,
+    /// A PostgreSQL database to measure the shared store on.
+    pub postgres: Option<String>,
+    /// This benchmark binary, which also runs the HTTP and scale benchmarks' child
+    /// processes (`orquesta-bench host|native`).
+    pub exe: std::path::PathBuf,
+}
+
+impl Options {
+    /// `full` normally, `smoke` in smoke mode.
+    pub fn size(&self, full: usize, smoke: usize) -> usize {
+        if self.smoke { smoke } else { full }
+    }
+}

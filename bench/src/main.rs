@@ -1,0 +1,121 @@
+//! `orquesta-bench`: runs the benchmarks and prints their table (docs/BENCHMARKS.md).
+//!
+//! ```sh
+//! cargo run --release -p orquesta-bench -- all            # the full run
+//! cargo run --release -p orquesta-bench -- all --smoke    # seconds: does every bench run?
+//! cargo run --release -p orquesta-bench -- http           # one benchmark
+//! ```
+//! `host CONFIG` and `native` are the child processes the HTTP and scale benchmarks start.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use orquesta_bench::{Options, Row, flows, http, instantiate, queues, report, scale, workflows};
+
+#[derive(Parser)]
+#[command(
+    name = "orquesta-bench",
+    about = "orquesta's benchmarks (docs/BENCHMARKS.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Tiny sizes and no load generator: checks that the benchmarks run.
+    #[arg(long, global = true)]
+    smoke: bool,
+    /// A PostgreSQL database for the shared-store runs.
+    #[arg(long, global = true, env = "ORQUESTA_BENCH_POSTGRES_URL")]
+    postgres: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every benchmark, in order.
+    All,
+    Instantiate,
+    Http,
+    Queues,
+    Workflows,
+    Scale,
+    Flows,
+    /// (child process) an orquesta host on CONFIG.
+    Host {
+        config: std::path::PathBuf,
+    },
+    /// (child process) the native reference of the HTTP benchmark.
+    Native,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let opts = Options {
+        smoke: cli.smoke,
+        postgres: cli.postgres,
+        exe: std::env::current_exe().unwrap_or_else(|_| "orquesta-bench".into()),
+    };
+    let outcome = match cli.command {
+        Command::Host { config } => host(&config).await,
+        Command::Native => http::serve_native().await,
+        Command::All => {
+            benches(
+                &opts,
+                &[
+                    "instantiate",
+                    "http",
+                    "queues",
+                    "workflows",
+                    "scale",
+                    "flows",
+                ],
+            )
+            .await
+        }
+        Command::Instantiate => benches(&opts, &["instantiate"]).await,
+        Command::Http => benches(&opts, &["http"]).await,
+        Command::Queues => benches(&opts, &["queues"]).await,
+        Command::Workflows => benches(&opts, &["workflows"]).await,
+        Command::Scale => benches(&opts, &["scale"]).await,
+        Command::Flows => benches(&opts, &["flows"]).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
+    let mut rows: Vec<Row> = Vec::new();
+    for name in names {
+        eprintln!("running {name}...");
+        let started = std::time::Instant::now();
+        rows.extend(match *name {
+            "instantiate" => instantiate::run(opts).await?,
+            "http" => http::run(opts).await?,
+            "queues" => queues::run(opts).await?,
+            "workflows" => workflows::run(opts).await?,
+            "scale" => scale::run(opts).await?,
+            _ => flows::run(opts).await?,
+        });
+        eprintln!("  {name} took {:.1} s", started.elapsed().as_secs_f64());
+    }
+    if opts.smoke {
+        // Smoke sizes say nothing about the targets.
+        rows.iter_mut().for_each(|r| r.target = None);
+        println!("Smoke run: sizes too small to measure anything.\n");
+    }
+    println!("{}", report::markdown(&rows));
+    Ok(())
+}
+
+/// No log subscriber: the child's logs are not the benchmark's output.
+async fn host(config: &std::path::Path) -> anyhow::Result<()> {
+    let host = orquesta::server::HostConfig::load(config)?;
+    orquesta::server::run(host, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

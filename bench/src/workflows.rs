@@ -1,0 +1,122 @@
+//! Workflows: state transitions/s of a durable 10-state machine (Pass and Task states in
+//! turn, the Tasks on the `bench` plugin), many executions at once, from the first start
+//! until every execution has succeeded. Each transition is committed to the store
+//! before the next state runs. On SQLite and PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use futures::StreamExt as _;
+use serde_json::{Value, json};
+
+use crate::Options;
+use crate::queues::fresh;
+use crate::report::{Row, Target};
+use crate::setup::Host;
+
+const STATES: usize = 10;
+
+/// `P1 -> T1 -> P2 -> T2 -> ... -> T5`.
+pub fn definition() -> Value {
+    let mut states = serde_json::Map::new();
+    for i in 1..=STATES / 2 {
+        let next_task = format!("T{i}");
+        states.insert(
+            format!("P{i}"),
+            json!({"Type": "Pass", "Result": i, "ResultPath": format!("$.p{i}"), "Next": next_task}),
+        );
+        let mut task = json!({"Type": "Task", "Resource": "bench", "ResultPath": "$.task"});
+        if i < STATES / 2 {
+            task["Next"] = json!(format!("P{}", i + 1));
+        } else {
+            task["End"] = json!(true);
+        }
+        states.insert(format!("T{i}"), task);
+    }
+    json!({"StartAt": "P1", "States": states})
+}
+
+pub fn tenant() -> String {
+    r#"[limits]
+concurrency = 256
+
+[plugins.bench]
+source = "bench.wasm"
+
+[workflows.ten]
+definition = "ten.asl.json"
+"#
+    .to_string()
+}
+
+pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
+    let executions = opts.size(1_000, 10);
+    let sqlite = measure(None, executions).await?;
+    let mut rows = vec![
+        Row::new(
+            "workflows",
+            format!("{executions} executions x 10 states, SQLite"),
+            sqlite,
+            "transitions/s",
+        )
+        .target(Target::AtLeast(1_500.0)),
+    ];
+    if let Some(pg) = &opts.postgres {
+        let pg = measure(Some(pg), executions).await?;
+        rows.push(
+            Row::new(
+                "workflows",
+                format!("{executions} executions x 10 states, PostgreSQL"),
+                pg,
+                "transitions/s",
+            )
+            .against("SQLite", sqlite)
+            .target(Target::AtLeast(1_500.0)),
+        );
+    }
+    Ok(rows)
+}
+
+async fn measure(store: Option<&str>, executions: usize) -> anyhow::Result<f64> {
+    let name = fresh("bench-wf");
+    // The definition sits beside the tenant file.
+    let host = Host::start_with(&["bench"], &[(&name, tenant())], store, |tenants| {
+        std::fs::write(tenants.join("ten.asl.json"), definition().to_string())
+    })
+    .await?;
+    let start_path = format!("/tenants/{name}/workflows/ten/executions");
+    let started = Instant::now();
+    let starts = futures::stream::iter(0..executions)
+        .map(|i| {
+            let (host, path) = (&host, &start_path);
+            async move {
+                host.admin(
+                    reqwest::Method::POST,
+                    path,
+                    Some(json!({ "input": { "i": i } })),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    if let Some(Err(e)) = starts.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
+    let list = format!("/tenants/{name}/executions?status=SUCCEEDED&limit=1000");
+    loop {
+        let done = host.admin(reqwest::Method::GET, &list, None).await?;
+        let n = done["executions"].as_array().map_or(0, Vec::len);
+        if n >= executions.min(1000) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("only {n} of {executions} executions succeeded");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rate = (executions * STATES) as f64 / started.elapsed().as_secs_f64();
+    host.stop().await?;
+    Ok(rate)
+}

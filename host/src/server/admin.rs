@@ -264,9 +264,9 @@ async fn send_messages(
             .into_response();
         }
     };
-    let mut ids = Vec::with_capacity(messages.len());
-    for m in messages {
-        let message = OutgoingMessage {
+    let messages = messages
+        .into_iter()
+        .map(|m| OutgoingMessage {
             queue: queue.clone(),
             body: match m.body {
                 serde_json::Value::String(s) => s,
@@ -276,25 +276,22 @@ async fn send_messages(
             attributes: m.attributes.into_iter().collect(),
             group_id: m.group_id,
             deduplication_id: m.deduplication_id,
-        };
-        let sent = super::queues::send(
-            &app.services.store,
-            &app.services.wake,
-            &tenant,
-            &runtime.config.queues,
-            &queue,
-            message,
-        )
-        .await;
-        match sent {
-            Ok(id) => ids.push(id),
-            // Earlier messages of the batch stay sent; the answer says which got ids.
-            Err(e) => {
-                return Problem::bad_request(format!("after {} sent: {e}", ids.len()))
-                    .into_response();
-            }
-        }
-    }
+        })
+        .collect();
+    // All or none: a refused message sends nothing.
+    let sent = super::queues::send_many(
+        &app.services.store,
+        &app.services.wake,
+        &tenant,
+        &runtime.config.queues,
+        &queue,
+        messages,
+    )
+    .await;
+    let ids = match sent {
+        Ok(ids) => ids,
+        Err(e) => return cap_problem(e).into_response(),
+    };
     Json(json!({ "ids": ids })).into_response()
 }
 
@@ -368,7 +365,8 @@ fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
     }
 }
 
-fn cap_problem(e: crate::capabilities::CapError) -> Problem {
+/// A capability's error as the admin API answers it: the caller's fault is a 400.
+pub(super) fn cap_problem(e: crate::capabilities::CapError) -> Problem {
     match e {
         crate::capabilities::CapError::Invalid(m) => Problem::bad_request(m),
         other => store_problem(other),

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::admin::cap_problem;
 use super::problem::Problem;
 use super::state::App;
-use crate::capabilities::CapError;
 use crate::capabilities::blob::{BlobBucket, Blobs as _, check_key, check_object};
 
 fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Problem> {
@@ -29,17 +29,6 @@ fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Proble
     })
 }
 
-fn problem(e: CapError) -> Problem {
-    match e {
-        CapError::Invalid(why) => Problem::bad_request(why),
-        other => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            other.to_string(),
-        ),
-    }
-}
-
 pub(super) async fn put_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
@@ -50,13 +39,13 @@ pub(super) async fn put_blob(
         Err(p) => return p.into_response(),
     };
     if let Err(e) = check_object(&key, body.len()) {
-        return problem(e).into_response();
+        return cap_problem(e).into_response();
     }
     match app.services.blobs.put(&at, &key, &body).await {
         Ok(()) => {
             Json(json!({ "bucket": bucket, "key": key, "bytes": body.len() })).into_response()
         }
-        Err(e) => problem(e).into_response(),
+        Err(e) => cap_problem(e).into_response(),
     }
 }
 
@@ -69,7 +58,7 @@ pub(super) async fn get_blob(
         Err(p) => return p.into_response(),
     };
     if let Err(e) = check_key(&key) {
-        return problem(e).into_response();
+        return cap_problem(e).into_response();
     }
     match app.services.blobs.get(&at, &key).await {
         Ok(Some(data)) => {
@@ -78,6 +67,6 @@ pub(super) async fn get_blob(
         Ok(None) => {
             Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response()
         }
-        Err(e) => problem(e).into_response(),
+        Err(e) => cap_problem(e).into_response(),
     }
 }

@@ -41,9 +41,52 @@ pub async fn send(
     queue: &str,
     message: OutgoingMessage,
 ) -> Result<String, CapError> {
+    let mut ids = send_many(store, wake, tenant, queues, queue, vec![message]).await?;
+    Ok(ids.pop().unwrap_or_default())
+}
+
+/// Sends `messages` to one queue in one transaction: every message is checked first, and
+/// either all are sent or none. Their ids, in order.
+pub async fn send_many(
+    store: &Store,
+    wake: &Notify,
+    tenant: &str,
+    queues: &std::collections::BTreeMap<String, QueueConfig>,
+    queue: &str,
+    messages: Vec<OutgoingMessage>,
+) -> Result<Vec<String>, CapError> {
     let config = queues.get(queue).ok_or_else(|| {
         CapError::Invalid(format!("queue `{queue}` is not one of the tenant's queues"))
     })?;
+    let count = messages.len();
+    let new = messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            prepare(config, queue, m).map_err(|e| match (e, count) {
+                (e, 1) => e,
+                (CapError::Invalid(why), _) => CapError::Invalid(format!("message {i}: {why}")),
+                (e, _) => e,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let retention_ms = u64::from(config.retention_seconds) * 1000;
+    let ids = store
+        .queue_send_many(tenant, queue, new, retention_ms)
+        .await
+        .map_err(|e| CapError::Failed(format!("queue `{queue}`: {e}")))?;
+    metrics::counter!("orquesta_queue_sent_total", "tenant" => tenant.to_string(), "queue" => queue.to_string())
+        .increment(ids.len() as u64);
+    wake.notify_waiters();
+    Ok(ids)
+}
+
+/// A message checked against its queue's settings, ready for the store.
+fn prepare(
+    config: &QueueConfig,
+    queue: &str,
+    message: OutgoingMessage,
+) -> Result<NewMessage, CapError> {
     if message.body.len() > QUEUE_MAX_BODY_BYTES {
         return Err(CapError::Invalid(format!(
             "a message body is at most {QUEUE_MAX_BODY_BYTES} bytes, got {}",
@@ -64,22 +107,13 @@ pub async fn send(
         _ => {}
     }
     let delay_s = u64::from(message.delay_seconds.max(config.delay_seconds));
-    let new = NewMessage {
+    Ok(NewMessage {
         body: message.body,
         attributes: message.attributes,
         group_id: message.group_id,
         dedup_id: message.deduplication_id,
         delay_ms: delay_s * 1000,
-    };
-    let retention_ms = u64::from(config.retention_seconds) * 1000;
-    let id = store
-        .queue_send(tenant, queue, new, retention_ms)
-        .await
-        .map_err(|e| CapError::Failed(format!("queue `{queue}`: {e}")))?;
-    metrics::counter!("orquesta_queue_sent_total", "tenant" => tenant.to_string(), "queue" => queue.to_string())
-        .increment(1);
-    wake.notify_waiters();
-    Ok(id)
+    })
 }
 
 /// Starts a consumer for every queue with a `consumer`, as tenants come and go, until
@@ -236,6 +270,16 @@ async fn deliver_batch(
         Ok(_) => Ok(Vec::new()),
         Err(e) => Err(e.to_string()),
     };
+    // A batch done whole is deleted in one statement by its claim's receipt.
+    if let (Ok(ids), Some(first)) = (&failed, batch.first())
+        && ids.is_empty()
+    {
+        let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
+        if let Err(e) = store.queue_delete_claim(&first.receipt, &ids).await {
+            tracing::warn!(%tenant, %queue, error = %e, "cannot settle a batch");
+        }
+        return;
+    }
     for m in &batch {
         let result = match &failed {
             Err(why) => store.queue_failed(m, why).await,

@@ -81,47 +81,68 @@ impl Store {
         message: NewMessage,
         retention_ms: u64,
     ) -> Result<String, StoreError> {
+        let mut ids = self
+            .queue_send_many(tenant, queue, vec![message], retention_ms)
+            .await?;
+        Ok(ids.pop().unwrap_or_default())
+    }
+
+    /// Enqueues `messages` in one transaction: all or none. Returns their ids in order.
+    pub async fn queue_send_many(
+        &self,
+        tenant: &str,
+        queue: &str,
+        messages: Vec<NewMessage>,
+        retention_ms: u64,
+    ) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
-        if let Some(dedup) = &message.dedup_id {
-            let seen: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM queue_messages
-                 WHERE tenant = $1 AND queue = $2 AND dedup_id = $3 AND sent_at > $4",
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(messages.len());
+        for message in messages {
+            if let Some(dedup) = &message.dedup_id {
+                let seen: Option<String> = sqlx::query_scalar(
+                    "SELECT id FROM queue_messages
+                     WHERE tenant = $1 AND queue = $2 AND dedup_id = $3 AND sent_at > $4",
+                )
+                .bind(tenant)
+                .bind(queue)
+                .bind(dedup)
+                .bind(now - DEDUP_WINDOW_MS)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(id) = seen {
+                    ids.push(id);
+                    continue;
+                }
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let attributes: serde_json::Map<String, Value> = message
+                .attributes
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            sqlx::query(
+                "INSERT INTO queue_messages
+                   (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
+                    expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
+            .bind(&id)
             .bind(tenant)
             .bind(queue)
-            .bind(dedup)
-            .bind(now - DEDUP_WINDOW_MS)
-            .fetch_optional(&self.pool)
+            .bind(message.body)
+            .bind(Value::Object(attributes).to_string())
+            .bind(message.group_id)
+            .bind(message.dedup_id)
+            .bind(now)
+            .bind(now.saturating_add(message.delay_ms as i64))
+            .bind(now.saturating_add(retention_ms as i64))
+            .execute(&mut *tx)
             .await?;
-            if let Some(id) = seen {
-                return Ok(id);
-            }
+            ids.push(id);
         }
-        let id = uuid::Uuid::new_v4().to_string();
-        let attributes: serde_json::Map<String, Value> = message
-            .attributes
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        sqlx::query(
-            "INSERT INTO queue_messages
-               (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
-                expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(tenant)
-        .bind(queue)
-        .bind(message.body)
-        .bind(Value::Object(attributes).to_string())
-        .bind(message.group_id)
-        .bind(message.dedup_id)
-        .bind(now)
-        .bind(now.saturating_add(message.delay_ms as i64))
-        .bind(now.saturating_add(retention_ms as i64))
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Claims up to `limit` visible messages for `visibility_ms`, oldest first.
@@ -188,6 +209,25 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Acknowledges the messages of one claim (all delivered with `receipt`) in one
+    /// statement: a batch the consumer completed. Messages that came back and were
+    /// delivered again carry another receipt and stay. Returns how many were deleted.
+    pub async fn queue_delete_claim(&self, receipt: &str, ids: &[&str]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+        let statement = format!(
+            "DELETE FROM queue_messages WHERE receipt = $1 AND id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(receipt);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
     /// Records a failed delivery; the message comes back when its visibility ends.
@@ -437,6 +477,32 @@ mod tests {
             s.queue_delete(&batch[0]).await.unwrap();
             let next = s.queue_claim(&t, "f", 10, 60_000).await.unwrap();
             assert_eq!(next[0].body, "a2");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_deleted_in_one_statement_but_not_a_later_delivery() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            for body in ["a", "b", "c"] {
+                s.queue_send(&t, "jobs", msg(body, None), 60_000)
+                    .await
+                    .unwrap();
+            }
+            let claim = s.queue_claim(&t, "jobs", 3, 0).await.unwrap();
+            // With no visibility they all came back; `a` was delivered again, newly.
+            let again = s.queue_claim(&t, "jobs", 1, 60_000).await.unwrap();
+            assert_eq!(again[0].body, "a");
+            let ids: Vec<&str> = claim.iter().map(|m| m.id.as_str()).collect();
+            assert_eq!(
+                s.queue_delete_claim(&claim[0].receipt, &ids).await.unwrap(),
+                2
+            );
+            let left = s.queue_peek(&t, "jobs", 10).await.unwrap();
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].body, "a");
+            assert_eq!(s.queue_delete_claim("none", &[]).await.unwrap(), 0);
         })
         .await;
     }

@@ -242,13 +242,7 @@ impl Store {
             insert(&mut tx, child, now).await?;
         }
         if finished && let Some(parent) = &row.parent_id {
-            sqlx::query(
-                "UPDATE wf_executions SET wake_at = $1 WHERE id = $2 AND status = 'RUNNING'",
-            )
-            .bind(now)
-            .bind(parent)
-            .execute(&mut *tx)
-            .await?;
+            wake(&mut tx, parent, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -378,13 +372,7 @@ impl Store {
         };
         abort_descendants(&mut tx, id, None, now).await?;
         if let Some(parent) = parent {
-            sqlx::query(
-                "UPDATE wf_executions SET wake_at = $1 WHERE id = $2 AND status = 'RUNNING'",
-            )
-            .bind(now)
-            .bind(parent)
-            .execute(&mut *tx)
-            .await?;
+            wake(&mut tx, &parent, now).await?;
         }
         append_history(
             &mut tx,
@@ -410,6 +398,25 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Makes a parent due now for a host to collect its children. The version moves too: a
+/// host looking at the parent right now (it saw this child still running) then fails
+/// to commit its "asleep until a child wakes me", instead of sleeping past the wake-up.
+async fn wake(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    parent: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE wf_executions SET wake_at = $1, lease_until = 0, version = version + 1
+         WHERE id = $2 AND status = 'RUNNING'",
+    )
+    .bind(now)
+    .bind(parent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Stops the running children of `parent` (of one generation, or all) and theirs, level

@@ -170,7 +170,8 @@ async fn appointments_flow(n: usize) -> anyhow::Result<(f64, f64)> {
                 });
                 let r = client.post(url).header("x-api-key", "demo-key").json(&body).send().await?;
                 if r.status() != 201 {
-                    bail!("POST {url}: {}", r.status());
+                    let status = r.status();
+                    bail!("POST {url}: {status}: {}", r.text().await.unwrap_or_default());
                 }
                 Ok(())
             }

@@ -146,7 +146,14 @@ impl Host {
                 bail!("a tenant does not load: {bad}");
             }
             let serving = list.iter().filter(|t| t["serving"] == true).count();
-            if serving >= n {
+            // Plugins compile in the background: a route answers 503 until then.
+            let plugins = self.admin(reqwest::Method::GET, "/plugins", None).await?;
+            let plugins = plugins["plugins"].as_array().cloned().unwrap_or_default();
+            if let Some(bad) = plugins.iter().find(|p| !p["error"].is_null()) {
+                bail!("a plugin does not load: {bad}");
+            }
+            let compiled = !plugins.is_empty() && plugins.iter().all(|p| p["hash"].is_string());
+            if serving >= n && compiled {
                 return Ok(());
             }
             if started.elapsed() > Duration::from_secs(120) {

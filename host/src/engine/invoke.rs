@@ -22,6 +22,9 @@ pub struct PluginContext {
     /// Shared by every plugin of the tenant: caps its invocations in flight.
     pub concurrency: Arc<Semaphore>,
     pub capabilities: Capabilities,
+    /// This plugin's instantiation-time histogram, looked up once rather than by label
+    /// on every invocation.
+    instantiation: metrics::Histogram,
 }
 
 impl PluginContext {
@@ -32,12 +35,16 @@ impl PluginContext {
         capabilities: Capabilities,
     ) -> Self {
         let concurrency = Arc::new(Semaphore::new(limits.concurrency as usize));
+        let (tenant, plugin) = (tenant.into(), plugin.into());
+        let instantiation = metrics::histogram!("orquesta_instantiation_seconds",
+            "tenant" => tenant.clone(), "plugin" => plugin.clone());
         PluginContext {
-            tenant: tenant.into(),
-            plugin: plugin.into(),
+            tenant,
+            plugin,
             limits,
             concurrency,
             capabilities,
+            instantiation,
         }
     }
 }
@@ -123,7 +130,7 @@ impl Engine {
             MemoryOutputPipe::new(capture),
             MemoryOutputPipe::new(capture),
         );
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = self.invocation_id();
         let mut store = Store::new(
             &self.inner.wasmtime,
             Invocation {
@@ -157,9 +164,8 @@ impl Engine {
         let run = async {
             let instantiating = Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            metrics::histogram!("orquesta_instantiation_seconds",
-                "tenant" => ctx.tenant.clone(), "plugin" => ctx.plugin.clone())
-            .record(instantiating.elapsed().as_secs_f64());
+            ctx.instantiation
+                .record(instantiating.elapsed().as_secs_f64());
             instance
                 .orquesta_plugin_handler()
                 .call_handle(&mut store, event)

@@ -41,6 +41,10 @@ struct Inner {
     /// One permit per pool slot: callers wait for a slot instead of failing to instantiate.
     slots: Arc<Semaphore>,
     limits: EngineLimits,
+    /// Invocation ids are this engine's random prefix and a counter: unique across hosts
+    /// without asking the OS for randomness on every invocation.
+    id_prefix: u32,
+    invocations: std::sync::atomic::AtomicU64,
 }
 
 /// A validated, compiled plugin ready to instantiate.
@@ -94,6 +98,8 @@ impl Engine {
                 linker,
                 slots: Arc::new(Semaphore::new(slots as usize)),
                 limits,
+                id_prefix: uuid::Uuid::new_v4().as_u128() as u32,
+                invocations: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -126,6 +132,14 @@ impl Engine {
 
     pub fn limits(&self) -> &EngineLimits {
         &self.inner.limits
+    }
+
+    fn invocation_id(&self) -> String {
+        let n = self
+            .inner
+            .invocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.inner.id_prefix)
     }
 }
 

@@ -89,6 +89,17 @@ impl Store {
     }
 }
 
+impl Store {
+    /// This host's turn to increment `key` of `ns` (see `Store::increments`).
+    async fn increment_turn(&self, ns: &Namespace, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&ns.tenant, &ns.scope, key).hash(&mut h);
+        let stripe = (h.finish() as usize) % self.increments.len();
+        self.increments[stripe].lock().await
+    }
+}
+
 #[async_trait]
 impl KeyValue for Store {
     async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Entry>, CapError> {
@@ -190,7 +201,13 @@ impl KeyValue for Store {
     }
 
     async fn increment(&self, ns: &Namespace, key: &str, delta: i64) -> Result<i64, CapError> {
-        for _ in 0..INCREMENT_ATTEMPTS {
+        let _turn = self.increment_turn(ns, key).await;
+        for attempt in 0..INCREMENT_ATTEMPTS {
+            if attempt > 0 {
+                // Lost to another host: back off a little, more each time.
+                let micros = 50u64 << attempt.min(7);
+                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+            }
             let (current, version, expires_at) = match self.kv_get_raw(ns, key).await? {
                 Some((value, version, expires_at)) => {
                     let text = String::from_utf8_lossy(&value);

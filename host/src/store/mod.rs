@@ -38,6 +38,10 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Increments of one key on this host take turns (by the key's stripe), so a hot
+    /// counter (a usage plan's monthly quota) is not lost to compare-and-swap races
+    /// between this host's own requests; other hosts are still met by the swap.
+    increments: std::sync::Arc<[tokio::sync::Mutex<()>]>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +58,9 @@ const SQLITE_PRAGMAS: &str =
 const SQLITE_CONNECTIONS: u32 = 8;
 /// Per host: PostgreSQL's default `max_connections` (100) leaves room for several hosts.
 const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// Locks for increments: enough that unrelated counters rarely share one.
+const INCREMENT_STRIPES: usize = 64;
 
 impl Store {
     /// Opens the store a URL names: `sqlite://PATH` (created if needed) or
@@ -125,7 +132,13 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            increments: (0..INCREMENT_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

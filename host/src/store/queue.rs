@@ -145,7 +145,8 @@ impl Store {
         Ok(ids)
     }
 
-    /// Claims up to `limit` visible messages for `visibility_ms`, oldest first.
+    /// Claims up to `limit` visible messages for `visibility_ms`, in the order they became
+    /// visible (so the index answers the claim without sorting the queue).
     pub async fn queue_claim(
         &self,
         tenant: &str,
@@ -170,7 +171,7 @@ impl Store {
                    SELECT 1 FROM queue_messages e
                    WHERE e.tenant = m.tenant AND e.queue = m.queue
                      AND e.group_id = m.group_id AND e.seq < m.seq))
-               ORDER BY m.seq LIMIT $6 {lock})
+               ORDER BY m.visible_at, m.seq LIMIT $6 {lock})
              RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, history"
         );
         let mut rows: Vec<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(statement))

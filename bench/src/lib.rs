@@ -21,8 +21,8 @@ pub struct Options {
     pub smoke: bool,
     /// A PostgreSQL database to measure the shared store on.
     pub postgres: Option<String>,
-    /// This benchmark binary, which also runs the HTTP and scale benchmarks' child
-    /// processes (`orquesta-bench host|native`).
+    /// This benchmark binary, which also runs the HTTP benchmark's native reference
+    /// (`orquesta-bench native`).
     pub exe: std::path::PathBuf,
 }
 

@@ -5,11 +5,16 @@
 //! cargo run --release -p orquesta-bench -- all --smoke    # seconds: does every bench run?
 //! cargo run --release -p orquesta-bench -- http           # one benchmark
 //! ```
-//! `host CONFIG` and `native` are the child processes the HTTP and scale benchmarks start.
+//! `native` is the native reference the HTTP benchmark starts as a child process.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// The `orquesta` binary's allocator, so the native reference (and the in-process hosts
+/// of the queue, workflow and flow benchmarks) allocate as the service does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use orquesta_bench::{Options, Row, flows, http, instantiate, queues, report, scale, workflows};
 
 #[derive(Parser)]
@@ -38,10 +43,6 @@ enum Command {
     Workflows,
     Scale,
     Flows,
-    /// (child process) an orquesta host on CONFIG.
-    Host {
-        config: std::path::PathBuf,
-    },
     /// (child process) the native reference of the HTTP benchmark.
     Native,
 }
@@ -55,7 +56,6 @@ async fn main() -> ExitCode {
         exe: std::env::current_exe().unwrap_or_else(|_| "orquesta-bench".into()),
     };
     let outcome = match cli.command {
-        Command::Host { config } => host(&config).await,
         Command::Native => http::serve_native().await,
         Command::All => {
             benches(
@@ -109,13 +109,4 @@ async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
     }
     println!("{}", report::markdown(&rows));
     Ok(())
-}
-
-/// No log subscriber: the child's logs are not the benchmark's output.
-async fn host(config: &std::path::Path) -> anyhow::Result<()> {
-    let host = orquesta::server::HostConfig::load(config)?;
-    orquesta::server::run(host, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
 }

@@ -52,8 +52,8 @@ plugin = "bench"
 
 pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     let many = opts.size(1_000, 20);
-    let (one_loaded, one_used) = measure(opts, 1).await?;
-    let (loaded, used) = measure(opts, many).await?;
+    let (one_loaded, one_used) = measure(1).await?;
+    let (loaded, used) = measure(many).await?;
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     Ok(vec![
         Row::new(
@@ -81,13 +81,13 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
 }
 
 /// RSS of a host with `n` tenants: after they load, and after a request to each.
-async fn measure(opts: &Options, n: usize) -> anyhow::Result<(u64, u64)> {
+async fn measure(n: usize) -> anyhow::Result<(u64, u64)> {
     let root = tempfile::tempdir()?;
     let names: Vec<String> = (0..n).map(|i| format!("t{i:04}")).collect();
     let tenants: Vec<(&str, String)> = names.iter().map(|n| (n.as_str(), tenant())).collect();
     let config = setup::write_layout(root.path(), &PLUGINS, &tenants, None)?;
     let file = setup::write_host_file(root.path(), &config)?;
-    let host = Process::spawn(&opts.exe, &["host", &file.to_string_lossy()])?;
+    let host = Process::serve(&file)?;
     let client = setup::client()?;
     let started = Instant::now();
     loop {

@@ -56,6 +56,23 @@ pub fn components(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// The `orquesta` binary of this build's profile (release for the full run), built on
+/// first use: the HTTP and scale benchmarks measure `orquesta serve` as users run it.
+pub fn orquesta_bin() -> anyhow::Result<PathBuf> {
+    let release = !cfg!(debug_assertions);
+    let mut cmd = cargo();
+    cmd.args(["build", "--quiet", "-p", "orquesta", "--bin", "orquesta"]);
+    if release {
+        cmd.arg("--release");
+    }
+    if !cmd.status().context("cannot run cargo")?.success() {
+        bail!("building the orquesta binary failed");
+    }
+    Ok(target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join("orquesta"))
+}
+
 /// A host in this process on temporary directories, with `tenants` (name, TOML) and
 /// the `plugins` (package names) deployed.
 pub struct Host {
@@ -230,14 +247,21 @@ pub fn write_host_file(root: &Path, config: &HostConfig) -> anyhow::Result<PathB
     Ok(path)
 }
 
-/// A child process of this binary (`orquesta-bench host|native ...`) that prints
-/// `listening on http://ADDR` when ready; killed on drop.
+/// A child process (`orquesta serve`, this binary's `native`, `wasmtime serve`) that
+/// prints where it listens when ready; killed on drop.
 pub struct Process {
     pub url: String,
     child: Child,
 }
 
 impl Process {
+    /// `orquesta serve --config CONFIG`.
+    pub fn serve(config: &Path) -> anyhow::Result<Process> {
+        let bin = orquesta_bin()?;
+        let config = config.to_string_lossy();
+        Self::spawn_program(&bin, &["serve", "--config", &config], "listening on ")
+    }
+
     /// `exe` (this benchmark binary) with `args`.
     pub fn spawn(exe: &Path, args: &[&str]) -> anyhow::Result<Process> {
         Self::spawn_program(exe, args, "listening on ")
@@ -248,7 +272,6 @@ impl Process {
         use std::io::{BufRead as _, BufReader};
         let mut child = Command::new(program)
             .args(args)
-            .env("ORQUESTA_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

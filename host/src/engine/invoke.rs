@@ -22,9 +22,14 @@ pub struct PluginContext {
     /// Shared by every plugin of the tenant: caps its invocations in flight.
     pub concurrency: Arc<Semaphore>,
     pub capabilities: Capabilities,
-    /// This plugin's instantiation-time histogram, looked up once rather than by label
-    /// on every invocation.
+    /// This plugin's metrics, looked up once rather than by label on every invocation.
+    metrics: PluginMetrics,
+}
+
+struct PluginMetrics {
     instantiation: metrics::Histogram,
+    invocations: metrics::Counter,
+    duration: metrics::Histogram,
 }
 
 impl PluginContext {
@@ -36,15 +41,19 @@ impl PluginContext {
     ) -> Self {
         let concurrency = Arc::new(Semaphore::new(limits.concurrency as usize));
         let (tenant, plugin) = (tenant.into(), plugin.into());
-        let instantiation = metrics::histogram!("orquesta_instantiation_seconds",
-            "tenant" => tenant.clone(), "plugin" => plugin.clone());
+        let labels = [("tenant", tenant.clone()), ("plugin", plugin.clone())];
+        let metrics = PluginMetrics {
+            instantiation: metrics::histogram!("orquesta_instantiation_seconds", &labels),
+            invocations: metrics::counter!("orquesta_invocations_total", &labels),
+            duration: metrics::histogram!("orquesta_invocation_duration_seconds", &labels),
+        };
         PluginContext {
             tenant,
             plugin,
             limits,
             concurrency,
             capabilities,
-            instantiation,
+            metrics,
         }
     }
 }
@@ -101,8 +110,28 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 impl Engine {
-    /// Runs `event` through a fresh instance of `plugin`.
+    /// Runs `event` through a fresh instance of `plugin`, counted and timed in the
+    /// plugin's metrics whatever triggered it.
     pub async fn invoke(
+        &self,
+        plugin: &Plugin,
+        ctx: Arc<PluginContext>,
+        event: &Event,
+    ) -> Result<Response, InvokeError> {
+        let started = Instant::now();
+        let outcome = self.invoke_fresh(plugin, ctx.clone(), event).await;
+        ctx.metrics.invocations.increment(1);
+        ctx.metrics.duration.record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome {
+            metrics::counter!("orquesta_invocation_errors_total",
+                "tenant" => ctx.tenant.clone(), "plugin" => ctx.plugin.clone(),
+                "error" => e.name().to_string())
+            .increment(1);
+        }
+        outcome
+    }
+
+    async fn invoke_fresh(
         &self,
         plugin: &Plugin,
         ctx: Arc<PluginContext>,
@@ -164,7 +193,8 @@ impl Engine {
         let run = async {
             let instantiating = Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            ctx.instantiation
+            ctx.metrics
+                .instantiation
                 .record(instantiating.elapsed().as_secs_f64());
             instance
                 .orquesta_plugin_handler()

@@ -134,9 +134,7 @@ impl TenantFanout {
                     last = format!("plugin `{plugin}` is not deployed");
                     continue;
                 };
-                let started = std::time::Instant::now();
                 let outcome = app.engine.invoke(&component, ctx, &event).await;
-                super::trigger::record_invocation(&tenant, &plugin, started.elapsed(), &outcome);
                 match outcome {
                     Ok(_) => return,
                     Err(e) => last = e.to_string(),

@@ -262,9 +262,7 @@ async fn deliver_batch(
             })
             .collect(),
     );
-    let started = Instant::now();
     let outcome = app.engine.invoke(&plugin, ctx, &event).await;
-    super::trigger::record_invocation(tenant, plugin_name, started.elapsed(), &outcome);
     let failed: Result<Vec<String>, String> = match outcome {
         Ok(Response::Batch(ids)) => Ok(ids),
         Ok(_) => Ok(Vec::new()),

@@ -164,35 +164,10 @@ async fn serve(
         body: body.to_vec(),
         identity,
     });
-    let started = Instant::now();
     let outcome = app.engine.invoke(&plugin, ctx, &event).await;
-    record_invocation(tenant_name, &route.plugin, started.elapsed(), &outcome);
     match outcome {
         Ok(response) => Ok((to_http(response), Some(route.plugin.clone()))),
         Err(e) => Err(invoke_problem(&e)),
-    }
-}
-
-pub(super) fn record_invocation(
-    tenant: &str,
-    plugin: &str,
-    elapsed: Duration,
-    outcome: &Result<PluginResponse, InvokeError>,
-) {
-    let labels = [
-        ("tenant", tenant.to_string()),
-        ("plugin", plugin.to_string()),
-    ];
-    metrics::counter!("orquesta_invocations_total", &labels).increment(1);
-    metrics::histogram!("orquesta_invocation_duration_seconds", &labels)
-        .record(elapsed.as_secs_f64());
-    if let Err(e) = outcome {
-        let labels = [
-            ("tenant", tenant.to_string()),
-            ("plugin", plugin.to_string()),
-            ("error", e.name().to_string()),
-        ];
-        metrics::counter!("orquesta_invocation_errors_total", &labels).increment(1);
     }
 }
 

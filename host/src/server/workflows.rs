@@ -81,14 +81,7 @@ impl TaskRunner for ServiceTasks {
             input: call.input.to_string(),
             context: call.context.to_string(),
         });
-        let started = std::time::Instant::now();
         let outcome = app.engine.invoke(&component, ctx, &event).await;
-        super::trigger::record_invocation(
-            &call.tenant,
-            &call.resource,
-            started.elapsed(),
-            &outcome,
-        );
         match outcome {
             Ok(PluginResponse::None) => Ok(Value::Null),
             Ok(response) => {

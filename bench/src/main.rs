@@ -11,10 +11,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The `orquesta` binary's allocator, so the native reference (and the in-process hosts
-/// of the queue, workflow and flow benchmarks) allocate as the service does.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use orquesta_bench::{Options, Row, flows, http, instantiate, queues, report, scale, workflows};
 
 #[derive(Parser)]

@@ -6,11 +6,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// A service allocating per request on every core: glibc's allocator cost the HTTP path
-/// a seventh of its CPU (docs/BENCHMARKS.md); mimalloc's per-thread heaps do not.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(&args);

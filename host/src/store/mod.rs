@@ -54,8 +54,11 @@ pub enum Backend {
 /// failing (`busy_timeout`).
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
-/// SQLite serialises writes; a few connections serve concurrent reads.
-const SQLITE_CONNECTIONS: u32 = 8;
+/// SQLite serialises writes, and a writer that finds the database locked sleeps in
+/// SQLite's busy handler (a millisecond and up): two connections (one writing, one
+/// reading) measured fastest for queues and workflows (docs/BENCHMARKS.md); more made
+/// writers wait on each other in those sleeps.
+const SQLITE_CONNECTIONS: u32 = 2;
 /// Per host: PostgreSQL's default `max_connections` (100) leaves room for several hosts.
 const POSTGRES_CONNECTIONS: u32 = 16;
 

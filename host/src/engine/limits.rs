@@ -158,6 +158,9 @@ pub mod capability {
     pub const QUEUE_MAX_DELAY_S: u32 = 900;
     pub const QUEUE_MAX_RETENTION_S: u32 = 14 * 24 * 3600;
     pub const QUEUE_MAX_BATCH: u32 = 100;
+    /// Batches of one queue in flight per host: each holds an instance while it runs,
+    /// and the tenant's `limits.concurrency` bounds them all together anyway.
+    pub const QUEUE_MAX_CONCURRENCY: u32 = 32;
     /// A message body, like SQS's 256 KiB.
     pub const QUEUE_MAX_BODY_BYTES: usize = 256 << 10;
 

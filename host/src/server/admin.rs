@@ -182,7 +182,7 @@ async fn list_queues(State(app): State<Arc<App>>, Path(tenant): Path<String>) ->
         queues.push(json!({
             "name": name,
             "fifo": config.fifo,
-            "consumer": config.consumer.as_ref().map(|c| json!({ "plugin": c.plugin, "batch_size": c.batch_size })),
+            "consumer": config.consumer.as_ref().map(|c| json!({ "plugin": c.plugin, "batch_size": c.batch_size, "max_concurrency": c.max_concurrency })),
             "dead_letter": config.dead_letter.as_ref().map(|d| json!({ "queue": d.queue, "max_receive_count": d.max_receive_count })),
             "visible": stats.visible,
             "in_flight": stats.in_flight,

@@ -1,6 +1,6 @@
 //! Queues in the service: plugins send through `messaging`, the admin API sends and
-//! inspects, and one consumer task per queue with a `consumer` delivers batches to its
-//! plugin, as Lambda's SQS event source does: success deletes the batch, a failure
+//! inspects, and for every queue with a `consumer`, `max_concurrency` consumer tasks per
+//! host deliver batches to its plugin, as Lambda's SQS event source does: success deletes the batch, a failure
 //! (error, trap, timeout) leaves it to come back after the visibility timeout, a `batch`
 //! answer fails only the ids it names, and a message received more than
 //! `max_receive_count` times moves to the dead-letter queue instead of being delivered.
@@ -119,20 +119,28 @@ fn prepare(
 /// Starts a consumer for every queue with a `consumer`, as tenants come and go, until
 /// `stop` turns true; then waits for the batches in flight.
 pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let mut workers: HashMap<(String, String), tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut workers: HashMap<(String, String, u32), tokio::task::JoinHandle<()>> = HashMap::new();
     while !*stop.borrow() {
         for tenant in app.tenants.names() {
             let Some(runtime) = app.tenants.get(&tenant) else {
                 continue;
             };
             for (queue, config) in &runtime.config.queues {
-                if config.consumer.is_none() {
+                let Some(consumer) = &config.consumer else {
                     continue;
-                }
-                let key = (tenant.clone(), queue.clone());
-                if workers.get(&key).is_none_or(|w| w.is_finished()) {
-                    let task = consume(app.clone(), tenant.clone(), queue.clone(), stop.clone());
-                    workers.insert(key, tokio::spawn(task));
+                };
+                for slot in 0..consumer.max_concurrency {
+                    let key = (tenant.clone(), queue.clone(), slot);
+                    if workers.get(&key).is_none_or(|w| w.is_finished()) {
+                        let task = consume(
+                            app.clone(),
+                            tenant.clone(),
+                            queue.clone(),
+                            slot,
+                            stop.clone(),
+                        );
+                        workers.insert(key, tokio::spawn(task));
+                    }
                 }
             }
         }
@@ -146,10 +154,17 @@ pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One queue's consumer on this host: claims a batch, delivers it, settles it, repeats.
-/// Ends when the queue loses its consumer or the tenant goes (the supervisor restarts
-/// it if it comes back).
-async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Receiver<bool>) {
+/// One of a queue's consumers on this host (`slot` of its `max_concurrency`): claims a
+/// batch, delivers it, settles it, repeats. Ends when the queue loses its consumer, the
+/// tenant goes or the concurrency drops below `slot` (the supervisor starts it again if
+/// they come back). Slot 0 also keeps the queue's gauges and drops expired messages.
+async fn consume(
+    app: Arc<App>,
+    tenant: String,
+    queue: String,
+    slot: u32,
+    stop: watch::Receiver<bool>,
+) {
     let store = app.services.store.clone();
     let mut last_sweep: Option<Instant> = None;
     let mut last_gauges: Option<Instant> = None;
@@ -164,7 +179,10 @@ async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Rece
         let Some(consumer) = config.consumer.clone() else {
             return;
         };
-        if last_gauges.is_none_or(|t| t.elapsed() > GAUGES_EVERY) {
+        if slot >= consumer.max_concurrency {
+            return;
+        }
+        if slot == 0 && last_gauges.is_none_or(|t| t.elapsed() > GAUGES_EVERY) {
             last_gauges = Some(Instant::now());
             if let Ok(stats) = store.queue_stats(&tenant, &queue).await {
                 metrics::gauge!("orquesta_queue_depth", &labels).set(stats.visible as f64);
@@ -173,7 +191,7 @@ async fn consume(app: Arc<App>, tenant: String, queue: String, stop: watch::Rece
                     .set(stats.oldest_age_ms as f64 / 1000.0);
             }
         }
-        if last_sweep.is_none_or(|t| t.elapsed() > EXPIRY_SWEEP) {
+        if slot == 0 && last_sweep.is_none_or(|t| t.elapsed() > EXPIRY_SWEEP) {
             last_sweep = Some(Instant::now());
             if let Err(e) = store.queue_expire(&tenant, &queue).await {
                 tracing::warn!(%tenant, %queue, error = %e, "cannot drop expired messages");

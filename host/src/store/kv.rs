@@ -34,7 +34,7 @@ impl Store {
         .bind(&ns.scope)
         .bind(key)
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reader())
         .await
         .map_err(failed)
     }
@@ -64,7 +64,7 @@ impl Store {
             .bind(value)
             .bind(expires_at)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.writer())
             .await
             .map_err(failed)?
         } else {
@@ -81,7 +81,7 @@ impl Store {
             .bind(expires_at)
             .bind(i64::try_from(expected).unwrap_or(i64::MAX))
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.writer())
             .await
             .map_err(failed)?
         };
@@ -135,7 +135,7 @@ impl KeyValue for Store {
         .bind(value)
         .bind(expiry(ttl_ms))
         .bind(now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await
         .map_err(failed)?;
         Ok(version as u64)
@@ -151,7 +151,7 @@ impl KeyValue for Store {
         .bind(&ns.scope)
         .bind(key)
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await
         .map_err(failed)?;
         Ok(live == Some(1))
@@ -177,7 +177,7 @@ impl KeyValue for Store {
         .bind(cursor.unwrap_or(""))
         .bind(now_ms())
         .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await
         .map_err(failed)?;
         let cursor = if keys.len() > limit as usize {

@@ -36,7 +36,14 @@ pub enum StoreError {
 /// Cheap to clone (a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    /// Every statement that writes. On SQLite, one connection: SQLite runs one writer at
+    /// a time, and writers waiting in this pool's queue are woken in turn, where writers
+    /// on separate connections would sleep in SQLite's busy handler (a millisecond and
+    /// up) or fail a read-then-write transaction outright.
+    writer: AnyPool,
+    /// Statements that only read. On SQLite, connections of their own (WAL lets them read
+    /// beside the writer, seeing everything committed); on PostgreSQL, the same pool.
+    reader: AnyPool,
     backend: Backend,
     /// Increments of one key on this host take turns (by the key's stripe), so a hot
     /// counter (a usage plan's monthly quota) is not lost to compare-and-swap races
@@ -54,11 +61,9 @@ pub enum Backend {
 /// failing (`busy_timeout`).
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
-/// SQLite serialises writes, and a writer that finds the database locked sleeps in
-/// SQLite's busy handler (a millisecond and up): two connections (one writing, one
-/// reading) measured fastest for queues and workflows (docs/BENCHMARKS.md); more made
-/// writers wait on each other in those sleeps.
-const SQLITE_CONNECTIONS: u32 = 2;
+/// SQLite readers beside the one writer: admin listings, kv reads and workflow lookups
+/// do not queue behind writes. More gained nothing on 2 cores (docs/BENCHMARKS.md).
+const SQLITE_READERS: u32 = 2;
 /// Per host: PostgreSQL's default `max_connections` (100) leaves room for several hosts.
 const POSTGRES_CONNECTIONS: u32 = 16;
 
@@ -76,7 +81,9 @@ impl Store {
             return Self::open_sqlite(Path::new(path.split('?').next().unwrap_or(path))).await;
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Self::connect(url, Backend::Postgres, POSTGRES_CONNECTIONS, url).await;
+            let pool = Self::connect(url, Backend::Postgres, POSTGRES_CONNECTIONS, url).await?;
+            migrate(&pool, Backend::Postgres).await?;
+            return Ok(Self::new(pool.clone(), pool, Backend::Postgres));
         }
         Err(StoreError::Scheme(redact(url)))
     }
@@ -94,13 +101,18 @@ impl Store {
             location: location.clone(),
             source: sqlx::Error::Io(e),
         })?;
-        Self::connect(&url, Backend::Sqlite, SQLITE_CONNECTIONS, &location).await
+        let writer = Self::connect(&url, Backend::Sqlite, 1, &location).await?;
+        migrate(&writer, Backend::Sqlite).await?;
+        let reader = Self::connect(&url, Backend::Sqlite, SQLITE_READERS, &location).await?;
+        Ok(Self::new(writer, reader, Backend::Sqlite))
     }
 
     /// A private in-memory store: for tests and `orquesta test`.
     pub async fn in_memory() -> Result<Self, StoreError> {
         // Every connection to `:memory:` is a separate database: keep exactly one.
-        Self::connect("sqlite::memory:", Backend::Sqlite, 1, "sqlite::memory:").await
+        let pool = Self::connect("sqlite::memory:", Backend::Sqlite, 1, "sqlite::memory:").await?;
+        migrate(&pool, Backend::Sqlite).await?;
+        Ok(Self::new(pool.clone(), pool, Backend::Sqlite))
     }
 
     async fn connect(
@@ -108,7 +120,7 @@ impl Store {
         backend: Backend,
         connections: u32,
         location: &str,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<AnyPool, StoreError> {
         sqlx::any::install_default_drivers();
         let open_error = |source| StoreError::Open {
             location: redact(location),
@@ -130,23 +142,64 @@ impl Store {
                     })
                 });
         }
-        let pool = pool.connect_with(options).await.map_err(open_error)?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
-        Ok(Store {
-            pool,
+        pool.connect_with(options).await.map_err(open_error)
+    }
+
+    fn new(writer: AnyPool, reader: AnyPool, backend: Backend) -> Self {
+        Store {
+            writer,
+            reader,
             backend,
             increments: (0..INCREMENT_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-        })
+        }
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// The pool for statements that write (or read and then write).
+    fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// The pool for statements that only read.
+    fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+}
+
+/// Numbers the parameters of a statement built at run time, in the order they appear in
+/// its text. SQLite gets anonymous `?`: sqlx resolves each `$N` by name, SQLite finds a
+/// name by a linear search, and a statement of thousands of `$N` then spent most of its
+/// time there (perf: `sqlite3_bind_parameter_name`, docs/BENCHMARKS.md).
+struct Placeholders {
+    backend: Backend,
+    last: usize,
+}
+
+impl Placeholders {
+    fn new(backend: Backend) -> Self {
+        Placeholders { backend, last: 0 }
+    }
+
+    fn next(&mut self) -> String {
+        self.last += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${}", self.last),
+        }
+    }
+}
+
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+    }
+    Ok(())
 }
 
 /// The URL of the SQLite file at `path` (its folder must exist). The driver reads URLs

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Placeholders, Store, StoreError, now_ms};
 
 /// A message to enqueue.
 #[derive(Debug, Clone, Default)]
@@ -70,6 +70,9 @@ type ClaimedRow = (
 
 /// A FIFO deduplication id is remembered this long, as SQS does.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// Messages written by one INSERT: 10 bound parameters each, well below both
+/// databases' limits (32,766 for SQLite, 65,535 for PostgreSQL).
+const MESSAGES_PER_INSERT: usize = 200;
 
 impl Store {
     /// Enqueues `message`; returns its id (for a repeated FIFO deduplication id within
@@ -88,6 +91,8 @@ impl Store {
     }
 
     /// Enqueues `messages` in one transaction: all or none. Returns their ids in order.
+    /// Messages without a deduplication id are written many to a statement (a round trip
+    /// to the database each saved); one with an id is checked against the window first.
     pub async fn queue_send_many(
         &self,
         tenant: &str,
@@ -96,10 +101,13 @@ impl Store {
         retention_ms: u64,
     ) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let mut ids = Vec::with_capacity(messages.len());
+        let mut pending: Vec<Row> = Vec::new();
         for message in messages {
             if let Some(dedup) = &message.dedup_id {
+                // Earlier messages of this batch first: the check must see them.
+                insert_rows(&mut tx, self.backend, std::mem::take(&mut pending)).await?;
                 let seen: Option<String> = sqlx::query_scalar(
                     "SELECT id FROM queue_messages
                      WHERE tenant = $1 AND queue = $2 AND dedup_id = $3 AND sent_at > $4",
@@ -121,26 +129,25 @@ impl Store {
                 .into_iter()
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect();
-            sqlx::query(
-                "INSERT INTO queue_messages
-                   (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
-                    expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&id)
-            .bind(tenant)
-            .bind(queue)
-            .bind(message.body)
-            .bind(Value::Object(attributes).to_string())
-            .bind(message.group_id)
-            .bind(message.dedup_id)
-            .bind(now)
-            .bind(now.saturating_add(message.delay_ms as i64))
-            .bind(now.saturating_add(retention_ms as i64))
-            .execute(&mut *tx)
-            .await?;
+            let dedup = message.dedup_id.is_some();
+            pending.push(Row {
+                id: id.clone(),
+                tenant: tenant.to_string(),
+                queue: queue.to_string(),
+                body: message.body,
+                attributes: Value::Object(attributes).to_string(),
+                group_id: message.group_id,
+                dedup_id: message.dedup_id,
+                sent_at: now,
+                visible_at: now.saturating_add(message.delay_ms as i64),
+                expires_at: now.saturating_add(retention_ms as i64),
+            });
+            if dedup || pending.len() == MESSAGES_PER_INSERT {
+                insert_rows(&mut tx, self.backend, std::mem::take(&mut pending)).await?;
+            }
             ids.push(id);
         }
+        insert_rows(&mut tx, self.backend, pending).await?;
         tx.commit().await?;
         Ok(ids)
     }
@@ -181,7 +188,7 @@ impl Store {
             .bind(now.saturating_add(visibility_ms as i64))
             .bind(&receipt)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.writer())
             .await?;
         rows.sort_by_key(|r| r.0);
         Ok(rows
@@ -207,7 +214,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM queue_messages WHERE id = $1 AND receipt = $2")
             .bind(&message.id)
             .bind(&message.receipt)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -228,7 +235,7 @@ impl Store {
         for id in ids {
             query = query.bind(*id);
         }
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        Ok(query.execute(self.writer()).await?.rows_affected())
     }
 
     /// Records a failed delivery; the message comes back when its visibility ends.
@@ -242,7 +249,7 @@ impl Store {
             .bind(&message.id)
             .bind(&message.receipt)
             .bind(history)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -271,7 +278,7 @@ impl Store {
         .bind(queue)
         .bind(now_ms())
         .bind(history)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -295,7 +302,7 @@ impl Store {
         .bind(dlq)
         .bind(now_ms())
         .bind(fallback)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(moved.rows_affected())
     }
@@ -314,7 +321,7 @@ impl Store {
             .bind(tenant)
             .bind(queue)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(self.reader())
             .await?;
         Ok(QueueStats {
             visible: visible as u64,
@@ -348,7 +355,7 @@ impl Store {
         .bind(tenant)
         .bind(queue)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         Ok(rows
             .into_iter()
@@ -386,10 +393,65 @@ impl Store {
         .bind(tenant)
         .bind(queue)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(gone.rows_affected())
     }
+}
+
+/// A message row as `queue_send_many` writes it.
+struct Row {
+    id: String,
+    tenant: String,
+    queue: String,
+    body: String,
+    attributes: String,
+    group_id: Option<String>,
+    dedup_id: Option<String>,
+    sent_at: i64,
+    visible_at: i64,
+    expires_at: i64,
+}
+
+/// Writes `rows` in one INSERT (nothing for none).
+async fn insert_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    rows: Vec<Row>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut params = Placeholders::new(backend);
+    let values: Vec<String> = (0..rows.len())
+        .map(|_| {
+            let row: Vec<String> = (0..10).map(|_| params.next()).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO queue_messages
+           (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
+            expires_at)
+         VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        query = query
+            .bind(row.id)
+            .bind(row.tenant)
+            .bind(row.queue)
+            .bind(row.body)
+            .bind(row.attributes)
+            .bind(row.group_id)
+            .bind(row.dedup_id)
+            .bind(row.sent_at)
+            .bind(row.visible_at)
+            .bind(row.expires_at);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
 
 fn parse_attributes(text: &str) -> Vec<(String, String)> {

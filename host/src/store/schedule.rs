@@ -18,7 +18,7 @@ impl Store {
         .bind(schedule)
         .bind(due_at)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -34,7 +34,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(schedule)
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await?)
     }
 }

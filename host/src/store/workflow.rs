@@ -56,6 +56,10 @@ pub struct ExecutionRow {
     pub wake_at: i64,
 }
 
+/// History rows written by one statement: a transition writes a few; a long one is cut
+/// well below both databases' limits on bound parameters (3 per row).
+const HISTORY_ROWS_PER_STATEMENT: usize = 100;
+
 const COLUMNS: &str = "id, tenant, workflow, name, root_id, parent_id, parent_gen, parent_index, \
     definition, context, input, status, output, error, cause, cursor, version, started_at, \
     stopped_at, deadline_at, wake_at";
@@ -137,7 +141,7 @@ impl Store {
         new: &NewExecution,
         history: &[HistoryEvent],
     ) -> Result<(ExecutionRow, bool), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let created = insert(&mut tx, new, now_ms()).await?;
         if created {
             append_history(&mut tx, &new.id, history).await?;
@@ -163,7 +167,7 @@ impl Store {
             .bind(tenant)
             .bind(workflow)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?)
     }
 
@@ -196,7 +200,7 @@ impl Store {
             .bind(now)
             .bind(i64::from(limit))
             .bind(tenant)
-            .fetch_all(&self.pool)
+            .fetch_all(self.writer())
             .await?)
     }
 
@@ -210,7 +214,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let finished = commit.status != RUNNING;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query(
             "UPDATE wf_executions
              SET status = $1, cursor = $2, output = $3, error = $4, cause = $5, wake_at = $6,
@@ -253,7 +257,7 @@ impl Store {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?)
     }
 
@@ -277,7 +281,7 @@ impl Store {
             .bind(workflow)
             .bind(status)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await?)
     }
 
@@ -287,7 +291,7 @@ impl Store {
              WHERE execution_id = $1 ORDER BY seq",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         Ok(rows
             .into_iter()
@@ -316,7 +320,7 @@ impl Store {
         )
         .bind(parent)
         .bind(generation)
-        .fetch_all(&self.pool)
+        .fetch_all(self.reader())
         .await?;
         Ok(rows
             .into_iter()
@@ -336,7 +340,7 @@ impl Store {
         parent: &str,
         generation: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let aborted = abort_descendants(&mut tx, parent, Some(generation), now_ms()).await?;
         tx.commit().await?;
         Ok(aborted)
@@ -353,7 +357,7 @@ impl Store {
         cause: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let parent: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE wf_executions
              SET status = 'ABORTED', error = $1, cause = $2, stopped_at = $3, version = version + 1
@@ -394,7 +398,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE wf_executions SET lease_until = 0 WHERE status = 'RUNNING' AND lease_until > 0",
         )
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected())
     }
@@ -486,28 +490,33 @@ async fn append_history(
     id: &str,
     events: &[HistoryEvent],
 ) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM wf_history WHERE execution_id = $1")
-            .bind(id)
-            .fetch_one(&mut **tx)
-            .await?;
-    let now = now_ms();
-    for (i, e) in events.iter().enumerate() {
-        sqlx::query(
+    // One statement for the whole transition (a round trip to the database each saved):
+    // the rows are numbered on from the execution's last entry, read in the same
+    // statement. A VALUES list names its columns column1, column2... in both databases.
+    for chunk in events.chunks(HISTORY_ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = 3 + 3 * i;
+                format!("({}, ${p}, ${}, ${})", i + 1, p + 1, p + 2)
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO wf_history (execution_id, seq, at, kind, state, detail)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(last.unwrap_or(0) + 1 + i as i64)
-        .bind(now)
-        .bind(&e.kind)
-        .bind(e.state.as_deref())
-        .bind(e.detail.to_string())
-        .execute(&mut **tx)
-        .await?;
+             SELECT $1, b.last + v.column1, $2, v.column2, v.column3, v.column4
+             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM wf_history WHERE execution_id = $1) b,
+                  (VALUES {}) AS v",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(now_ms());
+        for e in chunk {
+            query = query
+                .bind(&e.kind)
+                .bind(e.state.as_deref())
+                .bind(e.detail.to_string());
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }

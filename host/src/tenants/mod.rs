@@ -286,6 +286,10 @@ pub struct ConsumerConfig {
     pub plugin: String,
     #[serde(default = "queue_defaults::batch")]
     pub batch_size: u32,
+    /// Batches of this queue delivered at once on each host, as Lambda's SQS
+    /// `MaximumConcurrency`: one batch claims and settles while another runs.
+    #[serde(default = "queue_defaults::concurrency")]
+    pub max_concurrency: u32,
 }
 
 mod queue_defaults {
@@ -295,6 +299,11 @@ mod queue_defaults {
     /// SQS keeps messages 4 days by default.
     pub fn retention() -> u32 {
         4 * 24 * 3600
+    }
+    /// Two keep the store busy while a batch runs; FIFO order holds at any number
+    /// (a group's next message is claimed only once the one before it is done).
+    pub fn concurrency() -> u32 {
+        2
     }
     pub fn batch() -> u32 {
         10
@@ -679,6 +688,12 @@ impl QueueConfig {
         }
         if let Some(c) = &self.consumer {
             within("consumer.batch_size", c.batch_size, 1, l::QUEUE_MAX_BATCH)?;
+            within(
+                "consumer.max_concurrency",
+                c.max_concurrency,
+                1,
+                l::QUEUE_MAX_CONCURRENCY,
+            )?;
             if !tenant.plugins.contains_key(&c.plugin) {
                 return Err(format!(
                     "consumer.plugin `{}` is not one of the tenant's plugins",

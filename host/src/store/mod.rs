@@ -61,8 +61,9 @@ pub enum Backend {
 /// failing (`busy_timeout`).
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
-/// SQLite readers beside the one writer: admin listings, kv reads and workflow lookups
-/// do not queue behind writes. More gained nothing on 2 cores (docs/BENCHMARKS.md).
+/// SQLite readers beside the one writer, so admin listings, kv reads and workflow
+/// lookups do not queue behind writes. Reads are short; two was not measured against
+/// more.
 const SQLITE_READERS: u32 = 2;
 /// Per host: PostgreSQL's default `max_connections` (100) leaves room for several hosts.
 const POSTGRES_CONNECTIONS: u32 = 16;

@@ -1,9 +1,10 @@
 //! Queues in the service: plugins send through `messaging`, the admin API sends and
 //! inspects, and for every queue with a `consumer`, `max_concurrency` consumer tasks per
 //! host deliver batches to its plugin, as Lambda's SQS event source does: success
-//! deletes the batch, a failure (error, trap, timeout) leaves it to come back after the visibility timeout, a `batch`
-//! answer fails only the ids it names, and a message received more than
-//! `max_receive_count` times moves to the dead-letter queue instead of being delivered.
+//! deletes the batch, a failure (error, trap, timeout) leaves it to come back after the
+//! visibility timeout, a `batch` answer fails only the ids it names, and a message
+//! received more than `max_receive_count` times moves to the dead-letter queue instead
+//! of being delivered.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -9,8 +9,11 @@ use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::Options;
-use crate::report::{Row, Target};
+use crate::report::{Row, Target, median_of};
 use crate::setup::Host;
+
+/// Rounds per store (each a fresh host and tenant); the median is reported.
+const ROUNDS: usize = 3;
 
 pub fn tenant() -> String {
     r#"[limits]
@@ -27,7 +30,8 @@ consumer = { plugin = "bench", batch_size = 10 }
 
 pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     let n = opts.size(20_000, 200);
-    let sqlite = measure(None, 1, n).await?;
+    let rounds = opts.size(ROUNDS, 1);
+    let sqlite = median_of(rounds, || measure(None, 1, n)).await?;
     let mut rows = vec![
         Row::new(
             "queues",
@@ -38,8 +42,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         .target(Target::AtLeast(10_000.0)),
     ];
     if let Some(pg) = &opts.postgres {
-        let one = measure(Some(pg), 1, n).await?;
-        let two = measure(Some(pg), 2, n).await?;
+        let one = median_of(rounds, || measure(Some(pg), 1, n)).await?;
+        let two = median_of(rounds, || measure(Some(pg), 2, n)).await?;
         rows.push(
             Row::new(
                 "queues",

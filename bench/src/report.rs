@@ -119,6 +119,20 @@ pub fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// The median of `rounds` runs of `measure`: a store-bound figure moves a lot between
+/// runs on a shared VM, so one run says little.
+pub async fn median_of<F, Fut>(rounds: usize, mut measure: F) -> anyhow::Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<f64>>,
+{
+    let mut values = Vec::with_capacity(rounds);
+    for _ in 0..rounds.max(1) {
+        values.push(measure().await?);
+    }
+    Ok(median(&mut values))
+}
+
 pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }

@@ -248,6 +248,59 @@ consumer = { plugin = "worker", batch_size = 10 }
     s.shutdown().await;
 }
 
+#[tokio::test]
+async fn max_concurrency_changes_while_the_tenant_runs() {
+    let queues = |n: u32| {
+        format!(
+            "[queues.jobs]\nconsumer = {{ plugin = \"worker\", batch_size = 1, max_concurrency = {n} }}\n"
+        )
+    };
+    let s = TestServer::start(&["hostile"], &[("acme", &tenant(&queues(1)))], |_| {}).await;
+    let admin = Admin::new(&s.url);
+    // Four naps of one message each; `TAG:overlap:2` says two ran at once.
+    let naps = |tag: &str, first: u32, ms: u32| {
+        let messages: Vec<Value> = (first..first + 4)
+            .map(|n| json!({ "body": { "n": n, "attack": "nap", "ms": ms, "tag": tag } }))
+            .collect();
+        json!({ "messages": messages })
+    };
+    let path = "/tenants/acme/queues/jobs/messages";
+    admin.post(path, naps("one", 0, 200)).await;
+    admin.drained("acme", "jobs", Duration::from_secs(30)).await;
+    assert_eq!(admin.seen("acme", "one:overlap:1").await, "4");
+    assert!(
+        admin.seen("acme", "one:overlap:2").await.is_null(),
+        "one at a time"
+    );
+
+    s.write_tenant("acme", &tenant(&queues(4)));
+    s.reload().await;
+    let q = admin.queue("acme", "jobs").await;
+    assert_eq!(q["consumer"]["max_concurrency"], 4, "{q}");
+    // The supervisor starts the new consumers within its period.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    admin.post(path, naps("four", 10, 1500)).await;
+    admin.drained("acme", "jobs", Duration::from_secs(30)).await;
+    assert!(
+        !admin.seen("acme", "four:overlap:2").await.is_null(),
+        "four consumers napped at once"
+    );
+
+    s.write_tenant("acme", &tenant(&queues(1)));
+    s.reload().await;
+    admin.post(path, naps("back", 20, 200)).await;
+    admin.drained("acme", "jobs", Duration::from_secs(30)).await;
+    assert!(
+        admin.seen("acme", "back:overlap:2").await.is_null(),
+        "the extra consumers stopped"
+    );
+    for n in (0..4).chain(10..14).chain(20..24) {
+        let seen = admin.seen("acme", &format!("seen:{n}")).await;
+        assert_eq!(seen, "1", "message {n} processed once");
+    }
+    s.shutdown().await;
+}
+
 fn process_dir(queues: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();

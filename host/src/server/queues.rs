@@ -170,18 +170,20 @@ async fn consume(
     let mut last_sweep: Option<Instant> = None;
     let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
+    // A batch done whole, to delete in the same transaction as the next claim.
+    let mut done: Option<Done> = None;
     while !*stop.borrow() {
         let Some(runtime) = app.tenants.get(&tenant) else {
-            return;
+            break;
         };
         let Some(config) = runtime.config.queues.get(&queue).cloned() else {
-            return;
+            break;
         };
         let Some(consumer) = config.consumer.clone() else {
-            return;
+            break;
         };
         if slot >= consumer.max_concurrency {
-            return;
+            break;
         }
         if slot == 0 && last_gauges.is_none_or(|t| t.elapsed() > GAUGES_EVERY) {
             last_gauges = Some(Instant::now());
@@ -200,17 +202,26 @@ async fn consume(
         }
         let wake = app.services.wake.notified();
         let visibility_ms = u64::from(config.visibility_timeout_seconds) * 1000;
+        let done_ids: Vec<&str> = done
+            .iter()
+            .flat_map(|d| d.ids.iter().map(String::as_str))
+            .collect();
+        let settle = done
+            .as_ref()
+            .map(|d| (d.receipt.as_str(), done_ids.as_slice()));
         let batch = match store
-            .queue_claim(&tenant, &queue, consumer.batch_size, visibility_ms)
+            .queue_settle_and_claim(settle, &tenant, &queue, consumer.batch_size, visibility_ms)
             .await
         {
             Ok(batch) => batch,
             Err(e) => {
+                // The finished batch stays in `done`: its delete is tried again.
                 tracing::warn!(%tenant, %queue, error = %e, "cannot claim messages");
                 tokio::time::sleep(ERROR_BACKOFF).await;
                 continue;
             }
         };
+        done = None;
         if batch.is_empty() {
             tokio::select! {
                 _ = wake => {}
@@ -239,9 +250,23 @@ async fn consume(
         }
         metrics::counter!("orquesta_queue_deliveries_total", &labels)
             .increment(deliver.len() as u64);
-        deliver_batch(&app, &runtime, &queue, &consumer.plugin, deliver).await;
+        done = deliver_batch(&app, &runtime, &queue, &consumer.plugin, deliver).await;
         metrics::counter!("orquesta_queue_batches_total", &labels).increment(1);
     }
+    // Stopping (or the queue lost its consumer): a finished batch is still deleted, so
+    // it is not delivered again.
+    if let Some(d) = done {
+        let ids: Vec<&str> = d.ids.iter().map(String::as_str).collect();
+        if let Err(e) = store.queue_delete_claim(&d.receipt, &ids).await {
+            tracing::warn!(%tenant, %queue, error = %e, "cannot settle a batch");
+        }
+    }
+}
+
+/// A batch its consumer completed: every message delivered with `receipt` is deleted.
+struct Done {
+    receipt: String,
+    ids: Vec<String>,
 }
 
 async fn deliver_batch(
@@ -250,7 +275,7 @@ async fn deliver_batch(
     queue: &str,
     plugin_name: &str,
     batch: Vec<Delivered>,
-) {
+) -> Option<Done> {
     let store = &app.services.store;
     let tenant = runtime.name.as_str();
     let target = runtime.plugins.get(plugin_name).cloned().zip(
@@ -265,7 +290,7 @@ async fn deliver_batch(
                 .queue_failed(m, &format!("plugin `{plugin_name}` is not deployed"))
                 .await;
         }
-        return;
+        return None;
     };
     let event = Event::Queue(
         batch
@@ -287,15 +312,15 @@ async fn deliver_batch(
         Ok(_) => Ok(Vec::new()),
         Err(e) => Err(e.to_string()),
     };
-    // A batch done whole is deleted in one statement by its claim's receipt.
+    // A batch done whole is deleted in one statement by its claim's receipt, with the
+    // consumer's next claim.
     if let (Ok(ids), Some(first)) = (&failed, batch.first())
         && ids.is_empty()
     {
-        let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
-        if let Err(e) = store.queue_delete_claim(&first.receipt, &ids).await {
-            tracing::warn!(%tenant, %queue, error = %e, "cannot settle a batch");
-        }
-        return;
+        return Some(Done {
+            receipt: first.receipt.clone(),
+            ids: batch.into_iter().map(|m| m.id).collect(),
+        });
     }
     for m in &batch {
         let result = match &failed {
@@ -311,4 +336,5 @@ async fn deliver_batch(
             tracing::warn!(%tenant, %queue, id = %m.id, error = %e, "cannot settle a message");
         }
     }
+    None
 }

@@ -10,7 +10,7 @@ use crate::capabilities::kv::{Entry, KeyPage, KeyValue, Namespace};
 /// Attempts of increment's read-compute-swap loop before reporting contention.
 const INCREMENT_ATTEMPTS: usize = 64;
 
-fn failed(e: sqlx::Error) -> CapError {
+fn failed(e: impl std::fmt::Display) -> CapError {
     CapError::Failed(format!("kv store: {e}"))
 }
 
@@ -64,7 +64,7 @@ impl Store {
             .bind(value)
             .bind(expires_at)
             .bind(now)
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut *self.writer().await.map_err(failed)?)
             .await
             .map_err(failed)?
         } else {
@@ -81,7 +81,7 @@ impl Store {
             .bind(expires_at)
             .bind(i64::try_from(expected).unwrap_or(i64::MAX))
             .bind(now)
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut *self.writer().await.map_err(failed)?)
             .await
             .map_err(failed)?
         };
@@ -135,7 +135,7 @@ impl KeyValue for Store {
         .bind(value)
         .bind(expiry(ttl_ms))
         .bind(now_ms())
-        .fetch_one(self.writer())
+        .fetch_one(&mut *self.writer().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         Ok(version as u64)
@@ -151,7 +151,7 @@ impl KeyValue for Store {
         .bind(&ns.scope)
         .bind(key)
         .bind(now_ms())
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *self.writer().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         Ok(live == Some(1))

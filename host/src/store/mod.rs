@@ -9,10 +9,13 @@ pub mod workflow;
 
 pub use blob::FsBlobs;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor as _};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -33,14 +36,14 @@ pub enum StoreError {
 
 /// The durable store: SQLite (the embedded default) or PostgreSQL (several hosts on one
 /// database). Queries are written once, in the SQL both accept, with `$N` parameters.
-/// Cheap to clone (a connection pool).
+/// Cheap to clone (connection pools and a shared connection).
 #[derive(Clone, Debug)]
 pub struct Store {
     /// Every statement that writes. On SQLite, one connection: SQLite runs one writer at
-    /// a time, and writers waiting in this pool's queue are woken in turn, where writers
+    /// a time, and writers waiting for this connection are woken in turn, where writers
     /// on separate connections would sleep in SQLite's busy handler (a millisecond and
     /// up) or fail a read-then-write transaction outright.
-    writer: AnyPool,
+    writer: Writer,
     /// Statements that only read. On SQLite, connections of their own (WAL lets them read
     /// beside the writer, seeing everything committed); on PostgreSQL, the same pool.
     reader: AnyPool,
@@ -49,6 +52,53 @@ pub struct Store {
     /// counter (a usage plan's monthly quota) is not lost to compare-and-swap races
     /// between this host's own requests; other hosts are still met by the swap.
     increments: std::sync::Arc<[tokio::sync::Mutex<()>]>,
+}
+
+/// Where the statements that write go.
+#[derive(Clone)]
+enum Writer {
+    /// PostgreSQL, and the in-memory store (whose one connection also reads).
+    Pool(AnyPool),
+    /// A SQLite file: one connection held for the store's life, writers taking turns on
+    /// its lock. From a pool, every statement cost two more round trips to the thread
+    /// sqlx runs the connection on (sqlx pings a connection when it is acquired and again
+    /// when it is released): a third of the queue benchmark's claim time.
+    Held(Arc<tokio::sync::Mutex<AnyConnection>>),
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Writer::Pool(pool) => f.debug_tuple("Pool").field(pool).finish(),
+            Writer::Held(_) => f.write_str("Held"),
+        }
+    }
+}
+
+/// The writer's connection for one statement or transaction.
+enum WriterConn<'a> {
+    Pooled(PoolConnection<Any>),
+    Held(tokio::sync::MutexGuard<'a, AnyConnection>),
+}
+
+impl Deref for WriterConn<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            WriterConn::Pooled(conn) => conn,
+            WriterConn::Held(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for WriterConn<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            WriterConn::Pooled(conn) => conn,
+            WriterConn::Held(conn) => conn,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,8 +133,12 @@ impl Store {
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Self::connect(url, Backend::Postgres, POSTGRES_CONNECTIONS, url).await?;
-            migrate(&pool, Backend::Postgres).await?;
-            return Ok(Self::new(pool.clone(), pool, Backend::Postgres));
+            migrate(&mut *pool.acquire().await?, Backend::Postgres).await?;
+            return Ok(Self::new(
+                Writer::Pool(pool.clone()),
+                pool,
+                Backend::Postgres,
+            ));
         }
         Err(StoreError::Scheme(redact(url)))
     }
@@ -102,9 +156,19 @@ impl Store {
             location: location.clone(),
             source: sqlx::Error::Io(e),
         })?;
-        let writer = Self::connect(&url, Backend::Sqlite, 1, &location).await?;
-        migrate(&writer, Backend::Sqlite).await?;
+        sqlx::any::install_default_drivers();
+        let open_error = |source| StoreError::Open {
+            location: location.clone(),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(open_error)?;
+        let mut writer = AnyConnection::connect_with(&options)
+            .await
+            .map_err(open_error)?;
+        writer.execute(SQLITE_PRAGMAS).await.map_err(open_error)?;
+        migrate(&mut writer, Backend::Sqlite).await?;
         let reader = Self::connect(&url, Backend::Sqlite, SQLITE_READERS, &location).await?;
+        let writer = Writer::Held(Arc::new(tokio::sync::Mutex::new(writer)));
         Ok(Self::new(writer, reader, Backend::Sqlite))
     }
 
@@ -112,8 +176,8 @@ impl Store {
     pub async fn in_memory() -> Result<Self, StoreError> {
         // Every connection to `:memory:` is a separate database: keep exactly one.
         let pool = Self::connect("sqlite::memory:", Backend::Sqlite, 1, "sqlite::memory:").await?;
-        migrate(&pool, Backend::Sqlite).await?;
-        Ok(Self::new(pool.clone(), pool, Backend::Sqlite))
+        migrate(&mut *pool.acquire().await?, Backend::Sqlite).await?;
+        Ok(Self::new(Writer::Pool(pool.clone()), pool, Backend::Sqlite))
     }
 
     async fn connect(
@@ -132,6 +196,8 @@ impl Store {
         if backend == Backend::Sqlite {
             pool = pool
                 .min_connections(connections.min(1))
+                // A local file does not drop connections: no ping round trip to test one.
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .after_connect(|conn, _| {
@@ -146,7 +212,7 @@ impl Store {
         pool.connect_with(options).await.map_err(open_error)
     }
 
-    fn new(writer: AnyPool, reader: AnyPool, backend: Backend) -> Self {
+    fn new(writer: Writer, reader: AnyPool, backend: Backend) -> Self {
         Store {
             writer,
             reader,
@@ -161,9 +227,13 @@ impl Store {
         self.backend
     }
 
-    /// The pool for statements that write (or read and then write).
-    fn writer(&self) -> &AnyPool {
-        &self.writer
+    /// The connection for statements that write (or read and then write), once it is
+    /// this caller's turn.
+    async fn writer(&self) -> Result<WriterConn<'_>, StoreError> {
+        Ok(match &self.writer {
+            Writer::Pool(pool) => WriterConn::Pooled(pool.acquire().await?),
+            Writer::Held(conn) => WriterConn::Held(conn.lock().await),
+        })
     }
 
     /// The pool for statements that only read.
@@ -195,10 +265,10 @@ impl Placeholders {
     }
 }
 
-async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
     match backend {
-        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(conn).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(conn).await?,
     }
     Ok(())
 }
@@ -269,13 +339,19 @@ pub mod testing {
         }
     }
 
-    /// Runs `check` on an in-memory SQLite store, then on PostgreSQL if configured.
+    /// Runs `check` on an in-memory SQLite store, a SQLite file (the embedded default,
+    /// whose writer is a connection of its own), then on PostgreSQL if configured.
     pub async fn each_store<F, Fut>(check: F)
     where
         F: Fn(Store) -> Fut,
         Fut: Future<Output = ()>,
     {
         check(Store::in_memory().await.expect("in-memory store")).await;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = Store::open_sqlite(&dir.path().join("store.db"))
+            .await
+            .expect("SQLite file store");
+        check(file).await;
         if let Some(pg) = postgres().await {
             check(pg).await;
         }

@@ -18,7 +18,7 @@ impl Store {
         .bind(schedule)
         .bind(due_at)
         .bind(now_ms())
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

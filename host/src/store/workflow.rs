@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
+use sqlx::{Connection as _, FromRow, Row};
 
 use super::{Backend, Store, StoreError, now_ms};
 
@@ -141,12 +141,18 @@ impl Store {
         new: &NewExecution,
         history: &[HistoryEvent],
     ) -> Result<(ExecutionRow, bool), StoreError> {
-        let mut tx = self.writer().begin().await?;
-        let created = insert(&mut tx, new, now_ms()).await?;
-        if created {
-            append_history(&mut tx, &new.id, history).await?;
-        }
-        tx.commit().await?;
+        let created = {
+            // The writer is given back before the read below: the in-memory store's one
+            // connection is also its reader.
+            let mut conn = self.writer().await?;
+            let mut tx = conn.begin().await?;
+            let created = insert(&mut tx, new, now_ms()).await?;
+            if created {
+                append_history(&mut tx, &new.id, history).await?;
+            }
+            tx.commit().await?;
+            created
+        };
         let row = self
             .wf_by_name(&new.tenant, &new.workflow, &new.name)
             .await?
@@ -200,7 +206,7 @@ impl Store {
             .bind(now)
             .bind(i64::from(limit))
             .bind(tenant)
-            .fetch_all(self.writer())
+            .fetch_all(&mut *self.writer().await?)
             .await?)
     }
 
@@ -214,34 +220,55 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let finished = commit.status != RUNNING;
-        let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(
-            "UPDATE wf_executions
-             SET status = $1, cursor = $2, output = $3, error = $4, cause = $5, wake_at = $6,
-                 lease_until = $7, stopped_at = $8, version = version + 1
-             WHERE id = $9 AND version = $10 AND lease_owner = $11 AND status = 'RUNNING'",
-        )
-        .bind(commit.status)
-        .bind(&commit.cursor)
-        .bind(commit.output)
-        .bind(commit.error)
-        .bind(commit.cause)
-        .bind(commit.wake_at)
-        .bind(if commit.lease_ms > 0 {
+        let lease_until = if commit.lease_ms > 0 {
             now + commit.lease_ms
         } else {
             0
-        })
-        .bind(finished.then_some(now))
-        .bind(&row.id)
-        .bind(row.version)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        };
+        let mut chunks = commit.history.chunks(HISTORY_ROWS_PER_STATEMENT);
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await?;
+        // On SQLite the first history rows go in the same round trip as the UPDATE (two
+        // statements in one query: each round trip is a hand-off to SQLite's thread).
+        // Their rows affected add up; anything but the UPDATE's 1 plus the rows means the
+        // lease or version was lost, and dropping the transaction undoes the rows.
+        let first = match self.backend {
+            Backend::Sqlite => chunks.next().unwrap_or_default(),
+            Backend::Postgres => &[],
+        };
+        let sql = if first.is_empty() {
+            UPDATE_TRANSITION.to_string()
+        } else {
+            format!(
+                "{UPDATE_TRANSITION}; {}",
+                history_statement(first.len(), 12)
+            )
+        };
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(commit.status)
+            .bind(&commit.cursor)
+            .bind(commit.output)
+            .bind(commit.error)
+            .bind(commit.cause)
+            .bind(commit.wake_at)
+            .bind(lease_until)
+            .bind(finished.then_some(now))
+            .bind(&row.id)
+            .bind(row.version)
+            .bind(owner);
+        let done = bind_history(query, &row.id, first)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 + first.len() as u64 {
             return Ok(false);
         }
-        append_history(&mut tx, &row.id, &commit.history).await?;
+        for chunk in chunks {
+            let sql = history_statement(chunk.len(), 1);
+            let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            bind_history(query, &row.id, chunk)
+                .execute(&mut *tx)
+                .await?;
+        }
         for child in &commit.spawn {
             insert(&mut tx, child, now).await?;
         }
@@ -340,7 +367,8 @@ impl Store {
         parent: &str,
         generation: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await?;
         let aborted = abort_descendants(&mut tx, parent, Some(generation), now_ms()).await?;
         tx.commit().await?;
         Ok(aborted)
@@ -357,7 +385,8 @@ impl Store {
         cause: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.writer().begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await?;
         let parent: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE wf_executions
              SET status = 'ABORTED', error = $1, cause = $2, stopped_at = $3, version = version + 1
@@ -398,7 +427,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE wf_executions SET lease_until = 0 WHERE status = 'RUNNING' AND lease_until > 0",
         )
-        .execute(self.writer())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -490,33 +519,58 @@ async fn append_history(
     id: &str,
     events: &[HistoryEvent],
 ) -> Result<(), StoreError> {
-    // One statement for the whole transition (a round trip to the database each saved):
-    // the rows are numbered on from the execution's last entry, read in the same
-    // statement. A VALUES list names its columns column1, column2... in both databases.
     for chunk in events.chunks(HISTORY_ROWS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = 3 + 3 * i;
-                format!("({}, ${p}, ${}, ${})", i + 1, p + 1, p + 2)
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO wf_history (execution_id, seq, at, kind, state, detail)
-             SELECT $1, b.last + v.column1, $2, v.column2, v.column3, v.column4
-             FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM wf_history WHERE execution_id = $1) b,
-                  (VALUES {}) AS v",
-            rows.join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(now_ms());
-        for e in chunk {
-            query = query
-                .bind(&e.kind)
-                .bind(e.state.as_deref())
-                .bind(e.detail.to_string());
-        }
-        query.execute(&mut **tx).await?;
+        let sql = history_statement(chunk.len(), 1);
+        bind_history(sqlx::query(sqlx::AssertSqlSafe(sql)), id, chunk)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+/// A transition, written if its host still holds the lease at the version it read.
+const UPDATE_TRANSITION: &str = "UPDATE wf_executions
+     SET status = $1, cursor = $2, output = $3, error = $4, cause = $5, wake_at = $6,
+         lease_until = $7, stopped_at = $8, version = version + 1
+     WHERE id = $9 AND version = $10 AND lease_owner = $11 AND status = 'RUNNING'";
+
+/// One INSERT of `rows` history rows (one round trip to the database for all), its
+/// parameters numbered from `$first`: the execution id, the time, then three per row
+/// (`bind_history` binds them). The rows are numbered on from the execution's last
+/// entry, read in the same statement. A VALUES list names its columns column1,
+/// column2... in both databases.
+fn history_statement(rows: usize, first: usize) -> String {
+    let (id, at) = (first, first + 1);
+    let values: Vec<String> = (0..rows)
+        .map(|i| {
+            let p = first + 2 + 3 * i;
+            format!("({}, ${p}, ${}, ${})", i + 1, p + 1, p + 2)
+        })
+        .collect();
+    format!(
+        "INSERT INTO wf_history (execution_id, seq, at, kind, state, detail)
+         SELECT ${id}, b.last + v.column1, ${at}, v.column2, v.column3, v.column4
+         FROM (SELECT COALESCE(MAX(seq), 0) AS last FROM wf_history WHERE execution_id = ${id}) b,
+              (VALUES {}) AS v",
+        values.join(", ")
+    )
+}
+
+/// Binds the parameters of `history_statement` after those already bound to `query`.
+fn bind_history<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    id: &'q str,
+    events: &'q [HistoryEvent],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    if events.is_empty() {
+        return query;
+    }
+    let mut query = query.bind(id).bind(now_ms());
+    for e in events {
+        query = query
+            .bind(&e.kind)
+            .bind(e.state.as_deref())
+            .bind(e.detail.to_string());
+    }
+    query
 }

@@ -12,7 +12,8 @@
 //! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
-//! batch, `fail` reports that message failed, `nap` sleeps `ms` first; every message it
+//! batch, `fail` reports that message failed, `nap` sleeps `ms` first (with `"tag": T`,
+//! counting naps at once in `T:overlap:K`, for concurrency checks); every message it
 //! completes is counted in kv (`seen:N`) and appended to `order:GROUP` for FIFO checks.
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
@@ -262,9 +263,21 @@ fn consume(messages: Vec<orquesta_sdk::QueueMessage>) -> Result<Response, Failur
                 failed.push(m.id);
                 continue;
             }
-            "nap" => std::thread::sleep(std::time::Duration::from_millis(
-                body["ms"].as_u64().unwrap_or(100),
-            )),
+            "nap" => {
+                // With a `tag`, naps in flight at once are counted: `TAG:overlap:K` is
+                // set once K of them ran at the same time.
+                let tag = body["tag"].as_str();
+                if let Some(tag) = tag {
+                    let now = kv::increment("default", &format!("{tag}:napping"), 1)?;
+                    kv::increment("default", &format!("{tag}:overlap:{now}"), 1)?;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(
+                    body["ms"].as_u64().unwrap_or(100),
+                ));
+                if let Some(tag) = tag {
+                    kv::increment("default", &format!("{tag}:napping"), -1)?;
+                }
+            }
             _ => {}
         }
         kv::increment("default", &format!("seen:{n}"), 1)?;

@@ -130,6 +130,9 @@ where
     for _ in 0..rounds.max(1) {
         values.push(measure().await?);
     }
+    // The spread goes to stderr beside the timings: the table shows the median only.
+    let shown: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+    eprintln!("  rounds: {}", shown.join(", "));
     Ok(median(&mut values))
 }
 

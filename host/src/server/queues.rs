@@ -170,7 +170,8 @@ async fn consume(
     let mut last_sweep: Option<Instant> = None;
     let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
-    // A batch done whole, to delete in the same transaction as the next claim.
+    // A batch done whole, deleted in the same step as the next claim (one query on
+    // SQLite, one transaction on PostgreSQL).
     let mut done: Option<Done> = None;
     while !*stop.borrow() {
         let Some(runtime) = app.tenants.get(&tenant) else {
@@ -312,8 +313,8 @@ async fn deliver_batch(
         Ok(_) => Ok(Vec::new()),
         Err(e) => Err(e.to_string()),
     };
-    // A batch done whole is deleted in one statement by its claim's receipt, with the
-    // consumer's next claim.
+    // A batch done whole is deleted in one statement by its claim's receipt, in the
+    // same step as the consumer's next claim.
     if let (Ok(ids), Some(first)) = (&failed, batch.first())
         && ids.is_empty()
     {

@@ -62,7 +62,7 @@ enum Writer {
     /// A SQLite file: one connection held for the store's life, writers taking turns on
     /// its lock. From a pool, every statement cost two more round trips to the thread
     /// sqlx runs the connection on (sqlx pings a connection when it is acquired and again
-    /// when it is released): a third of the queue benchmark's claim time.
+    /// when it is released): 40% of the queue benchmark's claim time.
     Held(Arc<tokio::sync::Mutex<AnyConnection>>),
 }
 

@@ -207,7 +207,7 @@ impl Store {
         }
         // PostgreSQL: one transaction, so one commit (a flush of its log) for both.
         let mut tx = conn.begin().await?;
-        delete_claim(&mut tx, self.backend, receipt, ids).await?;
+        delete_claim(&mut tx, receipt, ids).await?;
         let batch = claim(
             &mut tx,
             self.backend,
@@ -241,7 +241,7 @@ impl Store {
             return Ok(0);
         }
         let mut conn = self.writer().await?;
-        delete_claim(&mut conn, self.backend, receipt, ids).await
+        delete_claim(&mut conn, receipt, ids).await
     }
 
     /// Records a failed delivery; the message comes back when its visibility ends.
@@ -427,14 +427,10 @@ async fn claim(
     };
     let settle = settle.filter(|(_, ids)| !ids.is_empty());
     let (delete, skip) = match settle {
-        Some((_, ids)) => {
-            let list: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "DELETE FROM queue_messages WHERE receipt = $1 AND id IN ({}); ",
-                list.join(", ")
-            );
-            (sql, ids.len() + 1)
-        }
+        Some((_, ids)) => (
+            format!("{}; ", delete_claim_statement(ids.len())),
+            ids.len() + 1,
+        ),
         None => (String::new(), 0),
     };
     let p = |n: usize| format!("${}", skip + n);
@@ -494,22 +490,25 @@ async fn claim(
 /// The delete of `queue_delete_claim` (`ids` not empty), on a connection or in a transaction.
 async fn delete_claim(
     conn: &mut sqlx::AnyConnection,
-    backend: Backend,
     receipt: &str,
     ids: &[&str],
 ) -> Result<u64, StoreError> {
-    let mut params = Placeholders::new(backend);
-    let receipt_param = params.next();
-    let list: Vec<String> = ids.iter().map(|_| params.next()).collect();
-    let statement = format!(
-        "DELETE FROM queue_messages WHERE receipt = {receipt_param} AND id IN ({})",
-        list.join(", ")
-    );
+    let statement = delete_claim_statement(ids.len());
     let mut query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(receipt);
     for id in ids {
         query = query.bind(*id);
     }
     Ok(query.execute(&mut *conn).await?.rows_affected())
+}
+
+/// The DELETE of a claim's `ids` messages: `$1` the receipt, `$2`... the ids. At most
+/// `QUEUE_MAX_BATCH` + 1 parameters, so numbered ones cost SQLite little to look up.
+fn delete_claim_statement(ids: usize) -> String {
+    let list: Vec<String> = (2..ids + 2).map(|i| format!("${i}")).collect();
+    format!(
+        "DELETE FROM queue_messages WHERE receipt = $1 AND id IN ({})",
+        list.join(", ")
+    )
 }
 
 /// A message row as `queue_send_many` writes it.

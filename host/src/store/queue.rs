@@ -163,17 +163,8 @@ impl Store {
         limit: u32,
         visibility_ms: u64,
     ) -> Result<Vec<Delivered>, StoreError> {
-        let mut conn = self.writer().await?;
-        claim(
-            &mut conn,
-            self.backend,
-            None,
-            tenant,
-            queue,
-            limit,
-            visibility_ms,
-        )
-        .await
+        self.queue_settle_and_claim(None, tenant, queue, limit, visibility_ms)
+            .await
     }
 
     /// Acknowledges a finished claim (as `queue_delete_claim`) and claims the next batch
@@ -188,38 +179,21 @@ impl Store {
         limit: u32,
         visibility_ms: u64,
     ) -> Result<Vec<Delivered>, StoreError> {
-        let Some((receipt, ids)) = settle.filter(|(_, ids)| !ids.is_empty()) else {
-            return self.queue_claim(tenant, queue, limit, visibility_ms).await;
-        };
+        let settle = settle.filter(|(_, ids)| !ids.is_empty());
         let mut conn = self.writer().await?;
-        if self.backend == Backend::Sqlite {
-            let settle = Some((receipt, ids));
-            return claim(
-                &mut conn,
-                self.backend,
-                settle,
-                tenant,
-                queue,
-                limit,
-                visibility_ms,
-            )
-            .await;
+        let (backend, claim_args) = (self.backend, (tenant, queue, limit, visibility_ms));
+        match (backend, settle) {
+            // PostgreSQL: one transaction, so one commit (a flush of its log) for both.
+            (Backend::Postgres, Some((receipt, ids))) => {
+                let mut tx = conn.begin().await?;
+                delete_claim(&mut tx, receipt, ids).await?;
+                let batch = claim(&mut tx, backend, None, claim_args).await?;
+                tx.commit().await?;
+                Ok(batch)
+            }
+            // SQLite runs the delete, if any, in the claim's own query.
+            _ => claim(&mut conn, backend, settle, claim_args).await,
         }
-        // PostgreSQL: one transaction, so one commit (a flush of its log) for both.
-        let mut tx = conn.begin().await?;
-        delete_claim(&mut tx, receipt, ids).await?;
-        let batch = claim(
-            &mut tx,
-            self.backend,
-            None,
-            tenant,
-            queue,
-            limit,
-            visibility_ms,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(batch)
     }
 
     /// Acknowledges a delivered message: it is done. False when the receipt is stale
@@ -413,10 +387,7 @@ async fn claim(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     settle: Option<(&str, &[&str])>,
-    tenant: &str,
-    queue: &str,
-    limit: u32,
-    visibility_ms: u64,
+    (tenant, queue, limit, visibility_ms): (&str, &str, u32, u64),
 ) -> Result<Vec<Delivered>, StoreError> {
     let now = now_ms();
     let receipt = uuid::Uuid::new_v4().to_string();

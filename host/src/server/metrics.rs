@@ -1,7 +1,7 @@
 //! Prometheus metrics. One recorder per process (the `metrics` facade is global), so every
 //! server in a process, tests included, renders the same registry.
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -26,4 +26,88 @@ pub fn handle() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// The HTTP trigger's metrics for one plugin of a tenant. Each series is looked up in the
+/// registry once (on its first request), then counted through its handle: a lookup by
+/// label builds and hashes the key, allocating its labels, on every request.
+pub struct HttpMetrics {
+    tenant: String,
+    plugin: String,
+    duration: OnceLock<metrics::Histogram>,
+    /// By response status; a plugin can answer any of a few hundred.
+    requests: RwLock<Vec<(u16, metrics::Counter)>>,
+}
+
+impl HttpMetrics {
+    pub fn new(tenant: &str, plugin: &str) -> Self {
+        HttpMetrics {
+            tenant: tenant.to_string(),
+            plugin: plugin.to_string(),
+            duration: OnceLock::new(),
+            requests: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub fn record(&self, status: u16, seconds: f64) {
+        self.duration
+            .get_or_init(|| {
+                metrics::histogram!(HTTP_DURATION, "tenant" => self.tenant.clone(), "plugin" => self.plugin.clone())
+            })
+            .record(seconds);
+        {
+            let requests = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, counter)) = requests.iter().find(|(s, _)| *s == status) {
+                counter.increment(1);
+                return;
+            }
+        }
+        let counter = http_requests(&self.tenant, &self.plugin, status);
+        counter.increment(1);
+        let mut requests = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        if !requests.iter().any(|(s, _)| *s == status) {
+            requests.push((status, counter));
+        }
+    }
+}
+
+/// A request no plugin answered (no tenant, no route, refused by auth), counted by label:
+/// its plugin is "".
+pub fn record_unrouted(tenant: &str, status: u16, seconds: f64) {
+    http_requests(tenant, "", status).increment(1);
+    metrics::histogram!(HTTP_DURATION, "tenant" => tenant.to_string(), "plugin" => "")
+        .record(seconds);
+}
+
+const HTTP_DURATION: &str = "orquesta_http_request_duration_seconds";
+
+fn http_requests(tenant: &str, plugin: &str, status: u16) -> metrics::Counter {
+    metrics::counter!("orquesta_http_requests_total",
+        "tenant" => tenant.to_string(), "plugin" => plugin.to_string(), "status" => status.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn http_requests_are_counted_by_status_through_the_held_handles() {
+        let handle = handle().expect("the recorder installs");
+        let m = HttpMetrics::new("metrics-test", "p");
+        m.record(200, 0.001);
+        m.record(200, 0.002);
+        m.record(503, 0.1);
+        record_unrouted("metrics-test", 404, 0.0001);
+        let text = handle.render();
+        for line in [
+            "orquesta_http_requests_total{tenant=\"metrics-test\",plugin=\"p\",status=\"200\"} 2",
+            "orquesta_http_requests_total{tenant=\"metrics-test\",plugin=\"p\",status=\"503\"} 1",
+            "orquesta_http_requests_total{tenant=\"metrics-test\",plugin=\"\",status=\"404\"} 1",
+            "orquesta_http_request_duration_seconds_count{tenant=\"metrics-test\",plugin=\"p\"} 3",
+            "orquesta_http_request_duration_seconds_count{tenant=\"metrics-test\",plugin=\"\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        assert_eq!(m.requests.read().unwrap().len(), 2, "one handle per status");
+    }
 }

@@ -170,6 +170,9 @@ async fn consume(
     let mut last_sweep: Option<Instant> = None;
     let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
+    // Looked up once: a lookup by label allocates its labels on every batch.
+    let deliveries = metrics::counter!("orquesta_queue_deliveries_total", &labels);
+    let batches = metrics::counter!("orquesta_queue_batches_total", &labels);
     // A batch done whole, deleted in the same step as the next claim (one query on
     // SQLite, one transaction on PostgreSQL).
     let mut done: Option<Done> = None;
@@ -177,10 +180,10 @@ async fn consume(
         let Some(runtime) = app.tenants.get(&tenant) else {
             break;
         };
-        let Some(config) = runtime.config.queues.get(&queue).cloned() else {
+        let Some(config) = runtime.config.queues.get(&queue) else {
             break;
         };
-        let Some(consumer) = config.consumer.clone() else {
+        let Some(consumer) = &config.consumer else {
             break;
         };
         if slot >= consumer.max_concurrency {
@@ -249,10 +252,9 @@ async fn consume(
         if deliver.is_empty() {
             continue;
         }
-        metrics::counter!("orquesta_queue_deliveries_total", &labels)
-            .increment(deliver.len() as u64);
+        deliveries.increment(deliver.len() as u64);
         done = deliver_batch(&app, &runtime, &queue, &consumer.plugin, deliver).await;
-        metrics::counter!("orquesta_queue_batches_total", &labels).increment(1);
+        batches.increment(1);
     }
     // Stopping (or the queue lost its consumer): a finished batch is still deleted, so
     // it is not delivered again.

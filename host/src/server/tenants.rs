@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::auth::TenantAuth;
+use super::metrics::HttpMetrics;
 use super::plugins::unix_ms;
 use super::state::Services;
 use crate::capabilities::Capabilities;
@@ -23,6 +24,8 @@ pub struct TenantRuntime {
     pub config: TenantConfig,
     /// Plugin name -> its context.
     pub plugins: HashMap<String, Arc<PluginContext>>,
+    /// Plugin name -> its HTTP trigger metrics.
+    pub http_metrics: HashMap<String, Arc<HttpMetrics>>,
     routes: Vec<(RouteTemplate, RouteConfig)>,
     pub auth: TenantAuth,
 }
@@ -55,6 +58,11 @@ impl TenantRuntime {
             ctx.concurrency = concurrency.clone();
             plugins.insert(plugin_name.clone(), Arc::new(ctx));
         }
+        let http_metrics = config
+            .plugins
+            .keys()
+            .map(|plugin| (plugin.clone(), Arc::new(HttpMetrics::new(name, plugin))))
+            .collect();
         let mut routes = config
             .routes
             .iter()
@@ -67,6 +75,7 @@ impl TenantRuntime {
             name: name.to_string(),
             config,
             plugins,
+            http_metrics,
             routes,
             auth,
         })

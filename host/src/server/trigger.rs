@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use super::metrics::HttpMetrics;
 use super::problem::Problem;
 use super::state::App;
 use super::tenants::{NoRoute, RouteMatch};
@@ -53,8 +54,8 @@ async fn handle(
         serve(&app, &tenant_name, &rest, &method, &uri, &headers, body),
     )
     .await;
-    let (response, plugin) = match result {
-        Ok(Ok((response, plugin))) => (response, plugin),
+    let (response, metrics) = match result {
+        Ok(Ok((response, metrics))) => (response, metrics),
         Ok(Err(problem)) => (problem.into_response(), None),
         Err(_) => (
             Problem::new(
@@ -66,15 +67,15 @@ async fn handle(
             None,
         ),
     };
-    let status = response.status().as_u16().to_string();
-    let plugin = plugin.unwrap_or_default();
-    metrics::counter!("orquesta_http_requests_total", "tenant" => tenant_name.clone(), "plugin" => plugin.clone(), "status" => status).increment(1);
-    metrics::histogram!("orquesta_http_request_duration_seconds", "tenant" => tenant_name, "plugin" => plugin)
-        .record(started.elapsed().as_secs_f64());
+    let (status, seconds) = (response.status().as_u16(), started.elapsed().as_secs_f64());
+    match metrics {
+        Some(metrics) => metrics.record(status, seconds),
+        None => super::metrics::record_unrouted(&tenant_name, status, seconds),
+    }
     response
 }
 
-/// The plugin's answer, and the plugin's name for metrics.
+/// The plugin's answer, and the plugin's HTTP metrics.
 async fn serve(
     app: &App,
     tenant_name: &str,
@@ -83,7 +84,7 @@ async fn serve(
     uri: &Uri,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Response, Option<String>), Problem> {
+) -> Result<(Response, Option<Arc<HttpMetrics>>), Problem> {
     let tenant = app
         .tenants
         .get(tenant_name)
@@ -165,10 +166,12 @@ async fn serve(
         identity,
     });
     let outcome = app.engine.invoke(&plugin, ctx, &event).await;
-    match outcome {
-        Ok(response) => Ok((to_http(response), Some(route.plugin.clone()))),
-        Err(e) => Err(invoke_problem(&e)),
-    }
+    let response = match outcome {
+        Ok(response) => to_http(response),
+        Err(e) => invoke_problem(&e).into_response(),
+    };
+    // Counted under the plugin whether it answered or failed.
+    Ok((response, tenant.http_metrics.get(&route.plugin).cloned()))
 }
 
 /// A plugin's typed failure is a 500 naming the error; the host's limits map to the

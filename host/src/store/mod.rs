@@ -63,7 +63,45 @@ enum Writer {
     /// its lock. From a pool, every statement cost two more round trips to the thread
     /// sqlx runs the connection on (sqlx pings a connection when it is acquired and again
     /// when it is released): 40% of the queue benchmark's claim time.
-    Held(Arc<tokio::sync::Mutex<AnyConnection>>),
+    Held(Arc<tokio::sync::Mutex<HeldWriter>>),
+}
+
+/// The held SQLite writer.
+struct HeldWriter {
+    conn: AnyConnection,
+    /// Set while a query that begins and commits its own transaction runs. If that
+    /// query's future is dropped midway, sqlx's thread stops between its statements and
+    /// the transaction stays open; the writer's next user rolls it back first.
+    open_transaction: bool,
+}
+
+impl HeldWriter {
+    /// Runs `query`, a `BEGIN; ...; COMMIT` of its own, in one round trip to the thread
+    /// sqlx runs SQLite on (a sqlx transaction costs a round trip each for BEGIN and
+    /// COMMIT), and returns the rows its statements return. A statement that fails leaves
+    /// the transaction open: it is rolled back. (Its rows affected cannot be trusted:
+    /// sqlx counts `sqlite3_changes` after every statement, and BEGIN and COMMIT repeat
+    /// the last INSERT's, UPDATE's or DELETE's.)
+    async fn fetch_in_transaction<'q>(
+        &mut self,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        self.open_transaction = true;
+        let rows = query.fetch_all(&mut self.conn).await;
+        if rows.is_err() {
+            self.rollback().await;
+        }
+        self.open_transaction = false;
+        Ok(rows?)
+    }
+
+    /// Its error is not the caller's: "no transaction is active" when the query got as
+    /// far as its COMMIT, and the next statement reports a connection that failed.
+    async fn rollback(&mut self) {
+        if let Err(e) = self.conn.execute("ROLLBACK").await {
+            tracing::debug!(error = %e, "rolling back the SQLite writer's open transaction");
+        }
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -78,7 +116,18 @@ impl std::fmt::Debug for Writer {
 /// The writer's connection for one statement or transaction.
 enum WriterConn<'a> {
     Pooled(PoolConnection<Any>),
-    Held(tokio::sync::MutexGuard<'a, AnyConnection>),
+    Held(tokio::sync::MutexGuard<'a, HeldWriter>),
+}
+
+impl WriterConn<'_> {
+    /// The held SQLite writer, which can run a transaction in one query; `None` for a
+    /// pooled connection (a pool cannot roll back what a dropped query left open).
+    fn held(&mut self) -> Option<&mut HeldWriter> {
+        match self {
+            WriterConn::Held(held) => Some(held),
+            WriterConn::Pooled(_) => None,
+        }
+    }
 }
 
 impl Deref for WriterConn<'_> {
@@ -87,7 +136,7 @@ impl Deref for WriterConn<'_> {
     fn deref(&self) -> &AnyConnection {
         match self {
             WriterConn::Pooled(conn) => conn,
-            WriterConn::Held(conn) => conn,
+            WriterConn::Held(held) => &held.conn,
         }
     }
 }
@@ -96,7 +145,7 @@ impl DerefMut for WriterConn<'_> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
             WriterConn::Pooled(conn) => conn,
-            WriterConn::Held(conn) => conn,
+            WriterConn::Held(held) => &mut held.conn,
         }
     }
 }
@@ -168,7 +217,10 @@ impl Store {
         writer.execute(SQLITE_PRAGMAS).await.map_err(open_error)?;
         migrate(&mut writer, Backend::Sqlite).await?;
         let reader = Self::connect(&url, Backend::Sqlite, SQLITE_READERS, &location).await?;
-        let writer = Writer::Held(Arc::new(tokio::sync::Mutex::new(writer)));
+        let writer = Writer::Held(Arc::new(tokio::sync::Mutex::new(HeldWriter {
+            conn: writer,
+            open_transaction: false,
+        })));
         Ok(Self::new(writer, reader, Backend::Sqlite))
     }
 
@@ -232,7 +284,14 @@ impl Store {
     async fn writer(&self) -> Result<WriterConn<'_>, StoreError> {
         Ok(match &self.writer {
             Writer::Pool(pool) => WriterConn::Pooled(pool.acquire().await?),
-            Writer::Held(conn) => WriterConn::Held(conn.lock().await),
+            Writer::Held(held) => {
+                let mut held = held.lock().await;
+                if held.open_transaction {
+                    held.rollback().await;
+                    held.open_transaction = false;
+                }
+                WriterConn::Held(held)
+            }
         })
     }
 
@@ -312,6 +371,70 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn count(store: &Store, schedule: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM schedule_ticks WHERE schedule = $1")
+            .bind(schedule)
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+    }
+
+    /// A query that began its own transaction and was dropped before its COMMIT (its
+    /// future cancelled) must not leave the writer inside that transaction: the next
+    /// writes would then stay invisible and be lost with it.
+    #[tokio::test]
+    async fn a_transaction_left_open_by_a_dropped_query_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("store.db"))
+            .await
+            .unwrap();
+        {
+            let mut conn = store.writer().await.unwrap();
+            let held = conn.held().expect("a SQLite file's writer is held");
+            // What sqlx's thread leaves when a query's receiver is gone after BEGIN.
+            held.open_transaction = true;
+            held.conn
+                .execute(
+                    "BEGIN; INSERT INTO schedule_ticks (tenant, schedule, due_at, fired_at)
+                     VALUES ('t', 'abandoned', 1, 1)",
+                )
+                .await
+                .unwrap();
+        }
+        assert!(store.schedule_claim("t", "after", 1).await.unwrap());
+        assert_eq!(
+            count(&store, "after").await,
+            1,
+            "the next write is committed"
+        );
+        assert_eq!(
+            count(&store, "abandoned").await,
+            0,
+            "the open one is undone"
+        );
+
+        // And a transaction of one query that fails midway is undone at once.
+        let mut conn = store.writer().await.unwrap();
+        let held = conn.held().unwrap();
+        let failed = held
+            .fetch_in_transaction(sqlx::query(
+                "BEGIN; INSERT INTO schedule_ticks (tenant, schedule, due_at, fired_at)
+                 VALUES ('t', 'failed', 1, 1); INSERT INTO no_such_table VALUES (1); COMMIT",
+            ))
+            .await;
+        assert!(failed.is_err());
+        assert!(!held.open_transaction);
+        drop(conn);
+        assert_eq!(count(&store, "failed").await, 0);
+        assert!(store.schedule_claim("t", "later", 1).await.unwrap());
+        assert_eq!(count(&store, "later").await, 1);
+    }
 }
 
 /// Stores for tests: the embedded one always, PostgreSQL when its URL is set.

@@ -225,13 +225,53 @@ impl Store {
         } else {
             0
         };
-        let mut chunks = commit.history.chunks(HISTORY_ROWS_PER_STATEMENT);
+        let update = |sql: String| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(commit.status)
+                .bind(&commit.cursor)
+                .bind(commit.output.as_deref())
+                .bind(commit.error.as_deref())
+                .bind(commit.cause.as_deref())
+                .bind(commit.wake_at)
+                .bind(lease_until)
+                .bind(finished.then_some(now))
+                .bind(&row.id)
+                .bind(row.version)
+                .bind(owner)
+        };
+        let history = &commit.history[..];
         let mut conn = self.writer().await?;
+        // The common transition (its history in one statement, no children, no parent to
+        // wake) on the held SQLite writer: BEGIN, the UPDATE, the history and COMMIT in
+        // one query, one round trip to SQLite's thread instead of three. The UPDATE
+        // returns a row if it found the execution at the version and lease it was read
+        // with; the history is written only then (`changes()` is the rows the statement
+        // before changed), so a lost lease commits nothing.
+        let parent_to_wake = finished && row.parent_id.is_some();
+        if history.len() <= HISTORY_ROWS_PER_STATEMENT
+            && commit.spawn.is_empty()
+            && !parent_to_wake
+            && let Some(held) = conn.held()
+        {
+            let sql = if history.is_empty() {
+                format!("{UPDATE_TRANSITION} RETURNING 1")
+            } else {
+                format!(
+                    "BEGIN; {UPDATE_TRANSITION} RETURNING 1; {} WHERE changes() = 1; COMMIT",
+                    history_statement(history.len(), 12)
+                )
+            };
+            let updated = held
+                .fetch_in_transaction(bind_history(update(sql), &row.id, history))
+                .await?;
+            return Ok(updated.len() == 1);
+        }
+        let mut chunks = history.chunks(HISTORY_ROWS_PER_STATEMENT);
         let mut tx = conn.begin().await?;
-        // On SQLite the first history rows go in the same round trip as the UPDATE (two
-        // statements in one query: each round trip is a hand-off to SQLite's thread).
-        // Their rows affected add up; anything but the UPDATE's 1 plus the rows means the
-        // lease or version was lost, and dropping the transaction undoes the rows.
+        // Otherwise, on SQLite, the first history rows go in the same round trip as the
+        // UPDATE (two statements in one query). Their rows affected add up; anything but
+        // the UPDATE's 1 plus the rows means the lease or version was lost, and dropping
+        // the transaction undoes the rows.
         let first = match self.backend {
             Backend::Sqlite => chunks.next().unwrap_or_default(),
             Backend::Postgres => &[],
@@ -244,19 +284,7 @@ impl Store {
                 history_statement(first.len(), 12)
             )
         };
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(commit.status)
-            .bind(&commit.cursor)
-            .bind(commit.output)
-            .bind(commit.error)
-            .bind(commit.cause)
-            .bind(commit.wake_at)
-            .bind(lease_until)
-            .bind(finished.then_some(now))
-            .bind(&row.id)
-            .bind(row.version)
-            .bind(owner);
-        let done = bind_history(query, &row.id, first)
+        let done = bind_history(update(sql), &row.id, first)
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() != 1 + first.len() as u64 {
@@ -272,7 +300,7 @@ impl Store {
         for child in &commit.spawn {
             insert(&mut tx, child, now).await?;
         }
-        if finished && let Some(parent) = &row.parent_id {
+        if parent_to_wake && let Some(parent) = &row.parent_id {
             wake(&mut tx, parent, now).await?;
         }
         tx.commit().await?;

@@ -470,6 +470,15 @@ async fn a_stopped_branch_fails_its_parallel_state_with_branch_failed() {
     .await;
 }
 
+/// A new execution waiting 600 s, claimed by `host-a` for a minute.
+async fn claimed_by_host_a(s: &Store, exec: &Executor, t: &str) -> ExecutionRow {
+    let def =
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
+    let started = exec.start(t, "flow", &def, json!({}), None).await.unwrap();
+    let rows = s.wf_claim("host-a", 60_000, 10, Some(t)).await.unwrap();
+    rows.into_iter().find(|r| r.id == started.id).unwrap()
+}
+
 fn transition(events: usize) -> crate::store::workflow::Commit {
     crate::store::workflow::Commit {
         status: "RUNNING",
@@ -498,11 +507,7 @@ async fn a_transition_is_written_whole_and_only_at_the_version_and_lease_it_read
     each_store(|s| async move {
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
-        let def =
-            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
-        let started = exec.start(&t, "flow", &def, json!({}), None).await.unwrap();
-        let rows = s.wf_claim("host-a", 60_000, 10, Some(&t)).await.unwrap();
-        let mut row = rows.into_iter().find(|r| r.id == started.id).unwrap();
+        let mut row = claimed_by_host_a(&s, &exec, &t).await;
         let entries = |s: Store, id: String| async move { s.wf_history(&id).await.unwrap() };
         let before = entries(s.clone(), row.id.clone()).await.len();
 
@@ -574,12 +579,8 @@ async fn a_commit_dropped_midway_is_whole_or_absent_and_the_store_writes_on() {
         }
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
-        let def =
-            json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}});
         for _ in 0..20 {
-            let started = exec.start(&t, "flow", &def, json!({}), None).await.unwrap();
-            let rows = s.wf_claim("host-a", 60_000, 10, Some(&t)).await.unwrap();
-            let row = rows.into_iter().find(|r| r.id == started.id).unwrap();
+            let row = claimed_by_host_a(&s, &exec, &t).await;
             let before = s.wf_history(&row.id).await.unwrap().len();
             // Polled once (the query is sent), then dropped.
             let _ =

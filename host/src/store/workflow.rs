@@ -248,11 +248,10 @@ impl Store {
         // with; the history is written only then (`changes()` is the rows the statement
         // before changed), so a lost lease commits nothing.
         let parent_to_wake = finished && row.parent_id.is_some();
-        if history.len() <= HISTORY_ROWS_PER_STATEMENT
+        let common = history.len() <= HISTORY_ROWS_PER_STATEMENT
             && commit.spawn.is_empty()
-            && !parent_to_wake
-            && let Some(held) = conn.held()
-        {
+            && !parent_to_wake;
+        if common && let Some(held) = conn.held() {
             let sql = if history.is_empty() {
                 format!("{UPDATE_TRANSITION} RETURNING 1")
             } else {
@@ -263,6 +262,27 @@ impl Store {
             };
             let updated = held
                 .fetch_in_transaction(bind_history(update(sql), &row.id, history))
+                .await?;
+            return Ok(updated.len() == 1);
+        }
+        // The same transition on PostgreSQL: one statement, which is a transaction of its
+        // own (one round trip instead of four: BEGIN, UPDATE, INSERT, COMMIT). The history
+        // INSERT is a data-modifying WITH that writes only if the UPDATE returned its row.
+        // Both read one snapshot; the history's numbering cannot race, since a second
+        // writer of this execution would have had to move its version first.
+        if common && self.backend == Backend::Postgres {
+            let sql = if history.is_empty() {
+                format!("{UPDATE_TRANSITION} RETURNING 1")
+            } else {
+                format!(
+                    "WITH updated AS ({UPDATE_TRANSITION} RETURNING 1), \
+                     history AS ({} WHERE EXISTS (SELECT 1 FROM updated)) \
+                     SELECT 1 FROM updated",
+                    history_statement(history.len(), 12)
+                )
+            };
+            let updated = bind_history(update(sql), &row.id, history)
+                .fetch_all(&mut *conn)
                 .await?;
             return Ok(updated.len() == 1);
         }

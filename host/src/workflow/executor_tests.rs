@@ -567,16 +567,10 @@ async fn a_transition_is_written_whole_and_only_at_the_version_and_lease_it_read
 }
 
 /// A commit whose future is dropped while the store runs it (a cancelled task) leaves
-/// the transition written whole or not at all, and the store writing on. On SQLite
-/// only: PostgreSQL's path is sqlx's own transaction, and there the commit after a
-/// dropped one can be refused for a while (seen with this test; the executor never
-/// drops a commit, its executions run in tasks of their own).
+/// the transition written whole or not at all, and the store writing on.
 #[tokio::test]
 async fn a_commit_dropped_midway_is_whole_or_absent_and_the_store_writes_on() {
     each_store(|s| async move {
-        if s.backend() == crate::store::Backend::Postgres {
-            return;
-        }
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
         for _ in 0..20 {

@@ -119,6 +119,28 @@ async fn a_panic_is_a_trap_with_the_panic_message() {
     assert!(cause.contains("plugins/hostile/src/lib.rs"), "{cause}");
 }
 
+/// A plugin's WASI context is reused from one invocation to the next, its captured output
+/// emptied in between: four calls writing 40 KiB of stderr each would pass the 64 KiB
+/// captured per invocation if one kept another's, and a panic after them is reported
+/// with its own message only.
+#[tokio::test]
+async fn each_invocation_captures_only_its_own_output() {
+    let sandbox = sandbox(Limits::default()).await;
+    let chatter = json!({ "type": "task", "input": { "attack": "chatter", "kilobytes": 40 } });
+    for call in 0..4 {
+        match sandbox.invoke(chatter.clone()).await {
+            Ok(answer) => assert_eq!(answer, Value::Null),
+            Err(e) => panic!("call {call} failed: {e}"),
+        }
+    }
+    let cause = contained(&sandbox, attack("panic"), "trap", MARGIN).await;
+    assert!(
+        cause.starts_with("panicked at plugins/hostile/src/lib.rs"),
+        "{cause}"
+    );
+    assert!(!cause.contains("xxxx"), "{cause}");
+}
+
 #[tokio::test]
 async fn an_oversized_output_is_refused() {
     let limits = Limits {

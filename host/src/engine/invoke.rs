@@ -1,14 +1,14 @@
 //! One invocation: a fresh `Store` and instance, limits armed, the call, and the outcome
 //! turned into a typed result. Nothing survives the invocation but its result.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::output::CapturedOutput;
 use super::{Engine, InvokeError, Limits, Plugin};
 use crate::bindings::handler::{Event, Response};
 use crate::capabilities::Capabilities;
@@ -24,6 +24,8 @@ pub struct PluginContext {
     pub capabilities: Capabilities,
     /// This plugin's metrics, looked up once rather than by label on every invocation.
     metrics: PluginMetrics,
+    /// Shared by every context of the same plugin of the same tenant.
+    pub wasi: Arc<WasiContexts>,
 }
 
 struct PluginMetrics {
@@ -54,7 +56,60 @@ impl PluginContext {
             concurrency,
             capabilities,
             metrics,
+            wasi: Arc::default(),
         }
+    }
+}
+
+/// WASI contexts of one plugin of one tenant between its invocations. A context holds
+/// nothing a guest can change but the position of its random generators (and the
+/// insecure-random seed, fixed per context, as it is for the life of a warm Lambda
+/// environment), so it is reused rather than built per invocation: building one seeds
+/// two generators and boxes clocks and streams, twice (wasmtime-wasi's builder makes its
+/// defaults again as it builds). Its captured output is emptied after each invocation.
+#[derive(Default)]
+pub struct WasiContexts {
+    idle: Mutex<Vec<Wasi>>,
+}
+
+/// Contexts kept per plugin: as many as its invocations usually in flight. More are
+/// built when needed and dropped afterwards.
+const IDLE_WASI_CONTEXTS: usize = 16;
+
+struct Wasi {
+    ctx: WasiCtx,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
+}
+
+impl WasiContexts {
+    fn take(&self, capture: usize) -> Wasi {
+        if let Some(wasi) = self.lock().pop() {
+            return wasi;
+        }
+        let (stdout, stderr) = (CapturedOutput::new(capture), CapturedOutput::new(capture));
+        Wasi {
+            // No files, no sockets, no environment: only clocks, random and the
+            // captured stdio.
+            ctx: WasiCtxBuilder::new()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .build(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Takes back a context whose output has been taken.
+    fn put(&self, wasi: Wasi) {
+        let mut idle = self.lock();
+        if idle.len() < IDLE_WASI_CONTEXTS {
+            idle.push(wasi);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Wasi>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -154,23 +209,18 @@ impl Engine {
 
         let limits = ctx.limits.clone();
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
-        let capture = self.inner.limits.captured_output_bytes;
-        let (stdout, stderr) = (
-            MemoryOutputPipe::new(capture),
-            MemoryOutputPipe::new(capture),
-        );
+        let Wasi {
+            ctx: wasi,
+            stdout,
+            stderr,
+        } = ctx.wasi.take(self.inner.limits.captured_output_bytes);
         let id = self.invocation_id();
         let mut store = Store::new(
             &self.inner.wasmtime,
             Invocation {
                 ctx: ctx.clone(),
                 id: id.clone(),
-                // No files, no sockets, no environment: only clocks, random and the
-                // captured stdio.
-                wasi: WasiCtxBuilder::new()
-                    .stdout(stdout.clone())
-                    .stderr(stderr.clone())
-                    .build(),
+                wasi,
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter {
                     max_bytes: limits.memory_bytes(),
@@ -203,9 +253,15 @@ impl Engine {
         };
         // Epochs stop guest code; this stops a host call that outlives the deadline.
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;
-        let memory_refused = store.data().limiter.refused;
-        drop(store);
-        log_guest_output(&ctx, &id, &stdout.contents(), &stderr.contents());
+        let data = store.into_data();
+        let memory_refused = data.limiter.refused;
+        let (out, err) = (stdout.take(), stderr.take());
+        ctx.wasi.put(Wasi {
+            ctx: data.wasi,
+            stdout,
+            stderr,
+        });
+        log_guest_output(&ctx, &id, &out, &err);
         tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,
             elapsed_us = started.elapsed().as_micros() as u64, "invocation finished");
 
@@ -215,7 +271,7 @@ impl Engine {
                     limit_ms: limits.timeout_ms,
                 });
             }
-            Ok(Err(err)) => return Err(classify(err, memory_refused, &limits, &stderr.contents())),
+            Ok(Err(trap)) => return Err(classify(trap, memory_refused, &limits, &err)),
             Ok(Ok(Err(failure))) => {
                 return Err(InvokeError::Plugin {
                     error: failure.error,

@@ -5,6 +5,7 @@ mod cache;
 mod errors;
 mod invoke;
 pub mod limits;
+mod output;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::bindings::PluginPre;
 pub use cache::content_hash;
 pub use errors::{InvokeError, LoadError};
-pub use invoke::{Invocation, PluginContext};
+pub use invoke::{Invocation, PluginContext, WasiContexts};
 pub use limits::{EngineLimits, Limits};
 
 /// Settings for [`Engine::new`].

@@ -34,7 +34,7 @@ use crate::capabilities::kv::{KeyValue, Namespace};
 use crate::capabilities::sql::{SqlDatabases, TenantDatabases};
 use crate::capabilities::{Backends, Capabilities, Grants, Secret};
 use crate::engine::{
-    Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext,
+    Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WasiContexts,
 };
 use crate::event::{EventJson, response_to_json};
 use crate::store::{FsBlobs, Store};
@@ -93,6 +93,7 @@ impl TestPlugin {
             secrets: BTreeMap::new(),
             grants: Grants::all(),
             concurrency: Arc::new(Semaphore::new(Limits::default().concurrency as usize)),
+            wasi: Arc::default(),
             limits: Limits::default(),
             store: Store::in_memory().await?,
             blob_dir: Arc::new(tempfile::tempdir()?),
@@ -139,6 +140,8 @@ pub struct Sandbox {
     limits: Limits,
     /// One semaphore for all of this sandbox's invocations, as for a tenant.
     concurrency: Arc<Semaphore>,
+    /// WASI contexts reused across invocations, as a tenant's plugin's are.
+    wasi: Arc<WasiContexts>,
     store: Store,
     /// Blobs live in a private directory, removed with the sandbox.
     blob_dir: Arc<tempfile::TempDir>,
@@ -332,6 +335,7 @@ impl Sandbox {
             },
         );
         ctx.concurrency = self.concurrency.clone();
+        ctx.wasi = self.wasi.clone();
         let response = self
             .engine
             .invoke(&self.plugin, Arc::new(ctx), &event)

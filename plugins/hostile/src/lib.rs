@@ -68,6 +68,12 @@ impl Handler for Hostile {
                 let mb = input["megabytes"].as_u64().unwrap_or(8) as usize;
                 Ok(Response::Json(format!("\"{}\"", "x".repeat(mb << 20))))
             }
+            "chatter" => {
+                // Output the host captures per invocation, up to its cap.
+                let kb = input["kilobytes"].as_u64().unwrap_or(40) as usize;
+                eprintln!("{}", "x".repeat(kb << 10));
+                Ok(Response::None)
+            }
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3_600));
                 Ok(Response::None)

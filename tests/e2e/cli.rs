@@ -141,6 +141,23 @@ fn a_component_for_another_world_is_refused() {
         err.contains("wrong-world") && err.contains("wasi:http/outgoing-handler"),
         "{err}"
     );
+    // Exports the handler interface, but `handle` takes no event: refused when loaded,
+    // since invocations call it unchecked.
+    let mismatched = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "h")))
+            (core instance $i (instantiate $m))
+            (func $h (canon lift (core func $i "h")))
+            (instance $handler (export "handle" (func $h)))
+            (export "orquesta:plugin/handler@0.1.0" (instance $handler)))"#,
+    )
+    .unwrap();
+    let mismatched = write(dir.path(), "mismatched.wasm", mismatched);
+    let err = refused(&["invoke", &mismatched, "--event", "-"], dir.path());
+    assert!(
+        err.contains("wrong-world") && err.contains("type-checking `handle`"),
+        "{err}"
+    );
 }
 
 #[test]

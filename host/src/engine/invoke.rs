@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use wasmtime::component::TypedFunc;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::output::CapturedOutput;
-use super::{Engine, InvokeError, Limits, Plugin};
+use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin};
 use crate::bindings::handler::{Event, Response};
 use crate::capabilities::Capabilities;
 
@@ -246,10 +247,15 @@ impl Engine {
             ctx.metrics
                 .instantiation
                 .record(instantiating.elapsed().as_secs_f64());
-            instance
-                .orquesta_plugin_handler()
-                .call_handle(&mut store, event)
-                .await
+            let handle = instance
+                .get_func(&mut store, plugin.handle)
+                .ok_or_else(|| wasmtime::format_err!("the instance lacks `handle`"))?;
+            // SAFETY: `plugin.handle` was type-checked against these parameter and result
+            // types when the plugin loaded, and this instance comes from the same
+            // `InstancePre`, so its `handle` has those types.
+            let handle = unsafe { TypedFunc::<HandleParams, HandleResults>::new_unchecked(handle) };
+            let (result,) = handle.call_async(&mut store, (event,)).await?;
+            Ok(result)
         };
         // Epochs stop guest code; this stops a host call that outlives the deadline.
         let outcome = tokio::time::timeout_at(deadline.into(), run).await;

@@ -1,5 +1,7 @@
 //! One invocation: a fresh `Store` and instance, limits armed, the call, and the outcome
-//! turned into a typed result. Nothing survives the invocation but its result.
+//! turned into a typed result. Nothing the guest made survives the invocation but its
+//! result; only the plugin's WASI context is kept for the next one, its output emptied
+//! (see `WasiContexts`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};

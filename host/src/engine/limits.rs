@@ -41,6 +41,10 @@ pub mod ceiling {
     pub const CONCURRENCY: u32 = 10_000;
     /// Responses past 64 MiB belong in blobs.
     pub const MAX_OUTPUT_KB: u32 = 64 * 1024;
+    /// A JWT's `[jwt] clock_skew_seconds`: five minutes, the largest skew common
+    /// verifiers allow (Microsoft.IdentityModel's default); more would stretch every
+    /// token's life.
+    pub const JWT_CLOCK_SKEW_SECONDS: u64 = 300;
 }
 
 impl Limits {

@@ -7,16 +7,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::problem::Problem;
 use crate::bindings::handler::Identity;
-use crate::capabilities::kv::{KeyValue, Namespace};
+use crate::capabilities::kv::Namespace;
 use crate::store::{Store, now_ms};
 use crate::tenants::{JwtConfig, RouteConfig, TenantConfig, UsagePlan};
 
@@ -38,6 +39,7 @@ struct JwtVerifier {
     issuer: String,
     audience: String,
     keys: JwkSet,
+    clock_skew_seconds: u64,
 }
 
 /// Claims orquesta reads; Cognito's names are accepted too.
@@ -57,6 +59,9 @@ struct Claims {
     groups: Vec<String>,
     #[serde(default, rename = "cognito:groups")]
     cognito_groups: Vec<String>,
+    /// Issued-at, in seconds (fractions allowed, as RFC 7519's NumericDate).
+    #[serde(default)]
+    iat: Option<f64>,
 }
 
 /// Asymmetric algorithms only: a JWKS holds public keys, and `none` or HMAC would let a
@@ -73,6 +78,15 @@ const ALGORITHMS: [Algorithm; 7] = [
 
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The credentials of `Authorization: Bearer <token>`. The scheme is case-insensitive
+/// and may be followed by several spaces (RFC 9110, section 11.1 and 11.4).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim_start_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl TenantAuth {
@@ -106,13 +120,14 @@ impl TenantAuth {
         })
     }
 
-    /// Checks `x-api-key` and the usage plan; the key's holder becomes the identity.
-    pub async fn api_key(
-        &self,
+    /// Checks `x-api-key` and the usage plan's rate; the key's holder becomes the
+    /// identity. The monthly quota is charged later, through the [`QuotaCharge`], once
+    /// nothing else refuses the request: a refused request does not count.
+    pub fn api_key<'a>(
+        &'a self,
         headers: &HeaderMap,
-        route: &RouteConfig,
-        store: &Store,
-    ) -> Result<Identity, Problem> {
+        route: &'a RouteConfig,
+    ) -> Result<(Identity, Option<QuotaCharge<'a>>), Problem> {
         let key = headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
@@ -121,18 +136,26 @@ impl TenantAuth {
             .keys
             .get(&sha256_hex(key))
             .ok_or_else(|| Problem::unauthorized("the API key is not valid for this tenant"))?;
+        let mut charge = None;
         if let Some(plan_name) = route.usage_plan.as_ref().or(key_plan.as_ref())
             && let Some(plan) = self.plans.get(plan_name)
         {
-            plan.admit(&self.tenant, plan_name, holder, store).await?;
+            plan.check_rate(plan_name, holder)?;
+            charge = plan.quota_per_month.map(|quota| QuotaCharge {
+                tenant: &self.tenant,
+                plan: plan_name,
+                holder,
+                quota,
+            });
         }
-        Ok(Identity {
+        let identity = Identity {
             subject: holder.clone(),
             email: None,
             name: Some(holder.clone()),
             groups: vec![],
             scopes: vec![],
-        })
+        };
+        Ok((identity, charge))
     }
 
     /// Checks the bearer token and the route's scopes and groups.
@@ -141,13 +164,7 @@ impl TenantAuth {
             .jwt
             .as_ref()
             .ok_or_else(|| Problem::unauthorized("the tenant has no [jwt] settings"))?;
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+        let token = bearer(headers)
             .ok_or_else(|| Problem::unauthorized("this route needs a bearer token"))?;
         let claims = verifier
             .verify(token)
@@ -198,15 +215,8 @@ impl Plan {
         })
     }
 
-    /// Rate first (in memory), then the monthly quota (in the store, so it survives
-    /// restarts and is shared by hosts on one database).
-    async fn admit(
-        &self,
-        tenant: &str,
-        plan: &str,
-        holder: &str,
-        store: &Store,
-    ) -> Result<(), Problem> {
+    /// The rate, counted in memory per host.
+    fn check_rate(&self, plan: &str, holder: &str) -> Result<(), Problem> {
         if let Err(not_until) = self.limiter.check_key(&holder.to_string()) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Err(Problem::new(
@@ -216,24 +226,39 @@ impl Plan {
             )
             .retry_after(wait.as_secs_f64().ceil() as u64));
         }
-        let Some(quota) = self.quota_per_month else {
-            return Ok(());
-        };
+        Ok(())
+    }
+}
+
+/// One request to count against a usage plan's monthly quota.
+pub struct QuotaCharge<'a> {
+    tenant: &'a str,
+    plan: &'a str,
+    holder: &'a str,
+    quota: u64,
+}
+
+impl QuotaCharge<'_> {
+    /// Counts the request in the store (so the count survives restarts and is shared by
+    /// hosts on one database), unless this month's quota is used up.
+    pub async fn charge(self, store: &Store) -> Result<(), Problem> {
         let (month, seconds_left) = month_of(now_ms());
         let ns = Namespace {
-            tenant: tenant.to_string(),
-            scope: format!("usage:{plan}:{holder}"),
+            tenant: self.tenant.to_string(),
+            scope: format!("usage:{}:{}", self.plan, self.holder),
         };
-        let used = store
-            .increment(&ns, &month, 1)
+        let cap = i64::try_from(self.quota).unwrap_or(i64::MAX);
+        let counted = store
+            .increment_capped(&ns, &month, 1, Some(cap))
             .await
             .map_err(|e| Problem::unavailable(format!("cannot count usage: {e}")))?;
-        if used as u64 > quota {
+        if counted.is_none() {
             return Err(Problem::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "Too Many Requests",
                 format!(
-                    "usage plan `{plan}` allows {quota} requests a month; this month's are used up"
+                    "usage plan `{}` allows {} requests a month; this month's are used up",
+                    self.plan, self.quota
                 ),
             )
             .retry_after(seconds_left));
@@ -256,6 +281,7 @@ impl JwtVerifier {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             keys,
+            clock_skew_seconds: config.clock_skew_seconds,
         })
     }
 
@@ -272,14 +298,64 @@ impl JwtVerifier {
             None if self.keys.keys.len() == 1 => &self.keys.keys[0],
             None => return Err("the token names no key id".into()),
         };
+        key_accepts(jwk, header.alg)?;
         let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+        validation.validate_nbf = true;
+        validation.leeway = self.clock_skew_seconds;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        // API Gateway's authorizer refuses a token issued in the future; jsonwebtoken
+        // does not look at `iat`.
+        let now = now_ms() as f64 / 1000.0;
+        if let Some(iat) = claims.iat
+            && iat > now + self.clock_skew_seconds as f64
+        {
+            return Err(format!(
+                "the token is issued in the future (iat {iat}, now {})",
+                now.floor()
+            ));
+        }
+        Ok(claims)
+    }
+}
+
+/// Whether `jwk` may check a token signed with `alg`. A key that names its algorithm
+/// checks only that one (an RS256 key does not accept PS256); a key without `alg`
+/// accepts the RSASSA-PKCS1 or ECDSA algorithms of its type, as aws-jwt-verify (the
+/// Cognito verifier) does; an encryption key checks nothing.
+fn key_accepts(jwk: &Jwk, alg: Algorithm) -> Result<(), String> {
+    let kid = jwk.common.key_id.as_deref().unwrap_or("(no kid)");
+    if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
+        return Err(format!("key {kid:?} is for encryption, not signatures"));
+    }
+    let fits = match jwk.common.key_algorithm {
+        Some(named) => named.to_string() == format!("{alg:?}"),
+        None => match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => {
+                matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)
+            }
+            AlgorithmParameters::EllipticCurve(ec) => {
+                ec.curve == EllipticCurve::P256 && alg == Algorithm::ES256
+            }
+            _ => false,
+        },
+    };
+    if fits {
+        Ok(())
+    } else {
+        let named = jwk
+            .common
+            .key_algorithm
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "no algorithm".into());
+        Err(format!(
+            "key {kid:?} ({named}) does not accept tokens signed with {alg:?}"
+        ))
     }
 }
 

@@ -98,6 +98,52 @@ impl Store {
         let stripe = (h.finish() as usize) % self.increments.len();
         self.increments[stripe].lock().await
     }
+
+    /// Adds `delta` to the integer under `key` unless the sum would pass `cap`; the sum,
+    /// or `None` (nothing written) when it would. The read-compute-swap loop makes the
+    /// check and the write one step across hosts sharing the store: a usage count
+    /// held to its quota this way never counts the requests it refuses.
+    pub async fn increment_capped(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        delta: i64,
+        cap: Option<i64>,
+    ) -> Result<Option<i64>, CapError> {
+        let _turn = self.increment_turn(ns, key).await;
+        for attempt in 0..INCREMENT_ATTEMPTS {
+            if attempt > 0 {
+                // Lost to another host: back off a little, more each time.
+                let micros = 50u64 << attempt.min(7);
+                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+            }
+            let (current, version, expires_at) = match self.kv_get_raw(ns, key).await? {
+                Some((value, version, expires_at)) => {
+                    let text = String::from_utf8_lossy(&value);
+                    let n: i64 = text.trim().parse().map_err(|_| {
+                        CapError::Invalid(format!("the value under `{key}` is not an integer"))
+                    })?;
+                    (n, version as u64, expires_at)
+                }
+                None => (0, 0, None),
+            };
+            let next = current.checked_add(delta).ok_or_else(|| {
+                CapError::Invalid(format!("incrementing `{key}` by {delta} overflows"))
+            })?;
+            if cap.is_some_and(|cap| next > cap) {
+                return Ok(None);
+            }
+            let written = self
+                .kv_swap(ns, key, version, next.to_string().as_bytes(), expires_at)
+                .await?;
+            if written.is_some() {
+                return Ok(Some(next));
+            }
+        }
+        Err(CapError::Failed(format!(
+            "increment of `{key}` lost {INCREMENT_ATTEMPTS} races in a row"
+        )))
+    }
 }
 
 #[async_trait]
@@ -201,36 +247,8 @@ impl KeyValue for Store {
     }
 
     async fn increment(&self, ns: &Namespace, key: &str, delta: i64) -> Result<i64, CapError> {
-        let _turn = self.increment_turn(ns, key).await;
-        for attempt in 0..INCREMENT_ATTEMPTS {
-            if attempt > 0 {
-                // Lost to another host: back off a little, more each time.
-                let micros = 50u64 << attempt.min(7);
-                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
-            }
-            let (current, version, expires_at) = match self.kv_get_raw(ns, key).await? {
-                Some((value, version, expires_at)) => {
-                    let text = String::from_utf8_lossy(&value);
-                    let n: i64 = text.trim().parse().map_err(|_| {
-                        CapError::Invalid(format!("the value under `{key}` is not an integer"))
-                    })?;
-                    (n, version as u64, expires_at)
-                }
-                None => (0, 0, None),
-            };
-            let next = current.checked_add(delta).ok_or_else(|| {
-                CapError::Invalid(format!("incrementing `{key}` by {delta} overflows"))
-            })?;
-            let written = self
-                .kv_swap(ns, key, version, next.to_string().as_bytes(), expires_at)
-                .await?;
-            if written.is_some() {
-                return Ok(next);
-            }
-        }
-        Err(CapError::Failed(format!(
-            "increment of `{key}` lost {INCREMENT_ATTEMPTS} races in a row"
-        )))
+        let counted = self.increment_capped(ns, key, delta, None).await?;
+        counted.ok_or_else(|| CapError::Failed(format!("increment of `{key}` was not written")))
     }
 }
 
@@ -382,6 +400,47 @@ mod tests {
             }
             let value = s.get(&ns, "hits").await.unwrap().unwrap().value;
             assert_eq!(value, b"40", "{:?}", s.backend());
+        }
+    }
+
+    /// A usage quota's count: two hosts on one database racing past the cap count up to
+    /// it and no further, and a refused increment writes nothing.
+    #[tokio::test]
+    async fn capped_increments_stop_at_the_cap_across_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kv.db");
+        let mut hosts = vec![(
+            Store::open_sqlite(&path).await.unwrap(),
+            Store::open_sqlite(&path).await.unwrap(),
+        )];
+        if let (Some(a), Some(b)) = (
+            crate::store::testing::postgres().await,
+            crate::store::testing::postgres().await,
+        ) {
+            hosts.push((a, b));
+        }
+        for (a, b) in hosts {
+            let ns = Namespace::shared(&tenant("acme"), "usage");
+            let tasks: Vec<_> = (0..40)
+                .map(|i| {
+                    let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                    let ns = ns.clone();
+                    tokio::spawn(async move { s.increment_capped(&ns, "m", 1, Some(25)).await })
+                })
+                .collect();
+            let mut counted = Vec::new();
+            for t in tasks {
+                counted.extend(t.await.unwrap().unwrap());
+            }
+            counted.sort();
+            assert_eq!(counted, (1..=25).collect::<Vec<i64>>(), "{:?}", a.backend());
+            let value = b.get(&ns, "m").await.unwrap().unwrap().value;
+            assert_eq!(value, b"25", "{:?}", a.backend());
+            // A higher cap lets the count go on from where it stopped.
+            assert_eq!(
+                a.increment_capped(&ns, "m", 1, Some(26)).await.unwrap(),
+                Some(26)
+            );
         }
     }
 

@@ -77,6 +77,12 @@ pub struct JwtConfig {
     pub audience: String,
     /// A JWKS document; relative paths are relative to the tenant file.
     pub jwks_file: PathBuf,
+    /// Seconds by which this host's clock may disagree with the issuer's when `exp`,
+    /// `nbf` and `iat` are checked. 0, as API Gateway's JWT authorizer and
+    /// aws-jwt-verify (`graceSeconds`) check them; at most
+    /// [`ceiling::JWT_CLOCK_SKEW_SECONDS`](crate::engine::limits::ceiling::JWT_CLOCK_SKEW_SECONDS).
+    #[serde(default)]
+    pub clock_skew_seconds: u64,
 }
 
 /// A parsed path template.
@@ -195,6 +201,15 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
             && !tenant.usage_plans.contains_key(plan)
         {
             return Err(format!("{at}: no usage plan named `{plan}`"));
+        }
+    }
+    if let Some(jwt) = &tenant.jwt {
+        use crate::engine::limits::ceiling::JWT_CLOCK_SKEW_SECONDS;
+        if jwt.clock_skew_seconds > JWT_CLOCK_SKEW_SECONDS {
+            return Err(format!(
+                "jwt.clock_skew_seconds: at most {JWT_CLOCK_SKEW_SECONDS}, got {}",
+                jwt.clock_skew_seconds
+            ));
         }
     }
     for (name, plan) in &tenant.usage_plans {

@@ -36,6 +36,10 @@ pub enum CapError {
     Timeout(String),
     #[error("failed: {0}")]
     Failed(String),
+    /// The call clashes with what is stored (a blob key under a key that is an object).
+    /// A plugin sees it as `invalid`; the admin API answers 409.
+    #[error("invalid: {0}")]
+    Conflict(String),
 }
 
 impl From<CapError> for HostError {
@@ -46,6 +50,7 @@ impl From<CapError> for HostError {
             CapError::Invalid(m) => HostError::Invalid(m),
             CapError::Timeout(m) => HostError::Timeout(m),
             CapError::Failed(m) => HostError::Failed(m),
+            CapError::Conflict(m) => HostError::Invalid(m),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use super::body::AdminBody;
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 
-use super::auth::sha256_hex;
+use super::auth::{bearer, sha256_hex};
 use super::plugins::UploadError;
 use super::problem::Problem;
 use super::state::App;
@@ -81,11 +81,7 @@ async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next
         return Problem::not_found("the admin API is off: set admin_token in the host config")
             .into_response();
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let given = bearer(request.headers());
     // Comparing digests keeps the comparison's time independent of the token.
     match given {
         Some(token) if &sha256_hex(token) == expected => next.run(request).await,
@@ -106,7 +102,7 @@ async fn list_plugins(State(app): State<Arc<App>>) -> Response {
 async fn upload_plugin(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     match app.plugins.upload(&name, body.to_vec()).await {
         Ok(plugin) => {
@@ -238,7 +234,7 @@ enum SendRequest {
 async fn send_messages(
     State(app): State<Arc<App>>,
     Path((tenant, queue)): Path<(String, String)>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     let (runtime, _) = match queue_of(&app, &tenant, &queue) {
         Ok(found) => found,
@@ -369,6 +365,9 @@ fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
 pub(super) fn cap_problem(e: crate::capabilities::CapError) -> Problem {
     match e {
         crate::capabilities::CapError::Invalid(m) => Problem::bad_request(m),
+        crate::capabilities::CapError::Conflict(m) => {
+            Problem::new(StatusCode::CONFLICT, "Conflict", m)
+        }
         other => store_problem(other),
     }
 }
@@ -376,7 +375,7 @@ pub(super) fn cap_problem(e: crate::capabilities::CapError) -> Problem {
 async fn publish(
     State(app): State<Arc<App>>,
     Path((tenant, topic)): Path<(String, String)>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     use crate::capabilities::notify::{Notifier as _, Publication};
     let Some(runtime) = app.tenants.get(&tenant) else {
@@ -409,7 +408,7 @@ async fn publish(
 async fn put_event(
     State(app): State<Arc<App>>,
     Path((tenant, bus)): Path<(String, String)>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     use crate::capabilities::messaging::{Messaging as _, OutgoingEvent};
     let Some(runtime) = app.tenants.get(&tenant) else {

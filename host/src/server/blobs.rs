@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use super::body::AdminBody;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,7 @@ fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Proble
 pub(super) async fn put_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     let at = match bucket_of(&app, &tenant, &bucket) {
         Ok(at) => at,

@@ -4,6 +4,7 @@
 mod admin;
 pub mod auth;
 mod blobs;
+mod body;
 pub mod config;
 mod fanout;
 mod metrics;
@@ -205,9 +206,15 @@ fn router(app: Arc<App>) -> Router {
         .route("/t/{tenant}", any(trigger::tenant_root))
         .route("/t/{tenant}/", any(trigger::tenant_root))
         .route("/t/{tenant}/{*rest}", any(trigger::tenant_path))
-        .fallback(|| async {
-            Problem::not_found("no such endpoint; tenant routes are under /t/{tenant}/")
+        .fallback(|uri: axum::http::Uri| async move {
+            Problem::not_found(format!(
+                "no such endpoint: {}; tenant routes are under /t/{{tenant}}/, the admin API under /admin/v1/",
+                uri.path()
+            ))
         })
+        // axum's own refusals (a bad path parameter or query, a wrong method) become
+        // problem details too.
+        .layer(axum::middleware::from_fn(problem::every_refusal))
         .with_state(app)
 }
 

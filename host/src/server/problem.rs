@@ -1,9 +1,15 @@
 //! RFC 9457 problem details: every refusal by the host is a JSON document saying what
 //! went wrong, with the HTTP status to match.
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+/// The most of a non-problem refusal's body kept as its `detail` (axum's rejections
+/// are one line).
+const DETAIL_BYTES: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -12,6 +18,8 @@ pub struct Problem {
     pub detail: String,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// The methods a 405's resource takes (RFC 9110 requires `Allow` on a 405).
+    pub allow: Vec<String>,
 }
 
 impl Problem {
@@ -21,7 +29,13 @@ impl Problem {
             title: title.into(),
             detail: detail.into(),
             retry_after: None,
+            allow: Vec::new(),
         }
+    }
+
+    pub fn allow(mut self, methods: Vec<String>) -> Self {
+        self.allow = methods;
+        self
     }
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
@@ -68,6 +82,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if !self.allow.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&self.allow.join(", "))
+        {
+            headers.insert(header::ALLOW, v);
+        }
         if let Some(seconds) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
         {
@@ -75,4 +94,59 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// Marks a response a plugin made: passed on as it is, whatever its status.
+#[derive(Debug, Clone, Copy)]
+pub struct FromPlugin;
+
+fn is_problem(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
+}
+
+/// Middleware: every 4xx and 5xx the service answers is a problem document. axum's
+/// own refusals (a path parameter or query that does not parse, a wrong method, a
+/// body it could not take) come as text or empty; their text becomes the `detail`,
+/// and their headers (`Allow` on a 405) are kept.
+pub async fn every_refusal(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem(&response)
+        || response.extensions().get::<FromPlugin>().is_some()
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, DETAIL_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let detail = if !text.is_empty() {
+        text
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        format!("{method} is not allowed on {path}; allowed: {allow}")
+    } else if status == StatusCode::NOT_FOUND {
+        format!("no such endpoint: {path}")
+    } else {
+        format!("{method} {path} was refused")
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let problem = Problem::new(status, title, detail).into_response();
+    let (problem_parts, problem_body) = problem.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if let Some(kind) = problem_parts.headers.get(header::CONTENT_TYPE) {
+        parts.headers.insert(header::CONTENT_TYPE, kind.clone());
+    }
+    Response::from_parts(parts, problem_body)
 }

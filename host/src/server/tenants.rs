@@ -83,7 +83,7 @@ impl TenantRuntime {
 
     /// The route for `method` and `path`, with its parameters.
     pub fn route(&self, method: &str, path: &str) -> Result<RouteMatch<'_>, NoRoute> {
-        let mut path_known = false;
+        let mut allow: Vec<String> = Vec::new();
         for (template, route) in &self.routes {
             if let Some(params) = template.matches(path) {
                 if route.method.eq_ignore_ascii_case(method)
@@ -91,13 +91,16 @@ impl TenantRuntime {
                 {
                     return Ok(RouteMatch { route, params });
                 }
-                path_known = true;
+                let known = route.method.to_ascii_uppercase();
+                if !allow.contains(&known) {
+                    allow.push(known);
+                }
             }
         }
-        Err(if path_known {
-            NoRoute::MethodNotAllowed
-        } else {
+        Err(if allow.is_empty() {
             NoRoute::NotFound
+        } else {
+            NoRoute::MethodNotAllowed(allow)
         })
     }
 
@@ -116,8 +119,8 @@ pub struct RouteMatch<'a> {
 
 pub enum NoRoute {
     NotFound,
-    /// The path exists for other methods.
-    MethodNotAllowed,
+    /// The path exists for these other methods.
+    MethodNotAllowed(Vec<String>),
 }
 
 /// What the admin API shows of a tenant.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 
 use super::metrics::HttpMetrics;
-use super::problem::Problem;
+use super::problem::{FromPlugin, Problem};
 use super::state::App;
 use super::tenants::{NoRoute, RouteMatch};
 use crate::bindings::handler::{Event, HttpRequest, Response as PluginResponse};
@@ -92,41 +92,27 @@ async fn serve(
     let path = format!("/{rest}");
     let RouteMatch { route, params } =
         tenant.route(method.as_str(), &path).map_err(|e| match e {
-            NoRoute::MethodNotAllowed => Problem::new(
+            NoRoute::MethodNotAllowed(allow) => Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
-                format!("{method} is not routed for {path}"),
-            ),
+                format!(
+                    "{method} is not routed for {path}; allowed: {}",
+                    allow.join(", ")
+                ),
+            )
+            .allow(allow),
             NoRoute::NotFound => Problem::not_found(format!("no route for {method} {path}")),
         })?;
-    let identity = match route.auth {
-        AuthMode::None => None,
-        AuthMode::ApiKey => Some(
-            tenant
-                .auth
-                .api_key(headers, route, &app.services.store)
-                .await?,
-        ),
-        AuthMode::Jwt => Some(tenant.auth.jwt(headers, route)?),
+    let (identity, quota) = match route.auth {
+        AuthMode::None => (None, None),
+        AuthMode::ApiKey => {
+            let (identity, quota) = tenant.auth.api_key(headers, route)?;
+            (Some(identity), quota)
+        }
+        AuthMode::Jwt => (Some(tenant.auth.jwt(headers, route)?), None),
     };
     let limit = (app.config.max_body_kb as usize) << 10;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Payload Too Large",
-            format!("request bodies are limited to {limit} bytes"),
-        )
-    };
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    let body = super::body::read(headers, body, limit).await?;
 
     let ctx = tenant.plugins.get(&route.plugin).cloned().ok_or_else(|| {
         Problem::unavailable(format!("plugin `{}` is not configured", route.plugin))
@@ -139,6 +125,10 @@ async fn serve(
         ))
         .retry_after(5)
     })?;
+    // Last of the refusals: a request refused for any reason is not counted.
+    if let Some(quota) = quota {
+        quota.charge(&app.services.store).await?;
+    }
     let query = uri
         .query()
         .map(|q| {
@@ -167,7 +157,12 @@ async fn serve(
     });
     let outcome = app.engine.invoke(&plugin, ctx, &event).await;
     let response = match outcome {
-        Ok(response) => to_http(response),
+        Ok(response) => {
+            let mut response = to_http(response);
+            // Passed on as the plugin made it, whatever its status.
+            response.extensions_mut().insert(FromPlugin);
+            response
+        }
         Err(e) => invoke_problem(&e).into_response(),
     };
     // Counted under the plugin whether it answered or failed.

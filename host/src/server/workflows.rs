@@ -4,9 +4,9 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use super::body::AdminBody;
 use async_trait::async_trait;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -143,7 +143,7 @@ struct StartBody {
 pub(super) async fn start_execution(
     State(app): State<Arc<App>>,
     Path((tenant, workflow)): Path<(String, String)>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     let runtime = match tenant_of(&app, &tenant) {
         Ok(r) => r,
@@ -308,7 +308,7 @@ struct StopBody {
 pub(super) async fn stop_execution(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
-    body: Bytes,
+    AdminBody(body): AdminBody,
 ) -> Response {
     let request: StopBody = if body.is_empty() {
         StopBody::default()

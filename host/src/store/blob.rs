@@ -54,6 +54,36 @@ impl FsBlobs {
             .join(encode_segment(&at.bucket)?))
     }
 
+    /// Why `key` cannot be stored, if another key is in its way: the filesystem cannot
+    /// hold an object and a folder of one name, so `a/b` cannot be an object while
+    /// `a/b/c` is, nor `a/b/c` while `a/b` is. Asked after a write failed.
+    async fn conflict(&self, at: &BlobBucket, key: &str) -> Option<CapError> {
+        let mut prefix = String::new();
+        for segment in key.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(segment);
+            let path = self.object_path(at, &prefix).ok()?;
+            let Ok(meta) = tokio::fs::metadata(&path).await else {
+                return None;
+            };
+            if prefix.len() < key.len() && meta.is_file() {
+                return Some(CapError::Conflict(format!(
+                    "blob key `{key}` cannot be stored: `{prefix}` is an object, and a key \
+                     cannot be both an object and a folder of other keys"
+                )));
+            }
+            if prefix.len() == key.len() && meta.is_dir() {
+                return Some(CapError::Conflict(format!(
+                    "blob key `{key}` cannot be stored: it is a folder of other keys \
+                     (`{key}/...`), and a key cannot be both an object and a folder"
+                )));
+            }
+        }
+        None
+    }
+
     fn object_path(&self, at: &BlobBucket, key: &str) -> Result<PathBuf, CapError> {
         let mut path = self.bucket_dir(at)?;
         for segment in key.split('/') {
@@ -116,22 +146,22 @@ impl Blobs for FsBlobs {
         let dir = path
             .parent()
             .ok_or_else(|| CapError::Invalid("empty key".into()))?;
-        tokio::fs::create_dir_all(dir).await.map_err(|e| {
-            failed(
-                "cannot create the key's folder (is a prefix of it an object?)",
-                e,
-            )
-        })?;
+        if let Err(e) = tokio::fs::create_dir_all(dir).await {
+            return Err(self
+                .conflict(at, key)
+                .await
+                .unwrap_or_else(|| failed("cannot create the key's folder", e)));
+        }
         let tmp = dir.join(format!(".put-{}", uuid::Uuid::new_v4()));
         tokio::fs::write(&tmp, data)
             .await
             .map_err(|e| failed("write", e))?;
         if let Err(e) = tokio::fs::rename(&tmp, &path).await {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(failed(
-                "cannot store the object (is it a prefix of other keys?)",
-                e,
-            ));
+            return Err(self
+                .conflict(at, key)
+                .await
+                .unwrap_or_else(|| failed("cannot store the object", e)));
         }
         Ok(())
     }

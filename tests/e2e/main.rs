@@ -13,6 +13,7 @@ mod mok;
 mod outbound;
 mod process;
 mod queues;
+mod refusals;
 mod schedules;
 mod service;
 mod siesa;

@@ -2,6 +2,7 @@
 //! built once per test process (cargo makes this a no-op when they are fresh), so a fresh
 //! clone passes `cargo test` with nothing built beforehand.
 
+pub mod raw_http;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -49,11 +49,16 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let timeout = Duration::from_millis(app.config.request_timeout_ms);
-    let result = tokio::time::timeout(
-        timeout,
-        serve(&app, &tenant_name, &rest, &method, &uri, &headers, body),
-    )
-    .await;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let request = Request {
+        tenant_name: &tenant_name,
+        rest: &rest,
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        deadline,
+    };
+    let result = tokio::time::timeout_at(deadline, serve(&app, request, body)).await;
     let (response, metrics) = match result {
         Ok(Ok((response, metrics))) => (response, metrics),
         Ok(Err(problem)) => (problem.into_response(), None),
@@ -75,16 +80,31 @@ async fn handle(
     response
 }
 
+/// What `serve` reads of a request besides its body.
+struct Request<'a> {
+    tenant_name: &'a str,
+    rest: &'a str,
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    /// When the whole request must be answered.
+    deadline: tokio::time::Instant,
+}
+
 /// The plugin's answer, and the plugin's HTTP metrics.
 async fn serve(
     app: &App,
-    tenant_name: &str,
-    rest: &str,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    request: Request<'_>,
     body: Body,
 ) -> Result<(Response, Option<Arc<HttpMetrics>>), Problem> {
+    let Request {
+        tenant_name,
+        rest,
+        method,
+        uri,
+        headers,
+        deadline,
+    } = request;
     let tenant = app
         .tenants
         .get(tenant_name)
@@ -112,7 +132,20 @@ async fn serve(
         AuthMode::Jwt => (Some(tenant.auth.jwt(headers, route)?), None),
     };
     let limit = (app.config.max_body_kb as usize) << 10;
-    let body = super::body::read(headers, body, limit).await?;
+    // A client slow to send its body is refused for that (polled before the request's
+    // own timeout, which has the same deadline), not reported as the gateway's 504.
+    let body = tokio::time::timeout_at(deadline, super::body::read(headers, body, limit))
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                format!(
+                    "the request body did not arrive within the request timeout of {} ms",
+                    app.config.request_timeout_ms
+                ),
+            )
+        })??;
 
     let ctx = tenant.plugins.get(&route.plugin).cloned().ok_or_else(|| {
         Problem::unavailable(format!("plugin `{}` is not configured", route.plugin))

@@ -2,6 +2,7 @@
 //! wasm32-wasip2. One test binary, so wasmtime is linked once.
 
 mod appointments;
+mod bad_input;
 mod cli;
 mod containment;
 mod demo;

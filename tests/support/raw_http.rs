@@ -39,21 +39,38 @@ impl RawResponse {
 /// `Connection: close` are added) and then `body` as given, half-closes the connection
 /// when `cut` (a client gone before its body ended), and reads the answer.
 pub async fn send(url: &str, head: &str, body: &[u8], cut: bool) -> RawResponse {
+    try_send(url, head, body, cut, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{head:?}: {e}"))
+}
+
+/// As [`send`], with the reason when no well-formed answer comes within `limit`.
+pub async fn try_send(
+    url: &str,
+    head: &str,
+    body: &[u8],
+    cut: bool,
+    limit: Duration,
+) -> Result<RawResponse, String> {
     let addr = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).await.expect("server reachable");
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
     let mut request = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
     request.extend_from_slice(body);
-    stream.write_all(&request).await.expect("request written");
+    // The server may answer and close before taking all of a body it refuses.
+    let _ = stream.write_all(&request).await;
     if cut {
-        stream.shutdown().await.expect("half-closed");
+        let _ = stream.shutdown().await;
     }
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("the server answers within 30 s")
-        .expect("response read");
-    parse(&raw)
-        .unwrap_or_else(|| panic!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw)))
+    match tokio::time::timeout(limit, stream.read_to_end(&mut raw)).await {
+        Err(_) => return Err(format!("no answer within {limit:?}")),
+        // A reset after the answer was written still leaves the answer.
+        Ok(Err(e)) if raw.is_empty() => return Err(format!("cannot read the answer: {e}")),
+        Ok(_) => {}
+    }
+    parse(&raw).ok_or_else(|| format!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw)))
 }
 
 fn parse(raw: &[u8]) -> Option<RawResponse> {

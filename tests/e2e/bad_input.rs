@@ -70,7 +70,8 @@ const CASES: &[Case] = &[
     case("tenant `%2e%2e`", "GET /t/%2e%2e/hello HTTP/1.1", Empty, 404),
     case("tenant with an encoded slash", "GET /t/acme%2F..%2Fother/hello HTTP/1.1", Empty, 404),
     case("tenant in invalid UTF-8", "GET /t/%FF%FE/hello HTTP/1.1", Empty, 400),
-    case("tenant with NUL", "GET /t/ac%00me/hello HTTP/1.1", Empty, 404),
+    case("tenant with NUL", "GET /t/ac%00me/hello HTTP/1.1", Empty, 400),
+    case("route parameter with NUL", "GET /t/acme/hello/a%00 HTTP/1.1", Empty, 400),
     case("tenant of 10 KB", "GET /t/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/hello HTTP/1.1", Empty, 404),
     case("route path in invalid UTF-8", "GET /t/acme/hello/%C0%AF HTTP/1.1", Empty, 400),
     case("route path `..`", "GET /t/acme/../hello HTTP/1.1", Empty, 404),
@@ -135,6 +136,8 @@ const CASES: &[Case] = &[
     // ---- admin API: topics, buses, schedules
     case("publish bad JSON", "POST /admin/v1/tenants/acme/topics/t/messages HTTP/1.1\r\n{auth}", Bytes(b"{]"), 400),
     case("publish wrong types", "POST /admin/v1/tenants/acme/topics/t/messages HTTP/1.1\r\n{auth}", Bytes(b"{\"body\":\"x\",\"subject\":7}"), 400),
+    case("publish a NUL subject", "POST /admin/v1/tenants/acme/topics/t/messages HTTP/1.1\r\n{auth}", Bytes(b"{\"body\":\"a\\u0000\",\"subject\":\"\\u0000\"}"), 400),
+    case("event with a NUL source", "POST /admin/v1/tenants/acme/buses/default/events HTTP/1.1\r\n{auth}", Bytes(b"{\"source\":\"x\\u0000\",\"detail_type\":\"\\u0000\"}"), 200),
     case("publish to topic `%2e%2e`", "POST /admin/v1/tenants/acme/topics/%2e%2e/messages HTTP/1.1\r\n{auth}", Bytes(b"{\"body\":\"x\"}"), 404),
     case("event bad JSON", "POST /admin/v1/tenants/acme/buses/default/events HTTP/1.1\r\n{auth}", Bytes(b"nope"), 400),
     case("event wrong types", "POST /admin/v1/tenants/acme/buses/default/events HTTP/1.1\r\n{auth}", Bytes(b"{\"source\":1,\"detail_type\":[]}"), 400),
@@ -157,6 +160,11 @@ const CASES: &[Case] = &[
     case("executions with a bad limit", "GET /admin/v1/tenants/acme/executions?limit=x HTTP/1.1\r\n{auth}", Empty, 400),
     case("execution `..`", "GET /admin/v1/tenants/acme/executions/.. HTTP/1.1\r\n{auth}", Empty, 404),
     case("execution `%2e%2e` history", "GET /admin/v1/tenants/acme/executions/%2e%2e/history HTTP/1.1\r\n{auth}", Empty, 404),
+    case("execution id with NUL", "GET /admin/v1/tenants/acme/executions/a%00b HTTP/1.1\r\n{auth}", Empty, 400),
+    case("execution history id with NUL", "GET /admin/v1/tenants/acme/executions/%00/history HTTP/1.1\r\n{auth}", Empty, 400),
+    case("stop execution with NUL", "POST /admin/v1/tenants/acme/executions/%00/stop HTTP/1.1\r\n{auth}", Bytes(b"{}"), 400),
+    case("send a NUL body", "POST /admin/v1/tenants/acme/queues/q/messages HTTP/1.1\r\n{auth}", Bytes(b"{\"body\":\"a\\u0000b\",\"attributes\":{\"k\\u0000\":\"v\"}}"), 400),
+    case("executions filtered by a NUL workflow", "GET /admin/v1/tenants/acme/executions?workflow=%00 HTTP/1.1\r\n{auth}", Empty, 400),
     case("execution id in invalid UTF-8", "GET /admin/v1/tenants/acme/executions/%FF HTTP/1.1\r\n{auth}", Empty, 400),
     case("stop with bad JSON", "POST /admin/v1/tenants/acme/executions/nope/stop HTTP/1.1\r\n{auth}", Bytes(b"{"), 400),
 ];
@@ -232,7 +240,21 @@ fn with_body(head: &str, body: Body) -> (String, Vec<u8>, bool) {
 
 #[tokio::test]
 async fn malformed_requests_get_problem_details_and_never_a_5xx() {
+    run_corpus(None).await;
+}
+
+/// The same corpus on PostgreSQL, whose text columns refuse bytes SQLite takes (NUL).
+#[tokio::test]
+async fn malformed_requests_on_postgres_get_problem_details_and_never_a_5xx() {
+    match std::env::var("ORQUESTA_TEST_POSTGRES_URL") {
+        Ok(url) => run_corpus(Some(url)).await,
+        Err(_) => eprintln!("note: ORQUESTA_TEST_POSTGRES_URL is not set; skipped"),
+    }
+}
+
+async fn run_corpus(store: Option<String>) {
     let s = TestServer::start(&["hello", "hostile"], &[], |c| {
+        c.store = store;
         c.max_body_kb = MAX_BODY_KB;
         c.request_timeout_ms = REQUEST_TIMEOUT_MS;
         std::fs::create_dir_all(&c.tenant_dir).unwrap();

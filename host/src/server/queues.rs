@@ -94,6 +94,19 @@ fn prepare(
             message.body.len()
         )));
     }
+    // SQS refuses U+0000 too, and PostgreSQL's text cannot hold it.
+    let texts = [&message.body]
+        .into_iter()
+        .chain(message.attributes.iter().flat_map(|(k, v)| [k, v]))
+        .chain(message.group_id.as_ref())
+        .chain(message.deduplication_id.as_ref());
+    for text in texts {
+        if text.contains('\0') {
+            return Err(CapError::Invalid(
+                "message bodies, attributes and ids cannot hold the NUL character (U+0000)".into(),
+            ));
+        }
+    }
     match (config.fifo, &message.group_id) {
         (true, None) => {
             return Err(CapError::Invalid(format!(

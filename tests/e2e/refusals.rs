@@ -122,6 +122,7 @@ async fn jwt_time_claims_and_key_algorithms_are_checked() {
     let t = now();
     let good = signed(Algorithm::RS256, &claims(json!({ "iat": t, "nbf": t - 5 })));
     assert_eq!(call_me(&s, &format!("Bearer {good}")).await.0, 200);
+    let mut accepted = Vec::new();
     for (what, token, needle) in [
         (
             "valid from tomorrow",
@@ -145,10 +146,16 @@ async fn jwt_time_claims_and_key_algorithms_are_checked() {
         ),
     ] {
         let (status, problem) = call_me(&s, &format!("Bearer {token}")).await;
-        assert_eq!(status, 401, "{what}: {problem}");
         let detail = problem["detail"].as_str().unwrap_or_default();
-        assert!(detail.contains(needle), "{what}: {detail}");
+        if status != 401 || !detail.contains(needle) {
+            accepted.push(format!("{what}: {status} {problem}"));
+        }
     }
+    assert!(
+        accepted.is_empty(),
+        "not refused as they should be:\n{}",
+        accepted.join("\n")
+    );
 
     // A clock-skew setting stretches each check by that much, and no more.
     let skewed = tenant(&demo_jwks(), "clock_skew_seconds = 120", 100);

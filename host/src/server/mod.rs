@@ -212,26 +212,10 @@ fn router(app: Arc<App>) -> Router {
                 uri.path()
             ))
         })
-        .layer(axum::middleware::from_fn(refuse_nul))
         // axum's own refusals (a bad path parameter or query, a wrong method) become
         // problem details too.
         .layer(axum::middleware::from_fn(problem::every_refusal))
         .with_state(app)
-}
-
-/// Refuses a NUL character (`%00`) anywhere in the path or query: no name or id holds
-/// one, and PostgreSQL's text cannot, so a lookup with one would fail in the store.
-async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let uri = request.uri();
-    let raw = [uri.path(), uri.query().unwrap_or_default()];
-    if raw
-        .iter()
-        .any(|part| percent_encoding::percent_decode_str(part).any(|b| b == 0))
-    {
-        return Problem::bad_request("the path or query holds a NUL character (%00)")
-            .into_response();
-    }
-    next.run(request).await
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {

@@ -107,13 +107,25 @@ fn is_problem(response: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
 }
 
+/// Whether the path or query holds a NUL character (`%00`): no name or id holds one,
+/// and PostgreSQL's text cannot, so a lookup with one would fail in the store.
+fn holds_nul(uri: &axum::http::Uri) -> bool {
+    [uri.path(), uri.query().unwrap_or_default()]
+        .iter()
+        .any(|part| percent_encoding::percent_decode_str(part).any(|b| b == 0))
+}
+
 /// Middleware: every 4xx and 5xx the service answers is a problem document. axum's
 /// own refusals (a path parameter or query that does not parse, a wrong method, a
 /// body it could not take) come as text or empty; their text becomes the `detail`,
-/// and their headers (`Allow` on a 405) are kept.
+/// and their headers (`Allow` on a 405) are kept. A NUL in the URI is refused first.
 pub async fn every_refusal(request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let uri = request.uri().clone();
+    if holds_nul(&uri) {
+        return Problem::bad_request("the path or query holds a NUL character (%00)")
+            .into_response();
+    }
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -127,6 +139,7 @@ pub async fn every_refusal(request: Request, next: Next) -> Response {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
         Err(_) => String::new(),
     };
+    let path = uri.path();
     let detail = if !text.is_empty() {
         text
     } else if status == StatusCode::METHOD_NOT_ALLOWED {

@@ -11,6 +11,7 @@ mod ipp;
 mod isolation;
 mod mok;
 mod outbound;
+mod outputs;
 mod process;
 mod queues;
 mod schedules;

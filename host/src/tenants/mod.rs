@@ -357,6 +357,11 @@ pub struct HttpConfig {
     /// they are how SSRF reaches internal services and cloud metadata).
     #[serde(default)]
     pub allow_private: bool,
+    /// Lets plugins set and clear cookies (`Set-Cookie`, `Clear-Site-Data`): only for a
+    /// tenant served from an origin of its own, as every tenant and `/admin` share the
+    /// host's.
+    #[serde(default)]
+    pub allow_set_cookie: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

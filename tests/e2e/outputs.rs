@@ -396,3 +396,47 @@ async fn an_impossible_status_or_too_many_headers_is_a_bad_gateway() {
     assert_eq!(r.status(), 299);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_workflow_keeps_a_failure_capped_in_its_history() {
+    let tenant = r#"
+[plugins.hostile]
+source = "hostile.wasm"
+
+[workflows.fails]
+definition = "fails.asl.json"
+"#;
+    let definition = json!({"StartAt": "Fail", "States": {"Fail": {
+        "Type": "Task", "Resource": "hostile", "End": true,
+        "Parameters": {"attack": "failure", "tag": "Wf", "error_bytes": 100_000, "cause_bytes": 1 << 20}
+    }}});
+    let s = TestServer::start(&["hostile"], &[("acme", tenant)], |c| {
+        std::fs::create_dir_all(&c.tenant_dir).unwrap();
+        std::fs::write(c.tenant_dir.join("fails.asl.json"), definition.to_string()).unwrap();
+    })
+    .await;
+    let admin = orquesta_tests::server::WorkflowAdmin::new(
+        &s.url,
+        "acme",
+        orquesta_tests::server::ADMIN_TOKEN,
+    );
+    let id = admin.start("fails", json!({})).await;
+    let done = admin.finished(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("WfEEE") && error.len() <= 256,
+        "{}",
+        error.len()
+    );
+    let cause = done["cause"].as_str().unwrap();
+    assert!(cause.len() <= 32 << 10, "a {}-byte cause", cause.len());
+    let history = Value::Array(admin.history(&id).await).to_string();
+    assert!(history.contains("TaskFailed"), "{history:.300}");
+    assert!(
+        history.len() < 100 << 10,
+        "a {}-byte history",
+        history.len()
+    );
+    s.shutdown().await;
+}

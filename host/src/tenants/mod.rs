@@ -771,6 +771,19 @@ mod tests {
     }
 
     #[test]
+    fn response_and_log_settings_are_checked() {
+        let config = parse("[http]\nallow_set_cookie = true\n[limits]\nlog_lines_per_s = 50\n");
+        let config = config.unwrap();
+        assert!(config.http.allow_set_cookie);
+        assert_eq!(config.limits.log_lines_per_s, 50);
+        assert!(!parse("").unwrap().http.allow_set_cookie, "off by default");
+        let err = parse("[http]\nallow_set_cookie = \"yes\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = parse("[limits]\nlog_lines_per_s = 0\n").unwrap_err();
+        assert!(err.reason.contains("log_lines_per_s = 0"), "{err}");
+    }
+
+    #[test]
     fn a_valid_tenant_loads() {
         let config = parse(
             r#"

@@ -120,7 +120,10 @@ pub fn init_logging(cli: &Cli) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match cli.log_format {
-        LogFormat::Human => builder.init(),
+        // Escaped fields: a plugin's text cannot forge a line (JSON escapes its own).
+        LogFormat::Human => builder
+            .fmt_fields(orquesta::log_format::human_fields())
+            .init(),
         LogFormat::Json => builder.json().init(),
     }
 }

@@ -293,6 +293,23 @@ pub fn response_to_json(response: &Response) -> Result<Value, InvokeError> {
     })
 }
 
+/// The JSON text of a batch's failures (as `response_to_json` has them), written
+/// straight from the ids rather than built as a JSON value first.
+pub fn batch_json(ids: &[String]) -> String {
+    #[derive(serde::Serialize)]
+    struct Failures<'a> {
+        #[serde(rename = "batchItemFailures")]
+        items: Vec<Item<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        #[serde(rename = "itemIdentifier")]
+        id: &'a str,
+    }
+    let items = ids.iter().map(|id| Item { id }).collect();
+    serde_json::to_string(&Failures { items }).unwrap_or_default()
+}
+
 /// A body as JSON when it parses as JSON, else as text (lossy UTF-8), `null` when empty.
 pub fn body_json(body: &[u8]) -> Value {
     if body.is_empty() {

@@ -12,6 +12,7 @@ mod ipp;
 mod isolation;
 mod mok;
 mod outbound;
+mod outputs;
 mod process;
 mod queues;
 mod refusals;

@@ -11,8 +11,10 @@ use wasmtime::component::TypedFunc;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::error_labels::ErrorCounters;
+use super::log_gate::LogGate;
 use super::output::CapturedOutput;
-use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin};
+use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin, output_cap};
 use crate::bindings::handler::{Event, Response};
 use crate::capabilities::Capabilities;
 
@@ -29,12 +31,15 @@ pub struct PluginContext {
     metrics: PluginMetrics,
     /// Shared by every context of the same plugin of the same tenant.
     pub wasi: Arc<WasiContexts>,
+    /// This plugin's log rate.
+    pub logs: LogGate,
 }
 
 struct PluginMetrics {
     instantiation: metrics::Histogram,
     invocations: metrics::Counter,
     duration: metrics::Histogram,
+    errors: ErrorCounters,
 }
 
 impl PluginContext {
@@ -51,7 +56,9 @@ impl PluginContext {
             instantiation: metrics::histogram!("orquesta_instantiation_seconds", &labels),
             invocations: metrics::counter!("orquesta_invocations_total", &labels),
             duration: metrics::histogram!("orquesta_invocation_duration_seconds", &labels),
+            errors: ErrorCounters::new(&tenant, &plugin),
         };
+        let logs = LogGate::new(&tenant, &plugin, limits.log_lines_per_s);
         PluginContext {
             tenant,
             plugin,
@@ -60,6 +67,7 @@ impl PluginContext {
             capabilities,
             metrics,
             wasi: Arc::default(),
+            logs,
         }
     }
 }
@@ -181,10 +189,7 @@ impl Engine {
         ctx.metrics.invocations.increment(1);
         ctx.metrics.duration.record(started.elapsed().as_secs_f64());
         if let Err(e) = &outcome {
-            metrics::counter!("orquesta_invocation_errors_total",
-                "tenant" => ctx.tenant.clone(), "plugin" => ctx.plugin.clone(),
-                "error" => e.name().to_string())
-            .increment(1);
+            ctx.metrics.errors.count(e);
         }
         outcome
     }
@@ -269,7 +274,7 @@ impl Engine {
             stdout,
             stderr,
         });
-        log_guest_output(&ctx, &id, &out, &err);
+        super::log_gate::guest_output(&ctx, &id, &out, &err);
         tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,
             elapsed_us = started.elapsed().as_micros() as u64, "invocation finished");
 
@@ -281,36 +286,12 @@ impl Engine {
             }
             Ok(Err(trap)) => return Err(classify(trap, memory_refused, &limits, &err)),
             Ok(Ok(Err(failure))) => {
-                return Err(InvokeError::Plugin {
-                    error: failure.error,
-                    cause: failure.cause,
-                });
+                return Err(output_cap::failure(failure.error, failure.cause, &limits));
             }
             Ok(Ok(Ok(response))) => response,
         };
-        let size = response_size(&response);
-        if size > limits.max_output_bytes() {
-            return Err(InvokeError::OutputTooLarge {
-                size,
-                limit: limits.max_output_bytes(),
-            });
-        }
+        output_cap::check(&response, &limits)?;
         Ok(response)
-    }
-}
-
-fn response_size(response: &Response) -> usize {
-    match response {
-        Response::Http(r) => {
-            r.body.len()
-                + r.headers
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len())
-                    .sum::<usize>()
-        }
-        Response::Json(s) => s.len(),
-        Response::Batch(ids) => ids.iter().map(String::len).sum(),
-        Response::None => 0,
     }
 }
 
@@ -360,22 +341,4 @@ fn panic_message(stderr: &str) -> Option<String> {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
-}
-
-fn log_guest_output(ctx: &PluginContext, id: &str, stdout: &[u8], stderr: &[u8]) {
-    let lines = |bytes: &[u8]| -> Vec<String> {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| ctx.capabilities.redact(l))
-            .collect()
-    };
-    let (tenant, plugin) = (&ctx.tenant, &ctx.plugin);
-    for line in lines(stdout) {
-        tracing::info!(%tenant, %plugin, invocation = %id, stream = "stdout", "{line}");
-    }
-    // A guest writes to stderr when something is wrong (Rust's panic hook does).
-    for line in lines(stderr) {
-        tracing::warn!(%tenant, %plugin, invocation = %id, stream = "stderr", "{line}");
-    }
 }

@@ -18,6 +18,11 @@ pub struct Limits {
     /// Size of a plugin's response. Lambda caps synchronous payloads at 6 MB; larger data
     /// belongs in blobs.
     pub max_output_kb: u32,
+    /// Log lines one plugin may write a second, through `log` or its stdout and stderr
+    /// together, with a burst of as many at once. Lines over it are dropped and counted:
+    /// logs are the host's disk and the operator's attention, shared by every tenant. A
+    /// plugin logging a line per request at 1,000 requests a second fits.
+    pub log_lines_per_s: u32,
 }
 
 impl Default for Limits {
@@ -27,6 +32,7 @@ impl Default for Limits {
             timeout_ms: 10_000,
             concurrency: 32,
             max_output_kb: 6 * 1024,
+            log_lines_per_s: 1000,
         }
     }
 }
@@ -45,6 +51,8 @@ pub mod ceiling {
     /// verifiers allow (Microsoft.IdentityModel's default); more would stretch every
     /// token's life.
     pub const JWT_CLOCK_SKEW_SECONDS: u64 = 300;
+    /// Logs past this are a data stream; they belong in a queue or a blob.
+    pub const LOG_LINES_PER_S: u32 = 100_000;
 }
 
 impl Limits {
@@ -69,6 +77,12 @@ impl Limits {
                 self.max_output_kb as u64,
                 1,
                 ceiling::MAX_OUTPUT_KB as u64,
+            ),
+            (
+                "log_lines_per_s",
+                self.log_lines_per_s as u64,
+                1,
+                ceiling::LOG_LINES_PER_S as u64,
             ),
         ];
         for (name, value, min, max) in checks {
@@ -167,6 +181,28 @@ pub mod capability {
     pub const QUEUE_MAX_CONCURRENCY: u32 = 32;
     /// A message body, like SQS's 256 KiB.
     pub const QUEUE_MAX_BODY_BYTES: usize = 256 << 10;
+
+    /// A plugin's failure: its `error` name and its `cause`, at Step Functions' sizes
+    /// for a task's error and cause (256 and 32,768 characters). The failure as a whole
+    /// also counts against `limits.max_output_kb`.
+    pub const FAILURE_ERROR_BYTES: usize = 256;
+    pub const FAILURE_CAUSE_BYTES: usize = 32 << 10;
+    /// Headers of a plugin's HTTP answer: as many as an HTTP client accepts (hyper's and
+    /// so reqwest's default is 100); the `http` crate's map cannot hold more than 32,768.
+    pub const HTTP_RESPONSE_HEADERS: usize = 100;
+    /// One log line of a plugin (its message and fields): longer lines are cut, with a
+    /// marker. Docker's log drivers split lines at 16 KiB.
+    pub const LOG_LINE_BYTES: usize = 16 << 10;
+    /// How often a plugin whose log lines are being dropped gets a line saying how many.
+    pub const LOG_DROP_SUMMARY_S: u64 = 10;
+    /// A plugin's failure names as metric label values: at most this long, of
+    /// `A-Z a-z 0-9 _ . : -`, and this many distinct names per plugin of a tenant (the
+    /// rest count as `other`): every label value is a series kept for the life of the
+    /// process and served by `/metrics`.
+    pub const METRIC_LABEL_BYTES: usize = 64;
+    pub const METRIC_LABEL_VALUES: usize = 16;
+    /// Distinct HTTP statuses counted per plugin of a tenant; the rest count as `other`.
+    pub const METRIC_STATUS_VALUES: usize = 32;
 
     pub fn sql_default_connections() -> u32 {
         SQL_DEFAULT_CONNECTIONS

@@ -2,10 +2,13 @@
 //! shared by content hash, and one fresh `Store` per invocation.
 
 mod cache;
+mod error_labels;
 mod errors;
 mod invoke;
 pub mod limits;
+mod log_gate;
 mod output;
+mod output_cap;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -247,7 +247,9 @@ impl Notifier for TenantFanout {
                 Target::Workflow(_) => {}
                 Target::Log => tracing::info!(
                     tenant = %self.tenant, topic = %publication.topic, id = %id,
-                    subject = ?publication.subject, body = %publication.body, "topic message"
+                    subject = ?publication.subject,
+                    body = %crate::text::escape_within(&publication.body, LOG_LINE),
+                    "topic message"
                 ),
             }
         }
@@ -326,7 +328,8 @@ impl Messaging for TenantFanout {
                         }),
                     ),
                     Target::Log => tracing::info!(
-                        tenant = %self.tenant, bus = %event.bus, rule = %rule.name, event = %envelope,
+                        tenant = %self.tenant, bus = %event.bus, rule = %rule.name,
+                        event = %crate::text::escape_within(&envelope.to_string(), LOG_LINE),
                         "bus event"
                     ),
                     Target::Workflow(w) => {
@@ -351,3 +354,6 @@ impl Messaging for TenantFanout {
         self.to_workflow(workflow, input, name).await
     }
 }
+
+/// A logged message or event is cut like a plugin's log line.
+const LOG_LINE: usize = crate::engine::limits::capability::LOG_LINE_BYTES;

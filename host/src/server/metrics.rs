@@ -5,6 +5,8 @@ use std::sync::{OnceLock, RwLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::engine::limits::capability::METRIC_STATUS_VALUES;
+
 /// Seconds: from 50 µs (a warm instantiation) to 30 s (a slow upstream).
 const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -62,26 +64,33 @@ impl HttpMetrics {
                 return;
             }
         }
-        let counter = http_requests(&self.tenant, &self.plugin, status);
-        counter.increment(1);
         let mut requests = self.requests.write().unwrap_or_else(|p| p.into_inner());
-        if !requests.iter().any(|(s, _)| *s == status) {
-            requests.push((status, counter));
+        if let Some((_, counter)) = requests.iter().find(|(s, _)| *s == status) {
+            counter.increment(1);
+            return;
         }
+        // The plugin chooses its statuses: past a few, they share one series.
+        if requests.len() >= METRIC_STATUS_VALUES {
+            http_requests(&self.tenant, &self.plugin, "other").increment(1);
+            return;
+        }
+        let counter = http_requests(&self.tenant, &self.plugin, &status.to_string());
+        counter.increment(1);
+        requests.push((status, counter));
     }
 }
 
 /// A request no plugin answered (no tenant, no route, refused by auth), counted by label:
 /// its plugin is "".
 pub fn record_unrouted(tenant: &str, status: u16, seconds: f64) {
-    http_requests(tenant, "", status).increment(1);
+    http_requests(tenant, "", &status.to_string()).increment(1);
     metrics::histogram!(HTTP_DURATION, "tenant" => tenant.to_string(), "plugin" => "")
         .record(seconds);
 }
 
 const HTTP_DURATION: &str = "orquesta_http_request_duration_seconds";
 
-fn http_requests(tenant: &str, plugin: &str, status: u16) -> metrics::Counter {
+fn http_requests(tenant: &str, plugin: &str, status: &str) -> metrics::Counter {
     metrics::counter!("orquesta_http_requests_total",
         "tenant" => tenant.to_string(), "plugin" => plugin.to_string(), "status" => status.to_string())
 }
@@ -109,5 +118,21 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
         assert_eq!(m.requests.read().unwrap().len(), 2, "one handle per status");
+        for status in 200..600 {
+            m.record(status, 0.001);
+        }
+        let text = handle.render();
+        let series = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("orquesta_http_requests_total{tenant=\"metrics-test\",plugin=\"p\"")
+            })
+            .count();
+        assert_eq!(series, METRIC_STATUS_VALUES + 1, "{text}");
+        let other = "orquesta_http_requests_total{tenant=\"metrics-test\",plugin=\"p\",status=\"other\"} 368";
+        assert!(
+            text.lines().any(|l| l == other),
+            "missing {other} in\n{text}"
+        );
     }
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 
 use super::metrics::HttpMetrics;
+use super::plugin_headers::HeaderPolicy;
 use super::problem::{FromPlugin, Problem};
 use super::state::App;
 use super::tenants::{NoRoute, RouteMatch};
@@ -75,7 +76,12 @@ async fn handle(
     let (status, seconds) = (response.status().as_u16(), started.elapsed().as_secs_f64());
     match metrics {
         Some(metrics) => metrics.record(status, seconds),
-        None => super::metrics::record_unrouted(&tenant_name, status, seconds),
+        None => {
+            // The client names the tenant in the path: only a tenant that exists labels
+            // the metrics.
+            let known = app.tenants.get(&tenant_name).is_some();
+            super::metrics::record_unrouted(if known { &tenant_name } else { "" }, status, seconds)
+        }
     }
     response
 }
@@ -191,7 +197,7 @@ async fn serve(
     let outcome = app.engine.invoke(&plugin, ctx, &event).await;
     let response = match outcome {
         Ok(response) => {
-            let mut response = to_http(response);
+            let mut response = to_http(response, tenant.config.http.allow_set_cookie);
             // Passed on as the plugin made it, whatever its status.
             response.extensions_mut().insert(FromPlugin);
             response
@@ -209,12 +215,16 @@ fn invoke_problem(e: &InvokeError) -> Problem {
         InvokeError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         InvokeError::Instantiation(_) => StatusCode::SERVICE_UNAVAILABLE,
         InvokeError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+        // As API Gateway answers a Lambda response it cannot use.
+        InvokeError::InvalidOutput(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     Problem::new(status, e.name().to_string(), e.cause())
 }
 
-fn to_http(response: PluginResponse) -> Response {
+/// The plugin's answer as the host sends it. The engine checked its size, status and
+/// header count; headers that are not the plugin's to send are left out.
+fn to_http(response: PluginResponse, allow_set_cookie: bool) -> Response {
     match response {
         PluginResponse::Http(r) => {
             let status =
@@ -222,11 +232,13 @@ fn to_http(response: PluginResponse) -> Response {
             // Built bare so the plugin's own headers are the only ones.
             let mut out = Response::new(Body::from(r.body));
             *out.status_mut() = status;
+            let policy = HeaderPolicy::new(allow_set_cookie, &r.headers);
             for (name, value) in r.headers {
                 if let (Ok(name), Ok(value)) = (
                     HeaderName::try_from(name.as_str()),
                     HeaderValue::try_from(value.as_str()),
-                ) {
+                ) && policy.allows(&name)
+                {
                     out.headers_mut().append(name, value);
                 }
             }
@@ -235,11 +247,9 @@ fn to_http(response: PluginResponse) -> Response {
         PluginResponse::Json(text) => {
             ([(header::CONTENT_TYPE, "application/json")], text).into_response()
         }
-        batch @ PluginResponse::Batch(_) => (
+        PluginResponse::Batch(ids) => (
             [(header::CONTENT_TYPE, "application/json")],
-            crate::event::response_to_json(&batch)
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
+            crate::event::batch_json(&ids),
         )
             .into_response(),
         PluginResponse::None => StatusCode::NO_CONTENT.into_response(),

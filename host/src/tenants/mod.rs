@@ -357,6 +357,11 @@ pub struct HttpConfig {
     /// they are how SSRF reaches internal services and cloud metadata).
     #[serde(default)]
     pub allow_private: bool,
+    /// Lets plugins set and clear cookies (`Set-Cookie`, `Clear-Site-Data`): only for a
+    /// tenant served from an origin of its own, as every tenant and `/admin` share the
+    /// host's.
+    #[serde(default)]
+    pub allow_set_cookie: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -763,6 +768,19 @@ mod tests {
         assert_eq!(err.line, Some(3));
         assert!(err.reason.contains("unknown field `colour`"), "{err}");
         assert!(err.to_string().starts_with("acme.toml:3: "), "{err}");
+    }
+
+    #[test]
+    fn response_and_log_settings_are_checked() {
+        let config = parse("[http]\nallow_set_cookie = true\n[limits]\nlog_lines_per_s = 50\n");
+        let config = config.unwrap();
+        assert!(config.http.allow_set_cookie);
+        assert_eq!(config.limits.log_lines_per_s, 50);
+        assert!(!parse("").unwrap().http.allow_set_cookie, "off by default");
+        let err = parse("[http]\nallow_set_cookie = \"yes\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+        let err = parse("[limits]\nlog_lines_per_s = 0\n").unwrap_err();
+        assert!(err.reason.contains("log_lines_per_s = 0"), "{err}");
     }
 
     #[test]

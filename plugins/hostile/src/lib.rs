@@ -8,7 +8,9 @@
 //! `start-execution` (of `workflow` with `input`, optionally `name`),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
-//! is the input. A task input with `"count": true` is counted in kv
+//! is the input. `batch`, `failure`, `log-line`, `log-flood`, `log-forge` and
+//! `http-response` try to make the host convert or buffer too much (see `outputs`).
+//! A task input with `"count": true` is counted in kv
 //! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
@@ -18,6 +20,8 @@
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
+
+mod outputs;
 
 struct Hostile;
 
@@ -148,6 +152,7 @@ impl Handler for Hostile {
                 println!("stdout says {secret}");
                 Ok(Response::None)
             }
+            name if outputs::handles(name) => outputs::attack(name, &input),
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

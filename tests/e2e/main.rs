@@ -17,5 +17,6 @@ mod schedules;
 mod service;
 mod siesa;
 mod sql;
+mod sql_containment;
 mod store;
 mod workflows;

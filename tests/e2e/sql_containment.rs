@@ -394,6 +394,33 @@ async fn a_postgres_tenant_role_reaches_no_server_file_and_its_statements_stop()
     // And the connection is free for the next one.
     let rows = one(&sandbox, "SELECT 1 AS one").await.unwrap();
     assert_eq!(rows[0]["rows"], json!([[1]]));
+
+    // A plugin that turns its session's timeout off, or catches the cancel, has its
+    // statement ended from outside once it has run its time.
+    let catch = "DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(1); \
+                 EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$";
+    for (setup, attack) in [(Some("SET statement_timeout = 0"), forever), (None, catch)] {
+        if let Some(setup) = setup {
+            one(&sandbox, setup).await.unwrap();
+        }
+        let err = one(&sandbox, attack).await.unwrap_err();
+        assert_eq!(err.name(), "Timeout", "{attack}: {err}");
+        let running = wait_until_zero(|| {
+            let admin_url = admin_url.clone();
+            async move {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(active)
+                    .bind(ROLE)
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        assert_eq!(running, 0, "{attack}: still running");
+        let rows = one(&sandbox, "SELECT 1 AS one").await.unwrap();
+        assert_eq!(rows[0]["rows"], json!([[1]]), "{attack}");
+    }
 }
 
 #[tokio::test]
@@ -461,7 +488,7 @@ async fn a_mariadb_tenant_user_reaches_no_server_file_and_its_statements_stop() 
         async move {
             let mut admin = sqlx::MySqlConnection::connect(&admin_url).await.unwrap();
             sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = 'Query'",
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND <> 'Sleep'",
             )
             .bind(ROLE)
             .fetch_one(&mut admin)
@@ -473,9 +500,37 @@ async fn a_mariadb_tenant_user_reaches_no_server_file_and_its_statements_stop() 
     assert_eq!(running, 0, "the user still has a running statement");
     let rows = one(&sandbox, "SELECT 1 AS one").await.unwrap();
     assert_eq!(rows[0]["rows"], json!([[1]]));
+
+    // A plugin that turns its session's timeout off has its statement ended from
+    // outside once it has run its time.
+    one(&sandbox, "SET SESSION max_statement_time = 0")
+        .await
+        .unwrap();
+    let err = one(&sandbox, forever).await.unwrap_err();
+    assert_eq!(err.name(), "Timeout", "{err}");
+    let running = wait_until_zero(|| {
+        let admin_url = admin_url.clone();
+        async move {
+            let mut admin = sqlx::MySqlConnection::connect(&admin_url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND <> 'Sleep'",
+            )
+            .bind(ROLE)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    assert_eq!(
+        running, 0,
+        "the user's statement still runs with its timeout off"
+    );
+    let rows = one(&sandbox, "SELECT 1 AS one").await.unwrap();
+    assert_eq!(rows[0]["rows"], json!([[1]]));
 }
 
-/// Polls `count` for up to a second; its last value.
+/// Polls `count` for up to 3 s; its last value.
 async fn wait_until_zero<F, Fut>(count: F) -> i64
 where
     F: Fn() -> Fut,
@@ -484,7 +539,7 @@ where
     let started = Instant::now();
     loop {
         let n = count().await;
-        if n == 0 || started.elapsed() > Duration::from_secs(1) {
+        if n == 0 || started.elapsed() > Duration::from_secs(3) {
             return n;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -10,11 +10,13 @@
 //! locked down so SQL reaches no file but the tenant's own; on the servers that is the
 //! tenant's database role's business (docs/TENANTS.md).
 
+mod sessions;
 mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,6 +31,7 @@ use sqlx::{
 };
 use tokio::time::Instant;
 
+use self::sessions::Sessions;
 use super::{CapError, Grants};
 use crate::bindings::sql::Host;
 use crate::bindings::types::HostError;
@@ -80,11 +83,12 @@ pub fn has_password(url: &str) -> bool {
 }
 
 /// A tenant database's pool, typed per engine: SQLite's connection handle must be
-/// reached to lock it down, and each server gets its own session settings.
+/// reached to lock it down, and each server gets its own session settings (and its
+/// sessions are known, to end a statement that outlives its deadline).
 enum Pools {
     Sqlite(Pool<Sqlite>),
-    Postgres(Pool<Postgres>),
-    MySql(Pool<MySql>),
+    Postgres(Pool<Postgres>, Arc<Sessions>),
+    MySql(Pool<MySql>, Arc<Sessions>),
 }
 
 struct Database {
@@ -182,35 +186,62 @@ fn pools(url: &str, max_connections: u32, timeout: Duration) -> Result<Pools, sq
                 // A statement waiting for a lock gives up with its deadline.
                 .connect_lazy_with(SqliteConnectOptions::from_str(url)?.busy_timeout(timeout)),
         ),
-        "postgres" | "postgresql" => Pools::Postgres(
-            PgPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(timeout)
-                .connect_lazy_with(
-                    PgConnectOptions::from_str(url)?
-                        .options([("statement_timeout", format!("{ms}ms"))]),
-                ),
-        ),
-        _ => Pools::MySql(
-            MySqlPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(timeout)
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        // MariaDB bounds every statement (seconds); MySQL only SELECTs (ms).
-                        let version: String = sqlx::query_scalar("SELECT VERSION()")
-                            .fetch_one(&mut *conn)
-                            .await?;
-                        let set = if version.contains("MariaDB") {
-                            format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
-                        } else {
-                            format!("SET SESSION max_execution_time = {ms}")
-                        };
-                        conn.execute(AssertSqlSafe(set)).await.map(drop)
+        "postgres" | "postgresql" => {
+            let sessions = Arc::new(Sessions::default());
+            let known = sessions.clone();
+            Pools::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(timeout)
+                    .after_connect(move |conn, _| {
+                        let known = known.clone();
+                        Box::pin(async move {
+                            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                                .fetch_one(&mut *conn)
+                                .await?;
+                            known.opened(pid.into());
+                            Ok(())
+                        })
                     })
-                })
-                .connect_lazy_with(MySqlConnectOptions::from_str(url)?),
-        ),
+                    .connect_lazy_with(
+                        PgConnectOptions::from_str(url)?
+                            .options([("statement_timeout", format!("{ms}ms"))]),
+                    ),
+                sessions,
+            )
+        }
+        _ => {
+            let sessions = Arc::new(Sessions::default());
+            let known = sessions.clone();
+            Pools::MySql(
+                MySqlPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(timeout)
+                    .after_connect(move |conn, _| {
+                        let known = known.clone();
+                        Box::pin(async move {
+                            let (version, id): (String, i64) =
+                                sqlx::query_as("SELECT VERSION(), CAST(CONNECTION_ID() AS SIGNED)")
+                                    .fetch_one(&mut *conn)
+                                    .await?;
+                            known.opened(id);
+                            // MariaDB bounds every statement (seconds); MySQL only
+                            // SELECTs (ms).
+                            let set = if version.contains("MariaDB") {
+                                known
+                                    .mariadb
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                                format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
+                            } else {
+                                format!("SET SESSION max_execution_time = {ms}")
+                            };
+                            conn.execute(AssertSqlSafe(set)).await.map(drop)
+                        })
+                    })
+                    .connect_lazy_with(MySqlConnectOptions::from_str(url)?),
+                sessions,
+            )
+        }
     })
 }
 
@@ -258,6 +289,8 @@ impl Database {
         limit: Duration,
     ) -> Result<Done, CapError> {
         let deadline = Instant::now() + limit;
+        // When the statement went to a server, if it did.
+        let sent = std::sync::OnceLock::new();
         let run = async {
             match &self.pools {
                 Pools::Sqlite(pool) => {
@@ -266,14 +299,16 @@ impl Database {
                     let args = bind::<Sqlite>(params)?;
                     run_on::<Sqlite>(&mut conn, work, statement, args, |r| r.rows_affected()).await
                 }
-                Pools::Postgres(pool) => {
+                Pools::Postgres(pool, _) => {
                     let mut conn = pool.acquire().await?;
+                    let _ = sent.set(Instant::now());
                     let args = bind::<Postgres>(params)?;
                     run_on::<Postgres>(&mut conn, work, statement, args, |r| r.rows_affected())
                         .await
                 }
-                Pools::MySql(pool) => {
+                Pools::MySql(pool, _) => {
                     let mut conn = pool.acquire().await?;
+                    let _ = sent.set(Instant::now());
                     let args = bind::<MySql>(params)?;
                     run_on::<MySql>(&mut conn, work, statement, args, |r| r.rows_affected()).await
                 }
@@ -283,10 +318,56 @@ impl Database {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(Stop::Cap(e))) => Err(e),
             Ok(Err(Stop::Sql(e))) => Err(failed(name, e, limit)),
-            Err(_) => Err(past_deadline(name, limit)),
+            Err(_) => {
+                if let Some(&sent) = sent.get() {
+                    self.end_if_overdue(name, sent, limit);
+                }
+                Err(past_deadline(name, limit))
+            }
         }
     }
+
+    /// Once a statement sent at `sent` has had its full time in the server, ends it (and
+    /// any other of the pool's statements past the timeout) if the server has not.
+    fn end_if_overdue(&self, name: &str, sent: Instant, limit: Duration) {
+        let name = name.to_string();
+        let (ended, grace) = match &self.pools {
+            Pools::Sqlite(_) => return,
+            Pools::Postgres(pool, sessions) => {
+                let (pool, sessions) = (pool.clone(), sessions.clone());
+                let grace = sessions.grace(limit);
+                let end =
+                    async move { sessions::end_overdue_postgres(&pool, &sessions, limit).await };
+                (Box::pin(end) as Overdue, grace)
+            }
+            Pools::MySql(pool, sessions) => {
+                let (pool, sessions) = (pool.clone(), sessions.clone());
+                let grace = sessions.grace(limit);
+                let end = async move { sessions::end_overdue_mysql(&pool, &sessions, limit).await };
+                (Box::pin(end) as Overdue, grace)
+            }
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep_until(sent + grace).await;
+            match ended.await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    database = %name,
+                    sessions = n,
+                    "ended database sessions whose statements ran past their timeout"
+                ),
+                Err(e) => tracing::warn!(
+                    database = %name,
+                    error = %e,
+                    "could not end statements past their timeout"
+                ),
+            }
+        });
+    }
 }
+
+/// Ends a pool's overdue statements; how many it ended.
+type Overdue = futures::future::BoxFuture<'static, Result<usize, sqlx::Error>>;
 
 /// `statement` on `conn`; a query's rows converted as they arrive, up to the caps.
 async fn run_on<DB>(

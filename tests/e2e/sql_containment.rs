@@ -234,43 +234,59 @@ fn rss_mib() -> u64 {
 
 #[tokio::test]
 async fn huge_values_and_results_are_refused_before_the_host_holds_them() {
+    use orquesta::engine::limits::capability::{SQL_MAX_RESULT_BYTES, SQL_MAX_VALUE_BYTES};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
     let s = TestServer::start(&["hostile"], &[("a", &tenant(""))], |_| {}).await;
-    let cap = orquesta::engine::limits::capability::SQL_MAX_RESULT_BYTES;
     // The host's memory, sampled while the attacks run.
     let before = rss_mib();
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = std::sync::Arc::new(AtomicU64::new(before));
+    let done = std::sync::Arc::new(AtomicBool::new(false));
     let sampler = {
         let (peak, done) = (peak.clone(), done.clone());
         std::thread::spawn(move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak.fetch_max(rss_mib(), std::sync::atomic::Ordering::Relaxed);
+            while !done.load(Relaxed) {
+                peak.fetch_max(rss_mib(), Relaxed);
                 std::thread::sleep(Duration::from_millis(2));
             }
         })
     };
     let four = "FROM (VALUES (1), (2), (3), (4))";
+    let twenty = "FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20) SELECT x FROM c)";
     let attacks = [
-        format!("SELECT zeroblob(400000000) {four}"),
-        format!("SELECT randomblob(400000000) {four}"),
-        format!("SELECT length(zeroblob(400000000)) {four}"),
-        // Each row under the cap, together over it.
-        format!("SELECT randomblob(6000000) {four}"),
+        // One value past the value cap, four rows of it.
+        (
+            format!("SELECT zeroblob(400000000) {four}"),
+            SQL_MAX_VALUE_BYTES as u64,
+        ),
+        (
+            format!("SELECT randomblob(400000000) {four}"),
+            SQL_MAX_VALUE_BYTES as u64,
+        ),
+        (
+            format!("SELECT length(zeroblob(400000000)) {four}"),
+            SQL_MAX_VALUE_BYTES as u64,
+        ),
+        // Rows each under the value cap, together past the result cap.
+        (
+            format!("SELECT randomblob(1000000) {twenty}"),
+            SQL_MAX_RESULT_BYTES as u64,
+        ),
     ];
-    for attack in &attacks {
+    for (attack, cap) in &attacks {
         // Four of each at once.
         let answers = futures::future::join_all((0..4).map(|_| sql(&s, "a", attack, true))).await;
         for (status, problem) in answers {
+            let attack = &attack[..attack.len().min(60)];
             assert_eq!(status, 500, "{attack}: {problem}");
             assert_eq!(problem["title"], "Invalid", "{attack}: {problem}");
             let detail = problem["detail"].as_str().unwrap_or_default();
             assert!(detail.contains(&cap.to_string()), "{attack}: {problem}");
         }
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    done.store(true, Relaxed);
     sampler.join().unwrap();
-    let grew = peak.load(std::sync::atomic::Ordering::Relaxed) - before;
-    eprintln!("peak RSS grew {grew} MiB during 16 oversized queries");
+    let grew = peak.load(Relaxed) - before;
+    eprintln!("peak RSS grew {grew} MiB during 16 oversized queries, 4 at a time");
     assert!(grew < 300, "the host's memory grew by {grew} MiB");
     s.shutdown().await;
 }

@@ -36,7 +36,9 @@ use super::{CapError, Grants};
 use crate::bindings::sql::Host;
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
-use crate::engine::limits::capability::{SQL_INIT_TIMEOUT_S, SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS};
+use crate::engine::limits::capability::{
+    SQL_INIT_TIMEOUT_S, SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_MAX_VALUE_BYTES,
+};
 use crate::tenants::DatabaseConfig;
 
 pub use crate::bindings::sql::{Rows, Value as SqlValue};
@@ -182,7 +184,7 @@ fn pools(url: &str, max_connections: u32, timeout: Duration) -> Result<Pools, sq
             SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(timeout)
-                .after_connect(|conn, _| Box::pin(sqlite::guard(conn, SQL_MAX_RESULT_BYTES)))
+                .after_connect(|conn, _| Box::pin(sqlite::guard(conn, SQL_MAX_VALUE_BYTES)))
                 // A statement waiting for a lock gives up with its deadline.
                 .connect_lazy_with(SqliteConnectOptions::from_str(url)?.busy_timeout(timeout)),
         ),
@@ -291,6 +293,7 @@ impl Database {
         let deadline = Instant::now() + limit;
         // When the statement went to a server, if it did.
         let sent = std::sync::OnceLock::new();
+
         let run = async {
             match &self.pools {
                 Pools::Sqlite(pool) => {
@@ -536,7 +539,7 @@ fn failed(database: &str, e: sqlx::Error, limit: Duration) -> CapError {
             } else if sqlite_code == Some(sqlite::TOO_BIG) {
                 CapError::Invalid(format!(
                     "database `{database}`: {message}: a value may be at most \
-                     {SQL_MAX_RESULT_BYTES} bytes (SQL_MAX_RESULT_BYTES)"
+                     {SQL_MAX_VALUE_BYTES} bytes (SQL_MAX_VALUE_BYTES)"
                 ))
             } else {
                 CapError::Failed(format!("database `{database}`: {message}"))

@@ -17,7 +17,8 @@ use sqlx::sqlite::SqliteConnection;
 
 /// VM instructions between two deadline checks: a check is one clock read, and a few
 /// thousand instructions take microseconds, so a statement stops within about a
-/// millisecond of its deadline.
+/// millisecond of its deadline. (SQLite checks only at jumps: straight-line code, such
+/// as one row's values, runs whole.)
 const PROGRESS_OPS: i32 = 1000;
 
 /// Pragmas a plugin may run, and whether it may give them a value. Schema introspection,
@@ -71,7 +72,7 @@ const FUNCTIONS: &[&str] = &[
 const MODULES: &[&str] = &["fts3", "fts4", "fts5", "fts5vocab", "rtree", "rtree_i32"];
 
 /// Locks down a new connection: see the module doc. `max_value_bytes` becomes
-/// `SQLITE_LIMIT_LENGTH`, so no string or blob larger than the result cap is ever made.
+/// `SQLITE_LIMIT_LENGTH`, so no larger string, blob or row is ever made.
 pub(super) async fn guard(
     conn: &mut SqliteConnection,
     max_value_bytes: usize,
@@ -198,7 +199,7 @@ mod tests {
 
     use crate::capabilities::CapError;
     use crate::capabilities::sql::{SqlDatabases, TenantDatabases};
-    use crate::engine::limits::capability::SQL_MAX_RESULT_BYTES;
+    use crate::engine::limits::capability::SQL_MAX_VALUE_BYTES;
     use crate::tenants::DatabaseConfig;
 
     /// Tenant `acme`'s database `app` (a file under `dir/acme`), as the host opens it.
@@ -366,13 +367,13 @@ mod tests {
             format!("SELECT randomblob(400000000) FROM {four}"),
             format!(
                 "SELECT length(zeroblob({})) FROM {four}",
-                SQL_MAX_RESULT_BYTES + 1
+                SQL_MAX_VALUE_BYTES + 1
             ),
         ] {
             let err = db.query("app", &sql, Vec::new()).await.unwrap_err();
             assert!(matches!(err, CapError::Invalid(_)), "{sql}: {err}");
             assert!(
-                err.to_string().contains(&SQL_MAX_RESULT_BYTES.to_string()),
+                err.to_string().contains(&SQL_MAX_VALUE_BYTES.to_string()),
                 "{err}"
             );
         }
@@ -390,12 +391,13 @@ mod tests {
             Err(e) => panic!("{sql}: {e}"),
         }
         // Rows each under the cap, together over it, stop as they stream in.
-        let sql = format!("SELECT randomblob(6000000) FROM {four}");
-        let err = db.query("app", &sql, Vec::new()).await.unwrap_err();
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20) \
+                   SELECT randomblob(1000000) FROM c";
+        let err = db.query("app", sql, Vec::new()).await.unwrap_err();
         assert!(matches!(err, CapError::Invalid(_)), "{err}");
-        assert!(err.to_string().contains("bytes"), "{err}");
+        assert!(err.to_string().contains("SQL_MAX_RESULT_BYTES"), "{err}");
         let rows = db
-            .query("app", "SELECT length(randomblob(6000000))", Vec::new())
+            .query("app", "SELECT length(randomblob(1000000))", Vec::new())
             .await
             .unwrap();
         assert_eq!(rows.rows.len(), 1);

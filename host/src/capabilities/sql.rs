@@ -293,7 +293,6 @@ impl Database {
         let deadline = Instant::now() + limit;
         // When the statement went to a server, if it did.
         let sent = std::sync::OnceLock::new();
-
         let run = async {
             match &self.pools {
                 Pools::Sqlite(pool) => {

@@ -20,5 +20,6 @@ mod schedules;
 mod service;
 mod siesa;
 mod sql;
+mod sql_containment;
 mod store;
 mod workflows;

@@ -167,6 +167,15 @@ pub mod capability {
     pub const SQL_MAX_TIMEOUT_MS: u64 = 25_000;
     /// Rows one query may return to a plugin; more belong in pages (`LIMIT`/`OFFSET`).
     pub const SQL_MAX_ROWS: usize = 10_000;
+    /// Bytes of one query's rows, counted as they stream in (the host's copy of each
+    /// value, text and blobs whole). A result must fit a plugin's default 64 MiB memory
+    /// with room for the plugin's own copy; more belongs in pages.
+    pub const SQL_MAX_RESULT_BYTES: usize = 16 << 20;
+    /// The largest string, blob or stored row a tenant's SQLite statement may make
+    /// (`SQLITE_LIMIT_LENGTH`; SQLite's default is 1 GB), as large as a kv value: larger
+    /// belongs in blobs. SQLite builds a whole result row before the host sees it (up to
+    /// 2,000 values), so this, not the result cap, bounds what one row can cost.
+    pub const SQL_MAX_VALUE_BYTES: usize = 1 << 20;
     /// A database's `init` script: schemas and seed data, not migrations of big tables.
     pub const SQL_INIT_TIMEOUT_S: u64 = 30;
 

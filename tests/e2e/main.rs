@@ -12,6 +12,7 @@ mod isolation;
 mod mok;
 mod outbound;
 mod process;
+mod proxy;
 mod queues;
 mod schedules;
 mod service;

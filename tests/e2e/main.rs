@@ -14,6 +14,7 @@ mod outbound;
 mod process;
 mod proxy;
 mod queues;
+mod quotas;
 mod schedules;
 mod service;
 mod siesa;

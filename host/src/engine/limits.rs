@@ -18,6 +18,21 @@ pub struct Limits {
     /// Size of a plugin's response. Lambda caps synchronous payloads at 6 MB; larger data
     /// belongs in blobs.
     pub max_output_kb: u32,
+    /// Megabytes of blobs the tenant keeps, all buckets together (plugins and the admin
+    /// API). A plugin wrote 961 MB in 9 s before there was a quota; 1 GiB holds the
+    /// Siesa ETL's 50,000-product payloads many times over.
+    pub blob_mb: u32,
+    /// kv items the tenant's plugins keep, private and shared buckets together (the
+    /// host's usage-plan counters are not counted). Flows keep state and indexes in kv,
+    /// documents in blobs: 100,000 items is far above any demo flow.
+    pub kv_items: u32,
+    /// Megabytes of kv keys and values together: 100,000 items of 2.5 KB; a single value
+    /// may take 1 MiB.
+    pub kv_mb: u32,
+    /// Messages waiting in one queue (visible, delayed or in flight) before sends are
+    /// refused: a backlog far behind its consumer is a fault to see, not to store
+    /// without end. SQS bounds in-flight messages at 120,000.
+    pub queue_depth: u32,
 }
 
 impl Default for Limits {
@@ -27,6 +42,10 @@ impl Default for Limits {
             timeout_ms: 10_000,
             concurrency: 32,
             max_output_kb: 6 * 1024,
+            blob_mb: 1024,
+            kv_items: 100_000,
+            kv_mb: 256,
+            queue_depth: 100_000,
         }
     }
 }
@@ -41,6 +60,12 @@ pub mod ceiling {
     pub const CONCURRENCY: u32 = 10_000;
     /// Responses past 64 MiB belong in blobs.
     pub const MAX_OUTPUT_KB: u32 = 64 * 1024;
+    /// Storage quotas: typo guards (1 TiB of blobs or kv, 100 million items, 10 million
+    /// waiting messages); an operator sizes the disk or database for what they allow.
+    pub const BLOB_MB: u32 = 1 << 20;
+    pub const KV_ITEMS: u32 = 100_000_000;
+    pub const KV_MB: u32 = 1 << 20;
+    pub const QUEUE_DEPTH: u32 = 10_000_000;
 }
 
 impl Limits {
@@ -65,6 +90,20 @@ impl Limits {
                 self.max_output_kb as u64,
                 1,
                 ceiling::MAX_OUTPUT_KB as u64,
+            ),
+            ("blob_mb", self.blob_mb.into(), 1, ceiling::BLOB_MB.into()),
+            (
+                "kv_items",
+                self.kv_items.into(),
+                1,
+                ceiling::KV_ITEMS.into(),
+            ),
+            ("kv_mb", self.kv_mb.into(), 1, ceiling::KV_MB.into()),
+            (
+                "queue_depth",
+                self.queue_depth.into(),
+                1,
+                ceiling::QUEUE_DEPTH.into(),
             ),
         ];
         for (name, value, min, max) in checks {

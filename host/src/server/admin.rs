@@ -284,6 +284,7 @@ async fn send_messages(
         &app.services.wake,
         &tenant,
         &runtime.config.queues,
+        runtime.config.limits.queue_depth,
         &queue,
         messages,
     )
@@ -369,6 +370,7 @@ fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
 pub(super) fn cap_problem(e: crate::capabilities::CapError) -> Problem {
     match e {
         crate::capabilities::CapError::Invalid(m) => Problem::bad_request(m),
+        crate::capabilities::CapError::Denied(m) => Problem::forbidden(m),
         other => store_problem(other),
     }
 }

@@ -2,6 +2,7 @@
 //! grants, then hands the call to a backend behind one small trait, so the real host,
 //! the test harness and later stores can plug in their own.
 
+mod addresses;
 pub mod blob;
 mod config;
 pub mod http;

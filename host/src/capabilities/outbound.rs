@@ -4,6 +4,9 @@
 //!
 //! Redirects are returned to the plugin, not followed: a redirect may point at a host the
 //! plugin was not granted, and the grant check only sees the URL the plugin asked for.
+//! Proxies from the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are not used:
+//! through a proxy, the address policy would only see the proxy's address, never the
+//! destination's (docs/DECISIONS.md).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -53,6 +56,7 @@ impl SharedHttpClient {
         let build = |public_only: bool| {
             let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
                 .connect_timeout(config.connect_timeout)
                 .pool_idle_timeout(Duration::from_secs(90));
             if public_only {
@@ -123,38 +127,7 @@ impl reqwest::dns::Resolve for PublicAddressesOnly {
     }
 }
 
-/// Addresses a plugin may not reach unless its tenant allows private networks: loopback,
-/// RFC 1918 and CGNAT ranges, link-local (cloud metadata lives at 169.254.169.254),
-/// unique-local IPv6, and addresses that are not unicast destinations at all.
-pub fn is_forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (b & 0xc0) == 64)
-                || (a == 192 && b == 0 && v4.octets()[2] == 0)
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_forbidden(IpAddr::V4(v4)))
-        }
-    }
-}
+pub use super::addresses::is_forbidden;
 
 impl TenantHttp {
     /// reqwest does not resolve IP literals, so they are checked here.

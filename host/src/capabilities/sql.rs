@@ -160,6 +160,7 @@ impl TenantDatabases {
                         CapError::Denied(m)
                         | CapError::Unavailable(m)
                         | CapError::Invalid(m)
+                        | CapError::Conflict(m)
                         | CapError::Failed(m) => {
                             let m = m
                                 .strip_prefix(&format!("database `{name}`: "))

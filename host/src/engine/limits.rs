@@ -23,6 +23,21 @@ pub struct Limits {
     /// logs are the host's disk and the operator's attention, shared by every tenant. A
     /// plugin logging a line per request at 1,000 requests a second fits.
     pub log_lines_per_s: u32,
+    /// Megabytes of blobs the tenant keeps, all buckets together (plugins and the admin
+    /// API). A plugin wrote 961 MB in 9 s before there was a quota; 1 GiB holds the
+    /// Siesa ETL's 50,000-product payloads many times over.
+    pub blob_mb: u32,
+    /// kv items the tenant's plugins keep, private and shared buckets together (the
+    /// host's usage-plan counters are not counted). Flows keep state and indexes in kv,
+    /// documents in blobs: 100,000 items is far above any demo flow.
+    pub kv_items: u32,
+    /// Megabytes of kv keys and values together: 100,000 items of 2.5 KB; a single value
+    /// may take 1 MiB.
+    pub kv_mb: u32,
+    /// Messages waiting in one queue (visible, delayed or in flight) before sends are
+    /// refused: a backlog far behind its consumer is a fault to see, not to store
+    /// without end. SQS bounds in-flight messages at 120,000.
+    pub queue_depth: u32,
 }
 
 impl Default for Limits {
@@ -33,6 +48,10 @@ impl Default for Limits {
             concurrency: 32,
             max_output_kb: 6 * 1024,
             log_lines_per_s: 1000,
+            blob_mb: 1024,
+            kv_items: 100_000,
+            kv_mb: 256,
+            queue_depth: 100_000,
         }
     }
 }
@@ -53,6 +72,12 @@ pub mod ceiling {
     pub const JWT_CLOCK_SKEW_SECONDS: u64 = 300;
     /// Logs past this are a data stream; they belong in a queue or a blob.
     pub const LOG_LINES_PER_S: u32 = 100_000;
+    /// Storage quotas: typo guards (1 TiB of blobs or kv, 100 million items, 10 million
+    /// waiting messages); an operator sizes the disk or database for what they allow.
+    pub const BLOB_MB: u32 = 1 << 20;
+    pub const KV_ITEMS: u32 = 100_000_000;
+    pub const KV_MB: u32 = 1 << 20;
+    pub const QUEUE_DEPTH: u32 = 10_000_000;
 }
 
 impl Limits {
@@ -83,6 +108,20 @@ impl Limits {
                 self.log_lines_per_s as u64,
                 1,
                 ceiling::LOG_LINES_PER_S as u64,
+            ),
+            ("blob_mb", self.blob_mb.into(), 1, ceiling::BLOB_MB.into()),
+            (
+                "kv_items",
+                self.kv_items.into(),
+                1,
+                ceiling::KV_ITEMS.into(),
+            ),
+            ("kv_mb", self.kv_mb.into(), 1, ceiling::KV_MB.into()),
+            (
+                "queue_depth",
+                self.queue_depth.into(),
+                1,
+                ceiling::QUEUE_DEPTH.into(),
             ),
         ];
         for (name, value, min, max) in checks {

@@ -280,6 +280,7 @@ async fn send_messages(
         &app.services.wake,
         &tenant,
         &runtime.config.queues,
+        runtime.config.limits.queue_depth,
         &queue,
         messages,
     )
@@ -368,6 +369,7 @@ pub(super) fn cap_problem(e: crate::capabilities::CapError) -> Problem {
         crate::capabilities::CapError::Conflict(m) => {
             Problem::new(StatusCode::CONFLICT, "Conflict", m)
         }
+        crate::capabilities::CapError::Denied(m) => Problem::forbidden(m),
         other => store_problem(other),
     }
 }

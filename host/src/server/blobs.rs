@@ -41,7 +41,18 @@ pub(super) async fn put_blob(
     if let Err(e) = check_object(&key, body.len()) {
         return cap_problem(e).into_response();
     }
-    match app.services.blobs.put(&at, &key, &body).await {
+    // Counted against the tenant's blob quota, as a plugin's writes are.
+    let limits = app
+        .tenants
+        .get(&tenant)
+        .map(|t| t.config.limits.clone())
+        .unwrap_or_default();
+    match app
+        .services
+        .tenant_blobs(&limits)
+        .put(&at, &key, &body)
+        .await
+    {
         Ok(()) => {
             Json(json!({ "bucket": bucket, "key": key, "bytes": body.len() })).into_response()
         }

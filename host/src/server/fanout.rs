@@ -42,6 +42,8 @@ pub struct TenantFanout {
     pub http: Arc<dyn OutboundHttp>,
     pub app: AppHandle,
     pub queues: BTreeMap<String, QueueConfig>,
+    /// The tenant's `limits.queue_depth`.
+    pub queue_depth: u32,
     pub topics: BTreeMap<String, TopicConfig>,
     pub buses: BTreeMap<String, BusConfig>,
     pub workflows: BTreeMap<String, WorkflowConfig>,
@@ -75,6 +77,7 @@ impl TenantFanout {
             &self.wake,
             &self.tenant,
             &self.queues,
+            self.queue_depth,
             queue,
             message,
         )
@@ -273,6 +276,7 @@ impl Messaging for TenantFanout {
             &self.wake,
             &self.tenant,
             &self.queues,
+            self.queue_depth,
             &queue,
             message,
         )

@@ -17,8 +17,8 @@ use crate::bindings::handler::{Event, QueueMessage, Response};
 use crate::capabilities::CapError;
 use crate::capabilities::messaging::OutgoingMessage;
 use crate::engine::limits::capability::QUEUE_MAX_BODY_BYTES;
-use crate::store::Store;
 use crate::store::queue::{Delivered, NewMessage};
+use crate::store::{Store, StoreError};
 use crate::tenants::QueueConfig;
 
 /// An idle consumer looks again this often (messages sent on this host wake it at once;
@@ -39,10 +39,11 @@ pub async fn send(
     wake: &Notify,
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
+    max_depth: u32,
     queue: &str,
     message: OutgoingMessage,
 ) -> Result<String, CapError> {
-    let mut ids = send_many(store, wake, tenant, queues, queue, vec![message]).await?;
+    let mut ids = send_many(store, wake, tenant, queues, max_depth, queue, vec![message]).await?;
     Ok(ids.pop().unwrap_or_default())
 }
 
@@ -53,6 +54,7 @@ pub async fn send_many(
     wake: &Notify,
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
+    max_depth: u32,
     queue: &str,
     messages: Vec<OutgoingMessage>,
 ) -> Result<Vec<String>, CapError> {
@@ -73,9 +75,12 @@ pub async fn send_many(
         .collect::<Result<Vec<_>, _>>()?;
     let retention_ms = u64::from(config.retention_seconds) * 1000;
     let ids = store
-        .queue_send_many(tenant, queue, new, retention_ms)
+        .queue_send_many(tenant, queue, new, retention_ms, Some(max_depth.into()))
         .await
-        .map_err(|e| CapError::Failed(format!("queue `{queue}`: {e}")))?;
+        .map_err(|e| match e {
+            StoreError::QueueFull(why) => CapError::Denied(why),
+            e => CapError::Failed(format!("queue `{queue}`: {e}")),
+        })?;
     metrics::counter!("orquesta_queue_sent_total", "tenant" => tenant.to_string(), "queue" => queue.to_string())
         .increment(ids.len() as u64);
     wake.notify_waiters();

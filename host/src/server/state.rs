@@ -14,7 +14,9 @@ use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
 use crate::capabilities::sql::TenantDatabases;
 use crate::engine::Engine;
-use crate::store::{FsBlobs, Store};
+use crate::engine::limits::Limits;
+use crate::store::usage::Quota;
+use crate::store::{FsBlobs, Store, TenantBlobs, TenantKv};
 use crate::tenants::TenantConfig;
 use crate::workflow::Executor;
 
@@ -39,8 +41,11 @@ impl Services {
     /// (made once per tenant load and shared by its plugins).
     pub fn backends(&self, name: &str, tenant: &TenantConfig) -> Result<Backends, String> {
         let mut backends = Backends::unavailable();
-        backends.kv = Arc::new(self.store.clone());
-        backends.blob = Arc::new(self.blobs.clone());
+        backends.kv = Arc::new(TenantKv {
+            store: self.store.clone(),
+            quota: Quota::kv(&tenant.limits),
+        });
+        backends.blob = Arc::new(self.tenant_blobs(&tenant.limits));
         backends.http = self.http.for_tenant(tenant.http.allow_private);
         let databases = self.data_dir.join("databases").join(name);
         backends.sql = Arc::new(TenantDatabases::new(&tenant.databases, &databases)?);
@@ -48,6 +53,15 @@ impl Services {
         backends.messaging = fanout.clone();
         backends.notify = fanout;
         Ok(backends)
+    }
+
+    /// A tenant's blobs under its quota, as plugins and the admin API write them.
+    pub fn tenant_blobs(&self, limits: &Limits) -> TenantBlobs {
+        TenantBlobs {
+            files: self.blobs.clone(),
+            store: self.store.clone(),
+            quota: Quota::blob(limits),
+        }
     }
 
     /// A tenant's queues, topics and buses as plugins and the admin API reach them.
@@ -59,6 +73,7 @@ impl Services {
             http: self.http.for_tenant(tenant.http.allow_private),
             app: self.app.clone(),
             queues: tenant.queues.clone(),
+            queue_depth: tenant.limits.queue_depth,
             topics: tenant.topics.clone(),
             buses: tenant.buses.clone(),
             workflows: tenant.workflows.clone(),

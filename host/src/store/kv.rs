@@ -1,8 +1,11 @@
 //! Key-value items on SQLite or PostgreSQL. An expired item counts as absent everywhere; its next
-//! write starts again at version 1.
+//! write starts again at version 1. It still takes room until it is overwritten or
+//! deleted: a write refused by the tenant's quota first drops the tenant's expired items.
 
 use async_trait::async_trait;
+use sqlx::{AnyConnection, Connection as _};
 
+use super::usage::{self, Kind, Quota, Usage};
 use super::{Store, now_ms};
 use crate::capabilities::CapError;
 use crate::capabilities::kv::{Entry, KeyPage, KeyValue, Namespace};
@@ -16,6 +19,36 @@ fn failed(e: impl std::fmt::Display) -> CapError {
 
 fn expiry(ttl_ms: Option<u64>) -> Option<i64> {
     ttl_ms.map(|ttl| now_ms().saturating_add(ttl.min(i64::MAX as u64) as i64))
+}
+
+/// A write of one item.
+enum Write<'a> {
+    /// Whatever is there; returns the new version.
+    Set {
+        value: &'a [u8],
+        expires_at: Option<i64>,
+    },
+    /// Only over version `expected` (0: absent); `None` on a mismatch.
+    Swap {
+        expected: u64,
+        value: &'a [u8],
+        expires_at: Option<i64>,
+    },
+}
+
+impl Write<'_> {
+    fn value(&self) -> &[u8] {
+        match self {
+            Write::Set { value, .. } | Write::Swap { value, .. } => value,
+        }
+    }
+}
+
+/// A tenant's kv as its plugins reach it: the store, under the tenant's quota.
+#[derive(Clone, Debug)]
+pub struct TenantKv {
+    pub store: Store,
+    pub quota: Quota,
 }
 
 impl Store {
@@ -39,57 +72,144 @@ impl Store {
         .map_err(failed)
     }
 
-    async fn kv_swap(
+    /// Writes one item under `quota`. `shrinks`: the caller knows the write replaces an
+    /// item at least as large, so it cannot grow the usage and is not checked.
+    async fn kv_write(
         &self,
         ns: &Namespace,
         key: &str,
-        expected: u64,
-        value: &[u8],
-        expires_at: Option<i64>,
+        write: Write<'_>,
+        quota: Quota,
+        shrinks: bool,
     ) -> Result<Option<u64>, CapError> {
-        let now = now_ms();
-        let version: Option<i64> = if expected == 0 {
-            // Absent, or present but expired.
-            sqlx::query_scalar(
-                "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
-                 VALUES ($1, $2, $3, $4, 1, $5)
-                 ON CONFLICT (tenant, scope, key) DO UPDATE
-                   SET value = excluded.value, expires_at = excluded.expires_at, version = 1
-                   WHERE kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
-                 RETURNING version",
-            )
+        if quota.is_unlimited() || shrinks {
+            let mut conn = self.writer().await.map_err(failed)?;
+            return kv_write_on(&mut conn, ns, key, &write).await;
+        }
+        let mut purged = false;
+        loop {
+            let mut conn = self.writer().await.map_err(failed)?;
+            let mut tx = conn.begin().await.map_err(failed)?;
+            // The item first, then the usage row: the order every write locks them in.
+            let old: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST(octet_length(key) + octet_length(value) AS BIGINT) FROM kv_items
+                 WHERE tenant = $1 AND scope = $2 AND key = $3{}",
+                self.row_lock()
+            )))
             .bind(&ns.tenant)
             .bind(&ns.scope)
             .bind(key)
-            .bind(value)
-            .bind(expires_at)
-            .bind(now)
-            .fetch_optional(&mut *self.writer().await.map_err(failed)?)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(failed)?
-        } else {
-            sqlx::query_scalar(
-                "UPDATE kv_items SET value = $4, expires_at = $5, version = version + 1
-                 WHERE tenant = $1 AND scope = $2 AND key = $3 AND version = $6
-                   AND (expires_at IS NULL OR expires_at > $7)
-                 RETURNING version",
-            )
-            .bind(&ns.tenant)
-            .bind(&ns.scope)
-            .bind(key)
-            .bind(value)
-            .bind(expires_at)
-            .bind(i64::try_from(expected).unwrap_or(i64::MAX))
-            .bind(now)
-            .fetch_optional(&mut *self.writer().await.map_err(failed)?)
-            .await
-            .map_err(failed)?
-        };
-        Ok(version.map(|v| v as u64))
+            .map_err(failed)?;
+            let usage = usage::lock(&mut tx, &ns.tenant, Kind::Kv)
+                .await
+                .map_err(failed)?;
+            let added = Usage {
+                items: i64::from(old.is_none()),
+                bytes: (key.len() + write.value().len()) as i64 - old.unwrap_or(0),
+            };
+            match usage::admit(Kind::Kv, quota, usage, added) {
+                Ok(()) => {
+                    let written = kv_write_on(&mut tx, ns, key, &write).await?;
+                    tx.commit().await.map_err(failed)?;
+                    return Ok(written);
+                }
+                Err(refused) => {
+                    drop(tx);
+                    drop(conn);
+                    // Expired items still take room: drop them, then look again.
+                    if purged || self.kv_purge_expired(&ns.tenant).await? == 0 {
+                        return Err(refused);
+                    }
+                    purged = true;
+                }
+            }
+        }
     }
-}
 
-impl Store {
+    /// Deletes `tenant`'s expired items; how many.
+    async fn kv_purge_expired(&self, tenant: &str) -> Result<u64, CapError> {
+        let gone = sqlx::query(
+            "DELETE FROM kv_items WHERE tenant = $1 AND expires_at IS NOT NULL AND expires_at <= $2",
+        )
+        .bind(tenant)
+        .bind(now_ms())
+        .execute(&mut *self.writer().await.map_err(failed)?)
+        .await
+        .map_err(failed)?;
+        Ok(gone.rows_affected())
+    }
+
+    async fn kv_set(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+        quota: Quota,
+    ) -> Result<u64, CapError> {
+        let write = Write::Set {
+            value,
+            expires_at: expiry(ttl_ms),
+        };
+        let version = self.kv_write(ns, key, write, quota, false).await?;
+        version.ok_or_else(|| failed("the write returned no version"))
+    }
+
+    async fn kv_increment(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        delta: i64,
+        quota: Quota,
+        cap: Option<i64>,
+    ) -> Result<Option<i64>, CapError> {
+        let _turn = self.increment_turn(ns, key).await;
+        for attempt in 0..INCREMENT_ATTEMPTS {
+            if attempt > 0 {
+                // Lost to another host: back off a little, more each time.
+                let micros = 50u64 << attempt.min(7);
+                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+            }
+            let (current, version, expires_at, old_len) = match self.kv_get_raw(ns, key).await? {
+                Some((value, version, expires_at)) => {
+                    let text = String::from_utf8_lossy(&value);
+                    let n: i64 = text.trim().parse().map_err(|_| {
+                        CapError::Invalid(format!("the value under `{key}` is not an integer"))
+                    })?;
+                    (n, version as u64, expires_at, Some(value.len()))
+                }
+                None => (0, 0, None, None),
+            };
+            let next = current.checked_add(delta).ok_or_else(|| {
+                CapError::Invalid(format!("incrementing `{key}` by {delta} overflows"))
+            })?;
+            if cap.is_some_and(|cap| next > cap) {
+                return Ok(None);
+            }
+            let text = next.to_string();
+            // The swap replaces exactly the value read: a counter that keeps its length
+            // adds nothing to the usage.
+            let shrinks = old_len.is_some_and(|len| text.len() <= len);
+            let write = Write::Swap {
+                expected: version,
+                value: text.as_bytes(),
+                expires_at,
+            };
+            if self
+                .kv_write(ns, key, write, quota, shrinks)
+                .await?
+                .is_some()
+            {
+                return Ok(Some(next));
+            }
+        }
+        Err(CapError::Failed(format!(
+            "increment of `{key}` lost {INCREMENT_ATTEMPTS} races in a row"
+        )))
+    }
+
     /// This host's turn to increment `key` of `ns` (see `Store::increments`).
     async fn increment_turn(&self, ns: &Namespace, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
         use std::hash::{Hash as _, Hasher as _};
@@ -110,40 +230,83 @@ impl Store {
         delta: i64,
         cap: Option<i64>,
     ) -> Result<Option<i64>, CapError> {
-        let _turn = self.increment_turn(ns, key).await;
-        for attempt in 0..INCREMENT_ATTEMPTS {
-            if attempt > 0 {
-                // Lost to another host: back off a little, more each time.
-                let micros = 50u64 << attempt.min(7);
-                tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
-            }
-            let (current, version, expires_at) = match self.kv_get_raw(ns, key).await? {
-                Some((value, version, expires_at)) => {
-                    let text = String::from_utf8_lossy(&value);
-                    let n: i64 = text.trim().parse().map_err(|_| {
-                        CapError::Invalid(format!("the value under `{key}` is not an integer"))
-                    })?;
-                    (n, version as u64, expires_at)
-                }
-                None => (0, 0, None),
-            };
-            let next = current.checked_add(delta).ok_or_else(|| {
-                CapError::Invalid(format!("incrementing `{key}` by {delta} overflows"))
-            })?;
-            if cap.is_some_and(|cap| next > cap) {
-                return Ok(None);
-            }
-            let written = self
-                .kv_swap(ns, key, version, next.to_string().as_bytes(), expires_at)
-                .await?;
-            if written.is_some() {
-                return Ok(Some(next));
-            }
-        }
-        Err(CapError::Failed(format!(
-            "increment of `{key}` lost {INCREMENT_ATTEMPTS} races in a row"
-        )))
+        // The host's own counters are not the tenant's storage.
+        self.kv_increment(ns, key, delta, Quota::UNLIMITED, cap)
+            .await
     }
+}
+
+/// Runs `write` on the writer's connection or inside a transaction.
+async fn kv_write_on(
+    conn: &mut AnyConnection,
+    ns: &Namespace,
+    key: &str,
+    write: &Write<'_>,
+) -> Result<Option<u64>, CapError> {
+    let now = now_ms();
+    let version: Option<i64> = match *write {
+        Write::Set { value, expires_at } => sqlx::query_scalar(
+            "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
+             VALUES ($1, $2, $3, $4, 1, $5)
+             ON CONFLICT (tenant, scope, key) DO UPDATE
+               SET value = excluded.value, expires_at = excluded.expires_at,
+                   version = CASE WHEN kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
+                                  THEN 1 ELSE kv_items.version + 1 END
+             RETURNING version",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(failed)?,
+        // Absent, or present but expired.
+        Write::Swap {
+            expected: 0,
+            value,
+            expires_at,
+        } => sqlx::query_scalar(
+            "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
+             VALUES ($1, $2, $3, $4, 1, $5)
+             ON CONFLICT (tenant, scope, key) DO UPDATE
+               SET value = excluded.value, expires_at = excluded.expires_at, version = 1
+               WHERE kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
+             RETURNING version",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(failed)?,
+        Write::Swap {
+            expected,
+            value,
+            expires_at,
+        } => sqlx::query_scalar(
+            "UPDATE kv_items SET value = $4, expires_at = $5, version = version + 1
+             WHERE tenant = $1 AND scope = $2 AND key = $3 AND version = $6
+               AND (expires_at IS NULL OR expires_at > $7)
+             RETURNING version",
+        )
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .bind(i64::try_from(expected).unwrap_or(i64::MAX))
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(failed)?,
+    };
+    Ok(version.map(|v| v as u64))
 }
 
 #[async_trait]
@@ -166,25 +329,7 @@ impl KeyValue for Store {
         value: &[u8],
         ttl_ms: Option<u64>,
     ) -> Result<u64, CapError> {
-        let version: i64 = sqlx::query_scalar(
-            "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
-             VALUES ($1, $2, $3, $4, 1, $5)
-             ON CONFLICT (tenant, scope, key) DO UPDATE
-               SET value = excluded.value, expires_at = excluded.expires_at,
-                   version = CASE WHEN kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
-                                  THEN 1 ELSE kv_items.version + 1 END
-             RETURNING version",
-        )
-        .bind(&ns.tenant)
-        .bind(&ns.scope)
-        .bind(key)
-        .bind(value)
-        .bind(expiry(ttl_ms))
-        .bind(now_ms())
-        .fetch_one(&mut *self.writer().await.map_err(failed)?)
-        .await
-        .map_err(failed)?;
-        Ok(version as u64)
+        self.kv_set(ns, key, value, ttl_ms, Quota::UNLIMITED).await
     }
 
     async fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, CapError> {
@@ -243,12 +388,72 @@ impl KeyValue for Store {
         value: &[u8],
         ttl_ms: Option<u64>,
     ) -> Result<Option<u64>, CapError> {
-        self.kv_swap(ns, key, expected, value, expiry(ttl_ms)).await
+        let write = Write::Swap {
+            expected,
+            value,
+            expires_at: expiry(ttl_ms),
+        };
+        self.kv_write(ns, key, write, Quota::UNLIMITED, false).await
     }
 
     async fn increment(&self, ns: &Namespace, key: &str, delta: i64) -> Result<i64, CapError> {
-        let counted = self.increment_capped(ns, key, delta, None).await?;
-        counted.ok_or_else(|| CapError::Failed(format!("increment of `{key}` was not written")))
+        self.kv_increment(ns, key, delta, Quota::UNLIMITED, None)
+            .await?
+            .ok_or_else(|| CapError::Failed(format!("increment of `{key}` was not written")))
+    }
+}
+
+#[async_trait]
+impl KeyValue for TenantKv {
+    async fn get(&self, ns: &Namespace, key: &str) -> Result<Option<Entry>, CapError> {
+        self.store.get(ns, key).await
+    }
+
+    async fn set(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+    ) -> Result<u64, CapError> {
+        self.store.kv_set(ns, key, value, ttl_ms, self.quota).await
+    }
+
+    async fn delete(&self, ns: &Namespace, key: &str) -> Result<bool, CapError> {
+        self.store.delete(ns, key).await
+    }
+
+    async fn list(
+        &self,
+        ns: &Namespace,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, CapError> {
+        self.store.list(ns, prefix, cursor, limit).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        expected: u64,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+    ) -> Result<Option<u64>, CapError> {
+        let write = Write::Swap {
+            expected,
+            value,
+            expires_at: expiry(ttl_ms),
+        };
+        self.store.kv_write(ns, key, write, self.quota, false).await
+    }
+
+    async fn increment(&self, ns: &Namespace, key: &str, delta: i64) -> Result<i64, CapError> {
+        self.store
+            .kv_increment(ns, key, delta, self.quota, None)
+            .await?
+            .ok_or_else(|| CapError::Failed(format!("increment of `{key}` was not written")))
     }
 }
 
@@ -457,5 +662,126 @@ mod tests {
             assert!(s.list(&b, "", None, 10).await.unwrap().keys.is_empty());
         })
         .await;
+    }
+
+    fn quota(items: u64, bytes: u64) -> Quota {
+        Quota {
+            items: Some(items),
+            bytes: Some(bytes),
+        }
+    }
+
+    /// The usage row says what the table holds.
+    async fn assert_usage_is_the_tables(s: &Store, tenant: &str) -> Usage {
+        let (items, bytes): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(octet_length(key) + octet_length(value)) AS BIGINT)
+             FROM kv_items WHERE tenant = $1 AND substr(scope, 1, 6) <> 'usage:'",
+        )
+        .bind(tenant)
+        .fetch_one(s.reader())
+        .await
+        .unwrap();
+        let usage = s.storage_usage(tenant, Kind::Kv).await.unwrap();
+        assert_eq!((usage.items, usage.bytes), (items, bytes.unwrap_or(0)));
+        usage
+    }
+
+    #[tokio::test]
+    async fn the_kv_quota_refuses_growth_and_deletes_free_room() {
+        each_store(|s| async move {
+            let ns = ns();
+            let kv = TenantKv {
+                store: s.clone(),
+                quota: quota(2, 100),
+            };
+            kv.set(&ns, "a", b"1", None).await.unwrap();
+            kv.set(&ns, "b", b"1", None).await.unwrap();
+            let err = kv.set(&ns, "c", b"1", None).await.unwrap_err();
+            assert!(matches!(err, CapError::Denied(_)), "{err}");
+            assert!(err.to_string().contains("limits.kv_items = 2"), "{err}");
+            for refused in [
+                kv.compare_and_swap(&ns, "c", 0, b"1", None)
+                    .await
+                    .map(|_| 0),
+                kv.increment(&ns, "c", 1).await,
+            ] {
+                assert!(matches!(refused, Err(CapError::Denied(_))), "{refused:?}");
+            }
+            assert_eq!(s.get(&ns, "c").await.unwrap(), None, "nothing written");
+            // What is there may change at the limit; an increment that grows the value is
+            // checked too.
+            kv.set(&ns, "a", b"22", None).await.unwrap();
+            assert_eq!(kv.increment(&ns, "b", 8).await.unwrap(), 9);
+            assert_eq!(kv.increment(&ns, "b", 1).await.unwrap(), 10);
+            let err = kv.set(&ns, "a", &[0; 100], None).await.unwrap_err();
+            assert!(err.to_string().contains("limits.kv_mb"), "{err}");
+            // The host's usage-plan counters are not the tenant's.
+            let plan = Namespace {
+                tenant: ns.tenant.clone(),
+                scope: "usage:standard:partner".into(),
+            };
+            s.increment(&plan, "2026-12", 1).await.unwrap();
+            assert_eq!(
+                assert_usage_is_the_tables(&s, &ns.tenant).await,
+                Usage {
+                    items: 2,
+                    bytes: 1 + 2 + 1 + 2
+                }
+            );
+            assert!(kv.delete(&ns, "a").await.unwrap());
+            kv.set(&ns, "c", b"1", None).await.unwrap();
+            assert_eq!(assert_usage_is_the_tables(&s, &ns.tenant).await.items, 2);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn expired_items_make_room_for_a_refused_write() {
+        each_store(|s| async move {
+            let ns = ns();
+            let kv = TenantKv {
+                store: s.clone(),
+                quota: quota(1, 1000),
+            };
+            kv.set(&ns, "old", b"x", Some(50)).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            kv.set(&ns, "new", b"y", None).await.unwrap();
+            let err = kv.set(&ns, "newer", b"z", None).await.unwrap_err();
+            assert!(matches!(err, CapError::Denied(_)), "{err}");
+            assert_eq!(assert_usage_is_the_tables(&s, &ns.tenant).await.items, 1);
+        })
+        .await;
+    }
+
+    /// Two hosts on one PostgreSQL database writing at once stop at the quota exactly.
+    #[tokio::test]
+    async fn the_kv_quota_holds_across_hosts_on_postgres() {
+        let (Some(a), Some(b)) = (
+            crate::store::testing::postgres().await,
+            crate::store::testing::postgres().await,
+        ) else {
+            return;
+        };
+        let ns = ns();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let kv = TenantKv {
+                    store: if i % 2 == 0 { a.clone() } else { b.clone() },
+                    quota: quota(10, 1 << 20),
+                };
+                let ns = ns.clone();
+                tokio::spawn(async move { kv.set(&ns, &format!("k{i}"), b"v", None).await })
+            })
+            .collect();
+        let mut written = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => written += 1,
+                Err(CapError::Denied(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(written, 10);
+        assert_eq!(assert_usage_is_the_tables(&a, &ns.tenant).await.items, 10);
     }
 }

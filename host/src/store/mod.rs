@@ -5,9 +5,11 @@ mod blob;
 mod kv;
 pub mod queue;
 mod schedule;
+pub mod usage;
 pub mod workflow;
 
-pub use blob::FsBlobs;
+pub use blob::{FsBlobs, TenantBlobs};
+pub use kv::TenantKv;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
@@ -32,6 +34,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// A send the queue's depth quota refuses: the reason.
+    #[error("{0}")]
+    QueueFull(String),
 }
 
 /// The durable store: SQLite (the embedded default) or PostgreSQL (several hosts on one

@@ -86,7 +86,7 @@ impl Store {
         retention_ms: u64,
     ) -> Result<String, StoreError> {
         let mut ids = self
-            .queue_send_many(tenant, queue, vec![message], retention_ms)
+            .queue_send_many(tenant, queue, vec![message], retention_ms, None)
             .await?;
         Ok(ids.pop().unwrap_or_default())
     }
@@ -94,16 +94,21 @@ impl Store {
     /// Enqueues `messages` in one transaction: all or none. Returns their ids in order.
     /// Messages without a deduplication id are written many to a statement (a round trip
     /// to the database each saved); one with an id is checked against the window first.
+    /// With `max_depth`, refused (`QueueFull`) if the queue would then hold more.
     pub async fn queue_send_many(
         &self,
         tenant: &str,
         queue: &str,
         messages: Vec<NewMessage>,
         retention_ms: u64,
+        max_depth: Option<u64>,
     ) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await?;
+        if let Some(max) = max_depth {
+            check_depth(&mut tx, self.backend, (tenant, queue), messages.len(), max).await?;
+        }
         let mut ids = Vec::with_capacity(messages.len());
         let mut pending: Vec<Row> = Vec::new();
         for message in messages {
@@ -377,6 +382,44 @@ impl Store {
         .await?;
         Ok(gone.rows_affected())
     }
+}
+
+/// Refuses a send of `adding` messages that would leave more than `max` in the queue.
+/// The count reads the queue's index, and stops at `max`. On PostgreSQL, sends to one
+/// queue take turns on an advisory lock held to the end of the transaction, so hosts
+/// sharing the database count one after another; consumers, which only delete, never
+/// wait for it.
+async fn check_depth(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    (tenant, queue): (&str, &str),
+    adding: usize,
+    max: u64,
+) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT CAST(1 AS BIGINT) FROM pg_advisory_xact_lock(hashtextextended($1, 0))",
+        )
+        .bind(format!("queue-depth/{tenant}/{queue}"))
+        .fetch_one(&mut **tx)
+        .await?;
+    }
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (
+           SELECT 1 FROM queue_messages WHERE tenant = $1 AND queue = $2 LIMIT $3) AS waiting",
+    )
+    .bind(tenant)
+    .bind(queue)
+    .bind(i64::try_from(max).unwrap_or(i64::MAX))
+    .fetch_one(&mut **tx)
+    .await?;
+    if waiting as u64 + adding as u64 > max {
+        return Err(StoreError::QueueFull(format!(
+            "queue depth quota: `{queue}` holds {waiting} messages; {adding} more would pass \
+             limits.queue_depth = {max}; consume some to free room"
+        )));
+    }
+    Ok(())
 }
 
 /// The claim of `queue_claim`, on a connection or inside a transaction. With `settle`
@@ -667,7 +710,7 @@ mod tests {
                 })
                 .collect();
             let ids = s
-                .queue_send_many(&t, "big", messages, 60_000)
+                .queue_send_many(&t, "big", messages, 60_000, None)
                 .await
                 .unwrap();
             assert_eq!(ids.len(), n);
@@ -781,6 +824,50 @@ mod tests {
             s.queue_send(&t, "r", msg("old", None), 1).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             assert_eq!(s.queue_expire(&t, "r").await.unwrap(), 1);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn sends_past_the_depth_quota_are_refused_until_messages_are_deleted() {
+        each_store(|s| async move {
+            let t = tenant("acme");
+            let send = |n: usize| {
+                let (s, t) = (s.clone(), t.clone());
+                async move {
+                    let messages = (0..n).map(|i| msg(&format!("m{i}"), None)).collect();
+                    s.queue_send_many(&t, "jobs", messages, 60_000, Some(3))
+                        .await
+                }
+            };
+            send(2).await.unwrap();
+            let err = send(2).await.unwrap_err();
+            assert!(matches!(err, StoreError::QueueFull(_)), "{err}");
+            assert!(
+                err.to_string().contains(
+                    "quota: `jobs` holds 2 messages; 2 more would pass limits.queue_depth = 3"
+                ),
+                "{err}"
+            );
+            assert_eq!(
+                s.queue_peek(&t, "jobs", 10).await.unwrap().len(),
+                2,
+                "all or none"
+            );
+            send(1).await.unwrap();
+            // In flight still waits; deleted does not.
+            let claimed = s.queue_claim(&t, "jobs", 2, 60_000).await.unwrap();
+            assert!(send(1).await.is_err());
+            for m in &claimed {
+                assert!(s.queue_delete(m).await.unwrap());
+            }
+            send(2).await.unwrap();
+            assert!(send(1).await.is_err());
+            // Other queues and tenants have their own room.
+            let other = s
+                .queue_send_many(&t, "other", vec![msg("x", None)], 60_000, Some(3))
+                .await;
+            assert!(other.is_ok());
         })
         .await;
     }

@@ -12,11 +12,16 @@
 //! `http-response` try to make the host convert or buffer too much (see `outputs`).
 //! A task input with `"count": true` is counted in kv
 //! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
+//! `kv-fill`, `kv-drop`, `blob-fill`, `blob-drop`, `queue-fill` fill and free storage
+//! (`storage`); `fetch` GETs `url` (`fetch`).
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
 //! batch, `fail` reports that message failed, `nap` sleeps `ms` first (with `"tag": T`,
 //! counting naps at once in `T:overlap:K`, for concurrency checks); every message it
 //! completes is counted in kv (`seen:N`) and appended to `order:GROUP` for FIFO checks.
+
+mod fetch;
+mod storage;
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
@@ -153,6 +158,10 @@ impl Handler for Hostile {
                 Ok(Response::None)
             }
             name if outputs::handles(name) => outputs::attack(name, &input),
+            name @ ("kv-fill" | "kv-drop" | "blob-fill" | "blob-drop" | "queue-fill") => {
+                storage::attack(name, &input)
+            }
+            "fetch" => Ok(fetch::attack(&input)),
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

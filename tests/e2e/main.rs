@@ -4,11 +4,13 @@
 mod appointments;
 mod cli;
 mod containment;
+mod deliveries;
 mod demo;
 mod fanout;
 mod harness;
 mod ipp;
 mod isolation;
+mod messages;
 mod mok;
 mod outbound;
 mod process;

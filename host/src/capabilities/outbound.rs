@@ -258,6 +258,7 @@ mod tests {
             tenant: "t",
             plugin: "p",
             invocation: "i",
+            depth: 0,
         }
     }
 

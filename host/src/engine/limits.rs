@@ -18,6 +18,10 @@ pub struct Limits {
     /// Size of a plugin's response. Lambda caps synchronous payloads at 6 MB; larger data
     /// belongs in blobs.
     pub max_output_kb: u32,
+    /// A topic publication, queue message or bus event, body and attributes together:
+    /// 256 KiB as SNS, SQS and EventBridge allow; a tenant may set less. Pending
+    /// messages wait in the store, and larger data belongs in blobs.
+    pub max_message_kb: u32,
 }
 
 impl Default for Limits {
@@ -27,6 +31,7 @@ impl Default for Limits {
             timeout_ms: 10_000,
             concurrency: 32,
             max_output_kb: 6 * 1024,
+            max_message_kb: 256,
         }
     }
 }
@@ -41,6 +46,8 @@ pub mod ceiling {
     pub const CONCURRENCY: u32 = 10_000;
     /// Responses past 64 MiB belong in blobs.
     pub const MAX_OUTPUT_KB: u32 = 64 * 1024;
+    /// The cloud's message size (SNS, SQS, EventBridge): no tenant sends more.
+    pub const MAX_MESSAGE_KB: u32 = 256;
 }
 
 impl Limits {
@@ -66,6 +73,12 @@ impl Limits {
                 1,
                 ceiling::MAX_OUTPUT_KB as u64,
             ),
+            (
+                "max_message_kb",
+                self.max_message_kb as u64,
+                1,
+                ceiling::MAX_MESSAGE_KB as u64,
+            ),
         ];
         for (name, value, min, max) in checks {
             if value < min || value > max {
@@ -81,6 +94,10 @@ impl Limits {
 
     pub fn max_output_bytes(&self) -> usize {
         (self.max_output_kb as usize) << 10
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        (self.max_message_kb as usize) << 10
     }
 }
 
@@ -161,8 +178,15 @@ pub mod capability {
     /// Batches of one queue in flight per host: each holds an instance while it runs,
     /// and the tenant's `limits.concurrency` bounds them all together anyway.
     pub const QUEUE_MAX_CONCURRENCY: u32 = 32;
-    /// A message body, like SQS's 256 KiB.
-    pub const QUEUE_MAX_BODY_BYTES: usize = 256 << 10;
+    /// Invocations in one chain of messages, events, deliveries and executions the host
+    /// made on plugins' behalf (an HTTP request, a tick or an admin call starts a chain),
+    /// as Lambda's recursive loop detection allows: past it the next invocation is not
+    /// made, so a plugin feeding its own topic, queue or workflow stops.
+    pub const MAX_CHAIN_DEPTH: u32 = 16;
+    /// Topic and bus deliveries (to plugins and webhooks) in flight per host. Pending
+    /// ones wait in the store; each in flight holds its message (at most 256 KiB) in
+    /// memory. A tenant's own share is its `limits.concurrency`.
+    pub const DELIVERIES_IN_FLIGHT: usize = 64;
 
     pub fn sql_default_connections() -> u32 {
         SQL_DEFAULT_CONNECTIONS

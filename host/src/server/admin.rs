@@ -285,6 +285,10 @@ async fn send_messages(
         &tenant,
         &runtime.config.queues,
         &queue,
+        super::queues::Sending {
+            max_bytes: runtime.config.limits.max_message_bytes(),
+            depth: 0,
+        },
         messages,
     )
     .await;
@@ -362,6 +366,7 @@ fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
         tenant,
         plugin: "(admin)",
         invocation: "admin",
+        depth: 0,
     }
 }
 

@@ -5,11 +5,13 @@ mod admin;
 pub mod auth;
 mod blobs;
 pub mod config;
+mod deliveries;
 mod fanout;
 mod metrics;
 pub mod plugins;
 mod problem;
 pub mod queues;
+mod recursion;
 mod schedules;
 mod state;
 pub mod tenants;
@@ -126,6 +128,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             blobs: FsBlobs::new(config.data_dir.join("blobs")),
             data_dir: config.data_dir.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            deliveries: Arc::new(tokio::sync::Notify::new()),
             app: handle,
             executor,
         },
@@ -167,6 +170,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             tokio::join!(
                 queues::supervise(app.clone(), consumers_stopped.clone()),
                 schedules::run(app.clone(), consumers_stopped.clone()),
+                deliveries::run(app.clone(), consumers_stopped.clone()),
                 app.services.executor.clone().run(consumers_stopped)
             );
         }

@@ -16,7 +16,7 @@ use super::state::App;
 use crate::bindings::handler::{Event, QueueMessage, Response};
 use crate::capabilities::CapError;
 use crate::capabilities::messaging::OutgoingMessage;
-use crate::engine::limits::capability::QUEUE_MAX_BODY_BYTES;
+use crate::capabilities::messaging::check_message_size;
 use crate::store::Store;
 use crate::store::queue::{Delivered, NewMessage};
 use crate::tenants::QueueConfig;
@@ -33,6 +33,15 @@ const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How often the supervisor looks for queues that gained a consumer.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
 
+/// What a send is held to and marked with.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    /// The tenant's `limits.max_message_bytes()`.
+    pub max_bytes: usize,
+    /// The chain depth of what is sent (0 when no plugin sends it).
+    pub depth: u32,
+}
+
 /// Sends a message to one of `tenant`'s queues, with its settings applied.
 pub async fn send(
     store: &Store,
@@ -40,9 +49,10 @@ pub async fn send(
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
     queue: &str,
+    sending: Sending,
     message: OutgoingMessage,
 ) -> Result<String, CapError> {
-    let mut ids = send_many(store, wake, tenant, queues, queue, vec![message]).await?;
+    let mut ids = send_many(store, wake, tenant, queues, queue, sending, vec![message]).await?;
     Ok(ids.pop().unwrap_or_default())
 }
 
@@ -54,6 +64,7 @@ pub async fn send_many(
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
     queue: &str,
+    sending: Sending,
     messages: Vec<OutgoingMessage>,
 ) -> Result<Vec<String>, CapError> {
     let config = queues.get(queue).ok_or_else(|| {
@@ -64,7 +75,7 @@ pub async fn send_many(
         .into_iter()
         .enumerate()
         .map(|(i, m)| {
-            prepare(config, queue, m).map_err(|e| match (e, count) {
+            prepare(config, queue, sending, m).map_err(|e| match (e, count) {
                 (e, 1) => e,
                 (CapError::Invalid(why), _) => CapError::Invalid(format!("message {i}: {why}")),
                 (e, _) => e,
@@ -86,14 +97,17 @@ pub async fn send_many(
 fn prepare(
     config: &QueueConfig,
     queue: &str,
+    sending: Sending,
     message: OutgoingMessage,
 ) -> Result<NewMessage, CapError> {
-    if message.body.len() > QUEUE_MAX_BODY_BYTES {
-        return Err(CapError::Invalid(format!(
-            "a message body is at most {QUEUE_MAX_BODY_BYTES} bytes, got {}",
-            message.body.len()
-        )));
-    }
+    // As SQS counts: the body and every attribute's name and value.
+    let size = message.body.len()
+        + message
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    check_message_size("a queue message", size, sending.max_bytes)?;
     match (config.fifo, &message.group_id) {
         (true, None) => {
             return Err(CapError::Invalid(format!(
@@ -114,6 +128,7 @@ fn prepare(
         group_id: message.group_id,
         dedup_id: message.deduplication_id,
         delay_ms: delay_s * 1000,
+        depth: sending.depth,
     })
 }
 
@@ -235,6 +250,10 @@ async fn consume(
         }
         let mut deliver = Vec::with_capacity(batch.len());
         for message in batch {
+            if super::recursion::past_bound(message.depth) {
+                stop_loop(&store, config, &tenant, &queue, &message).await;
+                continue;
+            }
             match &config.dead_letter {
                 Some(dl) if message.receive_count > dl.max_receive_count => {
                     match store.queue_dead_letter(&message, &queue, &dl.queue).await {
@@ -263,6 +282,25 @@ async fn consume(
         if let Err(e) = store.queue_delete_claim(&d.receipt, &ids).await {
             tracing::warn!(%tenant, %queue, error = %e, "cannot settle a batch");
         }
+    }
+}
+
+/// A message past the recursion bound is not delivered: it goes to the dead-letter queue
+/// if the queue has one (as Lambda does), or is dropped.
+async fn stop_loop(
+    store: &Store,
+    config: &QueueConfig,
+    tenant: &str,
+    queue: &str,
+    message: &Delivered,
+) {
+    super::recursion::stopped(tenant, "queue", queue);
+    let settled = match &config.dead_letter {
+        Some(dl) => store.queue_dead_letter(message, queue, &dl.queue).await,
+        None => store.queue_delete(message).await.map(|_| ()),
+    };
+    if let Err(e) = settled {
+        tracing::warn!(%tenant, %queue, id = %message.id, error = %e, "cannot settle a message");
     }
 }
 
@@ -295,6 +333,8 @@ async fn deliver_batch(
         }
         return None;
     };
+    // The batch's messages may come from several chains: the longest counts.
+    let depth = batch.iter().map(|m| m.depth).max().unwrap_or_default();
     let event = Event::Queue(
         batch
             .iter()
@@ -309,7 +349,10 @@ async fn deliver_batch(
             })
             .collect(),
     );
-    let outcome = app.engine.invoke(&plugin, ctx, &event).await;
+    let outcome = app
+        .engine
+        .invoke_in_chain(&plugin, ctx, &event, depth)
+        .await;
     let failed: Result<Vec<String>, String> = match outcome {
         Ok(Response::Batch(ids)) => Ok(ids),
         Ok(_) => Ok(Vec::new()),

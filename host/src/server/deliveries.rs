@@ -171,8 +171,9 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Claims up to `limit` due deliveries, none for a tenant with its share in flight; any
-/// claimed past a tenant's share are handed back at once.
+/// Claims up to `limit` due deliveries of the tenants this host serves, none for a
+/// tenant with its share in flight (another host may serve a tenant this one does not
+/// know yet); any claimed past a tenant's share are handed back at once.
 async fn claim(
     app: &App,
     store: &Store,
@@ -184,16 +185,16 @@ async fn claim(
             .get(tenant)
             .map_or(1, |t| t.config.limits.concurrency)
     };
-    let full: Vec<String> = {
+    let room: Vec<String> = {
         let counts = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-        counts
-            .iter()
-            .filter(|(tenant, n)| **n >= share(tenant))
-            .map(|(tenant, _)| tenant.clone())
+        app.tenants
+            .names()
+            .into_iter()
+            .filter(|tenant| counts.get(tenant).copied().unwrap_or(0) < share(tenant))
             .collect()
     };
-    let skip: Vec<&str> = full.iter().map(String::as_str).collect();
-    let claimed = store.delivery_claim(limit as u32, &skip).await?;
+    let room: Vec<&str> = room.iter().map(String::as_str).collect();
+    let claimed = store.delivery_claim(limit as u32, &room).await?;
     let mut taken = Vec::with_capacity(claimed.len());
     let mut excess = Vec::new();
     {

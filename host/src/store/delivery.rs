@@ -86,13 +86,16 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` due deliveries, oldest first, none of the tenants in `skip`
-    /// (those with their share in flight already); each for its own lease.
+    /// Claims up to `limit` due deliveries of `tenants` (those this host serves, with
+    /// room for more in flight), oldest first; each for its own lease.
     pub async fn delivery_claim(
         &self,
         limit: u32,
-        skip: &[&str],
+        tenants: &[&str],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if tenants.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
         let now = now_ms();
         let receipt = uuid::Uuid::new_v4().to_string();
         let lock = match self.backend {
@@ -100,16 +103,12 @@ impl Store {
             // SQLite runs one writer at a time: the UPDATE is already exclusive.
             Backend::Sqlite => "",
         };
-        let skipped = if skip.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = (4..skip.len() + 4).map(|i| format!("${i}")).collect();
-            format!("AND tenant NOT IN ({})", list.join(", "))
-        };
+        let list: Vec<String> = (4..tenants.len() + 4).map(|i| format!("${i}")).collect();
+        let list = list.join(", ");
         let statement = format!(
             "UPDATE deliveries SET visible_at = $1 + lease_ms, attempts = attempts + 1, receipt = $2
              WHERE seq IN (
-               SELECT seq FROM deliveries WHERE visible_at <= $1 {skipped}
+               SELECT seq FROM deliveries WHERE visible_at <= $1 AND tenant IN ({list})
                ORDER BY visible_at, seq LIMIT $3 {lock})
              RETURNING seq, tenant, kind, target, event, depth, attempts"
         );
@@ -117,7 +116,7 @@ impl Store {
             .bind(now)
             .bind(&receipt)
             .bind(i64::from(limit));
-        for tenant in skip {
+        for tenant in tenants {
             query = query.bind(*tenant);
         }
         let mut rows: Vec<ClaimedRow> = query.fetch_all(&mut *self.writer().await?).await?;
@@ -222,12 +221,6 @@ mod tests {
         }
     }
 
-    /// Claims leave other tenants' rows behind only while those run, so the store may be
-    /// shared by other tests: each looks at its own tenant's rows.
-    fn mine<'a>(claimed: &'a [ClaimedDelivery], t: &str) -> Vec<&'a ClaimedDelivery> {
-        claimed.iter().filter(|d| d.tenant == t).collect()
-    }
-
     #[tokio::test]
     async fn claim_retry_done_and_release() {
         each_store(|s| async move {
@@ -240,26 +233,31 @@ mod tests {
                 .unwrap();
             assert_eq!(s.delivery_pending(&t).await.unwrap(), 2);
 
-            // A tenant at its share is skipped; the others are claimed.
-            let claimed = s.delivery_claim(1000, &[other.as_str()]).await.unwrap();
-            let ours = mine(&claimed, &t);
+            // Only the tenants named are claimed.
+            let ours = s.delivery_claim(1000, &[t.as_str()]).await.unwrap();
             assert_eq!(ours.len(), 2);
-            assert!(mine(&claimed, &other).is_empty());
+            assert!(ours.iter().all(|d| d.tenant == t));
             assert_eq!((ours[0].target.as_str(), ours[0].depth), ("a", 3));
             assert_eq!(ours[0].attempts, 1);
             assert_eq!(ours[0].event, "{\"to\":\"a\"}");
             // Claimed rows are not claimed again while their lease lasts.
-            assert!(
-                mine(&s.delivery_claim(1000, &[]).await.unwrap(), &t).is_empty(),
-                "leased"
-            );
+            let both = [t.as_str(), other.as_str()];
+            let others = s.delivery_claim(1000, &both).await.unwrap();
+            assert_eq!(others.len(), 1, "leased");
+            assert_eq!(others[0].tenant, other);
 
             let (a, b) = (ours[0].clone(), ours[1].clone());
             s.delivery_done(&a).await.unwrap();
             s.delivery_retry(&b, 0, "boom").await.unwrap();
-            let again = s.delivery_claim(1000, &[]).await.unwrap();
-            let again = mine(&again, &t);
-            assert_eq!(again.len(), 1);
+            // Handed back untried, it does not count an attempt.
+            s.delivery_unclaim(&others[0]).await.unwrap();
+            let again = s.delivery_claim(1000, &both).await.unwrap();
+            assert_eq!(again.len(), 2);
+            assert_eq!(
+                (again[1].tenant.as_str(), again[1].attempts),
+                (other.as_str(), 1)
+            );
+            s.delivery_done(&again[1]).await.unwrap();
             assert_eq!((again[0].target.as_str(), again[0].attempts), ("b", 2));
             // A stale receipt changes nothing.
             s.delivery_done(&b).await.unwrap();
@@ -268,9 +266,9 @@ mod tests {
             // A restart of the embedded store's host makes its claims due again.
             if s.backend() == Backend::Sqlite {
                 assert!(s.delivery_release().await.unwrap() >= 1);
-                let back = s.delivery_claim(1000, &[]).await.unwrap();
-                assert_eq!(mine(&back, &t).len(), 1);
-                s.delivery_done(mine(&back, &t)[0]).await.unwrap();
+                let back = s.delivery_claim(1000, &[t.as_str()]).await.unwrap();
+                assert_eq!(back.len(), 1);
+                s.delivery_done(&back[0]).await.unwrap();
                 assert_eq!(s.delivery_pending(&t).await.unwrap(), 0);
             }
         })

@@ -143,3 +143,88 @@ async fn many_large_publications_to_a_slow_subscriber_do_not_grow_the_host() {
         "resident memory grew {grown_mib} MiB ({before} -> {after} KiB) with {waiting_mib} MiB waiting"
     );
 }
+
+#[tokio::test]
+async fn two_hosts_on_one_postgres_database_make_each_delivery_once() {
+    let Ok(url) = std::env::var("ORQUESTA_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "note: ORQUESTA_TEST_POSTGRES_URL is not set; the two-host delivery test is skipped"
+        );
+        return;
+    };
+    const TOTAL: usize = 300;
+    // A tenant of its own, so earlier runs' records do not count.
+    let name = format!(
+        "d{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let tenant = TENANT.replace("concurrency = 1", "concurrency = 8");
+    let (dir_a, dir_b) = (setup(), setup());
+    for dir in [&dir_a, &dir_b] {
+        std::fs::remove_file(dir.path().join("tenants/acme.toml")).unwrap();
+        std::fs::write(dir.path().join(format!("tenants/{name}.toml")), &tenant).unwrap();
+    }
+    let env = [("ORQUESTA_STORE_URL", url.as_str())];
+    let a = ServeProcess::start(dir_a.path(), CONFIG, &env);
+    let b = ServeProcess::start(dir_b.path(), CONFIG, &env);
+    let client = reqwest::Client::new();
+    let nap = json!({ "attack": "nap", "ms": 20 });
+    for i in 0..TOTAL {
+        let host = if i % 2 == 0 { &a } else { &b };
+        let r = client
+            .post(format!(
+                "{}/admin/v1/tenants/{name}/topics/slow/messages",
+                host.url
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "subject": format!("m{i}"), "body": nap }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE tenant = $1")
+            .bind(&name)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{pending} deliveries still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let values: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT key, value FROM kv_items WHERE tenant = $1 AND key LIKE 'topic:%'")
+            .bind(&name)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(values.len(), TOTAL, "every delivery made");
+    let repeated: Vec<_> = values.iter().filter(|(_, v)| v != b"1").collect();
+    assert!(repeated.is_empty(), "made more than once: {repeated:?}");
+    // Both hosts made deliveries.
+    for host in [&a, &b] {
+        let metrics = reqwest::get(format!("{}/metrics", host.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let invocations: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("orquesta_invocations_total") && l.contains(&name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(invocations > 0.0, "{} made none", host.url);
+    }
+}

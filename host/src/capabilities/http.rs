@@ -71,6 +71,7 @@ impl Invocation {
             tenant: &self.ctx.tenant,
             plugin: &self.ctx.plugin,
             invocation: &self.id,
+            depth: self.depth.saturating_add(1),
         }
     }
 }

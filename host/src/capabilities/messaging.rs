@@ -47,6 +47,17 @@ pub trait Messaging: Send + Sync {
     ) -> Result<String, CapError>;
 }
 
+/// Refuses a message of `size` bytes past the tenant's cap, naming it.
+pub fn check_message_size(what: &str, size: usize, max_bytes: usize) -> Result<(), CapError> {
+    if size > max_bytes {
+        return Err(CapError::Invalid(format!(
+            "{what} is at most {max_bytes} bytes (limits.max_message_kb), body and attributes \
+             together; got {size}"
+        )));
+    }
+    Ok(())
+}
+
 fn check_json(what: &str, text: &str) -> Result<(), CapError> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())

@@ -62,6 +62,9 @@ pub struct Caller<'a> {
     pub tenant: &'a str,
     pub plugin: &'a str,
     pub invocation: &'a str,
+    /// The chain depth of what this caller sends: one more than the calling
+    /// invocation's, 0 for the admin API (see `MAX_CHAIN_DEPTH`).
+    pub depth: u32,
 }
 
 /// What a tenant grants one plugin (`[plugins.NAME.allow]`). Every list is an

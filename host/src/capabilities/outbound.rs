@@ -231,6 +231,7 @@ mod tests {
             tenant: "t",
             plugin: "p",
             invocation: "i",
+            depth: 0,
         }
     }
 

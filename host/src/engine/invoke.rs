@@ -128,6 +128,9 @@ impl WasiContexts {
 pub struct Invocation {
     pub ctx: Arc<PluginContext>,
     pub id: String,
+    /// Its place in a chain of invocations the host made on plugins' behalf (0: the
+    /// chain's first); what it sends carries `depth + 1`, to stop recursive loops.
+    pub depth: u32,
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
@@ -177,15 +180,27 @@ impl ResourceLimiter for MemoryLimiter {
 
 impl Engine {
     /// Runs `event` through a fresh instance of `plugin`, counted and timed in the
-    /// plugin's metrics whatever triggered it.
+    /// plugin's metrics whatever triggered it: the first invocation of a chain.
     pub async fn invoke(
         &self,
         plugin: &Plugin,
         ctx: Arc<PluginContext>,
         event: &Event,
     ) -> Result<Response, InvokeError> {
+        self.invoke_in_chain(plugin, ctx, event, 0).await
+    }
+
+    /// [`Engine::invoke`] for an event the host made on a plugin's behalf, `depth`
+    /// invocations into its chain.
+    pub async fn invoke_in_chain(
+        &self,
+        plugin: &Plugin,
+        ctx: Arc<PluginContext>,
+        event: &Event,
+        depth: u32,
+    ) -> Result<Response, InvokeError> {
         let started = Instant::now();
-        let outcome = self.invoke_fresh(plugin, ctx.clone(), event).await;
+        let outcome = self.invoke_fresh(plugin, ctx.clone(), event, depth).await;
         ctx.metrics.invocations.increment(1);
         ctx.metrics.duration.record(started.elapsed().as_secs_f64());
         if let Err(e) = &outcome {
@@ -199,6 +214,7 @@ impl Engine {
         plugin: &Plugin,
         ctx: Arc<PluginContext>,
         event: &Event,
+        depth: u32,
     ) -> Result<Response, InvokeError> {
         let closed = |_| InvokeError::Instantiation("the host is shutting down".into());
         let _tenant_turn = ctx
@@ -228,6 +244,7 @@ impl Engine {
             Invocation {
                 ctx: ctx.clone(),
                 id: id.clone(),
+                depth,
                 wasi,
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter {

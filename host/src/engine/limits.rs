@@ -38,6 +38,10 @@ pub struct Limits {
     /// refused: a backlog far behind its consumer is a fault to see, not to store
     /// without end. SQS bounds in-flight messages at 120,000.
     pub queue_depth: u32,
+    /// A topic publication, queue message or bus event, body and attributes together:
+    /// 256 KiB as SNS, SQS and EventBridge allow; a tenant may set less. Pending
+    /// messages wait in the store, and larger data belongs in blobs.
+    pub max_message_kb: u32,
 }
 
 impl Default for Limits {
@@ -52,6 +56,7 @@ impl Default for Limits {
             kv_items: 100_000,
             kv_mb: 256,
             queue_depth: 100_000,
+            max_message_kb: 256,
         }
     }
 }
@@ -78,6 +83,8 @@ pub mod ceiling {
     pub const KV_ITEMS: u32 = 100_000_000;
     pub const KV_MB: u32 = 1 << 20;
     pub const QUEUE_DEPTH: u32 = 10_000_000;
+    /// The cloud's message size (SNS, SQS, EventBridge): no tenant sends more.
+    pub const MAX_MESSAGE_KB: u32 = 256;
 }
 
 impl Limits {
@@ -123,6 +130,12 @@ impl Limits {
                 1,
                 ceiling::QUEUE_DEPTH.into(),
             ),
+            (
+                "max_message_kb",
+                self.max_message_kb as u64,
+                1,
+                ceiling::MAX_MESSAGE_KB as u64,
+            ),
         ];
         for (name, value, min, max) in checks {
             if value < min || value > max {
@@ -138,6 +151,10 @@ impl Limits {
 
     pub fn max_output_bytes(&self) -> usize {
         (self.max_output_kb as usize) << 10
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        (self.max_message_kb as usize) << 10
     }
 }
 
@@ -227,8 +244,15 @@ pub mod capability {
     /// Batches of one queue in flight per host: each holds an instance while it runs,
     /// and the tenant's `limits.concurrency` bounds them all together anyway.
     pub const QUEUE_MAX_CONCURRENCY: u32 = 32;
-    /// A message body, like SQS's 256 KiB.
-    pub const QUEUE_MAX_BODY_BYTES: usize = 256 << 10;
+    /// Invocations in one chain of messages, events, deliveries and executions the host
+    /// made on plugins' behalf (an HTTP request, a tick or an admin call starts a chain),
+    /// as Lambda's recursive loop detection allows: past it the next invocation is not
+    /// made, so a plugin feeding its own topic, queue or workflow stops.
+    pub const MAX_CHAIN_DEPTH: u32 = 16;
+    /// Topic and bus deliveries (to plugins and webhooks) in flight per host. Pending
+    /// ones wait in the store; each in flight holds its message (at most 256 KiB) in
+    /// memory. A tenant's own share is its `limits.concurrency`.
+    pub const DELIVERIES_IN_FLIGHT: usize = 64;
 
     /// A plugin's failure: its `error` name and its `cause`, at Step Functions' sizes
     /// for a task's error and cause (256 and 32,768 characters). The failure as a whole

@@ -280,8 +280,12 @@ async fn send_messages(
         &app.services.wake,
         &tenant,
         &runtime.config.queues,
-        runtime.config.limits.queue_depth,
         &queue,
+        super::queues::Sending {
+            max_bytes: runtime.config.limits.max_message_bytes(),
+            max_depth: runtime.config.limits.queue_depth,
+            depth: 0,
+        },
         messages,
     )
     .await;
@@ -359,6 +363,7 @@ fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
         tenant,
         plugin: "(admin)",
         invocation: "admin",
+        depth: 0,
     }
 }
 

@@ -1,34 +1,34 @@
 //! Topics and event buses in the service. A publication goes to every subscription whose
 //! filter policy matches (SNS); an event goes to the targets of every rule whose pattern
 //! matches (EventBridge). Queue targets are written before the call returns; plugin and
-//! webhook targets are delivered in the background with retries (two more attempts, as
-//! SNS and EventBridge do for asynchronous invocations), and a delivery that still fails
-//! is logged with its error.
+//! webhook targets are written to the store as deliveries, which `deliveries` makes in
+//! the background. A publication, message or event is at most the tenant's
+//! `limits.max_message_kb`, and what it causes carries the sender's chain depth
+//! (`Caller::depth`; see `recursion`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::deliveries::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
+use super::queues::Sending;
+use super::recursion;
 use super::state::App;
-use crate::bindings::handler::{BusEvent, Event, Notification};
-use crate::capabilities::http::{OutboundHttp, Request};
-use crate::capabilities::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
+use crate::capabilities::messaging::{
+    Messaging, OutgoingEvent, OutgoingMessage, check_message_size,
+};
 use crate::capabilities::notify::{Notifier, Publication};
 use crate::capabilities::{Caller, CapError};
+use crate::engine::Limits;
 use crate::pattern::Numbers;
 use crate::store::Store;
+use crate::store::delivery::NewDelivery;
 use crate::tenants::{BusConfig, FilterScope, QueueConfig, Target, TopicConfig, WorkflowConfig};
 use crate::workflow::{Executor, StartError};
-
-/// Attempts of a background delivery, and the pause before each retry.
-const ATTEMPTS: u32 = 3;
-const RETRY_PAUSE: Duration = Duration::from_secs(1);
-/// A webhook's answer must come within this.
-const WEBHOOK_TIMEOUT_MS: u32 = 10_000;
 
 /// The service, reached from a tenant's backends once it exists (backends are built
 /// before the `App` that holds them).
@@ -39,11 +39,10 @@ pub struct TenantFanout {
     pub tenant: String,
     pub store: Store,
     pub wake: Arc<Notify>,
-    pub http: Arc<dyn OutboundHttp>,
-    pub app: AppHandle,
+    /// Wakes this host's delivery worker when a delivery is written here.
+    pub deliveries: Arc<Notify>,
+    pub limits: Limits,
     pub queues: BTreeMap<String, QueueConfig>,
-    /// The tenant's `limits.queue_depth`.
-    pub queue_depth: u32,
     pub topics: BTreeMap<String, TopicConfig>,
     pub buses: BTreeMap<String, BusConfig>,
     pub workflows: BTreeMap<String, WorkflowConfig>,
@@ -58,11 +57,13 @@ fn now_ms() -> u64 {
 }
 
 impl TenantFanout {
+    /// Sends to one of the tenant's queues what something `depth` into its chain sent.
     pub(super) async fn to_queue(
         &self,
         queue: &str,
         body: String,
         attributes: Vec<(String, String)>,
+        depth: u32,
     ) -> Result<(), CapError> {
         let message = OutgoingMessage {
             queue: queue.to_string(),
@@ -77,20 +78,30 @@ impl TenantFanout {
             &self.wake,
             &self.tenant,
             &self.queues,
-            self.queue_depth,
             queue,
+            self.sending(depth),
             message,
         )
         .await
         .map(|_| ())
     }
 
-    /// Starts an execution of one of the tenant's workflows; its id.
+    fn sending(&self, depth: u32) -> Sending {
+        Sending {
+            max_bytes: self.limits.max_message_bytes(),
+            max_depth: self.limits.queue_depth,
+            depth,
+        }
+    }
+
+    /// Starts an execution of one of the tenant's workflows, `depth` into its chain; its
+    /// id.
     pub(super) async fn to_workflow(
         &self,
         workflow: &str,
         input: Value,
         name: Option<&str>,
+        depth: u32,
     ) -> Result<String, CapError> {
         let config = self.workflows.get(workflow).ok_or_else(|| {
             CapError::Invalid(format!(
@@ -99,7 +110,7 @@ impl TenantFanout {
         })?;
         match self
             .executor
-            .start(&self.tenant, workflow, &config.document, input, name)
+            .start_in_chain(&self.tenant, workflow, &config.document, input, name, depth)
             .await
         {
             Ok(started) => Ok(started.id),
@@ -112,73 +123,54 @@ impl TenantFanout {
         }
     }
 
-    /// Invokes `plugin` with `event` in the background, retrying failures.
-    pub(super) fn to_plugin(&self, plugin: &str, event: Event) {
-        let Some(app) = self.app.get().and_then(Weak::upgrade) else {
-            tracing::warn!(tenant = %self.tenant, %plugin, "the service is stopping; delivery dropped");
-            return;
-        };
-        let (tenant, plugin) = (self.tenant.clone(), plugin.to_string());
-        tokio::spawn(async move {
-            let mut last = String::new();
-            for attempt in 1..=ATTEMPTS {
-                if attempt > 1 {
-                    tokio::time::sleep(RETRY_PAUSE * (attempt - 1)).await;
-                }
-                let Some(runtime) = app.tenants.get(&tenant) else {
-                    return;
-                };
-                let target = runtime.plugins.get(&plugin).cloned().zip(
-                    runtime
-                        .component_of(&plugin)
-                        .and_then(|c| app.plugins.get(&c)),
-                );
-                let Some((ctx, component)) = target else {
-                    last = format!("plugin `{plugin}` is not deployed");
-                    continue;
-                };
-                let outcome = app.engine.invoke(&component, ctx, &event).await;
-                match outcome {
-                    Ok(_) => return,
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            tracing::warn!(%tenant, %plugin, error = %last, "delivery failed after {ATTEMPTS} attempts");
-        });
+    /// Writes a delivery of `event` to `plugin`, `depth` into its chain, for the
+    /// delivery worker; past the recursion bound it is not written (`kind` names the
+    /// source in the metric).
+    pub(super) async fn to_plugin(
+        &self,
+        plugin: &str,
+        event: &Pending,
+        depth: u32,
+        kind: &'static str,
+    ) -> Result<(), CapError> {
+        if recursion::past_bound(depth) {
+            recursion::stopped(&self.tenant, kind, plugin);
+            return Ok(());
+        }
+        let lease_ms = self.limits.timeout_ms + LEASE_MARGIN_MS;
+        self.deliver("plugin", plugin, event.to_json(), depth, lease_ms)
+            .await
     }
 
-    /// POSTs SNS's notification document to `url` in the background, retrying failures.
-    fn to_webhook(&self, url: &str, document: Value) {
-        let (http, tenant, url) = (self.http.clone(), self.tenant.clone(), url.to_string());
-        tokio::spawn(async move {
-            let caller = Caller {
-                tenant: &tenant,
-                plugin: "(topic)",
-                invocation: "webhook",
-            };
-            let mut last = String::new();
-            for attempt in 1..=ATTEMPTS {
-                if attempt > 1 {
-                    tokio::time::sleep(RETRY_PAUSE * (attempt - 1)).await;
-                }
-                let request = Request {
-                    method: "POST".into(),
-                    url: url.clone(),
-                    headers: vec![
-                        ("content-type".into(), "application/json".into()),
-                        ("x-amz-sns-message-type".into(), "Notification".into()),
-                    ],
-                    body: document.to_string().into_bytes(),
-                    timeout_ms: Some(WEBHOOK_TIMEOUT_MS),
-                };
-                match http.send(&caller, request).await {
-                    Ok(r) if r.status < 300 => return,
-                    Ok(r) => last = format!("answered {}", r.status),
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            tracing::warn!(%tenant, %url, error = %last, "webhook delivery failed after {ATTEMPTS} attempts");
-        });
+    /// Writes a delivery of SNS's notification document to `url`.
+    async fn to_webhook(&self, url: &str, document: &Value, depth: u32) -> Result<(), CapError> {
+        let lease_ms = u64::from(WEBHOOK_TIMEOUT_MS) + LEASE_MARGIN_MS;
+        self.deliver("webhook", url, document.to_string(), depth, lease_ms)
+            .await
+    }
+
+    async fn deliver(
+        &self,
+        kind: &str,
+        target: &str,
+        event: String,
+        depth: u32,
+        lease_ms: u64,
+    ) -> Result<(), CapError> {
+        let delivery = NewDelivery {
+            tenant: self.tenant.clone(),
+            kind: kind.to_string(),
+            target: target.to_string(),
+            event,
+            depth,
+            lease_ms,
+        };
+        self.store
+            .delivery_add(vec![delivery])
+            .await
+            .map_err(|e| CapError::Failed(format!("cannot queue a delivery: {e}")))?;
+        self.deliveries.notify_one();
+        Ok(())
     }
 }
 
@@ -186,7 +178,7 @@ impl TenantFanout {
 impl Notifier for TenantFanout {
     async fn publish(
         &self,
-        _caller: &Caller<'_>,
+        caller: &Caller<'_>,
         publication: Publication,
     ) -> Result<String, CapError> {
         let topic = self.topics.get(&publication.topic).ok_or_else(|| {
@@ -195,6 +187,16 @@ impl Notifier for TenantFanout {
                 publication.topic
             ))
         })?;
+        // As SNS counts: the message, its subject and every attribute's name and value.
+        let size = publication.body.len()
+            + publication.subject.as_ref().map_or(0, String::len)
+            + publication
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        check_message_size("a topic publication", size, self.limits.max_message_bytes())?;
+        let depth = caller.depth;
         let id = uuid::Uuid::new_v4().to_string();
         let attributes: serde_json::Map<String, Value> = publication
             .attributes
@@ -221,22 +223,26 @@ impl Notifier for TenantFanout {
             match sub.target().map_err(CapError::Invalid)? {
                 Target::Queue(q) => {
                     // Raw message delivery: the body as published, with its attributes.
-                    self.to_queue(q, publication.body.clone(), publication.attributes.clone())
-                        .await?;
+                    self.to_queue(
+                        q,
+                        publication.body.clone(),
+                        publication.attributes.clone(),
+                        depth,
+                    )
+                    .await?;
                 }
-                Target::Plugin(p) => self.to_plugin(
-                    p,
-                    Event::Topic(Notification {
+                Target::Plugin(p) => {
+                    let event = Pending::Topic {
                         id: id.clone(),
                         topic: publication.topic.clone(),
                         subject: publication.subject.clone(),
                         body: publication.body.clone(),
                         attributes: publication.attributes.clone(),
-                    }),
-                ),
-                Target::Webhook(url) => self.to_webhook(
-                    url,
-                    json!({
+                    };
+                    self.to_plugin(p, &event, depth, "topic").await?;
+                }
+                Target::Webhook(url) => {
+                    let document = json!({
                         "Type": "Notification",
                         "MessageId": id,
                         "TopicArn": format!("orquesta:{}:{}", self.tenant, publication.topic),
@@ -244,8 +250,9 @@ impl Notifier for TenantFanout {
                         "Message": publication.body,
                         "Timestamp": now_ms(),
                         "MessageAttributes": attributes,
-                    }),
-                ),
+                    });
+                    self.to_webhook(url, &document, depth).await?;
+                }
                 // A subscription cannot name a workflow (as with SNS).
                 Target::Workflow(_) => {}
                 Target::Log => tracing::info!(
@@ -269,27 +276,39 @@ impl Notifier for TenantFanout {
 
 #[async_trait]
 impl Messaging for TenantFanout {
-    async fn send(&self, _: &Caller<'_>, message: OutgoingMessage) -> Result<String, CapError> {
+    async fn send(
+        &self,
+        caller: &Caller<'_>,
+        message: OutgoingMessage,
+    ) -> Result<String, CapError> {
         let queue = message.queue.clone();
         super::queues::send(
             &self.store,
             &self.wake,
             &self.tenant,
             &self.queues,
-            self.queue_depth,
             &queue,
+            self.sending(caller.depth),
             message,
         )
         .await
     }
 
-    async fn put_event(&self, _: &Caller<'_>, event: OutgoingEvent) -> Result<String, CapError> {
+    async fn put_event(
+        &self,
+        caller: &Caller<'_>,
+        event: OutgoingEvent,
+    ) -> Result<String, CapError> {
         let bus = self.buses.get(&event.bus).ok_or_else(|| {
             CapError::Invalid(format!(
                 "bus `{}` is not one of the tenant's buses",
                 event.bus
             ))
         })?;
+        // EventBridge counts the whole entry: source, detail type and detail.
+        let size = event.source.len() + event.detail_type.len() + event.detail.len();
+        check_message_size("a bus event", size, self.limits.max_message_bytes())?;
+        let depth = caller.depth;
         let detail: Value = serde_json::from_str(&event.detail)
             .map_err(|e| CapError::Invalid(format!("an event's detail must be JSON: {e}")))?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -319,25 +338,28 @@ impl Messaging for TenantFanout {
             metrics::counter!("orquesta_bus_matches_total", &labels).increment(1);
             for target in &rule.targets {
                 match target.target().map_err(CapError::Invalid)? {
-                    Target::Queue(q) => self.to_queue(q, envelope.to_string(), Vec::new()).await?,
-                    Target::Plugin(p) => self.to_plugin(
-                        p,
-                        Event::Bus(BusEvent {
+                    Target::Queue(q) => {
+                        self.to_queue(q, envelope.to_string(), Vec::new(), depth)
+                            .await?
+                    }
+                    Target::Plugin(p) => {
+                        let pending = Pending::Bus {
                             id: id.clone(),
                             bus: event.bus.clone(),
                             source: event.source.clone(),
                             detail_type: event.detail_type.clone(),
                             detail: event.detail.clone(),
                             time,
-                        }),
-                    ),
+                        };
+                        self.to_plugin(p, &pending, depth, "bus").await?;
+                    }
                     Target::Log => tracing::info!(
                         tenant = %self.tenant, bus = %event.bus, rule = %rule.name,
                         event = %crate::text::escape_within(&envelope.to_string(), LOG_LINE),
                         "bus event"
                     ),
                     Target::Workflow(w) => {
-                        self.to_workflow(w, envelope.clone(), None).await?;
+                        self.to_workflow(w, envelope.clone(), None, depth).await?;
                     }
                     Target::Webhook(_) => {}
                 }
@@ -348,14 +370,14 @@ impl Messaging for TenantFanout {
 
     async fn start_execution(
         &self,
-        _: &Caller<'_>,
+        caller: &Caller<'_>,
         workflow: &str,
         input: &str,
         name: Option<&str>,
     ) -> Result<String, CapError> {
         let input: Value = serde_json::from_str(input)
             .map_err(|e| CapError::Invalid(format!("execution input must be JSON: {e}")))?;
-        self.to_workflow(workflow, input, name).await
+        self.to_workflow(workflow, input, name, caller.depth).await
     }
 }
 

@@ -6,12 +6,14 @@ pub mod auth;
 mod blobs;
 mod body;
 pub mod config;
+mod deliveries;
 mod fanout;
 pub(crate) mod metrics;
 mod plugin_headers;
 pub mod plugins;
 mod problem;
 pub mod queues;
+mod recursion;
 mod schedules;
 mod state;
 pub mod tenants;
@@ -128,6 +130,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             blobs: FsBlobs::new(config.data_dir.join("blobs")),
             data_dir: config.data_dir.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            deliveries: Arc::new(tokio::sync::Notify::new()),
             app: handle,
             executor,
         },
@@ -169,6 +172,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             tokio::join!(
                 queues::supervise(app.clone(), consumers_stopped.clone()),
                 schedules::run(app.clone(), consumers_stopped.clone()),
+                deliveries::run(app.clone(), consumers_stopped.clone()),
                 app.services.executor.clone().run(consumers_stopped)
             );
         }

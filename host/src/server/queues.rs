@@ -16,7 +16,7 @@ use super::state::App;
 use crate::bindings::handler::{Event, QueueMessage, Response};
 use crate::capabilities::CapError;
 use crate::capabilities::messaging::OutgoingMessage;
-use crate::engine::limits::capability::QUEUE_MAX_BODY_BYTES;
+use crate::capabilities::messaging::check_message_size;
 use crate::store::queue::{Delivered, NewMessage};
 use crate::store::{Store, StoreError};
 use crate::tenants::QueueConfig;
@@ -33,17 +33,28 @@ const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How often the supervisor looks for queues that gained a consumer.
 const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
 
+/// What a send is held to and marked with.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    /// The tenant's `limits.max_message_bytes()`.
+    pub max_bytes: usize,
+    /// The tenant's `limits.queue_depth`: messages one queue may hold.
+    pub max_depth: u32,
+    /// The chain depth of what is sent (0 when no plugin sends it).
+    pub depth: u32,
+}
+
 /// Sends a message to one of `tenant`'s queues, with its settings applied.
 pub async fn send(
     store: &Store,
     wake: &Notify,
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
-    max_depth: u32,
     queue: &str,
+    sending: Sending,
     message: OutgoingMessage,
 ) -> Result<String, CapError> {
-    let mut ids = send_many(store, wake, tenant, queues, max_depth, queue, vec![message]).await?;
+    let mut ids = send_many(store, wake, tenant, queues, queue, sending, vec![message]).await?;
     Ok(ids.pop().unwrap_or_default())
 }
 
@@ -54,8 +65,8 @@ pub async fn send_many(
     wake: &Notify,
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
-    max_depth: u32,
     queue: &str,
+    sending: Sending,
     messages: Vec<OutgoingMessage>,
 ) -> Result<Vec<String>, CapError> {
     let config = queues.get(queue).ok_or_else(|| {
@@ -66,7 +77,7 @@ pub async fn send_many(
         .into_iter()
         .enumerate()
         .map(|(i, m)| {
-            prepare(config, queue, m).map_err(|e| match (e, count) {
+            prepare(config, queue, sending, m).map_err(|e| match (e, count) {
                 (e, 1) => e,
                 (CapError::Invalid(why), _) => CapError::Invalid(format!("message {i}: {why}")),
                 (e, _) => e,
@@ -75,7 +86,13 @@ pub async fn send_many(
         .collect::<Result<Vec<_>, _>>()?;
     let retention_ms = u64::from(config.retention_seconds) * 1000;
     let ids = store
-        .queue_send_many(tenant, queue, new, retention_ms, Some(max_depth.into()))
+        .queue_send_many(
+            tenant,
+            queue,
+            new,
+            retention_ms,
+            Some(sending.max_depth.into()),
+        )
         .await
         .map_err(|e| match e {
             StoreError::QueueFull(why) => CapError::Denied(why),
@@ -91,14 +108,17 @@ pub async fn send_many(
 fn prepare(
     config: &QueueConfig,
     queue: &str,
+    sending: Sending,
     message: OutgoingMessage,
 ) -> Result<NewMessage, CapError> {
-    if message.body.len() > QUEUE_MAX_BODY_BYTES {
-        return Err(CapError::Invalid(format!(
-            "a message body is at most {QUEUE_MAX_BODY_BYTES} bytes, got {}",
-            message.body.len()
-        )));
-    }
+    // As SQS counts: the body and every attribute's name and value.
+    let size = message.body.len()
+        + message
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    check_message_size("a queue message", size, sending.max_bytes)?;
     // SQS refuses U+0000 too, and PostgreSQL's text cannot hold it.
     let texts = [&message.body]
         .into_iter()
@@ -132,6 +152,7 @@ fn prepare(
         group_id: message.group_id,
         dedup_id: message.deduplication_id,
         delay_ms: delay_s * 1000,
+        depth: sending.depth,
     })
 }
 
@@ -253,6 +274,10 @@ async fn consume(
         }
         let mut deliver = Vec::with_capacity(batch.len());
         for message in batch {
+            if super::recursion::past_bound(message.depth) {
+                stop_loop(&store, config, &tenant, &queue, &message).await;
+                continue;
+            }
             match &config.dead_letter {
                 Some(dl) if message.receive_count > dl.max_receive_count => {
                     match store.queue_dead_letter(&message, &queue, &dl.queue).await {
@@ -281,6 +306,25 @@ async fn consume(
         if let Err(e) = store.queue_delete_claim(&d.receipt, &ids).await {
             tracing::warn!(%tenant, %queue, error = %e, "cannot settle a batch");
         }
+    }
+}
+
+/// A message past the recursion bound is not delivered: it goes to the dead-letter queue
+/// if the queue has one (as Lambda does), or is dropped.
+async fn stop_loop(
+    store: &Store,
+    config: &QueueConfig,
+    tenant: &str,
+    queue: &str,
+    message: &Delivered,
+) {
+    super::recursion::stopped(tenant, "queue", queue);
+    let settled = match &config.dead_letter {
+        Some(dl) => store.queue_dead_letter(message, queue, &dl.queue).await,
+        None => store.queue_delete(message).await.map(|_| ()),
+    };
+    if let Err(e) = settled {
+        tracing::warn!(%tenant, %queue, id = %message.id, error = %e, "cannot settle a message");
     }
 }
 
@@ -313,6 +357,8 @@ async fn deliver_batch(
         }
         return None;
     };
+    // The batch's messages may come from several chains: the longest counts.
+    let depth = batch.iter().map(|m| m.depth).max().unwrap_or_default();
     let event = Event::Queue(
         batch
             .iter()
@@ -327,7 +373,10 @@ async fn deliver_batch(
             })
             .collect(),
     );
-    let outcome = app.engine.invoke(&plugin, ctx, &event).await;
+    let outcome = app
+        .engine
+        .invoke_in_chain(&plugin, ctx, &event, depth)
+        .await;
     let failed: Result<Vec<String>, String> = match outcome {
         Ok(Response::Batch(ids)) => Ok(ids),
         Ok(_) => Ok(Vec::new()),

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::deliveries::Pending;
 use super::state::App;
-use crate::bindings::handler::{Event, ScheduledTick};
 use crate::schedule::ScheduleExpr;
 use crate::store::now_ms;
 use crate::tenants::{ScheduleConfig, Target};
@@ -105,16 +105,19 @@ async fn fire(
     let fanout = app.services.fanout(tenant, &runtime.config);
     let input = config.input.to_string();
     match config.target.target() {
-        Ok(Target::Plugin(plugin)) => fanout.to_plugin(
-            plugin,
-            Event::Schedule(ScheduledTick {
+        Ok(Target::Plugin(plugin)) => {
+            let tick = Pending::Schedule {
                 schedule: name.to_string(),
                 scheduled_at: due as u64,
                 input,
-            }),
-        ),
+            };
+            // A tick starts a chain.
+            if let Err(e) = fanout.to_plugin(plugin, &tick, 0, "schedule").await {
+                tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
+            }
+        }
         Ok(Target::Queue(queue)) => {
-            if let Err(e) = fanout.to_queue(queue, input, Vec::new()).await {
+            if let Err(e) = fanout.to_queue(queue, input, Vec::new(), 0).await {
                 tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
             }
         }
@@ -124,6 +127,7 @@ async fn fire(
                     workflow,
                     config.input.clone(),
                     Some(&format!("{name}-{due}")),
+                    0,
                 )
                 .await
             {

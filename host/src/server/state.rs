@@ -30,6 +30,8 @@ pub struct Services {
     pub data_dir: PathBuf,
     /// Wakes this host's queue consumers when a message is sent here.
     pub wake: Arc<Notify>,
+    /// Wakes this host's delivery worker when a delivery is written here.
+    pub deliveries: Arc<Notify>,
     /// The service, for deliveries to plugins (set once it exists).
     pub app: AppHandle,
     /// Workflow executions on this host.
@@ -70,10 +72,9 @@ impl Services {
             tenant: name.to_string(),
             store: self.store.clone(),
             wake: self.wake.clone(),
-            http: self.http.for_tenant(tenant.http.allow_private),
-            app: self.app.clone(),
+            deliveries: self.deliveries.clone(),
+            limits: tenant.limits.clone(),
             queues: tenant.queues.clone(),
-            queue_depth: tenant.limits.queue_depth,
             topics: tenant.topics.clone(),
             buses: tenant.buses.clone(),
             workflows: tenant.workflows.clone(),

@@ -50,6 +50,16 @@ impl TaskRunner for ServiceTasks {
 
     async fn run(&self, call: TaskCall) -> Result<Value, StateError> {
         let app = self.app()?;
+        if super::recursion::past_bound(call.depth) {
+            super::recursion::stopped(&call.tenant, "workflow", &call.resource);
+            return Err(StateError::new(
+                super::recursion::STOPPED,
+                format!(
+                    "recursive loop stopped: the task would be invocation {} of one chain",
+                    call.depth + 1
+                ),
+            ));
+        }
         let runtime = app.tenants.get(&call.tenant).ok_or_else(|| {
             StateError::new(
                 TASK_FAILED,
@@ -81,7 +91,10 @@ impl TaskRunner for ServiceTasks {
             input: call.input.to_string(),
             context: call.context.to_string(),
         });
-        let outcome = app.engine.invoke(&component, ctx, &event).await;
+        let outcome = app
+            .engine
+            .invoke_in_chain(&component, ctx, &event, call.depth)
+            .await;
         match outcome {
             Ok(PluginResponse::None) => Ok(Value::Null),
             Ok(response) => {

@@ -2,6 +2,7 @@
 //! data directory; the schema lives in `host/migrations` and is applied on open.
 
 mod blob;
+pub mod delivery;
 mod kv;
 pub mod queue;
 mod schedule;

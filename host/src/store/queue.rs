@@ -17,6 +17,9 @@ pub struct NewMessage {
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
     pub delay_ms: u64,
+    /// Its place in a chain of invocations (see `MAX_CHAIN_DEPTH`): 0 when no plugin
+    /// sent it.
+    pub depth: u32,
 }
 
 /// A message handed to a consumer, with the receipt that acknowledges it.
@@ -31,6 +34,8 @@ pub struct Delivered {
     #[serde(skip)]
     pub receipt: String,
     pub history: Vec<Value>,
+    /// The invocation it reaches runs this many invocations into its chain.
+    pub depth: u32,
 }
 
 /// A message as the admin API lists it.
@@ -67,11 +72,12 @@ type ClaimedRow = (
     i64,
     i64,
     String,
+    i64,
 );
 
 /// A FIFO deduplication id is remembered this long, as SQS does.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
-/// Messages written by one INSERT: 10 bound parameters each, well below both
+/// Messages written by one INSERT: 11 bound parameters each, well below both
 /// databases' limits (32,766 for SQLite, 65,535 for PostgreSQL).
 const MESSAGES_PER_INSERT: usize = 200;
 
@@ -148,6 +154,7 @@ impl Store {
                 sent_at: now,
                 visible_at: now.saturating_add(message.delay_ms as i64),
                 expires_at: now.saturating_add(retention_ms as i64),
+                depth: message.depth,
             });
             if dedup || pending.len() == MESSAGES_PER_INSERT {
                 insert_rows(&mut tx, self.backend, std::mem::take(&mut pending)).await?;
@@ -459,7 +466,7 @@ async fn claim(
                WHERE e.tenant = m.tenant AND e.queue = m.queue
                  AND e.group_id = m.group_id AND e.seq < m.seq))
            ORDER BY m.visible_at, m.seq LIMIT {} {lock})
-         RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, history",
+         RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, history, depth",
         p(4),
         p(5),
         p(1),
@@ -487,15 +494,18 @@ async fn claim(
     Ok(rows
         .into_iter()
         .map(
-            |(_, id, body, attributes, group_id, sent_at, receive_count, history)| Delivered {
-                id,
-                body,
-                attributes: parse_attributes(&attributes),
-                group_id,
-                sent_at: sent_at as u64,
-                receive_count: receive_count as u32,
-                receipt: receipt.clone(),
-                history: serde_json::from_str(&history).unwrap_or_default(),
+            |(_, id, body, attributes, group_id, sent_at, receive_count, history, depth)| {
+                Delivered {
+                    id,
+                    body,
+                    attributes: parse_attributes(&attributes),
+                    group_id,
+                    sent_at: sent_at as u64,
+                    receive_count: receive_count as u32,
+                    receipt: receipt.clone(),
+                    history: serde_json::from_str(&history).unwrap_or_default(),
+                    depth: u32::try_from(depth).unwrap_or(u32::MAX),
+                }
             },
         )
         .collect())
@@ -537,6 +547,7 @@ struct Row {
     sent_at: i64,
     visible_at: i64,
     expires_at: i64,
+    depth: u32,
 }
 
 /// Writes `rows` in one INSERT (nothing for none).
@@ -551,14 +562,14 @@ async fn insert_rows(
     let mut params = Placeholders::new(backend);
     let values: Vec<String> = (0..rows.len())
         .map(|_| {
-            let row: Vec<String> = (0..10).map(|_| params.next()).collect();
+            let row: Vec<String> = (0..11).map(|_| params.next()).collect();
             format!("({})", row.join(", "))
         })
         .collect();
     let sql = format!(
         "INSERT INTO queue_messages
            (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
-            expires_at)
+            expires_at, depth)
          VALUES {}",
         values.join(", ")
     );
@@ -574,7 +585,8 @@ async fn insert_rows(
             .bind(row.dedup_id)
             .bind(row.sent_at)
             .bind(row.visible_at)
-            .bind(row.expires_at);
+            .bind(row.expires_at)
+            .bind(i64::from(row.depth));
     }
     query.execute(&mut **tx).await?;
     Ok(())

@@ -29,6 +29,9 @@ pub struct NewExecution {
     pub input: String,
     pub cursor: String,
     pub deadline_at: Option<i64>,
+    /// Its place in a chain of invocations (0 when no plugin started it); children
+    /// inherit it.
+    pub depth: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,7 @@ pub struct ExecutionRow {
     pub stopped_at: Option<i64>,
     pub deadline_at: Option<i64>,
     pub wake_at: i64,
+    pub depth: u32,
 }
 
 /// History rows written by one statement: a transition writes a few; a long one is cut
@@ -62,7 +66,7 @@ const HISTORY_ROWS_PER_STATEMENT: usize = 100;
 
 const COLUMNS: &str = "id, tenant, workflow, name, root_id, parent_id, parent_gen, parent_index, \
     definition, context, input, status, output, error, cause, cursor, version, started_at, \
-    stopped_at, deadline_at, wake_at";
+    stopped_at, deadline_at, wake_at, depth";
 
 impl FromRow<'_, AnyRow> for ExecutionRow {
     fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
@@ -88,6 +92,7 @@ impl FromRow<'_, AnyRow> for ExecutionRow {
             stopped_at: r.try_get("stopped_at")?,
             deadline_at: r.try_get("deadline_at")?,
             wake_at: r.try_get("wake_at")?,
+            depth: u32::try_from(r.try_get::<i64, _>("depth")?).unwrap_or(u32::MAX),
         })
     }
 }
@@ -539,8 +544,8 @@ async fn insert(
     let done = sqlx::query(
         "INSERT INTO wf_executions
            (id, tenant, workflow, name, root_id, parent_id, parent_gen, parent_index, definition,
-            context, input, status, cursor, started_at, deadline_at, wake_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'RUNNING', $12, $13, $14, $13)
+            context, input, status, cursor, started_at, deadline_at, wake_at, depth)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'RUNNING', $12, $13, $14, $13, $15)
          ON CONFLICT DO NOTHING",
     )
     .bind(&new.id)
@@ -557,6 +562,7 @@ async fn insert(
     .bind(&new.cursor)
     .bind(now)
     .bind(new.deadline_at)
+    .bind(i64::from(new.depth))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -57,6 +57,8 @@ pub struct TaskCall {
     pub state: String,
     pub input: Value,
     pub context: Value,
+    /// The execution's place in a chain of invocations: the task runs this deep.
+    pub depth: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +193,21 @@ impl Executor {
         input: Value,
         name: Option<&str>,
     ) -> Result<Started, StartError> {
+        self.start_in_chain(tenant, workflow, definition, input, name, 0)
+            .await
+    }
+
+    /// [`Executor::start`] for an execution a plugin started, `depth` invocations into
+    /// its chain.
+    pub async fn start_in_chain(
+        &self,
+        tenant: &str,
+        workflow: &str,
+        definition: &Value,
+        input: Value,
+        name: Option<&str>,
+        depth: u32,
+    ) -> Result<Started, StartError> {
         let machine = Machine::parse(definition).map_err(StartError::Definition)?;
         let input_text = input.to_string();
         if input_text.len() > MAX_PAYLOAD_BYTES {
@@ -217,6 +234,7 @@ impl Executor {
             deadline_at: machine
                 .timeout_seconds
                 .map(|s| now.saturating_add((s as i64).saturating_mul(1000))),
+            depth,
         };
         let history = [
             event("ExecutionStarted", None, json!({ "input": input })),
@@ -661,6 +679,7 @@ impl Executor {
             state: cursor.state.clone(),
             input,
             context: context.clone(),
+            depth: row.depth,
         };
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
             Ok(r) => r.and_then(within_payload_limit),
@@ -828,6 +847,7 @@ impl Executor {
             input: input.to_string(),
             cursor: json_text(&Cursor::enter(&start_at, input)),
             deadline_at: row.deadline_at,
+            depth: row.depth,
         }
     }
 

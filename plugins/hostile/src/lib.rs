@@ -19,6 +19,8 @@
 //! batch, `fail` reports that message failed, `nap` sleeps `ms` first (with `"tag": T`,
 //! counting naps at once in `T:overlap:K`, for concurrency checks); every message it
 //! completes is counted in kv (`seen:N`) and appended to `order:GROUP` for FIFO checks.
+//!
+//! `loops`: a topic, queue or bus delivery that feeds itself back (recursive loops).
 
 mod fetch;
 mod storage;
@@ -26,12 +28,16 @@ mod storage;
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
 
+mod loops;
 mod outputs;
 
 struct Hostile;
 
 impl Handler for Hostile {
     fn handle(event: Event) -> Result<Response, Failure> {
+        if let Some(answer) = loops::handle(&event) {
+            return answer;
+        }
         let mut identity = None;
         let input = match event {
             Event::Task(task) => {

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use super::state::App;
 use crate::bindings::handler::{Event, QueueMessage, Response};
 use crate::capabilities::CapError;
-use crate::capabilities::messaging::OutgoingMessage;
+use crate::capabilities::messaging::{OutgoingMessage, check_delay};
 use crate::engine::limits::capability::QUEUE_MAX_BODY_BYTES;
 use crate::store::Store;
 use crate::store::queue::{Delivered, NewMessage};
@@ -26,8 +26,6 @@ use crate::tenants::QueueConfig;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// After a store error, a consumer waits this long before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// How often a consumer drops messages past their retention.
-const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
 /// How often a consumer refreshes its queue's depth and age gauges.
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How often the supervisor looks for queues that gained a consumer.
@@ -120,7 +118,14 @@ fn prepare(
         }
         _ => {}
     }
-    let delay_s = u64::from(message.delay_seconds.max(config.delay_seconds));
+    check_delay(message.delay_seconds)?;
+    // As SQS: a message's own delay replaces the queue's default. The WIT's delay is a
+    // plain u32, so 0 stands for "none given" and takes the queue's (docs/DECISIONS.md).
+    let delay_s = match message.delay_seconds {
+        0 => config.delay_seconds,
+        own => own,
+    };
+    let delay_s = u64::from(delay_s);
     Ok(NewMessage {
         body: message.body,
         attributes: message.attributes,
@@ -130,9 +135,10 @@ fn prepare(
     })
 }
 
-/// Starts a consumer for every queue with a `consumer`, as tenants come and go, until
-/// `stop` turns true; then waits for the batches in flight.
+/// Starts a consumer for every queue with a `consumer`, as tenants come and go, and the
+/// host's expiry sweeper, until `stop` turns true; then waits for the batches in flight.
 pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let sweeper = tokio::spawn(sweep(app.clone(), stop.clone()));
     let mut workers: HashMap<(String, String, u32), tokio::task::JoinHandle<()>> = HashMap::new();
     while !*stop.borrow() {
         for tenant in app.tenants.names() {
@@ -166,12 +172,35 @@ pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     for (_, worker) in workers {
         let _ = worker.await;
     }
+    let _ = sweeper.await;
+}
+
+/// Deletes every queue's messages past their retention (a consumer or not: dead-letter
+/// and alert queues too) and deduplication ids past their window, every
+/// `queue_sweep_ms`, until `stop`. Each host sweeps; one would do, none is required for
+/// correctness: claims, listings and counts already leave expired messages out.
+async fn sweep(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(app.config.queue_sweep_ms.max(1));
+    while !*stop.borrow() {
+        match app.services.store.queue_sweep().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(messages = n, "dropped queue messages past their retention");
+                metrics::counter!("orquesta_queue_expired_total").increment(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot drop expired queue messages"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// One of a queue's consumers on this host (`slot` of its `max_concurrency`): claims a
 /// batch, delivers it, settles it, repeats. Ends when the queue loses its consumer, the
 /// tenant goes or the concurrency drops below `slot` (the supervisor starts it again if
-/// they come back). Slot 0 also keeps the queue's gauges and drops expired messages.
+/// they come back). Slot 0 also keeps the queue's gauges.
 async fn consume(
     app: Arc<App>,
     tenant: String,
@@ -180,7 +209,6 @@ async fn consume(
     stop: watch::Receiver<bool>,
 ) {
     let store = app.services.store.clone();
-    let mut last_sweep: Option<Instant> = None;
     let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
     // Looked up once: a lookup by label allocates its labels on every batch.
@@ -209,12 +237,6 @@ async fn consume(
                 metrics::gauge!("orquesta_queue_in_flight", &labels).set(stats.in_flight as f64);
                 metrics::gauge!("orquesta_queue_oldest_age_seconds", &labels)
                     .set(stats.oldest_age_ms as f64 / 1000.0);
-            }
-        }
-        if slot == 0 && last_sweep.is_none_or(|t| t.elapsed() > EXPIRY_SWEEP) {
-            last_sweep = Some(Instant::now());
-            if let Err(e) = store.queue_expire(&tenant, &queue).await {
-                tracing::warn!(%tenant, %queue, error = %e, "cannot drop expired messages");
             }
         }
         let wake = app.services.wake.notified();
@@ -250,7 +272,11 @@ async fn consume(
         for message in batch {
             match &config.dead_letter {
                 Some(dl) if message.receive_count > dl.max_receive_count => {
-                    match store.queue_dead_letter(&message, &queue, &dl.queue).await {
+                    // The tenant's validation makes the dead-letter queue one of its own.
+                    let dlq_config = runtime.config.queues.get(&dl.queue).unwrap_or(config);
+                    let retention = u64::from(dlq_config.retention_seconds) * 1000;
+                    let dlq = (dl.queue.as_str(), retention);
+                    match store.queue_dead_letter(&message, &queue, dlq).await {
                         Ok(()) => {
                             tracing::warn!(%tenant, %queue, id = %message.id, dlq = %dl.queue, "message moved to the dead-letter queue");
                             metrics::counter!("orquesta_queue_dead_lettered_total", &labels)
@@ -353,4 +379,40 @@ async fn deliver_batch(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delayed(own: u32, queue: u32) -> Result<u64, CapError> {
+        let config: QueueConfig = toml::from_str(&format!("delay_seconds = {queue}")).unwrap();
+        let message = OutgoingMessage {
+            queue: "q".into(),
+            body: "x".into(),
+            delay_seconds: own,
+            attributes: Vec::new(),
+            group_id: None,
+            deduplication_id: None,
+        };
+        prepare(&config, "q", message).map(|m| m.delay_ms)
+    }
+
+    #[test]
+    fn a_messages_own_delay_replaces_the_queues_up_to_15_minutes() {
+        assert_eq!(delayed(5, 60).unwrap(), 5_000, "shorter than the queue's");
+        assert_eq!(
+            delayed(120, 60).unwrap(),
+            120_000,
+            "longer than the queue's"
+        );
+        assert_eq!(delayed(0, 60).unwrap(), 60_000, "none given: the queue's");
+        assert_eq!(delayed(900, 0).unwrap(), 900_000);
+        for refused in [901, 99_999_999, u32::MAX] {
+            match delayed(refused, 0) {
+                Err(CapError::Invalid(why)) => assert!(why.contains("at most 900"), "{why}"),
+                other => panic!("a delay of {refused} s: {other:?}"),
+            }
+        }
+    }
 }

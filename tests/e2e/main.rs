@@ -13,6 +13,7 @@ mod isolation;
 mod mok;
 mod outbound;
 mod process;
+mod queue_semantics;
 mod queues;
 mod refusals;
 mod schedules;

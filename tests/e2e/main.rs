@@ -17,6 +17,7 @@ mod outbound;
 mod outputs;
 mod process;
 mod proxy;
+mod queue_semantics;
 mod queues;
 mod quotas;
 mod refusals;

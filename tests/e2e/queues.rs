@@ -23,20 +23,20 @@ plugin = "worker"
     )
 }
 
-struct Admin {
+pub(crate) struct Admin {
     url: String,
     client: reqwest::Client,
 }
 
 impl Admin {
-    fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str) -> Self {
         Admin {
             url: url.to_string(),
             client: reqwest::Client::new(),
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Value {
         let r = self
             .client
             .post(format!("{}/admin/v1{path}", self.url))
@@ -51,7 +51,7 @@ impl Admin {
         body
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         self.client
             .get(format!("{}/admin/v1{path}", self.url))
             .bearer_auth(ADMIN_TOKEN)
@@ -63,7 +63,7 @@ impl Admin {
             .unwrap()
     }
 
-    async fn queue(&self, tenant: &str, queue: &str) -> Value {
+    pub(crate) async fn queue(&self, tenant: &str, queue: &str) -> Value {
         let all = self.get(&format!("/tenants/{tenant}/queues")).await;
         all["queues"]
             .as_array()
@@ -75,7 +75,7 @@ impl Admin {
     }
 
     /// Waits until `queue` holds nothing, visible or in flight.
-    async fn drained(&self, tenant: &str, queue: &str, limit: Duration) {
+    pub(crate) async fn drained(&self, tenant: &str, queue: &str, limit: Duration) {
         let started = Instant::now();
         loop {
             let q = self.queue(tenant, queue).await;
@@ -88,7 +88,7 @@ impl Admin {
     }
 
     /// What the worker plugin recorded under `key` in its kv.
-    async fn seen(&self, tenant: &str, key: &str) -> Value {
+    pub(crate) async fn seen(&self, tenant: &str, key: &str) -> Value {
         let r: Value = self
             .client
             .post(format!("{}/t/{tenant}/probe", self.url))

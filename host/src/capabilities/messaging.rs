@@ -58,6 +58,18 @@ pub fn check_message_size(what: &str, size: usize, max_bytes: usize) -> Result<(
     Ok(())
 }
 
+/// A message's own delay: at most `QUEUE_MAX_DELAY_S` (15 minutes), as SQS refuses
+/// more; a longer wait belongs in a workflow's `Wait` state or a schedule.
+pub fn check_delay(seconds: u32) -> Result<(), CapError> {
+    use crate::engine::limits::capability::QUEUE_MAX_DELAY_S;
+    if seconds > QUEUE_MAX_DELAY_S {
+        return Err(CapError::Invalid(format!(
+            "delay_seconds is at most {QUEUE_MAX_DELAY_S} (15 minutes), got {seconds}"
+        )));
+    }
+    Ok(())
+}
+
 fn check_json(what: &str, text: &str) -> Result<(), CapError> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
@@ -72,6 +84,8 @@ impl Host for Invocation {
         options: SendOptions,
     ) -> Result<String, HostError> {
         Grants::check(&self.ctx.capabilities.grants.queues, "queue", &queue)?;
+        // Here too, so `orquesta test` refuses what the service refuses.
+        check_delay(options.delay_seconds)?;
         let message = OutgoingMessage {
             queue,
             body,

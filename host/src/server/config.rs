@@ -33,6 +33,10 @@ pub struct HostConfig {
     pub shutdown_grace_ms: u64,
     /// Instances alive at once across tenants (the pooling allocator's slots).
     pub instance_slots: u32,
+    /// How often this host deletes queue messages past their retention and deduplication
+    /// ids past their window, in every queue. Expired messages are never delivered,
+    /// listed or counted meanwhile; this only frees their space.
+    pub queue_sweep_ms: u64,
 }
 
 impl Default for HostConfig {
@@ -48,6 +52,7 @@ impl Default for HostConfig {
             request_timeout_ms: 29_000,
             shutdown_grace_ms: 30_000,
             instance_slots: 256,
+            queue_sweep_ms: 60_000,
         }
     }
 }

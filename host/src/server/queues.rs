@@ -15,8 +15,7 @@ use tokio::sync::{Notify, watch};
 use super::state::App;
 use crate::bindings::handler::{Event, QueueMessage, Response};
 use crate::capabilities::CapError;
-use crate::capabilities::messaging::OutgoingMessage;
-use crate::capabilities::messaging::check_message_size;
+use crate::capabilities::messaging::{OutgoingMessage, check_delay, check_message_size};
 use crate::store::queue::{Delivered, NewMessage};
 use crate::store::{Store, StoreError};
 use crate::tenants::QueueConfig;
@@ -26,8 +25,6 @@ use crate::tenants::QueueConfig;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// After a store error, a consumer waits this long before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// How often a consumer drops messages past their retention.
-const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
 /// How often a consumer refreshes its queue's depth and age gauges.
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// How often the supervisor looks for queues that gained a consumer.
@@ -145,7 +142,14 @@ fn prepare(
         }
         _ => {}
     }
-    let delay_s = u64::from(message.delay_seconds.max(config.delay_seconds));
+    check_delay(message.delay_seconds)?;
+    // As SQS: a message's own delay replaces the queue's default. The WIT's delay is a
+    // plain u32, so 0 stands for "none given" and takes the queue's (docs/DECISIONS.md).
+    let delay_s = match message.delay_seconds {
+        0 => config.delay_seconds,
+        own => own,
+    };
+    let delay_s = u64::from(delay_s);
     Ok(NewMessage {
         body: message.body,
         attributes: message.attributes,
@@ -156,9 +160,10 @@ fn prepare(
     })
 }
 
-/// Starts a consumer for every queue with a `consumer`, as tenants come and go, until
-/// `stop` turns true; then waits for the batches in flight.
+/// Starts a consumer for every queue with a `consumer`, as tenants come and go, and the
+/// host's expiry sweeper, until `stop` turns true; then waits for the batches in flight.
 pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let sweeper = tokio::spawn(sweep(app.clone(), stop.clone()));
     let mut workers: HashMap<(String, String, u32), tokio::task::JoinHandle<()>> = HashMap::new();
     while !*stop.borrow() {
         for tenant in app.tenants.names() {
@@ -192,12 +197,35 @@ pub async fn supervise(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     for (_, worker) in workers {
         let _ = worker.await;
     }
+    let _ = sweeper.await;
+}
+
+/// Deletes every queue's messages past their retention (a consumer or not: dead-letter
+/// and alert queues too) and deduplication ids past their window, every
+/// `queue_sweep_ms`, until `stop`. Each host sweeps; one would do, none is required for
+/// correctness: claims, listings and counts already leave expired messages out.
+async fn sweep(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(app.config.queue_sweep_ms.max(1));
+    while !*stop.borrow() {
+        match app.services.store.queue_sweep().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(messages = n, "dropped queue messages past their retention");
+                metrics::counter!("orquesta_queue_expired_total").increment(n);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot drop expired queue messages"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// One of a queue's consumers on this host (`slot` of its `max_concurrency`): claims a
 /// batch, delivers it, settles it, repeats. Ends when the queue loses its consumer, the
 /// tenant goes or the concurrency drops below `slot` (the supervisor starts it again if
-/// they come back). Slot 0 also keeps the queue's gauges and drops expired messages.
+/// they come back). Slot 0 also keeps the queue's gauges.
 async fn consume(
     app: Arc<App>,
     tenant: String,
@@ -206,7 +234,6 @@ async fn consume(
     stop: watch::Receiver<bool>,
 ) {
     let store = app.services.store.clone();
-    let mut last_sweep: Option<Instant> = None;
     let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
     // Looked up once: a lookup by label allocates its labels on every batch.
@@ -235,12 +262,6 @@ async fn consume(
                 metrics::gauge!("orquesta_queue_in_flight", &labels).set(stats.in_flight as f64);
                 metrics::gauge!("orquesta_queue_oldest_age_seconds", &labels)
                     .set(stats.oldest_age_ms as f64 / 1000.0);
-            }
-        }
-        if slot == 0 && last_sweep.is_none_or(|t| t.elapsed() > EXPIRY_SWEEP) {
-            last_sweep = Some(Instant::now());
-            if let Err(e) = store.queue_expire(&tenant, &queue).await {
-                tracing::warn!(%tenant, %queue, error = %e, "cannot drop expired messages");
             }
         }
         let wake = app.services.wake.notified();
@@ -272,15 +293,23 @@ async fn consume(
             }
             continue;
         }
+        // The dead-letter queue and its retention: the tenant's validation makes it one of
+        // its own queues.
+        let dead_letter = config.dead_letter.as_ref().map(|dl| {
+            let dlq_config = runtime.config.queues.get(&dl.queue).unwrap_or(config);
+            (dl, u64::from(dlq_config.retention_seconds) * 1000)
+        });
         let mut deliver = Vec::with_capacity(batch.len());
         for message in batch {
             if super::recursion::past_bound(message.depth) {
-                stop_loop(&store, config, &tenant, &queue, &message).await;
+                let dlq = dead_letter.map(|(dl, retention)| (dl.queue.as_str(), retention));
+                stop_loop(&store, dlq, &tenant, &queue, &message).await;
                 continue;
             }
-            match &config.dead_letter {
-                Some(dl) if message.receive_count > dl.max_receive_count => {
-                    match store.queue_dead_letter(&message, &queue, &dl.queue).await {
+            match dead_letter {
+                Some((dl, retention)) if message.receive_count > dl.max_receive_count => {
+                    let dlq = (dl.queue.as_str(), retention);
+                    match store.queue_dead_letter(&message, &queue, dlq).await {
                         Ok(()) => {
                             tracing::warn!(%tenant, %queue, id = %message.id, dlq = %dl.queue, "message moved to the dead-letter queue");
                             metrics::counter!("orquesta_queue_dead_lettered_total", &labels)
@@ -313,14 +342,14 @@ async fn consume(
 /// if the queue has one (as Lambda does), or is dropped.
 async fn stop_loop(
     store: &Store,
-    config: &QueueConfig,
+    dead_letter: Option<(&str, u64)>,
     tenant: &str,
     queue: &str,
     message: &Delivered,
 ) {
     super::recursion::stopped(tenant, "queue", queue);
-    let settled = match &config.dead_letter {
-        Some(dl) => store.queue_dead_letter(message, queue, &dl.queue).await,
+    let settled = match dead_letter {
+        Some(dlq) => store.queue_dead_letter(message, queue, dlq).await,
         None => store.queue_delete(message).await.map(|_| ()),
     };
     if let Err(e) = settled {
@@ -407,4 +436,45 @@ async fn deliver_batch(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delayed(own: u32, queue: u32) -> Result<u64, CapError> {
+        let config: QueueConfig = toml::from_str(&format!("delay_seconds = {queue}")).unwrap();
+        let message = OutgoingMessage {
+            queue: "q".into(),
+            body: "x".into(),
+            delay_seconds: own,
+            attributes: Vec::new(),
+            group_id: None,
+            deduplication_id: None,
+        };
+        let sending = Sending {
+            max_bytes: 256 << 10,
+            max_depth: 10,
+            depth: 0,
+        };
+        prepare(&config, "q", sending, message).map(|m| m.delay_ms)
+    }
+
+    #[test]
+    fn a_messages_own_delay_replaces_the_queues_up_to_15_minutes() {
+        assert_eq!(delayed(5, 60).unwrap(), 5_000, "shorter than the queue's");
+        assert_eq!(
+            delayed(120, 60).unwrap(),
+            120_000,
+            "longer than the queue's"
+        );
+        assert_eq!(delayed(0, 60).unwrap(), 60_000, "none given: the queue's");
+        assert_eq!(delayed(900, 0).unwrap(), 900_000);
+        for refused in [901, 99_999_999, u32::MAX] {
+            match delayed(refused, 0) {
+                Err(CapError::Invalid(why)) => assert!(why.contains("at most 900"), "{why}"),
+                other => panic!("a delay of {refused} s: {other:?}"),
+            }
+        }
+    }
 }

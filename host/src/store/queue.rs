@@ -77,6 +77,8 @@ type ClaimedRow = (
 
 /// A FIFO deduplication id is remembered this long, as SQS does.
 const DEDUP_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// Rows one sweep statement deletes.
+const SWEEP_BATCH: i64 = 1000;
 /// Messages written by one INSERT: 11 bound parameters each, well below both
 /// databases' limits (32,766 for SQLite, 65,535 for PostgreSQL).
 const MESSAGES_PER_INSERT: usize = 200;
@@ -98,8 +100,10 @@ impl Store {
     }
 
     /// Enqueues `messages` in one transaction: all or none. Returns their ids in order.
-    /// Messages without a deduplication id are written many to a statement (a round trip
-    /// to the database each saved); one with an id is checked against the window first.
+    /// Messages are written many to a statement (a round trip to the database each
+    /// saved); one with a deduplication id first claims it for the window in
+    /// `queue_dedup`, and a repeat within the window answers the first message's id and
+    /// adds nothing, even once that message was consumed.
     /// With `max_depth`, refused (`QueueFull`) if the queue would then hold more.
     pub async fn queue_send_many(
         &self,
@@ -118,31 +122,19 @@ impl Store {
         let mut ids = Vec::with_capacity(messages.len());
         let mut pending: Vec<Row> = Vec::new();
         for message in messages {
+            let id = uuid::Uuid::new_v4().to_string();
             if let Some(dedup) = &message.dedup_id {
-                // Earlier messages of this batch first: the check must see them.
-                insert_rows(&mut tx, self.backend, std::mem::take(&mut pending)).await?;
-                let seen: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM queue_messages
-                     WHERE tenant = $1 AND queue = $2 AND dedup_id = $3 AND sent_at > $4",
-                )
-                .bind(tenant)
-                .bind(queue)
-                .bind(dedup)
-                .bind(now - DEDUP_WINDOW_MS)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(id) = seen {
-                    ids.push(id);
+                let first = claim_dedup_id(&mut tx, (tenant, queue, dedup), &id, now).await?;
+                if first != id {
+                    ids.push(first);
                     continue;
                 }
             }
-            let id = uuid::Uuid::new_v4().to_string();
             let attributes: serde_json::Map<String, Value> = message
                 .attributes
                 .into_iter()
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect();
-            let dedup = message.dedup_id.is_some();
             pending.push(Row {
                 id: id.clone(),
                 tenant: tenant.to_string(),
@@ -156,7 +148,7 @@ impl Store {
                 expires_at: now.saturating_add(retention_ms as i64),
                 depth: message.depth,
             });
-            if dedup || pending.len() == MESSAGES_PER_INSERT {
+            if pending.len() == MESSAGES_PER_INSERT {
                 insert_rows(&mut tx, self.backend, std::mem::take(&mut pending)).await?;
             }
             ids.push(id);
@@ -246,12 +238,14 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a delivered message to `dlq`, visible at once, keeping its history.
+    /// Moves a delivered message to `dlq`, visible at once, keeping its history. It then
+    /// expires `retention_ms` (the dead-letter queue's) after it was first sent, as SQS
+    /// counts a dead-lettered message's retention from its original enqueue time.
     pub async fn queue_dead_letter(
         &self,
         message: &Delivered,
         queue: &str,
-        dlq: &str,
+        (dlq, retention_ms): (&str, u64),
     ) -> Result<(), StoreError> {
         let history = with_entry(
             &message.history,
@@ -261,7 +255,7 @@ impl Store {
         sqlx::query(
             "UPDATE queue_messages
              SET queue = $3, source_queue = $4, receive_count = 0, receipt = NULL,
-                 visible_at = $5, history = $6
+                 visible_at = $5, history = $6, expires_at = sent_at + $7
              WHERE id = $1 AND receipt = $2",
         )
         .bind(&message.id)
@@ -270,6 +264,7 @@ impl Store {
         .bind(queue)
         .bind(now_ms())
         .bind(history)
+        .bind(i64::try_from(retention_ms).unwrap_or(i64::MAX))
         .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
@@ -277,7 +272,8 @@ impl Store {
 
     /// Moves a dead-letter queue's messages back to the queues they came from; messages
     /// sent to it directly (a flow parking a request it could not complete) go to
-    /// `fallback`, the queue whose dead-letter queue it is, when there is one.
+    /// `fallback`, the queue whose dead-letter queue it is, when there is one. Messages
+    /// past their retention stay, for the sweeper.
     pub async fn queue_redrive(
         &self,
         tenant: &str,
@@ -288,7 +284,8 @@ impl Store {
             "UPDATE queue_messages
              SET queue = COALESCE(source_queue, $4), source_queue = NULL, receive_count = 0,
                  receipt = NULL, visible_at = $3
-             WHERE tenant = $1 AND queue = $2 AND COALESCE(source_queue, $4) IS NOT NULL",
+             WHERE tenant = $1 AND queue = $2 AND COALESCE(source_queue, $4) IS NOT NULL
+               AND expires_at > $3",
         )
         .bind(tenant)
         .bind(dlq)
@@ -299,6 +296,8 @@ impl Store {
         Ok(moved.rows_affected())
     }
 
+    /// A queue's counts, messages past their retention left out (they wait for the
+    /// sweeper, and no claim takes them).
     pub async fn queue_stats(&self, tenant: &str, queue: &str) -> Result<QueueStats, StoreError> {
         let now = now_ms();
         let (visible, in_flight, delayed, oldest): (i64, i64, i64, Option<i64>) =
@@ -308,7 +307,7 @@ impl Store {
                    CAST(COALESCE(SUM(CASE WHEN visible_at > $3 AND receive_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
                    CAST(COALESCE(SUM(CASE WHEN visible_at > $3 AND receive_count = 0 THEN 1 ELSE 0 END), 0) AS BIGINT),
                    MIN(sent_at)
-                 FROM queue_messages WHERE tenant = $1 AND queue = $2",
+                 FROM queue_messages WHERE tenant = $1 AND queue = $2 AND expires_at > $3",
             )
             .bind(tenant)
             .bind(queue)
@@ -323,7 +322,8 @@ impl Store {
         })
     }
 
-    /// The oldest `limit` messages of a queue, without delivering them.
+    /// The oldest `limit` messages of a queue (within their retention), without
+    /// delivering them.
     pub async fn queue_peek(
         &self,
         tenant: &str,
@@ -342,11 +342,13 @@ impl Store {
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, body, attributes, group_id, sent_at, receive_count, source_queue, history
-             FROM queue_messages WHERE tenant = $1 AND queue = $2 ORDER BY seq LIMIT $3",
+             FROM queue_messages WHERE tenant = $1 AND queue = $2 AND expires_at > $4
+             ORDER BY seq LIMIT $3",
         )
         .bind(tenant)
         .bind(queue)
         .bind(i64::from(limit))
+        .bind(now_ms())
         .fetch_all(self.reader())
         .await?;
         Ok(rows
@@ -377,17 +379,45 @@ impl Store {
             .collect())
     }
 
-    /// Drops messages past their retention. Returns how many.
-    pub async fn queue_expire(&self, tenant: &str, queue: &str) -> Result<u64, StoreError> {
-        let gone = sqlx::query(
-            "DELETE FROM queue_messages WHERE tenant = $1 AND queue = $2 AND expires_at <= $3",
-        )
-        .bind(tenant)
-        .bind(queue)
-        .bind(now_ms())
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(gone.rows_affected())
+    /// Deletes the messages past their retention and the deduplication ids past their
+    /// window, of every tenant and queue, `SWEEP_BATCH` rows to a statement so the
+    /// writer is never held long. Returns how many messages. Hosts sharing PostgreSQL may
+    /// sweep at once: each skips the rows another has locked.
+    pub async fn queue_sweep(&self) -> Result<u64, StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        // Without an index on `expires_at` (one more to update on every send and
+        // delete), finding expired messages scans the table: once a sweep, not per queue.
+        let messages = format!(
+            "DELETE FROM queue_messages WHERE seq IN (
+               SELECT seq FROM queue_messages WHERE expires_at <= $1 LIMIT $2 {lock})"
+        );
+        let ids = format!(
+            "DELETE FROM queue_dedup WHERE (tenant, queue, dedup_id) IN (
+               SELECT tenant, queue, dedup_id FROM queue_dedup WHERE expires_at <= $1
+               LIMIT $2 {lock})"
+        );
+        let now = now_ms();
+        let mut swept = 0;
+        for (statement, counted) in [(messages, true), (ids, false)] {
+            loop {
+                let gone = sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
+                    .bind(now)
+                    .bind(SWEEP_BATCH)
+                    .execute(&mut *self.writer().await?)
+                    .await?
+                    .rows_affected();
+                if counted {
+                    swept += gone;
+                }
+                if gone < SWEEP_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(swept)
     }
 }
 
@@ -411,12 +441,15 @@ async fn check_depth(
         .fetch_one(&mut **tx)
         .await?;
     }
+    // Expired messages are neither delivered nor counted anywhere, only not yet swept.
     let waiting: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM (
-           SELECT 1 FROM queue_messages WHERE tenant = $1 AND queue = $2 LIMIT $3) AS waiting",
+           SELECT 1 FROM queue_messages
+           WHERE tenant = $1 AND queue = $2 AND expires_at > $3 LIMIT $4) AS waiting",
     )
     .bind(tenant)
     .bind(queue)
+    .bind(now_ms())
     .bind(i64::try_from(max).unwrap_or(i64::MAX))
     .fetch_one(&mut **tx)
     .await?;
@@ -460,19 +493,20 @@ async fn claim(
          SET visible_at = {}, receive_count = receive_count + 1, receipt = {}
          WHERE seq IN (
            SELECT m.seq FROM queue_messages m
-           WHERE m.tenant = {} AND m.queue = {} AND m.visible_at <= {}
+           WHERE m.tenant = {} AND m.queue = {} AND m.visible_at <= {now}
+             AND m.expires_at > {now}
              AND (m.group_id IS NULL OR NOT EXISTS (
                SELECT 1 FROM queue_messages e
                WHERE e.tenant = m.tenant AND e.queue = m.queue
-                 AND e.group_id = m.group_id AND e.seq < m.seq))
+                 AND e.group_id = m.group_id AND e.seq < m.seq AND e.expires_at > {now}))
            ORDER BY m.visible_at, m.seq LIMIT {} {lock})
          RETURNING seq, id, body, attributes, group_id, sent_at, receive_count, history, depth",
         p(4),
         p(5),
         p(1),
         p(2),
-        p(3),
-        p(6)
+        p(6),
+        now = p(3),
     );
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(statement));
     if let Some((done, ids)) = settle {
@@ -533,6 +567,37 @@ fn delete_claim_statement(ids: usize) -> String {
         "DELETE FROM queue_messages WHERE receipt = $1 AND id IN ({})",
         list.join(", ")
     )
+}
+
+/// Records `dedup` (tenant, queue, id) for the window as `message_id`'s, unless a
+/// message sent within the window already has it: returns the id that holds it (then
+/// that earlier message's). One statement: on PostgreSQL a concurrent send of the same
+/// id on another host waits for this transaction and then sees its row, so each id is
+/// taken once across hosts.
+async fn claim_dedup_id(
+    tx: &mut sqlx::AnyConnection,
+    (tenant, queue, dedup): (&str, &str, &str),
+    message_id: &str,
+    now: i64,
+) -> Result<String, StoreError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO queue_dedup (tenant, queue, dedup_id, message_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (tenant, queue, dedup_id) DO UPDATE SET
+           message_id = CASE WHEN queue_dedup.expires_at <= $6
+                             THEN excluded.message_id ELSE queue_dedup.message_id END,
+           expires_at = CASE WHEN queue_dedup.expires_at <= $6
+                             THEN excluded.expires_at ELSE queue_dedup.expires_at END
+         RETURNING message_id",
+    )
+    .bind(tenant)
+    .bind(queue)
+    .bind(dedup)
+    .bind(message_id)
+    .bind(now.saturating_add(DEDUP_WINDOW_MS))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?)
 }
 
 /// A message row as `queue_send_many` writes it.
@@ -791,7 +856,9 @@ mod tests {
                 .await
                 .unwrap()
                 .remove(0);
-            s.queue_dead_letter(&m, "jobs", "jobs-dlq").await.unwrap();
+            s.queue_dead_letter(&m, "jobs", ("jobs-dlq", 60_000))
+                .await
+                .unwrap();
             let dead = s.queue_peek(&t, "jobs-dlq", 10).await.unwrap();
             assert_eq!(dead[0].source_queue.as_deref(), Some("jobs"));
             assert_eq!(dead[0].history[0]["event"], "dead-lettered");
@@ -833,9 +900,151 @@ mod tests {
             assert_eq!(a, b);
             assert_eq!(s.queue_peek(&t, "dd", 10).await.unwrap().len(), 1);
 
+            let t = tenant("q");
             s.queue_send(&t, "r", msg("old", None), 1).await.unwrap();
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            assert_eq!(s.queue_expire(&t, "r").await.unwrap(), 1);
+            // The sweep is host-wide: another test's may have taken it first.
+            s.queue_sweep().await.unwrap();
+            assert_eq!(rows(&s, "queue_messages", &t).await, 0);
+        })
+        .await;
+    }
+
+    /// Rows of `table` for `tenant`, expired or not.
+    async fn rows(s: &Store, table: &str, tenant: &str) -> i64 {
+        let statement = format!("SELECT COUNT(*) FROM {table} WHERE tenant = $1");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(statement))
+            .bind(tenant)
+            .fetch_one(&mut *s.writer().await.unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Moves `tenant`'s deduplication ids past their window, as if it had passed.
+    async fn end_dedup_window(s: &Store, tenant: &str) {
+        sqlx::query("UPDATE queue_dedup SET expires_at = $2 WHERE tenant = $1")
+            .bind(tenant)
+            .bind(now_ms() - 1)
+            .execute(&mut *s.writer().await.unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dedup_id_is_remembered_for_its_window_after_its_message_is_consumed() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            let dedup = |body: &str| NewMessage {
+                dedup_id: Some("order-1".into()),
+                ..msg(body, Some("g"))
+            };
+            let first = s.queue_send(&t, "f", dedup("a"), 60_000).await.unwrap();
+            let claimed = s.queue_claim(&t, "f", 10, 60_000).await.unwrap();
+            assert!(s.queue_delete(&claimed[0]).await.unwrap());
+            // Consumed and deleted: the id is still within its window.
+            let again = s.queue_send(&t, "f", dedup("b"), 60_000).await.unwrap();
+            assert_eq!(again, first, "a repeat answers the first message's id");
+            assert!(s.queue_peek(&t, "f", 10).await.unwrap().is_empty());
+            assert!(s.queue_claim(&t, "f", 10, 60_000).await.unwrap().is_empty());
+            // Another queue has windows of its own.
+            let other = s.queue_send(&t, "g", dedup("c"), 60_000).await.unwrap();
+            assert_ne!(other, first);
+
+            end_dedup_window(&s, &t).await;
+            let later = s.queue_send(&t, "f", dedup("d"), 60_000).await.unwrap();
+            assert_ne!(later, first, "past the window the id is new again");
+            assert_eq!(s.queue_peek(&t, "f", 10).await.unwrap()[0].body, "d");
+            // The window restarted at that send: a repeat is dropped again.
+            let repeat = s.queue_send(&t, "f", dedup("e"), 60_000).await.unwrap();
+            assert_eq!(repeat, later);
+
+            end_dedup_window(&s, &t).await;
+            assert_eq!(rows(&s, "queue_dedup", &t).await, 2);
+            s.queue_sweep().await.unwrap();
+            assert_eq!(rows(&s, "queue_dedup", &t).await, 0, "swept");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_sends_of_one_dedup_id_queue_one_message() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            // On PostgreSQL each send runs on a connection of its own, as on separate hosts.
+            let sends = (0..8).map(|i| {
+                let (s, t) = (s.clone(), t.clone());
+                tokio::spawn(async move {
+                    let m = NewMessage {
+                        dedup_id: Some("once".into()),
+                        ..msg(&format!("m{i}"), None)
+                    };
+                    s.queue_send(&t, "jobs", m, 60_000).await.unwrap()
+                })
+            });
+            let ids: std::collections::HashSet<String> = futures::future::join_all(sends)
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(ids.len(), 1, "every send answers one id: {ids:?}");
+            assert_eq!(s.queue_peek(&t, "jobs", 10).await.unwrap().len(), 1);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn expired_messages_are_not_claimed_listed_counted_or_redriven_and_are_swept() {
+        each_store(|s| async move {
+            let t = tenant("q");
+            // A dead-letter queue without a consumer: one message parked past its
+            // retention, one dead-lettered past the dead-letter queue's, one fresh.
+            s.queue_send(&t, "dlq", msg("old", None), 1).await.unwrap();
+            s.queue_send(&t, "jobs", msg("failed", None), 60_000)
+                .await
+                .unwrap();
+            let m = s
+                .queue_claim(&t, "jobs", 1, 60_000)
+                .await
+                .unwrap()
+                .remove(0);
+            s.queue_dead_letter(&m, "jobs", ("dlq", 1)).await.unwrap();
+            s.queue_send(&t, "dlq", msg("fresh", None), 60_000)
+                .await
+                .unwrap();
+            // A FIFO group whose head expired: the next message is not held behind it.
+            s.queue_send(&t, "f", msg("head", Some("g")), 1)
+                .await
+                .unwrap();
+            s.queue_send(&t, "f", msg("next", Some("g")), 60_000)
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+            let listed = s.queue_peek(&t, "dlq", 10).await.unwrap();
+            let bodies: Vec<&str> = listed.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["fresh"], "listed");
+            let stats = s.queue_stats(&t, "dlq").await.unwrap();
+            assert_eq!((stats.visible, stats.in_flight, stats.delayed), (1, 0, 0));
+            let claimed = s.queue_claim(&t, "f", 10, 60_000).await.unwrap();
+            let bodies: Vec<&str> = claimed.iter().map(|m| m.body.as_str()).collect();
+            assert_eq!(bodies, ["next"], "claimed");
+            assert_eq!(
+                s.queue_redrive(&t, "dlq", Some("jobs")).await.unwrap(),
+                1,
+                "only the fresh message is redriven"
+            );
+            assert!(
+                s.queue_claim(&t, "dlq", 10, 60_000)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            assert_eq!(rows(&s, "queue_messages", &t).await, 5);
+            s.queue_sweep().await.unwrap();
+            // Left: `fresh`, redriven to jobs, and `next`, in flight.
+            assert_eq!(rows(&s, "queue_messages", &t).await, 2, "swept");
+            assert_eq!(s.queue_peek(&t, "jobs", 10).await.unwrap()[0].body, "fresh");
         })
         .await;
     }

@@ -260,7 +260,8 @@ pub struct QueueConfig {
     /// How long a delivered message stays invisible before it comes back.
     #[serde(default = "queue_defaults::visibility")]
     pub visibility_timeout_seconds: u32,
-    /// Added to every message's own delay.
+    /// The delay of a message sent without one of its own (SQS's `DelaySeconds`): a
+    /// message's own delay replaces it.
     #[serde(default)]
     pub delay_seconds: u32,
     #[serde(default = "queue_defaults::retention")]

@@ -6,6 +6,7 @@
 //! `put-event` (to a topic or bus), `sql` (run `steps` of `{sql, params, query}` against
 //! `database` and return what each gave),
 //! `start-execution` (of `workflow` with `input`, optionally `name`),
+//! `queue-send` (to `queue` with options, answering the id or the refusal),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
 //! is the input. `batch`, `failure`, `log-line`, `log-flood`, `log-forge` and
@@ -24,6 +25,8 @@
 
 mod fetch;
 mod storage;
+
+mod queue_send;
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
@@ -133,6 +136,7 @@ impl Handler for Hostile {
                 )?;
                 Ok(Response::json(&json!({ "execution_id": id })))
             }
+            "queue-send" => queue_send::send(&input),
             "blob-put" => {
                 let bucket = input["bucket"].as_str().unwrap_or("files");
                 let key = input["key"].as_str().unwrap_or("object");

@@ -10,8 +10,9 @@ use crate::capabilities::kv::{Entry, KeyPage, KeyValue, Namespace};
 /// Attempts of increment's read-compute-swap loop before reporting contention.
 const INCREMENT_ATTEMPTS: usize = 64;
 
-fn failed(e: impl std::fmt::Display) -> CapError {
-    CapError::Failed(format!("kv store: {e}"))
+/// Through `StoreError`, so a failed connection is noticed (see `StoreError::from`).
+fn failed(e: impl Into<super::StoreError>) -> CapError {
+    CapError::Failed(format!("kv store: {}", e.into()))
 }
 
 fn expiry(ttl_ms: Option<u64>) -> Option<i64> {

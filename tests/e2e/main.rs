@@ -10,6 +10,7 @@ mod harness;
 mod ipp;
 mod isolation;
 mod mok;
+mod operations;
 mod outbound;
 mod process;
 mod queues;

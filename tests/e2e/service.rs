@@ -376,7 +376,14 @@ async fn plugins_upload_through_the_admin_api() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 503, "routed, but not deployed yet");
+    assert_eq!(r.status(), 404, "refused until its plugin is deployed");
+    let acme = &s.admin("tenants").await["tenants"][0];
+    assert!(
+        acme["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`hello.wasm` is not in the plugin directory")),
+        "{acme}"
+    );
     let hello = std::fs::read(plugin("hello")).unwrap();
     let r = s
         .client
@@ -400,13 +407,23 @@ async fn plugins_upload_through_the_admin_api() {
         hello,
         "kept on disk"
     );
+    // The tenant also runs `hostile`: it loads once both are deployed.
+    let r = s
+        .client
+        .put(format!("{}/admin/v1/plugins/hostile", s.url))
+        .bearer_auth(orquesta_tests::server::ADMIN_TOKEN)
+        .body(std::fs::read(plugin("hostile")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let r = s
         .client
         .get(format!("{}/t/acme/hello", s.url))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 200, "the tenant loads with its plugin");
     s.shutdown().await;
 }
 

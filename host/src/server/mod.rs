@@ -50,7 +50,7 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_consumers: tokio::sync::watch::Sender<bool>,
     consumers: tokio::task::JoinHandle<()>,
-    _watcher: Option<notify::RecommendedWatcher>,
+    _watcher: Option<watch::Watching>,
 }
 
 impl RunningServer {

@@ -10,11 +10,14 @@
 //! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
 //! is the input. A task input with `"count": true` is counted in kv
 //! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
+//! `marked-nap` (`operations`): counts itself in kv (`TAG:started`), then naps `ms`.
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
 //! batch, `fail` reports that message failed, `nap` sleeps `ms` first (with `"tag": T`,
 //! counting naps at once in `T:overlap:K`, for concurrency checks); every message it
 //! completes is counted in kv (`seen:N`) and appended to `order:GROUP` for FIFO checks.
+
+mod operations;
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
@@ -148,6 +151,7 @@ impl Handler for Hostile {
                 println!("stdout says {secret}");
                 Ok(Response::None)
             }
+            "marked-nap" => operations::marked_nap(&input),
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

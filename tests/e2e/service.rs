@@ -165,7 +165,7 @@ async fn api_keys_are_required_and_usage_plans_enforced() {
 #[tokio::test]
 async fn monthly_quotas_are_counted_in_the_store() {
     let tenant = acme().replace("burst = 2", "burst = 100\nquota_per_month = 3");
-    let s = TestServer::start(&["hello"], &[("acme", tenant.as_str())], |_| {}).await;
+    let s = TestServer::start(&["hello", "hostile"], &[("acme", tenant.as_str())], |_| {}).await;
     let url = format!("{}/t/acme/keyed", s.url);
     let mut statuses = Vec::new();
     for _ in 0..4 {

@@ -10,6 +10,7 @@ pub mod queues;
 pub mod report;
 pub mod scale;
 pub mod setup;
+pub mod soak;
 pub mod workflows;
 
 pub use report::{Row, Target};

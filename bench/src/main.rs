@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use orquesta_bench::{Options, Row, flows, http, instantiate, queues, report, scale, workflows};
+use orquesta_bench::{
+    Options, Row, flows, http, instantiate, queues, report, scale, soak, workflows,
+};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +41,8 @@ enum Command {
     Workflows,
     Scale,
     Flows,
+    /// 5 minutes at half the peak HTTP rate, no scraper: RSS at the start and the end.
+    Soak,
     /// (child process) the native reference of the HTTP benchmark.
     Native,
 }
@@ -63,6 +67,7 @@ async fn main() -> ExitCode {
                     "workflows",
                     "scale",
                     "flows",
+                    "soak",
                 ],
             )
             .await
@@ -73,6 +78,7 @@ async fn main() -> ExitCode {
         Command::Workflows => benches(&opts, &["workflows"]).await,
         Command::Scale => benches(&opts, &["scale"]).await,
         Command::Flows => benches(&opts, &["flows"]).await,
+        Command::Soak => benches(&opts, &["soak"]).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,6 +100,7 @@ async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
             "queues" => queues::run(opts).await?,
             "workflows" => workflows::run(opts).await?,
             "scale" => scale::run(opts).await?,
+            "soak" => soak::run(opts).await?,
             _ => flows::run(opts).await?,
         });
         eprintln!("  {name} took {:.1} s", started.elapsed().as_secs_f64());

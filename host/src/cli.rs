@@ -71,8 +71,23 @@ enum Command {
         target: PathBuf,
         fixtures: PathBuf,
     },
-    /// Validate a tenant config file.
-    Check { file: PathBuf },
+    /// Validate a tenant file as the service loads it: the file and the files it names
+    /// (workflow definitions, JWKS, init SQL), its plugins in the plugin directory, its
+    /// secrets resolved.
+    Check {
+        file: PathBuf,
+        /// The host config whose plugin directory holds the tenant's plugins (default:
+        /// `.orquesta/plugins`).
+        #[arg(long, env = "ORQUESTA_CONFIG")]
+        config: Option<PathBuf>,
+        /// The plugin directory, in place of the host config's.
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
+        /// Leave out what only the serving machine has: secrets (environment variables,
+        /// secret files, database URLs from them) and the plugin directory.
+        #[arg(long)]
+        skip_environment: bool,
+    },
     /// Run the HTTP service: tenants and plugins from watched directories.
     Serve {
         /// The host config (TOML). Without it, defaults: 127.0.0.1:8080, data in .orquesta/.
@@ -153,7 +168,12 @@ pub async fn run(cli: Cli) -> ExitCode {
                 test(&target, &fixtures).await
             }
         }
-        Command::Check { file } => check(&file),
+        Command::Check {
+            file,
+            config,
+            plugin_dir,
+            skip_environment,
+        } => check(&file, config.as_deref(), plugin_dir, skip_environment),
         Command::Serve {
             config,
             listen,
@@ -516,10 +536,47 @@ fn hash_key(key: Option<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn check(file: &Path) -> ExitCode {
-    match TenantConfig::load(file) {
-        Ok(tenant) => {
-            let names: Vec<&str> = tenant.plugins.keys().map(String::as_str).collect();
+fn check(
+    file: &Path,
+    config: Option<&Path>,
+    plugin_dir: Option<PathBuf>,
+    skip_environment: bool,
+) -> ExitCode {
+    use orquesta::server::tenants::{Checks, Plugins, prepare, tenant_of_file};
+    let name = match tenant_of_file(file) {
+        Ok(Some(name)) => name,
+        Ok(None) => {
+            return refuse(
+                format!("{}: not a tenant file (NAME.toml)", file.display()),
+                EXIT_BAD_INPUT,
+            );
+        }
+        Err(e) => return refuse(format!("{}: {e}", file.display()), EXIT_BAD_INPUT),
+    };
+    let plugin_dir = match (plugin_dir, config) {
+        (Some(dir), _) => dir,
+        (None, Some(path)) => match HostConfig::load(path) {
+            Ok(host) => host.plugin_dir,
+            Err(e) => return refuse(e, EXIT_BAD_INPUT),
+        },
+        (None, None) => HostConfig::default().plugin_dir,
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            return refuse(
+                format!("{}: cannot read: {e}", file.display()),
+                EXIT_BAD_INPUT,
+            );
+        }
+    };
+    let checks = Checks {
+        plugins: (!skip_environment).then_some(Plugins::Dir(&plugin_dir)),
+        secrets: !skip_environment,
+    };
+    match prepare(&name, file, &text, &checks) {
+        Ok(prepared) => {
+            let names: Vec<&str> = prepared.config.plugins.keys().map(String::as_str).collect();
             println!(
                 "ok: {}: tenant with {} plugin(s): {}",
                 file.display(),

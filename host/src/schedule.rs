@@ -35,7 +35,17 @@ impl ScheduleExpr {
         };
         let text = text.trim();
         let expression = if let Some(body) = inner(text, "cron") {
-            Expression::Cron(Box::new(parse_cron(body)?))
+            let cron = parse_cron(body)?;
+            // Fields can agree on no date at all (30 February, 31 April): such a schedule
+            // would load and never tick. One that fired only in the past is kept, as the
+            // cloud keeps it: it stops, it is not wrong.
+            let epoch = zone.timestamp_millis_opt(0).single();
+            if epoch.is_none_or(|start| cron.find_next_occurrence(&start, true).is_err()) {
+                return Err(format!(
+                    "cron({body}) can never fire: no date matches its day, month and year fields"
+                ));
+            }
+            Expression::Cron(Box::new(cron))
         } else if let Some(body) = inner(text, "rate") {
             Expression::Rate(parse_rate(body)?)
         } else {
@@ -228,6 +238,19 @@ mod tests {
     }
 
     #[test]
+    fn rare_and_past_crons_are_kept() {
+        // 29 February fires in leap years; a year gone by fired once, as written.
+        for text in ["cron(0 8 29 2 ? *)", "cron(0 8 1 1 ? 2020)"] {
+            assert!(ScheduleExpr::parse(text, None).is_ok(), "{text}");
+        }
+        let leap = ScheduleExpr::parse("cron(0 8 29 2 ? *)", None).unwrap();
+        assert_eq!(
+            iso(leap.next_after(ms("2026-11-22T00:00:00Z")).unwrap()),
+            "2028-02-29T08:00:00Z"
+        );
+    }
+
+    #[test]
     fn bad_expressions_are_refused() {
         for (text, tz, reason) in [
             ("cron(0 8 * * * *)", None, "must be `?`"),
@@ -239,6 +262,9 @@ mod tests {
             ("rate(1 minutes)", None, "write `1 minute`"),
             ("rate(5 minute)", None, "write `1 minute`"),
             ("every(5 minutes)", None, "neither cron"),
+            ("cron(0 8 30 2 ? *)", None, "can never fire"),
+            ("cron(0 8 31 4,6,9,11 ? *)", None, "can never fire"),
+            ("cron(0 8 29 2 ? 2027)", None, "can never fire"),
             (
                 "cron(0 8 * * ? *)",
                 Some("Mars/Olympus"),

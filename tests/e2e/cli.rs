@@ -216,10 +216,24 @@ fn a_config_with_unknown_keys_is_refused_with_file_and_line() {
 #[test]
 fn check_accepts_the_example_tenant() {
     let tenant = workspace().join("examples/hello/tenant.toml");
-    let (code, stdout, stderr) =
-        run_orquesta(workspace(), &["check", tenant.to_str().unwrap()], None);
+    let tenant = tenant.to_str().unwrap();
+    // As the service loads it: its secret set, its plugin in the plugin directory.
+    let plugins = plugin("hello")
+        .parent()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (code, stdout, stderr) = run_orquesta_env(
+        workspace(),
+        &["check", tenant, "--plugin-dir", &plugins],
+        None,
+        &[("HELLO_CLIENT_SECRET", "s3cret")],
+    );
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("1 plugin(s): hello"), "{stdout}");
+    let (code, _, stderr) =
+        run_orquesta(workspace(), &["check", tenant, "--skip-environment"], None);
+    assert_eq!(code, 0, "without the environment: {stderr}");
 }
 
 #[test]

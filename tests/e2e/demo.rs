@@ -34,8 +34,10 @@ async fn the_demo_configuration_serves_every_demo_tenant() {
     }
     let plugins = root.path().join("target/wasm32-wasip2/release");
     std::fs::create_dir_all(&plugins).unwrap();
+    // Named as cargo names them (`assistances_logger.wasm`), as the tenants' sources are.
     for name in plugin_names() {
-        std::fs::copy(plugin(&name), plugins.join(format!("{name}.wasm"))).unwrap();
+        let built = plugin(&name);
+        std::fs::copy(&built, plugins.join(built.file_name().unwrap())).unwrap();
     }
     let config = std::fs::read_to_string(workspace().join("examples/orquesta.toml"))
         .unwrap()

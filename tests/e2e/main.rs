@@ -13,6 +13,7 @@ mod ipp;
 mod isolation;
 mod messages;
 mod mok;
+mod operations;
 mod outbound;
 mod outputs;
 mod process;

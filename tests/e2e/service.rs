@@ -165,7 +165,7 @@ async fn api_keys_are_required_and_usage_plans_enforced() {
 #[tokio::test]
 async fn monthly_quotas_are_counted_in_the_store() {
     let tenant = acme().replace("burst = 2", "burst = 100\nquota_per_month = 3");
-    let s = TestServer::start(&["hello"], &[("acme", tenant.as_str())], |_| {}).await;
+    let s = TestServer::start(&["hello", "hostile"], &[("acme", tenant.as_str())], |_| {}).await;
     let url = format!("{}/t/acme/keyed", s.url);
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -376,7 +376,14 @@ async fn plugins_upload_through_the_admin_api() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 503, "routed, but not deployed yet");
+    assert_eq!(r.status(), 404, "refused until its plugin is deployed");
+    let acme = &s.admin("tenants").await["tenants"][0];
+    assert!(
+        acme["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`hello.wasm` is not in the plugin directory")),
+        "{acme}"
+    );
     let hello = std::fs::read(plugin("hello")).unwrap();
     let r = s
         .client
@@ -400,13 +407,23 @@ async fn plugins_upload_through_the_admin_api() {
         hello,
         "kept on disk"
     );
+    // The tenant also runs `hostile`: it loads once both are deployed.
+    let r = s
+        .client
+        .put(format!("{}/admin/v1/plugins/hostile", s.url))
+        .bearer_auth(orquesta_tests::server::ADMIN_TOKEN)
+        .body(std::fs::read(plugin("hostile")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let r = s
         .client
         .get(format!("{}/t/acme/hello", s.url))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 200, "the tenant loads with its plugin");
     s.shutdown().await;
 }
 

@@ -106,7 +106,8 @@ async fn upload_plugin(
 ) -> Response {
     match app.plugins.upload(&name, body.to_vec()).await {
         Ok(plugin) => {
-            // Tenants refer to plugins by name; nothing else to reload.
+            // Tenants refused for want of this plugin load now, not after the watcher.
+            app.tenants.scan(&app.services, &app.plugins);
             (
                 StatusCode::OK,
                 Json(json!({ "name": name, "hash": plugin.hash })),

@@ -117,7 +117,8 @@ impl TenantFanout {
             Err(
                 e @ (StartError::Definition(_)
                 | StartError::AlreadyExists(_)
-                | StartError::InputTooLarge(_)),
+                | StartError::InputTooLarge(_)
+                | StartError::Name(_)),
             ) => Err(CapError::Invalid(e.to_string())),
             Err(StartError::Store(e)) => Err(CapError::Failed(e.to_string())),
         }

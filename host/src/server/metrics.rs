@@ -2,6 +2,7 @@
 //! server in a process, tests included, renders the same registry.
 
 use std::sync::{OnceLock, RwLock};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -13,14 +14,22 @@ const LATENCY_BUCKETS: &[f64] = &[
     2.5, 5.0, 10.0, 30.0,
 ];
 
-/// The process's metrics handle, installing the recorder on first use.
+/// How often recorded histogram samples are folded into their buckets. Until then each
+/// sample is kept (8 bytes and more): at 2,500 requests/s with nothing scraping
+/// `/metrics`, RSS grew 63% in 5 minutes. A second's worth is a few hundred KiB at most.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The process's metrics handle, installing the recorder (and its upkeep) on first use.
 pub fn handle() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS).ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    start_upkeep(handle.clone());
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed");
                     None
@@ -28,6 +37,22 @@ pub fn handle() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Runs the recorder's upkeep for the life of the process, on a thread of its own: the
+/// recorder is global and outlives any one tokio runtime (tests start many).
+fn start_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no metrics upkeep: histogram samples are kept until /metrics is scraped");
+    }
 }
 
 /// The HTTP trigger's metrics for one plugin of a tenant. Each series is looked up in the

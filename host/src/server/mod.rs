@@ -54,28 +54,32 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_consumers: tokio::sync::watch::Sender<bool>,
     consumers: tokio::task::JoinHandle<()>,
-    _watcher: Option<notify::RecommendedWatcher>,
+    _watcher: Option<watch::Watching>,
 }
 
 impl RunningServer {
-    /// Stops accepting connections and waits (up to the configured grace) for requests in
-    /// flight to finish.
+    /// Stops accepting connections and waits, up to the configured grace, for the
+    /// requests, queue batches, ticks and workflow steps in flight to finish. One deadline
+    /// for all of them: waiting for one part does not extend the time left for the next.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             // The server may already have stopped; either way it is stopping now.
             let _ = stop.send(());
         }
-        let grace = Duration::from_millis(self.app.config.shutdown_grace_ms);
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.app.config.shutdown_grace_ms);
         // Consumers take no new batches; the ones in flight finish within the grace
         // (or come back to their queues after the visibility timeout).
         let _ = self.stop_consumers.send(true);
-        if tokio::time::timeout(grace, &mut self.consumers)
-            .await
-            .is_err()
-        {
+        let (consumers, http) = tokio::join!(
+            tokio::time::timeout_at(deadline, &mut self.consumers),
+            tokio::time::timeout_at(deadline, &mut self.task),
+        );
+        if consumers.is_err() {
             self.consumers.abort();
+            tracing::warn!("queue batches still running after the shutdown grace were cut off");
         }
-        match tokio::time::timeout(grace, &mut self.task).await {
+        match http {
             Ok(joined) => Ok(joined.context("the server task failed")??),
             Err(_) => {
                 self.task.abort();

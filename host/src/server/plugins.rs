@@ -66,6 +66,12 @@ impl PluginCatalog {
         entries.get(name).and_then(|e| e.plugin.clone())
     }
 
+    /// What the admin API shows of `name`, if the catalog has seen it.
+    pub fn status(&self, name: &str) -> Option<PluginStatus> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(name).map(|e| e.status.clone())
+    }
+
     pub fn list(&self) -> Vec<PluginStatus> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         entries.values().map(|e| e.status.clone()).collect()

@@ -99,6 +99,6 @@ impl App {
     /// Loads new and changed plugins, then tenants (whose routes name plugins).
     pub async fn reload(&self) {
         self.plugins.scan().await;
-        self.tenants.scan(&self.services);
+        self.tenants.scan(&self.services, &self.plugins);
     }
 }

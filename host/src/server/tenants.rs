@@ -2,21 +2,159 @@
 //! routes, auth). A changed file replaces its runtime only if the whole file is valid;
 //! otherwise the last good runtime keeps serving and the reason is kept.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::{Notify, Semaphore};
 
 use super::auth::TenantAuth;
 use super::metrics::HttpMetrics;
-use super::plugins::unix_ms;
+use super::plugins::{PluginCatalog, unix_ms};
 use super::state::Services;
-use crate::capabilities::Capabilities;
+use crate::capabilities::{Capabilities, Secret};
 use crate::engine::PluginContext;
-use crate::tenants::{RouteConfig, RouteTemplate, TenantConfig};
+use crate::tenants::{ConfigError, RouteConfig, RouteTemplate, TenantConfig, line_of_key};
+
+/// What a tenant file is checked against besides itself. The service checks everything;
+/// `orquesta check --skip-environment` leaves out what only the serving machine has.
+pub struct Checks<'a> {
+    /// Where each plugin's `source` must be; `None` leaves sources unchecked.
+    pub plugins: Option<Plugins<'a>>,
+    /// Resolve secrets (environment variables, secret files) and database URLs now.
+    pub secrets: bool,
+}
+
+pub enum Plugins<'a> {
+    /// The plugins the service has compiled, by file stem.
+    Catalog(&'a PluginCatalog),
+    /// A plugin directory (`orquesta check`): the file must be there.
+    Dir(&'a Path),
+}
+
+impl Plugins<'_> {
+    fn check(&self, source: &Path) -> Result<(), String> {
+        match self {
+            Plugins::Catalog(catalog) => {
+                let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                if catalog.get(stem).is_some() {
+                    return Ok(());
+                }
+                Err(match catalog.status(stem).and_then(|s| s.error) {
+                    Some(why) => format!("`{}` was refused: {why}", source.display()),
+                    None => format!(
+                        "`{}` is not in the plugin directory {}",
+                        source.display(),
+                        catalog.dir().display()
+                    ),
+                })
+            }
+            Plugins::Dir(dir) => {
+                if dir.join(source).is_file() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`{}` is not in the plugin directory {}",
+                        source.display(),
+                        dir.display()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// A tenant file checked as the service loads it: parsed and validated, its plugins
+/// present, its secrets resolved and its JWKS file loaded.
+pub struct Prepared {
+    pub config: TenantConfig,
+    /// Plugin name -> its secrets (none when they were not resolved).
+    pub secrets: BTreeMap<String, BTreeMap<String, Secret>>,
+    pub auth: TenantAuth,
+}
+
+/// Everything that can refuse a tenant file, for the service and `orquesta check` alike:
+/// one function, so `check` passes exactly what the service would load.
+pub fn prepare(
+    name: &str,
+    file: &Path,
+    text: &str,
+    checks: &Checks<'_>,
+) -> Result<Prepared, ConfigError> {
+    let config = TenantConfig::parse(file, text)?;
+    let refuse = |keys: &[&str], reason: String| ConfigError {
+        file: file.to_path_buf(),
+        line: line_of_key(text, keys),
+        reason,
+    };
+    let mut secrets = BTreeMap::new();
+    for (plugin_name, plugin) in &config.plugins {
+        if let Some(plugins) = &checks.plugins {
+            plugins.check(&plugin.source).map_err(|e| {
+                refuse(
+                    &["plugins", plugin_name, "source"],
+                    format!("plugins.{plugin_name}.source: {e}"),
+                )
+            })?;
+        }
+        if checks.secrets {
+            let resolved = plugin
+                .resolve_secrets(plugin_name)
+                .map_err(|e| refuse(&["plugins", plugin_name, "secrets"], e))?;
+            secrets.insert(plugin_name.clone(), resolved);
+        }
+    }
+    if checks.secrets {
+        for (db_name, db) in &config.databases {
+            db.url
+                .resolve()
+                .and_then(|url| crate::capabilities::sql::check_url(&url).map(|_| ()))
+                .map_err(|e| {
+                    refuse(
+                        &["databases", db_name, "url"],
+                        format!("databases.{db_name}.url: {e}"),
+                    )
+                })?;
+        }
+    }
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let auth = TenantAuth::build(name, &config, dir).map_err(|e| {
+        let keys: &[&str] = if e.starts_with("jwt") {
+            &["jwt", "jwks_file"]
+        } else {
+            &[]
+        };
+        refuse(keys, e)
+    })?;
+    Ok(Prepared {
+        config,
+        secrets,
+        auth,
+    })
+}
+
+/// The tenant a file in the tenant directory is: `NAME.toml` with a valid tenant name.
+/// `Ok(None)` for files that are not meant as tenants (hidden, another extension); an
+/// error for those that look meant but would not load (`al pha.toml`, `alpha.TOML`).
+pub fn tenant_of_file(path: &Path) -> Result<Option<String>, String> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if file_name.starts_with('.') || !extension.eq_ignore_ascii_case("toml") {
+        return Ok(None);
+    }
+    if extension != "toml" {
+        return Err(format!(
+            "not loaded: tenant files end in `.toml` (lowercase); rename {file_name:?}"
+        ));
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    crate::capabilities::check_name("tenant", stem)
+        .map_err(|e| format!("not loaded: {file_name:?} does not name a tenant: {e}"))?;
+    Ok(Some(stem.to_string()))
+}
 
 /// A loaded tenant.
 pub struct TenantRuntime {
@@ -31,19 +169,19 @@ pub struct TenantRuntime {
 }
 
 impl TenantRuntime {
-    pub fn build(
-        name: &str,
-        file: &Path,
-        config: TenantConfig,
-        services: &Services,
-    ) -> Result<Self, String> {
-        let dir = file.parent().unwrap_or(Path::new("."));
+    /// The runtime of a tenant file [`prepare`] accepted.
+    pub fn build(name: &str, prepared: Prepared, services: &Services) -> Result<Self, String> {
+        let Prepared {
+            config,
+            mut secrets,
+            auth,
+        } = prepared;
         // One semaphore for the tenant: its plugins share its concurrency.
         let concurrency = Arc::new(Semaphore::new(config.limits.concurrency as usize));
         let backends = services.backends(name, &config)?;
         let mut plugins = HashMap::new();
         for (plugin_name, plugin) in &config.plugins {
-            let secrets = plugin.resolve_secrets(plugin_name)?;
+            let secrets = secrets.remove(plugin_name).unwrap_or_default();
             let mut ctx = PluginContext::new(
                 name,
                 plugin_name.clone(),
@@ -70,7 +208,6 @@ impl TenantRuntime {
             .collect::<Result<Vec<_>, String>>()?;
         // Most specific first; the file's order breaks ties.
         routes.sort_by_key(|(t, _)| std::cmp::Reverse(t.specificity()));
-        let auth = TenantAuth::build(name, &config, dir)?;
         Ok(TenantRuntime {
             name: name.to_string(),
             config,
@@ -147,6 +284,13 @@ struct Entry {
 pub struct TenantRegistry {
     dir: PathBuf,
     entries: RwLock<BTreeMap<String, Entry>>,
+    /// Files in the tenant directory that look meant as tenants but cannot be one.
+    unloadable: RwLock<Vec<TenantStatus>>,
+    /// The directories of the files tenants reference (definitions, JWKS, init SQL,
+    /// secret files), for the watcher.
+    referenced_dirs: RwLock<BTreeSet<PathBuf>>,
+    /// Told when `referenced_dirs` changes.
+    pub references_changed: Notify,
 }
 
 impl TenantRegistry {
@@ -154,6 +298,9 @@ impl TenantRegistry {
         TenantRegistry {
             dir,
             entries: RwLock::new(BTreeMap::new()),
+            unloadable: RwLock::new(Vec::new()),
+            referenced_dirs: RwLock::new(BTreeSet::new()),
+            references_changed: Notify::new(),
         }
     }
 
@@ -172,25 +319,62 @@ impl TenantRegistry {
             .collect()
     }
 
+    /// Every tenant file's status, and the files that cannot be tenants with the reason.
     pub fn list(&self) -> Vec<TenantStatus> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.values().map(|e| e.status.clone()).collect()
+        let unloadable = self.unloadable.read().unwrap_or_else(|p| p.into_inner());
+        entries
+            .values()
+            .map(|e| e.status.clone())
+            .chain(unloadable.iter().cloned())
+            .collect()
     }
 
-    /// Loads new and changed tenant files and drops removed ones.
-    pub fn scan(&self, services: &Services) {
-        let files = match toml_files(&self.dir) {
+    /// The directories holding files that tenants reference.
+    pub fn referenced_dirs(&self) -> BTreeSet<PathBuf> {
+        self.referenced_dirs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Loads new and changed tenant files (a file changes with any file it references,
+    /// and with whether its plugins are deployed) and drops removed ones.
+    pub fn scan(&self, services: &Services, plugins: &PluginCatalog) {
+        let TenantFiles {
+            tenants: files,
+            unloadable,
+        } = match tenant_files(&self.dir) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the tenant directory");
                 return;
             }
         };
+        let collisions = case_collisions(&files);
+        let mut dirs = BTreeSet::new();
         for (name, path) in &files {
             let Ok(text) = std::fs::read_to_string(path) else {
                 continue;
             };
-            let seen = with_workflow_files(path, &text);
+            let references = referenced_files(path, &text);
+            dirs.extend(
+                references
+                    .iter()
+                    .filter_map(|f| f.parent().map(Path::to_path_buf)),
+            );
+            if let Some(others) = collisions.get(&name.to_lowercase()) {
+                let reason = format!(
+                    "{}: not loaded: {} name one tenant but for case; on a case-insensitive \
+                     filesystem they would share its directories: rename all but one",
+                    path.display(),
+                    others.join(" and ")
+                );
+                // Seen as nothing: once the clash is gone the file loads on the next scan.
+                self.record(name, path, String::new(), Err(reason));
+                continue;
+            }
+            let seen = fingerprint(&text, &references, plugins);
             let unchanged = {
                 let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
                 entries.get(name).is_some_and(|e| e.seen_text == seen)
@@ -198,16 +382,35 @@ impl TenantRegistry {
             if unchanged {
                 continue;
             }
-            let built = TenantConfig::parse(path, &text)
+            let checks = Checks {
+                plugins: Some(Plugins::Catalog(plugins)),
+                secrets: true,
+            };
+            let built = prepare(name, path, &text, &checks)
                 .map_err(|e| e.to_string())
-                .and_then(|config| {
-                    TenantRuntime::build(name, path, config, services)
+                .and_then(|prepared| {
+                    TenantRuntime::build(name, prepared, services)
                         .map_err(|e| format!("{}: {e}", path.display()))
                 });
             self.record(name, path, seen, built);
         }
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|name, _| files.iter().any(|(n, _)| n == name));
+        {
+            let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+            entries.retain(|name, _| files.iter().any(|(n, _)| n == name));
+        }
+        *self.unloadable.write().unwrap_or_else(|p| p.into_inner()) = unloadable;
+        let changed = {
+            let mut known = self
+                .referenced_dirs
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            let changed = *known != dirs;
+            *known = dirs;
+            changed
+        };
+        if changed {
+            self.references_changed.notify_one();
+        }
     }
 
     fn record(&self, name: &str, path: &Path, text: String, built: Result<TenantRuntime, String>) {
@@ -245,40 +448,190 @@ impl TenantRegistry {
     }
 }
 
-/// A tenant file's text followed by the workflow definitions it names, so that an edit
-/// to a definition reloads its tenant as an edit to the tenant file does.
-fn with_workflow_files(path: &Path, text: &str) -> String {
-    let mut seen = text.to_string();
+/// The files a tenant file names besides plugins, resolved as its loader resolves them:
+/// workflow definitions, database init scripts and the JWKS file (relative to the tenant
+/// file), secret files (as written). Read from the raw TOML, so a file that does not
+/// validate still has its references watched.
+pub fn referenced_files(path: &Path, text: &str) -> Vec<PathBuf> {
     let Ok(doc) = toml::from_str::<toml::Table>(text) else {
-        return seen;
+        return Vec::new();
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let files = doc
-        .get("workflows")
-        .and_then(|w| w.as_table())
-        .into_iter()
-        .flat_map(|t| t.values())
-        .filter_map(|w| w.get("definition").and_then(|d| d.as_str()));
-    for file in files {
-        seen.push('\0');
-        seen.push_str(&std::fs::read_to_string(dir.join(file)).unwrap_or_default());
+    let tables = |key: &str| {
+        doc.get(key)
+            .and_then(|t| t.as_table())
+            .into_iter()
+            .flat_map(|t| t.values())
+    };
+    let string = |v: Option<&toml::Value>| v.and_then(|v| v.as_str()).map(PathBuf::from);
+    let mut files = Vec::new();
+    for workflow in tables("workflows") {
+        files.extend(string(workflow.get("definition")).map(|f| dir.join(f)));
     }
-    seen
+    for db in tables("databases") {
+        files.extend(string(db.get("init")).map(|f| dir.join(f)));
+        files.extend(string(db.get("url").and_then(|u| u.get("file"))));
+    }
+    for plugin in tables("plugins") {
+        let secrets = plugin.get("secrets").and_then(|s| s.as_table());
+        for secret in secrets.into_iter().flat_map(|s| s.values()) {
+            files.extend(string(secret.get("file")));
+        }
+    }
+    files.extend(string(doc.get("jwt").and_then(|j| j.get("jwks_file"))).map(|f| dir.join(f)));
+    files
 }
 
-/// `(name, path)` of every `NAME.toml` in `dir`.
-fn toml_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+/// What a scan compares to tell whether a tenant must be loaded again: a digest of its
+/// text, of every file it references, and of which of its plugins are deployed (a tenant
+/// refused for a missing plugin loads once the plugin arrives).
+fn fingerprint(text: &str, references: &[PathBuf], plugins: &PluginCatalog) -> String {
+    let mut digest = Sha256::new();
+    digest.update(text.as_bytes());
+    for file in references {
+        digest.update(b"\0file\0");
+        digest.update(file.to_string_lossy().as_bytes());
+        digest.update(b"\0");
+        digest.update(std::fs::read(file).unwrap_or_default());
+    }
+    if let Ok(doc) = toml::from_str::<toml::Table>(text) {
+        let sources = doc
+            .get("plugins")
+            .and_then(|p| p.as_table())
+            .into_iter()
+            .flat_map(|t| t.values())
+            .filter_map(|p| p.get("source").and_then(|s| s.as_str()));
+        for source in sources {
+            let stem = Path::new(source)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("");
+            digest.update(b"\0plugin\0");
+            digest.update(stem.as_bytes());
+            digest.update(if plugins.get(stem).is_some() {
+                b"1"
+            } else {
+                b"0"
+            });
+        }
+    }
+    hex::encode(digest.finalize())
+}
+
+/// Tenant names (lowercased) that more than one file gives: those files' names.
+fn case_collisions(files: &[(String, PathBuf)]) -> HashMap<String, Vec<String>> {
+    let mut by_lowercase: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, path) in files {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        by_lowercase
+            .entry(name.to_lowercase())
+            .or_default()
+            .push(file);
+    }
+    by_lowercase.retain(|_, files| files.len() > 1);
+    by_lowercase
+}
+
+/// What the tenant directory holds.
+struct TenantFiles {
+    /// `(name, path)` of every tenant file.
+    tenants: Vec<(String, PathBuf)>,
+    /// The status of each file that looks meant as a tenant but cannot be one.
+    unloadable: Vec<TenantStatus>,
+}
+
+fn tenant_files(dir: &Path) -> std::io::Result<TenantFiles> {
     let mut files = Vec::new();
+    let mut unloadable = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "toml")
-            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-            && crate::capabilities::check_name("tenant", stem).is_ok()
-            && path.is_file()
-        {
-            files.push((stem.to_string(), path));
+        if !path.is_file() {
+            continue;
+        }
+        match tenant_of_file(&path) {
+            Ok(Some(name)) => files.push((name, path)),
+            Ok(None) => {}
+            Err(reason) => unloadable.push(TenantStatus {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                file: path.clone(),
+                serving: false,
+                plugins: vec![],
+                routes: 0,
+                error: Some(format!("{}: {reason}", path.display())),
+                updated_at: SystemTime::now(),
+            }),
         }
     }
     files.sort();
-    Ok(files)
+    unloadable.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(TenantFiles {
+        tenants: files,
+        unloadable,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_a_tenant_names_is_referenced() {
+        let text = r#"
+[plugins.a]
+source = "a.wasm"
+secrets = { token = { file = "/run/secrets/token" }, other = { env = "X" } }
+
+[databases.app]
+url = { file = "/run/secrets/db-url" }
+init = "sql/app.sql"
+
+[workflows.w]
+definition = "../flows/w.asl.json"
+
+[jwt]
+issuer = "i"
+audience = "a"
+jwks_file = "keys/jwks.json"
+"#;
+        let files = referenced_files(Path::new("/etc/tenants/acme.toml"), text);
+        let mut files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "/etc/tenants/../flows/w.asl.json",
+                "/etc/tenants/keys/jwks.json",
+                "/etc/tenants/sql/app.sql",
+                "/run/secrets/db-url",
+                "/run/secrets/token",
+            ]
+        );
+    }
+
+    #[test]
+    fn tenant_file_names() {
+        let of = |name: &str| tenant_of_file(Path::new(name));
+        assert_eq!(of("dir/acme.toml"), Ok(Some("acme".into())));
+        assert_eq!(of("dir/Acme-2.toml"), Ok(Some("Acme-2".into())));
+        for ignored in [
+            "dir/.acme.toml",
+            "dir/acme.toml~",
+            "dir/notes.md",
+            "dir/acme",
+        ] {
+            assert_eq!(of(ignored), Ok(None), "{ignored}");
+        }
+        assert!(of("dir/acme.TOML").unwrap_err().contains("lowercase"));
+        assert!(
+            of("dir/ac me.toml")
+                .unwrap_err()
+                .contains("does not name a tenant")
+        );
+    }
 }

@@ -207,9 +207,10 @@ pub(super) async fn start_execution(
         )
             .into_response(),
         Err(crate::workflow::StartError::Store(e)) => store_problem(e).into_response(),
-        Err(e @ crate::workflow::StartError::InputTooLarge(_)) => {
-            Problem::bad_request(e.to_string()).into_response()
-        }
+        Err(
+            e @ (crate::workflow::StartError::InputTooLarge(_)
+            | crate::workflow::StartError::Name(_)),
+        ) => Problem::bad_request(e.to_string()).into_response(),
         Err(e) => Problem::new(StatusCode::CONFLICT, "Conflict", e.to_string()).into_response(),
     }
 }

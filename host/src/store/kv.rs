@@ -13,8 +13,9 @@ use crate::capabilities::kv::{Entry, KeyPage, KeyValue, Namespace};
 /// Attempts of increment's read-compute-swap loop before reporting contention.
 const INCREMENT_ATTEMPTS: usize = 64;
 
-fn failed(e: impl std::fmt::Display) -> CapError {
-    CapError::Failed(format!("kv store: {e}"))
+/// Through `StoreError`, so a failed connection is noticed (see `StoreError::from`).
+fn failed(e: impl Into<super::StoreError>) -> CapError {
+    CapError::Failed(format!("kv store: {}", e.into()))
 }
 
 fn expiry(ttl_ms: Option<u64>) -> Option<i64> {
@@ -154,7 +155,7 @@ impl Store {
             expires_at: expiry(ttl_ms),
         };
         let version = self.kv_write(ns, key, write, quota, false).await?;
-        version.ok_or_else(|| failed("the write returned no version"))
+        version.ok_or_else(|| CapError::Failed("kv store: the write returned no version".into()))
     }
 
     async fn kv_increment(

@@ -15,6 +15,7 @@ pub use kv::TenantKv;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
@@ -34,10 +35,46 @@ pub enum StoreError {
     #[error("cannot apply the store's migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store query failed: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(sqlx::Error),
     /// A send the queue's depth quota refuses: the reason.
     #[error("{0}")]
     QueueFull(String),
+}
+
+/// Connection-level failures seen in this process, counted as statements' errors become
+/// `StoreError`s. The held SQLite writer compares the count with the one it last saw
+/// when a caller takes it, and reconnects if it moved: a connection whose file failed
+/// under it (an I/O error, the file replaced) would otherwise fail every write until a
+/// restart. Counted for the whole process, since an error does not say which store it
+/// came from: another store's failure costs this one a needless reconnect, rarely.
+static CONNECTION_FAILURES: AtomicU64 = AtomicU64::new(0);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if connection_failed(&e) {
+            CONNECTION_FAILURES.fetch_add(1, Ordering::AcqRel);
+            tracing::warn!(error = %e, "store connection failed; the SQLite writer reconnects on its next use");
+        }
+        StoreError::Query(e)
+    }
+}
+
+/// Whether `e` says the connection (or its file) failed, rather than the statement.
+fn connection_failed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none() {
+                return false;
+            }
+            // SQLite's extended result code, as text.
+            let code: i32 = db.code().and_then(|c| c.parse().ok()).unwrap_or(0);
+            // SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_NOTADB (and their extended codes), and
+            // SQLITE_READONLY_DBMOVED: the file was unlinked or replaced.
+            matches!(code & 0xff, 10 | 14 | 26) || code == 1032
+        }
+        _ => false,
+    }
 }
 
 /// The durable store: SQLite (the embedded default) or PostgreSQL (several hosts on one
@@ -75,6 +112,10 @@ enum Writer {
 /// The held SQLite writer.
 struct HeldWriter {
     conn: AnyConnection,
+    /// How to open it again after it failed.
+    options: AnyConnectOptions,
+    /// `CONNECTION_FAILURES` when this connection was last known good.
+    failures_seen: u64,
     /// Set while a query that begins and commits its own transaction runs. If that
     /// query's future is dropped midway, sqlx's thread stops between its statements and
     /// the transaction stays open; the writer's next user rolls it back first.
@@ -99,6 +140,18 @@ impl HeldWriter {
         }
         self.open_transaction = false;
         Ok(rows?)
+    }
+
+    /// Replaces the connection with a new one to the same file.
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        let mut conn = AnyConnection::connect_with(&self.options).await?;
+        conn.execute(SQLITE_PRAGMAS).await?;
+        let old = std::mem::replace(&mut self.conn, conn);
+        // The old connection failed already; whatever closing it says changes nothing.
+        let _ = old.close_hard().await;
+        self.open_transaction = false;
+        tracing::info!("the SQLite writer reconnected");
+        Ok(())
     }
 
     /// Its error is not the caller's: "no transaction is active" when the query got as
@@ -225,6 +278,8 @@ impl Store {
         let reader = Self::connect(&url, Backend::Sqlite, SQLITE_READERS, &location).await?;
         let writer = Writer::Held(Arc::new(tokio::sync::Mutex::new(HeldWriter {
             conn: writer,
+            options,
+            failures_seen: CONNECTION_FAILURES.load(Ordering::Acquire),
             open_transaction: false,
         })));
         Ok(Self::new(writer, reader, Backend::Sqlite))
@@ -292,6 +347,12 @@ impl Store {
             Writer::Pool(pool) => WriterConn::Pooled(pool.acquire().await?),
             Writer::Held(held) => {
                 let mut held = held.lock().await;
+                let failures = CONNECTION_FAILURES.load(Ordering::Acquire);
+                if held.failures_seen != failures {
+                    // Until a reconnect succeeds, each use tries again.
+                    held.reconnect().await?;
+                    held.failures_seen = failures;
+                }
                 if held.open_transaction {
                     held.rollback().await;
                     held.open_transaction = false;
@@ -440,6 +501,40 @@ mod tests {
         assert_eq!(count(&store, "failed").await, 0);
         assert!(store.schedule_claim("t", "later", 1).await.unwrap());
         assert_eq!(count(&store, "later").await, 1);
+    }
+
+    /// A writer connection whose file failed under it must not fail every write after:
+    /// the next use reconnects. The failure here is a real one: the connection's file is
+    /// unlinked, so SQLite refuses its writes (SQLITE_READONLY_DBMOVED) from then on.
+    #[tokio::test]
+    async fn the_writer_reconnects_after_its_connection_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("store.db"))
+            .await
+            .unwrap();
+        assert!(store.schedule_claim("t", "before", 1).await.unwrap());
+        {
+            let mut conn = store.writer().await.unwrap();
+            let held = conn.held().expect("a SQLite file's writer is held");
+            let doomed = dir.path().join("doomed.db");
+            let url = sqlite_url(&doomed, "mode=rwc").unwrap();
+            let mut broken = AnyConnection::connect(&url).await.unwrap();
+            migrate(&mut broken, Backend::Sqlite).await.unwrap();
+            std::fs::remove_file(&doomed).unwrap();
+            let old = std::mem::replace(&mut held.conn, broken);
+            old.close().await.unwrap();
+        }
+        let failed = store.schedule_claim("t", "during", 1).await;
+        assert!(
+            matches!(&failed, Err(StoreError::Query(e)) if connection_failed(e)),
+            "the write on the failed connection fails as a connection failure: {failed:?}"
+        );
+        assert!(
+            store.schedule_claim("t", "after", 1).await.unwrap(),
+            "the next write reconnects and succeeds"
+        );
+        assert_eq!(count(&store, "after").await, 1);
+        assert_eq!(count(&store, "before").await, 1, "the same database");
     }
 }
 

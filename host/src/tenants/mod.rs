@@ -2,6 +2,7 @@
 //! refused with the file, line and reason) and validated as a whole, so a config either
 //! loads completely or not at all.
 
+mod lines;
 mod routes;
 mod secrets;
 
@@ -13,6 +14,7 @@ use thiserror::Error;
 
 use crate::capabilities::{Grants, Secret, check_name};
 use crate::engine::Limits;
+pub use lines::line_of_key;
 pub use routes::{ApiKeyConfig, AuthMode, JwtConfig, RouteConfig, RouteTemplate, UsagePlan};
 pub use secrets::SecretRef;
 

@@ -89,6 +89,8 @@ pub enum StartError {
     AlreadyExists(String),
     #[error("the input is {0} bytes; an execution's input is at most {MAX_PAYLOAD_BYTES}")]
     InputTooLarge(usize),
+    #[error("{0}")]
+    Name(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -208,6 +210,9 @@ impl Executor {
         name: Option<&str>,
         depth: u32,
     ) -> Result<Started, StartError> {
+        if let Some(name) = name {
+            super::execution_name::check(name).map_err(StartError::Name)?;
+        }
         let machine = Machine::parse(definition).map_err(StartError::Definition)?;
         let input_text = input.to_string();
         if input_text.len() > MAX_PAYLOAD_BYTES {

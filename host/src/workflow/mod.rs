@@ -7,6 +7,7 @@
 mod choice;
 mod definition;
 pub mod errors;
+pub mod execution_name;
 mod executor;
 mod intrinsics;
 mod path;

@@ -15,6 +15,7 @@
 //! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
 //! `kv-fill`, `kv-drop`, `blob-fill`, `blob-drop`, `queue-fill` fill and free storage
 //! (`storage`); `fetch` GETs `url` (`fetch`).
+//! `marked-nap` (`operations`): counts itself in kv (`TAG:started`), then naps `ms`.
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
 //! batch, `fail` reports that message failed, `nap` sleeps `ms` first (with `"tag": T`,
@@ -27,6 +28,8 @@ mod fetch;
 mod storage;
 
 mod queue_send;
+
+mod operations;
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
@@ -172,6 +175,7 @@ impl Handler for Hostile {
                 storage::attack(name, &input)
             }
             "fetch" => Ok(fetch::attack(&input)),
+            "marked-nap" => operations::marked_nap(&input),
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

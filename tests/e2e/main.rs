@@ -13,6 +13,7 @@ mod mok;
 mod outbound;
 mod process;
 mod queues;
+mod runaway;
 mod schedules;
 mod service;
 mod siesa;

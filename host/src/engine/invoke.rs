@@ -11,6 +11,7 @@ use wasmtime::component::TypedFunc;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::fault;
 use super::output::CapturedOutput;
 use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin};
 use crate::bindings::handler::{Event, Response};
@@ -334,7 +335,11 @@ fn classify(
             };
         }
         Some(Trap::StackOverflow) => return InvokeError::StackOverflow,
+        _ if fault::shadow_stack_overflow(&err) => return InvokeError::StackOverflow,
         _ => {}
+    }
+    if let Some(status) = fault::exit_status(&err) {
+        return InvokeError::Exited { status };
     }
     if let Some(message) = panic_message(&String::from_utf8_lossy(stderr)) {
         return InvokeError::Trap(message);

@@ -3,6 +3,7 @@
 
 mod cache;
 mod errors;
+mod fault;
 mod invoke;
 pub mod limits;
 mod output;

@@ -7,7 +7,8 @@
 //! `database` and return what each gave),
 //! `start-execution` (of `workflow` with `input`, optionally `name`),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
-//! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
+//! caller) and `log-secret` (try to log the secret `token`); `exit`, `stack-smash` and
+//! `burn` are in `runaway`. Over HTTP, the request body
 //! is the input. A task input with `"count": true` is counted in kv
 //! (`runs:EXECUTION:STATE`), so workflow tests see how often each state ran.
 //!
@@ -18,6 +19,8 @@
 
 use orquesta_sdk::{Event, Failure, Handler, Response, blob, config, kv, log, parse_json, sql};
 use serde_json::{Value, json};
+
+mod runaway;
 
 struct Hostile;
 
@@ -148,6 +151,7 @@ impl Handler for Hostile {
                 println!("stdout says {secret}");
                 Ok(Response::None)
             }
+            name @ ("exit" | "stack-smash" | "burn") => runaway::attack(name, &input),
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

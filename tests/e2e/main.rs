@@ -11,6 +11,7 @@ mod ipp;
 mod isolation;
 mod mok;
 mod outbound;
+mod pool;
 mod process;
 mod queues;
 mod runaway;

@@ -135,24 +135,30 @@ impl WasiView for Invocation {
     }
 }
 
-/// Caps linear memory and remembers a refusal, so an allocation failure (which a Rust
-/// guest turns into an `unreachable` trap) is reported as `memory-limit`.
+/// Caps the linear memory of an instance, all its memories together, and remembers a
+/// refusal, so an allocation failure (which a Rust guest turns into an `unreachable`
+/// trap) is reported as `memory-limit`.
 struct MemoryLimiter {
     max_bytes: usize,
+    /// Bytes granted so far to all the store's memories (wasmtime asks for each memory
+    /// alone, its initial size included).
+    granted: usize,
     refused: bool,
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = (self.granted.saturating_sub(current)).saturating_add(desired);
+        if total > self.max_bytes {
             self.refused = true;
             return Ok(false);
         }
+        self.granted = total;
         Ok(true)
     }
 
@@ -207,7 +213,7 @@ impl Engine {
             .inner
             .slots
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(plugin.slots.min(self.inner.limits.instance_slots))
             .await
             .map_err(closed)?;
 
@@ -228,6 +234,7 @@ impl Engine {
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter {
                     max_bytes: limits.memory_bytes(),
+                    granted: 0,
                     refused: false,
                 },
             },

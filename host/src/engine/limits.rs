@@ -101,6 +101,15 @@ pub struct EngineLimits {
     /// the kernel) when a slot is reused: a plugin's small heap then costs no page
     /// faults on the next invocation. Bounds the resident memory of idle slots.
     pub keep_resident_bytes: usize,
+    /// Per component: core instances, linear memories and tables one instance of a
+    /// component may hold; a component past any is refused when it loads. A Rust
+    /// wasip2 plugin has 3, 1 and 2; componentize-py and componentize-js components
+    /// (12-18 MB) link a dozen or more core modules, several with a memory and a table
+    /// of their own. wasmCloud caps core instances at 30. Unlimited, one component
+    /// declaring 512 memories took every memory slot of the pool.
+    pub max_core_instances_per_component: u32,
+    pub max_memories_per_component: u32,
+    pub max_tables_per_component: u32,
     /// Reset kept-resident memory with Linux's `PAGEMAP_SCAN` (only the pages actually
     /// touched). Used only where the kernel has it and no swap is on: wasmtime's reset
     /// misses swapped-out pages (an open upstream report).
@@ -115,10 +124,20 @@ impl Default for EngineLimits {
             epoch_tick_ms: 10,
             captured_output_bytes: 64 << 10,
             keep_resident_bytes: 1 << 20,
+            max_core_instances_per_component: 32,
+            max_memories_per_component: 16,
+            max_tables_per_component: 16,
             pagemap_scan: true,
         }
     }
 }
+
+/// Linear memories in the pool per instance slot. Memories are the pool's one costly
+/// resource (each reserves 4 GiB of address space, so 1,024 take 4 TiB); core instances
+/// and tables are pooled at each slot's per-component maximum, so they never run out
+/// first. An invocation takes one slot per this many memories of its component, so the
+/// pool never fails for want of a memory: callers wait instead.
+pub const MEMORIES_PER_SLOT: u32 = 4;
 
 /// Sizes the capability calls accept, whatever the tenant.
 pub mod capability {

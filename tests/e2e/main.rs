@@ -4,6 +4,7 @@
 mod appointments;
 mod cli;
 mod containment;
+mod cpu;
 mod demo;
 mod fanout;
 mod harness;

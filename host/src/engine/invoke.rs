@@ -3,7 +3,10 @@
 //! result; only the plugin's WASI context is kept for the next one, its output emptied
 //! (see `WasiContexts`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -12,9 +15,10 @@ use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::fault;
+use super::guest_threads::Slice;
 use super::output::CapturedOutput;
 use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin};
-use crate::bindings::handler::{Event, Response};
+use crate::bindings::handler::{Event, Failure, Response};
 use crate::capabilities::Capabilities;
 
 /// Everything an invocation of one plugin of one tenant needs, built once when the
@@ -116,6 +120,13 @@ impl WasiContexts {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// What a run gives back: the call's outcome and the store, for its WASI context and
+/// limiter.
+type Ran = (
+    wasmtime::Result<Result<Response, Failure>>,
+    Store<Invocation>,
+);
 
 /// The store's data for one invocation; host calls receive it as `&mut self`.
 pub struct Invocation {
@@ -241,60 +252,95 @@ impl Engine {
         );
         store.limiter(|inv| &mut inv.limiter);
         store.set_epoch_deadline(1);
+        let slice = Slice::new(Duration::from_millis(self.inner.limits.inline_run_ms));
+        let ticks = slice.clone();
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
                 UpdateDeadline::Interrupt
             } else {
-                // Let other tasks run on this worker between ticks.
-                UpdateDeadline::Yield(1)
+                ticks.tick()
             })
         });
 
         let started = Instant::now();
-        let run = async {
-            let instantiating = Instant::now();
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            ctx.metrics
-                .instantiation
-                .record(instantiating.elapsed().as_secs_f64());
-            let handle = instance
-                .get_func(&mut store, plugin.handle)
-                .ok_or_else(|| wasmtime::format_err!("the instance lacks `handle`"))?;
-            // SAFETY: `plugin.handle` was type-checked against these parameter and result
-            // types when the plugin loaded, and this instance comes from the same
-            // `InstancePre`, so its `handle` has those types.
-            let handle = unsafe { TypedFunc::<HandleParams, HandleResults>::new_unchecked(handle) };
-            let (result,) = handle.call_async(&mut store, (event,)).await?;
-            Ok(result)
+        let (pre, handle, event, run_ctx) = (
+            plugin.pre.clone(),
+            plugin.handle,
+            event.clone(),
+            ctx.clone(),
+        );
+        // Owns everything, so it can move to the guest threads midway.
+        let mut run: Pin<Box<dyn Future<Output = Ran> + Send>> = Box::pin(async move {
+            let outcome = async {
+                let instantiating = Instant::now();
+                let instance = pre.instantiate_async(&mut store).await?;
+                run_ctx
+                    .metrics
+                    .instantiation
+                    .record(instantiating.elapsed().as_secs_f64());
+                let handle = instance
+                    .get_func(&mut store, handle)
+                    .ok_or_else(|| wasmtime::format_err!("the instance lacks `handle`"))?;
+                // SAFETY: `plugin.handle` was type-checked against these parameter and
+                // result types when the plugin loaded, and this instance comes from the
+                // same `InstancePre`, so its `handle` has those types.
+                let handle =
+                    unsafe { TypedFunc::<HandleParams, HandleResults>::new_unchecked(handle) };
+                let (result,) = handle.call_async(&mut store, (&event,)).await?;
+                Ok(result)
+            }
+            .await;
+            (outcome, store)
+        });
+        // Here until it has run its inline time, then on the guest threads. Epochs stop
+        // guest code; the timeouts stop a host call that outlives the deadline.
+        let inline = std::future::poll_fn(|cx| match run.as_mut().poll(cx) {
+            Poll::Ready(ran) => Poll::Ready(Some(ran)),
+            Poll::Pending if slice.wants_to_move() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        let first = tokio::time::timeout_at(deadline.into(), inline).await;
+        let ran = match first {
+            Err(_elapsed) => None,
+            Ok(Some(ran)) => Some(ran),
+            Ok(None) => self
+                .inner
+                .guests
+                .finish(run, slice, &ctx.tenant, deadline)
+                .await
+                .map_err(InvokeError::Instantiation)?,
         };
-        // Epochs stop guest code; this stops a host call that outlives the deadline.
-        let outcome = tokio::time::timeout_at(deadline.into(), run).await;
-        let data = store.into_data();
-        let memory_refused = data.limiter.refused;
         let (out, err) = (stdout.take(), stderr.take());
-        ctx.wasi.put(Wasi {
-            ctx: data.wasi,
-            stdout,
-            stderr,
+        let outcome = ran.map(|(outcome, store)| {
+            let data = store.into_data();
+            ctx.wasi.put(Wasi {
+                ctx: data.wasi,
+                stdout,
+                stderr,
+            });
+            (outcome, data.limiter.refused)
         });
         log_guest_output(&ctx, &id, &out, &err);
         tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,
             elapsed_us = started.elapsed().as_micros() as u64, "invocation finished");
 
         let response = match outcome {
-            Err(_elapsed) => {
+            // Past the deadline the store went with it; its WASI context is not reused.
+            None => {
                 return Err(InvokeError::Timeout {
                     limit_ms: limits.timeout_ms,
                 });
             }
-            Ok(Err(trap)) => return Err(classify(trap, memory_refused, &limits, &err)),
-            Ok(Ok(Err(failure))) => {
+            Some((Err(trap), memory_refused)) => {
+                return Err(classify(trap, memory_refused, &limits, &err));
+            }
+            Some((Ok(Err(failure)), _)) => {
                 return Err(InvokeError::Plugin {
                     error: failure.error,
                     cause: failure.cause,
                 });
             }
-            Ok(Ok(Ok(response))) => response,
+            Some((Ok(Ok(response)), _)) => response,
         };
         let size = response_size(&response);
         if size > limits.max_output_bytes() {

@@ -93,8 +93,24 @@ pub struct EngineLimits {
     /// Wasm stack per invocation. wasmtime's default (512 KiB) runs deep recursive parsers;
     /// it must stay below the async stack (2 MiB).
     pub max_wasm_stack: usize,
-    /// How often the epoch advances; the granularity of time limits.
+    /// How often the epoch advances: the granularity of time limits, and how long guest
+    /// code runs between yields. 1 ms: a neighbour waits at most that long for a thread
+    /// a spinning guest holds (10 ms let one stall a neighbour's request by 10 ms per
+    /// wake-up); the ticker's 1,000 wake-ups a second cost well under 1% of a core.
     pub epoch_tick_ms: u64,
+    /// How long an invocation runs on the thread that took its trigger before moving to
+    /// the guest threads. Most plugins answer in microseconds and never move (a move is
+    /// a hand-off between threads, about as long as an invocation); a guest still
+    /// running after this holds an I/O thread at most one tick more.
+    pub inline_run_ms: u64,
+    /// Threads that run guest code past its inline time; 0 is one per core. Guests take
+    /// turns on them tenant by tenant, so a tenant gets a fair share whatever its
+    /// concurrency.
+    pub guest_threads: usize,
+    /// The guest threads' nice value (Linux): above the I/O threads' 0, so the kernel
+    /// runs request handling first when guests keep every core busy; not 19, so guests
+    /// still get most of a core beside other busy processes (a database on the host).
+    pub guest_nice: i32,
     /// stdout/stderr kept per invocation, for logs and panic messages.
     pub captured_output_bytes: usize,
     /// Bytes of each slot's linear memory and tables reset in place (not returned to
@@ -121,7 +137,10 @@ impl Default for EngineLimits {
         EngineLimits {
             instance_slots: 256,
             max_wasm_stack: 512 << 10,
-            epoch_tick_ms: 10,
+            epoch_tick_ms: 1,
+            inline_run_ms: 1,
+            guest_threads: 0,
+            guest_nice: 10,
             captured_output_bytes: 64 << 10,
             keep_resident_bytes: 1 << 20,
             max_core_instances_per_component: 32,

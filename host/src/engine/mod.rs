@@ -4,9 +4,11 @@
 mod cache;
 mod errors;
 mod fault;
+mod guest_threads;
 mod invoke;
 pub mod limits;
 mod output;
+mod turns;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +45,7 @@ struct Inner {
     cache: cache::ComponentCache,
     /// One permit per pool slot: callers wait for a slot instead of failing to instantiate.
     slots: Arc<Semaphore>,
+    guests: guest_threads::GuestThreads,
     limits: EngineLimits,
     /// Invocation ids are this engine's random prefix and a counter: unique across hosts
     /// without asking the OS for randomness on every invocation.
@@ -113,6 +116,10 @@ impl Engine {
                 wasmtime,
                 linker,
                 slots: Arc::new(Semaphore::new(slots as usize)),
+                guests: guest_threads::GuestThreads::start(
+                    limits.guest_threads,
+                    limits.guest_nice,
+                )?,
                 limits,
                 id_prefix: uuid::Uuid::new_v4().as_u128() as u32,
                 invocations: std::sync::atomic::AtomicU64::new(0),

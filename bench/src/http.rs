@@ -16,7 +16,7 @@ use crate::Options;
 use crate::report::{Row, Target, median};
 use crate::setup::{self, Process};
 
-const KEY: &str = "bench-key";
+pub(crate) const KEY: &str = "bench-key";
 /// Rounds per target, alternated; on a shared machine speed drifts between rounds, so
 /// each ratio is taken within a round and the median of the rounds reported.
 const ROUNDS: usize = 5;
@@ -50,10 +50,10 @@ usage_plan = "open"
     )
 }
 
-struct Load {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Load {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
@@ -98,15 +98,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     let serve_url = format!("http://127.0.0.1:{port}/hello?name=Ana");
     // Warm-up, then alternating rounds so drift hits every target alike.
     for url in [hello(&host.url), hello(&native.url), serve_url.clone()] {
-        wrk(&url, Duration::from_secs(2))?;
+        wrk(&url, Duration::from_secs(2), 64)?;
     }
     let mut ours = Vec::new();
     let mut natives = Vec::new();
     let mut serves = Vec::new();
     for _ in 0..ROUNDS {
-        ours.push(wrk(&hello(&host.url), ROUND)?);
-        natives.push(wrk(&hello(&native.url), ROUND)?);
-        serves.push(wrk(&serve_url, ROUND)?);
+        ours.push(wrk(&hello(&host.url), ROUND, 64)?);
+        natives.push(wrk(&hello(&native.url), ROUND, 64)?);
+        serves.push(wrk(&serve_url, ROUND, 64)?);
     }
     let med =
         |loads: &[Load], f: fn(&Load) -> f64| median(&mut loads.iter().map(f).collect::<Vec<_>>());
@@ -168,10 +168,11 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// `wrk` for `duration`: requests/s and the 50th and 99th latency percentiles.
-fn wrk(url: &str, duration: Duration) -> anyhow::Result<Load> {
+/// `wrk` for `duration` over `connections`: requests/s and the 50th and 99th latency
+/// percentiles.
+pub(crate) fn wrk(url: &str, duration: Duration, connections: u32) -> anyhow::Result<Load> {
     let out = Command::new("wrk")
-        .args(["-t1", "-c64", "--latency"])
+        .args(["-t1", &format!("-c{connections}"), "--latency"])
         .arg(format!("-d{}s", duration.as_secs()))
         .args(["-H", &format!("x-api-key: {KEY}")])
         .arg(url)

@@ -4,7 +4,8 @@
 //! own, at a lower OS priority than the threads that poll the network, on which it
 //! runs only while it holds a turn (`Turns`). So a spinning guest holds an I/O thread
 //! for at most about one epoch tick past its inline time, and then competes only with
-//! other guests, tenant by tenant.
+//! other guests, tenant by tenant. A plugin whose last invocation ran that long starts
+//! its next one on the guest threads directly (`PluginContext::runs_long`).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -34,6 +35,10 @@ pub struct PluginContext {
     metrics: PluginMetrics,
     /// Shared by every context of the same plugin of the same tenant.
     pub wasi: Arc<WasiContexts>,
+    /// Whether this plugin's last invocation ran past its inline time: the next starts
+    /// on the guest threads at once, so a plugin that spins does not take the I/O
+    /// threads for a while each time it is invoked again.
+    runs_long: AtomicBool,
 }
 
 struct PluginMetrics {
@@ -65,6 +70,7 @@ impl PluginContext {
             capabilities,
             metrics,
             wasi: Arc::default(),
+            runs_long: AtomicBool::new(false),
         }
     }
 }
@@ -299,7 +305,12 @@ impl Engine {
             Poll::Pending if slice.wants_to_move() => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         });
-        let first = tokio::time::timeout_at(deadline.into(), inline).await;
+        let inline_run = Duration::from_millis(self.inner.limits.inline_run_ms);
+        let first = if ctx.runs_long.load(Ordering::Relaxed) {
+            Ok(None)
+        } else {
+            tokio::time::timeout_at(deadline.into(), inline).await
+        };
         let ran = match first {
             Err(_elapsed) => None,
             Ok(Some(ran)) => Some(ran),
@@ -310,6 +321,8 @@ impl Engine {
                 .await
                 .map_err(InvokeError::Instantiation)?,
         };
+        ctx.runs_long
+            .store(started.elapsed() >= inline_run, Ordering::Relaxed);
         let (out, err) = (stdout.take(), stderr.take());
         let outcome = ran.map(|(outcome, store)| {
             let data = store.into_data();

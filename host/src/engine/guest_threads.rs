@@ -1,8 +1,10 @@
 //! Where guest code runs. An invocation starts on the thread that took its trigger (no
 //! hand-off for the usual plugin that answers in microseconds) and, once it has run
-//! for `EngineLimits::inline_run_ms`, moves to the guest threads: a runtime of their
+//! through `EngineLimits::inline_ticks` epoch ticks, moves to the guest threads: a runtime of their
 //! own, at a lower OS priority than the threads that poll the network, on which it
-//! runs only while it holds a turn (`Turns`). So a spinning guest holds an I/O thread
+//! runs only while it holds a turn (`Turns`). Run time is counted in epoch ticks the
+//! guest's code ran through, not wall time: a guest delayed by the host (waiting for a
+//! turn, or its thread preempted) has not run long. So a spinning guest holds an I/O thread
 //! for at most about one epoch tick past its inline time, and then competes only with
 //! other guests, tenant by tenant. A plugin whose last invocation ran that long starts
 //! its next one on the guest threads directly (`PluginContext::runs_long`).
@@ -10,9 +12,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::UpdateDeadline;
 
@@ -97,8 +99,9 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// Where an invocation is, for its epoch callback.
 pub struct Slice {
-    started: Instant,
-    inline: Duration,
+    /// Ticks the guest's code ran through so far, and how many it may run inline.
+    ticks: AtomicU32,
+    inline: u32,
     place: AtomicU8,
     /// Set by the epoch callback on the guest threads: the next `Pending` is a yield,
     /// not a wait on a host call.
@@ -110,10 +113,10 @@ const MOVING: u8 = 1;
 const MOVED: u8 = 2;
 
 impl Slice {
-    pub fn new(inline: Duration) -> Arc<Self> {
+    pub fn new(inline_ticks: u32) -> Arc<Self> {
         Arc::new(Slice {
-            started: Instant::now(),
-            inline,
+            ticks: AtomicU32::new(0),
+            inline: inline_ticks,
             place: AtomicU8::new(INLINE),
             yielded: AtomicBool::new(false),
         })
@@ -122,14 +125,19 @@ impl Slice {
     /// At an epoch tick: yield (to the runtime's I/O and timers first, as
     /// `tokio::task::yield_now` does), asking to move once past the inline time.
     pub fn tick(&self) -> UpdateDeadline {
+        let ticks = self.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         match self.place.load(Ordering::Relaxed) {
-            INLINE if self.started.elapsed() >= self.inline => {
-                self.place.store(MOVING, Ordering::Relaxed)
-            }
+            INLINE if ticks >= self.inline => self.place.store(MOVING, Ordering::Relaxed),
             MOVED => self.yielded.store(true, Ordering::Relaxed),
             _ => {}
         }
         UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+    }
+
+    /// Whether the guest ran through its inline ticks: a plugin that does is started
+    /// on the guest threads next time.
+    pub fn ran_long(&self) -> bool {
+        self.ticks.load(Ordering::Relaxed) >= self.inline
     }
 
     /// Whether the invocation, having just yielded, should move to the guest threads.

@@ -258,7 +258,7 @@ impl Engine {
         );
         store.limiter(|inv| &mut inv.limiter);
         store.set_epoch_deadline(1);
-        let slice = Slice::new(Duration::from_millis(self.inner.limits.inline_run_ms));
+        let slice = Slice::new(self.inner.limits.inline_ticks);
         let ticks = slice.clone();
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
@@ -305,7 +305,7 @@ impl Engine {
             Poll::Pending if slice.wants_to_move() => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         });
-        let inline_run = Duration::from_millis(self.inner.limits.inline_run_ms);
+        let watch = slice.clone();
         let first = if ctx.runs_long.load(Ordering::Relaxed) {
             Ok(None)
         } else {
@@ -321,8 +321,7 @@ impl Engine {
                 .await
                 .map_err(InvokeError::Instantiation)?,
         };
-        ctx.runs_long
-            .store(started.elapsed() >= inline_run, Ordering::Relaxed);
+        ctx.runs_long.store(watch.ran_long(), Ordering::Relaxed);
         let (out, err) = (stdout.take(), stderr.take());
         let outcome = ran.map(|(outcome, store)| {
             let data = store.into_data();

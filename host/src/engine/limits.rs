@@ -98,18 +98,23 @@ pub struct EngineLimits {
     /// a spinning guest holds (10 ms let one stall a neighbour's request by 10 ms per
     /// wake-up); the ticker's 1,000 wake-ups a second cost well under 1% of a core.
     pub epoch_tick_ms: u64,
-    /// How long an invocation runs on the thread that took its trigger before moving to
-    /// the guest threads. Most plugins answer in microseconds and never move (a move is
-    /// a hand-off between threads, about as long as an invocation); a guest still
-    /// running after this holds an I/O thread at most one tick more.
-    pub inline_run_ms: u64,
+    /// Epoch ticks an invocation's code runs through on the thread that took its
+    /// trigger before moving to the guest threads (2: between 1 and 2 ms of running).
+    /// Most plugins answer in microseconds and never move (a move is a hand-off between
+    /// threads, about as long as an invocation). Ticks, not wall time: an invocation
+    /// delayed by the host has not run long.
+    pub inline_ticks: u32,
     /// Threads that run guest code past its inline time; 0 is one per core. Guests take
     /// turns on them tenant by tenant, so a tenant gets a fair share whatever its
     /// concurrency.
     pub guest_threads: usize,
-    /// The guest threads' nice value (Linux): above the I/O threads' 0, so the kernel
-    /// runs request handling first when guests keep every core busy; not 19, so guests
-    /// still get most of a core beside other busy processes (a database on the host).
+    /// The guest threads' nice value (Linux), against the I/O threads' 0: when guests
+    /// keep every core busy the kernel must still run request handling at once. 19:
+    /// measured beside 32 spinning guests on 2 cores, nice 10 left a neighbour's p50 at
+    /// 0.6 ms (0.02 ms alone) and its throughput at 5%, since the kernel lets a running
+    /// thread of lower priority finish its slice; 19 kept p50 and most of the
+    /// throughput. The cost: code that runs past its inline time yields to every other
+    /// busy thread on the host (a database on the same machine included).
     pub guest_nice: i32,
     /// stdout/stderr kept per invocation, for logs and panic messages.
     pub captured_output_bytes: usize,
@@ -138,9 +143,9 @@ impl Default for EngineLimits {
             instance_slots: 256,
             max_wasm_stack: 512 << 10,
             epoch_tick_ms: 1,
-            inline_run_ms: 1,
+            inline_ticks: 2,
             guest_threads: 0,
-            guest_nice: 10,
+            guest_nice: 19,
             captured_output_bytes: 64 << 10,
             keep_resident_bytes: 1 << 20,
             max_core_instances_per_component: 32,

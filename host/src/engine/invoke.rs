@@ -321,7 +321,11 @@ impl Engine {
                 .await
                 .map_err(InvokeError::Instantiation)?,
         };
-        ctx.runs_long.store(watch.ran_long(), Ordering::Relaxed);
+        let ran_long = watch.ran_long();
+        // Written only when it changes: every invocation of the plugin reads it.
+        if ctx.runs_long.load(Ordering::Relaxed) != ran_long {
+            ctx.runs_long.store(ran_long, Ordering::Relaxed);
+        }
         let (out, err) = (stdout.take(), stderr.take());
         let outcome = ran.map(|(outcome, store)| {
             let data = store.into_data();

@@ -18,7 +18,10 @@ tenant_dir = "tenants"
 shutdown_grace_ms = 100
 "#;
 
-/// `noisy` spins on request for up to 25 s; `quiet` greets.
+/// How long `noisy`'s invocations spin: each is cut at its timeout.
+const SPIN_MS: u64 = 1500;
+
+/// `noisy` spins on request for up to `SPIN_MS`; `quiet` greets.
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
@@ -35,7 +38,7 @@ fn setup() -> tempfile::TempDir {
             "noisy",
             r#"
 [limits]
-timeout_ms = 25000
+timeout_ms = 1500
 
 [plugins.hostile]
 source = "hostile.wasm"
@@ -91,25 +94,32 @@ async fn a_tenant_spinning_its_whole_concurrency_does_not_stall_a_neighbour() {
     let client = reqwest::Client::new();
     let hello = format!("{}/t/quiet/hello?name=Ana", server.url);
     greetings(&client, &hello, 50, Duration::from_secs(30)).await;
-    let baseline = greetings(&client, &hello, 300, Duration::from_secs(30)).await;
-
-    // The noisy tenant keeps every invocation its concurrency allows spinning.
+    // Rounds alternate alone and under attack, so a machine whose load changes while
+    // the test runs (other tests beside it) weighs on both alike.
     let spin = format!("{}/t/noisy/spin", server.url);
-    let attackers: Vec<_> = (0..Limits::default().concurrency)
-        .map(|_| {
-            let (client, url) = (reqwest::Client::new(), spin.clone());
-            tokio::spawn(async move {
-                loop {
-                    let body = json!({ "attack": "loop" }).to_string();
-                    let _ = client.post(&url).body(body).send().await;
-                }
+    let (mut baseline, mut attacked) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        baseline.extend(greetings(&client, &hello, 100, Duration::from_secs(10)).await);
+        // The noisy tenant keeps every invocation its concurrency allows spinning.
+        let attackers: Vec<_> = (0..Limits::default().concurrency)
+            .map(|_| {
+                let (client, url) = (reqwest::Client::new(), spin.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let body = json!({ "attack": "loop" }).to_string();
+                        let _ = client.post(&url).body(body).send().await;
+                    }
+                })
             })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let attacked = greetings(&client, &hello, 300, Duration::from_secs(15)).await;
-    attackers.iter().for_each(|a| a.abort());
-
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        attacked.extend(greetings(&client, &hello, 100, Duration::from_secs(10)).await);
+        attackers.iter().for_each(|a| a.abort());
+        // Until the last spinning invocations reach their timeout.
+        tokio::time::sleep(Duration::from_millis(SPIN_MS + 300)).await;
+    }
+    baseline.sort_by(f64::total_cmp);
+    attacked.sort_by(f64::total_cmp);
     let (base50, base90) = (percentile(&baseline, 0.5), percentile(&baseline, 0.9));
     let (hit50, hit90) = (percentile(&attacked, 0.5), percentile(&attacked, 0.9));
     let report = format!(
@@ -120,7 +130,7 @@ async fn a_tenant_spinning_its_whole_concurrency_does_not_stall_a_neighbour() {
     );
     eprintln!("{report}");
     assert!(
-        attacked.len() >= 100,
+        attacked.len() >= 200,
         "too few answers under attack: {report}"
     );
     assert!(hit50 <= base50 * 10.0 + 5.0, "{report}");

@@ -52,8 +52,8 @@ usage_plan = "open"
 
 pub(crate) struct Load {
     pub rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
@@ -98,15 +98,15 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     let serve_url = format!("http://127.0.0.1:{port}/hello?name=Ana");
     // Warm-up, then alternating rounds so drift hits every target alike.
     for url in [hello(&host.url), hello(&native.url), serve_url.clone()] {
-        wrk(&url, Duration::from_secs(2), None)?;
+        wrk(&url, Duration::from_secs(2), 64, None)?;
     }
     let mut ours = Vec::new();
     let mut natives = Vec::new();
     let mut serves = Vec::new();
     for _ in 0..ROUNDS {
-        ours.push(wrk(&hello(&host.url), ROUND, None)?);
-        natives.push(wrk(&hello(&native.url), ROUND, None)?);
-        serves.push(wrk(&serve_url, ROUND, None)?);
+        ours.push(wrk(&hello(&host.url), ROUND, 64, None)?);
+        natives.push(wrk(&hello(&native.url), ROUND, 64, None)?);
+        serves.push(wrk(&serve_url, ROUND, 64, None)?);
     }
     let med =
         |loads: &[Load], f: fn(&Load) -> f64| median(&mut loads.iter().map(f).collect::<Vec<_>>());
@@ -168,12 +168,17 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// `wrk` for `duration`, with a Lua `script` if given: requests/s and the 50th and 99th
-/// latency percentiles.
-pub(crate) fn wrk(url: &str, duration: Duration, script: Option<&Path>) -> anyhow::Result<Load> {
+/// `wrk` for `duration` over `connections`, with a Lua `script` if given: requests/s and
+/// the 50th and 99th latency percentiles.
+pub(crate) fn wrk(
+    url: &str,
+    duration: Duration,
+    connections: u32,
+    script: Option<&Path>,
+) -> anyhow::Result<Load> {
     let mut command = Command::new("wrk");
     command
-        .args(["-t1", "-c64", "--latency"])
+        .args(["-t1", &format!("-c{connections}"), "--latency"])
         .arg(format!("-d{}s", duration.as_secs()))
         .args(["-H", &format!("x-api-key: {KEY}")]);
     if let Some(script) = script {

@@ -6,6 +6,7 @@
 pub mod flows;
 pub mod http;
 pub mod instantiate;
+pub mod neighbour;
 pub mod queues;
 pub mod report;
 pub mod scale;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use orquesta_bench::{
-    Options, Row, flows, http, instantiate, queues, report, scale, soak, workflows,
+    Options, Row, flows, http, instantiate, neighbour, queues, report, scale, soak, workflows,
 };
 
 #[derive(Parser)]
@@ -37,6 +37,8 @@ enum Command {
     All,
     Instantiate,
     Http,
+    /// A tenant's latency while another spins its whole concurrency.
+    Neighbour,
     Queues,
     Workflows,
     Scale,
@@ -63,6 +65,7 @@ async fn main() -> ExitCode {
                 &[
                     "instantiate",
                     "http",
+                    "neighbour",
                     "queues",
                     "workflows",
                     "scale",
@@ -74,6 +77,7 @@ async fn main() -> ExitCode {
         }
         Command::Instantiate => benches(&opts, &["instantiate"]).await,
         Command::Http => benches(&opts, &["http"]).await,
+        Command::Neighbour => benches(&opts, &["neighbour"]).await,
         Command::Queues => benches(&opts, &["queues"]).await,
         Command::Workflows => benches(&opts, &["workflows"]).await,
         Command::Scale => benches(&opts, &["scale"]).await,
@@ -97,6 +101,7 @@ async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
         rows.extend(match *name {
             "instantiate" => instantiate::run(opts).await?,
             "http" => http::run(opts).await?,
+            "neighbour" => neighbour::run(opts).await?,
             "queues" => queues::run(opts).await?,
             "workflows" => workflows::run(opts).await?,
             "scale" => scale::run(opts).await?,

@@ -37,7 +37,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         let (end, _) = setup::rss(host.pid())?;
         (rate, rate, start, end, soak)
     } else {
-        let peak = http::wrk(&url, Duration::from_secs(5), None)?.rps;
+        let peak = http::wrk(&url, Duration::from_secs(5), 64, None)?.rps;
         let delay_ms = (f64::from(CONNECTIONS) * 1000.0 / (peak / 2.0))
             .floor()
             .max(1.0);
@@ -47,9 +47,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
             &script,
             format!("function delay()\n  return {delay_ms}\nend\n"),
         )?;
-        http::wrk(&url, WARM_UP, Some(&script))?;
+        http::wrk(&url, WARM_UP, 64, Some(&script))?;
         let (start, _) = setup::rss(host.pid())?;
-        let load = http::wrk(&url, SOAK, Some(&script))?;
+        let load = http::wrk(&url, SOAK, 64, Some(&script))?;
         let (end, _) = setup::rss(host.pid())?;
         eprintln!(
             "  peak {:.0} req/s; paced at {:.0} req/s ({delay_ms} ms per connection); RSS {:.1} -> {:.1} MiB",

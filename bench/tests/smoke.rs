@@ -1,7 +1,9 @@
 //! The benchmarks' smoke mode, as CI runs it: every benchmark runs end to end at tiny
 //! sizes and reports a real, positive figure for each row. Nothing is timed here.
 
-use orquesta_bench::{Options, flows, http, instantiate, queues, scale, soak, workflows};
+use orquesta_bench::{
+    Options, flows, http, instantiate, neighbour, queues, scale, soak, workflows,
+};
 
 fn options() -> Options {
     Options {
@@ -17,6 +19,7 @@ async fn every_benchmark_runs_in_smoke_mode() {
     let mut rows = Vec::new();
     rows.extend(instantiate::run(&opts).await.expect("instantiate"));
     rows.extend(http::run(&opts).await.expect("http"));
+    rows.extend(neighbour::run(&opts).await.expect("neighbour"));
     rows.extend(queues::run(&opts).await.expect("queues"));
     rows.extend(workflows::run(&opts).await.expect("workflows"));
     rows.extend(scale::run(&opts).await.expect("scale"));

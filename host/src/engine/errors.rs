@@ -28,8 +28,12 @@ pub enum InvokeError {
     Timeout { limit_ms: u64 },
     #[error("memory-limit: the plugin tried to grow its memory past {limit_mb} MiB")]
     MemoryLimit { limit_mb: u32 },
-    #[error("stack-overflow: the plugin exhausted its wasm stack")]
+    /// The wasm call stack, or the guest's own stack in linear memory (see `classify`).
+    #[error("stack-overflow: the plugin exhausted its stack")]
     StackOverflow,
+    /// The guest called `exit` (WASI `cli/exit`) instead of returning a result.
+    #[error("exited: the plugin exited with status {status} without answering")]
+    Exited { status: i32 },
     #[error("trap: {0}")]
     Trap(String),
     #[error("output-too-large: the response is {size} bytes, over the {limit}-byte limit")]
@@ -50,6 +54,7 @@ impl InvokeError {
             InvokeError::Timeout { .. } => "timeout",
             InvokeError::MemoryLimit { .. } => "memory-limit",
             InvokeError::StackOverflow => "stack-overflow",
+            InvokeError::Exited { .. } => "exited",
             InvokeError::Trap(_) => "trap",
             InvokeError::OutputTooLarge { .. } => "output-too-large",
             InvokeError::InvalidOutput(_) => "invalid-output",

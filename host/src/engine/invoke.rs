@@ -3,7 +3,11 @@
 //! result; only the plugin's WASI context is kept for the next one, its output emptied
 //! (see `WasiContexts`).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -12,10 +16,12 @@ use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::error_labels::ErrorCounters;
+use super::fault;
+use super::guest_threads::Slice;
 use super::log_gate::LogGate;
 use super::output::CapturedOutput;
 use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin, output_cap};
-use crate::bindings::handler::{Event, Response};
+use crate::bindings::handler::{Event, Failure, Response};
 use crate::capabilities::Capabilities;
 
 /// Everything an invocation of one plugin of one tenant needs, built once when the
@@ -33,6 +39,10 @@ pub struct PluginContext {
     pub wasi: Arc<WasiContexts>,
     /// This plugin's log rate.
     pub logs: LogGate,
+    /// Whether this plugin's last invocation ran past its inline time: the next starts
+    /// on the guest threads at once, so a plugin that spins does not take the I/O
+    /// threads for a while each time it is invoked again.
+    runs_long: AtomicBool,
 }
 
 struct PluginMetrics {
@@ -68,6 +78,7 @@ impl PluginContext {
             metrics,
             wasi: Arc::default(),
             logs,
+            runs_long: AtomicBool::new(false),
         }
     }
 }
@@ -124,6 +135,13 @@ impl WasiContexts {
     }
 }
 
+/// What a run gives back: the call's outcome and the store, for its WASI context and
+/// limiter.
+type Ran = (
+    wasmtime::Result<Result<Response, Failure>>,
+    Store<Invocation>,
+);
+
 /// The store's data for one invocation; host calls receive it as `&mut self`.
 pub struct Invocation {
     pub ctx: Arc<PluginContext>,
@@ -145,24 +163,30 @@ impl WasiView for Invocation {
     }
 }
 
-/// Caps linear memory and remembers a refusal, so an allocation failure (which a Rust
-/// guest turns into an `unreachable` trap) is reported as `memory-limit`.
+/// Caps the linear memory of an instance, all its memories together, and remembers a
+/// refusal, so an allocation failure (which a Rust guest turns into an `unreachable`
+/// trap) is reported as `memory-limit`.
 struct MemoryLimiter {
     max_bytes: usize,
+    /// Bytes granted so far to all the store's memories (wasmtime asks for each memory
+    /// alone, its initial size included).
+    granted: usize,
     refused: bool,
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = (self.granted.saturating_sub(current)).saturating_add(desired);
+        if total > self.max_bytes {
             self.refused = true;
             return Ok(false);
         }
+        self.granted = total;
         Ok(true)
     }
 
@@ -227,7 +251,7 @@ impl Engine {
             .inner
             .slots
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(plugin.slots.min(self.inner.limits.instance_slots))
             .await
             .map_err(closed)?;
 
@@ -249,63 +273,109 @@ impl Engine {
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter {
                     max_bytes: limits.memory_bytes(),
+                    granted: 0,
                     refused: false,
                 },
             },
         );
         store.limiter(|inv| &mut inv.limiter);
         store.set_epoch_deadline(1);
+        let slice = Slice::new(self.inner.limits.inline_ticks);
+        let ticks = slice.clone();
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
                 UpdateDeadline::Interrupt
             } else {
-                // Let other tasks run on this worker between ticks.
-                UpdateDeadline::Yield(1)
+                ticks.tick()
             })
         });
 
         let started = Instant::now();
-        let run = async {
-            let instantiating = Instant::now();
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            ctx.metrics
-                .instantiation
-                .record(instantiating.elapsed().as_secs_f64());
-            let handle = instance
-                .get_func(&mut store, plugin.handle)
-                .ok_or_else(|| wasmtime::format_err!("the instance lacks `handle`"))?;
-            // SAFETY: `plugin.handle` was type-checked against these parameter and result
-            // types when the plugin loaded, and this instance comes from the same
-            // `InstancePre`, so its `handle` has those types.
-            let handle = unsafe { TypedFunc::<HandleParams, HandleResults>::new_unchecked(handle) };
-            let (result,) = handle.call_async(&mut store, (event,)).await?;
-            Ok(result)
+        let (pre, handle, event, run_ctx) = (
+            plugin.pre.clone(),
+            plugin.handle,
+            event.clone(),
+            ctx.clone(),
+        );
+        // Owns everything, so it can move to the guest threads midway.
+        let mut run: Pin<Box<dyn Future<Output = Ran> + Send>> = Box::pin(async move {
+            let outcome = async {
+                let instantiating = Instant::now();
+                let instance = pre.instantiate_async(&mut store).await?;
+                run_ctx
+                    .metrics
+                    .instantiation
+                    .record(instantiating.elapsed().as_secs_f64());
+                let handle = instance
+                    .get_func(&mut store, handle)
+                    .ok_or_else(|| wasmtime::format_err!("the instance lacks `handle`"))?;
+                // SAFETY: `plugin.handle` was type-checked against these parameter and
+                // result types when the plugin loaded, and this instance comes from the
+                // same `InstancePre`, so its `handle` has those types.
+                let handle =
+                    unsafe { TypedFunc::<HandleParams, HandleResults>::new_unchecked(handle) };
+                let (result,) = handle.call_async(&mut store, (&event,)).await?;
+                Ok(result)
+            }
+            .await;
+            (outcome, store)
+        });
+        // Here until it has run its inline time, then on the guest threads. Epochs stop
+        // guest code; the timeouts stop a host call that outlives the deadline.
+        let inline = std::future::poll_fn(|cx| match run.as_mut().poll(cx) {
+            Poll::Ready(ran) => Poll::Ready(Some(ran)),
+            Poll::Pending if slice.wants_to_move() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        let watch = slice.clone();
+        let first = if ctx.runs_long.load(Ordering::Relaxed) {
+            Ok(None)
+        } else {
+            tokio::time::timeout_at(deadline.into(), inline).await
         };
-        // Epochs stop guest code; this stops a host call that outlives the deadline.
-        let outcome = tokio::time::timeout_at(deadline.into(), run).await;
-        let data = store.into_data();
-        let memory_refused = data.limiter.refused;
+        let ran = match first {
+            Err(_elapsed) => None,
+            Ok(Some(ran)) => Some(ran),
+            Ok(None) => self
+                .inner
+                .guests
+                .finish(run, slice, &ctx.tenant, deadline)
+                .await
+                .map_err(InvokeError::Instantiation)?,
+        };
+        let ran_long = watch.ran_long();
+        // Written only when it changes: every invocation of the plugin reads it.
+        if ctx.runs_long.load(Ordering::Relaxed) != ran_long {
+            ctx.runs_long.store(ran_long, Ordering::Relaxed);
+        }
         let (out, err) = (stdout.take(), stderr.take());
-        ctx.wasi.put(Wasi {
-            ctx: data.wasi,
-            stdout,
-            stderr,
+        let outcome = ran.map(|(outcome, store)| {
+            let data = store.into_data();
+            ctx.wasi.put(Wasi {
+                ctx: data.wasi,
+                stdout,
+                stderr,
+            });
+            (outcome, data.limiter.refused)
         });
         super::log_gate::guest_output(&ctx, &id, &out, &err);
         tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,
             elapsed_us = started.elapsed().as_micros() as u64, "invocation finished");
 
         let response = match outcome {
-            Err(_elapsed) => {
+            // Past the deadline the store went with it; its WASI context is not reused.
+            None => {
                 return Err(InvokeError::Timeout {
                     limit_ms: limits.timeout_ms,
                 });
             }
-            Ok(Err(trap)) => return Err(classify(trap, memory_refused, &limits, &err)),
-            Ok(Ok(Err(failure))) => {
+            Some((Err(trap), memory_refused)) => {
+                return Err(classify(trap, memory_refused, &limits, &err));
+            }
+            Some((Ok(Err(failure)), _)) => {
                 return Err(output_cap::failure(failure.error, failure.cause, &limits));
             }
-            Ok(Ok(Ok(response))) => response,
+            Some((Ok(Ok(response)), _)) => response,
         };
         output_cap::check(&response, &limits)?;
         Ok(response)
@@ -332,7 +402,11 @@ fn classify(
             };
         }
         Some(Trap::StackOverflow) => return InvokeError::StackOverflow,
+        _ if fault::shadow_stack_overflow(&err) => return InvokeError::StackOverflow,
         _ => {}
+    }
+    if let Some(status) = fault::exit_status(&err) {
+        return InvokeError::Exited { status };
     }
     if let Some(message) = panic_message(&String::from_utf8_lossy(stderr)) {
         return InvokeError::Trap(message);

@@ -4,11 +4,14 @@
 mod cache;
 mod error_labels;
 mod errors;
+mod fault;
+mod guest_threads;
 mod invoke;
 pub mod limits;
 mod log_gate;
 mod output;
 mod output_cap;
+mod turns;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +48,7 @@ struct Inner {
     cache: cache::ComponentCache,
     /// One permit per pool slot: callers wait for a slot instead of failing to instantiate.
     slots: Arc<Semaphore>,
+    guests: guest_threads::GuestThreads,
     limits: EngineLimits,
     /// Invocation ids are this engine's random prefix and a counter: unique across hosts
     /// without asking the OS for randomness on every invocation.
@@ -61,6 +65,8 @@ pub struct Plugin {
     /// bindings check an interface export's type again on every instantiation (5% of
     /// an invocation of a trivial plugin in the profile).
     handle: ComponentExportIndex,
+    /// Pool slots an instance takes: one per `MEMORIES_PER_SLOT` memories.
+    slots: u32,
 }
 
 /// The signature of `handler.handle`, as the host calls it.
@@ -78,12 +84,15 @@ impl Engine {
         let limits = config.limits.clone();
         let slots = limits.instance_slots;
         let mut pool = PoolingAllocationConfig::default();
-        // A Rust wasip2 component instantiates as 3 core instances, 1 memory and 2 tables;
-        // the ratios leave room for components built by other toolchains.
+        // Core instances and tables cost little per slot; memories are counted per
+        // invocation instead (`Plugin::slots`).
         pool.total_component_instances(slots)
-            .total_core_instances(slots * 8)
-            .total_memories(slots * 2)
-            .total_tables(slots * 4)
+            .total_core_instances(slots.saturating_mul(limits.max_core_instances_per_component))
+            .total_memories(slots.saturating_mul(limits::MEMORIES_PER_SLOT))
+            .total_tables(slots.saturating_mul(limits.max_tables_per_component))
+            .max_core_instances_per_component(limits.max_core_instances_per_component)
+            .max_memories_per_component(limits.max_memories_per_component)
+            .max_tables_per_component(limits.max_tables_per_component)
             .total_stacks(slots)
             .max_memory_size((limits::ceiling::MEMORY_MB as usize) << 20)
             .linear_memory_keep_resident(limits.keep_resident_bytes)
@@ -110,6 +119,10 @@ impl Engine {
                 wasmtime,
                 linker,
                 slots: Arc::new(Semaphore::new(slots as usize)),
+                guests: guest_threads::GuestThreads::start(
+                    limits.guest_threads,
+                    limits.guest_nice,
+                )?,
                 limits,
                 id_prefix: uuid::Uuid::new_v4().as_u128() as u32,
                 invocations: std::sync::atomic::AtomicU64::new(0),
@@ -141,7 +154,18 @@ impl Engine {
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
         let handle = handle_export(&pre).map_err(wrong_world)?;
-        Ok(Plugin { hash, pre, handle })
+        // Past the per-component caps, compiling refused it already (the pool checks
+        // them when a component is created) with the count and the cap.
+        let memories = component
+            .resources_required()
+            .map_or(inner.limits.max_memories_per_component, |r| r.num_memories);
+        let slots = memories.div_ceil(limits::MEMORIES_PER_SLOT).max(1);
+        Ok(Plugin {
+            hash,
+            pre,
+            handle,
+            slots,
+        })
     }
 
     pub fn limits(&self) -> &EngineLimits {

@@ -8,7 +8,8 @@
 //! `start-execution` (of `workflow` with `input`, optionally `name`),
 //! `queue-send` (to `queue` with options, answering the id or the refusal),
 //! `nap` (sleep `ms`, then answer: a slow but honest request), `whoami` (echo the verified
-//! caller) and `log-secret` (try to log the secret `token`). Over HTTP, the request body
+//! caller) and `log-secret` (try to log the secret `token`); `exit`, `stack-smash` and
+//! `burn` are in `runaway`. Over HTTP, the request body
 //! is the input. `batch`, `failure`, `log-line`, `log-flood`, `log-forge` and
 //! `http-response` try to make the host convert or buffer too much (see `outputs`).
 //! A task input with `"count": true` is counted in kv
@@ -36,6 +37,7 @@ use serde_json::{Value, json};
 
 mod loops;
 mod outputs;
+mod runaway;
 
 struct Hostile;
 
@@ -176,6 +178,7 @@ impl Handler for Hostile {
             }
             "fetch" => Ok(fetch::attack(&input)),
             "marked-nap" => operations::marked_nap(&input),
+            name @ ("exit" | "stack-smash" | "burn") => runaway::attack(name, &input),
             other => Err(Failure::new(
                 "UnknownAttack",
                 format!("no attack named {other:?}"),

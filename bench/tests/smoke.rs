@@ -26,7 +26,7 @@ async fn every_benchmark_runs_in_smoke_mode() {
     rows.extend(flows::run(&opts).await.expect("flows"));
     rows.extend(soak::run(&opts).await.expect("soak"));
     let benches: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.bench).collect();
-    assert_eq!(benches.len(), 7, "{benches:?}");
+    assert_eq!(benches.len(), 8, "{benches:?}");
     for row in &rows {
         // Rates and times are measured, so never zero; a memory difference may be.
         let measured = row.unit.ends_with("/s") || row.unit == "us" || row.unit == "s";

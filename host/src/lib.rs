@@ -10,6 +10,8 @@ pub mod bindings;
 pub mod capabilities;
 pub mod engine;
 pub mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod log_format;
 pub mod pattern;
 pub mod schedule;

@@ -75,17 +75,33 @@ impl ScheduleExpr {
         match &self.expression {
             Expression::Rate(period) => Some(after_ms - after_ms.rem_euclid(*period) + period),
             Expression::Cron(cron) => {
-                let after = self
-                    .zone
-                    .timestamp_millis_opt(whole_second(after_ms))
-                    .single()?;
-                cron.find_next_occurrence(&after, false)
-                    .ok()
-                    .map(|t| t.with_timezone(&Utc).timestamp_millis())
+                // Where the clocks fall back, croner answers a local time that occurs
+                // twice with its first instant, which may be before `after_ms`: that
+                // tick is past (a repeated time fires once), so look on from it.
+                let mut from = after_ms;
+                for _ in 0..MAX_REPEATED_TICKS {
+                    let start = self
+                        .zone
+                        .timestamp_millis_opt(whole_second(from))
+                        .single()?;
+                    let tick = cron
+                        .find_next_occurrence(&start, false)
+                        .ok()?
+                        .with_timezone(&Utc)
+                        .timestamp_millis();
+                    if tick > after_ms {
+                        return Some(tick);
+                    }
+                    from = tick;
+                }
+                None
             }
         }
     }
 }
+
+/// Ticks a repeated local hour can hold before `next_after` is past it: one a minute.
+const MAX_REPEATED_TICKS: usize = 61;
 
 /// Cron ticks fall on whole seconds; croner would carry a fraction of the start time
 /// into its answer, and every host must compute the same tick.
@@ -106,6 +122,18 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
     if fields.len() != 6 {
         return Err(format!(
             "cron({body}) needs six fields: minutes hours day-of-month month day-of-week year"
+        ));
+    }
+    // EventBridge's characters only: croner takes more (`+` made a weekday set that never
+    // matched, and finding its next tick took seconds; found by fuzzing).
+    if let Some(bad) = fields.iter().find(|f| {
+        f.split(',').any(str::is_empty)
+            || !f
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ",-*?/#".contains(c))
+    }) {
+        return Err(format!(
+            "cron({body}): `{bad}` is not a field of digits, names and , - * ? / L W #"
         ));
     }
     // As in EventBridge: one of the day fields is `?`, so the two never conflict.
@@ -218,6 +246,22 @@ mod tests {
         );
     }
 
+    /// Found by the schedule fuzz target: in the hour New York repeats on 2026-11-01,
+    /// the next tick of 01:30 was 01:30 EDT, half an hour in the past.
+    #[test]
+    fn a_local_time_the_clocks_repeat_is_not_a_next_tick_once_past() {
+        let at = ms("2026-11-01T06:00:00Z"); // 01:00 EST, after 01:30 EDT fired
+        let s = ScheduleExpr::parse("cron(30 1 * * ? *)", Some("America/New_York")).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-01T05:00:00Z")).unwrap()),
+            "2026-11-01T05:30:00Z"
+        );
+        assert_eq!(iso(s.next_after(at).unwrap()), "2026-11-02T06:30:00Z");
+        // Every minute of the repeated hour fired in its first pass.
+        let s = ScheduleExpr::parse("cron(* 1 * * ? *)", Some("America/New_York")).unwrap();
+        assert_eq!(iso(s.next_after(at).unwrap()), "2026-11-02T06:00:00Z");
+    }
+
     #[test]
     fn rates_align_to_the_epoch() {
         let s = ScheduleExpr::parse("rate(5 minutes)", None).unwrap();
@@ -257,6 +301,10 @@ mod tests {
             ("cron(0 8 ? * ? *)", None, "must be `?`"),
             ("cron(0 8 * * ?)", None, "six fields"),
             ("cron(61 8 * * ? *)", None, "cron("),
+            // Found by the schedule fuzz target: croner took `+`, and never matched.
+            ("cron(0 12 ? * + *)", None, "is not a field"),
+            // Found by it too: an empty list item, which croner took and never matched.
+            ("cron(36 3 , * ? 2027)", None, "is not a field"),
             ("rate(0 minutes)", None, "positive"),
             ("rate(5 fortnights)", None, "unknown unit"),
             ("rate(1 minutes)", None, "write `1 minute`"),

@@ -332,7 +332,11 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
                     return Err(format!("the range has more than {MAX_RANGE} items"));
                 }
                 out.push(Value::from(i));
-                i += step;
+                // Past i64's end the range has no more items (and must not wrap).
+                match i.checked_add(step) {
+                    Some(next) => i = next,
+                    None => break,
+                }
             }
             Value::Array(out)
         }
@@ -411,7 +415,10 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
                 integer(&args.next(), "the first number")?,
                 integer(&args.next(), "the second")?,
             );
-            Value::from(a + b)
+            Value::from(
+                a.checked_add(b)
+                    .ok_or_else(|| format!("{a} + {b} is out of the integer range"))?,
+            )
         }
         StringSplit => {
             let text = string(&args.next(), "the string")?;
@@ -475,4 +482,30 @@ fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(text: &str) -> Result<Value, String> {
+        Call::parse(text)?.eval(&json!({}), &json!({}))
+    }
+
+    /// Integer overflow panicked (debug builds, the fuzz targets) or wrapped (release).
+    #[test]
+    fn integers_past_the_i64_range_fail_instead_of_overflowing() {
+        let e = eval("States.MathAdd(9223372036854775807, 1)").unwrap_err();
+        assert!(e.contains("out of the integer range"), "{e}");
+        assert!(eval("States.MathAdd(-9223372036854775808, -1)").is_err());
+        assert_eq!(
+            eval("States.ArrayRange(9223372036854775806, 9223372036854775807, 5)"),
+            Ok(json!([9_223_372_036_854_775_806_i64]))
+        );
+        assert_eq!(
+            eval("States.ArrayRange(-9223372036854775807, -9223372036854775808, -3)"),
+            Ok(json!([-9_223_372_036_854_775_807_i64]))
+        );
+    }
 }

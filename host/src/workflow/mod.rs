@@ -9,6 +9,8 @@ mod definition;
 pub mod errors;
 pub mod execution_name;
 mod executor;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod fuzz;
 mod intrinsics;
 mod path;
 mod payload;

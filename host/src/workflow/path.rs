@@ -6,6 +6,11 @@
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
+/// How deep a path may nest brackets and parentheses. serde_json_path's parser
+/// backtracks through nested filters and function calls, doubling its time at each
+/// level (found by fuzzing: 30 levels took minutes); real paths nest two or three.
+const MAX_NESTING: usize = 10;
+
 /// A parsed path: where it reads from, and the query.
 #[derive(Debug, Clone)]
 pub struct Path {
@@ -24,6 +29,15 @@ impl Path {
         };
         if !query_text.starts_with('$') {
             return Err(format!("path {text:?} must start with `$`"));
+        }
+        match nesting(&query_text) {
+            Some(n) if n > MAX_NESTING => {
+                return Err(format!(
+                    "path {text:?} nests brackets and parentheses more than {MAX_NESTING} deep"
+                ));
+            }
+            Some(_) => {}
+            None => return Err(format!("path {text:?}: a `\\u` escape needs 4 hex digits")),
         }
         let query = JsonPath::parse(&query_text).map_err(|e| format!("path {text:?}: {e}"))?;
         Ok(Path {
@@ -49,6 +63,36 @@ impl Path {
             Some(Value::Array(nodes.all().into_iter().cloned().collect()))
         }
     }
+}
+
+/// The deepest nesting of `[` and `(` outside string literals, as the parser sees it;
+/// `None` for a `\u` escape without its 4 hex digits, on which serde_json_path 0.7
+/// panics when it ends the text (found by fuzzing: `$["\u`).
+fn nesting(query: &str) -> Option<usize> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut chars = query.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                if chars.next() == Some('u')
+                    && !(0..4).all(|_| chars.next().is_some_and(|h| h.is_ascii_hexdigit()))
+                {
+                    return None;
+                }
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '(') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | ')') => depth = depth.saturating_sub(1),
+            (None, _) => {}
+        }
+    }
+    Some(deepest)
 }
 
 /// Without wildcards, descendants, filters, slices or unions, a path selects one node.
@@ -102,17 +146,19 @@ impl ReferencePath {
                 if name.is_empty() || name == "*" {
                     return Err(bad("expected a field name after `.`"));
                 }
+                // JSONPath reads `$.a .b` as `$.a.b`: a space here would write elsewhere.
+                if name.contains(char::is_whitespace) {
+                    return Err(bad("a field name after `.` has no spaces; write ['a b']"));
+                }
                 segments.push(Segment::Field(name.to_string()));
                 rest = &after[end..];
             } else if let Some(after) = rest.strip_prefix('[') {
                 let end = after.find(']').ok_or_else(|| bad("unclosed `[`"))?;
                 let inner = after[..end].trim();
-                let quoted = inner
-                    .strip_prefix('\'')
-                    .and_then(|s| s.strip_suffix('\''))
-                    .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')));
-                match quoted {
-                    Some(name) => segments.push(Segment::Field(name.to_string())),
+                match quoted_name(inner) {
+                    Some(name) => segments.push(Segment::Field(
+                        name.ok_or_else(|| bad("a quoted field name is not a valid string"))?,
+                    )),
                     None => segments.push(Segment::Index(inner.parse().map_err(|_| {
                         bad("only field names and non-negative indexes are allowed")
                     })?)),
@@ -139,6 +185,37 @@ impl ReferencePath {
             )
         })
     }
+}
+
+/// The name in `'...'` or `"..."`, unescaped as JSONPath does (RFC 9535 string
+/// literals: JSON's escapes, plus `\'` in single quotes), so a `ResultPath` writes the
+/// field the same text reads; `Some(None)` when quoted but not a valid string.
+fn quoted_name(inner: &str) -> Option<Option<String>> {
+    let (quote, body) = ['\'', '"'].into_iter().find_map(|q| {
+        let body = inner.strip_prefix(q)?.strip_suffix(q)?;
+        Some((q, body))
+    })?;
+    // Rewritten as a JSON string's body: `\'` is a plain `'`, a bare `"` is escaped.
+    let mut json = String::with_capacity(body.len() + 2);
+    json.push('"');
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('\'') if quote == '\'' => json.push('\''),
+                Some(e) => {
+                    json.push('\\');
+                    json.push(e);
+                }
+                None => return Some(None),
+            },
+            c if c == quote => return Some(None),
+            '"' => json.push_str("\\\""),
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+    Some(serde_json::from_str(&json).ok())
 }
 
 fn write_at(doc: Value, segments: &[Segment], value: Value) -> Result<Value, String> {
@@ -209,6 +286,38 @@ mod tests {
         }
     }
 
+    /// Found by the intrinsic fuzz target: a 1.3 KB path argument of nested filters
+    /// and function calls took 185 s to refuse.
+    #[test]
+    fn deeply_nested_paths_are_refused_at_once() {
+        let nested = |levels: usize| format!("$[?{}1", "length(@.a, $[?".repeat(levels));
+        let started = std::time::Instant::now();
+        let e = Path::parse(&nested(30)).unwrap_err();
+        assert!(e.contains("more than 10 deep"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Quoted brackets do not count, and neither can quoted closers hide nesting.
+        assert!(Path::parse("$['((((((((((((']").is_ok());
+        let hidden = format!("$[?{}1", "length(')))', $[?".repeat(6));
+        assert!(Path::parse(&hidden).unwrap_err().contains("deep"));
+        assert!(Path::parse("$.a[?@.b[?@.c[?length(@.d) > 1]]]").is_ok());
+    }
+
+    /// Found by the intrinsic fuzz target: serde_json_path panicked ("we do not use
+    /// streaming parsers") on a string ending in `\u`.
+    #[test]
+    fn an_unfinished_unicode_escape_is_refused_without_panic() {
+        for text in [r#"$["\u"#, r"$['\u", r#"$["\uD800\u"#, r#"$[?@.a == "\u"#] {
+            let e = Path::parse(text).unwrap_err();
+            assert!(e.contains("4 hex digits"), "{e}");
+        }
+        assert_eq!(
+            Path::parse(r#"$["\u00e9"]"#)
+                .unwrap()
+                .select(&json!({"é": 1}), &json!({})),
+            Some(json!(1))
+        );
+    }
+
     #[test]
     fn bad_paths_are_refused() {
         for text in ["a.b", "$.", "$[", "$.a[?]"] {
@@ -237,6 +346,35 @@ mod tests {
         assert!(write("$.a.x.z", json!(1)).is_err());
         assert!(write("$.list[5]", json!(1)).is_err());
         for bad in ["a", "$$.x", "$.a[*]", "$..a", "$.a[-1]", "$.a[", "$x"] {
+            assert!(ReferencePath::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Found by the json_path fuzz target: `$['a\'b']` read the field `a'b` but wrote
+    /// the field `a\'b`.
+    #[test]
+    fn reference_paths_write_the_field_the_same_text_reads() {
+        let ctx = json!({});
+        for (text, field) in [
+            (r"$['a\'b']", "a'b"),
+            (r#"$["b\"c"]"#, "b\"c"),
+            (r"$['back\\slash']", "back\\slash"),
+            (r#"$['say "hi"']"#, "say \"hi\""),
+            (r"$['\u00e9\n']", "é\n"),
+        ] {
+            let written = ReferencePath::parse(text)
+                .unwrap()
+                .write(json!({}), json!(1))
+                .unwrap();
+            assert_eq!(written, json!({ field: 1 }), "{text}");
+            let read = Path::parse(text).unwrap().select(&written, &ctx);
+            assert_eq!(read, Some(json!(1)), "{text}");
+        }
+        // JSONPath allows spaces between segments: `$.a .b` reads `b` in `a`.
+        let e = ReferencePath::parse("$.a .b").unwrap_err();
+        assert!(e.contains("no spaces"), "{e}");
+        // Not one field: a union, an unescaped quote, a bad escape.
+        for bad in ["$['a','b']", r"$['a'b']", r#"$["a\'b"]"#, r"$['a\q']"] {
             assert!(ReferencePath::parse(bad).is_err(), "{bad}");
         }
     }

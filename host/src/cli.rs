@@ -173,7 +173,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             config,
             plugin_dir,
             skip_environment,
-        } => check(&file, config.as_deref(), plugin_dir, skip_environment),
+        } => check(&file, config.as_deref(), plugin_dir, skip_environment).await,
         Command::Serve {
             config,
             listen,
@@ -536,7 +536,7 @@ fn hash_key(key: Option<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn check(
+async fn check(
     file: &Path,
     config: Option<&Path>,
     plugin_dir: Option<PathBuf>,
@@ -574,17 +574,35 @@ fn check(
         plugins: (!skip_environment).then_some(Plugins::Dir(&plugin_dir)),
         secrets: !skip_environment,
     };
-    match prepare(&name, file, &text, &checks) {
-        Ok(prepared) => {
-            let names: Vec<&str> = prepared.config.plugins.keys().map(String::as_str).collect();
-            println!(
-                "ok: {}: tenant with {} plugin(s): {}",
-                file.display(),
-                names.len(),
-                names.join(", ")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => refuse(e, EXIT_BAD_INPUT),
+    let prepared = match prepare(&name, file, &text, &checks) {
+        Ok(prepared) => prepared,
+        Err(e) => return refuse(e, EXIT_BAD_INPUT),
+    };
+    if !skip_environment && let Err(e) = components_load(&prepared.config, &plugin_dir).await {
+        return refuse(format!("{}: {e:#}", file.display()), EXIT_BAD_INPUT);
     }
+    let names: Vec<&str> = prepared.config.plugins.keys().map(String::as_str).collect();
+    println!(
+        "ok: {}: tenant with {} plugin(s): {}",
+        file.display(),
+        names.len(),
+        names.join(", ")
+    );
+    ExitCode::SUCCESS
+}
+
+/// Compiles each plugin's component as the service would (its world, its per-component
+/// limits), so a file `check` accepts is not then refused when served.
+async fn components_load(config: &TenantConfig, plugin_dir: &Path) -> anyhow::Result<()> {
+    let engine = Engine::new(EngineConfig::default())?;
+    for (name, plugin) in &config.plugins {
+        let path = plugin_dir.join(&plugin.source);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("plugin `{name}`: cannot read {}", path.display()))?;
+        engine
+            .load(bytes)
+            .await
+            .with_context(|| format!("plugin `{name}` ({}) would be refused", path.display()))?;
+    }
+    Ok(())
 }

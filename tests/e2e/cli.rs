@@ -236,6 +236,48 @@ fn check_accepts_the_example_tenant() {
     assert_eq!(code, 0, "without the environment: {stderr}");
 }
 
+/// `check` compiles each component as the service does: a file that is present but
+/// would be refused when served (not wasm, cut short) fails `check` too.
+#[test]
+fn check_refuses_a_component_the_service_would_refuse() {
+    let dir = tempdir();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let hello = std::fs::read(plugin("hello")).unwrap();
+    std::fs::write(plugins.join("good.wasm"), &hello).unwrap();
+    std::fs::write(plugins.join("cut.wasm"), &hello[..hello.len() / 2]).unwrap();
+    std::fs::write(plugins.join("text.wasm"), b"not a component").unwrap();
+    let plugin_dir = plugins.to_str().unwrap();
+    for (source, accepted) in [("good", true), ("cut", false), ("text", false)] {
+        let config = write(
+            dir.path(),
+            "acme.toml",
+            format!("[plugins.p]\nsource = \"{source}.wasm\"\n"),
+        );
+        let (code, stdout, stderr) = run_orquesta(
+            dir.path(),
+            &["check", &config, "--plugin-dir", plugin_dir],
+            None,
+        );
+        if accepted {
+            assert_eq!(code, 0, "{source}: {stderr}");
+            assert!(stdout.contains("1 plugin(s): p"), "{stdout}");
+        } else {
+            assert_ne!(code, 0, "{source} passed check: {stdout}");
+            assert!(
+                stderr.contains(&format!(
+                    "plugin `p` ({plugin_dir}/{source}.wasm) would be refused"
+                )),
+                "{source}: {stderr}"
+            );
+        }
+        // Without the environment the component is not compiled: only the file is read.
+        let (code, _, stderr) =
+            run_orquesta(dir.path(), &["check", &config, "--skip-environment"], None);
+        assert_eq!(code, 0, "{source} with --skip-environment: {stderr}");
+    }
+}
+
 #[test]
 fn a_missing_secret_is_refused_before_running() {
     let dir = tempdir();

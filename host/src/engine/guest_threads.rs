@@ -12,9 +12,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::UpdateDeadline;
 
@@ -106,6 +106,11 @@ pub struct Slice {
     /// Set by the epoch callback on the guest threads: the next `Pending` is a yield,
     /// not a wait on a host call.
     yielded: AtomicBool,
+    /// When the invocation was last polled (nanoseconds since `created`), and the epoch
+    /// tick: a deadline that passed while the guest was not running is not run time.
+    created: Instant,
+    resumed_ns: AtomicU64,
+    tick_ns: u64,
 }
 
 const INLINE: u8 = 0;
@@ -113,18 +118,42 @@ const MOVING: u8 = 1;
 const MOVED: u8 = 2;
 
 impl Slice {
-    pub fn new(inline_ticks: u32) -> Arc<Self> {
+    pub fn new(inline_ticks: u32, tick: Duration) -> Arc<Self> {
         Arc::new(Slice {
             ticks: AtomicU32::new(0),
             inline: inline_ticks,
             place: AtomicU8::new(INLINE),
             yielded: AtomicBool::new(false),
+            created: Instant::now(),
+            resumed_ns: AtomicU64::new(0),
+            tick_ns: u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX),
         })
+    }
+
+    /// The invocation is about to be polled: its guest code may run from now on.
+    pub fn resume(&self) {
+        self.resumed_ns.store(self.elapsed_ns(), Ordering::Relaxed);
+    }
+
+    fn elapsed_ns(&self) -> u64 {
+        u64::try_from(self.created.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// At an epoch tick: yield (to the runtime's I/O and timers first, as
     /// `tokio::task::yield_now` does), asking to move once past the inline time.
     pub fn tick(&self) -> UpdateDeadline {
+        // The deadline passed while the guest was not running (it had yielded, waited
+        // for a turn or for a host call), so the first check after a resume, microseconds
+        // in, finds it: not run time. Counting it sent plugins that answer in
+        // microseconds to the guest threads under load, and yielding again at once left a
+        // delayed guest yielding on every resume. A tenth of a tick tells the two apart
+        // (a real tick lands anywhere in the tick after a resume).
+        let running = self
+            .elapsed_ns()
+            .saturating_sub(self.resumed_ns.load(Ordering::Relaxed));
+        if running < self.tick_ns / 10 {
+            return UpdateDeadline::Continue(1);
+        }
         let ticks = self.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         match self.place.load(Ordering::Relaxed) {
             INLINE if ticks >= self.inline => self.place.store(MOVING, Ordering::Relaxed),
@@ -179,6 +208,7 @@ impl<T> Future for OnTurns<T> {
                     Poll::Pending => return Poll::Pending,
                 }
             }
+            this.slice.resume();
             if let Poll::Ready(out) = this.work.as_mut().poll(cx) {
                 this.turn = None;
                 return Poll::Ready(out);
@@ -214,4 +244,37 @@ fn lower_priority(nice: i32) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = nice;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TICK: Duration = Duration::from_millis(5);
+
+    /// A deadline that passed while the guest was not running neither counts nor yields:
+    /// a plugin delayed under load is not sent to the guest threads for it.
+    #[test]
+    fn a_tick_right_after_a_resume_is_not_run_time() {
+        let slice = Slice::new(2, TICK);
+        std::thread::sleep(TICK * 2);
+        slice.resume();
+        assert!(matches!(slice.tick(), UpdateDeadline::Continue(1)));
+        assert!(matches!(slice.tick(), UpdateDeadline::Continue(1)));
+        assert!(!slice.ran_long());
+        assert!(!slice.wants_to_move());
+    }
+
+    #[test]
+    fn ticks_while_running_count_and_move_the_guest() {
+        let slice = Slice::new(2, TICK);
+        slice.resume();
+        std::thread::sleep(TICK);
+        assert!(matches!(slice.tick(), UpdateDeadline::YieldCustom(1, _)));
+        assert!(!slice.wants_to_move());
+        std::thread::sleep(TICK);
+        assert!(matches!(slice.tick(), UpdateDeadline::YieldCustom(1, _)));
+        assert!(slice.ran_long());
+        assert!(slice.wants_to_move());
+    }
 }

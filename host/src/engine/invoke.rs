@@ -280,7 +280,10 @@ impl Engine {
         );
         store.limiter(|inv| &mut inv.limiter);
         store.set_epoch_deadline(1);
-        let slice = Slice::new(self.inner.limits.inline_ticks);
+        let slice = Slice::new(
+            self.inner.limits.inline_ticks,
+            Duration::from_millis(self.inner.limits.epoch_tick_ms),
+        );
         let ticks = slice.clone();
         store.epoch_deadline_callback(move |_| {
             Ok(if Instant::now() >= deadline {
@@ -322,10 +325,13 @@ impl Engine {
         });
         // Here until it has run its inline time, then on the guest threads. Epochs stop
         // guest code; the timeouts stop a host call that outlives the deadline.
-        let inline = std::future::poll_fn(|cx| match run.as_mut().poll(cx) {
-            Poll::Ready(ran) => Poll::Ready(Some(ran)),
-            Poll::Pending if slice.wants_to_move() => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+        let inline = std::future::poll_fn(|cx| {
+            slice.resume();
+            match run.as_mut().poll(cx) {
+                Poll::Ready(ran) => Poll::Ready(Some(ran)),
+                Poll::Pending if slice.wants_to_move() => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
         });
         let watch = slice.clone();
         let first = if ctx.runs_long.load(Ordering::Relaxed) {

@@ -97,6 +97,12 @@ struct Request<'a> {
     deadline: tokio::time::Instant,
 }
 
+/// The path after `/t/{tenant}`, still percent-encoded (axum's `rest` is decoded).
+fn encoded_rest(uri: &Uri) -> &str {
+    // "", "t", the tenant, then the rest.
+    uri.path().splitn(4, '/').nth(3).unwrap_or_default()
+}
+
 /// The plugin's answer, and the plugin's HTTP metrics.
 async fn serve(
     app: &App,
@@ -116,8 +122,10 @@ async fn serve(
         .get(tenant_name)
         .ok_or_else(|| Problem::not_found(format!("no tenant named `{tenant_name}`")))?;
     let path = format!("/{rest}");
-    let RouteMatch { route, params } =
-        tenant.route(method.as_str(), &path).map_err(|e| match e {
+    // Routed on the path as sent, so that an encoded `/` stays inside its parameter.
+    let RouteMatch { route, params } = tenant
+        .route(method.as_str(), &format!("/{}", encoded_rest(uri)))
+        .map_err(|e| match e {
             NoRoute::MethodNotAllowed(allow) => Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",

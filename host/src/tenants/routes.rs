@@ -134,23 +134,32 @@ impl RouteTemplate {
         Ok(RouteTemplate { segments })
     }
 
-    /// The parameters when `path` matches.
+    /// The parameters when `path` matches. `path` is as the client sent it,
+    /// percent-encoded: segments are split first and decoded after, so an encoded `/`
+    /// (`%2F`) stays inside its segment's value, as API Gateway routes it.
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let decoded = |part: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let mut params = Vec::new();
         for (i, segment) in self.segments.iter().enumerate() {
             match segment {
                 Segment::Literal(l) => {
-                    if parts.get(i) != Some(&l.as_str()) {
+                    let part = parts.get(i)?;
+                    if part != l && decoded(part) != *l {
                         return None;
                     }
                 }
-                Segment::Param(name) => params.push((name.clone(), (*parts.get(i)?).to_string())),
+                Segment::Param(name) => params.push((name.clone(), decoded(parts.get(i)?))),
                 Segment::Rest(name) => {
                     if i >= parts.len() {
                         return None;
                     }
-                    params.push((name.clone(), parts[i..].join("/")));
+                    let rest: Vec<String> = parts[i..].iter().map(|p| decoded(p)).collect();
+                    params.push((name.clone(), rest.join("/")));
                     return Some(params);
                 }
             }
@@ -263,6 +272,17 @@ mod tests {
             Some(vec![("path".into(), "a/b.txt".into())])
         );
         assert_eq!(rest.matches("/files"), None);
+        // Split on the path's own slashes, then decoded: `%2F` stays in its segment.
+        assert_eq!(
+            t.matches("/appointments/a%2Fb%20c"),
+            Some(vec![("insuredId".into(), "a/b c".into())])
+        );
+        assert_eq!(
+            rest.matches("/files/a%2Fb/c"),
+            Some(vec![("path".into(), "a/b/c".into())])
+        );
+        let literal = RouteTemplate::parse("/caf\u{e9}/{x}").unwrap();
+        assert!(literal.matches("/caf%C3%A9/1").is_some());
         assert!(RouteTemplate::parse("/a/{x+}/b").is_err());
         assert!(RouteTemplate::parse("a").is_err());
         assert!(RouteTemplate::parse("/a/b{c}").is_err());

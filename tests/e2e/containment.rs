@@ -154,7 +154,8 @@ async fn an_oversized_output_is_refused() {
 }
 
 #[tokio::test]
-async fn tenant_concurrency_makes_invocations_wait_their_turn() {
+async fn a_sandbox_s_concurrency_limit_makes_invocations_wait_their_turn() {
+    // The engine's semaphore; the service's per-tenant one is in `tenants_apart.rs`.
     let limits = Limits {
         concurrency: 1,
         timeout_ms: 300,

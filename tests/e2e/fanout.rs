@@ -75,6 +75,25 @@ async fn kv(s: &TestServer, key: &str) -> Value {
     r["found"][format!("default/{key}")].clone()
 }
 
+/// Waits until every delivery of the tenant to plugins and webhooks has been made (the
+/// durable `deliveries` table holds none): after this, nothing more can arrive.
+async fn quiescent(s: &TestServer) {
+    let db = s.dir.path().join("data/orquesta.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    eventually("no delivery pending", async || {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE tenant = 'acme'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pending == 0
+    })
+    .await;
+    pool.close().await;
+}
+
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !check().await {
@@ -187,6 +206,33 @@ async fn publications_follow_filter_policies_and_events_follow_rules() {
         kv(&s, "bus:default:AppointmentConfirmed").await == "1"
     })
     .await;
+
+    // Every delivery made: the negative cases hold, no wrong delivery came later.
+    quiescent(&s).await;
+    assert_eq!(
+        kv(&s, "topic:appointments:new").await,
+        "1",
+        "the plugin subscription (anything but PE and CL) got only AR"
+    );
+    assert_eq!(
+        kv(&s, "topic:appointments:from-plugin").await,
+        Value::Null,
+        "the plugin subscription got the PE publication"
+    );
+    assert_eq!(
+        kv(&s, "bus:default:AppointmentConfirmed").await,
+        "1",
+        "the plugin target got a pending or billing event"
+    );
+    let late: Vec<Value> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(
+        late.is_empty(),
+        "webhook deliveries past the four: {late:?}"
+    );
+    assert_eq!(bodies(&s, "pe").await.len(), 2);
+    assert_eq!(bodies(&s, "cl").await.len(), 1);
+    assert_eq!(bodies(&s, "big").await.len(), 2);
+    assert_eq!(bodies(&s, "confirmations").await.len(), 1);
 
     // Undeclared topics are refused.
     let (code, _) = post(

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use orquesta_fakes::databricks::{self, JOB2_ID};
+use orquesta_fakes::databricks::{self, JOB1_ID, JOB2_ID};
 use orquesta_fakes::idp;
 use orquesta_tests::server::TestServer;
 use serde_json::{Value, json};
@@ -44,6 +44,8 @@ fn tenant(dir: &std::path::Path, databricks_url: &str) -> String {
 struct Ipp {
     server: TestServer,
     bearer: String,
+    /// The fake Databricks' base URL.
+    databricks: String,
     /// Holds the Databricks token file the tenant reads.
     _secrets: tempfile::TempDir,
 }
@@ -59,7 +61,8 @@ impl Ipp {
                 .await
                 .unwrap();
         let secrets = tempfile::tempdir().unwrap();
-        let tenant = tenant(secrets.path(), &format!("http://{fake}"));
+        let databricks = format!("http://{fake}");
+        let tenant = tenant(secrets.path(), &databricks);
         let server = TestServer::start(&["ipp"], &[("ipp", &tenant)], |_| {}).await;
         let bearer = idp::token(
             "user-42",
@@ -70,6 +73,7 @@ impl Ipp {
         Ipp {
             server,
             bearer,
+            databricks,
             _secrets: secrets,
         }
     }
@@ -152,6 +156,25 @@ async fn ipp_runs_from_validation_to_completed_results() {
     assert_eq!(code, 200, "{started}");
     assert_eq!(started["status"], "JOB1_RUNNING");
     let job_id = started["job_id"].as_str().unwrap().to_string();
+    // Job 1 was triggered with the idempotency token `JOB_ID-job1`: the same token again
+    // names the same run, as Databricks answers a repeated run-now.
+    let again: Value = ipp
+        .server
+        .client
+        .post(format!("{}/api/2.1/jobs/run-now", ipp.databricks))
+        .bearer_auth(DBX_TOKEN)
+        .json(&json!({ "job_id": JOB1_ID, "idempotency_token": format!("{job_id}-job1") }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["run_id"].to_string(),
+        started["databricks_run_id"].as_str().unwrap_or_default(),
+        "job 1's run-now carried no token `{job_id}-job1`: {again} {started}"
+    );
 
     // Results before the end are a clear 409.
     let (code, body) = ipp

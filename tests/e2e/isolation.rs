@@ -1,5 +1,7 @@
-//! What one tenant's plugin writes, another tenant's plugin cannot see, whatever names
-//! it tries; and a plugin reaches only what its tenant granted.
+//! The capability layer on the test harness's sandbox: what a plugin running as one
+//! tenant writes, a plugin running as another cannot see, whatever names it tries; and a
+//! plugin reaches only what it was granted. `tenants_apart.rs` shows the same through a
+//! running service, with its routing and per-tenant limits.
 
 use orquesta::capabilities::Grants;
 use orquesta::store::Store;

@@ -440,3 +440,83 @@ definition = "fails.asl.json"
     );
     s.shutdown().await;
 }
+
+/// Topic and bus `log` targets write at the tenant's `limits.log_lines_per_s`, as its
+/// plugins' own lines do: a plugin publishing in a loop cannot flood the host's log.
+#[tokio::test]
+async fn log_targets_of_topics_and_buses_are_rate_limited() {
+    let toml = r#"
+[limits]
+log_lines_per_s = 5
+[plugins.hostile]
+source = "hostile.wasm"
+allow = { topics = ["news"], buses = ["default"] }
+[[routes]]
+method = "POST"
+path = "/hostile"
+plugin = "hostile"
+[topics.news]
+subscriptions = [{ log = true }]
+[[buses.default.rules]]
+name = "all"
+pattern = { source = ["flood"] }
+targets = [{ log = true }]
+"#;
+    let dir = setup(toml);
+    let server = ServeProcess::start(dir.path(), CONFIG, &[]);
+    let url = format!("{}/t/acme/hostile", server.url);
+    let sent = 60;
+    let started = Instant::now();
+    for i in 0..sent {
+        let r = post(
+            &url,
+            json!({ "attack": "publish", "topic": "news", "body": i }),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "publish {i}");
+        let r = post(
+            &url,
+            json!({ "attack": "put-event", "bus": "default", "source": "flood",
+                    "detail_type": "Flood", "detail": { "i": i } }),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "put-event {i}");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // Log targets are written before publish and put-event answer: every line that will
+    // be written is written (or its drop counted) by now.
+    let metrics = metrics_text(&server).await;
+    let dropped: f64 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("orquesta_log_lines_dropped_total")
+                && l.contains("plugin=\"(log targets)\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines count for log targets:\n{metrics}"));
+    // The child's log reaches its file a little after the line is written.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let written = loop {
+        let logs = server.logs();
+        let written = count_lines(&logs, "topic message") + count_lines(&logs, "bus event");
+        if written + dropped as usize >= 2 * sent || Instant::now() > deadline {
+            break written;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!(
+        "{written} log-target lines of {} in {seconds:.2} s",
+        2 * sent
+    );
+    // The burst (one second's lines), then the rate for the time the sends took.
+    assert!(written >= 1, "no log-target line at all");
+    assert!(
+        written <= 5 + (5.0 * seconds).ceil() as usize,
+        "{written} lines in {seconds:.2} s"
+    );
+    assert_eq!(
+        written + dropped as usize,
+        2 * sent,
+        "every line written or counted"
+    );
+}

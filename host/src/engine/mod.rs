@@ -8,7 +8,7 @@ mod fault;
 mod guest_threads;
 mod invoke;
 pub mod limits;
-mod log_gate;
+pub mod log_gate;
 mod output;
 mod output_cap;
 mod turns;

@@ -24,6 +24,7 @@ use crate::capabilities::messaging::{
 use crate::capabilities::notify::{Notifier, Publication};
 use crate::capabilities::{Caller, CapError};
 use crate::engine::Limits;
+use crate::engine::log_gate::LogGate;
 use crate::pattern::Numbers;
 use crate::store::Store;
 use crate::store::delivery::NewDelivery;
@@ -47,7 +48,13 @@ pub struct TenantFanout {
     pub buses: BTreeMap<String, BusConfig>,
     pub workflows: BTreeMap<String, WorkflowConfig>,
     pub executor: Arc<Executor>,
+    /// The tenant's topic and bus `log` targets, at its `limits.log_lines_per_s` as its
+    /// plugins' own lines: a plugin publishing in a loop must not flood the host's log.
+    pub logs: LogGate,
 }
+
+/// The `plugin` label of the log gate and dropped-lines metric of `log` targets.
+pub const LOG_TARGETS: &str = "(log targets)";
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -256,12 +263,16 @@ impl Notifier for TenantFanout {
                 }
                 // A subscription cannot name a workflow (as with SNS).
                 Target::Workflow(_) => {}
-                Target::Log => tracing::info!(
-                    tenant = %self.tenant, topic = %publication.topic, id = %id,
-                    subject = ?publication.subject,
-                    body = %crate::text::escape_within(&publication.body, LOG_LINE),
-                    "topic message"
-                ),
+                Target::Log => {
+                    if self.logs.admit() {
+                        tracing::info!(
+                            tenant = %self.tenant, topic = %publication.topic, id = %id,
+                            subject = ?publication.subject,
+                            body = %crate::text::escape_within(&publication.body, LOG_LINE),
+                            "topic message"
+                        );
+                    }
+                }
             }
         }
         let labels = [
@@ -354,11 +365,15 @@ impl Messaging for TenantFanout {
                         };
                         self.to_plugin(p, &pending, depth, "bus").await?;
                     }
-                    Target::Log => tracing::info!(
-                        tenant = %self.tenant, bus = %event.bus, rule = %rule.name,
-                        event = %crate::text::escape_within(&envelope.to_string(), LOG_LINE),
-                        "bus event"
-                    ),
+                    Target::Log => {
+                        if self.logs.admit() {
+                            tracing::info!(
+                                tenant = %self.tenant, bus = %event.bus, rule = %rule.name,
+                                event = %crate::text::escape_within(&envelope.to_string(), LOG_LINE),
+                                "bus event"
+                            );
+                        }
+                    }
                     Target::Workflow(w) => {
                         self.to_workflow(w, envelope.clone(), None, depth).await?;
                     }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use tokio::sync::Notify;
 
 use super::config::HostConfig;
-use super::fanout::{AppHandle, TenantFanout};
+use super::fanout::{AppHandle, LOG_TARGETS, TenantFanout};
 use super::plugins::PluginCatalog;
 use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
@@ -15,6 +15,7 @@ use crate::capabilities::outbound::SharedHttpClient;
 use crate::capabilities::sql::TenantDatabases;
 use crate::engine::Engine;
 use crate::engine::limits::Limits;
+use crate::engine::log_gate::LogGate;
 use crate::store::usage::Quota;
 use crate::store::{FsBlobs, Store, TenantBlobs, TenantKv};
 use crate::tenants::TenantConfig;
@@ -79,6 +80,7 @@ impl Services {
             buses: tenant.buses.clone(),
             workflows: tenant.workflows.clone(),
             executor: self.executor.clone(),
+            logs: LogGate::new(name, LOG_TARGETS, tenant.limits.log_lines_per_s),
         })
     }
 }

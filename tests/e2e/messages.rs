@@ -236,13 +236,8 @@ async fn a_plugin_feeding_its_own_topic_queue_bus_or_workflow_stops_after_16_inv
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let invocations = || {
-            metric(
-                &s,
-                "orquesta_invocations_total",
-                &[("tenant", "loops"), ("plugin", plugin)],
-            )
-        };
+        let invoked = [("tenant", "loops"), ("plugin", plugin)];
+        let invocations = || metric(&s, "orquesta_invocations_total", &invoked);
         // The 16th invocation is counted once it returns, after the stop it caused.
         wait_until(
             &format!("{kind}: 16 invocations of {plugin}"),

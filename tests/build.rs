@@ -24,8 +24,9 @@ fn main() {
         }
     }
     if required && !missing.is_empty() {
+        let verb = if missing.len() == 1 { "is" } else { "are" };
         eprintln!(
-            "error: {REQUIRE} is set but {} not: the database tests would be skipped",
+            "error: {REQUIRE} is set but {} {verb} not: the database tests would be skipped",
             missing.join(" and ")
         );
         std::process::exit(1);

@@ -594,6 +594,14 @@ pub mod testing {
             .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}"))
     }
 
+    /// Held by the tests that sweep expired rows: a sweep takes every tenant's, so on the
+    /// shared PostgreSQL database one test's sweep would take rows another still counts.
+    pub async fn sweeping() -> tokio::sync::MutexGuard<'static, ()> {
+        static SWEEPING: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+            std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+        SWEEPING.lock().await
+    }
+
     /// Declares `async fn NAME(stores: Stores)` (defined beside it) as two tests,
     /// `NAME::embedded` and `NAME::postgres`.
     macro_rules! store_test {

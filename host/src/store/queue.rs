@@ -676,7 +676,7 @@ fn with_entry(history: &[Value], entry: Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{Stores, each_store, store_test, tenant};
+    use crate::store::testing::{Stores, each_store, store_test, sweeping, tenant};
 
     fn msg(body: &str, group: Option<&str>) -> NewMessage {
         NewMessage {
@@ -846,6 +846,7 @@ mod tests {
 
     store_test!(dead_letters_redrive_delay_dedup_and_retention);
     async fn dead_letters_redrive_delay_dedup_and_retention(stores: Stores) {
+        let _sweeping = sweeping().await;
         each_store(stores, |s| async move {
             let t = tenant("q");
             s.queue_send(&t, "jobs", msg("x", None), 60_000)
@@ -932,6 +933,7 @@ mod tests {
 
     store_test!(a_dedup_id_is_remembered_for_its_window_after_its_message_is_consumed);
     async fn a_dedup_id_is_remembered_for_its_window_after_its_message_is_consumed(stores: Stores) {
+        let _sweeping = sweeping().await;
         each_store(stores, |s| async move {
             let t = tenant("q");
             let dedup = |body: &str| NewMessage {
@@ -996,6 +998,7 @@ mod tests {
     async fn expired_messages_are_not_claimed_listed_counted_or_redriven_and_are_swept(
         stores: Stores,
     ) {
+        let _sweeping = sweeping().await;
         each_store(stores, |s| async move {
             let t = tenant("q");
             // A dead-letter queue without a consumer: one message parked past its

@@ -127,10 +127,16 @@ async fn two_hosts_on_one_postgres_database_fire_each_tick_once() {
         .await
         .unwrap()
     };
-    // Both hosts run for a few ticks, each of which both try to fire.
-    wait_until("four ticks fired", Duration::from_secs(30), async || {
-        fired().await.len() >= 4
-    })
+    // Both hosts run for a few ticks, each of which both try to fire; they stop just
+    // after a tick was delivered, the next one most of a second away.
+    wait_until(
+        "four ticks fired, each delivered",
+        Duration::from_secs(30),
+        async || {
+            let fired = fired().await.len();
+            fired >= 4 && delivered().await.len() == fired
+        },
+    )
     .await;
     a.shutdown().await;
     b.shutdown().await;

@@ -52,8 +52,8 @@ async fn the_postgres_benchmarks_run_in_smoke_mode() {
     let url = match std::env::var("ORQUESTA_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
-            "ORQUESTA_TEST_POSTGRES_URL is not set, but was when the tests were built; set \
-             it, or rebuild without it to have this test listed as ignored"
+            "ORQUESTA_TEST_POSTGRES_URL is not set and this test needs PostgreSQL; \
+             `cargo test` run without the variable lists the test as ignored"
         ),
     };
     let opts = options(Some(url));

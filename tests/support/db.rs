@@ -8,13 +8,14 @@ pub const POSTGRES: &str = "ORQUESTA_TEST_POSTGRES_URL";
 pub const MYSQL: &str = "ORQUESTA_TEST_MYSQL_URL";
 
 /// The URL in `var`. The test is ignored when the variable was absent at build time, so
-/// reaching here without it means the binary was built with it and run without.
+/// reaching here without it means the binary was built with it and run without, or
+/// ignored tests were run on purpose (`--ignored`).
 pub fn url(var: &str) -> String {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
-            "{var} is not set, but was when the tests were built; set it, or rebuild \
-             without it (`cargo test` does) to have this test listed as ignored"
+            "{var} is not set and this test needs its server; `cargo test` run without \
+             the variable lists the test as ignored"
         ),
     }
 }

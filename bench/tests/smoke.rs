@@ -2,20 +2,35 @@
 //! sizes and reports a real, positive figure for each row. Nothing is timed here.
 
 use orquesta_bench::{
-    Options, flows, http, instantiate, neighbour, queues, scale, soak, workflows,
+    Options, flows, http, instantiate, neighbour, queues, report::Row, scale, soak, workflows,
 };
 
-fn options() -> Options {
+fn options(postgres: Option<String>) -> Options {
     Options {
         smoke: true,
-        postgres: std::env::var("ORQUESTA_TEST_POSTGRES_URL").ok(),
+        postgres,
         exe: env!("CARGO_BIN_EXE_orquesta-bench").into(),
+    }
+}
+
+/// Rates and times are measured, so never zero; a memory difference may be.
+fn assert_measured(rows: &[Row]) {
+    for row in rows {
+        let measured = row.unit.ends_with("/s") || row.unit == "us" || row.unit == "s";
+        assert!(
+            row.value.is_finite() && row.value >= 0.0 && (!measured || row.value > 0.0),
+            "{} {}: {} {}",
+            row.bench,
+            row.what,
+            row.value,
+            row.unit
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_benchmark_runs_in_smoke_mode() {
-    let opts = options();
+    let opts = options(None);
     let mut rows = Vec::new();
     rows.extend(instantiate::run(&opts).await.expect("instantiate"));
     rows.extend(http::run(&opts).await.expect("http"));
@@ -27,16 +42,29 @@ async fn every_benchmark_runs_in_smoke_mode() {
     rows.extend(soak::run(&opts).await.expect("soak"));
     let benches: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.bench).collect();
     assert_eq!(benches.len(), 8, "{benches:?}");
-    for row in &rows {
-        // Rates and times are measured, so never zero; a memory difference may be.
-        let measured = row.unit.ends_with("/s") || row.unit == "us" || row.unit == "s";
-        assert!(
-            row.value.is_finite() && row.value >= 0.0 && (!measured || row.value > 0.0),
-            "{} {}: {} {}",
-            row.bench,
-            row.what,
-            row.value,
-            row.unit
-        );
-    }
+    assert_measured(&rows);
+}
+
+/// The benchmarks that also run on PostgreSQL: queues on one and two hosts, workflows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
+async fn the_postgres_benchmarks_run_in_smoke_mode() {
+    let url = match std::env::var("ORQUESTA_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "ORQUESTA_TEST_POSTGRES_URL is not set and this test needs PostgreSQL; \
+             `cargo test` run without the variable lists the test as ignored"
+        ),
+    };
+    let opts = options(Some(url));
+    let mut rows = Vec::new();
+    rows.extend(queues::run(&opts).await.expect("queues"));
+    rows.extend(workflows::run(&opts).await.expect("workflows"));
+    let on_postgres: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.what.contains("PostgreSQL"))
+        .map(|r| r.what.as_str())
+        .collect();
+    assert_eq!(on_postgres.len(), 3, "{on_postgres:?}");
+    assert_measured(&rows);
 }

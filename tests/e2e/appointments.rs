@@ -154,11 +154,7 @@ async fn appointments_complete_on_the_embedded_databases() {
     s.shutdown().await;
 }
 
-async fn on_server(var: &str, dialect: &str) {
-    let Ok(url) = std::env::var(var) else {
-        eprintln!("note: {var} is not set; the appointments flow on {dialect} is skipped");
-        return;
-    };
+async fn on_server(url: String, dialect: &str) {
     // A fresh insured id per run keeps runs apart in the shared tables.
     let insured = format!("{:05}", std::process::id() % 100_000);
     let s = start(&tenant(Some((&url, dialect)))).await;
@@ -196,11 +192,13 @@ async fn on_server(var: &str, dialect: &str) {
 }
 
 #[tokio::test]
+#[cfg_attr(no_mysql, ignore = "ORQUESTA_TEST_MYSQL_URL is not set")]
 async fn appointments_complete_on_mariadb() {
-    on_server("ORQUESTA_TEST_MYSQL_URL", "mysql").await;
+    on_server(orquesta_tests::db::mysql(), "mysql").await;
 }
 
 #[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn appointments_complete_on_postgres() {
-    on_server("ORQUESTA_TEST_POSTGRES_URL", "postgres").await;
+    on_server(orquesta_tests::db::postgres(), "postgres").await;
 }

@@ -246,11 +246,9 @@ async fn malformed_requests_get_problem_details_and_never_a_5xx() {
 
 /// The same corpus on PostgreSQL, whose text columns refuse bytes SQLite takes (NUL).
 #[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn malformed_requests_on_postgres_get_problem_details_and_never_a_5xx() {
-    match std::env::var("ORQUESTA_TEST_POSTGRES_URL") {
-        Ok(url) => run_corpus(Some(url)).await,
-        Err(_) => eprintln!("note: ORQUESTA_TEST_POSTGRES_URL is not set; skipped"),
-    }
+    run_corpus(Some(orquesta_tests::db::postgres())).await;
 }
 
 async fn run_corpus(store: Option<String>) {

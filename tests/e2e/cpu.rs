@@ -112,10 +112,13 @@ async fn a_tenant_spinning_its_whole_concurrency_does_not_stall_a_neighbour() {
                 })
             })
             .collect();
+        // Time for the attackers to fill the tenant's slots. Nothing says when they have:
+        // were they late, the round would measure less attack, never fail falsely.
         tokio::time::sleep(Duration::from_millis(500)).await;
         attacked.extend(greetings(&client, &hello, 100, Duration::from_secs(10)).await);
         attackers.iter().for_each(|a| a.abort());
-        // Until the last spinning invocations reach their timeout.
+        // A timer that must elapse: the aborted requests' invocations spin on until their
+        // timeout, and the next baseline round must not run beside them.
         tokio::time::sleep(Duration::from_millis(SPIN_MS + 300)).await;
     }
     baseline.sort_by(f64::total_cmp);

@@ -145,13 +145,9 @@ async fn many_large_publications_to_a_slow_subscriber_do_not_grow_the_host() {
 }
 
 #[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn two_hosts_on_one_postgres_database_make_each_delivery_once() {
-    let Ok(url) = std::env::var("ORQUESTA_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "note: ORQUESTA_TEST_POSTGRES_URL is not set; the two-host delivery test is skipped"
-        );
-        return;
-    };
+    let url = orquesta_tests::db::postgres();
     const TOTAL: usize = 300;
     // A tenant of its own, so earlier runs' records do not count.
     let name = format!(

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
+use orquesta_tests::wait::{holds_for, wait_until};
 use serde_json::{Value, json};
 
 async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
@@ -235,15 +236,22 @@ async fn a_plugin_feeding_its_own_topic_queue_bus_or_workflow_stops_after_16_inv
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // Whatever was still on its way has arrived (or never will).
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let invocations = metric(
-            &s,
-            "orquesta_invocations_total",
-            &[("tenant", "loops"), ("plugin", plugin)],
+        let invoked = [("tenant", "loops"), ("plugin", plugin)];
+        let invocations = || metric(&s, "orquesta_invocations_total", &invoked);
+        // The 16th invocation is counted once it returns, after the stop it caused.
+        wait_until(
+            &format!("{kind}: 16 invocations of {plugin}"),
+            Duration::from_secs(20),
+            async || invocations().await >= 16.0,
         )
         .await;
-        assert_eq!(invocations, 16.0, "{kind}: invocations of {plugin}");
+        // A negative wait: whatever was still on its way would arrive within it.
+        holds_for(
+            &format!("{kind}: 16 invocations of {plugin}, no more"),
+            Duration::from_millis(1500),
+            async || invocations().await == 16.0,
+        )
+        .await;
         assert_eq!(
             metric(&s, "orquesta_recursion_stopped_total", &stopped).await,
             1.0,

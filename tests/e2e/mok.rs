@@ -395,11 +395,9 @@ async fn entries_the_writer_cannot_take_end_in_the_dead_letter_queue() {
 }
 
 #[tokio::test]
+#[cfg_attr(no_mysql, ignore = "ORQUESTA_TEST_MYSQL_URL is not set")]
 async fn the_four_actions_on_mariadb() {
-    let Ok(base) = std::env::var("ORQUESTA_TEST_MYSQL_URL") else {
-        eprintln!("note: ORQUESTA_TEST_MYSQL_URL is not set; the MOK flow on MariaDB is skipped");
-        return;
-    };
+    let base = orquesta_tests::db::mysql();
     // A database of its own, with the demo's rows, dropped at the end.
     let name = format!("mok_{}", uuid());
     let server = sqlx::MySqlPool::connect(&base).await.unwrap();

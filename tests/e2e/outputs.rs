@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use orquesta_tests::plugin;
 use orquesta_tests::server::{ServeProcess, TestServer};
+use orquesta_tests::wait::wait_for;
 use serde_json::{Value, json};
 
 const CONFIG: &str = r#"
@@ -179,6 +180,33 @@ fn count_lines(logs: &str, needle: &str) -> usize {
     logs.lines().filter(|l| l.contains(needle)).count()
 }
 
+/// The server's logs through their last complete line, once one of those lines is
+/// `marker`: the host logs in order, so everything logged before it has been read.
+async fn logs_through(server: &ServeProcess, what: &str, marker: impl Fn(&str) -> bool) -> String {
+    wait_for(what, Duration::from_secs(10), async || {
+        let logs = server.logs();
+        let complete = &logs[..logs.rfind('\n').map_or(0, |end| end + 1)];
+        complete.lines().any(&marker).then(|| complete.to_string())
+    })
+    .await
+}
+
+/// Has plugin `route` of tenant `acme` log one line, `FLOOD 0`, and returns the logs
+/// through it.
+async fn logs_after_a_marker_from(server: &ServeProcess, route: &str) -> String {
+    let r = post(
+        &format!("{}/t/acme/{route}", server.url),
+        json!({ "attack": "log-flood", "lines": 1 }),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let plugin = format!("plugin={route}");
+    logs_through(server, &format!("the marker line of {route}"), |l| {
+        l.contains("FLOOD 0") && l.contains(&plugin)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn log_lines_are_truncated_and_rate_limited() {
     let dir = setup(&tenant("memory_mb = 256", &["big", "flood", "stdout"]));
@@ -188,8 +216,7 @@ async fn log_lines_are_truncated_and_rate_limited() {
     // One 50 MB line.
     let r = post(&format!("{base}/big"), json!({ "attack": "log-line" })).await;
     assert_eq!(r.status(), 204);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let logs = server.logs();
+    let logs = logs_through(&server, "the big line", |l| l.contains("BIGLINE")).await;
     let line = logs
         .lines()
         .find(|l| l.contains("BIGLINE"))
@@ -212,8 +239,8 @@ async fn log_lines_are_truncated_and_rate_limited() {
         assert_eq!(r.status(), 204);
     }
     let seconds = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let logs = server.logs();
+    // From another plugin, so no limit of the two measured drops it.
+    let logs = logs_after_a_marker_from(&server, "big").await;
     let logged = |plugin: &str| {
         logs.lines()
             .filter(|l| l.contains("FLOOD ") && l.contains(&format!("plugin={plugin}")))
@@ -251,8 +278,7 @@ async fn log_text_cannot_forge_lines_or_escape_codes() {
     )
     .await;
     assert_eq!(r.status(), 204);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let logs = server.logs();
+    let logs = logs_after_a_marker_from(&server, "hostile").await;
     // Each forged part stays on the line of the call that wrote it.
     let message = logs
         .lines()

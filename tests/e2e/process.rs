@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use orquesta_tests::plugin;
 use orquesta_tests::server::ServeProcess;
+use orquesta_tests::wait::wait_until;
 use serde_json::json;
 
 const SECRET: &str = "s3cret-value-that-must-not-leak";
@@ -44,14 +45,31 @@ async fn sigterm_drains_requests_in_flight_then_exits() {
     let dir = setup();
     let mut server = ServeProcess::start(dir.path(), CONFIG, &[("ACME_TOKEN", SECRET)]);
     let url = format!("{}/t/acme/hostile", server.url);
-    let slow = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .body(json!({ "attack": "nap", "ms": 1000 }).to_string())
-            .send()
-            .await
+    let slow = tokio::spawn({
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .body(json!({ "attack": "marked-nap", "tag": "drain", "ms": 1000 }).to_string())
+                .send()
+                .await
+        }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    wait_until(
+        "the request to reach the plugin",
+        Duration::from_secs(20),
+        async || {
+            let probe = json!({ "attack": "kv-read", "key": "drain:started" }).to_string();
+            let Ok(r) = client.post(&url).body(probe).send().await else {
+                return false;
+            };
+            r.json::<serde_json::Value>()
+                .await
+                .is_ok_and(|v| v["found"]["default/drain:started"] == "1")
+        },
+    )
+    .await;
     let started = Instant::now();
     let code = tokio::task::spawn_blocking(move || {
         let code = server.terminate(Duration::from_secs(15));

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use orquesta_tests::plugin;
 use orquesta_tests::server::{ADMIN_TOKEN, ServeProcess, TestServer};
+use orquesta_tests::wait::wait_until;
 use serde_json::{Value, json};
 
 fn tenant(queues: &str) -> String {
@@ -277,14 +278,15 @@ async fn max_concurrency_changes_while_the_tenant_runs() {
     s.reload().await;
     let q = admin.queue("acme", "jobs").await;
     assert_eq!(q["consumer"]["max_concurrency"], 4, "{q}");
-    // The supervisor starts the new consumers within its period.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The supervisor starts the new consumers within its period, while the first naps.
     admin.post(path, naps("four", 10, 1500)).await;
+    wait_until(
+        "two of four consumers napping at once",
+        Duration::from_secs(30),
+        async || !admin.seen("acme", "four:overlap:2").await.is_null(),
+    )
+    .await;
     admin.drained("acme", "jobs", Duration::from_secs(30)).await;
-    assert!(
-        !admin.seen("acme", "four:overlap:2").await.is_null(),
-        "four consumers napped at once"
-    );
 
     s.write_tenant("acme", &tenant(&queues(1)));
     s.reload().await;
@@ -338,13 +340,13 @@ consumer = { plugin = "worker", batch_size = 5 }
             json!({ "messages": messages }),
         )
         .await;
-    // Let a batch or two start, then kill the host without warning.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let q = admin.queue("acme", "jobs").await;
-    assert!(
-        q["in_flight"].as_u64().unwrap() > 0,
-        "something in flight: {q}"
-    );
+    // Once a batch is in flight, kill the host without warning.
+    wait_until("a batch in flight", Duration::from_secs(20), async || {
+        admin.queue("acme", "jobs").await["in_flight"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    })
+    .await;
     drop(server); // SIGKILL
 
     let server = ServeProcess::start(dir.path(), PROCESS_CONFIG, &[]);
@@ -358,13 +360,9 @@ consumer = { plugin = "worker", batch_size = 5 }
 }
 
 #[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn two_processes_on_one_postgres_database_process_each_message_once() {
-    let Ok(url) = std::env::var("ORQUESTA_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "note: ORQUESTA_TEST_POSTGRES_URL is not set; the two-host queue test is skipped"
-        );
-        return;
-    };
+    let url = orquesta_tests::db::postgres();
     const TOTAL: usize = 10_000;
     let queues = r#"
 [queues.jobs]

@@ -216,11 +216,9 @@ async fn storage_quotas_hold_and_deletes_free_room() {
 }
 
 #[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn storage_quotas_hold_across_two_hosts_on_postgres() {
-    let Ok(url) = std::env::var("ORQUESTA_TEST_POSTGRES_URL") else {
-        eprintln!("note: ORQUESTA_TEST_POSTGRES_URL is not set; PostgreSQL test skipped");
-        return;
-    };
+    let url = orquesta_tests::db::postgres();
     // Tenant names of their own: the database keeps earlier runs' usage.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use orquesta::server::auth::sha256_hex;
 use orquesta_tests::plugin;
 use orquesta_tests::server::TestServer;
+use orquesta_tests::wait::wait_until;
 use serde_json::{Value, json};
 
 const PARTNER_KEY: &str = "partner-key-5f1c";
@@ -150,6 +151,7 @@ async fn api_keys_are_required_and_usage_plans_enforced() {
     }
     assert_eq!(statuses, [200, 200, 429]);
     assert_eq!(retry_after.as_deref(), Some("1"));
+    // The point of the test: after the Retry-After the service gave, the rate has refilled.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = s
         .client
@@ -590,17 +592,31 @@ async fn health_readiness_metrics_and_openapi() {
 #[tokio::test]
 async fn shutdown_drains_requests_in_flight() {
     let s = server().await;
+    let hostile = format!("{}/t/acme/hostile", s.url);
     let slow = {
-        let (client, url) = (s.client.clone(), format!("{}/t/acme/hostile", s.url));
+        let (client, url) = (s.client.clone(), hostile.clone());
         tokio::spawn(async move {
             client
                 .post(url)
-                .body(json!({ "attack": "nap", "ms": 700 }).to_string())
+                .body(json!({ "attack": "marked-nap", "tag": "drain", "ms": 700 }).to_string())
                 .send()
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until(
+        "the request to reach the plugin",
+        Duration::from_secs(20),
+        async || {
+            let probe = json!({ "attack": "kv-read", "key": "drain:started" }).to_string();
+            let Ok(r) = s.client.post(&hostile).body(probe).send().await else {
+                return false;
+            };
+            r.json::<Value>()
+                .await
+                .is_ok_and(|v| v["found"]["default/drain:started"] == "1")
+        },
+    )
+    .await;
     let url = s.url.clone();
     let started = Instant::now();
     s.shutdown().await;

@@ -199,6 +199,7 @@ async fn timed_out_statements_stop_and_a_neighbour_stays_fast() {
     }
     // ...no SQLite thread spins (four spinning threads would take both cores)...
     let cpu = sqlite_threads_cpu_ms();
+    // The measuring period: CPU used over one second.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let spent = sqlite_threads_cpu_ms() - cpu;
     assert!(spent < 500, "SQLite threads used {spent} ms of CPU in 1 s");
@@ -246,6 +247,7 @@ async fn huge_values_and_results_are_refused_before_the_host_holds_them() {
         std::thread::spawn(move || {
             while !done.load(Relaxed) {
                 peak.fetch_max(rss_mib(), Relaxed);
+                // The sampling period.
                 std::thread::sleep(Duration::from_millis(2));
             }
         })
@@ -302,14 +304,6 @@ fn as_user(url: &str, user: &str) -> String {
     format!("{scheme}://{user}@{rest}")
 }
 
-fn server_url(var: &str) -> Option<String> {
-    let url = std::env::var(var).ok();
-    if url.is_none() {
-        eprintln!("note: {var} is not set; this test is skipped");
-    }
-    url
-}
-
 async fn sandbox(url: &str, timeout_ms: u64) -> Sandbox {
     let hostile = TestPlugin::load(plugin("hostile")).await.unwrap();
     let mut sandbox = hostile.sandbox().await.unwrap();
@@ -333,10 +327,9 @@ async fn one(sandbox: &Sandbox, sql: &str) -> Result<Value, orquesta::engine::In
 }
 
 #[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn a_postgres_tenant_role_reaches_no_server_file_and_its_statements_stop() {
-    let Some(admin_url) = server_url("ORQUESTA_TEST_POSTGRES_URL") else {
-        return;
-    };
+    let admin_url = orquesta_tests::db::postgres();
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
     // The role docs/TENANTS.md recommends: login, no superuser, no pg_*_server_files or
     // pg_execute_server_program; its own schema.
@@ -440,10 +433,9 @@ async fn a_postgres_tenant_role_reaches_no_server_file_and_its_statements_stop()
 }
 
 #[tokio::test]
+#[cfg_attr(no_mysql, ignore = "ORQUESTA_TEST_MYSQL_URL is not set")]
 async fn a_mariadb_tenant_user_reaches_no_server_file_and_its_statements_stop() {
-    let Some(admin_url) = server_url("ORQUESTA_TEST_MYSQL_URL") else {
-        return;
-    };
+    let admin_url = orquesta_tests::db::mysql();
     let mut admin = sqlx::MySqlConnection::connect(&admin_url).await.unwrap();
     let db: String = sqlx::query_scalar("SELECT DATABASE()")
         .fetch_one(&mut admin)

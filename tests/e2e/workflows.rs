@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use orquesta_tests::plugin;
 use orquesta_tests::server::{ADMIN_TOKEN, ServeProcess, TestServer, WorkflowAdmin};
+use orquesta_tests::wait::wait_until;
 use serde_json::{Value, json};
 
 const TENANT: &str = r#"
@@ -169,8 +170,12 @@ async fn executions_run_every_state_type_on_real_plugins() {
 
     // A waiting execution is stopped; stopping it again is a conflict.
     let id = admin.start("slow", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(admin.describe(&id).await["current_state"], "Long");
+    wait_until(
+        "the execution to wait in Long",
+        Duration::from_secs(10),
+        async || admin.describe(&id).await["current_state"] == "Long",
+    )
+    .await;
     let stop = format!("/tenants/acme/executions/{id}/stop");
     let (status, _) = admin
         .call(
@@ -300,8 +305,24 @@ definition = "durable.asl.json"
     for n in 0..N {
         ids.push(admin.start("durable", json!({ "n": n })).await);
     }
-    // Kill the host while executions are in tasks and waits.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill the host while executions are in tasks and waits: once some wait in Pause.
+    wait_until(
+        "an execution waiting in Pause",
+        Duration::from_secs(30),
+        async || {
+            let (_, running) = admin
+                .call(
+                    reqwest::Method::GET,
+                    "/tenants/acme/executions?status=RUNNING&limit=1000",
+                    None,
+                )
+                .await;
+            running["executions"]
+                .as_array()
+                .is_some_and(|all| all.iter().any(|e| e["current_state"] == "Pause"))
+        },
+    )
+    .await;
     let (_, running) = admin
         .call(
             reqwest::Method::GET,

@@ -2,8 +2,10 @@
 //! built once per test process (cargo makes this a no-op when they are fresh), so a fresh
 //! clone passes `cargo test` with nothing built beforehand.
 
+pub mod db;
 pub mod raw_http;
 pub mod server;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

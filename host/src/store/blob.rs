@@ -356,6 +356,7 @@ impl Blobs for TenantBlobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::{Stores, each_store, store_test};
 
     fn bucket(tenant: &str) -> BlobBucket {
         BlobBucket {
@@ -461,9 +462,9 @@ mod tests {
         assert!(crate::capabilities::blob::check_key(&"k".repeat(2000)).is_err());
     }
 
-    #[tokio::test]
-    async fn the_blob_quota_counts_puts_overwrites_failures_and_deletes() {
-        crate::store::testing::each_store(|store| async move {
+    store_test!(the_blob_quota_counts_puts_overwrites_failures_and_deletes);
+    async fn the_blob_quota_counts_puts_overwrites_failures_and_deletes(stores: Stores) {
+        each_store(stores, |store| async move {
             let dir = tempfile::tempdir().unwrap();
             let blobs = TenantBlobs {
                 files: FsBlobs::new(dir.path().to_path_buf()),

@@ -208,7 +208,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{each_store, tenant};
+    use crate::store::testing::{Stores, each_store, store_test, tenant};
 
     fn delivery(tenant: &str, target: &str, lease_ms: u64) -> NewDelivery {
         NewDelivery {
@@ -221,9 +221,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn claim_retry_done_and_release() {
-        each_store(|s| async move {
+    store_test!(claim_retry_done_and_release);
+    async fn claim_retry_done_and_release(stores: Stores) {
+        each_store(stores, |s| async move {
             let (t, other) = (tenant("d"), tenant("d-other"));
             s.delivery_add(vec![delivery(&t, "a", 60_000), delivery(&t, "b", 60_000)])
                 .await

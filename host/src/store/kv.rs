@@ -461,17 +461,18 @@ impl KeyValue for TenantKv {
 #[cfg(test)]
 mod tests {
     //! Every test runs on SQLite, and on PostgreSQL when `ORQUESTA_TEST_POSTGRES_URL` is
-    //! set (`.ci/run` sets it). Tenant names are fresh per run, so runs never collide.
+    //! set (`.ci/run` sets it; without it those runs are listed as ignored). Tenant names
+    //! are fresh per run, so runs never collide.
     use super::*;
-    use crate::store::testing::{each_store, tenant};
+    use crate::store::testing::{Stores, each_store, postgres, store_test, tenant};
 
     fn ns() -> Namespace {
         Namespace::private(&tenant("acme"), "p")
     }
 
-    #[tokio::test]
-    async fn set_get_delete_and_versions() {
-        each_store(|s| async move {
+    store_test!(set_get_delete_and_versions);
+    async fn set_get_delete_and_versions(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             assert_eq!(s.get(&ns, "k").await.unwrap(), None);
             assert_eq!(s.set(&ns, "k", b"a", None).await.unwrap(), 1);
@@ -485,9 +486,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn expired_items_are_absent_and_restart_at_version_1() {
-        each_store(|s| async move {
+    store_test!(expired_items_are_absent_and_restart_at_version_1);
+    async fn expired_items_are_absent_and_restart_at_version_1(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             s.set(&ns, "gone", b"x", Some(150)).await.unwrap();
             s.set(&ns, "kept", b"y", Some(60_000)).await.unwrap();
@@ -508,9 +509,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn list_by_prefix_pages_with_a_cursor() {
-        each_store(|s| async move {
+    store_test!(list_by_prefix_pages_with_a_cursor);
+    async fn list_by_prefix_pages_with_a_cursor(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             for key in [
                 "user:1", "user:2", "user:3", "user:4", "user:5", "order:1", "user", "User:0",
@@ -543,9 +544,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn compare_and_swap_writes_only_on_the_expected_version() {
-        each_store(|s| async move {
+    store_test!(compare_and_swap_writes_only_on_the_expected_version);
+    async fn compare_and_swap_writes_only_on_the_expected_version(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             let cas = |expected, value: &'static [u8]| {
                 let (s, ns) = (s.clone(), ns.clone());
@@ -564,9 +565,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn increment_counts_from_zero_refuses_text_and_overflow() {
-        each_store(|s| async move {
+    store_test!(increment_counts_from_zero_refuses_text_and_overflow);
+    async fn increment_counts_from_zero_refuses_text_and_overflow(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             assert_eq!(s.increment(&ns, "n", 5).await.unwrap(), 5);
             assert_eq!(s.increment(&ns, "n", -7).await.unwrap(), -2);
@@ -586,73 +587,67 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn concurrent_increments_are_all_counted() {
+    store_test!(concurrent_increments_are_all_counted);
+    async fn concurrent_increments_are_all_counted(stores: Stores) {
         // A file, not memory: several connections race for real.
         let dir = tempfile::tempdir().unwrap();
-        let file = Store::open_sqlite(&dir.path().join("kv.db")).await.unwrap();
-        let mut stores = vec![file];
-        stores.extend(crate::store::testing::postgres().await);
-        for s in stores {
-            let ns = Namespace::shared(&tenant("acme"), "counters");
-            let tasks: Vec<_> = (0..40)
-                .map(|_| {
-                    let (s, ns) = (s.clone(), ns.clone());
-                    tokio::spawn(async move { s.increment(&ns, "hits", 1).await })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap().unwrap();
-            }
-            let value = s.get(&ns, "hits").await.unwrap().unwrap().value;
-            assert_eq!(value, b"40", "{:?}", s.backend());
+        let s = match stores {
+            Stores::Embedded => Store::open_sqlite(&dir.path().join("kv.db")).await.unwrap(),
+            Stores::Postgres => postgres().await,
+        };
+        let ns = Namespace::shared(&tenant("acme"), "counters");
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (s, ns) = (s.clone(), ns.clone());
+                tokio::spawn(async move { s.increment(&ns, "hits", 1).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
         }
+        let value = s.get(&ns, "hits").await.unwrap().unwrap().value;
+        assert_eq!(value, b"40", "{:?}", s.backend());
     }
 
+    store_test!(capped_increments_stop_at_the_cap_across_hosts);
     /// A usage quota's count: two hosts on one database racing past the cap count up to
     /// it and no further, and a refused increment writes nothing.
-    #[tokio::test]
-    async fn capped_increments_stop_at_the_cap_across_hosts() {
+    async fn capped_increments_stop_at_the_cap_across_hosts(stores: Stores) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.db");
-        let mut hosts = vec![(
-            Store::open_sqlite(&path).await.unwrap(),
-            Store::open_sqlite(&path).await.unwrap(),
-        )];
-        if let (Some(a), Some(b)) = (
-            crate::store::testing::postgres().await,
-            crate::store::testing::postgres().await,
-        ) {
-            hosts.push((a, b));
+        let (a, b) = match stores {
+            Stores::Embedded => (
+                Store::open_sqlite(&path).await.unwrap(),
+                Store::open_sqlite(&path).await.unwrap(),
+            ),
+            Stores::Postgres => (postgres().await, postgres().await),
+        };
+        let ns = Namespace::shared(&tenant("acme"), "usage");
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let ns = ns.clone();
+                tokio::spawn(async move { s.increment_capped(&ns, "m", 1, Some(25)).await })
+            })
+            .collect();
+        let mut counted = Vec::new();
+        for t in tasks {
+            counted.extend(t.await.unwrap().unwrap());
         }
-        for (a, b) in hosts {
-            let ns = Namespace::shared(&tenant("acme"), "usage");
-            let tasks: Vec<_> = (0..40)
-                .map(|i| {
-                    let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-                    let ns = ns.clone();
-                    tokio::spawn(async move { s.increment_capped(&ns, "m", 1, Some(25)).await })
-                })
-                .collect();
-            let mut counted = Vec::new();
-            for t in tasks {
-                counted.extend(t.await.unwrap().unwrap());
-            }
-            counted.sort();
-            assert_eq!(counted, (1..=25).collect::<Vec<i64>>(), "{:?}", a.backend());
-            let value = b.get(&ns, "m").await.unwrap().unwrap().value;
-            assert_eq!(value, b"25", "{:?}", a.backend());
-            // A higher cap lets the count go on from where it stopped.
-            assert_eq!(
-                a.increment_capped(&ns, "m", 1, Some(26)).await.unwrap(),
-                Some(26)
-            );
-        }
+        counted.sort();
+        assert_eq!(counted, (1..=25).collect::<Vec<i64>>(), "{:?}", a.backend());
+        let value = b.get(&ns, "m").await.unwrap().unwrap().value;
+        assert_eq!(value, b"25", "{:?}", a.backend());
+        // A higher cap lets the count go on from where it stopped.
+        assert_eq!(
+            a.increment_capped(&ns, "m", 1, Some(26)).await.unwrap(),
+            Some(26)
+        );
     }
 
-    #[tokio::test]
-    async fn namespaces_do_not_see_each_other() {
-        each_store(|s| async move {
+    store_test!(namespaces_do_not_see_each_other);
+    async fn namespaces_do_not_see_each_other(stores: Stores) {
+        each_store(stores, |s| async move {
             let (ta, tb) = (tenant("a"), tenant("b"));
             let a = Namespace::private(&ta, "p");
             let b = Namespace::private(&tb, "p");
@@ -687,9 +682,9 @@ mod tests {
         usage
     }
 
-    #[tokio::test]
-    async fn the_kv_quota_refuses_growth_and_deletes_free_room() {
-        each_store(|s| async move {
+    store_test!(the_kv_quota_refuses_growth_and_deletes_free_room);
+    async fn the_kv_quota_refuses_growth_and_deletes_free_room(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             let kv = TenantKv {
                 store: s.clone(),
@@ -736,9 +731,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn expired_items_make_room_for_a_refused_write() {
-        each_store(|s| async move {
+    store_test!(expired_items_make_room_for_a_refused_write);
+    async fn expired_items_make_room_for_a_refused_write(stores: Stores) {
+        each_store(stores, |s| async move {
             let ns = ns();
             let kv = TenantKv {
                 store: s.clone(),
@@ -756,13 +751,9 @@ mod tests {
 
     /// Two hosts on one PostgreSQL database writing at once stop at the quota exactly.
     #[tokio::test]
+    #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
     async fn the_kv_quota_holds_across_hosts_on_postgres() {
-        let (Some(a), Some(b)) = (
-            crate::store::testing::postgres().await,
-            crate::store::testing::postgres().await,
-        ) else {
-            return;
-        };
+        let (a, b) = (postgres().await, postgres().await);
         let ns = ns();
         let tasks: Vec<_> = (0..40)
             .map(|i| {

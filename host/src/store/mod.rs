@@ -538,7 +538,9 @@ mod tests {
     }
 }
 
-/// Stores for tests: the embedded one always, PostgreSQL when its URL is set.
+/// Stores for tests: each store test runs twice, on the embedded stores and on
+/// PostgreSQL; the PostgreSQL run is ignored (and listed so by `cargo test`) when
+/// `ORQUESTA_TEST_POSTGRES_URL` was not set at build time (`build.rs` sets `no_postgres`).
 #[cfg(test)]
 pub mod testing {
     use std::future::Future;
@@ -548,38 +550,80 @@ pub mod testing {
     /// The PostgreSQL database the store tests use (`.ci/run` sets it).
     pub const POSTGRES_URL_VAR: &str = "ORQUESTA_TEST_POSTGRES_URL";
 
-    /// The PostgreSQL store, or `None` (saying so) when the variable is not set.
-    pub async fn postgres() -> Option<Store> {
-        match std::env::var(POSTGRES_URL_VAR) {
-            Ok(url) => Some(
-                Store::open(&url)
-                    .await
-                    .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}")),
-            ),
-            Err(_) => {
-                eprintln!("note: {POSTGRES_URL_VAR} is not set; PostgreSQL runs skipped");
-                None
-            }
-        }
+    /// Which stores a run of a store test uses.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Stores {
+        /// An in-memory SQLite store and a SQLite file (the embedded default).
+        Embedded,
+        /// The PostgreSQL database of [`POSTGRES_URL_VAR`].
+        Postgres,
     }
 
-    /// Runs `check` on an in-memory SQLite store, a SQLite file (the embedded default,
-    /// whose writer is a connection of its own), then on PostgreSQL if configured.
-    pub async fn each_store<F, Fut>(check: F)
+    /// Runs `check` on each store of the kind `stores` names.
+    pub async fn each_store<F, Fut>(stores: Stores, check: F)
     where
         F: Fn(Store) -> Fut,
         Fut: Future<Output = ()>,
     {
-        check(Store::in_memory().await.expect("in-memory store")).await;
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let file = Store::open_sqlite(&dir.path().join("store.db"))
-            .await
-            .expect("SQLite file store");
-        check(file).await;
-        if let Some(pg) = postgres().await {
-            check(pg).await;
+        match stores {
+            Stores::Embedded => {
+                check(Store::in_memory().await.expect("in-memory store")).await;
+                // A file's writer is a connection of its own.
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let file = Store::open_sqlite(&dir.path().join("store.db"))
+                    .await
+                    .expect("SQLite file store");
+                check(file).await;
+            }
+            Stores::Postgres => check(postgres().await).await,
         }
     }
+
+    /// The PostgreSQL store. Only runs that are not ignored call this, so a missing
+    /// variable means the tests were built with it and run without, or ignored tests were
+    /// run on purpose.
+    pub async fn postgres() -> Store {
+        let url = match std::env::var(POSTGRES_URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ => panic!(
+                "{POSTGRES_URL_VAR} is not set and this run needs PostgreSQL; `cargo test` \
+                 run without the variable lists the PostgreSQL runs as ignored"
+            ),
+        };
+        Store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unusable: {e}"))
+    }
+
+    /// Held by the tests that sweep expired rows: a sweep takes every tenant's, so on the
+    /// shared PostgreSQL database one test's sweep would take rows another still counts.
+    pub async fn sweeping() -> tokio::sync::MutexGuard<'static, ()> {
+        static SWEEPING: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+            std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+        SWEEPING.lock().await
+    }
+
+    /// Declares `async fn NAME(stores: Stores)` (defined beside it) as two tests,
+    /// `NAME::embedded` and `NAME::postgres`.
+    macro_rules! store_test {
+        ($name:ident) => {
+            mod $name {
+                use $crate::store::testing::Stores;
+
+                #[tokio::test]
+                async fn embedded() {
+                    super::$name(Stores::Embedded).await;
+                }
+
+                #[tokio::test]
+                #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
+                async fn postgres() {
+                    super::$name(Stores::Postgres).await;
+                }
+            }
+        };
+    }
+    pub(crate) use store_test;
 
     /// A tenant name no other test run uses.
     pub fn tenant(base: &str) -> String {

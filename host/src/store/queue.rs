@@ -676,7 +676,7 @@ fn with_entry(history: &[Value], entry: Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{each_store, tenant};
+    use crate::store::testing::{Stores, each_store, store_test, sweeping, tenant};
 
     fn msg(body: &str, group: Option<&str>) -> NewMessage {
         NewMessage {
@@ -686,9 +686,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn claim_ack_fail_and_come_back() {
-        each_store(|s| async move {
+    store_test!(claim_ack_fail_and_come_back);
+    async fn claim_ack_fail_and_come_back(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("q");
             for body in ["a", "b", "c"] {
                 s.queue_send(&t, "jobs", msg(body, None), 60_000)
@@ -721,9 +721,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn fifo_groups_deliver_in_order_one_at_a_time() {
-        each_store(|s| async move {
+    store_test!(fifo_groups_deliver_in_order_one_at_a_time);
+    async fn fifo_groups_deliver_in_order_one_at_a_time(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("q");
             for (body, group) in [
                 ("a1", "a"),
@@ -747,9 +747,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn a_claim_is_deleted_in_one_statement_but_not_a_later_delivery() {
-        each_store(|s| async move {
+    store_test!(a_claim_is_deleted_in_one_statement_but_not_a_later_delivery);
+    async fn a_claim_is_deleted_in_one_statement_but_not_a_later_delivery(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("q");
             for body in ["a", "b", "c"] {
                 s.queue_send(&t, "jobs", msg(body, None), 60_000)
@@ -773,9 +773,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn a_send_over_several_inserts_keeps_order_and_dedups_between_them() {
-        each_store(|s| async move {
+    store_test!(a_send_over_several_inserts_keeps_order_and_dedups_between_them);
+    async fn a_send_over_several_inserts_keeps_order_and_dedups_between_them(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("q");
             let n = 2 * MESSAGES_PER_INSERT + 50;
             // Index 210 repeats 199's deduplication id: 199 ends the first INSERT's rows,
@@ -805,9 +805,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn settling_a_batch_and_claiming_the_next_is_one_step() {
-        each_store(|s| async move {
+    store_test!(settling_a_batch_and_claiming_the_next_is_one_step);
+    async fn settling_a_batch_and_claiming_the_next_is_one_step(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("q");
             for (body, group) in [("a1", "a"), ("a2", "a"), ("b1", "b")] {
                 s.queue_send(&t, "f", msg(body, Some(group)), 60_000)
@@ -844,9 +844,10 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn dead_letters_redrive_delay_dedup_and_retention() {
-        each_store(|s| async move {
+    store_test!(dead_letters_redrive_delay_dedup_and_retention);
+    async fn dead_letters_redrive_delay_dedup_and_retention(stores: Stores) {
+        let _sweeping = sweeping().await;
+        each_store(stores, |s| async move {
             let t = tenant("q");
             s.queue_send(&t, "jobs", msg("x", None), 60_000)
                 .await
@@ -930,9 +931,10 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
-    async fn a_dedup_id_is_remembered_for_its_window_after_its_message_is_consumed() {
-        each_store(|s| async move {
+    store_test!(a_dedup_id_is_remembered_for_its_window_after_its_message_is_consumed);
+    async fn a_dedup_id_is_remembered_for_its_window_after_its_message_is_consumed(stores: Stores) {
+        let _sweeping = sweeping().await;
+        each_store(stores, |s| async move {
             let t = tenant("q");
             let dedup = |body: &str| NewMessage {
                 dedup_id: Some("order-1".into()),
@@ -966,9 +968,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn concurrent_sends_of_one_dedup_id_queue_one_message() {
-        each_store(|s| async move {
+    store_test!(concurrent_sends_of_one_dedup_id_queue_one_message);
+    async fn concurrent_sends_of_one_dedup_id_queue_one_message(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("q");
             // On PostgreSQL each send runs on a connection of its own, as on separate hosts.
             let sends = (0..8).map(|i| {
@@ -992,9 +994,12 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn expired_messages_are_not_claimed_listed_counted_or_redriven_and_are_swept() {
-        each_store(|s| async move {
+    store_test!(expired_messages_are_not_claimed_listed_counted_or_redriven_and_are_swept);
+    async fn expired_messages_are_not_claimed_listed_counted_or_redriven_and_are_swept(
+        stores: Stores,
+    ) {
+        let _sweeping = sweeping().await;
+        each_store(stores, |s| async move {
             let t = tenant("q");
             // A dead-letter queue without a consumer: one message parked past its
             // retention, one dead-lettered past the dead-letter queue's, one fresh.
@@ -1049,9 +1054,9 @@ mod tests {
         .await;
     }
 
-    #[tokio::test]
-    async fn sends_past_the_depth_quota_are_refused_until_messages_are_deleted() {
-        each_store(|s| async move {
+    store_test!(sends_past_the_depth_quota_are_refused_until_messages_are_deleted);
+    async fn sends_past_the_depth_quota_are_refused_until_messages_are_deleted(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("acme");
             let send = |n: usize| {
                 let (s, t) = (s.clone(), t.clone());

@@ -41,11 +41,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::testing::{each_store, tenant};
+    use crate::store::testing::{Stores, each_store, store_test, tenant};
 
-    #[tokio::test]
-    async fn a_tick_is_claimed_once() {
-        each_store(|s| async move {
+    store_test!(a_tick_is_claimed_once);
+    async fn a_tick_is_claimed_once(stores: Stores) {
+        each_store(stores, |s| async move {
             let t = tenant("s");
             assert_eq!(s.schedule_last_fired(&t, "daily").await.unwrap(), None);
             assert!(s.schedule_claim(&t, "daily", 1000).await.unwrap());

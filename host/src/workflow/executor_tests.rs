@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::executor::{Executor, ExecutorOptions, StartError};
 use super::scripted::{Attempt, ScriptedTasks};
 use crate::store::Store;
-use crate::store::testing::{each_store, tenant};
+use crate::store::testing::{Stores, each_store, store_test, tenant};
 use crate::store::workflow::{ExecutionRow, HistoryEntry};
 
 struct Run {
@@ -97,9 +97,9 @@ fn throw(e: &str) -> Attempt {
     Attempt::throw(e, "scripted")
 }
 
-#[tokio::test]
-async fn pass_choice_wait_succeed() {
-    each_store(|s| async move {
+store_test!(pass_choice_wait_succeed);
+async fn pass_choice_wait_succeed(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = json!({
             "StartAt": "Init",
             "States": {
@@ -123,9 +123,9 @@ async fn pass_choice_wait_succeed() {
     .await;
 }
 
-#[tokio::test]
-async fn task_retries_with_backoff_then_succeeds() {
-    each_store(|s| async move {
+store_test!(task_retries_with_backoff_then_succeeds);
+async fn task_retries_with_backoff_then_succeeds(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = json!({
             "StartAt": "Call",
             "States": {"Call": {"Type": "Task", "Resource": "api",
@@ -148,9 +148,9 @@ async fn task_retries_with_backoff_then_succeeds() {
     .await;
 }
 
-#[tokio::test]
-async fn exhausted_retries_are_caught_with_the_error_at_result_path() {
-    each_store(|s| async move {
+store_test!(exhausted_retries_are_caught_with_the_error_at_result_path);
+async fn exhausted_retries_are_caught_with_the_error_at_result_path(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = json!({
             "StartAt": "Call",
             "States": {
@@ -178,9 +178,9 @@ async fn exhausted_retries_are_caught_with_the_error_at_result_path() {
     .await;
 }
 
-#[tokio::test]
-async fn fail_reads_error_and_cause_paths() {
-    each_store(|s| async move {
+store_test!(fail_reads_error_and_cause_paths);
+async fn fail_reads_error_and_cause_paths(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
             "ErrorPath": "$.code", "CausePath": "$.why"}}});
         let r = run(s, def, json!({"code": "Bad.Input", "why": "no id"}), &[]).await;
@@ -191,9 +191,9 @@ async fn fail_reads_error_and_cause_paths() {
     .await;
 }
 
-#[tokio::test]
-async fn parallel_branches_run_as_children_and_join_in_order() {
-    each_store(|s| async move {
+store_test!(parallel_branches_run_as_children_and_join_in_order);
+async fn parallel_branches_run_as_children_and_join_in_order(stores: Stores) {
+    each_store(stores, |s| async move {
         let branch = |state: &str| json!({"StartAt": state, "States": {state: {"Type": "Task", "Resource": "p", "End": true}}});
         let def = json!({
             "StartAt": "Both",
@@ -218,9 +218,9 @@ async fn parallel_branches_run_as_children_and_join_in_order() {
     .await;
 }
 
-#[tokio::test]
-async fn map_items_with_selector_and_concurrency() {
-    each_store(|s| async move {
+store_test!(map_items_with_selector_and_concurrency);
+async fn map_items_with_selector_and_concurrency(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = json!({
             "StartAt": "Each",
             "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
@@ -246,9 +246,9 @@ async fn map_items_with_selector_and_concurrency() {
     .await;
 }
 
-#[tokio::test]
-async fn map_tolerates_failures_up_to_its_threshold() {
-    each_store(|s| async move {
+store_test!(map_tolerates_failures_up_to_its_threshold);
+async fn map_tolerates_failures_up_to_its_threshold(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = |tolerated: u64| json!({
             "StartAt": "Each",
             "States": {"Each": {"Type": "Map", "ToleratedFailureCount": tolerated,
@@ -268,9 +268,9 @@ async fn map_tolerates_failures_up_to_its_threshold() {
     .await;
 }
 
-#[tokio::test]
-async fn each_predefined_error_is_raised_where_the_spec_says() {
-    each_store(|s| async move {
+store_test!(each_predefined_error_is_raised_where_the_spec_says);
+async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
+    each_store(stores, |s| async move {
         let one = |state: Value| json!({"StartAt": "S", "States": {"S": state}});
         let catch_all = json!([{"ErrorEquals": ["States.ALL"], "Next": "C"}]);
         // (definition, input, script, expected final error)
@@ -336,9 +336,9 @@ async fn each_predefined_error_is_raised_where_the_spec_says() {
     .await;
 }
 
-#[tokio::test]
-async fn the_execution_timeout_ends_a_waiting_execution() {
-    each_store(|s| async move {
+store_test!(the_execution_timeout_ends_a_waiting_execution);
+async fn the_execution_timeout_ends_a_waiting_execution(stores: Stores) {
+    each_store(stores, |s| async move {
         let def = json!({"StartAt": "W", "TimeoutSeconds": 1,
             "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
         let r = run_with(s, def, json!({}), &[], false).await;
@@ -348,9 +348,9 @@ async fn the_execution_timeout_ends_a_waiting_execution() {
     .await;
 }
 
-#[tokio::test]
-async fn names_make_starts_idempotent_and_stop_aborts() {
-    each_store(|s| async move {
+store_test!(names_make_starts_idempotent_and_stop_aborts);
+async fn names_make_starts_idempotent_and_stop_aborts(stores: Stores) {
+    each_store(stores, |s| async move {
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
         let def =
@@ -400,9 +400,9 @@ async fn names_make_starts_idempotent_and_stop_aborts() {
     .await;
 }
 
-#[tokio::test]
-async fn an_interrupted_task_is_retried_under_its_policy() {
-    each_store(|s| async move {
+store_test!(an_interrupted_task_is_retried_under_its_policy);
+async fn an_interrupted_task_is_retried_under_its_policy(stores: Stores) {
+    each_store(stores, |s| async move {
         let tasks = Arc::new(ScriptedTasks::new());
         tasks.script("T", [ok(json!("second time"))]);
         let t = tenant("wf");
@@ -430,9 +430,9 @@ async fn an_interrupted_task_is_retried_under_its_policy() {
     .await;
 }
 
-#[tokio::test]
-async fn a_stopped_branch_fails_its_parallel_state_with_branch_failed() {
-    each_store(|s| async move {
+store_test!(a_stopped_branch_fails_its_parallel_state_with_branch_failed);
+async fn a_stopped_branch_fails_its_parallel_state_with_branch_failed(stores: Stores) {
+    each_store(stores, |s| async move {
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
         let long =
@@ -500,12 +500,12 @@ fn transition(events: usize) -> crate::store::workflow::Commit {
     }
 }
 
+store_test!(a_transition_is_written_whole_and_only_at_the_version_and_lease_it_read);
 /// A transition is written whole, and only by the lease holder at the version it read:
 /// on every store, with no history, with one statement's worth and with more than one
 /// (on the SQLite file the first two are one query of their own transaction).
-#[tokio::test]
-async fn a_transition_is_written_whole_and_only_at_the_version_and_lease_it_read() {
-    each_store(|s| async move {
+async fn a_transition_is_written_whole_and_only_at_the_version_and_lease_it_read(stores: Stores) {
+    each_store(stores, |s| async move {
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
         let mut row = claimed_by_host_a(&s, &exec, &t).await;
@@ -567,11 +567,11 @@ async fn a_transition_is_written_whole_and_only_at_the_version_and_lease_it_read
     .await;
 }
 
+store_test!(a_commit_dropped_midway_is_whole_or_absent_and_the_store_writes_on);
 /// A commit whose future is dropped while the store runs it (a cancelled task) leaves
 /// the transition written whole or not at all, and the store writing on.
-#[tokio::test]
-async fn a_commit_dropped_midway_is_whole_or_absent_and_the_store_writes_on() {
-    each_store(|s| async move {
+async fn a_commit_dropped_midway_is_whole_or_absent_and_the_store_writes_on(stores: Stores) {
+    each_store(stores, |s| async move {
         let t = tenant("wf");
         let exec = executor(&s, Arc::new(ScriptedTasks::new()), &t, false);
         for _ in 0..20 {

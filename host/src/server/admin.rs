@@ -137,7 +137,7 @@ async fn list_plugins(State(app): State<Arc<App>>) -> Json<PluginList> {
     summary = "Upload a plugin component",
     description = "It serves once compiled, and is written to the plugin directory; tenants waiting for it load.",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "hello")),
-    request_body(content = [u8], content_type = "application/wasm", description = "The component's bytes"),
+    request_body(content = inline(AdminBody), content_type = "application/wasm", description = "The component's bytes"),
     responses(
         (status = 200, description = "Deployed", body = Deployed),
         (status = 400, description = "Not a valid plugin or name; nothing changed", body = ProblemDocument, content_type = "application/problem+json"),

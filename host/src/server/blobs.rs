@@ -52,7 +52,7 @@ pub(super) struct Stored {
         ("bucket" = String, Path, example = "mappings"),
         ("key" = String, Path, description = "The object's key; may contain `/`", example = "clients/acme.json"),
     ),
-    request_body(content = [u8], content_type = "application/octet-stream", description = "The object's bytes"),
+    request_body(content = inline(AdminBody), content_type = "application/octet-stream", description = "The object's bytes"),
     responses(
         (status = 200, description = "Stored", body = Stored),
         (status = 400, description = "A bad bucket name or key, or an object over 64 MiB", body = ProblemDocument, content_type = "application/problem+json"),
@@ -96,6 +96,17 @@ pub(super) async fn put_blob(
     }
 }
 
+/// A blob's bytes, as stored.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub(super) struct BlobData(Vec<u8>);
+
+impl IntoResponse for BlobData {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/octet-stream")], self.0).into_response()
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/tenants/{tenant}/blobs/{bucket}/{*key}",
@@ -107,7 +118,7 @@ pub(super) async fn put_blob(
         ("key" = String, Path, description = "The object's key; may contain `/`", example = "clients/acme.json"),
     ),
     responses(
-        (status = 200, description = "The object's bytes", body = [u8], content_type = "application/octet-stream"),
+        (status = 200, description = "The object's bytes", body = inline(BlobData), content_type = "application/octet-stream"),
         (status = 400, description = "A bad bucket name or key", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or object", body = ProblemDocument, content_type = "application/problem+json"),
@@ -125,9 +136,7 @@ pub(super) async fn get_blob(
         return cap_problem(e).into_response();
     }
     match app.services.blobs.get(&at, &key).await {
-        Ok(Some(data)) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
-        }
+        Ok(Some(data)) => BlobData(data).into_response(),
         Ok(None) => {
             Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response()
         }

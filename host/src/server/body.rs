@@ -69,7 +69,9 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// An admin API request's body, up to the admin API's upload limit.
+/// An admin API request's body, up to the admin API's upload limit: bytes as sent.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
 pub struct AdminBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for AdminBody {

@@ -132,3 +132,73 @@ async fn a_secret_never_appears_in_the_logs() {
     );
     assert!(!logs.contains(SECRET), "the secret leaked:\n{logs}");
 }
+
+/// Everything logged within `limit` once `done` holds, or what was logged by then.
+async fn logs_until(server: &ServeProcess, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let logs = server.logs();
+        if done(&logs) || started.elapsed() >= limit {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The access log (README, "Logs"): off under the default filter; on with
+/// `orquesta::access=debug`, one `answered` event per request with its method, path,
+/// status and time, and never the query string (API keys travel in it).
+#[tokio::test]
+async fn the_access_log_is_off_by_default_and_leaves_the_query_out() {
+    let dir = setup();
+    let quiet = ServeProcess::start(dir.path(), CONFIG, &[("ACME_TOKEN", SECRET)]);
+    let r = reqwest::get(format!("{}/healthz", quiet.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Half a second to write a line that, when on, is written as the request ends.
+    let logs = logs_until(&quiet, Duration::from_millis(500), |_| false).await;
+    assert!(!logs.contains("answered"), "logged by default:\n{logs}");
+    drop(quiet);
+
+    let logged = ServeProcess::start(
+        dir.path(),
+        CONFIG,
+        &[
+            ("ACME_TOKEN", SECRET),
+            ("ORQUESTA_LOG", "info,orquesta::access=debug"),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("{}/healthz?api_key=query-secret", logged.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(format!("{}/t/nobody/x", logged.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let logs = logs_until(&logged, Duration::from_secs(5), |l| {
+        l.matches("answered").count() >= 2
+    })
+    .await;
+    let line = |path: &str| {
+        logs.lines()
+            .find(|l| l.contains("answered") && l.contains(&format!("path={path}")))
+            .unwrap_or_else(|| panic!("no access line for {path}:\n{logs}"))
+            .to_string()
+    };
+    let health = line("/healthz");
+    for field in ["method=GET", "status=200", "latency_ms="] {
+        assert!(health.contains(field), "{field} missing: {health}");
+    }
+    assert!(line("/t/nobody/x").contains("status=404"));
+    assert!(
+        !logs.contains("query-secret"),
+        "the query was logged:\n{logs}"
+    );
+}

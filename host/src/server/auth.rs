@@ -361,19 +361,20 @@ fn key_accepts(jwk: &Jwk, alg: Algorithm) -> Result<(), String> {
 
 /// `("YYYY-MM", seconds until the next month)` for a time in Unix milliseconds (UTC).
 fn month_of(ms: i64) -> (String, u64) {
-    use time::{Date, Month, OffsetDateTime};
-    let Ok(now) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+    use chrono::{DateTime, Datelike, NaiveDate};
+    let Some(now) = DateTime::from_timestamp_millis(ms) else {
         return ("out-of-range".into(), 1);
     };
     let (year, month) = (now.year(), now.month());
     let next = match month {
-        Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
-        _ => Date::from_calendar_date(year, month.next(), 1),
+        12 => NaiveDate::from_ymd_opt(year + 1, 1, 1),
+        _ => NaiveDate::from_ymd_opt(year, month + 1, 1),
     };
     let left = next
-        .map(|d| (d.midnight().assume_utc() - now).whole_seconds().max(1) as u64)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| (d.and_utc() - now).num_seconds().max(1) as u64)
         .unwrap_or(1);
-    (format!("{year:04}-{:02}", month as u8), left)
+    (format!("{year:04}-{month:02}"), left)
 }
 
 /// Shared handle for a tenant runtime.

@@ -8,10 +8,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::admin::cap_problem;
-use super::problem::Problem;
+use super::problem::{Problem, ProblemDocument};
 use super::state::App;
 use crate::capabilities::blob::{BlobBucket, Blobs as _, check_key, check_object};
 
@@ -29,6 +30,38 @@ fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Proble
     })
 }
 
+/// A blob stored.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Stored {
+    #[schema(example = "mappings")]
+    bucket: String,
+    #[schema(example = "clients/acme.json")]
+    key: String,
+    #[schema(example = 2048)]
+    bytes: usize,
+}
+
+#[utoipa::path(
+    put,
+    path = "/tenants/{tenant}/blobs/{bucket}/{*key}",
+    tag = "blobs",
+    summary = "Create or replace one of a tenant's blobs",
+    description = "At most 64 MiB; counted against the tenant's blob quota, as a plugin's writes are.",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("bucket" = String, Path, example = "mappings"),
+        ("key" = String, Path, description = "The object's key; may contain `/`", example = "clients/acme.json"),
+    ),
+    request_body(content = inline(AdminBody), content_type = "application/octet-stream", description = "The object's bytes"),
+    responses(
+        (status = 200, description = "Stored", body = Stored),
+        (status = 400, description = "A bad bucket name or key, or an object over 64 MiB", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, description = "The tenant's blob quota (`limits.blob_mb`) would be passed; the detail says by how much", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The key clashes with another: a prefix of it is an object (`a` when putting `a/b`), or it is a folder of other keys (`a` when `a/b` exists)", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn put_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
@@ -53,13 +86,44 @@ pub(super) async fn put_blob(
         .put(&at, &key, &body)
         .await
     {
-        Ok(()) => {
-            Json(json!({ "bucket": bucket, "key": key, "bytes": body.len() })).into_response()
-        }
+        Ok(()) => Json(Stored {
+            bucket,
+            key,
+            bytes: body.len(),
+        })
+        .into_response(),
         Err(e) => cap_problem(e).into_response(),
     }
 }
 
+/// A blob's bytes, as stored.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub(super) struct BlobData(Vec<u8>);
+
+impl IntoResponse for BlobData {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/octet-stream")], self.0).into_response()
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/blobs/{bucket}/{*key}",
+    tag = "blobs",
+    summary = "Read one of a tenant's blobs",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("bucket" = String, Path, example = "mappings"),
+        ("key" = String, Path, description = "The object's key; may contain `/`", example = "clients/acme.json"),
+    ),
+    responses(
+        (status = 200, description = "The object's bytes", body = inline(BlobData), content_type = "application/octet-stream"),
+        (status = 400, description = "A bad bucket name or key", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or object", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn get_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
@@ -72,9 +136,7 @@ pub(super) async fn get_blob(
         return cap_problem(e).into_response();
     }
     match app.services.blobs.get(&at, &key).await {
-        Ok(Some(data)) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response()
-        }
+        Ok(Some(data)) => BlobData(data).into_response(),
         Ok(None) => {
             Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response()
         }

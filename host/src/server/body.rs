@@ -76,7 +76,9 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
 pub const ADMIN_BODY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An admin API request's body, up to the admin API's upload limit and within
-/// `ADMIN_BODY_TIMEOUT`.
+/// `ADMIN_BODY_TIMEOUT`: bytes as sent.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
 pub struct AdminBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for AdminBody {

@@ -1,6 +1,7 @@
 //! `orquesta serve`: the HTTP service. Tenants and plugins come from watched directories
 //! (or the admin API); requests under `/t/{tenant}/` go to the tenant's routes.
 
+mod access_log;
 mod admin;
 pub mod auth;
 mod blobs;
@@ -9,6 +10,7 @@ pub mod config;
 mod deliveries;
 mod fanout;
 pub(crate) mod metrics;
+mod openapi;
 mod plugin_headers;
 pub mod plugins;
 mod problem;
@@ -224,6 +226,7 @@ fn router(app: Arc<App>) -> Router {
         // axum's own refusals (a bad path parameter or query, a wrong method) become
         // problem details too.
         .layer(axum::middleware::from_fn(problem::every_refusal))
+        .layer(access_log::layer())
         .with_state(app)
 }
 

@@ -12,15 +12,21 @@ use serde::Serialize;
 use crate::engine::{Engine, LoadError, Plugin, content_hash};
 
 /// What the admin API shows of a deployed plugin.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginStatus {
+    #[schema(example = "hello")]
     pub name: String,
-    /// The version serving now, if any.
+    /// SHA-256 of the version serving now, if any.
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
     pub hash: Option<String>,
+    /// The component's size in bytes.
+    #[schema(example = 81_920)]
     pub size: usize,
     /// Why the latest file was refused; the previous version (if any) keeps serving.
     pub error: Option<String>,
+    /// Milliseconds since the Unix epoch.
     #[serde(with = "unix_ms")]
+    #[schema(value_type = u64, example = 1_795_305_600_000_u64)]
     pub updated_at: SystemTime,
 }
 

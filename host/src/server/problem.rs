@@ -5,6 +5,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
 
 /// The most of a non-problem refusal's body kept as its `detail` (axum's rejections
@@ -68,13 +69,30 @@ impl Problem {
     }
 }
 
+/// The body of every refusal: an RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank",
+    "title": "Not Found",
+    "status": 404,
+    "detail": "no tenant `acme` is serving"
+}))]
+pub struct ProblemDocument {
+    /// Always `about:blank`: the status and title say the kind.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
+        let body = json!(ProblemDocument {
+            kind: "about:blank",
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
         });
         let mut response = (self.status, body.to_string()).into_response();
         let headers = response.headers_mut();

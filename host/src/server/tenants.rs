@@ -261,17 +261,24 @@ pub enum NoRoute {
 }
 
 /// What the admin API shows of a tenant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TenantStatus {
+    #[schema(example = "acme")]
     pub name: String,
+    /// The tenant file.
+    #[schema(value_type = String, example = "tenants/acme.toml")]
     pub file: PathBuf,
     /// Whether a runtime is serving.
     pub serving: bool,
+    #[schema(example = json!(["hello"]))]
     pub plugins: Vec<String>,
+    /// How many HTTP routes it serves.
     pub routes: usize,
-    /// Why the latest edit was refused.
+    /// Why the latest edit was refused; the last good config keeps serving.
     pub error: Option<String>,
+    /// Milliseconds since the Unix epoch.
     #[serde(with = "unix_ms")]
+    #[schema(value_type = u64, example = 1_795_305_600_000_u64)]
     pub updated_at: SystemTime,
 }
 

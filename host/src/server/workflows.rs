@@ -10,11 +10,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::fanout::AppHandle;
-use super::problem::Problem;
+use super::problem::{Problem, ProblemDocument};
 use super::state::App;
 use crate::bindings::handler::{Event, Response as PluginResponse, TaskInput};
 use crate::engine::InvokeError;
@@ -125,6 +126,37 @@ fn store_problem(e: impl std::fmt::Display) -> Problem {
     )
 }
 
+/// A tenant's workflows.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WorkflowList {
+    workflows: Vec<WorkflowSummary>,
+}
+
+/// A workflow: its definition file and the state it starts at.
+#[derive(Serialize, ToSchema)]
+pub(super) struct WorkflowSummary {
+    #[schema(example = "invoice")]
+    name: String,
+    /// The definition file, as the tenant file names it.
+    #[schema(value_type = String, example = "workflows/invoice.asl.json")]
+    definition: std::path::PathBuf,
+    /// The definition's `StartAt`.
+    #[schema(value_type = String, example = "Validate")]
+    start_at: Value,
+}
+
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/workflows",
+    tag = "workflows",
+    summary = "A tenant's workflows (state machines)",
+    params(("tenant" = String, Path, example = "acme")),
+    responses(
+        (status = 200, description = "The workflows", body = WorkflowList),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn list_workflows(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -133,26 +165,65 @@ pub(super) async fn list_workflows(
         Ok(r) => r,
         Err(p) => return p.into_response(),
     };
-    let workflows: Vec<Value> = runtime
+    let workflows = runtime
         .config
         .workflows
         .iter()
-        .map(|(name, w)| {
-            json!({ "name": name, "definition": w.definition, "start_at": w.document["StartAt"] })
+        .map(|(name, w)| WorkflowSummary {
+            name: name.clone(),
+            definition: w.definition.clone(),
+            start_at: w.document["StartAt"].clone(),
         })
         .collect();
-    Json(json!({ "workflows": workflows })).into_response()
+    Json(WorkflowList { workflows }).into_response()
 }
 
-#[derive(Deserialize)]
+/// How to start an execution; an empty body starts one with `{}` as its input.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
+#[schema(example = json!({ "input": { "invoice": 42 }, "name": "invoice-42" }))]
+pub(super) struct StartBody {
+    /// The execution's input (`{}` when absent); at most 256 KiB.
     #[serde(default)]
     input: Value,
+    /// The same name with the same input returns the existing execution. 1-80
+    /// characters, none of them whitespace, a control character or one of
+    /// `< > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /` (Step Functions' rule); another name
+    /// is a 400.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 80)]
     name: Option<String>,
 }
 
+/// An execution started, or found by its name.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Started {
+    #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
+    execution_id: String,
+    /// False when an execution of that name and input existed already.
+    created: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant}/workflows/{workflow}/executions",
+    tag = "executions",
+    summary = "Start an execution",
+    description = "A name makes the start idempotent.",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("workflow" = String, Path, example = "invoice"),
+    ),
+    request_body(content = Option<StartBody>, description = "May be empty"),
+    responses(
+        (status = 201, description = "Started", body = Started),
+        (status = 200, description = "An execution of that name and input existed already", body = Started),
+        (status = 400, description = "Malformed body, a bad name, or an input over 256 KiB", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or workflow", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken by an execution with another input", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn start_execution(
     State(app): State<Arc<App>>,
     Path((tenant, workflow)): Path<(String, String)>,
@@ -203,7 +274,10 @@ pub(super) async fn start_execution(
             } else {
                 StatusCode::OK
             },
-            Json(json!({ "execution_id": started.id, "created": started.created })),
+            Json(Started {
+                execution_id: started.id,
+                created: started.created,
+            }),
         )
             .into_response(),
         Err(crate::workflow::StartError::Store(e)) => store_problem(e).into_response(),
@@ -215,34 +289,92 @@ pub(super) async fn start_execution(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Only this workflow's executions.
+    #[param(example = "invoice")]
     workflow: Option<String>,
+    /// Only executions in this status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED
+    /// (another matches none).
+    #[param(example = "RUNNING")]
     status: Option<String>,
+    /// How many, newest first.
+    #[param(maximum = 1000, default = 100, example = 20)]
     limit: Option<u32>,
 }
 
-fn describe(row: &ExecutionRow) -> Value {
+/// A tenant's executions, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ExecutionList {
+    executions: Vec<Execution>,
+}
+
+/// An execution of a workflow.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Execution {
+    #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
+    execution_id: String,
+    /// The start's name (the id when none was given).
+    #[schema(example = "invoice-42")]
+    name: String,
+    #[schema(example = "invoice")]
+    workflow: String,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    #[schema(example = "SUCCEEDED")]
+    status: String,
+    #[schema(value_type = Object)]
+    input: Value,
+    /// The final output, when SUCCEEDED.
+    #[schema(value_type = Option<Object>)]
+    output: Option<Value>,
+    /// The error name, when FAILED, TIMED_OUT or ABORTED.
+    error: Option<String>,
+    cause: Option<String>,
+    /// The state it is in, while RUNNING.
+    #[schema(value_type = Option<String>)]
+    current_state: Option<Value>,
+    /// Milliseconds since the Unix epoch.
+    #[schema(example = 1_795_305_600_000_i64)]
+    started_at: i64,
+    /// Milliseconds since the Unix epoch.
+    stopped_at: Option<i64>,
+}
+
+fn describe(row: &ExecutionRow) -> Execution {
     let parse = |t: &Option<String>| {
         t.as_deref()
             .map(|t| serde_json::from_str::<Value>(t).unwrap_or(Value::Null))
     };
     let cursor: Value = serde_json::from_str(&row.cursor).unwrap_or(Value::Null);
-    json!({
-        "execution_id": row.id,
-        "name": row.name,
-        "workflow": row.workflow,
-        "status": row.status,
-        "input": serde_json::from_str::<Value>(&row.input).unwrap_or(Value::Null),
-        "output": parse(&row.output),
-        "error": row.error,
-        "cause": row.cause,
-        "current_state": (row.status == "RUNNING").then(|| cursor["state"].clone()),
-        "started_at": row.started_at,
-        "stopped_at": row.stopped_at,
-    })
+    Execution {
+        execution_id: row.id.clone(),
+        name: row.name.clone(),
+        workflow: row.workflow.clone(),
+        status: row.status.clone(),
+        input: serde_json::from_str::<Value>(&row.input).unwrap_or(Value::Null),
+        output: parse(&row.output),
+        error: row.error.clone(),
+        cause: row.cause.clone(),
+        current_state: (row.status == "RUNNING").then(|| cursor["state"].clone()),
+        started_at: row.started_at,
+        stopped_at: row.stopped_at,
+    }
 }
 
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/executions",
+    tag = "executions",
+    summary = "A tenant's executions, newest first",
+    params(("tenant" = String, Path, example = "acme"), ListQuery),
+    responses(
+        (status = 200, description = "The executions", body = ExecutionList),
+        (status = 400, description = "A query that does not parse", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn list_executions(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
@@ -258,8 +390,10 @@ pub(super) async fn list_executions(
         .wf_list(&tenant, q.workflow.as_deref(), q.status.as_deref(), limit)
         .await
     {
-        Ok(rows) => Json(json!({ "executions": rows.iter().map(describe).collect::<Vec<_>>() }))
-            .into_response(),
+        Ok(rows) => Json(ExecutionList {
+            executions: rows.iter().map(describe).collect(),
+        })
+        .into_response(),
         Err(e) => store_problem(e).into_response(),
     }
 }
@@ -274,6 +408,21 @@ async fn execution(app: &App, tenant: &str, id: &str) -> Result<ExecutionRow, Pr
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/executions/{id}",
+    tag = "executions",
+    summary = "Describe an execution",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("id" = String, Path, description = "The execution id", example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b"),
+    ),
+    responses(
+        (status = 200, description = "The execution", body = Execution),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or execution", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn describe_execution(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
@@ -284,6 +433,53 @@ pub(super) async fn describe_execution(
     }
 }
 
+/// An execution's history.
+#[derive(Serialize, ToSchema)]
+pub(super) struct History {
+    #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
+    execution_id: String,
+    #[schema(example = "SUCCEEDED")]
+    status: String,
+    events: Vec<HistoryItem>,
+}
+
+/// One event of an execution's history.
+#[derive(Serialize, ToSchema)]
+pub(super) struct HistoryItem {
+    #[schema(example = 1)]
+    seq: i64,
+    /// Milliseconds since the Unix epoch.
+    #[schema(example = 1_795_305_600_000_i64)]
+    at: i64,
+    /// ExecutionStarted, StateEntered, StateExited, TaskScheduled, TaskSucceeded,
+    /// TaskFailed, StateRetryScheduled, ErrorCaught, WaitStateEntered,
+    /// ParallelStateStarted, MapStateStarted, ChildrenSucceeded, ChildFailed,
+    /// ExecutionSucceeded, ExecutionFailed, ExecutionTimedOut or ExecutionAborted.
+    #[serde(rename = "type")]
+    #[schema(example = "StateEntered")]
+    kind: String,
+    #[schema(example = "Validate")]
+    state: Option<String>,
+    /// What the event carries (the input, output or error), by its type.
+    #[schema(value_type = Object)]
+    detail: Value,
+}
+
+#[utoipa::path(
+    get,
+    path = "/tenants/{tenant}/executions/{id}/history",
+    tag = "executions",
+    summary = "An execution's history events, in order",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("id" = String, Path, description = "The execution id", example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b"),
+    ),
+    responses(
+        (status = 200, description = "The history", body = History),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or execution", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 pub(super) async fn execution_history(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
@@ -294,30 +490,66 @@ pub(super) async fn execution_history(
     };
     match app.services.store.wf_history(&row.id).await {
         Ok(events) => {
-            let events: Vec<Value> = events
+            let events = events
                 .into_iter()
-                .map(|e| {
-                    json!({
-                        "seq": e.seq, "at": e.at, "type": e.event.kind,
-                        "state": e.event.state, "detail": e.event.detail,
-                    })
+                .map(|e| HistoryItem {
+                    seq: e.seq,
+                    at: e.at,
+                    kind: e.event.kind,
+                    state: e.event.state,
+                    detail: e.event.detail,
                 })
                 .collect();
-            Json(json!({ "execution_id": row.id, "status": row.status, "events": events }))
-                .into_response()
+            Json(History {
+                execution_id: row.id,
+                status: row.status,
+                events,
+            })
+            .into_response()
         }
         Err(e) => store_problem(e).into_response(),
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Why an execution is stopped; an empty body stops it without.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StopBody {
+#[schema(example = json!({ "error": "Operator", "cause": "stopped by hand" }))]
+pub(super) struct StopBody {
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     cause: Option<String>,
 }
+
+/// An execution stopped.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Stopped {
+    #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
+    execution_id: String,
+    /// Always ABORTED.
+    #[schema(example = "ABORTED")]
+    status: &'static str,
+}
+
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant}/executions/{id}/stop",
+    tag = "executions",
+    summary = "Stop a running execution (and its Parallel / Map children)",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("id" = String, Path, description = "The execution id", example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b"),
+    ),
+    request_body(content = Option<StopBody>, description = "May be empty"),
+    responses(
+        (status = 200, description = "Stopped", body = Stopped),
+        (status = 400, description = "Malformed body", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or execution", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "The execution is not running", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
 
 pub(super) async fn stop_execution(
     State(app): State<Arc<App>>,
@@ -350,7 +582,11 @@ pub(super) async fn stop_execution(
         )
         .await
     {
-        Ok(true) => Json(json!({ "execution_id": row.id, "status": "ABORTED" })).into_response(),
+        Ok(true) => Json(Stopped {
+            execution_id: row.id,
+            status: "ABORTED",
+        })
+        .into_response(),
         Ok(false) => Problem::new(
             StatusCode::CONFLICT,
             "Conflict",

@@ -39,15 +39,25 @@ pub struct Delivered {
 }
 
 /// A message as the admin API lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Listed {
+    #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
     pub id: String,
+    #[schema(example = "{\"order\":42}")]
     pub body: String,
+    /// Its attributes, name to value.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub attributes: Value,
     pub group_id: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    #[schema(example = 1_795_305_600_000_u64)]
     pub sent_at: u64,
     pub receive_count: u32,
+    /// For a dead letter: the queue it came from.
+    #[schema(example = "orders")]
     pub source_queue: Option<String>,
+    /// Failed deliveries (with the error) and dead-lettering, oldest first.
+    #[schema(value_type = Vec<Object>)]
     pub history: Value,
 }
 

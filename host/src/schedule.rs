@@ -5,10 +5,17 @@
 //!
 //! Ticks are aligned so every host computes the same ones: a rate ticks at multiples of
 //! its period since the Unix epoch; a cron at the times its fields name.
+//!
+//! A cron ticks only in EventBridge's years, 1970-2199 (local time): `*` in the year field
+//! means those years, a year outside them is refused, and after 2199 there is no next
+//! tick. That is also the search horizon: croner looks for a matching date up to its year
+//! 5000, one day at a time where the day fields never match, which took seconds; with the
+//! years bounded and a date checked to exist before croner is asked, every search ends
+//! within the horizon (docs/DECISIONS.md).
 
 use std::str::FromStr as _;
 
-use chrono::{TimeZone as _, Utc};
+use chrono::{Datelike as _, NaiveDate, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -38,9 +45,12 @@ impl ScheduleExpr {
             let cron = parse_cron(body)?;
             // Fields can agree on no date at all (30 February, 31 April): such a schedule
             // would load and never tick. One that fired only in the past is kept, as the
-            // cloud keeps it: it stops, it is not wrong.
+            // cloud keeps it: it stops, it is not wrong. The date scan comes first because
+            // croner, asked about a date that never comes, searches until its year 5000.
             let epoch = zone.timestamp_millis_opt(0).single();
-            if epoch.is_none_or(|start| cron.find_next_occurrence(&start, true).is_err()) {
+            if !has_matching_date(&cron)
+                || epoch.is_none_or(|start| cron.find_next_occurrence(&start, true).is_err())
+            {
                 return Err(format!(
                     "cron({body}) can never fire: no date matches its day, month and year fields"
                 ));
@@ -142,14 +152,112 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
             "cron({body}): exactly one of day-of-month and day-of-week must be `?`"
         ));
     }
+    if !fields[5]
+        .chars()
+        .all(|c| c.is_ascii_digit() || ",-*/".contains(c))
+    {
+        return Err(format!(
+            "cron({body}): the year field is years {FIRST_YEAR}-{LAST_YEAR} with , - * /"
+        ));
+    }
     let parser = CronParser::builder()
         .seconds(Seconds::Required)
         .year(Year::Required)
         .alternative_weekdays(true)
         .build();
-    parser
-        .parse(&format!("0 {body}"))
-        .map_err(|e| format!("cron({body}): {e}"))
+    let text = format!(
+        "0 {} {} {} {} {} {}",
+        fields[0],
+        fields[1],
+        fields[2],
+        fields[3],
+        weekdays(fields[4]),
+        years(fields[5])
+    );
+    let cron = parser
+        .parse(&text)
+        .map_err(|e| format!("cron({body}): {e}"))?;
+    let outside = (croner::YEAR_LOWER_LIMIT..FIRST_YEAR)
+        .chain(LAST_YEAR + 1..=croner::YEAR_UPPER_LIMIT)
+        .find(|y| cron.pattern.year_match(*y).unwrap_or(false));
+    if let Some(year) = outside {
+        return Err(format!(
+            "cron({body}): {year} is outside the years {FIRST_YEAR}-{LAST_YEAR} a schedule can name"
+        ));
+    }
+    Ok(cron)
+}
+
+/// EventBridge's years, and the horizon of every search (the module's comment).
+const FIRST_YEAR: i32 = 1970;
+const LAST_YEAR: i32 = 2199;
+
+/// The year field for croner, where `*` and `N/step` run to its year 5000: they run to
+/// 2199 instead, as in EventBridge.
+fn years(field: &str) -> String {
+    let item = |item: &str| {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        let range = match range {
+            "*" => format!("{FIRST_YEAR}-{LAST_YEAR}"),
+            start if step.is_some() && start.parse().is_ok_and(|y: i32| y <= LAST_YEAR) => {
+                format!("{start}-{LAST_YEAR}")
+            }
+            other => other.to_string(),
+        };
+        match step {
+            Some(step) => format!("{range}/{step}"),
+            None => range,
+        }
+    };
+    field.split(',').map(item).collect::<Vec<_>>().join(",")
+}
+
+/// The day-of-week field for croner: EventBridge's `L` alone is the last day of the week,
+/// Saturday (7); croner reads it as "the last of no weekday", which never matches.
+fn weekdays(field: &str) -> String {
+    field
+        .split(',')
+        .map(|item| if item == "L" { "7" } else { item })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether the year, month and day fields agree on any date in 1970-2199. A month's
+/// matching days depend only on whether its year is a leap year and on the weekday of
+/// its 1 January, so each of those 14 kinds of year is scanned once: at most 14 x 366
+/// dates, where croner would search day by day until its year 5000.
+fn has_matching_date(cron: &Cron) -> bool {
+    let pattern = &cron.pattern;
+    let mut scanned = [false; 14];
+    for year in FIRST_YEAR..=LAST_YEAR {
+        let Some(new_year) = NaiveDate::from_ymd_opt(year, 1, 1) else {
+            continue;
+        };
+        let kind = usize::from(new_year.leap_year()) * 7
+            + new_year.weekday().num_days_from_monday() as usize;
+        if scanned[kind] || !pattern.year_match(year).unwrap_or(false) {
+            continue;
+        }
+        scanned[kind] = true;
+        let mut date = new_year;
+        while date.year() == year {
+            if pattern.month_match(date.month()).unwrap_or(false)
+                && pattern
+                    .day_match(year, date.month(), date.day())
+                    .unwrap_or(false)
+            {
+                return true;
+            }
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => break,
+            }
+        }
+    }
+    false
 }
 
 fn parse_rate(body: &str) -> Result<i64, String> {
@@ -294,6 +402,77 @@ mod tests {
         );
     }
 
+    /// Found by the schedule fuzz target (timeouts): croner takes day fields that never
+    /// match a month they are used with and, asked for a first tick, searched day by day
+    /// until its year 5000 (0.5-1.5 s each in a debug build; the target asks 17 times).
+    #[test]
+    fn a_date_that_never_comes_is_refused_without_a_long_search() {
+        for (text, tz) in [
+            ("cron(0 8 30 2 ? *)", None),
+            ("cron(0 8 30W 2 ? *)", None),
+            ("cron(0 8 31W 2 ? *)", Some("Pacific/Kiritimati")),
+            ("cron(0 8 31 4,6,9,11 ? *)", Some("America/New_York")),
+            ("cron(0/5 * ? 2 2#5 2027)", None), // February 2027 has four Mondays
+            ("cron(0 8 ? 2 5#5 2101-2199/4)", None), // no leap years
+        ] {
+            let started = std::time::Instant::now();
+            let e = ScheduleExpr::parse(text, tz).unwrap_err();
+            let took = started.elapsed();
+            assert!(e.contains("can never fire"), "{text}: {e}");
+            assert!(took.as_millis() < 250, "{text}: refused after {took:?}");
+        }
+    }
+
+    #[test]
+    fn ticks_end_with_eventbridges_last_year() {
+        let s = ScheduleExpr::parse("cron(0 8 * * ? *)", None).unwrap();
+        let last = ms("2199-12-31T08:00:00Z");
+        assert_eq!(s.next_after(last - 1), Some(last));
+        assert_eq!(s.next_after(last), None);
+        assert_eq!(
+            s.latest_at_or_before(ms("2300-01-01T00:00:00Z")),
+            Some(last)
+        );
+        // A step from a year runs to 2199, not to croner's 5000.
+        let s = ScheduleExpr::parse("cron(0 8 1 1 ? 2100/50)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2101-01-01T00:00:00Z")).unwrap()),
+            "2150-01-01T08:00:00Z"
+        );
+        assert_eq!(s.next_after(ms("2151-01-01T00:00:00Z")), None);
+        let s = ScheduleExpr::parse("cron(0 8 1 1 ? */100)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("1971-01-01T00:00:00Z")).unwrap()),
+            "2070-01-01T08:00:00Z"
+        );
+        assert_eq!(s.next_after(ms("2171-01-01T00:00:00Z")), None);
+        // The last 29 February before the horizon: 2200 is not a leap year.
+        let s = ScheduleExpr::parse("cron(0 8 29 2 ? *)", None).unwrap();
+        assert_eq!(s.next_after(ms("2196-03-01T00:00:00Z")), None);
+    }
+
+    /// EventBridge's `L` alone in the day-of-week field is Saturday; croner read it as a
+    /// weekday set that never matches (found with the schedule fuzz target's timeouts).
+    #[test]
+    fn weekday_l_is_saturday() {
+        let s = ScheduleExpr::parse("cron(0 8 ? * L *)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T00:00:00Z")).unwrap()),
+            "2026-11-28T08:00:00Z"
+        );
+        let s = ScheduleExpr::parse("cron(0 8 ? * 2,L *)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-24T00:00:00Z")).unwrap()),
+            "2026-11-28T08:00:00Z"
+        );
+        // `6L` stays the last Friday of the month.
+        let s = ScheduleExpr::parse("cron(0 8 ? * 6L *)", None).unwrap();
+        assert_eq!(
+            iso(s.next_after(ms("2026-11-22T00:00:00Z")).unwrap()),
+            "2026-11-27T08:00:00Z"
+        );
+    }
+
     #[test]
     fn bad_expressions_are_refused() {
         for (text, tz, reason) in [
@@ -313,6 +492,12 @@ mod tests {
             ("cron(0 8 30 2 ? *)", None, "can never fire"),
             ("cron(0 8 31 4,6,9,11 ? *)", None, "can never fire"),
             ("cron(0 8 29 2 ? 2027)", None, "can never fire"),
+            // EventBridge's years only: croner's run from 1 to 5000.
+            ("cron(0 8 * * ? 2200)", None, "outside the years"),
+            ("cron(0 8 * * ? 1960-1980)", None, "outside the years"),
+            ("cron(0 8 * * ? 2300/5)", None, "outside the years"),
+            ("cron(0 8 * * ? ?)", None, "the year field"),
+            ("cron(0 8 * * ? L)", None, "the year field"),
             (
                 "cron(0 8 * * ? *)",
                 Some("Mars/Olympus"),

@@ -187,7 +187,7 @@ fn cron_field() -> impl Strategy<Value = String> {
     prop_oneof![
         select(vec![
             "*", "?", "L", "LW", "W", "MON-FRI", "SUN", "JAN-MAR", "5L", "2#1", "7#5", "15W", "1W",
-            "31W", "0/15", "*/5", "1,2,3", "FRI-MON", "L-3",
+            "31W", "30W", "0/15", "*/5", "*/100", "1,2,3", "FRI-MON", "L-3", "2,L",
         ])
         .prop_map(str::to_string),
         (0u32..100).prop_map(|n| n.to_string()),
@@ -196,6 +196,7 @@ fn cron_field() -> impl Strategy<Value = String> {
         (1u32..10, 0u32..7).prop_map(|(a, b)| format!("{a}#{b}")),
         (1960u32..2300).prop_map(|y| y.to_string()),
         (1960u32..2300, 1960u32..2300).prop_map(|(a, b)| format!("{a}-{b}")),
+        (1960u32..2300, 1u32..100).prop_map(|(a, b)| format!("{a}/{b}")),
     ]
 }
 

@@ -4,6 +4,7 @@
 mod appointments;
 mod bad_input;
 mod cli;
+mod contract;
 mod containment;
 mod cpu;
 mod deliveries;

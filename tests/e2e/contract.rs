@@ -6,10 +6,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use orquesta::bindings::handler::{Event, Failure, Response};
+use orquesta::engine::{CONTRACT_VERSION, Engine, EngineConfig, EngineLimits, interface_name};
 use orquesta::testing::TestPlugin;
 use orquesta::testing::fixtures::FixtureFile;
 use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
-use orquesta_tests::workspace;
+use orquesta_tests::{plugin, workspace};
 use serde_json::{Value, json};
 
 /// The kept component built against `version`, and its fixtures.
@@ -131,4 +133,150 @@ async fn admin(s: &TestServer, path: &str) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_the_current_contract_exports_only_its_handlers() {
+    // hello is rebuilt from source with today's SDK, as `export!(Hello: http, task)`.
+    let hello = TestPlugin::load(plugin("hello")).await.unwrap();
+    assert_eq!(hello.plugin().triggers(), ["http", "task"]);
+    let legacy = hello
+        .plugin()
+        .export::<(Event,), (Result<Response, Failure>,)>(&interface_name("handler"), "handle")
+        .unwrap();
+    assert!(legacy.is_none(), "hello exports the 0.1.0 handler");
+    let results = FixtureFile::load(&workspace().join("examples/hello/fixtures.toml"))
+        .unwrap()
+        .run(&hello)
+        .await
+        .unwrap();
+    assert!(results.iter().all(|r| r.passed()), "{results:?}");
+    // A trigger it does not export never reaches it.
+    let err = hello
+        .sandbox()
+        .await
+        .unwrap()
+        .invoke(json!({ "type": "queue", "messages": [{ "body": "x" }] }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "unsupported-trigger");
+    assert!(
+        err.cause()
+            .contains(&format!("orquesta:plugin/queue-handler@{CONTRACT_VERSION}")),
+        "{err}"
+    );
+    // The 0.1.0 component answers every kind 0.1.0 knew.
+    let (old, _) = kept("0.1.0");
+    let old = TestPlugin::load(&old).await.unwrap();
+    assert_eq!(
+        old.plugin().triggers(),
+        ["http", "queue", "topic", "bus", "schedule", "task"]
+    );
+}
+
+/// A trigger kind the host does not know, defined by this test alone: its handler
+/// interface, and the types of its `handle` as the host calls it.
+const TICK: &str = "orquesta:test/tick-handler@0.1.0";
+type TickParams = (u32,);
+type TickResults = (u32,);
+
+/// A component that answers only that kind: `handle(n)` gives `n * 2`.
+const TICKER: &str = r#"(component
+    (core module $m
+        (func (export "handle") (param i32) (result i32)
+            (i32.mul (local.get 0) (i32.const 2))))
+    (core instance $i (instantiate $m))
+    (func $handle (param "n" u32) (result u32) (canon lift (core func $i "handle")))
+    (instance $tick (export "handle" (func $handle)))
+    (export "orquesta:test/tick-handler@0.1.0" (instance $tick)))"#;
+
+#[tokio::test]
+async fn a_trigger_kind_added_in_a_test_reaches_only_its_plugins_and_old_ones_are_unaffected() {
+    let engine = Engine::new(EngineConfig {
+        limits: EngineLimits {
+            instance_slots: 8,
+            ..EngineLimits::default()
+        },
+        extra_triggers: vec![TICK.into()],
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let (old_wasm, old_fixtures) = kept("0.1.0");
+    let old = engine
+        .load(std::fs::read(&old_wasm).unwrap())
+        .await
+        .unwrap();
+    let hello = engine
+        .load(std::fs::read(plugin("hello")).unwrap())
+        .await
+        .unwrap();
+    let ticker = engine.load(wat::parse_str(TICKER).unwrap()).await.unwrap();
+
+    // The new kind's router: every plugin that exports its handler, and only those.
+    let mut answered = Vec::new();
+    for (name, p) in [("old", &old), ("hello", &hello), ("ticker", &ticker)] {
+        let Some(export) = p.export::<TickParams, TickResults>(TICK, "handle").unwrap() else {
+            continue;
+        };
+        let sandbox = TestPlugin::new(engine.clone(), p.clone())
+            .sandbox()
+            .await
+            .unwrap();
+        let (doubled,) = engine
+            .call(p, sandbox.context(), export, (21,))
+            .await
+            .unwrap();
+        answered.push((name, doubled));
+    }
+    assert_eq!(answered, [("ticker", 42)]);
+    // It answers none of the contract's kinds.
+    assert!(ticker.triggers().is_empty());
+    let err = TestPlugin::new(engine.clone(), ticker)
+        .sandbox()
+        .await
+        .unwrap()
+        .invoke(json!({ "type": "task", "input": {} }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "unsupported-trigger", "{err}");
+    // A handler of the new kind with other types is refused, not called unchecked.
+    assert!(ticker_export_with_wrong_types(&engine).await);
+
+    // Old plugins on this engine: the 0.1.0 component passes its fixtures, hello answers.
+    let results = FixtureFile::load(&old_fixtures)
+        .unwrap()
+        .run(&TestPlugin::new(engine.clone(), old))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 8);
+    for r in &results {
+        assert!(r.passed(), "{}: {:?}", r.name, r.failures);
+    }
+    let out = TestPlugin::new(engine.clone(), hello)
+        .sandbox()
+        .await
+        .unwrap()
+        .invoke(json!({ "type": "task", "input": { "name": "Ana" } }))
+        .await
+        .unwrap();
+    assert_eq!(out["message"], "Hello, Ana!");
+
+    // An engine that does not know the kind refuses the component as no plugin at all.
+    let plain = orquesta::testing::shared_engine().unwrap();
+    let refused = plain
+        .load(wat::parse_str(TICKER).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("wrong-world")
+            && refused.to_string().contains("exports no handler"),
+        "{refused}"
+    );
+}
+
+/// Whether asking the ticker's handler for other types than it has is refused.
+async fn ticker_export_with_wrong_types(engine: &Engine) -> bool {
+    let ticker = engine.load(wat::parse_str(TICKER).unwrap()).await.unwrap();
+    let wrong = ticker.export::<(String,), (u32,)>(TICK, "handle");
+    matches!(wrong, Err(e) if e.to_string().contains("type-checking `handle`"))
 }

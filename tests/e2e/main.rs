@@ -4,8 +4,8 @@
 mod appointments;
 mod bad_input;
 mod cli;
-mod contract;
 mod containment;
+mod contract;
 mod cpu;
 mod deliveries;
 mod demo;

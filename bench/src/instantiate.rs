@@ -35,6 +35,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         let engine = Engine::new(EngineConfig {
             cache_dir: None,
             limits,
+            ..EngineConfig::default()
         })?;
         let plugin = engine.load(bytes.clone()).await?;
         let ctx = context();

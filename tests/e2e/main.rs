@@ -5,6 +5,7 @@ mod appointments;
 mod bad_input;
 mod cli;
 mod containment;
+mod contract;
 mod cpu;
 mod deliveries;
 mod demo;

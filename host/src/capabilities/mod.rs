@@ -201,3 +201,6 @@ impl Capabilities {
 }
 
 impl crate::bindings::types::Host for crate::engine::Invocation {}
+
+/// `events` only declares the records the trigger handlers take: nothing to implement.
+impl crate::bindings::events::Host for crate::engine::Invocation {}

@@ -13,7 +13,7 @@ pub enum LoadError {
     CoreModule,
     #[error("invalid-component: {0}")]
     Invalid(String),
-    #[error("wrong-world: the component does not target orquesta:plugin/plugin@0.1.0: {0}")]
+    #[error("wrong-world: the component does not fit the orquesta:plugin contract: {0}")]
     WrongWorld(String),
 }
 
@@ -42,6 +42,9 @@ pub enum InvokeError {
     InvalidOutput(String),
     #[error("invalid-event: {0}")]
     InvalidEvent(String),
+    /// The plugin exports no handler for the event's trigger kind (the interface named).
+    #[error("unsupported-trigger: the plugin does not export `{0}`")]
+    UnsupportedTrigger(String),
     #[error("instantiation: {0}")]
     Instantiation(String),
 }
@@ -59,6 +62,7 @@ impl InvokeError {
             InvokeError::OutputTooLarge { .. } => "output-too-large",
             InvokeError::InvalidOutput(_) => "invalid-output",
             InvokeError::InvalidEvent(_) => "invalid-event",
+            InvokeError::UnsupportedTrigger(_) => "unsupported-trigger",
             InvokeError::Instantiation(_) => "instantiation",
         }
     }

@@ -11,16 +11,17 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use wasmtime::component::TypedFunc;
+use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::error_labels::ErrorCounters;
 use super::fault;
 use super::guest_threads::Slice;
+use super::handlers::{Export, Route, handler_interface};
 use super::log_gate::LogGate;
 use super::output::CapturedOutput;
-use super::{Engine, HandleParams, HandleResults, InvokeError, Limits, Plugin, output_cap};
+use super::{Engine, InvokeError, Limits, Plugin, output_cap};
 use crate::bindings::handler::{Event, Failure, Response};
 use crate::capabilities::Capabilities;
 
@@ -137,10 +138,7 @@ impl WasiContexts {
 
 /// What a run gives back: the call's outcome and the store, for its WASI context and
 /// limiter.
-type Ran = (
-    wasmtime::Result<Result<Response, Failure>>,
-    Store<Invocation>,
-);
+type Ran<R> = (wasmtime::Result<R>, Store<Invocation>);
 
 /// The store's data for one invocation; host calls receive it as `&mut self`.
 pub struct Invocation {
@@ -240,6 +238,78 @@ impl Engine {
         event: &Event,
         depth: u32,
     ) -> Result<Response, InvokeError> {
+        let Some(route) = plugin.handlers.route(event) else {
+            return Err(InvokeError::UnsupportedTrigger(handler_interface(event)));
+        };
+        let limits = ctx.limits.clone();
+        let handled = match route {
+            Route::Legacy(export, params) => {
+                self.call_fresh(plugin, ctx, export, params, depth).await?.0
+            }
+            Route::Http(export, params) => {
+                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            }
+            Route::Queue(export, params) => {
+                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            }
+            Route::Topic(export, params) => {
+                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            }
+            Route::Bus(export, params) => {
+                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            }
+            Route::Schedule(export, params) => {
+                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            }
+            Route::Task(export, params) => {
+                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            }
+        };
+        let response = handled.map_err(|f| output_cap::failure(f.error, f.cause, &limits))?;
+        output_cap::check(&response, &limits)?;
+        Ok(response)
+    }
+
+    /// Calls `export`, found with [`Plugin::export`], of a fresh instance of `plugin`
+    /// with `params`, under the limits of `ctx` and counted in its metrics as an
+    /// invocation: how a trigger kind the host does not know calls its handler.
+    pub async fn call<P, R>(
+        &self,
+        plugin: &Plugin,
+        ctx: Arc<PluginContext>,
+        export: Export<P, R>,
+        params: P,
+    ) -> Result<R, InvokeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let started = Instant::now();
+        let outcome = self
+            .call_fresh(plugin, ctx.clone(), export, params, 0)
+            .await;
+        ctx.metrics.invocations.increment(1);
+        ctx.metrics.duration.record(started.elapsed().as_secs_f64());
+        if let Err(e) = &outcome {
+            ctx.metrics.errors.count(e);
+        }
+        outcome
+    }
+
+    /// Calls `export` of a fresh instance of `plugin` with `params`, under the plugin's
+    /// limits: what every trigger kind's invocation shares.
+    async fn call_fresh<P, R>(
+        &self,
+        plugin: &Plugin,
+        ctx: Arc<PluginContext>,
+        export: Export<P, R>,
+        params: P,
+        depth: u32,
+    ) -> Result<R, InvokeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
         let closed = |_| InvokeError::Instantiation("the host is shutting down".into());
         let _tenant_turn = ctx
             .concurrency
@@ -294,14 +364,9 @@ impl Engine {
         });
 
         let started = Instant::now();
-        let (pre, handle, event, run_ctx) = (
-            plugin.pre.clone(),
-            plugin.handle,
-            event.clone(),
-            ctx.clone(),
-        );
+        let (pre, handle, run_ctx) = (plugin.pre.clone(), export.index(), ctx.clone());
         // Owns everything, so it can move to the guest threads midway.
-        let mut run: Pin<Box<dyn Future<Output = Ran> + Send>> = Box::pin(async move {
+        let mut run: Pin<Box<dyn Future<Output = Ran<R>> + Send>> = Box::pin(async move {
             let outcome = async {
                 let instantiating = Instant::now();
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -311,14 +376,12 @@ impl Engine {
                     .record(instantiating.elapsed().as_secs_f64());
                 let handle = instance
                     .get_func(&mut store, handle)
-                    .ok_or_else(|| wasmtime::format_err!("the instance lacks `handle`"))?;
-                // SAFETY: `plugin.handle` was type-checked against these parameter and
-                // result types when the plugin loaded, and this instance comes from the
-                // same `InstancePre`, so its `handle` has those types.
-                let handle =
-                    unsafe { TypedFunc::<HandleParams, HandleResults>::new_unchecked(handle) };
-                let (result,) = handle.call_async(&mut store, (&event,)).await?;
-                Ok(result)
+                    .ok_or_else(|| wasmtime::format_err!("the instance lacks the export"))?;
+                // SAFETY: an `Export<P, R>` is type-checked against `P` and `R` when it is
+                // found in the plugin's component, and its index resolves only in
+                // instances of that component (`get_func` answers `None` otherwise).
+                let handle = unsafe { TypedFunc::<P, R>::new_unchecked(handle) };
+                handle.call_async(&mut store, params).await
             }
             .await;
             (outcome, store)
@@ -368,24 +431,22 @@ impl Engine {
         tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,
             elapsed_us = started.elapsed().as_micros() as u64, "invocation finished");
 
-        let response = match outcome {
+        match outcome {
             // Past the deadline the store went with it; its WASI context is not reused.
-            None => {
-                return Err(InvokeError::Timeout {
-                    limit_ms: limits.timeout_ms,
-                });
-            }
-            Some((Err(trap), memory_refused)) => {
-                return Err(classify(trap, memory_refused, &limits, &err));
-            }
-            Some((Ok(Err(failure)), _)) => {
-                return Err(output_cap::failure(failure.error, failure.cause, &limits));
-            }
-            Some((Ok(Ok(response)), _)) => response,
-        };
-        output_cap::check(&response, &limits)?;
-        Ok(response)
+            None => Err(InvokeError::Timeout {
+                limit_ms: limits.timeout_ms,
+            }),
+            Some((Err(trap), memory_refused)) => Err(classify(trap, memory_refused, &limits, &err)),
+            Some((Ok(results), _)) => Ok(results),
+        }
     }
+}
+
+/// A 0.1.1 handler's answer as the host's result.
+fn answer(
+    (handled,): (Result<crate::bindings::events::Response, Failure>,),
+) -> Result<Response, Failure> {
+    handled.map(Into::into)
 }
 
 /// Names what went wrong inside the guest.

@@ -6,6 +6,7 @@ mod error_labels;
 mod errors;
 mod fault;
 mod guest_threads;
+mod handlers;
 mod invoke;
 pub mod limits;
 pub mod log_gate;
@@ -18,13 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{ComponentExportIndex, HasSelf, InstancePre, Linker};
+use wasmtime::component::{ComponentNamedList, HasSelf, InstancePre, Lift, Linker, Lower};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::handler::{Event, Failure, Response};
 pub use cache::content_hash;
 pub use errors::{InvokeError, LoadError};
+pub use handlers::{CONTRACT_VERSION, Export, interface_name};
 pub use invoke::{Invocation, PluginContext, WasiContexts};
 pub use limits::{EngineLimits, Limits};
 
@@ -34,6 +34,10 @@ pub struct EngineConfig {
     /// Where compiled components are kept; `None` compiles in memory only.
     pub cache_dir: Option<PathBuf>,
     pub limits: EngineLimits,
+    /// Handler interfaces of trigger kinds outside the contract (full names, as
+    /// `orquesta:test/tick-handler@0.1.0`): a component exporting one of them and no
+    /// handler of the contract loads too. Its handler is found with [`Plugin::export`].
+    pub extra_triggers: Vec<String>,
 }
 
 /// The host's wasmtime engine. Cheap to clone.
@@ -50,6 +54,7 @@ struct Inner {
     slots: Arc<Semaphore>,
     guests: guest_threads::GuestThreads,
     limits: EngineLimits,
+    extra_triggers: Vec<String>,
     /// Invocation ids are this engine's random prefix and a counter: unique across hosts
     /// without asking the OS for randomness on every invocation.
     id_prefix: u32,
@@ -61,17 +66,39 @@ struct Inner {
 pub struct Plugin {
     pub hash: String,
     pre: InstancePre<Invocation>,
-    /// The `handler.handle` export, found and type-checked here, once. The generated
+    /// The handlers it exports, found and type-checked here, once. The generated
     /// bindings check an interface export's type again on every instantiation (5% of
     /// an invocation of a trivial plugin in the profile).
-    handle: ComponentExportIndex,
+    handlers: handlers::Handlers,
     /// Pool slots an instance takes: one per `MEMORIES_PER_SLOT` memories.
     slots: u32,
 }
 
-/// The signature of `handler.handle`, as the host calls it.
-type HandleParams<'a> = (&'a Event,);
-type HandleResults = (Result<Response, Failure>,);
+impl Plugin {
+    /// The trigger kinds the plugin answers (`http`, `queue`, `topic`, `bus`, `schedule`,
+    /// `task`): those whose handler interface it exports, every kind for a 0.1.0 plugin.
+    pub fn triggers(&self) -> Vec<&'static str> {
+        self.handlers.kinds()
+    }
+
+    /// The exported function `func` of the instance `interface` (a full name such as
+    /// `orquesta:plugin/http-handler@0.1.1`; semver-compatible releases match), checked
+    /// to take `P` and give `R`: how a trigger kind finds its handler in a plugin.
+    /// `Ok(None)` when the plugin does not export `interface`; an error when it does with
+    /// other types.
+    pub fn export<P, R>(
+        &self,
+        interface: &str,
+        func: &str,
+    ) -> Result<Option<Export<P, R>>, LoadError>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        Export::find(&self.pre, interface, func)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))
+    }
+}
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -111,7 +138,7 @@ impl Engine {
 
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        crate::bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        crate::bindings::OrquestaHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -124,6 +151,7 @@ impl Engine {
                     limits.guest_nice,
                 )?,
                 limits,
+                extra_triggers: config.extra_triggers,
                 id_prefix: uuid::Uuid::new_v4().as_u128() as u32,
                 invocations: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -153,7 +181,8 @@ impl Engine {
             .linker
             .instantiate_pre(&component)
             .map_err(wrong_world)?;
-        let handle = handle_export(&pre).map_err(wrong_world)?;
+        let handlers =
+            handlers::Handlers::find(&pre, &inner.extra_triggers).map_err(wrong_world)?;
         // Past the per-component caps, compiling refused it already (the pool checks
         // them when a component is created) with the count and the cap.
         let memories = component
@@ -163,7 +192,7 @@ impl Engine {
         Ok(Plugin {
             hash,
             pre,
-            handle,
+            handlers,
             slots,
         })
     }
@@ -179,27 +208,6 @@ impl Engine {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("{:08x}-{n:x}", self.inner.id_prefix)
     }
-}
-
-/// Finds `orquesta:plugin/handler.handle` and checks its type against the host's, the
-/// check the bindings would otherwise repeat per instantiation (every instance of one
-/// `InstancePre` has the same types).
-fn handle_export(pre: &InstancePre<Invocation>) -> wasmtime::Result<ComponentExportIndex> {
-    const HANDLER: &str = "orquesta:plugin/handler@0.1.0";
-    let component = pre.component();
-    let (_, handler) = component
-        .get_export(None, HANDLER)
-        .ok_or_else(|| wasmtime::format_err!("no exported instance named `{HANDLER}`"))?;
-    let (item, handle) = component
-        .get_export(Some(&handler), "handle")
-        .ok_or_else(|| wasmtime::format_err!("`{HANDLER}` does not export `handle`"))?;
-    match item {
-        ComponentItem::ComponentFunc(func) => func
-            .typecheck::<HandleParams, HandleResults>(&pre.instance_type())
-            .map_err(|e| e.context("type-checking `handle`"))?,
-        _ => wasmtime::bail!("`{HANDLER}.handle` is not a function"),
-    }
-    Ok(handle)
 }
 
 /// Whether any swap area is active (`/proc/swaps` lists more than its header). Unknown

@@ -103,6 +103,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             instance_slots: config.instance_slots,
             ..EngineLimits::default()
         },
+        ..EngineConfig::default()
     })?;
     let store = match &config.store {
         Some(url) => Store::open(url).await?,

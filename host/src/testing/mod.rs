@@ -53,6 +53,7 @@ pub fn shared_engine() -> anyhow::Result<Engine> {
             instance_slots: 64,
             ..EngineLimits::default()
         },
+        ..EngineConfig::default()
     })?;
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
@@ -80,6 +81,11 @@ impl TestPlugin {
 
     pub fn new(engine: Engine, plugin: Plugin) -> Self {
         TestPlugin { engine, plugin }
+    }
+
+    /// The compiled plugin: which trigger kinds it answers, its exports.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
     }
 
     /// A fresh world for one test: empty store, no mocks, nothing recorded.
@@ -316,6 +322,16 @@ impl Sandbox {
     /// Runs one event (its JSON form) and returns the result's JSON form.
     pub async fn invoke(&self, event: Value) -> Result<Value, InvokeError> {
         let event = EventJson::from_value(event)?.into_event();
+        let response = self
+            .engine
+            .invoke(&self.plugin, self.context(), &event)
+            .await?;
+        response_to_json(&response)
+    }
+
+    /// What an invocation in this sandbox runs with: for [`Engine::call`], which calls a
+    /// handler of a trigger kind outside the contract.
+    pub fn context(&self) -> Arc<PluginContext> {
         let mut ctx = PluginContext::new(
             self.tenant.clone(),
             self.name.clone(),
@@ -336,11 +352,7 @@ impl Sandbox {
         );
         ctx.concurrency = self.concurrency.clone();
         ctx.wasi = self.wasi.clone();
-        let response = self
-            .engine
-            .invoke(&self.plugin, Arc::new(ctx), &event)
-            .await?;
-        response_to_json(&response)
+        Arc::new(ctx)
     }
 
     /// HTTP requests the plugin made, in order.

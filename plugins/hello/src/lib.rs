@@ -27,6 +27,8 @@ impl Handler for Hello {
                 let name = input["name"].as_str().unwrap_or("world").to_string();
                 Ok(Response::json(&greet(&name)?))
             }
+            // Only the http and task handlers are exported (below): the host sends no
+            // other kind.
             _ => Err(Failure::new(
                 "UnsupportedEvent",
                 "hello handles http and task events",
@@ -122,4 +124,4 @@ fn token(refresh: bool) -> Result<String, Failure> {
     Ok(token)
 }
 
-orquesta_sdk::export!(Hello);
+orquesta_sdk::export!(Hello: http, task);

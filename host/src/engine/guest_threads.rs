@@ -27,10 +27,12 @@ pub struct GuestThreads {
 }
 
 impl GuestThreads {
-    /// `threads` workers (0: one per core) at nice value `nice`.
+    /// `threads` workers (0: one per core but one, at least one) at nice value `nice`.
     pub fn start(threads: usize, nice: i32) -> std::io::Result<Self> {
         let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()

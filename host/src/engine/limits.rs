@@ -178,9 +178,10 @@ pub struct EngineLimits {
     /// threads, about as long as an invocation). Ticks, not wall time: an invocation
     /// delayed by the host has not run long.
     pub inline_ticks: u32,
-    /// Threads that run guest code past its inline time; 0 is one per core. Guests take
-    /// turns on them tenant by tenant, so a tenant gets a fair share whatever its
-    /// concurrency.
+    /// Threads that run guest code past its inline time; 0 is one per core but one (at
+    /// least one), so that one core is always left to the threads that serve requests.
+    /// Guests take turns on them tenant by tenant, so a tenant gets a fair share whatever
+    /// its concurrency.
     pub guest_threads: usize,
     /// The guest threads' nice value (Linux), against the I/O threads' 0: when guests
     /// keep every core busy the kernel must still run request handling at once. 19:

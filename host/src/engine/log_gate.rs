@@ -7,7 +7,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -23,7 +23,9 @@ pub struct LogGate {
     lines_per_s: u32,
     /// A burst of one second's lines, refilled at the rate.
     limiter: DefaultDirectRateLimiter,
-    dropped_total: metrics::Counter,
+    /// Registered at the first drop: most plugins never drop a line, and a counter per
+    /// plugin of a thousand tenants is memory for nothing.
+    dropped_total: OnceLock<metrics::Counter>,
     /// Dropped since the last summary line.
     unreported: AtomicU64,
     last_summary: Mutex<Option<Instant>>,
@@ -37,8 +39,7 @@ impl LogGate {
             plugin: plugin.to_string(),
             lines_per_s: rate.get(),
             limiter: RateLimiter::direct(Quota::per_second(rate)),
-            dropped_total: metrics::counter!("orquesta_log_lines_dropped_total",
-                "tenant" => tenant.to_string(), "plugin" => plugin.to_string()),
+            dropped_total: OnceLock::new(),
             unreported: AtomicU64::new(0),
             last_summary: Mutex::new(None),
         }
@@ -48,7 +49,12 @@ impl LogGate {
     pub fn admit(&self) -> bool {
         let admitted = self.limiter.check().is_ok();
         if !admitted {
-            self.dropped_total.increment(1);
+            self.dropped_total
+                .get_or_init(|| {
+                    metrics::counter!("orquesta_log_lines_dropped_total",
+                        "tenant" => self.tenant.clone(), "plugin" => self.plugin.clone())
+                })
+                .increment(1);
             self.unreported.fetch_add(1, Ordering::Relaxed);
         }
         if self.unreported.load(Ordering::Relaxed) > 0 {

@@ -46,7 +46,7 @@ name = "bench"
 hash = "sha256:{}"
 usage_plan = "open"
 "#,
-        orquesta::server::auth::sha256_hex(KEY)
+        orquesta::triggers::http::auth::sha256_hex(KEY)
     )
 }
 
@@ -281,7 +281,7 @@ pub async fn serve_native() -> anyhow::Result<()> {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let quota = Quota::per_second(NonZeroU32::new(100_000_000).unwrap_or(NonZeroU32::MIN));
     let limiter = Arc::new(RateLimiter::direct(quota));
-    let hash = orquesta::server::auth::sha256_hex(KEY);
+    let hash = orquesta::triggers::http::auth::sha256_hex(KEY);
     type AppState = (Arc<governor::DefaultDirectRateLimiter>, String);
     async fn hello(
         State((limiter, hash)): State<AppState>,
@@ -293,7 +293,7 @@ pub async fn serve_native() -> anyhow::Result<()> {
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        if orquesta::server::auth::sha256_hex(key) != hash {
+        if orquesta::triggers::http::auth::sha256_hex(key) != hash {
             return StatusCode::UNAUTHORIZED.into_response();
         }
         if limiter.check().is_err() {

@@ -532,7 +532,10 @@ fn hash_key(key: Option<String>) -> ExitCode {
     if key.is_empty() {
         return refuse("the key is empty", EXIT_BAD_INPUT);
     }
-    println!("sha256:{}", orquesta::server::auth::sha256_hex(&key));
+    println!(
+        "sha256:{}",
+        orquesta::triggers::http::auth::sha256_hex(&key)
+    );
     ExitCode::SUCCESS
 }
 
@@ -542,7 +545,7 @@ async fn check(
     plugin_dir: Option<PathBuf>,
     skip_environment: bool,
 ) -> ExitCode {
-    use orquesta::server::tenants::{Checks, Plugins, prepare, tenant_of_file};
+    use orquesta::app::tenants::{Checks, Plugins, prepare, tenant_of_file};
     let name = match tenant_of_file(file) {
         Ok(Some(name)) => name,
         Ok(None) => {

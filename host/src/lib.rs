@@ -6,6 +6,7 @@
 //!
 //! [`PluginContext`]: engine::PluginContext
 
+pub mod app;
 pub mod bindings;
 pub mod capabilities;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod event;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod log_format;
+pub mod metrics;
 pub mod pattern;
 pub mod schedule;
 pub mod server;
@@ -20,4 +22,5 @@ pub mod store;
 pub mod tenants;
 pub mod testing;
 pub mod text;
+pub mod triggers;
 pub mod workflow;

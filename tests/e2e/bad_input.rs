@@ -4,7 +4,7 @@
 //! Requests go over raw TCP, so bytes no well-behaved client sends reach the service
 //! as written. To add a case, add a row to `CASES`.
 
-use orquesta::server::auth::sha256_hex;
+use orquesta::triggers::http::auth::sha256_hex;
 use orquesta_tests::raw_http;
 use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
 

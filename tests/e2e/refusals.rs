@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use orquesta::server::auth::sha256_hex;
+use orquesta::triggers::http::auth::sha256_hex;
 use orquesta_tests::raw_http;
 use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use orquesta::server::auth::sha256_hex;
+use orquesta::triggers::http::auth::sha256_hex;
 use orquesta_tests::plugin;
 use orquesta_tests::server::TestServer;
 use orquesta_tests::wait::wait_until;

@@ -11,6 +11,7 @@ mod log;
 pub mod messaging;
 pub mod notify;
 pub mod outbound;
+pub mod secrets;
 pub mod sql;
 mod unavailable;
 

@@ -10,8 +10,11 @@
 //! locked down so SQL reaches no file but the tenant's own; on the servers that is the
 //! tenant's database role's business (docs/TENANTS.md).
 
+mod config;
 mod sessions;
 mod sqlite;
+
+pub use config::{DatabaseConfig, DatabaseUrl};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +42,6 @@ use crate::engine::Invocation;
 use crate::engine::limits::capability::{
     SQL_INIT_TIMEOUT_S, SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_MAX_VALUE_BYTES,
 };
-use crate::tenants::DatabaseConfig;
 
 pub use crate::bindings::sql::{Rows, Value as SqlValue};
 

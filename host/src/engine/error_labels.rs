@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn plugin_names_are_bounded_and_host_names_kept() {
-        let handle = crate::server::metrics::handle().expect("the recorder installs");
+        let handle = crate::metrics::handle().expect("the recorder installs");
         let counters = ErrorCounters::new("labels-test", "p");
         counters.count(&failure("ValidationError"));
         counters.count(&failure(&format!("Bad name\n{}", "x".repeat(100_000))));

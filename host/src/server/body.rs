@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use http_body_util::LengthLimitError;
 
-use super::problem::Problem;
+use crate::server::problem::Problem;
 
 /// Reads `body`, refusing more than `limit` bytes (`headers` may declare too many up
 /// front, refused before reading).

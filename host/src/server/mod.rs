@@ -3,25 +3,8 @@
 
 mod access_log;
 mod admin;
-pub mod auth;
-mod blobs;
-mod body;
-pub mod config;
-mod deliveries;
-mod fanout;
-pub(crate) mod metrics;
-mod openapi;
-mod plugin_headers;
-pub mod plugins;
-mod problem;
-pub mod queues;
-mod recursion;
-mod schedules;
-mod state;
-pub mod tenants;
-mod trigger;
-mod watch;
-mod workflows;
+pub(crate) mod body;
+pub(crate) mod problem;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,12 +17,14 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use tokio::sync::oneshot;
 
-pub use config::HostConfig;
+pub use crate::app::config::HostConfig;
+use crate::app::watch;
+use crate::app::{App, Services, plugins, tenants};
+use crate::triggers;
 use problem::Problem;
-use state::{App, Services};
 
 use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::engine::{Engine, EngineConfig, EngineLimits};
@@ -111,19 +96,19 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
     };
     tracing::info!(backend = ?store.backend(), "store open");
     let admin_token_hash = match &config.admin_token {
-        Some(r) => Some(auth::sha256_hex(
+        Some(r) => Some(crate::triggers::http::auth::sha256_hex(
             r.resolve()
                 .map_err(|e| anyhow::anyhow!("admin_token: {e}"))?
                 .expose(),
         )),
         None => None,
     };
-    metrics::handle();
-    // Backends reach the service through this handle, set once the service exists.
-    let handle: fanout::AppHandle = Arc::new(std::sync::OnceLock::new());
+    crate::metrics::handle();
+    // Task states reach the service through this handle, set once the service exists.
+    let handle: triggers::workflow::AppHandle = Arc::new(std::sync::OnceLock::new());
     let executor = crate::workflow::Executor::new(
         store.clone(),
-        Arc::new(workflows::ServiceTasks {
+        Arc::new(triggers::workflow::ServiceTasks {
             app: handle.clone(),
         }),
         crate::workflow::ExecutorOptions::default(),
@@ -138,7 +123,6 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             data_dir: config.data_dir.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
             deliveries: Arc::new(tokio::sync::Notify::new()),
-            app: handle,
             executor,
         },
         engine,
@@ -146,7 +130,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         ready: false.into(),
         config,
     });
-    let _ = app.services.app.set(Arc::downgrade(&app));
+    let _ = handle.set(Arc::downgrade(&app));
     app.reload().await;
     app.ready.store(true, Ordering::Release);
     let watcher = match watch::start(app.clone()) {
@@ -174,14 +158,12 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
     });
     let (stop_consumers, consumers_stopped) = tokio::sync::watch::channel(false);
     let consumers = tokio::spawn({
-        let app = app.clone();
+        let runs: Vec<_> = triggers::all()
+            .iter()
+            .filter_map(|t| t.run(app.clone(), consumers_stopped.clone()))
+            .collect();
         async move {
-            tokio::join!(
-                queues::supervise(app.clone(), consumers_stopped.clone()),
-                schedules::run(app.clone(), consumers_stopped.clone()),
-                deliveries::run(app.clone(), consumers_stopped.clone()),
-                app.services.executor.clone().run(consumers_stopped)
-            );
+            futures::future::join_all(runs).await;
         }
     });
     tracing::info!(%addr, "orquesta listening");
@@ -207,7 +189,13 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> anyh
 }
 
 fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    for trigger in triggers::all() {
+        if let Some(routes) = trigger.routes() {
+            router = router.merge(routes);
+        }
+    }
+    router
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -215,9 +203,6 @@ fn router(app: Arc<App>) -> Router {
             "/admin/v1",
             admin::router(app.clone()).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
         )
-        .route("/t/{tenant}", any(trigger::tenant_root))
-        .route("/t/{tenant}/", any(trigger::tenant_root))
-        .route("/t/{tenant}/{*rest}", any(trigger::tenant_path))
         .fallback(|uri: axum::http::Uri| async move {
             Problem::not_found(format!(
                 "no such endpoint: {}; tenant routes are under /t/{{tenant}}/, the admin API under /admin/v1/",
@@ -240,7 +225,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics_text() -> Response {
-    match metrics::handle() {
+    match crate::metrics::handle() {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
             handle.render(),

@@ -60,6 +60,27 @@ impl Problem {
         Self::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
     }
 
+    /// A failure of the store or the host, not of the caller: a 500.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            detail.to_string(),
+        )
+    }
+
+    /// A capability's error as the admin API answers it: the caller's fault is a 400, a
+    /// clash with what is stored a 409, a refusal a 403, the rest a 500.
+    pub fn from_capability(e: crate::capabilities::CapError) -> Self {
+        use crate::capabilities::CapError;
+        match e {
+            CapError::Invalid(m) => Self::bad_request(m),
+            CapError::Conflict(m) => Self::new(StatusCode::CONFLICT, "Conflict", m),
+            CapError::Denied(m) => Self::forbidden(m),
+            other => Self::internal(other),
+        }
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -198,9 +198,9 @@ mod tests {
     use std::time::Duration;
 
     use crate::capabilities::CapError;
+    use crate::capabilities::sql::DatabaseConfig;
     use crate::capabilities::sql::{SqlDatabases, TenantDatabases};
     use crate::engine::limits::capability::SQL_MAX_VALUE_BYTES;
-    use crate::tenants::DatabaseConfig;
 
     /// Tenant `acme`'s database `app` (a file under `dir/acme`), as the host opens it.
     fn tenant(dir: &Path, timeout_ms: u64, connections: u32) -> TenantDatabases {

@@ -1,11 +1,11 @@
 //! The admin API under `/admin/v1`, behind a bearer token. Each handler carries its
 //! `#[utoipa::path]`; [`router`] serves exactly the handlers [`operations`] registers and
-//! [`super::openapi::document`] describes the same registration, served at
+//! [`openapi::document`] describes the same registration, served at
 //! `/admin/v1/openapi.json`.
 
 use std::sync::Arc;
 
-use super::body::AdminBody;
+use crate::server::body::AdminBody;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -17,13 +17,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{bearer, sha256_hex};
-use super::plugins::PluginStatus;
-use super::plugins::UploadError;
-use super::problem::{Problem, ProblemDocument};
-use super::state::App;
-use super::tenants::TenantStatus;
-use super::{blobs, openapi, workflows};
+use crate::app::App;
+use crate::app::plugins::PluginStatus;
+use crate::app::plugins::UploadError;
+use crate::app::tenants::TenantStatus;
+use crate::server::problem::{Problem, ProblemDocument};
+use crate::triggers::http::auth::{bearer, sha256_hex};
+mod blobs;
+mod openapi;
+mod workflows;
 use crate::capabilities::messaging::OutgoingMessage;
 use crate::store::queue::Listed;
 use crate::tenants::QueueConfig;
@@ -35,7 +37,7 @@ const ADMIN_SEND_BATCH: usize = 1000;
 
 /// Every operation behind the admin token, registered once: the router serves these and
 /// the OpenAPI document describes them, both from each handler's `#[utoipa::path]`.
-pub(super) fn operations() -> OpenApiRouter<Arc<App>> {
+pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(list_plugins))
         .routes(routes!(upload_plugin))
@@ -58,7 +60,7 @@ pub(super) fn operations() -> OpenApiRouter<Arc<App>> {
 
 /// Operations anyone may call: the description of the API is public, like the routes
 /// it describes.
-pub(super) fn public_operations() -> OpenApiRouter<Arc<App>> {
+pub(crate) fn public_operations() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new().routes(routes!(openapi::serve))
 }
 
@@ -213,7 +215,7 @@ fn queue_of(
     app: &App,
     tenant: &str,
     queue: &str,
-) -> Result<(Arc<super::tenants::TenantRuntime>, QueueConfig), Problem> {
+) -> Result<(Arc<crate::app::tenants::TenantRuntime>, QueueConfig), Problem> {
     let runtime = app
         .tenants
         .get(tenant)
@@ -474,13 +476,13 @@ async fn send_messages(
         })
         .collect();
     // All or none: a refused message sends nothing.
-    let sent = super::queues::send_many(
+    let sent = crate::triggers::queue::send_many(
         &app.services.store,
         &app.services.wake,
         &tenant,
         &runtime.config.queues,
         &queue,
-        super::queues::Sending {
+        crate::triggers::queue::Sending {
             max_bytes: runtime.config.limits.max_message_bytes(),
             max_depth: runtime.config.limits.queue_depth,
             depth: 0,
@@ -490,7 +492,7 @@ async fn send_messages(
     .await;
     match sent {
         Ok(ids) => Json(SentIds { ids }).into_response(),
-        Err(e) => cap_problem(e).into_response(),
+        Err(e) => Problem::from_capability(e).into_response(),
     }
 }
 
@@ -601,18 +603,6 @@ fn admin_caller(tenant: &str) -> crate::capabilities::Caller<'_> {
     }
 }
 
-/// A capability's error as the admin API answers it: the caller's fault is a 400.
-pub(super) fn cap_problem(e: crate::capabilities::CapError) -> Problem {
-    match e {
-        crate::capabilities::CapError::Invalid(m) => Problem::bad_request(m),
-        crate::capabilities::CapError::Conflict(m) => {
-            Problem::new(StatusCode::CONFLICT, "Conflict", m)
-        }
-        crate::capabilities::CapError::Denied(m) => Problem::forbidden(m),
-        other => store_problem(other),
-    }
-}
-
 #[utoipa::path(
     post,
     path = "/tenants/{tenant}/topics/{topic}/messages",
@@ -660,7 +650,7 @@ async fn publish(
     };
     match fanout.publish(&admin_caller(&tenant), publication).await {
         Ok(id) => Json(PublishedId { id }).into_response(),
-        Err(e) => cap_problem(e).into_response(),
+        Err(e) => Problem::from_capability(e).into_response(),
     }
 }
 
@@ -712,7 +702,7 @@ async fn put_event(
     };
     match fanout.put_event(&admin_caller(&tenant), event).await {
         Ok(id) => Json(PublishedId { id }).into_response(),
-        Err(e) => cap_problem(e).into_response(),
+        Err(e) => Problem::from_capability(e).into_response(),
     }
 }
 
@@ -771,7 +761,7 @@ async fn list_schedules(State(app): State<Arc<App>>, Path(tenant): Path<String>)
             enabled: config.enabled,
             next_fire_at: config
                 .enabled
-                .then(|| super::schedules::next_tick(config))
+                .then(|| crate::triggers::schedule::next_tick(config))
                 .flatten(),
             last_fired_at: last,
         });

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::deliveries::Pending;
-use super::state::App;
+use crate::app::App;
 use crate::schedule::ScheduleExpr;
 use crate::store::now_ms;
 use crate::tenants::{ScheduleConfig, Target};
+use crate::triggers::deliveries::Pending;
 
 /// How often schedules are checked: ticks fire within this of their time.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
@@ -91,7 +91,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 
 async fn fire(
     app: &App,
-    runtime: &super::tenants::TenantRuntime,
+    runtime: &crate::app::tenants::TenantRuntime,
     name: &str,
     config: &ScheduleConfig,
     due: i64,
@@ -142,4 +142,17 @@ async fn fire(
 /// The next tick of a schedule, for the admin API.
 pub fn next_tick(config: &ScheduleConfig) -> Option<i64> {
     config.parsed().ok()?.next_after(now_ms())
+}
+
+/// Schedule ticks, claimed once across hosts.
+pub struct Schedules;
+
+impl super::Trigger for Schedules {
+    fn name(&self) -> &'static str {
+        "schedule"
+    }
+
+    fn run(&self, app: Arc<App>, stop: watch::Receiver<bool>) -> Option<super::Run> {
+        Some(Box::pin(run(app, stop)))
+    }
 }

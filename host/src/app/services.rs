@@ -1,24 +1,19 @@
-//! What the service shares across requests.
+//! What every tenant's capabilities draw on, built once per host.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use tokio::sync::Notify;
 
-use super::config::HostConfig;
-use super::fanout::{AppHandle, LOG_TARGETS, TenantFanout};
-use super::plugins::PluginCatalog;
-use super::tenants::TenantRegistry;
 use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
 use crate::capabilities::sql::TenantDatabases;
-use crate::engine::Engine;
 use crate::engine::limits::Limits;
 use crate::engine::log_gate::LogGate;
 use crate::store::usage::Quota;
 use crate::store::{FsBlobs, Store, TenantBlobs, TenantKv};
 use crate::tenants::TenantConfig;
+use crate::triggers::fanout::{LOG_TARGETS, TenantFanout};
 use crate::workflow::Executor;
 
 /// The backends every tenant's capabilities draw on, built once per host.
@@ -33,8 +28,6 @@ pub struct Services {
     pub wake: Arc<Notify>,
     /// Wakes this host's delivery worker when a delivery is written here.
     pub deliveries: Arc<Notify>,
-    /// The service, for deliveries to plugins (set once it exists).
-    pub app: AppHandle,
     /// Workflow executions on this host.
     pub executor: Arc<Executor>,
 }
@@ -82,25 +75,5 @@ impl Services {
             executor: self.executor.clone(),
             logs: LogGate::new(name, LOG_TARGETS, tenant.limits.log_lines_per_s),
         })
-    }
-}
-
-pub struct App {
-    pub config: HostConfig,
-    pub engine: Engine,
-    pub services: Services,
-    pub plugins: PluginCatalog,
-    pub tenants: TenantRegistry,
-    /// SHA-256 of the admin token; `None` turns the admin API off.
-    pub admin_token_hash: Option<String>,
-    /// Set once the first scan of plugins and tenants is done.
-    pub ready: AtomicBool,
-}
-
-impl App {
-    /// Loads new and changed plugins, then tenants (whose routes name plugins).
-    pub async fn reload(&self) {
-        self.plugins.scan().await;
-        self.tenants.scan(&self.services, &self.plugins);
     }
 }

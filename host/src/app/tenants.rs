@@ -11,13 +11,13 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{Notify, Semaphore};
 
-use super::auth::TenantAuth;
-use super::metrics::HttpMetrics;
-use super::plugins::{PluginCatalog, unix_ms};
-use super::state::Services;
+use crate::app::Services;
+use crate::app::plugins::{PluginCatalog, unix_ms};
 use crate::capabilities::{Capabilities, Secret};
 use crate::engine::PluginContext;
+use crate::metrics::HttpMetrics;
 use crate::tenants::{ConfigError, RouteConfig, RouteTemplate, TenantConfig, line_of_key};
+use crate::triggers::http::auth::TenantAuth;
 
 /// What a tenant file is checked against besides itself. The service checks everything;
 /// `orquesta check --skip-environment` leaves out what only the serving machine has.

@@ -1,118 +1,19 @@
-//! Workflows in the service: Task states call the tenant's plugins with a `task` event,
-//! and the admin API starts, lists, describes and stops executions.
+//! Workflows in the admin API: start, list, describe and stop executions.
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-use super::body::AdminBody;
-use async_trait::async_trait;
+use crate::app::App;
+use crate::server::body::AdminBody;
+use crate::server::problem::{Problem, ProblemDocument};
+use crate::store::workflow::ExecutionRow;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
-use super::fanout::AppHandle;
-use super::problem::{Problem, ProblemDocument};
-use super::state::App;
-use crate::bindings::handler::{Event, Response as PluginResponse, TaskInput};
-use crate::engine::InvokeError;
-use crate::event::response_to_json;
-use crate::store::workflow::ExecutionRow;
-use crate::workflow::errors::{PERMISSIONS, TASK_FAILED, TIMEOUT};
-use crate::workflow::{StateError, TaskCall, TaskRunner};
-
-/// Runs Task states on the tenant's deployed plugins.
-pub struct ServiceTasks {
-    pub app: AppHandle,
-}
-
-impl ServiceTasks {
-    fn app(&self) -> Result<Arc<App>, StateError> {
-        self.app
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| StateError::new(TASK_FAILED, "the service is stopping"))
-    }
-}
-
-#[async_trait]
-impl TaskRunner for ServiceTasks {
-    fn default_timeout(&self, tenant: &str, resource: &str) -> Duration {
-        let limit = self
-            .app()
-            .ok()
-            .and_then(|app| app.tenants.get(tenant))
-            .and_then(|t| t.plugins.get(resource).map(|p| p.limits.timeout_ms));
-        Duration::from_millis(limit.unwrap_or(crate::engine::Limits::default().timeout_ms))
-    }
-
-    async fn run(&self, call: TaskCall) -> Result<Value, StateError> {
-        let app = self.app()?;
-        if super::recursion::past_bound(call.depth) {
-            super::recursion::stopped(&call.tenant, "workflow", &call.resource);
-            return Err(StateError::new(
-                super::recursion::STOPPED,
-                format!(
-                    "recursive loop stopped: the task would be invocation {} of one chain",
-                    call.depth + 1
-                ),
-            ));
-        }
-        let runtime = app.tenants.get(&call.tenant).ok_or_else(|| {
-            StateError::new(
-                TASK_FAILED,
-                format!("tenant `{}` is not serving", call.tenant),
-            )
-        })?;
-        let ctx = runtime
-            .plugins
-            .get(&call.resource)
-            .cloned()
-            .ok_or_else(|| {
-                StateError::new(
-                    PERMISSIONS,
-                    format!("`{}` is not one of the tenant's plugins", call.resource),
-                )
-            })?;
-        let component = runtime
-            .component_of(&call.resource)
-            .and_then(|c| app.plugins.get(&c))
-            .ok_or_else(|| {
-                StateError::new(
-                    TASK_FAILED,
-                    format!("plugin `{}` is not deployed", call.resource),
-                )
-            })?;
-        let event = Event::Task(TaskInput {
-            execution_id: call.execution_id,
-            state: call.state,
-            input: call.input.to_string(),
-            context: call.context.to_string(),
-        });
-        let outcome = app
-            .engine
-            .invoke_in_chain(&component, ctx, &event, call.depth)
-            .await;
-        match outcome {
-            Ok(PluginResponse::None) => Ok(Value::Null),
-            Ok(response) => {
-                response_to_json(&response).map_err(|e| StateError::new(TASK_FAILED, e.to_string()))
-            }
-            Err(InvokeError::Timeout { limit_ms }) => Err(StateError::new(
-                TIMEOUT,
-                format!("the plugin ran past its {limit_ms} ms limit"),
-            )),
-            Err(e) => Err(StateError::new(e.name(), e.cause())),
-        }
-    }
-}
-
-// ---- admin API --------------------------------------------------------------------------
-
-fn tenant_of(app: &App, tenant: &str) -> Result<Arc<super::tenants::TenantRuntime>, Problem> {
+fn tenant_of(app: &App, tenant: &str) -> Result<Arc<crate::app::tenants::TenantRuntime>, Problem> {
     app.tenants
         .get(tenant)
         .ok_or_else(|| Problem::not_found(format!("no tenant `{tenant}` is serving")))
@@ -128,13 +29,13 @@ fn store_problem(e: impl std::fmt::Display) -> Problem {
 
 /// A tenant's workflows.
 #[derive(Serialize, ToSchema)]
-pub(super) struct WorkflowList {
+pub(crate) struct WorkflowList {
     workflows: Vec<WorkflowSummary>,
 }
 
 /// A workflow: its definition file and the state it starts at.
 #[derive(Serialize, ToSchema)]
-pub(super) struct WorkflowSummary {
+pub(crate) struct WorkflowSummary {
     #[schema(example = "invoice")]
     name: String,
     /// The definition file, as the tenant file names it.
@@ -157,7 +58,7 @@ pub(super) struct WorkflowSummary {
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn list_workflows(
+pub(crate) async fn list_workflows(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
 ) -> Response {
@@ -182,7 +83,7 @@ pub(super) async fn list_workflows(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({ "input": { "invoice": 42 }, "name": "invoice-42" }))]
-pub(super) struct StartBody {
+pub(crate) struct StartBody {
     /// The execution's input (`{}` when absent); at most 256 KiB.
     #[serde(default)]
     input: Value,
@@ -197,7 +98,7 @@ pub(super) struct StartBody {
 
 /// An execution started, or found by its name.
 #[derive(Serialize, ToSchema)]
-pub(super) struct Started {
+pub(crate) struct Started {
     #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
     execution_id: String,
     /// False when an execution of that name and input existed already.
@@ -224,7 +125,7 @@ pub(super) struct Started {
         (status = 409, description = "The name is taken by an execution with another input", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn start_execution(
+pub(crate) async fn start_execution(
     State(app): State<Arc<App>>,
     Path((tenant, workflow)): Path<(String, String)>,
     AdminBody(body): AdminBody,
@@ -291,7 +192,7 @@ pub(super) async fn start_execution(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct ListQuery {
+pub(crate) struct ListQuery {
     /// Only this workflow's executions.
     #[param(example = "invoice")]
     workflow: Option<String>,
@@ -306,13 +207,13 @@ pub(super) struct ListQuery {
 
 /// A tenant's executions, newest first.
 #[derive(Serialize, ToSchema)]
-pub(super) struct ExecutionList {
+pub(crate) struct ExecutionList {
     executions: Vec<Execution>,
 }
 
 /// An execution of a workflow.
 #[derive(Serialize, ToSchema)]
-pub(super) struct Execution {
+pub(crate) struct Execution {
     #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
     execution_id: String,
     /// The start's name (the id when none was given).
@@ -375,7 +276,7 @@ fn describe(row: &ExecutionRow) -> Execution {
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn list_executions(
+pub(crate) async fn list_executions(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     Query(q): Query<ListQuery>,
@@ -423,7 +324,7 @@ async fn execution(app: &App, tenant: &str, id: &str) -> Result<ExecutionRow, Pr
         (status = 404, description = "No such tenant or execution", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn describe_execution(
+pub(crate) async fn describe_execution(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Response {
@@ -435,7 +336,7 @@ pub(super) async fn describe_execution(
 
 /// An execution's history.
 #[derive(Serialize, ToSchema)]
-pub(super) struct History {
+pub(crate) struct History {
     #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
     execution_id: String,
     #[schema(example = "SUCCEEDED")]
@@ -445,7 +346,7 @@ pub(super) struct History {
 
 /// One event of an execution's history.
 #[derive(Serialize, ToSchema)]
-pub(super) struct HistoryItem {
+pub(crate) struct HistoryItem {
     #[schema(example = 1)]
     seq: i64,
     /// Milliseconds since the Unix epoch.
@@ -480,7 +381,7 @@ pub(super) struct HistoryItem {
         (status = 404, description = "No such tenant or execution", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn execution_history(
+pub(crate) async fn execution_history(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Response {
@@ -515,7 +416,7 @@ pub(super) async fn execution_history(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({ "error": "Operator", "cause": "stopped by hand" }))]
-pub(super) struct StopBody {
+pub(crate) struct StopBody {
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
@@ -524,7 +425,7 @@ pub(super) struct StopBody {
 
 /// An execution stopped.
 #[derive(Serialize, ToSchema)]
-pub(super) struct Stopped {
+pub(crate) struct Stopped {
     #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
     execution_id: String,
     /// Always ABORTED.
@@ -551,7 +452,7 @@ pub(super) struct Stopped {
     )
 )]
 
-pub(super) async fn stop_execution(
+pub(crate) async fn stop_execution(
     State(app): State<Arc<App>>,
     Path((tenant, id)): Path<(String, String)>,
     AdminBody(body): AdminBody,

@@ -7,16 +7,18 @@
 //! invocations); one that still fails is logged with its error. At least once: a host
 //! that stops mid-delivery leaves it to be made again.
 
+mod pending;
+
+pub use pending::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::state::App;
-use crate::bindings::handler::{BusEvent, Event, Notification, ScheduledTick};
+use crate::app::App;
 use crate::capabilities::Caller;
 use crate::capabilities::http::Request;
 use crate::engine::limits::capability::DELIVERIES_IN_FLIGHT;
@@ -26,11 +28,6 @@ use crate::store::{Backend, Store};
 /// Attempts of a delivery, and the pause before each retry (times the attempts so far).
 const ATTEMPTS: u32 = 3;
 const RETRY_PAUSE_MS: u64 = 1_000;
-/// A webhook's answer must come within this.
-pub const WEBHOOK_TIMEOUT_MS: u32 = 10_000;
-/// Added to a delivery's time limit for its lease: an invocation may first wait for its
-/// tenant's turn.
-pub const LEASE_MARGIN_MS: u64 = 60_000;
 /// Deliveries claimed at once: a tenant may get a few past its share, handed back at once.
 const CLAIM_BATCH: usize = 16;
 /// An idle worker looks again this often (deliveries written on this host wake it at
@@ -38,81 +35,6 @@ const CLAIM_BATCH: usize = 16;
 const IDLE_POLL: Duration = Duration::from_millis(200);
 /// After a store error, the worker waits this long before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-
-/// What a plugin delivery carries, as the store keeps it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Pending {
-    Topic {
-        id: String,
-        topic: String,
-        subject: Option<String>,
-        body: String,
-        attributes: Vec<(String, String)>,
-    },
-    Bus {
-        id: String,
-        bus: String,
-        source: String,
-        detail_type: String,
-        detail: String,
-        time: u64,
-    },
-    Schedule {
-        schedule: String,
-        scheduled_at: u64,
-        input: String,
-    },
-}
-
-impl Pending {
-    pub fn to_json(&self) -> String {
-        // A value of strings and numbers always serializes.
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    fn into_event(self) -> Event {
-        match self {
-            Pending::Topic {
-                id,
-                topic,
-                subject,
-                body,
-                attributes,
-            } => Event::Topic(Notification {
-                id,
-                topic,
-                subject,
-                body,
-                attributes,
-            }),
-            Pending::Bus {
-                id,
-                bus,
-                source,
-                detail_type,
-                detail,
-                time,
-            } => Event::Bus(BusEvent {
-                id,
-                bus,
-                source,
-                detail_type,
-                detail,
-                time,
-            }),
-            Pending::Schedule {
-                schedule,
-                scheduled_at,
-                input,
-            } => Event::Schedule(ScheduledTick {
-                schedule,
-                scheduled_at,
-                input,
-            }),
-        }
-    }
-}
 
 /// Deliveries in flight on this host, per tenant.
 type InFlight = Arc<Mutex<HashMap<String, u32>>>;
@@ -303,5 +225,18 @@ async fn to_webhook(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure
         Ok(r) if r.status < 300 => Ok(()),
         Ok(r) => Err(Failure::Retry(format!("answered {}", r.status))),
         Err(e) => Err(Failure::Retry(e.to_string())),
+    }
+}
+
+/// The delivery worker of the topic, bus and schedule triggers.
+pub struct Deliveries;
+
+impl super::Trigger for Deliveries {
+    fn name(&self) -> &'static str {
+        "deliveries"
+    }
+
+    fn run(&self, app: Arc<App>, stop: watch::Receiver<bool>) -> Option<super::Run> {
+        Some(Box::pin(run(app, stop)))
     }
 }

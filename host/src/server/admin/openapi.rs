@@ -1,6 +1,6 @@
 //! The admin API's OpenAPI document, generated from the handlers' `#[utoipa::path]`
 //! attributes and the types they take and answer, for the same registration the router
-//! serves ([`super::admin::operations`]). Served at `/admin/v1/openapi.json`.
+//! serves ([`super::operations`]). Served at `/admin/v1/openapi.json`.
 
 use std::sync::LazyLock;
 
@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use super::admin;
-use super::problem::Problem;
+use super as admin;
+use crate::server::problem::Problem;
 
 /// What the document says beside its operations: title, server, tags and the token.
 #[derive(OpenApi)]
@@ -78,7 +78,7 @@ static DOCUMENT: LazyLock<Result<String, String>> =
     security(()),
     responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json"))
 )]
-pub(super) async fn serve() -> Response {
+pub(crate) async fn serve() -> Response {
     match &*DOCUMENT {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text.clone()).into_response(),
         Err(e) => Problem::new(

@@ -10,7 +10,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use super::state::App;
+use crate::app::App;
 
 /// Editors and `cp` write in several steps; a rescan waits for this much quiet.
 const SETTLE: Duration = Duration::from_millis(150);

@@ -20,7 +20,7 @@ pub struct SecretRef {
 }
 
 /// Accepts only the table forms, and says so when given a value in clear.
-pub(super) fn deserialize_secrets<'de, D: Deserializer<'de>>(
+pub(crate) fn deserialize_secrets<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, SecretRef>, D::Error> {
     let raw = BTreeMap::<String, serde_json::Value>::deserialize(d)?;

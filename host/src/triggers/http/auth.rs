@@ -15,9 +15,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::problem::Problem;
 use crate::bindings::handler::Identity;
 use crate::capabilities::kv::Namespace;
+use crate::server::problem::Problem;
 use crate::store::{Store, now_ms};
 use crate::tenants::{JwtConfig, RouteConfig, TenantConfig, UsagePlan};
 

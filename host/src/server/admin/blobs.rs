@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::body::AdminBody;
+use crate::server::body::AdminBody;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -11,10 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::admin::cap_problem;
-use super::problem::{Problem, ProblemDocument};
-use super::state::App;
+use crate::app::App;
 use crate::capabilities::blob::{BlobBucket, Blobs as _, check_key, check_object};
+use crate::server::problem::{Problem, ProblemDocument};
 
 fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Problem> {
     if app.tenants.get(tenant).is_none() {
@@ -32,7 +31,7 @@ fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Proble
 
 /// A blob stored.
 #[derive(Serialize, ToSchema)]
-pub(super) struct Stored {
+pub(crate) struct Stored {
     #[schema(example = "mappings")]
     bucket: String,
     #[schema(example = "clients/acme.json")]
@@ -62,7 +61,7 @@ pub(super) struct Stored {
         (status = 409, description = "The key clashes with another: a prefix of it is an object (`a` when putting `a/b`), or it is a folder of other keys (`a` when `a/b` exists)", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn put_blob(
+pub(crate) async fn put_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
     AdminBody(body): AdminBody,
@@ -72,7 +71,7 @@ pub(super) async fn put_blob(
         Err(p) => return p.into_response(),
     };
     if let Err(e) = check_object(&key, body.len()) {
-        return cap_problem(e).into_response();
+        return Problem::from_capability(e).into_response();
     }
     // Counted against the tenant's blob quota, as a plugin's writes are.
     let limits = app
@@ -92,14 +91,14 @@ pub(super) async fn put_blob(
             bytes: body.len(),
         })
         .into_response(),
-        Err(e) => cap_problem(e).into_response(),
+        Err(e) => Problem::from_capability(e).into_response(),
     }
 }
 
 /// A blob's bytes, as stored.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
-pub(super) struct BlobData(Vec<u8>);
+pub(crate) struct BlobData(Vec<u8>);
 
 impl IntoResponse for BlobData {
     fn into_response(self) -> Response {
@@ -124,7 +123,7 @@ impl IntoResponse for BlobData {
         (status = 404, description = "No such tenant or object", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
-pub(super) async fn get_blob(
+pub(crate) async fn get_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
 ) -> Response {
@@ -133,13 +132,13 @@ pub(super) async fn get_blob(
         Err(p) => return p.into_response(),
     };
     if let Err(e) = check_key(&key) {
-        return cap_problem(e).into_response();
+        return Problem::from_capability(e).into_response();
     }
     match app.services.blobs.get(&at, &key).await {
         Ok(Some(data)) => BlobData(data).into_response(),
         Ok(None) => {
             Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response()
         }
-        Err(e) => cap_problem(e).into_response(),
+        Err(e) => Problem::from_capability(e).into_response(),
     }
 }

@@ -1,5 +1,8 @@
 //! The HTTP trigger: `/t/{tenant}/...` -> the tenant's route -> auth -> its plugin.
 
+pub mod auth;
+pub mod headers;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,14 +11,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::metrics::HttpMetrics;
-use super::plugin_headers::HeaderPolicy;
-use super::problem::{FromPlugin, Problem};
-use super::state::App;
-use super::tenants::{NoRoute, RouteMatch};
+use crate::app::App;
+use crate::app::tenants::{NoRoute, RouteMatch};
 use crate::bindings::handler::{Event, HttpRequest, Response as PluginResponse};
 use crate::engine::InvokeError;
+use crate::metrics::HttpMetrics;
+use crate::server::problem::{FromPlugin, Problem};
 use crate::tenants::AuthMode;
+use crate::triggers::http::headers::HeaderPolicy;
 
 pub async fn tenant_root(
     state: State<Arc<App>>,
@@ -80,7 +83,7 @@ async fn handle(
             // The client names the tenant in the path: only a tenant that exists labels
             // the metrics.
             let known = app.tenants.get(&tenant_name).is_some();
-            super::metrics::record_unrouted(if known { &tenant_name } else { "" }, status, seconds)
+            crate::metrics::record_unrouted(if known { &tenant_name } else { "" }, status, seconds)
         }
     }
     response
@@ -148,7 +151,7 @@ async fn serve(
     let limit = (app.config.max_body_kb as usize) << 10;
     // A client slow to send its body is refused for that (polled before the request's
     // own timeout, which has the same deadline), not reported as the gateway's 504.
-    let body = tokio::time::timeout_at(deadline, super::body::read(headers, body, limit))
+    let body = tokio::time::timeout_at(deadline, crate::server::body::read(headers, body, limit))
         .await
         .map_err(|_| {
             Problem::new(
@@ -261,5 +264,24 @@ fn to_http(response: PluginResponse, allow_set_cookie: bool) -> Response {
         )
             .into_response(),
         PluginResponse::None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// Tenant routes: `/t/{tenant}/...`.
+pub struct Http;
+
+impl super::Trigger for Http {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn routes(&self) -> Option<axum::Router<Arc<App>>> {
+        use axum::routing::any;
+        Some(
+            axum::Router::new()
+                .route("/t/{tenant}", any(tenant_root))
+                .route("/t/{tenant}/", any(tenant_root))
+                .route("/t/{tenant}/{*rest}", any(tenant_path)),
+        )
     }
 }

@@ -1,0 +1,101 @@
+//! The event bus trigger (EventBridge): an event goes to the targets of every rule whose
+//! pattern matches. Queue targets are written before the call returns, workflow targets
+//! start an execution, plugin targets become deliveries in the store.
+
+use serde_json::{Value, json};
+
+use super::deliveries::Pending;
+use super::fanout::{LOG_LINE, TenantFanout, now_ms};
+use crate::capabilities::messaging::{OutgoingEvent, check_message_size};
+use crate::capabilities::{Caller, CapError};
+use crate::pattern::Numbers;
+use crate::tenants::Target;
+
+pub(crate) async fn put_event(
+    fanout: &TenantFanout,
+    caller: &Caller<'_>,
+    event: OutgoingEvent,
+) -> Result<String, CapError> {
+    let bus = fanout.buses.get(&event.bus).ok_or_else(|| {
+        CapError::Invalid(format!(
+            "bus `{}` is not one of the tenant's buses",
+            event.bus
+        ))
+    })?;
+    // EventBridge counts the whole entry: source, detail type and detail.
+    let size = event.source.len() + event.detail_type.len() + event.detail.len();
+    check_message_size("a bus event", size, fanout.limits.max_message_bytes())?;
+    let depth = caller.depth;
+    let detail: Value = serde_json::from_str(&event.detail)
+        .map_err(|e| CapError::Invalid(format!("an event's detail must be JSON: {e}")))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let time = now_ms();
+    // EventBridge's envelope, as rules and targets see it.
+    let envelope = json!({
+        "version": "0",
+        "id": id,
+        "detail-type": event.detail_type,
+        "source": event.source,
+        "account": fanout.tenant,
+        "time": time,
+        "region": "local",
+        "resources": [],
+        "detail": detail,
+    });
+    for rule in &bus.rules {
+        let pattern = rule.pattern().map_err(CapError::Invalid)?;
+        if !pattern.matches(&envelope, Numbers::Json) {
+            continue;
+        }
+        let labels = [
+            ("tenant", fanout.tenant.clone()),
+            ("bus", event.bus.clone()),
+            ("rule", rule.name.clone()),
+        ];
+        metrics::counter!("orquesta_bus_matches_total", &labels).increment(1);
+        for target in &rule.targets {
+            match target.target().map_err(CapError::Invalid)? {
+                Target::Queue(q) => {
+                    fanout
+                        .to_queue(q, envelope.to_string(), Vec::new(), depth)
+                        .await?
+                }
+                Target::Plugin(p) => {
+                    let pending = Pending::Bus {
+                        id: id.clone(),
+                        bus: event.bus.clone(),
+                        source: event.source.clone(),
+                        detail_type: event.detail_type.clone(),
+                        detail: event.detail.clone(),
+                        time,
+                    };
+                    fanout.to_plugin(p, &pending, depth, "bus").await?;
+                }
+                Target::Log => {
+                    if fanout.logs.admit() {
+                        tracing::info!(
+                            tenant = %fanout.tenant, bus = %event.bus, rule = %rule.name,
+                            event = %crate::text::escape_within(&envelope.to_string(), LOG_LINE),
+                            "bus event"
+                        );
+                    }
+                }
+                Target::Workflow(w) => {
+                    fanout.to_workflow(w, envelope.clone(), None, depth).await?;
+                }
+                Target::Webhook(_) => {}
+            }
+        }
+    }
+    Ok(id)
+}
+
+/// Event buses: events are matched as plugins and the admin API put them; what waits is
+/// made by `deliveries`.
+pub struct Buses;
+
+impl super::Trigger for Buses {
+    fn name(&self) -> &'static str {
+        "bus"
+    }
+}

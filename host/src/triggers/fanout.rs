@@ -1,0 +1,181 @@
+//! Topics and event buses in the service. A publication goes to every subscription whose
+//! filter policy matches (SNS); an event goes to the targets of every rule whose pattern
+//! matches (EventBridge). Queue targets are written before the call returns; plugin and
+//! webhook targets are written to the store as deliveries, which `deliveries` makes in
+//! the background. A publication, message or event is at most the tenant's
+//! `limits.max_message_kb`, and what it causes carries the sender's chain depth
+//! (`Caller::depth`; see `recursion`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::capabilities::CapError;
+use crate::capabilities::messaging::OutgoingMessage;
+use crate::engine::Limits;
+use crate::engine::log_gate::LogGate;
+use crate::store::Store;
+use crate::store::delivery::NewDelivery;
+use crate::tenants::{BusConfig, QueueConfig, TopicConfig, WorkflowConfig};
+use crate::triggers::deliveries::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
+use crate::triggers::queue::Sending;
+use crate::triggers::recursion;
+use crate::workflow::{Executor, StartError};
+
+/// `notify` and `messaging` for one tenant.
+pub struct TenantFanout {
+    pub tenant: String,
+    pub store: Store,
+    pub wake: Arc<Notify>,
+    /// Wakes this host's delivery worker when a delivery is written here.
+    pub deliveries: Arc<Notify>,
+    pub limits: Limits,
+    pub queues: BTreeMap<String, QueueConfig>,
+    pub topics: BTreeMap<String, TopicConfig>,
+    pub buses: BTreeMap<String, BusConfig>,
+    pub workflows: BTreeMap<String, WorkflowConfig>,
+    pub executor: Arc<Executor>,
+    /// The tenant's topic and bus `log` targets, at its `limits.log_lines_per_s` as its
+    /// plugins' own lines: a plugin publishing in a loop must not flood the host's log.
+    pub logs: LogGate,
+}
+
+/// The `plugin` label of the log gate and dropped-lines metric of `log` targets.
+pub const LOG_TARGETS: &str = "(log targets)";
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl TenantFanout {
+    /// Sends to one of the tenant's queues what something `depth` into its chain sent.
+    pub(crate) async fn to_queue(
+        &self,
+        queue: &str,
+        body: String,
+        attributes: Vec<(String, String)>,
+        depth: u32,
+    ) -> Result<(), CapError> {
+        let message = OutgoingMessage {
+            queue: queue.to_string(),
+            body,
+            delay_seconds: 0,
+            attributes,
+            group_id: None,
+            deduplication_id: None,
+        };
+        crate::triggers::queue::send(
+            &self.store,
+            &self.wake,
+            &self.tenant,
+            &self.queues,
+            queue,
+            self.sending(depth),
+            message,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub(crate) fn sending(&self, depth: u32) -> Sending {
+        Sending {
+            max_bytes: self.limits.max_message_bytes(),
+            max_depth: self.limits.queue_depth,
+            depth,
+        }
+    }
+
+    /// Starts an execution of one of the tenant's workflows, `depth` into its chain; its
+    /// id.
+    pub(crate) async fn to_workflow(
+        &self,
+        workflow: &str,
+        input: Value,
+        name: Option<&str>,
+        depth: u32,
+    ) -> Result<String, CapError> {
+        let config = self.workflows.get(workflow).ok_or_else(|| {
+            CapError::Invalid(format!(
+                "workflow `{workflow}` is not one of the tenant's workflows"
+            ))
+        })?;
+        match self
+            .executor
+            .start_in_chain(&self.tenant, workflow, &config.document, input, name, depth)
+            .await
+        {
+            Ok(started) => Ok(started.id),
+            Err(
+                e @ (StartError::Definition(_)
+                | StartError::AlreadyExists(_)
+                | StartError::InputTooLarge(_)
+                | StartError::Name(_)),
+            ) => Err(CapError::Invalid(e.to_string())),
+            Err(StartError::Store(e)) => Err(CapError::Failed(e.to_string())),
+        }
+    }
+
+    /// Writes a delivery of `event` to `plugin`, `depth` into its chain, for the
+    /// delivery worker; past the recursion bound it is not written (`kind` names the
+    /// source in the metric).
+    pub(crate) async fn to_plugin(
+        &self,
+        plugin: &str,
+        event: &Pending,
+        depth: u32,
+        kind: &'static str,
+    ) -> Result<(), CapError> {
+        if recursion::past_bound(depth) {
+            recursion::stopped(&self.tenant, kind, plugin);
+            return Ok(());
+        }
+        let lease_ms = self.limits.timeout_ms + LEASE_MARGIN_MS;
+        self.deliver("plugin", plugin, event.to_json(), depth, lease_ms)
+            .await
+    }
+
+    /// Writes a delivery of SNS's notification document to `url`.
+    pub(crate) async fn to_webhook(
+        &self,
+        url: &str,
+        document: &Value,
+        depth: u32,
+    ) -> Result<(), CapError> {
+        let lease_ms = u64::from(WEBHOOK_TIMEOUT_MS) + LEASE_MARGIN_MS;
+        self.deliver("webhook", url, document.to_string(), depth, lease_ms)
+            .await
+    }
+
+    async fn deliver(
+        &self,
+        kind: &str,
+        target: &str,
+        event: String,
+        depth: u32,
+        lease_ms: u64,
+    ) -> Result<(), CapError> {
+        let delivery = NewDelivery {
+            tenant: self.tenant.clone(),
+            kind: kind.to_string(),
+            target: target.to_string(),
+            event,
+            depth,
+            lease_ms,
+        };
+        self.store
+            .delivery_add(vec![delivery])
+            .await
+            .map_err(|e| CapError::Failed(format!("cannot queue a delivery: {e}")))?;
+        self.deliveries.notify_one();
+        Ok(())
+    }
+}
+
+/// A logged message or event is cut like a plugin's log line.
+pub(crate) const LOG_LINE: usize = crate::engine::limits::capability::LOG_LINE_BYTES;

@@ -1,0 +1,128 @@
+//! The topic trigger (SNS): a publication goes to every subscription whose filter policy
+//! matches. Queue subscriptions are written before the call returns; plugin and webhook
+//! subscriptions become deliveries in the store, made by `deliveries`.
+
+use serde_json::{Value, json};
+
+use super::deliveries::Pending;
+use super::fanout::{LOG_LINE, TenantFanout, now_ms};
+use crate::capabilities::messaging::check_message_size;
+use crate::capabilities::notify::Publication;
+use crate::capabilities::{Caller, CapError};
+use crate::pattern::Numbers;
+use crate::tenants::{FilterScope, Target};
+
+pub(crate) async fn publish(
+    fanout: &TenantFanout,
+    caller: &Caller<'_>,
+    publication: Publication,
+) -> Result<String, CapError> {
+    let topic = fanout.topics.get(&publication.topic).ok_or_else(|| {
+        CapError::Invalid(format!(
+            "topic `{}` is not one of the tenant's topics",
+            publication.topic
+        ))
+    })?;
+    // As SNS counts: the message, its subject and every attribute's name and value.
+    let size = publication.body.len()
+        + publication.subject.as_ref().map_or(0, String::len)
+        + publication
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    check_message_size(
+        "a topic publication",
+        size,
+        fanout.limits.max_message_bytes(),
+    )?;
+    let depth = caller.depth;
+    let id = uuid::Uuid::new_v4().to_string();
+    let attributes: serde_json::Map<String, Value> = publication
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let attributes = Value::Object(attributes);
+    // A body policy needs a JSON body; a body that is not JSON matches none.
+    let body_doc: Option<Value> = serde_json::from_str(&publication.body).ok();
+    let mut delivered = 0u32;
+    for sub in &topic.subscriptions {
+        let policy = sub.policy().map_err(CapError::Invalid)?;
+        let passes = match (&policy, sub.filter_scope) {
+            (None, _) => true,
+            (Some(p), FilterScope::Attributes) => p.matches(&attributes, Numbers::FromStrings),
+            (Some(p), FilterScope::Body) => body_doc
+                .as_ref()
+                .is_some_and(|d| p.matches(d, Numbers::Json)),
+        };
+        if !passes {
+            continue;
+        }
+        delivered += 1;
+        match sub.target().map_err(CapError::Invalid)? {
+            Target::Queue(q) => {
+                // Raw message delivery: the body as published, with its attributes.
+                fanout
+                    .to_queue(
+                        q,
+                        publication.body.clone(),
+                        publication.attributes.clone(),
+                        depth,
+                    )
+                    .await?;
+            }
+            Target::Plugin(p) => {
+                let event = Pending::Topic {
+                    id: id.clone(),
+                    topic: publication.topic.clone(),
+                    subject: publication.subject.clone(),
+                    body: publication.body.clone(),
+                    attributes: publication.attributes.clone(),
+                };
+                fanout.to_plugin(p, &event, depth, "topic").await?;
+            }
+            Target::Webhook(url) => {
+                let document = json!({
+                    "Type": "Notification",
+                    "MessageId": id,
+                    "TopicArn": format!("orquesta:{}:{}", fanout.tenant, publication.topic),
+                    "Subject": publication.subject,
+                    "Message": publication.body,
+                    "Timestamp": now_ms(),
+                    "MessageAttributes": attributes,
+                });
+                fanout.to_webhook(url, &document, depth).await?;
+            }
+            // A subscription cannot name a workflow (as with SNS).
+            Target::Workflow(_) => {}
+            Target::Log => {
+                if fanout.logs.admit() {
+                    tracing::info!(
+                        tenant = %fanout.tenant, topic = %publication.topic, id = %id,
+                        subject = ?publication.subject,
+                        body = %crate::text::escape_within(&publication.body, LOG_LINE),
+                        "topic message"
+                    );
+                }
+            }
+        }
+    }
+    let labels = [
+        ("tenant", fanout.tenant.clone()),
+        ("topic", publication.topic.clone()),
+    ];
+    metrics::counter!("orquesta_topic_published_total", &labels).increment(1);
+    metrics::counter!("orquesta_topic_deliveries_total", &labels).increment(u64::from(delivered));
+    Ok(id)
+}
+
+/// Topics: publications are made as plugins and the admin API publish; what waits is
+/// made by `deliveries`.
+pub struct Topics;
+
+impl super::Trigger for Topics {
+    fn name(&self) -> &'static str {
+        "topic"
+    }
+}

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use orquesta::capabilities::outbound::{OutboundConfig, SharedHttpClient};
-use orquesta::capabilities::sql::TenantDatabases;
-use orquesta::capabilities::{Backends, Capabilities, Grants};
+use orquesta::capabilities::{Backends, Capabilities, Grants, HostResources, TenantResources};
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
 use orquesta::server::HostConfig;
@@ -295,15 +294,24 @@ async fn prepare_invocation(
     let event_text = read_source(event_source)?;
     let event = EventJson::parse(&event_text)?.into_event();
     let store = Store::open_sqlite(&data_dir.join("orquesta.db")).await?;
-    let mut backends = Backends::unavailable();
-    backends.kv = Arc::new(store);
-    backends.blob = Arc::new(FsBlobs::new(data_dir.join("blobs")));
-    backends.http =
-        SharedHttpClient::new(OutboundConfig::default())?.for_tenant(settings.allow_private);
-    let databases = data_dir.join("databases").join(&tenant);
-    backends.sql = Arc::new(
-        TenantDatabases::new(&settings.databases, &databases).map_err(anyhow::Error::msg)?,
-    );
+    // As the service builds them, without its queues, topics, buses and workflows.
+    let backends = Backends::for_tenant(
+        &HostResources {
+            store: &store,
+            blobs: &FsBlobs::new(data_dir.join("blobs")),
+            http: &SharedHttpClient::new(OutboundConfig::default())?,
+            data_dir,
+        },
+        &TenantResources {
+            name: &tenant,
+            limits: &settings.limits,
+            databases: &settings.databases,
+            allow_private: settings.allow_private,
+            notify: None,
+            messaging: None,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     let ctx = PluginContext::new(
         tenant,
         name,

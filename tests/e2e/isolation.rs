@@ -88,10 +88,7 @@ async fn ungranted_capabilities_are_denied() {
 async fn blobs_reach_only_granted_buckets_and_stay_under_the_size_cap() {
     let hostile = TestPlugin::load(plugin("hostile")).await.unwrap();
     let mut sandbox = hostile.sandbox().await.unwrap();
-    sandbox.grants(Grants {
-        blob_buckets: vec!["files".into()],
-        ..Grants::default()
-    });
+    sandbox.grants(Grants::default().with(orquesta::capabilities::blob::BUCKETS, &["files"]));
     // Room in the guest for an object just over the cap.
     sandbox.limits(orquesta::engine::Limits {
         memory_mb: 256,

@@ -94,10 +94,10 @@ async fn grants_errors_and_the_statement_timeout() {
             },
         )
         .unwrap();
-    sandbox.grants(Grants {
-        databases: vec!["app".into(), "slow".into(), "ghost".into()],
-        ..Grants::default()
-    });
+    sandbox.grants(Grants::default().with(
+        orquesta::capabilities::sql::DATABASES,
+        &["app", "slow", "ghost"],
+    ));
     let one = |db: &str, sql: &str| steps(db, json!([{ "sql": sql, "query": true }]));
 
     let err = sandbox.invoke(one("other", "SELECT 1")).await.unwrap_err();

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::capabilities::Backends;
 use crate::capabilities::outbound::SharedHttpClient;
-use crate::capabilities::sql::TenantDatabases;
+use crate::capabilities::{Backends, HostResources, TenantResources};
 use crate::engine::limits::Limits;
 use crate::engine::log_gate::LogGate;
 use crate::store::usage::Quota;
-use crate::store::{FsBlobs, Store, TenantBlobs, TenantKv};
+use crate::store::{FsBlobs, Store, TenantBlobs};
 use crate::tenants::TenantConfig;
 use crate::triggers::fanout::{LOG_TARGETS, TenantFanout};
 use crate::workflow::Executor;
@@ -33,22 +32,25 @@ pub struct Services {
 }
 
 impl Services {
-    /// The backends for one tenant, with its own outbound policy and database pools
-    /// (made once per tenant load and shared by its plugins).
+    /// The backends for one tenant (made once per tenant load and shared by its plugins).
     pub fn backends(&self, name: &str, tenant: &TenantConfig) -> Result<Backends, String> {
-        let mut backends = Backends::unavailable();
-        backends.kv = Arc::new(TenantKv {
-            store: self.store.clone(),
-            quota: Quota::kv(&tenant.limits),
-        });
-        backends.blob = Arc::new(self.tenant_blobs(&tenant.limits));
-        backends.http = self.http.for_tenant(tenant.http.allow_private);
-        let databases = self.data_dir.join("databases").join(name);
-        backends.sql = Arc::new(TenantDatabases::new(&tenant.databases, &databases)?);
         let fanout = self.fanout(name, tenant);
-        backends.messaging = fanout.clone();
-        backends.notify = fanout;
-        Ok(backends)
+        Backends::for_tenant(
+            &HostResources {
+                store: &self.store,
+                blobs: &self.blobs,
+                http: &self.http,
+                data_dir: &self.data_dir,
+            },
+            &TenantResources {
+                name,
+                limits: &tenant.limits,
+                databases: &tenant.databases,
+                allow_private: tenant.http.allow_private,
+                notify: Some(fanout.clone()),
+                messaging: Some(fanout),
+            },
+        )
     }
 
     /// A tenant's blobs under its quota, as plugins and the admin API write them.

@@ -3,11 +3,22 @@
 
 use async_trait::async_trait;
 
-use super::{CapError, Grants};
+use super::{CapError, Grant};
 use crate::bindings::blob::{Host, ObjectPage};
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
 use crate::engine::limits::capability::{BLOB_KEY_BYTES, BLOB_OBJECT_BYTES, BLOB_PAGE};
+
+/// The tenant's blob buckets.
+pub const BUCKETS: Grant = Grant {
+    key: "blob_buckets",
+    names: "blob bucket",
+};
+
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "blob",
+    grants: &[BUCKETS],
+};
 
 /// A tenant's bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +71,7 @@ pub fn check_key(key: &str) -> Result<(), CapError> {
 
 impl Invocation {
     fn blob_bucket(&self, bucket: &str) -> Result<BlobBucket, CapError> {
-        Grants::check(
-            &self.ctx.capabilities.grants.blob_buckets,
-            "blob bucket",
-            bucket,
-        )?;
+        self.ctx.capabilities.grants.check(BUCKETS, bucket)?;
         Ok(BlobBucket {
             tenant: self.ctx.tenant.clone(),
             bucket: bucket.to_string(),
@@ -115,4 +122,39 @@ impl Host for Invocation {
         let blobs = &self.ctx.capabilities.backends.blob;
         Ok(blobs.list(&at, &prefix, cursor.as_deref(), limit).await?)
     }
+}
+
+/// The answer where this host has no blob backend.
+#[async_trait]
+impl Blobs for super::Unavailable {
+    async fn get(&self, _: &BlobBucket, _: &str) -> Result<Option<Vec<u8>>, CapError> {
+        super::unavailable::answer("blob")
+    }
+    async fn put(&self, _: &BlobBucket, _: &str, _: &[u8]) -> Result<(), CapError> {
+        super::unavailable::answer("blob")
+    }
+    async fn delete(&self, _: &BlobBucket, _: &str) -> Result<bool, CapError> {
+        super::unavailable::answer("blob")
+    }
+    async fn list(
+        &self,
+        _: &BlobBucket,
+        _: &str,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<crate::bindings::blob::ObjectPage, CapError> {
+        super::unavailable::answer("blob")
+    }
+}
+
+/// The tenant's blobs on the host's blob store, under its `blob_mb` quota.
+pub fn backend(
+    host: &super::HostResources,
+    tenant: &super::TenantResources,
+) -> std::sync::Arc<dyn Blobs> {
+    std::sync::Arc::new(crate::store::TenantBlobs {
+        files: host.blobs.clone(),
+        store: host.store.clone(),
+        quota: crate::store::usage::Quota::blob(tenant.limits),
+    })
 }

@@ -3,6 +3,12 @@
 use crate::bindings::config::Host;
 use crate::engine::Invocation;
 
+/// Every plugin reads its own config: nothing to grant.
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "config",
+    grants: &[],
+};
+
 impl Host for Invocation {
     async fn get(&mut self, key: String) -> Option<String> {
         self.ctx.capabilities.config.get(&key).cloned()

@@ -2,11 +2,22 @@
 
 use async_trait::async_trait;
 
-use super::{Caller, CapError};
+use super::{Caller, CapError, Grant};
 use crate::bindings::http::Host;
 pub use crate::bindings::http::{Request, Response};
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
+
+/// Outbound hosts (`api.example.com`, `*.example.com`).
+pub const HOSTS: Grant = Grant {
+    key: "hosts",
+    names: "host",
+};
+
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "http",
+    grants: &[HOSTS],
+};
 
 /// Sends a request the grants already allowed.
 #[async_trait]
@@ -53,7 +64,7 @@ pub fn check_url(hosts: &[String], raw: &str) -> Result<url::Url, CapError> {
 
 impl Host for Invocation {
     async fn send(&mut self, request: Request) -> Result<Response, HostError> {
-        check_url(&self.ctx.capabilities.grants.hosts, &request.url)?;
+        check_url(self.ctx.capabilities.grants.list(HOSTS), &request.url)?;
         let caller = self.caller();
         Ok(self
             .ctx
@@ -73,5 +84,13 @@ impl Invocation {
             invocation: &self.id,
             depth: self.depth.saturating_add(1),
         }
+    }
+}
+
+/// The answer where this host has no http backend.
+#[async_trait]
+impl OutboundHttp for super::Unavailable {
+    async fn send(&self, _: &Caller<'_>, _: Request) -> Result<Response, CapError> {
+        super::unavailable::answer("outbound http")
     }
 }

@@ -4,12 +4,23 @@
 
 use async_trait::async_trait;
 
-use super::{CapError, Grants};
+use super::{CapError, Grant, Grants};
 use crate::bindings::kv::Host;
 pub use crate::bindings::kv::{Entry, KeyPage};
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
 use crate::engine::limits::capability::{KV_KEY_BYTES, KV_PAGE, KV_VALUE_BYTES};
+
+/// Shared buckets of the tenant (`kv.buckets`); the private bucket `default` needs none.
+pub const BUCKETS: Grant = Grant {
+    key: "kv_buckets",
+    names: "kv bucket",
+};
+
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "kv",
+    grants: &[BUCKETS],
+};
 
 /// Where a key lives: the tenant, and either a plugin's private bucket or a shared one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +55,7 @@ impl Namespace {
         if bucket == "default" {
             return Ok(Self::private(tenant, plugin));
         }
-        Grants::check(&grants.kv_buckets, "kv bucket", bucket)?;
+        grants.check(BUCKETS, bucket)?;
         Ok(Self::shared(tenant, bucket))
     }
 }
@@ -189,4 +200,51 @@ impl Host for Invocation {
             .increment(&ns, &key, delta)
             .await?)
     }
+}
+
+/// The answer where this host has no kv backend.
+#[async_trait]
+impl KeyValue for super::Unavailable {
+    async fn get(&self, _: &Namespace, _: &str) -> Result<Option<Entry>, CapError> {
+        super::unavailable::answer("kv")
+    }
+    async fn set(&self, _: &Namespace, _: &str, _: &[u8], _: Option<u64>) -> Result<u64, CapError> {
+        super::unavailable::answer("kv")
+    }
+    async fn delete(&self, _: &Namespace, _: &str) -> Result<bool, CapError> {
+        super::unavailable::answer("kv")
+    }
+    async fn list(
+        &self,
+        _: &Namespace,
+        _: &str,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<KeyPage, CapError> {
+        super::unavailable::answer("kv")
+    }
+    async fn compare_and_swap(
+        &self,
+        _: &Namespace,
+        _: &str,
+        _: u64,
+        _: &[u8],
+        _: Option<u64>,
+    ) -> Result<Option<u64>, CapError> {
+        super::unavailable::answer("kv")
+    }
+    async fn increment(&self, _: &Namespace, _: &str, _: i64) -> Result<i64, CapError> {
+        super::unavailable::answer("kv")
+    }
+}
+
+/// The tenant's kv in the host's store, under its `kv_items` and `kv_mb` quota.
+pub fn backend(
+    host: &super::HostResources,
+    tenant: &super::TenantResources,
+) -> std::sync::Arc<dyn KeyValue> {
+    std::sync::Arc::new(crate::store::TenantKv {
+        store: host.store.clone(),
+        quota: crate::store::usage::Quota::kv(tenant.limits),
+    })
 }

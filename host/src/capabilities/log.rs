@@ -10,6 +10,12 @@ use crate::engine::Invocation;
 use crate::engine::limits::capability::LOG_LINE_BYTES;
 use crate::text::escape_within;
 
+/// Every plugin logs (at its tenant's `log_lines_per_s`): nothing to grant.
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "log",
+    grants: &[],
+};
+
 impl Host for Invocation {
     async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         if !self.ctx.logs.admit() {

@@ -2,10 +2,29 @@
 
 use async_trait::async_trait;
 
-use super::{Caller, CapError, Grants};
+use super::{Caller, CapError, Grant};
 use crate::bindings::messaging::{Host, SendOptions};
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
+
+/// The tenant's queues, event buses and workflows, each its own allow-list.
+pub const QUEUES: Grant = Grant {
+    key: "queues",
+    names: "queue",
+};
+pub const BUSES: Grant = Grant {
+    key: "buses",
+    names: "bus",
+};
+pub const WORKFLOWS: Grant = Grant {
+    key: "workflows",
+    names: "workflow",
+};
+
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "messaging",
+    grants: &[QUEUES, BUSES, WORKFLOWS],
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingMessage {
@@ -83,7 +102,7 @@ impl Host for Invocation {
         body: String,
         options: SendOptions,
     ) -> Result<String, HostError> {
-        Grants::check(&self.ctx.capabilities.grants.queues, "queue", &queue)?;
+        self.ctx.capabilities.grants.check(QUEUES, &queue)?;
         // Here too, so `orquesta test` refuses what the service refuses.
         check_delay(options.delay_seconds)?;
         let message = OutgoingMessage {
@@ -111,7 +130,7 @@ impl Host for Invocation {
         detail_type: String,
         detail: String,
     ) -> Result<String, HostError> {
-        Grants::check(&self.ctx.capabilities.grants.buses, "bus", &bus)?;
+        self.ctx.capabilities.grants.check(BUSES, &bus)?;
         check_json("event detail", &detail)?;
         let event = OutgoingEvent {
             bus,
@@ -135,16 +154,32 @@ impl Host for Invocation {
         input: String,
         name: Option<String>,
     ) -> Result<String, HostError> {
-        Grants::check(
-            &self.ctx.capabilities.grants.workflows,
-            "workflow",
-            &workflow,
-        )?;
+        self.ctx.capabilities.grants.check(WORKFLOWS, &workflow)?;
         check_json("execution input", &input)?;
         let caller = self.caller();
         let messaging = &self.ctx.capabilities.backends.messaging;
         Ok(messaging
             .start_execution(&caller, &workflow, &input, name.as_deref())
             .await?)
+    }
+}
+
+/// The answer where this host has no messaging backend.
+#[async_trait]
+impl Messaging for super::Unavailable {
+    async fn send(&self, _: &Caller<'_>, _: OutgoingMessage) -> Result<String, CapError> {
+        super::unavailable::answer("messaging")
+    }
+    async fn put_event(&self, _: &Caller<'_>, _: OutgoingEvent) -> Result<String, CapError> {
+        super::unavailable::answer("the event bus")
+    }
+    async fn start_execution(
+        &self,
+        _: &Caller<'_>,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+    ) -> Result<String, CapError> {
+        super::unavailable::answer("workflows")
     }
 }

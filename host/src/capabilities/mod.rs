@@ -16,13 +16,16 @@ pub mod sql;
 mod unavailable;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::bindings::types::HostError;
+use crate::engine::limits::Limits;
 use crate::engine::limits::capability::NAME_BYTES;
+use crate::store::{FsBlobs, Store};
 pub use unavailable::Unavailable;
 
 /// A capability call's failure, as a backend reports it.
@@ -68,51 +71,105 @@ pub struct Caller<'a> {
     pub depth: u32,
 }
 
-/// What a tenant grants one plugin (`[plugins.NAME.allow]`). Every list is an
-/// allow-list; `"*"` allows any name. A plugin always has its private kv bucket
-/// `default`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// A host capability: the WIT interface a plugin imports and the grants that open it.
+#[derive(Debug, Clone, Copy)]
+pub struct Capability {
+    /// The interface's name in `orquesta:plugin` (docs/CONTRACT.md).
+    pub interface: &'static str,
+    /// The allow-lists a tenant gives a plugin for it; none when every plugin has it.
+    pub grants: &'static [Grant],
+}
+
+/// One allow-list under `[plugins.NAME.allow]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Its key in the tenant file.
+    pub key: &'static str,
+    /// What it names, for refusals ("kv bucket").
+    pub names: &'static str,
+}
+
+/// Every capability the host links, once: the tenant file's `allow` keys, `Grants::all`
+/// and the docs' list come from here. Adding one: docs/CONTRIBUTING.md.
+pub const CAPABILITIES: &[Capability] = &[
+    config::CAPABILITY,
+    log::CAPABILITY,
+    kv::CAPABILITY,
+    blob::CAPABILITY,
+    http::CAPABILITY,
+    notify::CAPABILITY,
+    messaging::CAPABILITY,
+    sql::CAPABILITY,
+];
+
+/// Every grant of every capability.
+pub fn grants() -> impl Iterator<Item = Grant> {
+    CAPABILITIES.iter().flat_map(|c| c.grants.iter().copied())
+}
+
+/// What a tenant grants one plugin (`[plugins.NAME.allow]`): one allow-list per
+/// [`Grant`] of [`CAPABILITIES`], absent ones empty. `"*"` allows any name. A plugin
+/// always has its private kv bucket `default`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// Shared kv buckets of the tenant.
-    pub kv_buckets: Vec<String>,
-    /// Outbound HTTP hosts (`api.example.com`, `*.example.com`).
-    pub hosts: Vec<String>,
-    pub topics: Vec<String>,
-    pub queues: Vec<String>,
-    pub buses: Vec<String>,
-    pub workflows: Vec<String>,
-    pub databases: Vec<String>,
-    pub blob_buckets: Vec<String>,
+    lists: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl Grants {
     /// Everything: for testing a plugin in isolation.
     pub fn all() -> Self {
-        let any = || vec!["*".to_string()];
-        Grants {
-            kv_buckets: any(),
-            hosts: any(),
-            topics: any(),
-            queues: any(),
-            buses: any(),
-            workflows: any(),
-            databases: any(),
-            blob_buckets: any(),
+        let mut all = Grants::default();
+        for grant in grants() {
+            all.lists.insert(grant.key, vec!["*".to_string()]);
         }
+        all
     }
 
-    /// `Ok` when `list` (the grant called `what`) allows `name`.
-    pub(crate) fn check(list: &[String], what: &str, name: &str) -> Result<(), CapError> {
-        check_name(what, name)?;
-        if list.iter().any(|g| g == "*" || g == name) {
+    /// These grants with `grant` allowing `names`.
+    pub fn with(mut self, grant: Grant, names: &[&str]) -> Self {
+        self.lists
+            .insert(grant.key, names.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
+    /// The names `grant` allows (`"*"` for any).
+    pub fn list(&self, grant: Grant) -> &[String] {
+        self.lists.get(grant.key).map_or(&[], Vec::as_slice)
+    }
+
+    /// `Ok` when `grant` allows `name`.
+    pub fn check(&self, grant: Grant, name: &str) -> Result<(), CapError> {
+        check_name(grant.names, name)?;
+        if self.list(grant).iter().any(|g| g == "*" || g == name) {
             Ok(())
         } else {
             Err(CapError::Denied(format!(
-                "{what} `{name}` is not granted to this plugin"
+                "{} `{name}` is not granted to this plugin",
+                grant.names
             )))
         }
     }
+}
+
+impl<'de> Deserialize<'de> for Grants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = BTreeMap::<String, Vec<String>>::deserialize(d)?;
+        let mut out = Grants::default();
+        for (key, names) in raw {
+            let Some(grant) = grants().find(|g| g.key == key) else {
+                return Err(D::Error::unknown_field(&key, grant_keys()));
+            };
+            out.lists.insert(grant.key, names);
+        }
+        Ok(out)
+    }
+}
+
+/// The grant keys, as serde's `unknown_field` wants them: a `'static` list, made once.
+fn grant_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| grants().map(|g| g.key).collect())
 }
 
 /// Names of buckets, topics and queues: short, printable, no path tricks.
@@ -152,7 +209,8 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The backends that carry out capability calls.
+/// The backends that carry out capability calls, one per capability of
+/// [`CAPABILITIES`] that has one.
 #[derive(Clone)]
 pub struct Backends {
     pub kv: Arc<dyn kv::KeyValue>,
@@ -163,8 +221,32 @@ pub struct Backends {
     pub sql: Arc<dyn sql::SqlDatabases>,
 }
 
+/// What a host gives its tenants' capabilities to work on. The service, `orquesta
+/// invoke` and the test harness each fill it in, and build every tenant's backends
+/// through [`Backends::for_tenant`].
+pub struct HostResources<'a> {
+    pub store: &'a Store,
+    pub blobs: &'a FsBlobs,
+    pub http: &'a outbound::SharedHttpClient,
+    /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
+    pub data_dir: &'a Path,
+}
+
+/// One tenant's settings the backends follow, and its messaging where the host has one.
+pub struct TenantResources<'a> {
+    pub name: &'a str,
+    pub limits: &'a Limits,
+    pub databases: &'a BTreeMap<String, sql::DatabaseConfig>,
+    /// `[http] allow_private`.
+    pub allow_private: bool,
+    /// The tenant's topics (the service's fan-out); `None`: `notify` is unavailable.
+    pub notify: Option<Arc<dyn notify::Notifier>>,
+    /// The tenant's queues, buses and workflows; `None`: `messaging` is unavailable.
+    pub messaging: Option<Arc<dyn messaging::Messaging>>,
+}
+
 impl Backends {
-    /// Every backend answers `unavailable`; set the ones the host has.
+    /// Every backend answers `unavailable`.
     pub fn unavailable() -> Self {
         let none = Arc::new(Unavailable);
         Backends {
@@ -175,6 +257,20 @@ impl Backends {
             messaging: none.clone(),
             sql: none,
         }
+    }
+
+    /// One tenant's backends: its quotas, outbound policy and database pools (made once
+    /// per tenant load and shared by its plugins).
+    pub fn for_tenant(host: &HostResources, tenant: &TenantResources) -> Result<Self, String> {
+        let none = Arc::new(Unavailable);
+        Ok(Backends {
+            kv: kv::backend(host, tenant),
+            blob: blob::backend(host, tenant),
+            http: host.http.for_tenant(tenant.allow_private),
+            notify: tenant.notify.clone().unwrap_or_else(|| none.clone()),
+            messaging: tenant.messaging.clone().unwrap_or(none),
+            sql: sql::backend(host, tenant)?,
+        })
     }
 }
 

@@ -2,10 +2,21 @@
 
 use async_trait::async_trait;
 
-use super::{Caller, CapError, Grants};
+use super::{Caller, CapError, Grant};
 use crate::bindings::notify::Host;
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
+
+/// The tenant's topics.
+pub const TOPICS: Grant = Grant {
+    key: "topics",
+    names: "topic",
+};
+
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "notify",
+    grants: &[TOPICS],
+};
 
 /// A message for a topic.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +45,7 @@ impl Host for Invocation {
         body: String,
         attributes: Vec<(String, String)>,
     ) -> Result<String, HostError> {
-        Grants::check(&self.ctx.capabilities.grants.topics, "topic", &topic)?;
+        self.ctx.capabilities.grants.check(TOPICS, &topic)?;
         let publication = Publication {
             topic,
             subject,
@@ -49,5 +60,13 @@ impl Host for Invocation {
             .notify
             .publish(&caller, publication)
             .await?)
+    }
+}
+
+/// The answer where this host has no notify backend.
+#[async_trait]
+impl Notifier for super::Unavailable {
+    async fn publish(&self, _: &Caller<'_>, _: Publication) -> Result<String, CapError> {
+        super::unavailable::answer("notify")
     }
 }

@@ -35,7 +35,7 @@ use sqlx::{
 use tokio::time::Instant;
 
 use self::sessions::Sessions;
-use super::{CapError, Grants};
+use super::{CapError, Grant};
 use crate::bindings::sql::Host;
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
@@ -44,6 +44,17 @@ use crate::engine::limits::capability::{
 };
 
 pub use crate::bindings::sql::{Rows, Value as SqlValue};
+
+/// The tenant's databases (`[databases.NAME]`).
+pub const DATABASES: Grant = Grant {
+    key: "databases",
+    names: "database",
+};
+
+pub const CAPABILITY: super::Capability = super::Capability {
+    interface: "sql",
+    grants: &[DATABASES],
+};
 
 /// A tenant's databases, by name.
 #[async_trait]
@@ -615,11 +626,7 @@ impl Host for Invocation {
         statement: String,
         params: Vec<SqlValue>,
     ) -> Result<Rows, HostError> {
-        Grants::check(
-            &self.ctx.capabilities.grants.databases,
-            "database",
-            &database,
-        )?;
+        self.ctx.capabilities.grants.check(DATABASES, &database)?;
         let sql = &self.ctx.capabilities.backends.sql;
         Ok(sql.query(&database, &statement, params).await?)
     }
@@ -630,14 +637,31 @@ impl Host for Invocation {
         statement: String,
         params: Vec<SqlValue>,
     ) -> Result<u64, HostError> {
-        Grants::check(
-            &self.ctx.capabilities.grants.databases,
-            "database",
-            &database,
-        )?;
+        self.ctx.capabilities.grants.check(DATABASES, &database)?;
         let sql = &self.ctx.capabilities.backends.sql;
         Ok(sql.execute(&database, &statement, params).await?)
     }
+}
+
+/// The answer where this host has no sql backend.
+#[async_trait]
+impl SqlDatabases for super::Unavailable {
+    async fn query(&self, _: &str, _: &str, _: Vec<SqlValue>) -> Result<Rows, CapError> {
+        super::unavailable::answer("sql")
+    }
+    async fn execute(&self, _: &str, _: &str, _: Vec<SqlValue>) -> Result<u64, CapError> {
+        super::unavailable::answer("sql")
+    }
+}
+
+/// The tenant's databases, relative SQLite paths under
+/// `<data_dir>/databases/<tenant>/`.
+pub fn backend(
+    host: &super::HostResources,
+    tenant: &super::TenantResources,
+) -> Result<Arc<dyn SqlDatabases>, String> {
+    let dir = host.data_dir.join("databases").join(tenant.name);
+    Ok(Arc::new(TenantDatabases::new(tenant.databases, &dir)?))
 }
 
 #[cfg(test)]

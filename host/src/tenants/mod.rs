@@ -14,7 +14,7 @@ use thiserror::Error;
 use crate::capabilities::secrets;
 pub use crate::capabilities::secrets::SecretRef;
 pub use crate::capabilities::sql::{DatabaseConfig, DatabaseUrl};
-use crate::capabilities::{Grants, Secret, check_name};
+use crate::capabilities::{Grant, Grants, Secret, check_name};
 use crate::engine::Limits;
 pub use lines::line_of_key;
 pub use routes::{ApiKeyConfig, AuthMode, JwtConfig, RouteConfig, RouteTemplate, UsagePlan};
@@ -452,20 +452,6 @@ impl TenantConfig {
         }
         for (name, plugin) in &self.plugins {
             check_name("plugin", name).map_err(|e| format!("plugins.{name}: {e}"))?;
-            for bucket in &plugin.allow.kv_buckets {
-                if bucket != "*" && !self.kv.buckets.contains(bucket) {
-                    return Err(format!(
-                        "plugins.{name}.allow.kv_buckets: `{bucket}` is not one of the tenant's kv.buckets"
-                    ));
-                }
-            }
-            for db in &plugin.allow.databases {
-                if db != "*" && !self.databases.contains_key(db) {
-                    return Err(format!(
-                        "plugins.{name}.allow.databases: `{db}` is not one of the tenant's databases"
-                    ));
-                }
-            }
             for (secret, r) in &plugin.secrets {
                 r.validate()
                     .map_err(|e| format!("plugins.{name}.secrets.{secret}: {e}"))?;
@@ -482,15 +468,6 @@ impl TenantConfig {
                 return Err(format!(
                     "queues.{name}.dead_letter: a queue cannot be its own dead-letter queue"
                 ));
-            }
-        }
-        for (name, plugin) in &self.plugins {
-            for queue in &plugin.allow.queues {
-                if queue != "*" && !self.queues.contains_key(queue) {
-                    return Err(format!(
-                        "plugins.{name}.allow.queues: `{queue}` is not one of the tenant's queues"
-                    ));
-                }
             }
         }
         for (name, topic) in &self.topics {
@@ -529,26 +506,6 @@ impl TenantConfig {
             )
             .map_err(|e| format!("schedules.{name}.target: {e}"))?;
         }
-        for (name, plugin) in &self.plugins {
-            for (list, what, declared) in [
-                (
-                    &plugin.allow.topics,
-                    "topics",
-                    self.topics.keys().collect::<Vec<_>>(),
-                ),
-                (
-                    &plugin.allow.buses,
-                    "buses",
-                    self.buses.keys().collect::<Vec<_>>(),
-                ),
-            ] {
-                if let Some(missing) = list.iter().find(|t| *t != "*" && !declared.contains(t)) {
-                    return Err(format!(
-                        "plugins.{name}.allow.{what}: `{missing}` is not one of the tenant's {what}"
-                    ));
-                }
-            }
-        }
         for (name, workflow) in &self.workflows {
             check_name("workflow", name).map_err(|e| format!("workflows.{name}: {e}"))?;
             let machine = crate::workflow::Machine::parse(&workflow.document)
@@ -563,18 +520,7 @@ impl TenantConfig {
                 ));
             }
         }
-        for (name, plugin) in &self.plugins {
-            if let Some(w) = plugin
-                .allow
-                .workflows
-                .iter()
-                .find(|w| *w != "*" && !self.workflows.contains_key(*w))
-            {
-                return Err(format!(
-                    "plugins.{name}.allow.workflows: `{w}` is not one of the tenant's workflows"
-                ));
-            }
-        }
+        self.check_grants()?;
         for (name, db) in &self.databases {
             check_name("database", name).map_err(|e| format!("databases.{name}: {e}"))?;
             db.validate()
@@ -674,6 +620,62 @@ impl QueueConfig {
     }
 }
 
+impl TenantConfig {
+    /// Every name a plugin is granted is one the tenant declares (or `"*"`).
+    fn check_grants(&self) -> Result<(), String> {
+        for (name, plugin) in &self.plugins {
+            for grant in crate::capabilities::grants() {
+                let Some((section, declared)) = self.declared(grant) else {
+                    continue;
+                };
+                if let Some(missing) = plugin
+                    .allow
+                    .list(grant)
+                    .iter()
+                    .find(|g| *g != "*" && !declared.contains(&g.as_str()))
+                {
+                    return Err(format!(
+                        "plugins.{name}.allow.{}: `{missing}` is not one of the tenant's {section}",
+                        grant.key
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The section declaring what `grant` names, and the names it declares; `None` when
+    /// any name may be granted (outbound hosts, blob buckets).
+    fn declared(&self, grant: Grant) -> Option<(&'static str, Vec<&str>)> {
+        use crate::capabilities::{kv, messaging, notify, sql};
+        let names = if grant == kv::BUCKETS {
+            (
+                "kv.buckets",
+                self.kv.buckets.iter().map(String::as_str).collect(),
+            )
+        } else if grant == sql::DATABASES {
+            (
+                "databases",
+                self.databases.keys().map(String::as_str).collect(),
+            )
+        } else if grant == messaging::QUEUES {
+            ("queues", self.queues.keys().map(String::as_str).collect())
+        } else if grant == notify::TOPICS {
+            ("topics", self.topics.keys().map(String::as_str).collect())
+        } else if grant == messaging::BUSES {
+            ("buses", self.buses.keys().map(String::as_str).collect())
+        } else if grant == messaging::WORKFLOWS {
+            (
+                "workflows",
+                self.workflows.keys().map(String::as_str).collect(),
+            )
+        } else {
+            return None;
+        };
+        Some(names)
+    }
+}
+
 /// The 1-based line of byte offset `at` in `text`.
 fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1
@@ -728,7 +730,10 @@ mod tests {
         let hello = &config.plugins["hello"];
         assert_eq!(config.limits.memory_mb, 32);
         assert_eq!(hello.config_strings()["retries"], "3");
-        assert_eq!(hello.allow.hosts, vec!["api.example.com"]);
+        assert_eq!(
+            hello.allow.list(crate::capabilities::http::HOSTS),
+            ["api.example.com"]
+        );
     }
 
     #[test]

@@ -29,10 +29,10 @@ use anyhow::Context as _;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::capabilities::blob::{BlobBucket, Blobs};
+use crate::capabilities::blob::BlobBucket;
 use crate::capabilities::kv::{KeyValue, Namespace};
-use crate::capabilities::sql::{SqlDatabases, TenantDatabases};
-use crate::capabilities::{Backends, Capabilities, Grants, Secret};
+use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
+use crate::capabilities::{Backends, Capabilities, Grants, HostResources, Secret, TenantResources};
 use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WasiContexts,
 };
@@ -90,7 +90,8 @@ impl TestPlugin {
 
     /// A fresh world for one test: empty store, no mocks, nothing recorded.
     pub async fn sandbox(&self) -> anyhow::Result<Sandbox> {
-        Ok(Sandbox {
+        let blob_dir = Arc::new(tempfile::tempdir()?);
+        Sandbox {
             engine: self.engine.clone(),
             plugin: self.plugin.clone(),
             tenant: "test".into(),
@@ -102,15 +103,17 @@ impl TestPlugin {
             wasi: Arc::default(),
             limits: Limits::default(),
             store: Store::in_memory().await?,
-            blob_dir: Arc::new(tempfile::tempdir()?),
+            blobs: FsBlobs::new(blob_dir.path().to_path_buf()),
+            blob_dir,
+            // Never used for a request: `http` answers them. It is what the service's
+            // backends are built from.
+            http_client: SharedHttpClient::new(OutboundConfig::default())?,
             http: Arc::new(MockHttp::default()),
             outbox: Arc::new(Outbox::default()),
             databases: BTreeMap::new(),
-            sql: Arc::new(
-                TenantDatabases::new(&BTreeMap::new(), Path::new("."))
-                    .map_err(anyhow::Error::msg)?,
-            ),
-        })
+            backends: Backends::unavailable(),
+        }
+        .built()
     }
 }
 
@@ -151,10 +154,15 @@ pub struct Sandbox {
     store: Store,
     /// Blobs live in a private directory, removed with the sandbox.
     blob_dir: Arc<tempfile::TempDir>,
+    blobs: FsBlobs,
+    http_client: SharedHttpClient,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,
     databases: BTreeMap<String, DatabaseConfig>,
-    sql: Arc<dyn SqlDatabases>,
+    /// Built as the service builds a tenant's (`Backends::for_tenant`), again whenever
+    /// what they follow changes (store, limits, databases), with the mock HTTP and the
+    /// outbox in place of the network and the service's messaging.
+    backends: Backends,
 }
 
 impl Sandbox {
@@ -184,6 +192,7 @@ impl Sandbox {
     pub fn limits(&mut self, limits: Limits) -> &mut Self {
         self.concurrency = Arc::new(Semaphore::new(limits.concurrency as usize));
         self.limits = limits;
+        self.rebuild_storage();
         self
     }
 
@@ -206,9 +215,7 @@ impl Sandbox {
         config: DatabaseConfig,
     ) -> anyhow::Result<&mut Self> {
         self.databases.insert(name.to_string(), config);
-        let dir = self.blob_dir.path().join("databases");
-        self.sql =
-            Arc::new(TenantDatabases::new(&self.databases, &dir).map_err(anyhow::Error::msg)?);
+        self.rebuild()?;
         Ok(self)
     }
 
@@ -221,6 +228,7 @@ impl Sandbox {
         params: &[Value],
     ) -> anyhow::Result<u64> {
         Ok(self
+            .backends
             .sql
             .execute(database, statement, sql_params(params)?)
             .await?)
@@ -236,6 +244,7 @@ impl Sandbox {
     ) -> anyhow::Result<Vec<Vec<Value>>> {
         use crate::capabilities::sql::SqlValue;
         let rows = self
+            .backends
             .sql
             .query(database, statement, sql_params(params)?)
             .await?;
@@ -260,7 +269,51 @@ impl Sandbox {
     /// Uses `store` instead of the sandbox's own, e.g. to share one between tenants.
     pub fn store(&mut self, store: Store) -> &mut Self {
         self.store = store;
+        self.rebuild_storage();
         self
+    }
+
+    fn built(mut self) -> anyhow::Result<Self> {
+        self.rebuild()?;
+        Ok(self)
+    }
+
+    /// Builds the backends afresh, database pools included.
+    fn rebuild(&mut self) -> anyhow::Result<()> {
+        let mut backends = Backends::for_tenant(&self.host(), &self.tenant_resources())
+            .map_err(anyhow::Error::msg)?;
+        backends.http = self.http.clone();
+        self.backends = backends;
+        Ok(())
+    }
+
+    /// Rebuilds kv and blobs alone, which follow the store and the limits; the database
+    /// pools stay, with what in-memory databases hold.
+    fn rebuild_storage(&mut self) {
+        let (host, tenant) = (self.host(), self.tenant_resources());
+        let kv = crate::capabilities::kv::backend(&host, &tenant);
+        let blob = crate::capabilities::blob::backend(&host, &tenant);
+        (self.backends.kv, self.backends.blob) = (kv, blob);
+    }
+
+    fn host(&self) -> HostResources<'_> {
+        HostResources {
+            store: &self.store,
+            blobs: &self.blobs,
+            http: &self.http_client,
+            data_dir: self.blob_dir.path(),
+        }
+    }
+
+    fn tenant_resources(&self) -> TenantResources<'_> {
+        TenantResources {
+            name: &self.tenant,
+            limits: &self.limits,
+            databases: &self.databases,
+            allow_private: false,
+            notify: Some(self.outbox.clone()),
+            messaging: Some(self.outbox.clone()),
+        }
     }
 
     fn namespace(&self, bucket: &str) -> anyhow::Result<Namespace> {
@@ -290,10 +343,6 @@ impl Sandbox {
         Ok(self.store.get(&ns, key).await?.map(|e| e.value))
     }
 
-    fn blobs(&self) -> FsBlobs {
-        FsBlobs::new(self.blob_dir.path().to_path_buf())
-    }
-
     fn blob_bucket(&self, bucket: &str) -> BlobBucket {
         BlobBucket {
             tenant: self.tenant.clone(),
@@ -308,15 +357,22 @@ impl Sandbox {
         key: &str,
         data: impl AsRef<[u8]>,
     ) -> anyhow::Result<()> {
+        // Through the tenant's backend, so the blob quota counts it as it counts the
+        // plugin's own writes.
         Ok(self
-            .blobs()
+            .backends
+            .blob
             .put(&self.blob_bucket(bucket), key, data.as_ref())
             .await?)
     }
 
     /// A blob as the plugin would see it.
     pub async fn blob_get(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.blobs().get(&self.blob_bucket(bucket), key).await?)
+        Ok(self
+            .backends
+            .blob
+            .get(&self.blob_bucket(bucket), key)
+            .await?)
     }
 
     /// Runs one event (its JSON form) and returns the result's JSON form.
@@ -340,14 +396,7 @@ impl Sandbox {
                 config: self.config.clone(),
                 secrets: self.secrets.clone(),
                 grants: self.grants.clone(),
-                backends: Backends {
-                    kv: Arc::new(self.store.clone()),
-                    blob: Arc::new(self.blobs()),
-                    http: self.http.clone(),
-                    notify: self.outbox.clone(),
-                    messaging: self.outbox.clone(),
-                    sql: self.sql.clone(),
-                },
+                backends: self.backends.clone(),
             },
         );
         ctx.concurrency = self.concurrency.clone();

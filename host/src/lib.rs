@@ -23,4 +23,5 @@ pub mod tenants;
 pub mod testing;
 pub mod text;
 pub mod triggers;
+pub mod web;
 pub mod workflow;

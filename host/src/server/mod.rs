@@ -3,8 +3,6 @@
 
 mod access_log;
 mod admin;
-pub(crate) mod body;
-pub(crate) mod problem;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,14 +22,12 @@ pub use crate::app::config::HostConfig;
 use crate::app::watch;
 use crate::app::{App, Services, plugins, tenants};
 use crate::triggers;
-use problem::Problem;
+use crate::web::problem::{self, Problem};
 
 use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::engine::{Engine, EngineConfig, EngineLimits};
 use crate::store::{FsBlobs, Store};
 
-/// Plugin uploads through the admin API; far above any real component.
-const MAX_UPLOAD_BYTES: usize = 256 << 20;
 
 /// A started server.
 pub struct RunningServer {
@@ -201,7 +197,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics_text))
         .nest(
             "/admin/v1",
-            admin::router(app.clone()).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+            admin::router(app.clone()).layer(DefaultBodyLimit::max(crate::web::body::MAX_UPLOAD_BYTES)),
         )
         .fallback(|uri: axum::http::Uri| async move {
             Problem::not_found(format!(

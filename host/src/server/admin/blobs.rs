@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::server::body::AdminBody;
+use crate::web::body::AdminBody;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::capabilities::blob::{BlobBucket, Blobs as _, check_key, check_object};
-use crate::server::problem::{Problem, ProblemDocument};
+use crate::web::problem::{Problem, ProblemDocument};
 
 fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Problem> {
     if app.tenants.get(tenant).is_none() {

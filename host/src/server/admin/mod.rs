@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::server::body::AdminBody;
+use crate::web::body::AdminBody;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::app::plugins::PluginStatus;
 use crate::app::plugins::UploadError;
 use crate::app::tenants::TenantStatus;
-use crate::server::problem::{Problem, ProblemDocument};
+use crate::web::problem::{Problem, ProblemDocument};
 use crate::triggers::http::auth::{bearer, sha256_hex};
 mod blobs;
 mod openapi;

@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use super as admin;
-use crate::server::problem::Problem;
+use crate::web::problem::Problem;
 
 /// What the document says beside its operations: title, server, tags and the token.
 #[derive(OpenApi)]

@@ -1,8 +1,8 @@
 //! Workflows in the admin API: start, list, describe and stop executions.
 
 use crate::app::App;
-use crate::server::body::AdminBody;
-use crate::server::problem::{Problem, ProblemDocument};
+use crate::web::body::AdminBody;
+use crate::web::problem::{Problem, ProblemDocument};
 use crate::store::workflow::ExecutionRow;
 use axum::Json;
 use axum::extract::{Path, Query, State};

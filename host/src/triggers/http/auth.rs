@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bindings::handler::Identity;
 use crate::capabilities::kv::Namespace;
-use crate::server::problem::Problem;
+use crate::web::problem::Problem;
 use crate::store::{Store, now_ms};
 use crate::tenants::{JwtConfig, RouteConfig, TenantConfig, UsagePlan};
 

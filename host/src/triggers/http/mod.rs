@@ -16,7 +16,7 @@ use crate::app::tenants::{NoRoute, RouteMatch};
 use crate::bindings::handler::{Event, HttpRequest, Response as PluginResponse};
 use crate::engine::InvokeError;
 use crate::metrics::HttpMetrics;
-use crate::server::problem::{FromPlugin, Problem};
+use crate::web::problem::{FromPlugin, Problem};
 use crate::tenants::AuthMode;
 use crate::triggers::http::headers::HeaderPolicy;
 
@@ -151,7 +151,7 @@ async fn serve(
     let limit = (app.config.max_body_kb as usize) << 10;
     // A client slow to send its body is refused for that (polled before the request's
     // own timeout, which has the same deadline), not reported as the gateway's 504.
-    let body = tokio::time::timeout_at(deadline, crate::server::body::read(headers, body, limit))
+    let body = tokio::time::timeout_at(deadline, crate::web::body::read(headers, body, limit))
         .await
         .map_err(|_| {
             Problem::new(

@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use http_body_util::LengthLimitError;
 
-use crate::server::problem::Problem;
+use crate::web::problem::Problem;
 
 /// Reads `body`, refusing more than `limit` bytes (`headers` may declare too many up
 /// front, refused before reading).
@@ -77,6 +77,9 @@ pub const ADMIN_BODY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// An admin API request's body, up to the admin API's upload limit and within
 /// `ADMIN_BODY_TIMEOUT`: bytes as sent.
+/// Admin API bodies (plugin uploads, blobs); far above any real component.
+pub const MAX_UPLOAD_BYTES: usize = 256 << 20;
+
 #[derive(utoipa::ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct AdminBody(pub Bytes);
@@ -89,7 +92,7 @@ impl<S: Send + Sync> FromRequest<S> for AdminBody {
         read_within(
             &parts.headers,
             body,
-            super::MAX_UPLOAD_BYTES,
+            MAX_UPLOAD_BYTES,
             ADMIN_BODY_TIMEOUT,
         )
         .await

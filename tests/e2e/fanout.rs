@@ -252,7 +252,7 @@ async fn bad_policies_and_patterns_are_refused_at_load() {
         (
             r#"filter_policy = { country = ["PE"] } }"#,
             r#"filter_policy = { country = [{ regex = "P.*" }] } }"#,
-            "unknown operator `regex`",
+            "Unrecognized match type regex",
         ),
         (
             r#"detail = { status = ["completed"] } }"#,

@@ -153,6 +153,26 @@ pub struct Subscription {
     /// What the policy looks at: the message `attributes` (default) or its JSON `body`.
     #[serde(default)]
     pub filter_scope: FilterScope,
+    #[serde(skip)]
+    compiled: Compiled,
+}
+
+/// A pattern or policy compiled on first use (checking one, wildcards' complexity
+/// included, is too costly to repeat for every message); not part of the config's
+/// identity: copies start empty and compare equal.
+#[derive(Debug, Default)]
+struct Compiled(std::sync::OnceLock<Result<crate::pattern::Pattern, String>>);
+
+impl Clone for Compiled {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Compiled {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -179,11 +199,23 @@ impl Subscription {
     }
 
     /// The parsed filter policy, if any.
-    pub fn policy(&self) -> Result<Option<crate::pattern::Pattern>, String> {
-        self.filter_policy
+    pub fn policy(&self) -> Result<Option<&crate::pattern::Pattern>, String> {
+        let Some(policy) = &self.filter_policy else {
+            return Ok(None);
+        };
+        let dialect = match self.filter_scope {
+            FilterScope::Attributes => crate::pattern::Dialect::SnsAttributes,
+            FilterScope::Body => crate::pattern::Dialect::SnsBody,
+        };
+        self.compiled
+            .0
+            .get_or_init(|| {
+                crate::pattern::Pattern::parse(policy, dialect)
+                    .map_err(|e| format!("filter_policy{e}"))
+            })
             .as_ref()
-            .map(|p| crate::pattern::Pattern::parse(p).map_err(|e| format!("filter_policy{e}")))
-            .transpose()
+            .map(Some)
+            .map_err(Clone::clone)
     }
 }
 
@@ -217,6 +249,8 @@ pub struct RuleConfig {
     pub name: String,
     pub pattern: serde_json::Value,
     pub targets: Vec<RuleTarget>,
+    #[serde(skip)]
+    compiled: Compiled,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -246,8 +280,15 @@ impl RuleTarget {
 }
 
 impl RuleConfig {
-    pub fn pattern(&self) -> Result<crate::pattern::Pattern, String> {
-        crate::pattern::Pattern::parse(&self.pattern).map_err(|e| format!("pattern{e}"))
+    pub fn pattern(&self) -> Result<&crate::pattern::Pattern, String> {
+        self.compiled
+            .0
+            .get_or_init(|| {
+                crate::pattern::Pattern::parse(&self.pattern, crate::pattern::Dialect::EventBridge)
+                    .map_err(|e| format!("pattern{e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 

@@ -21,6 +21,7 @@
 //! refused with its path and reason, worded as the cloud words it where we know it.
 
 mod cidr;
+pub mod test_event;
 #[cfg(test)]
 mod tests;
 mod wildcard;

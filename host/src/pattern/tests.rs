@@ -878,7 +878,7 @@ fn invalid_patterns_are_refused_with_their_path() {
             (
                 r#"{"a": [{"wildcard": "a**b"}]}"#,
                 ".a",
-                "Consecutive wildcard characters at pos 2",
+                "Consecutive wildcard characters at pos 1",
             ),
             (
                 r#"{"a": [{"anything-but": {"wildcard": "**"}}]}"#,

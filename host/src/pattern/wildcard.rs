@@ -22,8 +22,12 @@ impl Wildcard {
         while let Some((pos, c)) = chars.next() {
             match c {
                 '*' => {
+                    // The position of the first of the two, as the cloud reports it.
                     if toks.last() == Some(&Tok::Star) {
-                        return Err(format!("Consecutive wildcard characters at pos {pos}"));
+                        return Err(format!(
+                            "Consecutive wildcard characters at pos {}",
+                            pos - 1
+                        ));
                     }
                     toks.push(Tok::Star);
                 }

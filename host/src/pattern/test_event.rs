@@ -11,6 +11,7 @@ use super::{Dialect, Numbers, Pattern, PatternError, attributes_document};
 /// What is tested.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "event_pattern")]
 pub enum Kind {
     /// An EventBridge event pattern, against an event with EventBridge's envelope.
     #[default]

@@ -722,12 +722,19 @@ async fn put_event(
 /// A pattern or policy and an event to test it against.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "event_pattern",
+    "pattern": { "source": ["shop"], "detail": { "status": ["paid"] } },
+    "event": { "version": "0", "id": "1", "detail-type": "OrderPaid", "source": "shop",
+        "account": "acme", "time": "2026-12-05T10:00:00Z", "region": "local",
+        "resources": [], "detail": { "status": "paid" } }
+}))]
 struct TestPatternBody {
     /// What `pattern` is (default `event_pattern`).
     #[serde(default)]
     kind: crate::pattern::test_event::Kind,
     /// The event pattern or filter policy: JSON, or a string holding JSON.
-    #[schema(value_type = Object, example = json!({"source": ["orders"], "detail": {"country": ["PE"]}}))]
+    #[schema(value_type = Object)]
     pattern: serde_json::Value,
     /// An event pattern's event (with EventBridge's envelope: `id`, `account`, `source`,
     /// `time`, `region`, `resources`, `detail-type`); a policy's message attributes
@@ -739,6 +746,7 @@ struct TestPatternBody {
 /// Whether the event matches.
 #[derive(Serialize, ToSchema)]
 struct TestPatternResult {
+    #[schema(example = true)]
     result: bool,
 }
 

@@ -424,3 +424,54 @@ async fn hostile_patterns_are_refused_quickly() {
     assert_eq!(code, 200, "the service still answers");
     s.shutdown().await;
 }
+
+/// Bus rule targets receive what `input`, `input_path` or `input_transformer` makes of
+/// the event, as EventBridge's targets do; a target without them gets the event.
+#[tokio::test]
+async fn rule_targets_receive_their_transformed_input() {
+    let tenant = r#"
+[queues.whole]
+[queues.detail]
+[queues.constant]
+[queues.shaped]
+[queues.text]
+
+[[buses.default.rules]]
+name = "orders"
+pattern = { source = ["shop"], "detail.status" = ["paid"] }
+targets = [
+  { queue = "whole" },
+  { queue = "detail", input_path = "$.detail" },
+  { queue = "constant", input = { kind = "fixed" } },
+  { queue = "shaped", input_transformer = { input_paths_map = { id = "$.detail.order-id", total = "$.detail.total" }, input_template = '{"order": <id>, "total": <total>, "rule": "<aws.events.rule-name>", "note": "order <id> paid"}' } },
+  { queue = "text", input_transformer = { input_paths_map = { id = "$.detail.order-id" }, input_template = '"order <id> is paid"' } },
+]
+"#;
+    let s = TestServer::start(&[], &[("acme", tenant)], |_| {}).await;
+    for status in ["paid", "open"] {
+        let (code, r) = post(
+            &s,
+            "/admin/v1/tenants/acme/buses/default/events",
+            json!({ "source": "shop", "detail_type": "OrderPaid",
+                    "detail": { "status": status, "order-id": "A-7", "total": 12.5 } }),
+        )
+        .await;
+        assert_eq!(code, 200, "{r}");
+    }
+    let whole = bodies(&s, "whole").await;
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    assert_eq!(whole[0]["detail-type"], "OrderPaid");
+    assert_eq!(
+        bodies(&s, "detail").await,
+        vec![json!({"status": "paid", "order-id": "A-7", "total": 12.5})]
+    );
+    assert_eq!(bodies(&s, "constant").await, vec![json!({"kind": "fixed"})]);
+    assert_eq!(
+        bodies(&s, "shaped").await,
+        vec![json!({"order": "A-7", "total": 12.5, "rule": "orders", "note": "order A-7 paid"})]
+    );
+    // A text result is the message body as it is.
+    let r = s.admin("tenants/acme/queues/text/messages").await;
+    assert_eq!(r["messages"][0]["body"], "order A-7 is paid", "{r}");
+    s.shutdown().await;
+}

@@ -5,6 +5,7 @@
 mod lines;
 mod routes;
 mod secrets;
+pub mod transform;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -265,9 +266,46 @@ pub struct RuleTarget {
     pub workflow: Option<String>,
     #[serde(default)]
     pub log: bool,
+    /// EventBridge's `Input`: this JSON in place of the event.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+    /// EventBridge's `InputPath`: the part of the event this JSONPath selects.
+    #[serde(default)]
+    pub input_path: Option<transform::InputPath>,
+    /// EventBridge's `InputTransformer`.
+    #[serde(default)]
+    pub input_transformer: Option<transform::InputTransformer>,
 }
 
 impl RuleTarget {
+    /// Whether the target changes what it receives (`input`, `input_path`,
+    /// `input_transformer`); at most one may be given.
+    fn check_input(&self) -> Result<bool, String> {
+        let given = [
+            self.input.is_some(),
+            self.input_path.is_some(),
+            self.input_transformer.is_some(),
+        ]
+        .into_iter()
+        .filter(|g| *g)
+        .count();
+        match given {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err("give at most one of input, input_path and input_transformer".into()),
+        }
+    }
+
+    /// What the target receives for `event` (`cx` holds the event and the rule).
+    pub fn input_for(&self, cx: &transform::Context<'_>) -> serde_json::Value {
+        transform::target_input(
+            self.input.as_ref(),
+            self.input_path.as_ref(),
+            self.input_transformer.as_ref(),
+            cx,
+        )
+    }
+
     pub fn target(&self) -> Result<Target<'_>, String> {
         match (&self.queue, &self.plugin, &self.workflow, self.log) {
             (Some(q), None, None, false) => Ok(Target::Queue(q)),
@@ -590,9 +628,19 @@ impl TenantConfig {
                 if rule.targets.is_empty() {
                     return Err(format!("{at}: a rule needs at least one target"));
                 }
-                for t in &rule.targets {
-                    self.check_target(&t.target().map_err(|e| format!("{at}: {e}"))?)
+                for (j, t) in rule.targets.iter().enumerate() {
+                    let target = t.target().map_err(|e| format!("{at}: {e}"))?;
+                    self.check_target(&target)
                         .map_err(|e| format!("{at}: {e}"))?;
+                    let transformed = t
+                        .check_input()
+                        .map_err(|e| format!("{at}.targets[{j}]: {e}"))?;
+                    // A plugin's bus handler takes a bus event, not any JSON.
+                    if transformed && matches!(target, Target::Plugin(_)) {
+                        return Err(format!(
+                            "{at}.targets[{j}]: input, input_path and input_transformer apply to queue, workflow and log targets; a plugin target receives the bus event"
+                        ));
+                    }
                 }
             }
         }
@@ -608,6 +656,15 @@ impl TenantConfig {
                     .map_err(|e| format!("schedules.{name}.target: {e}"))?,
             )
             .map_err(|e| format!("schedules.{name}.target: {e}"))?;
+            if schedule
+                .target
+                .check_input()
+                .map_err(|e| format!("schedules.{name}.target: {e}"))?
+            {
+                return Err(format!(
+                    "schedules.{name}.target: input, input_path and input_transformer apply to bus rule targets"
+                ));
+            }
         }
         for (name, plugin) in &self.plugins {
             for (list, what, declared) in [
@@ -812,6 +869,64 @@ mod tests {
         assert_eq!(err.line, Some(3));
         assert!(err.reason.contains("unknown field `colour`"), "{err}");
         assert!(err.to_string().starts_with("acme.toml:3: "), "{err}");
+    }
+
+    #[test]
+    fn rule_target_inputs_are_checked_with_their_line() {
+        let rule = |target: &str| {
+            format!(
+                "[queues.q]\n\n[[buses.default.rules]]\nname = \"r\"\npattern = {{ source = [\"s\"] }}\ntargets = [\n  {target},\n]\n"
+            )
+        };
+        let ok = parse(&rule(
+            r#"{ queue = "q", input_transformer = { input_paths_map = { id = "$.detail.instance-id" }, input_template = '{"id": <id>}' } }"#,
+        ))
+        .expect("a valid transformer");
+        assert!(
+            ok.buses["default"].rules[0].targets[0]
+                .input_transformer
+                .is_some()
+        );
+        for (target, line, reason) in [
+            (
+                r#"{ queue = "q", input_path = "detail" }"#,
+                Some(7),
+                "starts with `$`",
+            ),
+            (
+                r#"{ queue = "q", input_path = "$.a[x]" }"#,
+                Some(7),
+                "brackets hold",
+            ),
+            (
+                r#"{ queue = "q", input_transformer = { input_paths_map = { "aws.x" = "$.id" }, input_template = "<aws.x>" } }"#,
+                Some(7),
+                "reserved",
+            ),
+            (
+                r#"{ queue = "q", input_transformer = { input_template = "x", extra = 1 } }"#,
+                Some(7),
+                "unknown field `extra`",
+            ),
+            (
+                r#"{ queue = "q", input = { a = 1 }, input_path = "$.detail" }"#,
+                None,
+                "at most one of input, input_path and input_transformer",
+            ),
+            (
+                r#"{ plugin = "p", input_path = "$.detail" }"#,
+                None,
+                "a plugin target receives the bus event",
+            ),
+        ] {
+            let text =
+                rule(target).replace("[queues.q]", "[queues.q]\n[plugins.p]\nsource = \"p.wasm\"");
+            let err = parse(&text).unwrap_err();
+            assert!(err.reason.contains(reason), "{target}: {err}");
+            if let Some(line) = line {
+                assert_eq!(err.line, Some(line + 2), "{target}: {err}");
+            }
+        }
     }
 
     #[test]

@@ -508,7 +508,7 @@ fn parse_condition(
             let w = Wildcard::parse(&string_of(arg, path, op)?).map_err(|e| err(path, e))?;
             parsing
                 .wildcards
-                .entry(field_path.to_string())
+                .entry(field_key(field_path))
                 .or_default()
                 .push(w.clone());
             Ok(Condition::Wildcard(w))
@@ -527,6 +527,28 @@ fn parse_condition(
         "numeric" => parse_numeric(arg, path, dialect),
         other => Err(err(path, format!("Unrecognized match type {other}"))),
     }
+}
+
+/// A field's path without the `$or` alternatives it sits in: a field's wildcards count
+/// together wherever in the pattern they are.
+fn field_key(path: &str) -> String {
+    let mut key = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(at) = rest.find(".$or[") {
+        key.push_str(&rest[..at]);
+        let after = &rest[at + ".$or[".len()..];
+        match after.find(']') {
+            Some(end) if after[..end].bytes().all(|b| b.is_ascii_digit()) => {
+                rest = &after[end + 1..];
+            }
+            _ => {
+                key.push_str(".$or[");
+                rest = after;
+            }
+        }
+    }
+    key.push_str(rest);
+    key
 }
 
 fn check_number(n: Option<f64>, path: &str, dialect: Dialect) -> Result<f64, PatternError> {
@@ -602,7 +624,7 @@ fn parse_anything_but(
                         let w = Wildcard::parse(&s).map_err(|e| err(path, e))?;
                         parsing
                             .wildcards
-                            .entry(field_path.to_string())
+                            .entry(field_key(field_path))
                             .or_default()
                             .push(w.clone());
                         Ok(Condition::Wildcard(w))

@@ -939,6 +939,12 @@ fn wildcards_the_cloud_calls_too_complex_are_refused() {
                 ".EventBusArn",
                 "Rule is too complex",
             ),
+            // A field's wildcards count together, in `$or` alternatives too.
+            (
+                r#"{"$or": [{"k": [{"wildcard": "*a*a*a*"}]}, {"k": [{"anything-but": {"wildcard": "*a*a*a*"}}]}]}"#,
+                ".k",
+                "Rule is too complex",
+            ),
             // A field's wildcards count together, however the field is spelled.
             (
                 r#"{"d": {"k": [{"wildcard": "*a*a*a*"}]}, "d.k": [{"wildcard": "*a*a*a*"}]}"#,
@@ -952,6 +958,8 @@ fn wildcards_the_cloud_calls_too_complex_are_refused() {
         Dialect::EventBridge,
         &[r#"{"d": {"k": [{"wildcard": "*a*a*a*"}]}, "e": [{"wildcard": "*a*a*a*"}]}"#],
     );
+    assert_eq!(field_key(".d.$or[0].k.$or[12].j"), ".d.k.j");
+    assert_eq!(field_key(".$or[x].k"), ".$or[x].k");
     // The measure: "*a*a*a*" read with "aaa" matches 7 of its prefixes at once.
     let w = Wildcard::parse("*a*a*a*").expect("valid");
     assert_eq!(wildcard::complexity(&[&w], 100), Some(7));

@@ -370,7 +370,7 @@ fn parse_object(
                         .iter()
                         // `here` names the field as nested keys would, so `"a.b"` and
                         // `{"a": {"b": ..}}` share their wildcards' complexity.
-                        .map(|c| parse_condition(c, &here, &here, parsing))
+                        .map(|c| parse_condition(c, &here, parsing))
                         .collect::<Result<_, _>>()?,
                 )
             }
@@ -478,7 +478,6 @@ fn strings_of(v: &Value, path: &str, op: &str) -> Result<Vec<String>, PatternErr
 fn parse_condition(
     c: &Value,
     path: &str,
-    field_path: &str,
     parsing: &mut Parsing,
 ) -> Result<Condition, PatternError> {
     let dialect = parsing.dialect;
@@ -508,7 +507,7 @@ fn parse_condition(
             let w = Wildcard::parse(&string_of(arg, path, op)?).map_err(|e| err(path, e))?;
             parsing
                 .wildcards
-                .entry(field_key(field_path))
+                .entry(field_key(path))
                 .or_default()
                 .push(w.clone());
             Ok(Condition::Wildcard(w))
@@ -523,7 +522,7 @@ fn parse_condition(
                 "exists match pattern must be either true or false.",
             )),
         },
-        "anything-but" => parse_anything_but(arg, path, field_path, parsing),
+        "anything-but" => parse_anything_but(arg, path, parsing),
         "numeric" => parse_numeric(arg, path, dialect),
         other => Err(err(path, format!("Unrecognized match type {other}"))),
     }
@@ -566,7 +565,6 @@ fn check_number(n: Option<f64>, path: &str, dialect: Dialect) -> Result<f64, Pat
 fn parse_anything_but(
     arg: &Value,
     path: &str,
-    field_path: &str,
     parsing: &mut Parsing,
 ) -> Result<Condition, PatternError> {
     let dialect = parsing.dialect;
@@ -624,7 +622,7 @@ fn parse_anything_but(
                         let w = Wildcard::parse(&s).map_err(|e| err(path, e))?;
                         parsing
                             .wildcards
-                            .entry(field_key(field_path))
+                            .entry(field_key(path))
                             .or_default()
                             .push(w.clone());
                         Ok(Condition::Wildcard(w))

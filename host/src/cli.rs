@@ -43,6 +43,17 @@ enum LogFormat {
     Json,
 }
 
+/// What `test-pattern` tests.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PatternKind {
+    /// A bus rule's EventBridge event pattern.
+    EventPattern,
+    /// A subscription's SNS filter policy on message attributes.
+    FilterPolicy,
+    /// A subscription's SNS filter policy on the message body.
+    FilterPolicyBody,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one invocation of a plugin and print its result as JSON.
@@ -115,6 +126,19 @@ enum Command {
         #[arg(long)]
         if_absent: bool,
     },
+    /// Test an event pattern or SNS filter policy against an event, offline, as
+    /// EventBridge's TestEventPattern and the admin API's `POST /test-event-pattern` do:
+    /// prints `{"result": true|false}`; exits 0 when it matches, 1 when not, 2 when the
+    /// pattern or event is refused.
+    TestPattern {
+        /// The pattern: a file, `-` for standard input, or the JSON itself (`{...}`).
+        pattern: String,
+        /// The event (an EventBridge event; a policy's message attributes or body): a
+        /// file, `-`, or the JSON itself.
+        event: String,
+        #[arg(long, value_enum, default_value_t = PatternKind::EventPattern)]
+        kind: PatternKind,
+    },
     /// Print the `sha256:` hash of an API key, for `[[api_keys]]` in a tenant file.
     HashKey {
         /// The key; read from standard input when absent, so it stays out of shell history.
@@ -179,6 +203,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             store,
         } => serve(config.as_deref(), listen, store).await,
         Command::HashKey { key } => hash_key(key),
+        Command::TestPattern {
+            pattern,
+            event,
+            kind,
+        } => test_pattern(&pattern, &event, kind),
         Command::BlobPut {
             tenant,
             bucket,
@@ -545,6 +574,46 @@ fn hash_key(key: Option<String>) -> ExitCode {
         orquesta::triggers::http::auth::sha256_hex(&key)
     );
     ExitCode::SUCCESS
+}
+
+fn test_pattern(pattern: &str, event: &str, kind: PatternKind) -> ExitCode {
+    use orquesta::pattern::test_event::{Kind, test_event};
+    // The JSON itself, or where to read it.
+    let json = |source: &str, what: &str| -> anyhow::Result<serde_json::Value> {
+        let text = if source.trim_start().starts_with(['{', '[', '"']) {
+            source.to_string()
+        } else if source == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .with_context(|| format!("cannot read the {what} from standard input"))?;
+            text
+        } else {
+            std::fs::read_to_string(source)
+                .with_context(|| format!("cannot read the {what} file {source}"))?
+        };
+        serde_json::from_str(&text).with_context(|| format!("the {what} is not JSON"))
+    };
+    let (pattern, event) = match (json(pattern, "pattern"), json(event, "event")) {
+        (Ok(p), Ok(e)) => (p, e),
+        (Err(e), _) | (_, Err(e)) => return refuse(format!("{e:#}"), EXIT_BAD_INPUT),
+    };
+    let kind = match kind {
+        PatternKind::EventPattern => Kind::EventPattern,
+        PatternKind::FilterPolicy => Kind::FilterPolicy,
+        PatternKind::FilterPolicyBody => Kind::FilterPolicyBody,
+    };
+    match test_event(kind, &pattern, &event) {
+        Ok(result) => {
+            println!("{}", serde_json::json!({ "result": result }));
+            if result {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Err(e) => refuse(e, EXIT_BAD_INPUT),
+    }
 }
 
 async fn check(

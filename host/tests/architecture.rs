@@ -52,8 +52,7 @@ fn paths(text: &str) -> Vec<Vec<&str>> {
             let begin = from + at;
             from = begin + start.len();
             // A whole word: not `my_crate::`.
-            if begin > 0 && (bytes[begin - 1].is_ascii_alphanumeric() || bytes[begin - 1] == b'_')
-            {
+            if begin > 0 && (bytes[begin - 1].is_ascii_alphanumeric() || bytes[begin - 1] == b'_') {
                 continue;
             }
             let end = text[begin..]

@@ -549,3 +549,81 @@ fn blob_put_stores_a_file_where_the_service_reads_blobs() {
     );
     assert!(err.contains("blob bucket name"), "{err}");
 }
+
+/// `orquesta test-pattern`: the admin API's test offline. Exit 0 on a match, 1 on none,
+/// 2 on a refused pattern or event, with the reason on one line.
+#[test]
+fn test_pattern_tests_patterns_and_policies_offline() {
+    let dir = tempdir();
+    let event = write(
+        dir.path(),
+        "event.json",
+        r#"{"version": "0", "id": "1", "detail-type": "AppointmentConfirmed", "source": "appointments",
+            "account": "acme", "time": "2026-12-05T10:00:00Z", "region": "local", "resources": [],
+            "detail": {"status": "completed"}}"#,
+    );
+    let pattern = write(
+        dir.path(),
+        "pattern.json",
+        r#"{"detail": {"status": [{"prefix": {"equals-ignore-case": "COMP"}}]}}"#,
+    );
+    let (code, stdout, stderr) =
+        run_orquesta(dir.path(), &["test-pattern", &pattern, &event], None);
+    assert_eq!((code, stdout.trim()), (0, r#"{"result":true}"#), "{stderr}");
+    let (code, stdout, _) = run_orquesta(
+        dir.path(),
+        &[
+            "test-pattern",
+            r#"{"detail.status": ["cancelled"]}"#,
+            &event,
+        ],
+        None,
+    );
+    assert_eq!((code, stdout.trim()), (1, r#"{"result":false}"#));
+    // From standard input, and a policy on attributes.
+    let (code, stdout, stderr) = run_orquesta(
+        dir.path(),
+        &[
+            "test-pattern",
+            "--kind",
+            "filter-policy",
+            r#"{"country": ["PE"]}"#,
+            "-",
+        ],
+        Some(r#"{"country": "[\"CL\", \"PE\"]"}"#),
+    );
+    assert_eq!((code, stdout.trim()), (0, r#"{"result":true}"#), "{stderr}");
+    let err = refused(
+        &["test-pattern", r#"{"a": [{"wildcard": "x**"}]}"#, &event],
+        dir.path(),
+    );
+    assert!(
+        err.contains(
+            "Event pattern is not valid. Reason: .a: Consecutive wildcard characters at pos 1"
+        ),
+        "{err}"
+    );
+    let err = refused(
+        &[
+            "test-pattern",
+            "--kind",
+            "filter-policy",
+            r#"{"a": [{"anything-but": {"suffix": "x"}}]}"#,
+            "{}",
+        ],
+        dir.path(),
+    );
+    assert!(err.contains("Invalid parameter: FilterPolicy"), "{err}");
+    let err = refused(
+        &["test-pattern", r#"{"a": ["x"]}"#, r#"{"a": "x"}"#],
+        dir.path(),
+    );
+    assert!(err.contains("Parameter Event is not valid"), "{err}");
+    let err = refused(&["test-pattern", "missing.json", &event], dir.path());
+    assert!(
+        err.contains("cannot read the pattern file missing.json"),
+        "{err}"
+    );
+    let err = refused(&["test-pattern", "{broken", &event], dir.path());
+    assert!(err.contains("the pattern is not JSON"), "{err}");
+}

@@ -252,7 +252,7 @@ async fn bad_policies_and_patterns_are_refused_at_load() {
         (
             r#"filter_policy = { country = ["PE"] } }"#,
             r#"filter_policy = { country = [{ regex = "P.*" }] } }"#,
-            "unknown operator `regex`",
+            "Unrecognized match type regex",
         ),
         (
             r#"detail = { status = ["completed"] } }"#,
@@ -271,4 +271,207 @@ async fn bad_policies_and_patterns_are_refused_at_load() {
             .unwrap_err();
         assert!(err.reason.contains(reason), "{reason}: {err}");
     }
+}
+
+/// `POST /admin/v1/test-event-pattern` answers as TestEventPattern does, for patterns
+/// and policies; bad input is a clear 400 and the token is required.
+#[tokio::test]
+async fn the_admin_api_tests_a_pattern_against_an_event() {
+    let s = TestServer::start(&[], &[], |_| {}).await;
+    let event = json!({"version": "0", "id": "1", "detail-type": "AppointmentConfirmed",
+        "source": "appointments", "account": "acme", "time": "2026-12-05T10:00:00Z",
+        "region": "local", "resources": [], "detail": {"status": "completed", "ip": "10.0.0.7"}});
+    for (body, want) in [
+        (
+            json!({"pattern": {"source": ["appointments"], "detail.status": ["completed"]}, "event": event}),
+            true,
+        ),
+        (
+            json!({"pattern": {"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}}, "event": event}),
+            true,
+        ),
+        (
+            json!({"pattern": {"detail": {"status": [{"anything-but": {"wildcard": "comp*"}}]}}, "event": event}),
+            false,
+        ),
+        // The cloud's API takes both as strings holding JSON.
+        (
+            json!({"pattern": "{\"source\": [\"appointments\"]}", "event": event.to_string()}),
+            true,
+        ),
+        (
+            json!({"kind": "filter_policy", "pattern": {"country": ["PE"]}, "event": {"country": "[\"CL\", \"PE\"]"}}),
+            true,
+        ),
+        (
+            json!({"kind": "filter_policy_body", "pattern": {"amount": [{"numeric": [">=", 100]}]}, "event": {"amount": 99}}),
+            false,
+        ),
+    ] {
+        let (code, r) = post(&s, "/admin/v1/test-event-pattern", body.clone()).await;
+        assert_eq!((code, &r), (200, &json!({"result": want})), "{body}");
+    }
+    for (body, reason) in [
+        (
+            json!({"pattern": {"a": [{"wildcard": "a**"}]}, "event": event}),
+            "Event pattern is not valid. Reason: .a: Consecutive wildcard characters at pos 1",
+        ),
+        (
+            json!({"pattern": {"a": ["x"]}, "event": {"a": "x"}}),
+            "Parameter Event is not valid: the event has no `id`",
+        ),
+        (
+            json!({"kind": "filter_policy", "pattern": {"a": {"b": ["x"]}}, "event": {}}),
+            "Invalid parameter: FilterPolicy: .a: a filter policy on message attributes cannot nest objects",
+        ),
+        (
+            json!({"pattern": {"a": ["x"]}}),
+            "expected {\"kind\", \"pattern\", \"event\"}",
+        ),
+        (
+            json!({"kind": "regex", "pattern": {}, "event": {}}),
+            "unknown variant `regex`",
+        ),
+    ] {
+        let (code, r) = post(&s, "/admin/v1/test-event-pattern", body.clone()).await;
+        assert_eq!(code, 400, "{body}: {r}");
+        assert!(
+            r["detail"].as_str().is_some_and(|d| d.contains(reason)),
+            "{body}: {r}"
+        );
+    }
+    let r = s
+        .client
+        .post(format!("{}/admin/v1/test-event-pattern", s.url))
+        .json(&json!({"pattern": {}, "event": event}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    s.shutdown().await;
+}
+
+/// Hostile patterns: huge, deep, explosive wildcards, broken JSON. Each is a 400 that
+/// comes back quickly, and the service keeps answering.
+#[tokio::test]
+async fn hostile_patterns_are_refused_quickly() {
+    let s = TestServer::start(&[], &[], |_| {}).await;
+    let event = json!({"version": "0", "id": "1", "detail-type": "t", "source": "s",
+        "account": "a", "time": "t", "region": "r", "resources": [], "detail": {"k": "a".repeat(100_000)}});
+    let deep = (0..100).fold(json!(["x"]), |inner, _| json!({ "a": inner }));
+    let huge = json!({"a": (0..5000).map(|i| json!(i)).collect::<Vec<_>>()});
+    // Thousands of distinct characters after stars: the complexity check must give up
+    // quickly rather than walk every state.
+    let stars: String = (0..600u32)
+        .filter_map(|i| char::from_u32(0x4e00 + i))
+        .flat_map(|c| ['*', c])
+        .collect();
+    let wide = json!({"detail": {"k": [{"wildcard": stars}]}});
+    let explosive = json!({"detail": {"k": (0..40).map(|i| json!({"wildcard": format!("*a*a*{i}*")})).collect::<Vec<_>>()}});
+    for (name, body) in [
+        ("deep", json!({"pattern": deep, "event": event})),
+        ("huge", json!({"pattern": huge, "event": event})),
+        ("wide wildcard", json!({"pattern": wide, "event": event})),
+        (
+            "explosive wildcards",
+            json!({"pattern": explosive, "event": event}),
+        ),
+    ] {
+        let started = Instant::now();
+        let (code, r) = post(&s, "/admin/v1/test-event-pattern", body).await;
+        assert_eq!(code, 400, "{name}: {r}");
+        assert!(
+            r["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("Event pattern is not valid")),
+            "{name}: {r}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+    // Not JSON at all, and JSON nested past the parser's limit.
+    for body in ["{\"pattern\": {", &"[".repeat(10_000)] {
+        let r = s
+            .client
+            .post(format!("{}/admin/v1/test-event-pattern", s.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    // A long value against an accepted wildcard still answers at once.
+    let started = Instant::now();
+    let (code, r) = post(
+        &s,
+        "/admin/v1/test-event-pattern",
+        json!({"pattern": {"detail": {"k": [{"wildcard": "*a*b"}]}}, "event": event}),
+    )
+    .await;
+    assert_eq!((code, r), (200, json!({"result": false})));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (code, _) = post(
+        &s,
+        "/admin/v1/test-event-pattern",
+        json!({"pattern": {"source": ["s"]}, "event": event}),
+    )
+    .await;
+    assert_eq!(code, 200, "the service still answers");
+    s.shutdown().await;
+}
+
+/// Bus rule targets receive what `input`, `input_path` or `input_transformer` makes of
+/// the event, as EventBridge's targets do; a target without them gets the event.
+#[tokio::test]
+async fn rule_targets_receive_their_transformed_input() {
+    let tenant = r#"
+[queues.whole]
+[queues.detail]
+[queues.constant]
+[queues.shaped]
+[queues.text]
+
+[[buses.default.rules]]
+name = "orders"
+pattern = { source = ["shop"], "detail.status" = ["paid"] }
+targets = [
+  { queue = "whole" },
+  { queue = "detail", input_path = "$.detail" },
+  { queue = "constant", input = { kind = "fixed" } },
+  { queue = "shaped", input_transformer = { input_paths_map = { id = "$.detail.order-id", total = "$.detail.total" }, input_template = '{"order": <id>, "total": <total>, "rule": "<aws.events.rule-name>", "note": "order <id> paid"}' } },
+  { queue = "text", input_transformer = { input_paths_map = { id = "$.detail.order-id" }, input_template = '"order <id> is paid"' } },
+]
+"#;
+    let s = TestServer::start(&[], &[("acme", tenant)], |_| {}).await;
+    for status in ["paid", "open"] {
+        let (code, r) = post(
+            &s,
+            "/admin/v1/tenants/acme/buses/default/events",
+            json!({ "source": "shop", "detail_type": "OrderPaid",
+                    "detail": { "status": status, "order-id": "A-7", "total": 12.5 } }),
+        )
+        .await;
+        assert_eq!(code, 200, "{r}");
+    }
+    let whole = bodies(&s, "whole").await;
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    assert_eq!(whole[0]["detail-type"], "OrderPaid");
+    assert_eq!(
+        bodies(&s, "detail").await,
+        vec![json!({"status": "paid", "order-id": "A-7", "total": 12.5})]
+    );
+    assert_eq!(bodies(&s, "constant").await, vec![json!({"kind": "fixed"})]);
+    assert_eq!(
+        bodies(&s, "shaped").await,
+        vec![json!({"order": "A-7", "total": 12.5, "rule": "orders", "note": "order A-7 paid"})]
+    );
+    // A text result is the message body as it is.
+    let r = s.admin("tenants/acme/queues/text/messages").await;
+    assert_eq!(r["messages"][0]["body"], "order A-7 is paid", "{r}");
+    s.shutdown().await;
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::event::EventJson;
-use crate::pattern::{Numbers, Pattern};
+use crate::pattern::{Dialect, Numbers, Pattern};
 use crate::schedule::ScheduleExpr;
 use crate::tenants::{RouteTemplate, TenantConfig};
 
@@ -102,19 +102,25 @@ pub fn pattern(data: &[u8]) {
         Value::Array(items) if !items.is_empty() => (&items[0], &items[1..]),
         other => (other, &[][..]),
     };
-    let Ok(compiled) = Pattern::parse(pattern_json) else {
-        return;
-    };
-    for doc in docs {
-        compiled.matches(doc, Numbers::Json);
-        compiled.matches(doc, Numbers::FromStrings);
-    }
-    if let Some(doc) = witness::document(pattern_json) {
-        for numbers in [Numbers::Json, Numbers::FromStrings] {
-            assert!(
-                compiled.matches(&doc, numbers),
-                "{pattern_json} does not match {doc} ({numbers:?})"
-            );
+    for dialect in [
+        Dialect::EventBridge,
+        Dialect::SnsAttributes,
+        Dialect::SnsBody,
+    ] {
+        let Ok(compiled) = Pattern::parse(pattern_json, dialect) else {
+            continue;
+        };
+        for doc in docs {
+            compiled.matches(doc, Numbers::Json);
+            compiled.matches(doc, Numbers::FromStrings);
+        }
+        if let Some(doc) = witness::document(pattern_json) {
+            for numbers in [Numbers::Json, Numbers::FromStrings] {
+                assert!(
+                    compiled.matches(&doc, numbers),
+                    "{pattern_json} does not match {doc} ({dialect:?}, {numbers:?})"
+                );
+            }
         }
     }
 }

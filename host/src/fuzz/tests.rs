@@ -135,7 +135,8 @@ fn object<K: ToString>(fields: impl IntoIterator<Item = (K, Value)>) -> Value {
     )
 }
 
-const FIELDS: &[&str] = &["a", "b", "c"];
+/// `"a.b"` spells a path through `"a"`, in patterns and documents alike.
+const FIELDS: &[&str] = &["a", "b", "c", "a.b"];
 
 fn condition() -> impl Strategy<Value = Value> {
     let op = || select(vec!["=", "<", "<=", ">", ">=", "!="]);
@@ -147,6 +148,7 @@ fn condition() -> impl Strategy<Value = Value> {
         "exists",
         "anything-but",
         "numeric",
+        "cidr",
         "bogus",
     ]);
     prop_oneof![
@@ -157,6 +159,19 @@ fn condition() -> impl Strategy<Value = Value> {
         vec(prop_oneof![text().prop_map(Value::String), number()], 1..3)
             .prop_map(|v| json!({"anything-but": v})),
         text().prop_map(|t| json!({"anything-but": {"prefix": t}})),
+        (
+            select(vec!["suffix", "equals-ignore-case", "wildcard"]),
+            text()
+        )
+            .prop_map(|(op, t)| json!({"anything-but": { op: [t] }})),
+        (select(vec!["prefix", "suffix"]), text())
+            .prop_map(|(op, t)| json!({ op: {"equals-ignore-case": t} })),
+        (any::<[u8; 4]>(), 0u8..40).prop_map(
+            |(a, bits)| json!({"cidr": format!("{}/{bits}", std::net::Ipv4Addr::from(a))})
+        ),
+        (any::<u128>(), 0u8..140).prop_map(
+            |(a, bits)| json!({"cidr": format!("{}/{bits}", std::net::Ipv6Addr::from(a))})
+        ),
     ]
 }
 

@@ -28,6 +28,10 @@ fn object(pattern: &Value) -> Option<Fields> {
     let map = pattern.as_object()?;
     let mut fields = Fields::new();
     for (key, v) in map.iter().filter(|(k, _)| *k != "$or") {
+        // A dotted key is a path that other keys may also reach: no certain witness.
+        if key.contains('.') {
+            return None;
+        }
         let slot = match v {
             Value::Object(_) => Slot {
                 nested: Some(object(v)?),
@@ -79,7 +83,15 @@ fn condition(c: &Value) -> Option<Slot> {
                 ("prefix" | "suffix" | "equals-ignore-case", Value::String(s)) => {
                     Value::String(s.clone())
                 }
-                ("wildcard", Value::String(s)) => Value::String(s.replace('*', "")),
+                ("prefix" | "suffix", Value::Object(inner)) => {
+                    match inner.get("equals-ignore-case") {
+                        Some(Value::String(s)) if inner.len() == 1 => Value::String(s.clone()),
+                        _ => return None,
+                    }
+                }
+                ("wildcard", Value::String(s)) => Value::String(unstarred(s)),
+                // The block's own address lies in it.
+                ("cidr", Value::String(s)) => Value::String(s.split_once('/')?.0.to_string()),
                 ("exists", Value::Bool(true)) => Value::String("present".into()),
                 ("exists", Value::Bool(false)) => {
                     return Some(Slot {
@@ -98,6 +110,21 @@ fn condition(c: &Value) -> Option<Slot> {
         values: vec![value],
         ..Slot::default()
     })
+}
+
+/// The text a wildcard matches with every `*` matching nothing: escapes (`\*`, `\\`)
+/// stand for their character.
+fn unstarred(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => {}
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A number within `[op, bound, ...]`, when one is certain.

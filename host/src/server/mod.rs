@@ -28,7 +28,6 @@ use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::engine::{Engine, EngineConfig, EngineLimits};
 use crate::store::{FsBlobs, Store};
 
-
 /// A started server.
 pub struct RunningServer {
     pub addr: SocketAddr,

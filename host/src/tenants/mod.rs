@@ -4,6 +4,7 @@
 
 mod lines;
 mod routes;
+pub mod transform;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -154,6 +155,26 @@ pub struct Subscription {
     /// What the policy looks at: the message `attributes` (default) or its JSON `body`.
     #[serde(default)]
     pub filter_scope: FilterScope,
+    #[serde(skip)]
+    compiled: Compiled,
+}
+
+/// A pattern or policy compiled on first use (checking one, wildcards' complexity
+/// included, is too costly to repeat for every message); not part of the config's
+/// identity: copies start empty and compare equal.
+#[derive(Debug, Default)]
+struct Compiled(std::sync::OnceLock<Result<crate::pattern::Pattern, String>>);
+
+impl Clone for Compiled {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Compiled {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -180,11 +201,23 @@ impl Subscription {
     }
 
     /// The parsed filter policy, if any.
-    pub fn policy(&self) -> Result<Option<crate::pattern::Pattern>, String> {
-        self.filter_policy
+    pub fn policy(&self) -> Result<Option<&crate::pattern::Pattern>, String> {
+        let Some(policy) = &self.filter_policy else {
+            return Ok(None);
+        };
+        let dialect = match self.filter_scope {
+            FilterScope::Attributes => crate::pattern::Dialect::SnsAttributes,
+            FilterScope::Body => crate::pattern::Dialect::SnsBody,
+        };
+        self.compiled
+            .0
+            .get_or_init(|| {
+                crate::pattern::Pattern::parse(policy, dialect)
+                    .map_err(|e| format!("filter_policy{e}"))
+            })
             .as_ref()
-            .map(|p| crate::pattern::Pattern::parse(p).map_err(|e| format!("filter_policy{e}")))
-            .transpose()
+            .map(Some)
+            .map_err(Clone::clone)
     }
 }
 
@@ -218,6 +251,8 @@ pub struct RuleConfig {
     pub name: String,
     pub pattern: serde_json::Value,
     pub targets: Vec<RuleTarget>,
+    #[serde(skip)]
+    compiled: Compiled,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -232,9 +267,46 @@ pub struct RuleTarget {
     pub workflow: Option<String>,
     #[serde(default)]
     pub log: bool,
+    /// EventBridge's `Input`: this JSON in place of the event.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
+    /// EventBridge's `InputPath`: the part of the event this JSONPath selects.
+    #[serde(default)]
+    pub input_path: Option<transform::InputPath>,
+    /// EventBridge's `InputTransformer`.
+    #[serde(default)]
+    pub input_transformer: Option<transform::InputTransformer>,
 }
 
 impl RuleTarget {
+    /// Whether the target changes what it receives (`input`, `input_path`,
+    /// `input_transformer`); at most one may be given.
+    fn check_input(&self) -> Result<bool, String> {
+        let given = [
+            self.input.is_some(),
+            self.input_path.is_some(),
+            self.input_transformer.is_some(),
+        ]
+        .into_iter()
+        .filter(|g| *g)
+        .count();
+        match given {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err("give at most one of input, input_path and input_transformer".into()),
+        }
+    }
+
+    /// What the target receives for `event` (`cx` holds the event and the rule).
+    pub fn input_for(&self, cx: &transform::Context<'_>) -> serde_json::Value {
+        transform::target_input(
+            self.input.as_ref(),
+            self.input_path.as_ref(),
+            self.input_transformer.as_ref(),
+            cx,
+        )
+    }
+
     pub fn target(&self) -> Result<Target<'_>, String> {
         match (&self.queue, &self.plugin, &self.workflow, self.log) {
             (Some(q), None, None, false) => Ok(Target::Queue(q)),
@@ -247,8 +319,15 @@ impl RuleTarget {
 }
 
 impl RuleConfig {
-    pub fn pattern(&self) -> Result<crate::pattern::Pattern, String> {
-        crate::pattern::Pattern::parse(&self.pattern).map_err(|e| format!("pattern{e}"))
+    pub fn pattern(&self) -> Result<&crate::pattern::Pattern, String> {
+        self.compiled
+            .0
+            .get_or_init(|| {
+                crate::pattern::Pattern::parse(&self.pattern, crate::pattern::Dialect::EventBridge)
+                    .map_err(|e| format!("pattern{e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 
@@ -487,9 +566,19 @@ impl TenantConfig {
                 if rule.targets.is_empty() {
                     return Err(format!("{at}: a rule needs at least one target"));
                 }
-                for t in &rule.targets {
-                    self.check_target(&t.target().map_err(|e| format!("{at}: {e}"))?)
+                for (j, t) in rule.targets.iter().enumerate() {
+                    let target = t.target().map_err(|e| format!("{at}: {e}"))?;
+                    self.check_target(&target)
                         .map_err(|e| format!("{at}: {e}"))?;
+                    let transformed = t
+                        .check_input()
+                        .map_err(|e| format!("{at}.targets[{j}]: {e}"))?;
+                    // A plugin's bus handler takes a bus event, not any JSON.
+                    if transformed && matches!(target, Target::Plugin(_)) {
+                        return Err(format!(
+                            "{at}.targets[{j}]: input, input_path and input_transformer apply to queue, workflow and log targets; a plugin target receives the bus event"
+                        ));
+                    }
                 }
             }
         }
@@ -505,6 +594,15 @@ impl TenantConfig {
                     .map_err(|e| format!("schedules.{name}.target: {e}"))?,
             )
             .map_err(|e| format!("schedules.{name}.target: {e}"))?;
+            if schedule
+                .target
+                .check_input()
+                .map_err(|e| format!("schedules.{name}.target: {e}"))?
+            {
+                return Err(format!(
+                    "schedules.{name}.target: input, input_path and input_transformer apply to bus rule targets"
+                ));
+            }
         }
         for (name, workflow) in &self.workflows {
             check_name("workflow", name).map_err(|e| format!("workflows.{name}: {e}"))?;
@@ -696,6 +794,64 @@ mod tests {
         assert_eq!(err.line, Some(3));
         assert!(err.reason.contains("unknown field `colour`"), "{err}");
         assert!(err.to_string().starts_with("acme.toml:3: "), "{err}");
+    }
+
+    #[test]
+    fn rule_target_inputs_are_checked_with_their_line() {
+        let rule = |target: &str| {
+            format!(
+                "[queues.q]\n\n[[buses.default.rules]]\nname = \"r\"\npattern = {{ source = [\"s\"] }}\ntargets = [\n  {target},\n]\n"
+            )
+        };
+        let ok = parse(&rule(
+            r#"{ queue = "q", input_transformer = { input_paths_map = { id = "$.detail.instance-id" }, input_template = '{"id": <id>}' } }"#,
+        ))
+        .expect("a valid transformer");
+        assert!(
+            ok.buses["default"].rules[0].targets[0]
+                .input_transformer
+                .is_some()
+        );
+        for (target, line, reason) in [
+            (
+                r#"{ queue = "q", input_path = "detail" }"#,
+                Some(7),
+                "starts with `$`",
+            ),
+            (
+                r#"{ queue = "q", input_path = "$.a[x]" }"#,
+                Some(7),
+                "brackets hold",
+            ),
+            (
+                r#"{ queue = "q", input_transformer = { input_paths_map = { "aws.x" = "$.id" }, input_template = "<aws.x>" } }"#,
+                Some(7),
+                "reserved",
+            ),
+            (
+                r#"{ queue = "q", input_transformer = { input_template = "x", extra = 1 } }"#,
+                Some(7),
+                "unknown field `extra`",
+            ),
+            (
+                r#"{ queue = "q", input = { a = 1 }, input_path = "$.detail" }"#,
+                None,
+                "at most one of input, input_path and input_transformer",
+            ),
+            (
+                r#"{ plugin = "p", input_path = "$.detail" }"#,
+                None,
+                "a plugin target receives the bus event",
+            ),
+        ] {
+            let text =
+                rule(target).replace("[queues.q]", "[queues.q]\n[plugins.p]\nsource = \"p.wasm\"");
+            let err = parse(&text).unwrap_err();
+            assert!(err.reason.contains(reason), "{target}: {err}");
+            if let Some(line) = line {
+                assert_eq!(err.line, Some(line + 2), "{target}: {err}");
+            }
+        }
     }
 
     #[test]

@@ -89,14 +89,9 @@ impl<S: Send + Sync> FromRequest<S> for AdminBody {
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Problem> {
         let (parts, body) = request.into_parts();
-        read_within(
-            &parts.headers,
-            body,
-            MAX_UPLOAD_BYTES,
-            ADMIN_BODY_TIMEOUT,
-        )
-        .await
-        .map(AdminBody)
+        read_within(&parts.headers, body, MAX_UPLOAD_BYTES, ADMIN_BODY_TIMEOUT)
+            .await
+            .map(AdminBody)
     }
 }
 

@@ -21,8 +21,8 @@ use crate::app::App;
 use crate::app::plugins::PluginStatus;
 use crate::app::plugins::UploadError;
 use crate::app::tenants::TenantStatus;
-use crate::web::problem::{Problem, ProblemDocument};
 use crate::triggers::http::auth::{bearer, sha256_hex};
+use crate::web::problem::{Problem, ProblemDocument};
 mod blobs;
 mod openapi;
 mod workflows;
@@ -49,6 +49,7 @@ pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(publish))
         .routes(routes!(list_schedules))
         .routes(routes!(put_event))
+        .routes(routes!(test_event_pattern))
         .routes(routes!(blobs::get_blob, blobs::put_blob))
         .routes(routes!(workflows::list_workflows))
         .routes(routes!(workflows::start_execution))
@@ -703,6 +704,68 @@ async fn put_event(
     match fanout.put_event(&admin_caller(&tenant), event).await {
         Ok(id) => Json(PublishedId { id }).into_response(),
         Err(e) => Problem::from_capability(e).into_response(),
+    }
+}
+
+// ---- patterns -----------------------------------------------------------------------
+
+/// A pattern or policy and an event to test it against.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "event_pattern",
+    "pattern": { "source": ["shop"], "detail": { "status": ["paid"] } },
+    "event": { "version": "0", "id": "1", "detail-type": "OrderPaid", "source": "shop",
+        "account": "acme", "time": "2026-12-05T10:00:00Z", "region": "local",
+        "resources": [], "detail": { "status": "paid" } }
+}))]
+struct TestPatternBody {
+    /// What `pattern` is (default `event_pattern`).
+    #[serde(default)]
+    kind: crate::pattern::test_event::Kind,
+    /// The event pattern or filter policy: JSON, or a string holding JSON.
+    #[schema(value_type = Object)]
+    pattern: serde_json::Value,
+    /// An event pattern's event (with EventBridge's envelope: `id`, `account`, `source`,
+    /// `time`, `region`, `resources`, `detail-type`); a policy's message attributes
+    /// (`{"name": "value"}`) or message body. JSON, or a string holding JSON.
+    #[schema(value_type = Object)]
+    event: serde_json::Value,
+}
+
+/// Whether the event matches.
+#[derive(Serialize, ToSchema)]
+struct TestPatternResult {
+    #[schema(example = true)]
+    result: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/test-event-pattern",
+    tag = "buses",
+    summary = "Test a pattern or filter policy against an event",
+    description = "As EventBridge's TestEventPattern: whether a bus rule with this event pattern, or a subscription with this SNS filter policy, would take the event. An invalid pattern is a 400 with the reason the tenant file would be refused for.",
+    request_body = TestPatternBody,
+    responses(
+        (status = 200, description = "Whether it matches", body = TestPatternResult),
+        (status = 400, description = "Bad pattern, policy or event", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+async fn test_event_pattern(AdminBody(body): AdminBody) -> Response {
+    let request: TestPatternBody = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return Problem::bad_request(format!(
+                "expected {{\"kind\", \"pattern\", \"event\"}}: {e}"
+            ))
+            .into_response();
+        }
+    };
+    match crate::pattern::test_event::test_event(request.kind, &request.pattern, &request.event) {
+        Ok(result) => Json(TestPatternResult { result }).into_response(),
+        Err(e) => Problem::bad_request(e.to_string()).into_response(),
     }
 }
 

@@ -1,9 +1,9 @@
 //! Workflows in the admin API: start, list, describe and stop executions.
 
 use crate::app::App;
+use crate::store::workflow::ExecutionRow;
 use crate::web::body::AdminBody;
 use crate::web::problem::{Problem, ProblemDocument};
-use crate::store::workflow::ExecutionRow;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

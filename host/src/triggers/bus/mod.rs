@@ -42,6 +42,9 @@ pub(crate) async fn put_event(
         "resources": [],
         "detail": detail,
     });
+    let ingestion_time = chrono::DateTime::from_timestamp_millis(time as i64)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default();
     for rule in &bus.rules {
         let pattern = rule.pattern().map_err(CapError::Invalid)?;
         if !pattern.matches(&envelope, Numbers::Json) {
@@ -53,13 +56,25 @@ pub(crate) async fn put_event(
             ("rule", rule.name.clone()),
         ];
         metrics::counter!("orquesta_bus_matches_total", &labels).increment(1);
+        let rule_arn = format!(
+            "orquesta:{}:rule/{}/{}",
+            fanout.tenant, event.bus, rule.name
+        );
+        let cx = crate::tenants::transform::Context {
+            event: &envelope,
+            rule_name: &rule.name,
+            rule_arn: &rule_arn,
+            ingestion_time: &ingestion_time,
+        };
         for target in &rule.targets {
+            // What the target receives: the event, or its `input*` transformation.
+            let input = target.input_for(&cx);
+            let input_text = match &input {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
             match target.target().map_err(CapError::Invalid)? {
-                Target::Queue(q) => {
-                    fanout
-                        .to_queue(q, envelope.to_string(), Vec::new(), depth)
-                        .await?
-                }
+                Target::Queue(q) => fanout.to_queue(q, input_text, Vec::new(), depth).await?,
                 Target::Plugin(p) => {
                     let pending = Pending::Bus {
                         id: id.clone(),
@@ -75,13 +90,13 @@ pub(crate) async fn put_event(
                     if fanout.logs.admit() {
                         tracing::info!(
                             tenant = %fanout.tenant, bus = %event.bus, rule = %rule.name,
-                            event = %crate::text::escape_within(&envelope.to_string(), LOG_LINE),
+                            event = %crate::text::escape_within(&input_text, LOG_LINE),
                             "bus event"
                         );
                     }
                 }
                 Target::Workflow(w) => {
-                    fanout.to_workflow(w, envelope.clone(), None, depth).await?;
+                    fanout.to_workflow(w, input, None, depth).await?;
                 }
                 Target::Webhook(_) => {}
             }

@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::bindings::handler::Identity;
 use crate::capabilities::kv::Namespace;
-use crate::web::problem::Problem;
 use crate::store::{Store, now_ms};
 use crate::tenants::{JwtConfig, RouteConfig, TenantConfig, UsagePlan};
+use crate::web::problem::Problem;
 
 /// A tenant's auth material, built when its config loads.
 pub struct TenantAuth {

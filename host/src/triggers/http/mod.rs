@@ -16,9 +16,9 @@ use crate::app::tenants::{NoRoute, RouteMatch};
 use crate::bindings::handler::{Event, HttpRequest, Response as PluginResponse};
 use crate::engine::InvokeError;
 use crate::metrics::HttpMetrics;
-use crate::web::problem::{FromPlugin, Problem};
 use crate::tenants::AuthMode;
 use crate::triggers::http::headers::HeaderPolicy;
+use crate::web::problem::{FromPlugin, Problem};
 
 pub async fn tenant_root(
     state: State<Arc<App>>,

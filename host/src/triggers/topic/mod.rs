@@ -44,6 +44,8 @@ pub(crate) async fn publish(
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     let attributes = Value::Object(attributes);
+    // What attribute policies read: JSON-array values are SNS `String.Array`s.
+    let policy_attributes = crate::pattern::attributes_document(&publication.attributes);
     // A body policy needs a JSON body; a body that is not JSON matches none.
     let body_doc: Option<Value> = serde_json::from_str(&publication.body).ok();
     let mut delivered = 0u32;
@@ -51,7 +53,9 @@ pub(crate) async fn publish(
         let policy = sub.policy().map_err(CapError::Invalid)?;
         let passes = match (&policy, sub.filter_scope) {
             (None, _) => true,
-            (Some(p), FilterScope::Attributes) => p.matches(&attributes, Numbers::FromStrings),
+            (Some(p), FilterScope::Attributes) => {
+                p.matches(&policy_attributes, Numbers::FromStrings)
+            }
             (Some(p), FilterScope::Body) => body_doc
                 .as_ref()
                 .is_some_and(|d| p.matches(d, Numbers::Json)),

@@ -67,11 +67,30 @@ pub enum Kind {
         items_path: Path,
         item_selector: Option<Template>,
         processor: Box<Machine>,
-        /// 0 means no limit.
-        max_concurrency: u32,
-        tolerated_count: Option<u64>,
-        tolerated_percentage: Option<f64>,
+        /// 0 means no limit; `MaxConcurrencyPath` reads it from the state's input.
+        max_concurrency: Limit<u64>,
+        tolerated_count: Option<Limit<u64>>,
+        tolerated_percentage: Option<Limit<f64>>,
+        /// Names child executions in the cloud's distributed mode; checked, unused inline.
+        label: Option<String>,
     },
+}
+
+/// A Map setting given literally or by a reference path into the state's input
+/// (`MaxConcurrency` / `MaxConcurrencyPath`, ...), read when the state starts.
+#[derive(Debug, Clone)]
+pub enum Limit<T> {
+    Fixed(T),
+    Path(Path),
+}
+
+/// Where a machine sits: the top level, a Parallel branch (or legacy `Iterator`), or a
+/// Map's `ItemProcessor`, each allowing its own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Top,
+    Branch,
+    Processor,
 }
 
 /// A number of seconds given literally or by a path into the state's input.
@@ -243,10 +262,18 @@ impl<'a> Fields<'a> {
 impl Machine {
     /// Parses and checks a definition (the JSON document of a state machine).
     pub fn parse(value: &Value) -> Result<Self, String> {
-        Self::parse_at(value, "", true)
+        Self::parse_at(value, "", Scope::Top)
     }
 
-    fn parse_at(value: &Value, at: &str, top: bool) -> Result<Self, String> {
+    /// Parses a Parallel branch or Map item processor, as a child execution runs it:
+    /// its parent's load checked it already, in its place, so a field allowed there
+    /// (`ProcessorConfig`) is allowed here. A definition accepted at load is never
+    /// refused at run time.
+    pub fn parse_child(value: &Value) -> Result<Self, String> {
+        Self::parse_at(value, "", Scope::Processor)
+    }
+
+    fn parse_at(value: &Value, at: &str, scope: Scope) -> Result<Self, String> {
         let mut f = Fields::new(value, if at.is_empty() { "definition" } else { at })?;
         let prefix = if at.is_empty() {
             String::new()
@@ -254,7 +281,7 @@ impl Machine {
             format!("{at}.")
         };
         let start_at = f.required("StartAt")?;
-        let timeout_seconds = if top {
+        let timeout_seconds = if scope == Scope::Top {
             f.get("Version");
             if let Some(q) = f.string("QueryLanguage")?
                 && q != "JSONPath"
@@ -265,7 +292,9 @@ impl Machine {
             }
             f.integer("TimeoutSeconds")?
         } else {
-            f.get("ProcessorConfig");
+            if scope == Scope::Processor {
+                processor_config(&mut f)?;
+            }
             None
         };
         let states_value = f
@@ -462,7 +491,9 @@ impl State {
                     branches: branches
                         .iter()
                         .enumerate()
-                        .map(|(i, b)| Machine::parse_at(b, &format!("{at}.Branches[{i}]"), false))
+                        .map(|(i, b)| {
+                            Machine::parse_at(b, &format!("{at}.Branches[{i}]"), Scope::Branch)
+                        })
                         .collect::<Result<_, _>>()?,
                 }
             }
@@ -573,7 +604,7 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
 }
 
 fn parse_map(f: &mut Fields) -> Result<Kind, String> {
-    for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher", "Label"] {
+    for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
         if f.map.contains_key(unsupported) {
             return Err(format!(
                 "{}: distributed Map fields are not supported; items come from ItemsPath",
@@ -591,38 +622,114 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
         }
         (a, b) => a.or(b),
     };
-    let processor_at = if f.map.contains_key("ItemProcessor") {
+    let here = f.here(if f.map.contains_key("ItemProcessor") {
         "ItemProcessor"
     } else {
         "Iterator"
-    };
-    let here = f.here(processor_at);
+    });
     let processor = match (f.get("ItemProcessor"), f.get("Iterator")) {
         (Some(_), Some(_)) => {
             return Err(format!("{}: use ItemProcessor or Iterator, not both", f.at));
         }
-        (Some(p), None) | (None, Some(p)) => Machine::parse_at(p, &here, false)?,
+        (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor)?,
+        (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch)?,
         (None, None) => return Err(format!("{}: is required", f.here("ItemProcessor"))),
     };
-    let max_concurrency = f.integer("MaxConcurrency")?.unwrap_or(0);
-    let tolerated_count = f.integer("ToleratedFailureCount")?;
-    let tolerated_percentage = f.number("ToleratedFailurePercentage")?;
-    if let Some(p) = tolerated_percentage
-        && !(0.0..=100.0).contains(&p)
-    {
-        return Err(format!(
-            "{}: must be between 0 and 100",
-            f.here("ToleratedFailurePercentage")
-        ));
+    let max_concurrency = match (f.integer("MaxConcurrency")?, f.path("MaxConcurrencyPath")?) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: cannot be given with MaxConcurrencyPath",
+                f.here("MaxConcurrency")
+            ));
+        }
+        (Some(n), None) => Limit::Fixed(n),
+        (None, Some(p)) => Limit::Path(p),
+        (None, None) => Limit::Fixed(0),
+    };
+    let tolerated_count = match (
+        f.integer("ToleratedFailureCount")?,
+        f.path("ToleratedFailureCountPath")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: cannot be given with ToleratedFailureCountPath",
+                f.here("ToleratedFailureCount")
+            ));
+        }
+        (n, p) => n.map(Limit::Fixed).or(p.map(Limit::Path)),
+    };
+    let tolerated_percentage = match (
+        f.number("ToleratedFailurePercentage")?,
+        f.path("ToleratedFailurePercentagePath")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: cannot be given with ToleratedFailurePercentagePath",
+                f.here("ToleratedFailurePercentage")
+            ));
+        }
+        (Some(p), None) if !(0.0..=100.0).contains(&p) => {
+            return Err(format!(
+                "{}: must be between 0 and 100",
+                f.here("ToleratedFailurePercentage")
+            ));
+        }
+        (n, p) => n.map(Limit::Fixed).or(p.map(Limit::Path)),
+    };
+    let label = f.string("Label")?;
+    if let Some(l) = &label {
+        check_label(l).map_err(|e| format!("{}: {e}", f.here("Label")))?;
     }
     Ok(Kind::Map {
         items_path,
         item_selector,
         processor: Box::new(processor),
-        max_concurrency: u32::try_from(max_concurrency).unwrap_or(u32::MAX),
+        max_concurrency,
         tolerated_count,
         tolerated_percentage,
+        label,
     })
+}
+
+/// A Map's `Label`, as the cloud checks it: up to 40 characters, none of them
+/// whitespace, a control character or one of the characters execution names refuse.
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.chars().count() > 40 {
+        return Err("a label has 1 to 40 characters".into());
+    }
+    match label
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(*c))
+    {
+        Some(c) => Err(format!("{c:?} is not allowed in a label")),
+        None => Ok(()),
+    }
+}
+
+/// An `ItemProcessor`'s `ProcessorConfig`: `Mode` `INLINE` (the visual editor writes it)
+/// runs as every Map here does; `DISTRIBUTED` reads items from buckets, not supported.
+fn processor_config(f: &mut Fields) -> Result<(), String> {
+    let Some(config) = f.get("ProcessorConfig") else {
+        return Ok(());
+    };
+    let at = f.here("ProcessorConfig");
+    let mut cf = Fields::new(config, &at)?;
+    match cf.string("Mode")?.as_deref() {
+        None | Some("INLINE") => {
+            if cf.map.contains_key("ExecutionType") {
+                return Err(format!(
+                    "{at}.ExecutionType: only a DISTRIBUTED Map has one"
+                ));
+            }
+        }
+        Some("DISTRIBUTED") => {
+            return Err(format!(
+                "{at}.Mode: distributed Map is not supported; use INLINE"
+            ));
+        }
+        Some(other) => return Err(format!("{at}.Mode: {other:?} is not INLINE or DISTRIBUTED")),
+    }
+    cf.finish()
 }
 
 fn error_list(v: &Value, at: &str) -> Result<Vec<String>, String> {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
 
-use super::definition::{Kind, Machine, Seconds, State, Text, WaitFor};
+use super::definition::{Kind, Limit, Machine, Seconds, State, Text, WaitFor};
 use super::errors::{self, StateError, matches};
 use super::payload;
 use crate::store::workflow::{
@@ -122,7 +122,21 @@ enum Phase {
         generation: i64,
         total: i64,
         spawned: i64,
+        /// A Map's limits as read when it started (its `...Path` fields read the input
+        /// then); absent in cursors written before they were kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<MapLimits>,
     },
+}
+
+/// How many of a Map's items run at once (0: no limit) and how many may fail.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct MapLimits {
+    max_concurrency: u64,
+    #[serde(default)]
+    tolerated_count: Option<u64>,
+    #[serde(default)]
+    tolerated_percentage: Option<f64>,
 }
 
 impl Cursor {
@@ -157,7 +171,8 @@ pub struct Executor {
     options: ExecutorOptions,
     owner: String,
     wake: Notify,
-    machines: Mutex<HashMap<String, Arc<Machine>>>,
+    /// By (is a child, definition text).
+    machines: Mutex<HashMap<(bool, String), Arc<Machine>>>,
 }
 
 /// What a started execution is.
@@ -345,17 +360,24 @@ impl Executor {
         }
     }
 
-    fn machine(&self, definition: &str) -> Result<Arc<Machine>, String> {
+    /// The parsed machine of an execution; a child's (a branch or item processor) is
+    /// parsed as the sub-machine its parent's load checked, not as a whole definition.
+    fn machine(&self, definition: &str, child: bool) -> Result<Arc<Machine>, String> {
+        let key = (child, definition.to_string());
         let mut cache = self.machines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = cache.get(definition) {
+        if let Some(m) = cache.get(&key) {
             return Ok(m.clone());
         }
         let value: Value = serde_json::from_str(definition).map_err(|e| e.to_string())?;
-        let machine = Arc::new(Machine::parse(&value)?);
+        let machine = Arc::new(if child {
+            Machine::parse_child(&value)?
+        } else {
+            Machine::parse(&value)?
+        });
         if cache.len() >= MACHINE_CACHE {
             cache.clear();
         }
-        cache.insert(definition.to_string(), machine.clone());
+        cache.insert(key, machine.clone());
         Ok(machine)
     }
 
@@ -452,7 +474,7 @@ impl Executor {
                 StateError::new(errors::TIMEOUT, "the execution ran past its TimeoutSeconds"),
             )));
         }
-        let machine = match self.machine(&row.definition) {
+        let machine = match self.machine(&row.definition, row.parent_id.is_some()) {
             Ok(m) => m,
             Err(e) => {
                 return Ok(Some(self.end_failed(
@@ -724,6 +746,10 @@ impl Executor {
         state: &State,
         context: &Value,
     ) -> Commit {
+        let limits = match map_limits(state, &cursor.input, context) {
+            Ok(l) => l,
+            Err(e) => return self.failure(row, cursor, state, e, Vec::new()),
+        };
         match self.children_inputs(state, &cursor.input, context) {
             Err(e) => self.failure(row, cursor, state, e, Vec::new()),
             Ok((_, inputs)) if inputs.is_empty() => {
@@ -735,9 +761,9 @@ impl Executor {
             Ok((machines, inputs)) => {
                 let generation = row.version;
                 let total = inputs.len() as i64;
-                let first = match max_concurrency(state) {
+                let first = match limits.map_or(0, |l| l.max_concurrency) {
                     0 => total,
-                    n => total.min(i64::from(n)),
+                    n => total.min(i64::try_from(n).unwrap_or(i64::MAX)),
                 };
                 let spawn = (0..first)
                     .map(|i| self.child(row, generation, i, &machines, &inputs))
@@ -747,6 +773,7 @@ impl Executor {
                     generation,
                     total,
                     spawned: first,
+                    limits,
                 };
                 let kind = if matches!(state.kind, Kind::Map { .. }) {
                     "MapStateStarted"
@@ -837,7 +864,7 @@ impl Executor {
             .unwrap_or_default();
         let input = inputs.get(index as usize).cloned().unwrap_or(Value::Null);
         let start_at = self
-            .machine(&definition)
+            .machine(&definition, true)
             .map(|m| m.start_at.clone())
             .unwrap_or_default();
         NewExecution {
@@ -867,9 +894,17 @@ impl Executor {
             generation,
             total,
             spawned,
+            limits,
         } = cursor.phase
         else {
             return Ok(None);
+        };
+        let limits = match limits.map_or_else(
+            || map_limits(state, &cursor.input, &self.context(row, cursor)),
+            |l| Ok(Some(l)),
+        ) {
+            Ok(l) => l,
+            Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
         };
         let children = self.store.wf_children(&row.id, generation).await?;
         let failed: Vec<_> = children
@@ -904,19 +939,22 @@ impl Executor {
                 cause: c.cause.clone().unwrap_or_default(),
             },
         };
-        let exceeded = match &state.kind {
-            Kind::Map {
+        let exceeded = match limits {
+            Some(MapLimits {
                 tolerated_count,
                 tolerated_percentage,
                 ..
-            } if tolerated_count.is_some() || tolerated_percentage.is_some() => {
+            }) if tolerated_count.is_some() || tolerated_percentage.is_some() => {
                 let f = failed.len() as f64;
                 let over_count = tolerated_count.is_some_and(|c| failed.len() as u64 > c);
                 let over_share = tolerated_percentage.is_some_and(|p| f * 100.0 / total as f64 > p);
                 (over_count || over_share).then(|| {
                     StateError::new(
                         errors::EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                        format!("{} of {total} items failed", failed.len()),
+                        format!(
+                            "The specified tolerated failure threshold was exceeded: {} of {total} items failed",
+                            failed.len()
+                        ),
                     )
                 })
             }
@@ -931,12 +969,14 @@ impl Executor {
             )];
             return Ok(Some(self.failure(row, cursor, state, error, events)));
         }
-        if spawned < total && running < i64::from(max_concurrency(state)).max(1) {
+        let max_concurrency =
+            limits.map_or(0, |l| i64::try_from(l.max_concurrency).unwrap_or(i64::MAX));
+        if spawned < total && running < max_concurrency.max(1) {
             let (machines, inputs) = match self.children_inputs(state, &cursor.input, &context) {
                 Ok(x) => x,
                 Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
             };
-            let room = i64::from(max_concurrency(state)) - running;
+            let room = max_concurrency - running;
             let more = room.min(total - spawned);
             let spawn = (spawned..spawned + more)
                 .map(|i| self.child(row, generation, i, &machines, &inputs))
@@ -946,6 +986,7 @@ impl Executor {
                 generation,
                 total,
                 spawned: spawned + more,
+                limits,
             };
             return Ok(Some(self.rest(row, &next, Vec::new(), spawn)));
         }
@@ -1200,13 +1241,62 @@ impl Executor {
     }
 }
 
-fn max_concurrency(state: &State) -> u32 {
-    match &state.kind {
-        Kind::Map {
-            max_concurrency, ..
-        } => *max_concurrency,
-        _ => 0,
-    }
+/// A Map's limits, each `...Path` read from the state's input (a Parallel has none).
+/// A path that selects nothing or a value out of range is `States.Runtime`.
+fn map_limits(
+    state: &State,
+    raw: &Value,
+    context: &Value,
+) -> Result<Option<MapLimits>, StateError> {
+    let Kind::Map {
+        max_concurrency,
+        tolerated_count,
+        tolerated_percentage,
+        ..
+    } = &state.kind
+    else {
+        return Ok(None);
+    };
+    let read = |p: &super::path::Path, field: &str, ok: &dyn Fn(&Value) -> bool| match p
+        .select(raw, context)
+    {
+        Some(v) if ok(&v) => Ok(v),
+        Some(v) => Err(StateError::new(
+            errors::RUNTIME,
+            format!(
+                "The value {v} selected by {field} {:?} is not valid for the field",
+                p.text()
+            ),
+        )),
+        None => Err(StateError::new(
+            errors::RUNTIME,
+            format!(
+                "The JSONPath {:?} specified for the field {field} could not be found in the input",
+                p.text()
+            ),
+        )),
+    };
+    let whole = |v: &Value| v.as_u64().is_some();
+    let share = |v: &Value| v.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p));
+    let count = |l: &Limit<u64>, field: &str| match l {
+        Limit::Fixed(n) => Ok(*n),
+        Limit::Path(p) => read(p, field, &whole).map(|v| v.as_u64().unwrap_or(0)),
+    };
+    Ok(Some(MapLimits {
+        max_concurrency: count(max_concurrency, "MaxConcurrencyPath")?,
+        tolerated_count: tolerated_count
+            .as_ref()
+            .map(|l| count(l, "ToleratedFailureCountPath"))
+            .transpose()?,
+        tolerated_percentage: tolerated_percentage
+            .as_ref()
+            .map(|l| match l {
+                Limit::Fixed(p) => Ok(*p),
+                Limit::Path(p) => read(p, "ToleratedFailurePercentagePath", &share)
+                    .map(|v| v.as_f64().unwrap_or(0.0)),
+            })
+            .transpose()?,
+    }))
 }
 
 /// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`].

@@ -268,6 +268,61 @@ async fn map_tolerates_failures_up_to_its_threshold(stores: Stores) {
     .await;
 }
 
+store_test!(map_runs_the_fields_the_visual_editor_and_the_developer_guide_write);
+/// The Map state page of the Step Functions developer guide: `ItemProcessor` with
+/// `ProcessorConfig` (`"Mode": "INLINE"`), `MaxConcurrencyPath`,
+/// `ToleratedFailureCountPath`, `ToleratedFailurePercentagePath` (reference paths into
+/// the state input) and `Label`. A definition accepted at load runs.
+async fn map_runs_the_fields_the_visual_editor_and_the_developer_guide_write(stores: Stores) {
+    each_store(stores, |s| async move {
+        let map = |extra: Value| {
+            let mut state = json!({"Type": "Map", "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": "p", "End": true}}},
+                "End": true});
+            for (k, v) in extra.as_object().unwrap() {
+                state[k] = v.clone();
+            }
+            json!({"StartAt": "Each", "States": {"Each": state}})
+        };
+        let items = |n: usize| json!({"items": (0..n).collect::<Vec<_>>(), "max": 1, "count": 1, "share": 40, "bad": "x"});
+        let all_ok = || [("Work", vec![Attempt { repeat: true, ..ok(json!("done")) }])];
+        // (extra fields, input, script, expected status, expected error, Work calls)
+        type Script<'a> = Vec<(&'a str, Vec<Attempt>)>;
+        type Case<'a> = (Value, Value, Script<'a>, &'a str, &'a str, usize);
+        let failing = || vec![("Work", vec![Attempt { repeat: true, ..throw("Bad") }])];
+        let cases: Vec<Case> = vec![
+            (json!({}), items(3), all_ok().to_vec(), "SUCCEEDED", "", 3),
+            (json!({"Label": "Each-item_1"}), items(2), all_ok().to_vec(), "SUCCEEDED", "", 2),
+            (json!({"MaxConcurrencyPath": "$.max"}), items(3), all_ok().to_vec(), "SUCCEEDED", "", 3),
+            // One item at a time: the first failure ends the Map before the next starts.
+            (json!({"MaxConcurrencyPath": "$.max"}), items(3), failing(), "FAILED", "Bad", 1),
+            (json!({"MaxConcurrencyPath": "$.missing"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+            (json!({"MaxConcurrencyPath": "$.bad"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+            (json!({"ToleratedFailureCountPath": "$.count"}), items(3),
+             vec![("Work", vec![ok(json!(1)), throw("Bad"), ok(json!(3))])], "SUCCEEDED", "", 3),
+            (json!({"ToleratedFailureCountPath": "$.count", "MaxConcurrency": 1}), items(3),
+             failing(), "FAILED", "States.ExceedToleratedFailureThreshold", 2),
+            // 2 of 5 is 40%: tolerated; 3 of 5 is not.
+            (json!({"ToleratedFailurePercentagePath": "$.share", "MaxConcurrency": 1}), items(5),
+             vec![("Work", vec![throw("Bad"), throw("Bad"), ok(json!(1)), ok(json!(1)), ok(json!(1))])],
+             "SUCCEEDED", "", 5),
+            (json!({"ToleratedFailurePercentagePath": "$.share", "MaxConcurrency": 1}), items(5),
+             vec![("Work", vec![throw("Bad"), throw("Bad"), throw("Bad"), ok(json!(1)), ok(json!(1))])],
+             "FAILED", "States.ExceedToleratedFailureThreshold", 3),
+            (json!({"ToleratedFailurePercentagePath": "$.bad"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+        ];
+        for (extra, input, script, status, error, calls) in cases {
+            let def = map(extra.clone());
+            let r = run(s.clone(), def, input, &script).await;
+            assert_eq!(r.row.status, status, "{extra}: {:?}", r.error());
+            assert_eq!(r.error().0, error, "{extra}");
+            assert_eq!(r.tasks.calls().len(), calls, "{extra}");
+        }
+    })
+    .await;
+}
+
 store_test!(each_predefined_error_is_raised_where_the_spec_says);
 async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
     each_store(stores, |s| async move {

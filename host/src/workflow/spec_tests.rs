@@ -465,6 +465,38 @@ fn definitions_are_checked_when_they_load() {
             json!({"A": {"Type": "Map", "End": true, "ItemReader": {}, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
             "distributed",
         ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "distributed",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "FAST"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "INLINE or DISTRIBUTED",
+        ),
+        (
+            json!({"A": {"Type": "Parallel", "End": true, "Branches": [{"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}]}}),
+            "unknown field `ProcessorConfig`",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "Label": "has space", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "Label",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "Label": "x".repeat(41), "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "1 to 40",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "MaxConcurrency": 2, "MaxConcurrencyPath": "$.m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "MaxConcurrencyPath",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailureCount": 2, "ToleratedFailureCountPath": "$.m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "ToleratedFailureCountPath",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailurePercentagePath": "m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "ToleratedFailurePercentagePath",
+        ),
     ];
     for (states, word) in table {
         let err = machine(states.clone()).expect_err(&states.to_string());

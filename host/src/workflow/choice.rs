@@ -287,6 +287,15 @@ pub fn timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(text).ok()
 }
 
+/// A Wait state's timestamp: RFC 3339 with the `T` between date and time that the
+/// cloud requires (RFC 3339 itself also allows a space, which the cloud refuses).
+pub fn wait_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
+    if text.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    timestamp(text)
+}
+
 /// `*` matches any run of characters; `\*` is a literal star and `\\` a backslash.
 fn string_matches(pattern: &str, text: &str) -> bool {
     #[derive(PartialEq)]

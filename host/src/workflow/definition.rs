@@ -587,7 +587,7 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
     Ok(Kind::Wait(match (seconds, timestamp, timestamp_path) {
         (Some(s), None, None) => WaitFor::Seconds(s),
         (None, Some(t), None) => {
-            if super::choice::timestamp(&t).is_none() {
+            if super::choice::wait_timestamp(&t).is_none() {
                 return Err(format!(
                     "{here}.Timestamp: {t:?} is not an RFC 3339 timestamp"
                 ));

@@ -48,11 +48,15 @@ impl std::fmt::Display for StateError {
 }
 
 /// Whether an `ErrorEquals` list matches `error`. `States.ALL` matches everything and
-/// `States.TaskFailed` everything but `States.Timeout`, except the two errors the spec
-/// makes terminal (`States.Runtime`, `States.DataLimitExceeded`), which only an exact
-/// name matches.
+/// `States.TaskFailed` everything but `States.Timeout`, except the errors the developer
+/// guide makes terminal: `States.DataLimitExceeded`, which only its own name matches,
+/// and `States.Runtime`, which nothing matches (the cloud neither retries nor catches
+/// it, even when a list names it).
 pub fn matches(list: &[String], error: &str) -> bool {
-    let terminal = error == RUNTIME || error == DATA_LIMIT_EXCEEDED;
+    if error == RUNTIME {
+        return false;
+    }
+    let terminal = error == DATA_LIMIT_EXCEEDED;
     list.iter().any(|e| {
         e == error || (!terminal && e == ALL) || (!terminal && e == TASK_FAILED && error != TIMEOUT)
     })
@@ -157,7 +161,12 @@ mod tests {
             (&["CustomError"], "CustomError", true),
             (&["CustomError"], "customerror", false),
             (&["A", "B"], "B", true),
-            (&["States.Runtime"], RUNTIME, true),
+            (&["States.Runtime"], RUNTIME, false),
+            (&["States.TaskFailed"], RUNTIME, false),
+            (&["States.DataLimitExceeded"], DATA_LIMIT_EXCEEDED, true),
+            (&["States.TaskFailed"], DATA_LIMIT_EXCEEDED, false),
+            (&["Lambda.Unknown"], "Lambda.Unknown", true),
+            (&["States.TaskFailed"], "Lambda.Unknown", true),
         ];
         for (errors, error, want) in table {
             assert_eq!(

@@ -497,7 +497,7 @@ impl Executor {
                 if *until > now && !self.options.skip_waits {
                     return Ok(Some(self.sleep(row, &cursor, *until)));
                 }
-                self.transition(&cursor, state, output.clone(), Vec::new())
+                self.transition(row, &cursor, state, output.clone(), Vec::new())
             }
             (Kind::Task { .. }, Phase::Task) => {
                 let error = StateError::new(
@@ -565,7 +565,7 @@ impl Executor {
                         payload::state_output(state, raw, input, context)?
                     }
                 };
-                Ok(self.transition(cursor, state, output, Vec::new()))
+                Ok(self.transition(row, cursor, state, output, Vec::new()))
             }
             Kind::Choice { choices, default } => {
                 let input = payload::input_path(state, raw)?;
@@ -579,14 +579,11 @@ impl Executor {
                         break;
                     }
                 }
-                let next = next.or(default.as_ref()).ok_or_else(|| {
-                    StateError::new(
-                        errors::NO_CHOICE_MATCHED,
-                        "no choice rule matched and there is no Default",
-                    )
-                })?;
+                let next = next
+                    .or(default.as_ref())
+                    .ok_or_else(|| StateError::new(errors::NO_CHOICE_MATCHED, "No Matches!"))?;
                 let output = payload::passthrough(state, raw)?;
-                Ok(self.go_to(cursor, Some(next), output, Vec::new()))
+                Ok(self.leave(row, cursor, state, Some(next), output, Vec::new()))
             }
             Kind::Wait(wait) => {
                 let input = payload::input_path(state, raw)?;
@@ -603,26 +600,44 @@ impl Executor {
                         Some(&cursor.state),
                         json!({ "until": iso(until) }),
                     )];
-                    return Ok(self.transition(cursor, state, output, events));
+                    return Ok(self.transition(row, cursor, state, output, events));
                 }
                 Ok(self.sleep(row, &waiting, until))
             }
             Kind::Succeed => {
                 let output = payload::passthrough(state, raw)?;
-                Ok(self.go_to(cursor, None, output, Vec::new()))
+                Ok(self.leave(row, cursor, state, None, output, Vec::new()))
             }
             Kind::Fail { error, cause } => {
-                let read = |t: &Option<Text>| match t {
-                    None => None,
-                    Some(Text::Fixed(s)) => Some(s.clone()),
-                    Some(Text::Path(p)) => p.select(raw, context).map(|v| match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    }),
+                // A path or function that gives no string is `States.Runtime` (the
+                // developer guide: it "must select a field that contains a string").
+                let read = |t: &Option<Text>, field: &str| -> Result<String, StateError> {
+                    let (what, value) = match t {
+                        None => return Ok(String::new()),
+                        Some(Text::Fixed(s)) => return Ok(s.clone()),
+                        Some(Text::Path(p)) => (p.text().to_string(), p.select(raw, context)),
+                    };
+                    match value {
+                        Some(Value::String(s)) => Ok(s),
+                        Some(other) => Err(StateError::new(
+                            errors::RUNTIME,
+                            format!(
+                                "The value of the field '{field}' ('{what}') is a {}, not a string",
+                                super::path::kind_of(&other)
+                            ),
+                        )),
+                        None => Err(StateError::new(
+                            errors::RUNTIME,
+                            format!(
+                                "The JSONPath '{what}' specified for the field '{field}' could not be found in the input '{}'",
+                                payload::in_cause(raw)
+                            ),
+                        )),
+                    }
                 };
                 Err(StateError {
-                    error: read(error).unwrap_or_default(),
-                    cause: read(cause).unwrap_or_default(),
+                    error: read(error, "ErrorPath")?,
+                    cause: read(cause, "CausePath")?,
                 })
             }
             _ => Err(StateError::new(errors::RUNTIME, "not a simple state")),
@@ -642,7 +657,9 @@ impl Executor {
         context: &Value,
     ) -> Result<Option<Commit>, StoreError> {
         let raw = &cursor.input;
-        let input = match payload::effective_input(state, raw, context) {
+        let input = match payload::effective_input(state, raw, context)
+            .and_then(|i| within_payload_limit(i, &cursor.state))
+        {
             Ok(i) => i,
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
         };
@@ -709,7 +726,7 @@ impl Executor {
             depth: row.depth,
         };
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
-            Ok(r) => r.and_then(within_payload_limit),
+            Ok(r) => r.and_then(|v| within_payload_limit(v, &cursor.state)),
             Err(_) => Err(StateError::new(
                 limit_error,
                 format!("the task did not finish within {} s", limit.as_secs_f64()),
@@ -723,7 +740,7 @@ impl Executor {
                     json!({ "output": result }),
                 )];
                 match payload::state_output(state, raw, result, context) {
-                    Ok(output) => self.transition(cursor, state, output, events),
+                    Ok(output) => self.transition(row, cursor, state, output, events),
                     Err(e) => self.failure(row, cursor, state, e, events),
                 }
             }
@@ -754,7 +771,7 @@ impl Executor {
             Err(e) => self.failure(row, cursor, state, e, Vec::new()),
             Ok((_, inputs)) if inputs.is_empty() => {
                 match payload::state_output(state, &cursor.input, json!([]), context) {
-                    Ok(output) => self.transition(cursor, state, output, Vec::new()),
+                    Ok(output) => self.transition(row, cursor, state, output, Vec::new()),
                     Err(e) => self.failure(row, cursor, state, e, Vec::new()),
                 }
             }
@@ -1006,13 +1023,13 @@ impl Executor {
             Some(&cursor.state),
             json!({ "children": total }),
         )];
-        let results = match within_payload_limit(Value::Array(results)) {
+        let results = match within_payload_limit(Value::Array(results), &cursor.state) {
             Ok(r) => r,
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, events))),
         };
         Ok(Some(
             match payload::state_output(state, &cursor.input, results, &context) {
-                Ok(output) => self.transition(cursor, state, output, events),
+                Ok(output) => self.transition(row, cursor, state, output, events),
                 Err(e) => self.failure(row, cursor, state, e, events),
             },
         ))
@@ -1064,12 +1081,30 @@ impl Executor {
     /// Leaves the state with `output` for its `Next` (or the end).
     fn transition(
         &self,
+        row: &ExecutionRow,
         cursor: &Cursor,
         state: &State,
         output: Value,
         events: Vec<HistoryEvent>,
     ) -> Commit {
-        self.go_to(cursor, state.next.as_ref(), output, events)
+        self.leave(row, cursor, state, state.next.as_ref(), output, events)
+    }
+
+    /// Leaves the state for `next` (or the end), unless its output is over the payload
+    /// limit: every state output is, as in the cloud (`States.DataLimitExceeded`).
+    fn leave(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        next: Option<&String>,
+        output: Value,
+        events: Vec<HistoryEvent>,
+    ) -> Commit {
+        match within_payload_limit(output, &cursor.state) {
+            Ok(output) => self.go_to(cursor, next, output, events),
+            Err(e) => self.failure(row, cursor, state, e, events),
+        }
     }
 
     fn go_to(
@@ -1181,7 +1216,10 @@ impl Executor {
                         Some(&cursor.state),
                         json!({ "error": error.error, "cause": error.cause, "next": catcher.next }),
                     ));
-                    return self.go_to(cursor, Some(&catcher.next), output, events);
+                    return match within_payload_limit(output, &cursor.state) {
+                        Ok(output) => self.go_to(cursor, Some(&catcher.next), output, events),
+                        Err(e) => self.end_with(row, FAILED, Some(&cursor.state), e, events),
+                    };
                 }
                 Err(e) => return self.end_with(row, FAILED, Some(&cursor.state), e, events),
             }
@@ -1299,14 +1337,15 @@ fn map_limits(
     }))
 }
 
-/// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`].
-fn within_payload_limit(value: Value) -> Result<Value, StateError> {
-    let size = value.to_string().len();
+/// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`]:
+/// a task's result, a Parallel or Map state's results, a state's output, a task's input.
+fn within_payload_limit(value: Value, state: &str) -> Result<Value, StateError> {
+    let size = payload::json_len(&value);
     if size > MAX_PAYLOAD_BYTES {
         return Err(StateError::new(
             errors::DATA_LIMIT_EXCEEDED,
             format!(
-                "the result is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; keep large data in blobs"
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit ({size} bytes, over {MAX_PAYLOAD_BYTES}); keep large data in blobs"
             ),
         ));
     }
@@ -1321,7 +1360,7 @@ fn json_text<T: Serialize>(value: &T) -> String {
 fn wait_until(wait: &WaitFor, input: &Value, context: &Value, now: i64) -> Result<i64, StateError> {
     let bad = |what: String| StateError::new(errors::RUNTIME, what);
     let at = |text: &str| {
-        super::choice::timestamp(text)
+        super::choice::wait_timestamp(text)
             .map(|t| t.timestamp_millis())
             .ok_or_else(|| bad(format!("{text:?} is not an RFC 3339 timestamp")))
     };

@@ -336,7 +336,23 @@ async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
             (one(json!({"Type": "Pass", "InputPath": "$.missing", "End": true})),
              json!({}), vec![], "States.Runtime"),
             (one(json!({"Type": "Pass", "Parameters": {"a.$": "$.missing"}, "End": true})),
-             json!({}), vec![], "States.ParameterPathFailure"),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Task", "Resource": "p", "Parameters": {"a.$": "$.missing"}, "End": true})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Task", "Resource": "p", "ResultSelector": {"a.$": "$.missing"}, "End": true})),
+             json!({}), vec![("S", vec![ok(json!({}))])], "States.Runtime"),
+            (one(json!({"Type": "Pass", "Result": "x".repeat(300 * 1024), "End": true})),
+             json!({}), vec![], "States.DataLimitExceeded"),
+            (one(json!({"Type": "Pass", "Parameters": {"big.$": "States.Format('{}{}', $.s, $.s)"}, "End": true})),
+             json!({"s": "x".repeat(200 * 1024)}), vec![], "States.DataLimitExceeded"),
+            (one(json!({"Type": "Wait", "TimestampPath": "$.t", "End": true})),
+             json!({"t": "2016-03-14 01:59:00Z"}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Fail", "ErrorPath": "$.missing", "Cause": "c"})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Fail", "Error": "E", "CausePath": "$.missing"})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Fail", "ErrorPath": "$.n"})),
+             json!({"n": 5}), vec![], "States.Runtime"),
             (one(json!({"Type": "Pass", "Parameters": {"a.$": "States.StringToJson($.s)"}, "End": true})),
              json!({"s": "{"}), vec![], "States.IntrinsicFailure"),
             (one(json!({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b", "End": true})),
@@ -371,11 +387,25 @@ async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
         let big = [("S", vec![ok(json!("x".repeat(300 * 1024)))])];
         let r = run(s.clone(), def, json!({}), &big).await;
         assert_eq!(r.error().0, "States.DataLimitExceeded");
-        let mut def = one(json!({"Type": "Task", "Resource": "p", "InputPath": "$.missing",
-            "Catch": catch_all.clone(), "End": true}));
+        // States.Runtime is caught and retried by nothing, even a list that names it.
+        for errors in [json!(["States.ALL"]), json!(["States.Runtime"]), json!(["States.TaskFailed"])] {
+            let mut def = one(json!({"Type": "Task", "Resource": "p", "InputPath": "$.missing",
+                "Retry": [{"ErrorEquals": errors.clone()}],
+                "Catch": [{"ErrorEquals": errors.clone(), "Next": "C"}], "End": true}));
+            def["States"]["C"] = json!({"Type": "Succeed"});
+            let r = run(s.clone(), def, json!({}), &[]).await;
+            assert_eq!(r.row.status, "FAILED", "{errors}");
+            assert_eq!(r.error().0, "States.Runtime", "{errors}");
+            assert_eq!(r.count("StateRetryScheduled"), 0, "{errors}");
+        }
+        // States.DataLimitExceeded is caught by its own name only; so is a Pass result
+        // over the limit.
+        let mut def = one(json!({"Type": "Task", "Resource": "p",
+            "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "C"}], "End": true}));
         def["States"]["C"] = json!({"Type": "Succeed"});
-        let r = run(s.clone(), def, json!({}), &[]).await;
-        assert_eq!(r.error().0, "States.Runtime");
+        let r = run(s.clone(), def, json!({}), &big).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output()["Error"], "States.DataLimitExceeded");
         let mut def = one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 1, "Catch": catch_all, "End": true}));
         def["States"]["C"] = json!({"Type": "Succeed"});
         let script = [("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])];

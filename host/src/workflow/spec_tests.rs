@@ -490,6 +490,10 @@ fn definitions_are_checked_when_they_load() {
             "ErrorPath",
         ),
         (
+            json!({"A": {"Type": "Wait", "Timestamp": "2016-03-14 01:59:00Z", "End": true}}),
+            "RFC 3339",
+        ),
+        (
             json!({"A": {"Type": "Parallel", "Branches": [], "End": true}}),
             "Branches",
         ),
@@ -583,9 +587,16 @@ fn input_and_output_processing_follows_the_spec() {
         payload::state_output(state, &raw, json!({"status": 200, "body": "x"}), &ctx).unwrap(),
         json!({"code": 200, "static": 1})
     );
-    // A path the input lacks: States.ParameterPathFailure.
+    // A path the input lacks: States.Runtime, as the cloud reports it, naming the field.
     let err = payload::effective_input(state, &json!({"name": "x"}), &ctx).unwrap_err();
-    assert_eq!(err.error, "States.ParameterPathFailure");
+    assert_eq!(err.error, "States.Runtime");
+    assert!(
+        err.cause.contains(
+            "The JSONPath '$.vals[0]' specified for the field 'first.$' could not be found"
+        ),
+        "{}",
+        err.cause
+    );
 
     // null InputPath gives {}, null ResultPath keeps the input, null OutputPath gives {}.
     let m = machine(json!({

@@ -537,13 +537,49 @@ impl Executor {
         }))
     }
 
+    /// The context object (`$$`) of the state the cursor is in: every field the
+    /// developer guide lists, so a path to any of them selects something. Fields with
+    /// no counterpart here hold what the cloud's would outside their feature: no
+    /// redrive yet (`RedriveCount` 0, `RedriveTime` null), no callback task
+    /// (`Task.Token` null).
     fn context(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
         let mut context: Value = serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+        if !context.is_object() {
+            context = json!({});
+        }
+        if !context["Execution"].is_object() {
+            context["Execution"] = json!({});
+        }
+        let execution = &mut context["Execution"];
+        for (field, value) in [
+            ("Id", json!(row.root_id)),
+            ("Name", json!(row.name)),
+            ("Input", Value::Null),
+            ("StartTime", Value::Null),
+            (
+                "RoleArn",
+                json!(format!(
+                    "arn:orquesta:iam::{}:role/{}",
+                    row.tenant, row.workflow
+                )),
+            ),
+            ("RedriveCount", json!(0)),
+            ("RedriveTime", Value::Null),
+        ] {
+            if execution.get(field).is_none() {
+                execution[field] = value;
+            }
+        }
+        if !context["StateMachine"].is_object() {
+            context["StateMachine"] =
+                json!({ "Id": format!("{}:{}", row.tenant, row.workflow), "Name": row.workflow });
+        }
         context["State"] = json!({
             "Name": cursor.state,
             "EnteredTime": iso(cursor.entered_at),
             "RetryCount": cursor.retries.iter().sum::<u32>(),
         });
+        context["Task"] = json!({ "Token": null });
         context
     }
 

@@ -178,6 +178,82 @@ async fn exhausted_retries_are_caught_with_the_error_at_result_path(stores: Stor
     .await;
 }
 
+store_test!(every_context_field_the_developer_guide_lists_is_readable);
+/// The developer guide's context object: `Execution` (`Id`, `Input`, `Name`, `RoleArn`,
+/// `StartTime`, `RedriveCount`, `RedriveTime`), `State` (`EnteredTime`, `Name`,
+/// `RetryCount`), `StateMachine` (`Id`, `Name`), `Task` (`Token`); a path to any of them
+/// selects something, in every state type that reads paths.
+async fn every_context_field_the_developer_guide_lists_is_readable(stores: Stores) {
+    each_store(stores, |s| async move {
+        let fields = [
+            "Execution.Id",
+            "Execution.Input",
+            "Execution.Name",
+            "Execution.RoleArn",
+            "Execution.StartTime",
+            "Execution.RedriveCount",
+            "Execution.RedriveTime",
+            "State.EnteredTime",
+            "State.Name",
+            "State.RetryCount",
+            "StateMachine.Id",
+            "StateMachine.Name",
+            "Task.Token",
+        ];
+        let params: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|f| {
+                (
+                    format!("{}.$", f.replace('.', "_")),
+                    json!(format!("$$.{f}")),
+                )
+            })
+            .collect();
+        let def = json!({"StartAt": "Read", "States": {
+            "Read": {"Type": "Pass", "Parameters": params.clone(), "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items",
+                "ItemSelector": {"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {"StartAt": "Inner", "States": {"Inner": {"Type": "Pass",
+                    "Parameters": params, "ResultPath": "$.ctx", "End": true}}},
+                "ResultPath": "$.mapped", "End": true}
+        }});
+        let mut first = run(s.clone(), def.clone(), json!({"items": ["a"]}), &[]).await;
+        // The first state's output is its Parameters, without `items`: read it from history.
+        assert_eq!(
+            first.row.status, "FAILED",
+            "Each has no items in Read's output"
+        );
+        first.history.retain(|e| e.event.kind == "StateExited");
+        let read = first.history[0].event.detail["output"].clone();
+        for f in fields {
+            assert!(read.get(f.replace('.', "_")).is_some(), "{f}: {read}");
+        }
+        assert_eq!(read["Execution_Input"], json!({"items": ["a"]}));
+        assert_eq!(read["Execution_RedriveCount"], json!(0));
+        assert_eq!(read["State_Name"], json!("Read"));
+        assert_eq!(read["StateMachine_Name"], json!("flow"));
+        assert!(
+            read["Execution_RoleArn"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:")),
+            "{read}"
+        );
+
+        // Inside a Map item: the same fields, the execution's own.
+        let mut def = def;
+        def["States"]["Read"]["ResultPath"] = json!("$.read");
+        let r = run(s, def, json!({"items": ["a", "b"]}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        let mapped = &r.output()["mapped"];
+        assert_eq!(mapped[1]["i"], json!(1));
+        assert_eq!(mapped[1]["v"], json!("b"));
+        assert_eq!(mapped[1]["ctx"]["Execution_Id"], json!(r.row.id));
+        assert_eq!(mapped[1]["ctx"]["State_Name"], json!("Inner"));
+        assert_eq!(mapped[1]["ctx"]["Task_Token"], json!(null));
+    })
+    .await;
+}
+
 store_test!(fail_reads_error_and_cause_paths);
 async fn fail_reads_error_and_cause_paths(stores: Stores) {
     each_store(stores, |s| async move {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::choice::Rule;
 use super::errors::{Catcher, Retrier, check_lists};
-use super::intrinsics::{Call, is_call};
+use super::intrinsics::{Call, Function, is_call};
 use super::path::{Path, ReferencePath};
 
 /// A whole state machine, or a Parallel branch, or a Map's item processor.
@@ -107,12 +107,26 @@ pub enum WaitFor {
     TimestampPath(Path),
 }
 
-/// A string given literally or by a path (`Error` / `ErrorPath`).
+/// A string given literally, by a path or by an intrinsic function (`Error` /
+/// `ErrorPath`).
 #[derive(Debug, Clone)]
 pub enum Text {
     Fixed(String),
     Path(Path),
+    Call(Call),
 }
+
+/// The intrinsic functions the developer guide allows in a Fail state's `ErrorPath` and
+/// `CausePath`: those that return a string.
+const STRING_FUNCTIONS: [Function; 7] = [
+    Function::Format,
+    Function::JsonToString,
+    Function::ArrayGetItem,
+    Function::Base64Encode,
+    Function::Base64Decode,
+    Function::Hash,
+    Function::Uuid,
+];
 
 /// A payload template (`Parameters`, `ResultSelector`, `ItemSelector`): JSON whose
 /// fields named `*.$` are paths or intrinsic calls, resolved when the state runs.
@@ -545,16 +559,24 @@ fn text(f: &mut Fields, fixed: &'static str, path: &'static str) -> Result<Optio
     let path_value = match f.string(path)? {
         None => None,
         Some(t) if is_call(&t) => {
-            return Err(format!(
-                "{here}: intrinsic functions are not supported here"
-            ));
+            let call = Call::parse(&t).map_err(|e| format!("{here}: {e}"))?;
+            if !STRING_FUNCTIONS.contains(&call.function) {
+                return Err(format!(
+                    "{here}: {} does not return a string; use one of {}",
+                    call.function.name(),
+                    STRING_FUNCTIONS.map(Function::name).join(", ")
+                ));
+            }
+            Some(Text::Call(call))
         }
-        Some(t) => Some(Path::parse(&t).map_err(|e| format!("{here}: {e}"))?),
+        Some(t) => Some(Text::Path(
+            Path::parse(&t).map_err(|e| format!("{here}: {e}"))?,
+        )),
     };
     match (f.string(fixed)?, path_value) {
         (Some(_), Some(_)) => Err(format!("{}: cannot be given with {path}", f.here(fixed))),
         (Some(t), None) => Ok(Some(Text::Fixed(t))),
-        (None, Some(p)) => Ok(Some(Text::Path(p))),
+        (None, Some(p)) => Ok(Some(p)),
         (None, None) => Ok(None),
     }
 }

@@ -652,6 +652,13 @@ impl Executor {
                         None => return Ok(String::new()),
                         Some(Text::Fixed(s)) => return Ok(s.clone()),
                         Some(Text::Path(p)) => (p.text().to_string(), p.select(raw, context)),
+                        Some(Text::Call(c)) => (
+                            c.function.name().to_string(),
+                            Some(
+                                c.eval(raw, context)
+                                    .map_err(|e| StateError::new(errors::INTRINSIC_FAILURE, e))?,
+                            ),
+                        ),
                     };
                     match value {
                         Some(Value::String(s)) => Ok(s),

@@ -259,10 +259,27 @@ async fn fail_reads_error_and_cause_paths(stores: Stores) {
     each_store(stores, |s| async move {
         let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
             "ErrorPath": "$.code", "CausePath": "$.why"}}});
-        let r = run(s, def, json!({"code": "Bad.Input", "why": "no id"}), &[]).await;
+        let r = run(s.clone(), def, json!({"code": "Bad.Input", "why": "no id"}), &[]).await;
         assert_eq!(r.row.status, "FAILED");
         assert_eq!(r.error(), ("Bad.Input".into(), "no id".into()));
         assert_eq!(r.count("ExecutionFailed"), 1);
+
+        // The developer guide's Fail state: ErrorPath and CausePath may be intrinsic
+        // functions that return a string.
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "States.Format('{}.{}', $.kind, $.code)",
+            "CausePath": "States.JsonToString($.detail)"}}});
+        let r = run(s.clone(), def, json!({"kind": "Order", "code": "Late", "detail": {"days": 3}}), &[]).await;
+        assert_eq!(r.error(), ("Order.Late".into(), "{\"days\":3}".into()));
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "States.ArrayGetItem($.codes, 1)", "CausePath": "States.Base64Decode($.b64)"}}});
+        let r = run(s.clone(), def, json!({"codes": ["A", "B"], "b64": "Zm9v"}), &[]).await;
+        assert_eq!(r.error(), ("B".into(), "foo".into()));
+        // An ArrayGetItem that gives a number is no error name: States.Runtime.
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "States.ArrayGetItem($.codes, 0)"}}});
+        let r = run(s, def, json!({"codes": [1]}), &[]).await;
+        assert_eq!(r.error().0, "States.Runtime");
     })
     .await;
 }

@@ -494,6 +494,14 @@ fn definitions_are_checked_when_they_load() {
             "RFC 3339",
         ),
         (
+            json!({"A": {"Type": "Fail", "CausePath": "States.ArrayLength($.list)"}}),
+            "does not return a string",
+        ),
+        (
+            json!({"A": {"Type": "Fail", "ErrorPath": "States.Format('{}'"}}),
+            "ErrorPath",
+        ),
+        (
             json!({"A": {"Type": "Parallel", "Branches": [], "End": true}}),
             "Branches",
         ),
@@ -542,6 +550,15 @@ fn definitions_are_checked_when_they_load() {
     for (states, word) in table {
         let err = machine(states.clone()).expect_err(&states.to_string());
         assert!(err.contains(word), "{states}: {err}");
+    }
+    for fail in [
+        json!({"Type": "Fail", "ErrorPath": "States.Format('E.{}', $.code)", "CausePath": "States.JsonToString($.detail)"}),
+        json!({"Type": "Fail", "ErrorPath": "States.ArrayGetItem($.codes, 0)", "CausePath": "States.UUID()"}),
+        json!({"Type": "Fail", "ErrorPath": "States.Base64Decode($.b)", "CausePath": "States.Hash($.x, 'MD5')"}),
+        json!({"Type": "Fail", "CausePath": "States.Base64Encode($.x)"}),
+    ] {
+        let m = machine(json!({ "A": fail.clone() }));
+        assert!(m.is_ok(), "{fail}: {m:?}");
     }
     assert!(Machine::parse(&json!({"StartAt": "A"})).is_err());
     assert!(Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONata"})).is_err());

@@ -20,6 +20,18 @@ pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 
+/// Host errors in a Task carry the names the cloud gives a Lambda function's failures
+/// (the developer guide, "Handle Lambda service exceptions"), so definitions written
+/// for Lambda tasks catch them unchanged. An unhandled failure of the plugin (a trap, its
+/// memory limit, its own time limit, a bad answer): as Lambda's out-of-memory errors and
+/// function timeouts are reported.
+pub const LAMBDA_UNKNOWN: &str = "Lambda.Unknown";
+/// The Task's `Resource` is not a plugin the tenant serves: as a missing function.
+pub const LAMBDA_RESOURCE_NOT_FOUND: &str = "Lambda.ResourceNotFoundException";
+/// The service could not run the task at all (its tenant is not serving, the host is
+/// stopping): as Lambda's transient service errors, which retriers are advised to match.
+pub const LAMBDA_SERVICE_EXCEPTION: &str = "Lambda.ServiceException";
+
 /// An error raised in a state: its name (matched by `ErrorEquals`) and cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateError {

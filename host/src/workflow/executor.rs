@@ -30,6 +30,9 @@ use crate::store::{Store, StoreError, now_ms};
 const LEASE_MS: i64 = 15_000;
 /// Added to a task's time limit for the lease held while it runs.
 const TASK_LEASE_MARGIN_MS: i64 = 5_000;
+/// How long past a plugin's own time limit a Task without `TimeoutSeconds` is stopped
+/// by the executor, if the engine has not stopped it.
+const PLUGIN_LIMIT_BACKSTOP: Duration = Duration::from_secs(2);
 /// How often idle workers look for due executions (they are also woken directly).
 const POLL: Duration = Duration::from_millis(100);
 /// "Not due until a child wakes it": far enough, and safe to add to.
@@ -730,9 +733,12 @@ impl Executor {
             (Some(t), Some(h)) if h >= t => (t, errors::TIMEOUT),
             (_, Some(h)) => (h, errors::HEARTBEAT_TIMEOUT),
             (Some(t), None) => (t, errors::TIMEOUT),
+            // No limit of the state's own: the plugin's time limit applies, and running
+            // past it is the plugin's failure (`Lambda.Unknown`, as a Lambda function's
+            // timeout), reported by the engine; this is a backstop a little later.
             (None, None) => (
-                self.runner.default_timeout(&row.tenant, resource),
-                errors::TIMEOUT,
+                self.runner.default_timeout(&row.tenant, resource) + PLUGIN_LIMIT_BACKSTOP,
+                errors::LAMBDA_UNKNOWN,
             ),
         };
         let limit = match row.deadline_at {
@@ -770,6 +776,13 @@ impl Executor {
         };
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
             Ok(r) => r.and_then(|v| within_payload_limit(v, &cursor.state)),
+            Err(_) if limit_error == errors::LAMBDA_UNKNOWN => Err(StateError::new(
+                limit_error,
+                format!(
+                    "timeout: the plugin ran past its time limit ({} s)",
+                    limit.as_secs_f64()
+                ),
+            )),
             Err(_) => Err(StateError::new(
                 limit_error,
                 format!("the task did not finish within {} s", limit.as_secs_f64()),

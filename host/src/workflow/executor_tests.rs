@@ -454,9 +454,10 @@ async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
              json!({}), vec![("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])], "States.Timeout"),
             (one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 10, "HeartbeatSeconds": 1, "End": true})),
              json!({}), vec![("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])], "States.HeartbeatTimeout"),
-            // States.Permissions is raised by the service's task runner, not here: a
-            // script throwing it would only show that the name passes through
-            // (tests/e2e/permissions.rs has the service raise it).
+            // Host errors (Lambda.Unknown, Lambda.ResourceNotFoundException) are named
+            // by the service's task runner, not here: a script throwing them would only
+            // show that the name passes through (tests/e2e/permissions.rs has the
+            // service raise one).
             (one(json!({"Type": "Map", "ToleratedFailurePercentage": 10,
                 "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "p", "End": true}}}, "End": true})),
              json!([1]), vec![("W", vec![throw("X")])], "States.ExceedToleratedFailureThreshold"),

@@ -111,7 +111,7 @@ impl Rule {
         let map = value
             .as_object()
             .ok_or_else(|| format!("{at}: a choice rule must be an object"))?;
-        let allowed = |k: &str| k == "Comment" || (top && k == "Next");
+        let allowed = |k: &str| k == "Comment" || (top && (k == "Next" || k == "Assign"));
         let keys: Vec<&String> = map.keys().filter(|k| !allowed(k)).collect();
         if let Some(combinator) = ["And", "Or", "Not"]
             .into_iter()

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::choice::Rule;
 use super::errors::{Catcher, Retrier, check_lists};
 use super::intrinsics::{Call, Function, is_call};
-use super::path::{Path, ReferencePath};
+use super::path::{Path, ReferencePath, check_variable_name};
 
 /// A whole state machine, or a Parallel branch, or a Map's item processor.
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct Machine {
     /// The JSON this was parsed from: a branch's or item processor's definition is what
     /// its child executions run.
     pub source: Value,
+    /// The variables its states assign (its branches' and item processors' aside).
+    pub assigned: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct State {
     pub catch: Vec<Catcher>,
     /// `None` for terminal states.
     pub next: Option<String>,
+    /// `Assign`: variables set when the state ends (Choice: when the `Default` is taken).
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +56,8 @@ pub enum Kind {
     },
     Choice {
         choices: Vec<(Rule, String)>,
+        /// Each rule's `Assign`, by the rule's index.
+        assigns: Vec<Option<Template>>,
         default: Option<String>,
     },
     Wait(WaitFor),
@@ -81,7 +87,8 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 pub enum Limit<T> {
     Fixed(T),
-    Path(Path),
+    /// Boxed: a path is large, and most Maps have none.
+    Path(Box<Path>),
 }
 
 /// Where a machine sits: the top level, a Parallel branch (or legacy `Iterator`), or a
@@ -176,6 +183,27 @@ impl Template {
             )),
             other => Ok(Template::Literal(other.clone())),
         }
+    }
+}
+
+/// An `Assign` field: an object whose keys are variable names (`name.$` for a path or
+/// intrinsic), checked as the developer guide names variables.
+fn parse_assign(value: &Value, at: &str) -> Result<Template, String> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("{at}: must be an object"))?;
+    for key in map.keys() {
+        let name = key.strip_suffix(".$").unwrap_or(key);
+        check_variable_name(name).map_err(|e| format!("{at}.{key}: {e}"))?;
+    }
+    Template::parse(value, at)
+}
+
+/// The names an `Assign` sets.
+fn assigned_names(assign: &Option<Template>) -> Vec<String> {
+    match assign {
+        Some(Template::Object(fields)) => fields.iter().map(|(n, _)| n.clone()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -327,14 +355,49 @@ impl Machine {
             }
             states.insert(name.clone(), State::parse(v, &here)?);
         }
+        let mut assigned = BTreeSet::new();
+        for state in states.values() {
+            assigned.extend(assigned_names(&state.assign));
+            assigned.extend(state.catch.iter().flat_map(|c| assigned_names(&c.assign)));
+            if let Kind::Choice { assigns, .. } = &state.kind {
+                assigned.extend(assigns.iter().flat_map(assigned_names));
+            }
+        }
         let machine = Machine {
             start_at,
             states,
             timeout_seconds,
             source: value.clone(),
+            assigned,
         };
         machine.check(&prefix)?;
+        if scope == Scope::Top {
+            machine.check_scopes(&BTreeSet::new(), "")?;
+        }
         Ok(machine)
+    }
+
+    /// A Parallel branch or Map item reads the variables of the scopes around it but
+    /// cannot assign them (the developer guide's variable scope): an inner `Assign` of
+    /// an outer name is refused.
+    fn check_scopes(&self, outer: &BTreeSet<String>, prefix: &str) -> Result<(), String> {
+        if let Some(name) = self.assigned.intersection(outer).next() {
+            return Err(format!(
+                "{prefix}: assigns ${name}, a variable of an outer scope (a branch or Map item reads outer variables but cannot assign them)"
+            ));
+        }
+        let visible: BTreeSet<String> = outer.union(&self.assigned).cloned().collect();
+        for (name, state) in &self.states {
+            let inner: Vec<&Machine> = match &state.kind {
+                Kind::Parallel { branches } => branches.iter().collect(),
+                Kind::Map { processor, .. } => vec![processor],
+                _ => continue,
+            };
+            for (i, m) in inner.into_iter().enumerate() {
+                m.check_scopes(&visible, &format!("{prefix}States.{name}[{i}]"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Every target exists, and every state can be reached from `StartAt`.
@@ -399,7 +462,10 @@ impl State {
         if let Some(n) = &self.next {
             out.push(("Next".to_string(), n.as_str()));
         }
-        if let Kind::Choice { choices, default } = &self.kind {
+        if let Kind::Choice {
+            choices, default, ..
+        } = &self.kind
+        {
             for (i, (_, next)) in choices.iter().enumerate() {
                 out.push((format!("Choices[{i}].Next"), next.as_str()));
             }
@@ -456,6 +522,15 @@ impl State {
             (selector, path)
         } else {
             (None, Some(ReferencePath::parse("$")?))
+        };
+        let assign = match kind_name.as_str() {
+            "Succeed" | "Fail" => None,
+            _ => {
+                let here = f.here("Assign");
+                f.get("Assign")
+                    .map(|a| parse_assign(a, &here))
+                    .transpose()?
+            }
         };
         let (retry, catch) = if errors {
             (parse_retry(&mut f)?, parse_catch(&mut f)?)
@@ -534,6 +609,7 @@ impl State {
             retry,
             catch,
             next,
+            assign,
         };
         f.finish()?;
         Ok(state)
@@ -589,6 +665,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
         .filter(|c| !c.is_empty())
         .ok_or_else(|| format!("{here}: must be a non-empty array"))?;
     let mut choices = Vec::with_capacity(list.len());
+    let mut assigns = Vec::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
         let at = format!("{here}[{i}]");
         let next = c
@@ -596,9 +673,18 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{at}.Next: is required"))?;
         choices.push((Rule::parse(c, &at, true)?, next.to_string()));
+        assigns.push(
+            c.get("Assign")
+                .map(|a| parse_assign(a, &format!("{at}.Assign")))
+                .transpose()?,
+        );
     }
     let default = f.string("Default")?;
-    Ok(Kind::Choice { choices, default })
+    Ok(Kind::Choice {
+        choices,
+        assigns,
+        default,
+    })
 }
 
 fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
@@ -665,7 +751,7 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
             ));
         }
         (Some(n), None) => Limit::Fixed(n),
-        (None, Some(p)) => Limit::Path(p),
+        (None, Some(p)) => Limit::Path(Box::new(p)),
         (None, None) => Limit::Fixed(0),
     };
     let tolerated_count = match (
@@ -678,7 +764,7 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
                 f.here("ToleratedFailureCount")
             ));
         }
-        (n, p) => n.map(Limit::Fixed).or(p.map(Limit::Path)),
+        (n, p) => n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p)))),
     };
     let tolerated_percentage = match (
         f.number("ToleratedFailurePercentage")?,
@@ -696,7 +782,7 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
                 f.here("ToleratedFailurePercentage")
             ));
         }
-        (n, p) => n.map(Limit::Fixed).or(p.map(Limit::Path)),
+        (n, p) => n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p)))),
     };
     let label = f.string("Label")?;
     if let Some(l) = &label {
@@ -841,11 +927,16 @@ fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, String> {
             }
             Some(_) => return Err(format!("{at}.ResultPath: must be a string or null")),
         };
+        let assign = match cf.get("Assign") {
+            Some(a) => Some(parse_assign(a, &format!("{at}.Assign"))?),
+            None => None,
+        };
         cf.finish()?;
         out.push(Catcher {
             errors,
             next,
             result_path,
+            assign,
         });
     }
     let lists: Vec<&[String]> = out.iter().map(|c| c.errors.as_slice()).collect();

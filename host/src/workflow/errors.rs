@@ -105,6 +105,8 @@ pub struct Catcher {
     pub next: String,
     /// `None` for `"ResultPath": null` (the error is discarded).
     pub result_path: Option<ReferencePath>,
+    /// Variables assigned when this catcher catches; `$` is the error output.
+    pub assign: Option<super::definition::Template>,
 }
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
 
-use super::definition::{Kind, Limit, Machine, Seconds, State, Text, WaitFor};
+use super::definition::{Kind, Limit, Machine, Seconds, State, Template, Text, WaitFor};
 use super::errors::{self, StateError, matches};
+use super::path::VARIABLES;
 use super::payload;
 use crate::store::workflow::{
     ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, SUCCEEDED,
@@ -39,6 +40,10 @@ const POLL: Duration = Duration::from_millis(100);
 const ASLEEP: i64 = i64::MAX / 4;
 /// Parsed definitions kept in memory, by text; cleared when it grows past this.
 const MACHINE_CACHE: usize = 1024;
+/// The most a single variable, or one `Assign`'s variables together, may hold, and
+/// the most all of an execution's variables may hold (the developer guide's limits).
+const MAX_VARIABLE_BYTES: usize = 256 * 1024;
+const MAX_VARIABLES_BYTES: usize = 10 * 1024 * 1024;
 /// The largest execution input, task result or Parallel / Map result, as in Step
 /// Functions: state data is written to the store on every transition, so large data
 /// belongs in blobs, passed by key. Past it: `States.DataLimitExceeded`.
@@ -107,6 +112,10 @@ struct Cursor {
     /// Retries used, per entry of the state's `Retry`.
     #[serde(default)]
     retries: Vec<u32>,
+    /// The variables this execution assigned (a branch's or Map item's own: those of
+    /// the scopes around it are in its context object, read-only).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    vars: serde_json::Map<String, Value>,
     #[serde(flatten)]
     phase: Phase,
 }
@@ -149,6 +158,7 @@ impl Cursor {
             input,
             entered_at: now_ms(),
             retries: Vec::new(),
+            vars: serde_json::Map::new(),
             phase: Phase::Enter,
         }
     }
@@ -583,7 +593,82 @@ impl Executor {
             "RetryCount": cursor.retries.iter().sum::<u32>(),
         });
         context["Task"] = json!({ "Token": null });
+        // Variables in scope: the outer scopes' (fixed when a child started) under this
+        // execution's own.
+        if !cursor.vars.is_empty() {
+            if !context[VARIABLES].is_object() {
+                context[VARIABLES] = json!({});
+            }
+            if let Some(vars) = context[VARIABLES].as_object_mut() {
+                vars.extend(cursor.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
         context
+    }
+
+    /// `cursor` with the variables `assign` sets, read against `doc` (`$`) and the
+    /// context; every value is read before any is set, as in the cloud.
+    fn assigned(
+        &self,
+        assign: &Option<Template>,
+        doc: &Value,
+        context: &Value,
+        cursor: &Cursor,
+    ) -> Result<Cursor, StateError> {
+        let Some(template) = assign else {
+            return Ok(cursor.clone());
+        };
+        let Value::Object(values) = payload::resolve(template, doc, context)? else {
+            return Ok(cursor.clone());
+        };
+        let too_big = |what: String| StateError::new(errors::DATA_LIMIT_EXCEEDED, what);
+        for (name, value) in &values {
+            let size = payload::json_len(value);
+            if size > MAX_VARIABLE_BYTES {
+                return Err(too_big(format!(
+                    "The variable ${name} is {size} bytes, over the {MAX_VARIABLE_BYTES}-byte limit of a variable"
+                )));
+            }
+        }
+        let size = payload::json_len(&Value::Object(values.clone()));
+        if size > MAX_VARIABLE_BYTES {
+            return Err(too_big(format!(
+                "The variables assigned by state '{}' are {size} bytes, over the {MAX_VARIABLE_BYTES}-byte limit of one Assign",
+                cursor.state
+            )));
+        }
+        let mut next = cursor.clone();
+        next.vars.extend(values);
+        let total = payload::json_len(&Value::Object(next.vars.clone()));
+        if total > MAX_VARIABLES_BYTES {
+            return Err(too_big(format!(
+                "The execution's variables are {total} bytes, over the {MAX_VARIABLES_BYTES}-byte limit"
+            )));
+        }
+        Ok(next)
+    }
+
+    /// A Task's, Parallel's or Map's result through `ResultSelector`, its `Assign`
+    /// (reading the selected result as `$`), `ResultPath` and `OutputPath`.
+    fn finish(
+        &self,
+        state: &State,
+        raw: &Value,
+        result: Value,
+        context: &Value,
+        cursor: &Cursor,
+    ) -> Result<(Cursor, Value), StateError> {
+        let selected = payload::selected_result(state, result, context)?;
+        let after = self.assigned(&state.assign, &selected, context, cursor)?;
+        Ok((after, payload::output_of(state, raw, selected)?))
+    }
+
+    /// The variables a child execution sees, read-only: every one in scope here.
+    fn visible_variables(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
+        self.context(row, cursor)
+            .get(VARIABLES)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     /// Pass, Choice, Wait, Succeed and Fail: no plugin, no children.
@@ -597,36 +682,45 @@ impl Executor {
         let raw = &cursor.input;
         let outcome: Result<Commit, StateError> = (|| match &state.kind {
             Kind::Pass { result } => {
-                let output = match result {
-                    Some(r) => payload::state_output(state, raw, r.clone(), context)?,
-                    None => {
-                        let input = payload::effective_input(state, raw, context)?;
-                        payload::state_output(state, raw, input, context)?
-                    }
+                let result = match result {
+                    Some(r) => r.clone(),
+                    None => payload::effective_input(state, raw, context)?,
                 };
-                Ok(self.transition(row, cursor, state, output, Vec::new()))
+                let after = self.assigned(&state.assign, &result, context, cursor)?;
+                let output = payload::state_output(state, raw, result, context)?;
+                Ok(self.transition(row, &after, state, output, Vec::new()))
             }
-            Kind::Choice { choices, default } => {
+            Kind::Choice {
+                choices,
+                assigns,
+                default,
+            } => {
                 let input = payload::input_path(state, raw)?;
                 let mut next = None;
-                for (rule, target) in choices {
+                for (i, (rule, target)) in choices.iter().enumerate() {
                     if rule
                         .eval(&input, context)
                         .map_err(|e| StateError::new(errors::RUNTIME, e))?
                     {
-                        next = Some(target);
+                        next = Some((target, assigns.get(i).and_then(Option::as_ref)));
                         break;
                     }
                 }
-                let next = next
-                    .or(default.as_ref())
-                    .ok_or_else(|| StateError::new(errors::NO_CHOICE_MATCHED, "No Matches!"))?;
+                let (next, assign) = match (next, default) {
+                    (Some((target, assign)), _) => (target, assign.cloned()),
+                    (None, Some(d)) => (d, state.assign.clone()),
+                    (None, None) => {
+                        return Err(StateError::new(errors::NO_CHOICE_MATCHED, "No Matches!"));
+                    }
+                };
+                let after = self.assigned(&assign, &input, context, cursor)?;
                 let output = payload::passthrough(state, raw)?;
-                Ok(self.leave(row, cursor, state, Some(next), output, Vec::new()))
+                Ok(self.leave(row, &after, state, Some(next), output, Vec::new()))
             }
             Kind::Wait(wait) => {
                 let input = payload::input_path(state, raw)?;
                 let until = wait_until(wait, &input, context, now_ms())?;
+                let cursor = &self.assigned(&state.assign, &input, context, cursor)?;
                 let output = payload::passthrough(state, raw)?;
                 let mut waiting = cursor.clone();
                 waiting.phase = Phase::Wait {
@@ -771,7 +865,13 @@ impl Executor {
             execution_id: row.root_id.clone(),
             state: cursor.state.clone(),
             input,
-            context: context.clone(),
+            context: {
+                let mut plugin_context = context.clone();
+                if let Some(c) = plugin_context.as_object_mut() {
+                    c.remove(VARIABLES);
+                }
+                plugin_context
+            },
             depth: row.depth,
         };
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
@@ -795,8 +895,8 @@ impl Executor {
                     Some(&cursor.state),
                     json!({ "output": result }),
                 )];
-                match payload::state_output(state, raw, result, context) {
-                    Ok(output) => self.transition(row, cursor, state, output, events),
+                match self.finish(state, raw, result, context, cursor) {
+                    Ok((after, output)) => self.transition(row, &after, state, output, events),
                     Err(e) => self.failure(row, cursor, state, e, events),
                 }
             }
@@ -826,8 +926,8 @@ impl Executor {
         match self.children_inputs(state, &cursor.input, context) {
             Err(e) => self.failure(row, cursor, state, e, Vec::new()),
             Ok((_, inputs)) if inputs.is_empty() => {
-                match payload::state_output(state, &cursor.input, json!([]), context) {
-                    Ok(output) => self.transition(row, cursor, state, output, Vec::new()),
+                match self.finish(state, &cursor.input, json!([]), context, cursor) {
+                    Ok((after, output)) => self.transition(row, &after, state, output, Vec::new()),
                     Err(e) => self.failure(row, cursor, state, e, Vec::new()),
                 }
             }
@@ -838,8 +938,9 @@ impl Executor {
                     0 => total,
                     n => total.min(i64::try_from(n).unwrap_or(i64::MAX)),
                 };
+                let variables = self.visible_variables(row, cursor);
                 let spawn = (0..first)
-                    .map(|i| self.child(row, generation, i, &machines, &inputs))
+                    .map(|i| self.child(row, generation, i, &machines, &inputs, &variables))
                     .collect();
                 let mut waiting = cursor.clone();
                 waiting.phase = Phase::Children {
@@ -928,6 +1029,7 @@ impl Executor {
         index: i64,
         machines: &[String],
         inputs: &[Value],
+        variables: &Value,
     ) -> NewExecution {
         let id = format!("{}:{generation}:{index}", row.id);
         let definition = machines
@@ -948,7 +1050,14 @@ impl Executor {
             root_id: row.root_id.clone(),
             parent: Some((row.id.clone(), generation, index)),
             definition,
-            context: row.context.clone(),
+            context: if variables.is_object() {
+                let mut context: Value =
+                    serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+                context[VARIABLES] = variables.clone();
+                context.to_string()
+            } else {
+                row.context.clone()
+            },
             input: input.to_string(),
             cursor: json_text(&Cursor::enter(&start_at, input)),
             deadline_at: row.deadline_at,
@@ -1051,8 +1160,9 @@ impl Executor {
             };
             let room = max_concurrency - running;
             let more = room.min(total - spawned);
+            let variables = self.visible_variables(row, cursor);
             let spawn = (spawned..spawned + more)
-                .map(|i| self.child(row, generation, i, &machines, &inputs))
+                .map(|i| self.child(row, generation, i, &machines, &inputs, &variables))
                 .collect();
             let mut next = cursor.clone();
             next.phase = Phase::Children {
@@ -1084,8 +1194,8 @@ impl Executor {
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, events))),
         };
         Ok(Some(
-            match payload::state_output(state, &cursor.input, results, &context) {
-                Ok(output) => self.transition(row, cursor, state, output, events),
+            match self.finish(state, &cursor.input, results, &context, cursor) {
+                Ok((after, output)) => self.transition(row, &after, state, output, events),
                 Err(e) => self.failure(row, cursor, state, e, events),
             },
         ))
@@ -1184,7 +1294,10 @@ impl Executor {
                 ));
                 Commit {
                     status: RUNNING,
-                    cursor: json_text(&Cursor::enter(next, output)),
+                    cursor: json_text(&Cursor {
+                        vars: cursor.vars.clone(),
+                        ..Cursor::enter(next, output)
+                    }),
                     output: None,
                     error: None,
                     cause: None,
@@ -1265,8 +1378,16 @@ impl Executor {
             .iter()
             .find(|c| matches(&c.errors, &error.error))
         {
-            match payload::place(&catcher.result_path, &cursor.input, error.to_json()) {
-                Ok(output) => {
+            let context = self.context(row, cursor);
+            let placed = self
+                .assigned(&catcher.assign, &error.to_json(), &context, cursor)
+                .and_then(|after| {
+                    payload::place(&catcher.result_path, &cursor.input, error.to_json())
+                        .map(|output| (after, output))
+                });
+            match placed {
+                Ok((after, output)) => {
+                    let cursor = &after;
                     events.push(event(
                         "ErrorCaught",
                         Some(&cursor.state),

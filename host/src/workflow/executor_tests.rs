@@ -254,6 +254,72 @@ async fn every_context_field_the_developer_guide_lists_is_readable(stores: Store
     .await;
 }
 
+store_test!(variables_are_assigned_read_and_scoped_as_the_developer_guide_says);
+/// The developer guide's "Passing data between states with variables", JSONPath
+/// flavour: `Assign` on Pass, Task, Choice (its rules, and the state for `Default`),
+/// Wait, Map and Catch; `$name` in paths, Parameters, intrinsics and Choice rules; every
+/// value of one `Assign` read before any is set; a Map item reads outer variables, and
+/// its own are not seen outside; the size limits.
+async fn variables_are_assigned_read_and_scoped_as_the_developer_guide_says(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = json!({"StartAt": "Init", "States": {
+            "Init": {"Type": "Pass", "Result": {"n": 2},
+                "ResultPath": "$.init",
+                "Assign": {"count.$": "$.n", "label": "order", "a": 1}, "Next": "Swap"},
+            "Swap": {"Type": "Pass", "Assign": {"a": 5, "b.$": "$a"}, "Next": "Call"},
+            "Call": {"Type": "Task", "Resource": "p",
+                "Parameters": {"who.$": "$label", "text.$": "States.Format('{} x{}', $label, $count)"},
+                "ResultSelector": {"id.$": "$.id"},
+                "ResultPath": "$.call", "Assign": {"id.$": "$.id"}, "Next": "Pick"},
+            "Pick": {"Type": "Choice", "Choices": [
+                {"Variable": "$count", "NumericGreaterThan": 5, "Next": "Big", "Assign": {"size": "big"}}
+            ], "Default": "Pause", "Assign": {"size": "small"}},
+            "Big": {"Type": "Fail", "Error": "TooBig"},
+            "Pause": {"Type": "Wait", "Seconds": 1, "Assign": {"waited": true}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass",
+                    "Parameters": {"v.$": "$", "label.$": "$label"}, "Assign": {"inner": 1}, "End": true}}},
+                "ResultPath": "$.mapped", "Next": "Out"},
+            "Out": {"Type": "Pass", "Parameters": {"a.$": "$a", "b.$": "$b", "id.$": "$id",
+                "size.$": "$size", "waited.$": "$waited", "mapped.$": "$.mapped"}, "End": true}
+        }});
+        let script = [("Call", vec![ok(json!({"id": "T-1", "other": 0}))])];
+        let r = run(s.clone(), def.clone(), json!({"items": [1, 2]}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(
+            r.tasks.calls()[0].input,
+            json!({"who": "order", "text": "order x2"})
+        );
+        assert_eq!(
+            r.output(),
+            json!({"a": 5, "b": 1, "id": "T-1", "size": "small", "waited": true,
+                   "mapped": [{"v": 1, "label": "order"}, {"v": 2, "label": "order"}]})
+        );
+
+        // A Map item's own variables are not seen outside it.
+        let mut outside = def.clone();
+        outside["States"]["Out"]["Parameters"] = json!({"inner.$": "$inner"});
+        let r = run(s.clone(), outside, json!({"items": [1]}), &script).await;
+        assert_eq!(r.error().0, "States.Runtime", "{:?}", r.error());
+
+        // A Catch assigns from the error output.
+        let caught = json!({"StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": "p", "Catch": [{"ErrorEquals": ["States.ALL"],
+                "Assign": {"why.$": "$.Cause", "err.$": "$.Error"}, "Next": "Report"}], "End": true},
+            "Report": {"Type": "Pass", "Parameters": {"why.$": "$why", "err.$": "$err"}, "End": true}
+        }});
+        let r = run(s.clone(), caught, json!({}), &[("Call", vec![Attempt::throw("Boom", "it broke")])]).await;
+        assert_eq!(r.output(), json!({"why": "it broke", "err": "Boom"}));
+
+        // Over the limit of one variable: States.DataLimitExceeded.
+        let big = json!({"StartAt": "P", "States": {"P": {"Type": "Pass",
+            "Assign": {"big.$": "States.Format('{}{}', $.s, $.s)"}, "ResultPath": null, "End": true}}});
+        let r = run(s, big, json!({"s": "x".repeat(130 * 1024)}), &[]).await;
+        assert_eq!(r.error().0, "States.DataLimitExceeded", "{:?}", r.error());
+    })
+    .await;
+}
+
 store_test!(fail_reads_error_and_cause_paths);
 async fn fail_reads_error_and_cause_paths(stores: Stores) {
     each_store(stores, |s| async move {

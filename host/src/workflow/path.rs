@@ -16,11 +16,34 @@ use serde_json_path::JsonPath;
 /// level (found by fuzzing: 30 levels took minutes); real paths nest two or three.
 const MAX_NESTING: usize = 10;
 
+/// The key of the context object under which the executor passes the variables in
+/// scope; a path `$name...` reads variable `name` there. Not a name a `$$.` path
+/// writes by accident, and removed from the context a plugin receives.
+pub const VARIABLES: &str = "orquesta:variables";
+
+/// A variable's name, as the developer guide allows it: 1 to 80 characters, a letter
+/// or `_` first, then letters, digits or `_`; `states` is reserved.
+pub fn check_variable_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_alphanumeric() || c == '_') || name.chars().count() > 80 {
+        return Err(format!(
+            "variable name {name:?}: 1 to 80 letters, digits or `_`, not starting with a digit"
+        ));
+    }
+    if name == "states" {
+        return Err("`$states` is reserved".into());
+    }
+    Ok(())
+}
+
 /// A parsed path: where it reads from, and the query.
 #[derive(Debug, Clone)]
 pub struct Path {
     text: String,
     context: bool,
+    /// `$name...`: the path reads the variable `name`.
+    variable: Option<String>,
     query: JsonPath,
     /// A definite path selects at most one node and yields it; others yield an array.
     definite: bool,
@@ -28,9 +51,18 @@ pub struct Path {
 
 impl Path {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (context, query_text) = match text.strip_prefix("$$") {
-            Some(rest) => (true, format!("${rest}")),
-            None => (false, text.to_string()),
+        let variable_name = text
+            .strip_prefix('$')
+            .filter(|rest| rest.starts_with(|c: char| c.is_alphabetic() || c == '_'))
+            .map(|rest| &rest[..rest.find(['.', '[']).unwrap_or(rest.len())]);
+        let (context, variable, query_text) = match (text.strip_prefix("$$"), variable_name) {
+            (Some(rest), _) => (true, None, format!("${rest}")),
+            (None, Some(name)) => {
+                check_variable_name(name).map_err(|e| format!("path {text:?}: {e}"))?;
+                let rest = &text[1 + name.len()..];
+                (false, Some(name.to_string()), format!("${rest}"))
+            }
+            (None, None) => (false, None, text.to_string()),
         };
         if !query_text.starts_with('$') {
             return Err(format!("path {text:?} must start with `$`"));
@@ -49,6 +81,7 @@ impl Path {
         Ok(Path {
             text: text.to_string(),
             context,
+            variable,
             definite: is_definite(&query_text),
             query,
         })
@@ -61,7 +94,11 @@ impl Path {
     /// The value the path selects in `input` (or in `context` for `$$` paths); `None`
     /// when a definite path selects nothing.
     pub fn select(&self, input: &Value, context: &Value) -> Option<Value> {
-        let doc = if self.context { context } else { input };
+        let doc = match &self.variable {
+            Some(name) => context.get(VARIABLES)?.get(name)?,
+            None if self.context => context,
+            None => input,
+        };
         let nodes = self.query.query(doc);
         if self.definite {
             nodes.at_most_one().ok().flatten().cloned()

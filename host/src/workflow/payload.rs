@@ -129,11 +129,21 @@ pub fn state_output(
     result: Value,
     context: &Value,
 ) -> Result<Value, StateError> {
-    let result = match &state.result_selector {
-        Some(t) => resolve(t, &result, context)?,
-        None => result,
-    };
-    let combined = place(&state.result_path, raw, result)?;
+    let result = selected_result(state, result, context)?;
+    output_of(state, raw, result)
+}
+
+/// `ResultSelector` applied to a state's result (what `Assign` reads as `$`).
+pub fn selected_result(state: &State, result: Value, context: &Value) -> Result<Value, StateError> {
+    match &state.result_selector {
+        Some(t) => resolve(t, &result, context),
+        None => Ok(result),
+    }
+}
+
+/// `ResultPath` and `OutputPath` applied to a selected result.
+pub fn output_of(state: &State, raw: &Value, selected: Value) -> Result<Value, StateError> {
+    let combined = place(&state.result_path, raw, selected)?;
     select(&state.output_path, &combined, "OutputPath")
 }
 

@@ -546,6 +546,27 @@ fn definitions_are_checked_when_they_load() {
             json!({"A": {"Type": "Map", "End": true, "ToleratedFailurePercentagePath": "m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
             "ToleratedFailurePercentagePath",
         ),
+        (
+            json!({"A": {"Type": "Pass", "Assign": {"1st": 1}, "End": true}}),
+            "variable name",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Assign": {"states": 1}, "End": true}}),
+            "reserved",
+        ),
+        (
+            json!({"A": {"Type": "Succeed", "Assign": {"x": 1}}}),
+            "unknown field `Assign`",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "M"},
+                   "M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "Assign": {"x": 2}, "End": true}}}}}),
+            "outer scope",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Parameters": {"v.$": "$9lives"}, "End": true}}),
+            "v.$",
+        ),
     ];
     for (states, word) in table {
         let err = machine(states.clone()).expect_err(&states.to_string());

@@ -1,8 +1,8 @@
-//! `States.Permissions` raised by the service itself: an execution runs the definition it
-//! started with, so after its tenant stops serving a plugin, the execution's Task naming
-//! that plugin is refused by the service's task runner, as Step Functions refuses a Task
-//! whose role may not call its resource. The error is the execution's error, and a Catch
-//! on `States.Permissions` catches it.
+//! `Lambda.ResourceNotFoundException` raised by the service itself: an execution runs the
+//! definition it started with, so after its tenant stops serving a plugin, the
+//! execution's Task naming that plugin fails as a Step Functions Task fails whose Lambda
+//! function is gone (docs/WORKFLOWS.md, "Host errors in a Task"). The error is the
+//! execution's error, and a Catch on that name catches it.
 
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ fn write_definitions(dir: &std::path::Path) {
             "caught",
             json!({"StartAt": "Pause", "States": {
                 "Pause": pause,
-                "Call": call_helper(json!({"Catch": [{"ErrorEquals": ["States.Permissions"],
+                "Call": call_helper(json!({"Catch": [{"ErrorEquals": ["Lambda.ResourceNotFoundException"],
                                                       "ResultPath": "$.refused", "Next": "Refused"}]})),
                 "Refused": {"Type": "Pass", "End": true}
             }}),
@@ -90,7 +90,7 @@ fn history_types(history: &[Value]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_task_on_a_plugin_the_tenant_no_longer_serves_fails_with_states_permissions() {
+async fn a_task_on_a_plugin_the_tenant_no_longer_serves_fails_as_a_missing_function() {
     let s = TestServer::start(&["hostile"], &[("acme", &tenant(true))], |c| {
         write_definitions(&c.tenant_dir)
     })
@@ -125,7 +125,7 @@ async fn a_task_on_a_plugin_the_tenant_no_longer_serves_fails_with_states_permis
 
     let done = admin.finished(&guarded, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "FAILED", "{done}");
-    assert_eq!(done["error"], "States.Permissions", "{done}");
+    assert_eq!(done["error"], "Lambda.ResourceNotFoundException", "{done}");
     assert_eq!(
         done["cause"], "`helper` is not one of the tenant's plugins",
         "{done}"
@@ -143,7 +143,7 @@ async fn a_task_on_a_plugin_the_tenant_no_longer_serves_fails_with_states_permis
     assert_eq!(
         done["output"],
         json!({"order": 8, "refused": {
-            "Error": "States.Permissions",
+            "Error": "Lambda.ResourceNotFoundException",
             "Cause": "`helper` is not one of the tenant's plugins"
         }}),
         "{done}"

@@ -354,6 +354,7 @@ calls = [{ state = "Charge", input = { order = "A1" } }, { resource = "payments"
 
 [[case]]
 name = "declined twice is refused"
+input = { order = "A2" }
 [case.tasks]
 Charge = [{ throw = { error = "PaymentDeclined" }, repeat = true }]
 [case.expect]

@@ -111,7 +111,7 @@ impl Rule {
         let map = value
             .as_object()
             .ok_or_else(|| format!("{at}: a choice rule must be an object"))?;
-        let allowed = |k: &str| k == "Comment" || (top && k == "Next");
+        let allowed = |k: &str| k == "Comment" || (top && (k == "Next" || k == "Assign"));
         let keys: Vec<&String> = map.keys().filter(|k| !allowed(k)).collect();
         if let Some(combinator) = ["And", "Or", "Not"]
             .into_iter()
@@ -285,6 +285,15 @@ fn compare(value: &Value, op: Op, expected: &Value) -> bool {
 /// An RFC 3339 timestamp, as the spec requires (`2016-03-14T01:59:00Z`).
 pub fn timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(text).ok()
+}
+
+/// A Wait state's timestamp: RFC 3339 with the `T` between date and time that the
+/// cloud requires (RFC 3339 itself also allows a space, which the cloud refuses).
+pub fn wait_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
+    if text.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    timestamp(text)
 }
 
 /// `*` matches any run of characters; `\*` is a literal star and `\\` a backslash.

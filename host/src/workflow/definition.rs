@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::choice::Rule;
 use super::errors::{Catcher, Retrier, check_lists};
-use super::intrinsics::{Call, is_call};
-use super::path::{Path, ReferencePath};
+use super::intrinsics::{Call, Function, is_call};
+use super::path::{Path, ReferencePath, check_variable_name};
 
 /// A whole state machine, or a Parallel branch, or a Map's item processor.
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct Machine {
     /// The JSON this was parsed from: a branch's or item processor's definition is what
     /// its child executions run.
     pub source: Value,
+    /// The variables its states assign (its branches' and item processors' aside).
+    pub assigned: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct State {
     pub catch: Vec<Catcher>,
     /// `None` for terminal states.
     pub next: Option<String>,
+    /// `Assign`: variables set when the state ends (Choice: when the `Default` is taken).
+    pub assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +56,8 @@ pub enum Kind {
     },
     Choice {
         choices: Vec<(Rule, String)>,
+        /// Each rule's `Assign`, by the rule's index.
+        assigns: Vec<Option<Template>>,
         default: Option<String>,
     },
     Wait(WaitFor),
@@ -67,11 +73,31 @@ pub enum Kind {
         items_path: Path,
         item_selector: Option<Template>,
         processor: Box<Machine>,
-        /// 0 means no limit.
-        max_concurrency: u32,
-        tolerated_count: Option<u64>,
-        tolerated_percentage: Option<f64>,
+        /// 0 means no limit; `MaxConcurrencyPath` reads it from the state's input.
+        max_concurrency: Limit<u64>,
+        tolerated_count: Option<Limit<u64>>,
+        tolerated_percentage: Option<Limit<f64>>,
+        /// Names child executions in the cloud's distributed mode; checked, unused inline.
+        label: Option<String>,
     },
+}
+
+/// A Map setting given literally or by a reference path into the state's input
+/// (`MaxConcurrency` / `MaxConcurrencyPath`, ...), read when the state starts.
+#[derive(Debug, Clone)]
+pub enum Limit<T> {
+    Fixed(T),
+    /// Boxed: a path is large, and most Maps have none.
+    Path(Box<Path>),
+}
+
+/// Where a machine sits: the top level, a Parallel branch (or legacy `Iterator`), or a
+/// Map's `ItemProcessor`, each allowing its own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Top,
+    Branch,
+    Processor,
 }
 
 /// A number of seconds given literally or by a path into the state's input.
@@ -88,12 +114,26 @@ pub enum WaitFor {
     TimestampPath(Path),
 }
 
-/// A string given literally or by a path (`Error` / `ErrorPath`).
+/// A string given literally, by a path or by an intrinsic function (`Error` /
+/// `ErrorPath`).
 #[derive(Debug, Clone)]
 pub enum Text {
     Fixed(String),
     Path(Path),
+    Call(Call),
 }
+
+/// The intrinsic functions the developer guide allows in a Fail state's `ErrorPath` and
+/// `CausePath`: those that return a string.
+const STRING_FUNCTIONS: [Function; 7] = [
+    Function::Format,
+    Function::JsonToString,
+    Function::ArrayGetItem,
+    Function::Base64Encode,
+    Function::Base64Decode,
+    Function::Hash,
+    Function::Uuid,
+];
 
 /// A payload template (`Parameters`, `ResultSelector`, `ItemSelector`): JSON whose
 /// fields named `*.$` are paths or intrinsic calls, resolved when the state runs.
@@ -143,6 +183,27 @@ impl Template {
             )),
             other => Ok(Template::Literal(other.clone())),
         }
+    }
+}
+
+/// An `Assign` field: an object whose keys are variable names (`name.$` for a path or
+/// intrinsic), checked as the developer guide names variables.
+fn parse_assign(value: &Value, at: &str) -> Result<Template, String> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("{at}: must be an object"))?;
+    for key in map.keys() {
+        let name = key.strip_suffix(".$").unwrap_or(key);
+        check_variable_name(name).map_err(|e| format!("{at}.{key}: {e}"))?;
+    }
+    Template::parse(value, at)
+}
+
+/// The names an `Assign` sets.
+fn assigned_names(assign: &Option<Template>) -> Vec<String> {
+    match assign {
+        Some(Template::Object(fields)) => fields.iter().map(|(n, _)| n.clone()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -243,10 +304,18 @@ impl<'a> Fields<'a> {
 impl Machine {
     /// Parses and checks a definition (the JSON document of a state machine).
     pub fn parse(value: &Value) -> Result<Self, String> {
-        Self::parse_at(value, "", true)
+        Self::parse_at(value, "", Scope::Top)
     }
 
-    fn parse_at(value: &Value, at: &str, top: bool) -> Result<Self, String> {
+    /// Parses a Parallel branch or Map item processor, as a child execution runs it:
+    /// its parent's load checked it already, in its place, so a field allowed there
+    /// (`ProcessorConfig`) is allowed here. A definition accepted at load is never
+    /// refused at run time.
+    pub fn parse_child(value: &Value) -> Result<Self, String> {
+        Self::parse_at(value, "", Scope::Processor)
+    }
+
+    fn parse_at(value: &Value, at: &str, scope: Scope) -> Result<Self, String> {
         let mut f = Fields::new(value, if at.is_empty() { "definition" } else { at })?;
         let prefix = if at.is_empty() {
             String::new()
@@ -254,7 +323,7 @@ impl Machine {
             format!("{at}.")
         };
         let start_at = f.required("StartAt")?;
-        let timeout_seconds = if top {
+        let timeout_seconds = if scope == Scope::Top {
             f.get("Version");
             if let Some(q) = f.string("QueryLanguage")?
                 && q != "JSONPath"
@@ -265,7 +334,9 @@ impl Machine {
             }
             f.integer("TimeoutSeconds")?
         } else {
-            f.get("ProcessorConfig");
+            if scope == Scope::Processor {
+                processor_config(&mut f)?;
+            }
             None
         };
         let states_value = f
@@ -284,14 +355,49 @@ impl Machine {
             }
             states.insert(name.clone(), State::parse(v, &here)?);
         }
+        let mut assigned = BTreeSet::new();
+        for state in states.values() {
+            assigned.extend(assigned_names(&state.assign));
+            assigned.extend(state.catch.iter().flat_map(|c| assigned_names(&c.assign)));
+            if let Kind::Choice { assigns, .. } = &state.kind {
+                assigned.extend(assigns.iter().flat_map(assigned_names));
+            }
+        }
         let machine = Machine {
             start_at,
             states,
             timeout_seconds,
             source: value.clone(),
+            assigned,
         };
         machine.check(&prefix)?;
+        if scope == Scope::Top {
+            machine.check_scopes(&BTreeSet::new(), "")?;
+        }
         Ok(machine)
+    }
+
+    /// A Parallel branch or Map item reads the variables of the scopes around it but
+    /// cannot assign them (the developer guide's variable scope): an inner `Assign` of
+    /// an outer name is refused.
+    fn check_scopes(&self, outer: &BTreeSet<String>, prefix: &str) -> Result<(), String> {
+        if let Some(name) = self.assigned.intersection(outer).next() {
+            return Err(format!(
+                "{prefix}: assigns ${name}, a variable of an outer scope (a branch or Map item reads outer variables but cannot assign them)"
+            ));
+        }
+        let visible: BTreeSet<String> = outer.union(&self.assigned).cloned().collect();
+        for (name, state) in &self.states {
+            let inner: Vec<&Machine> = match &state.kind {
+                Kind::Parallel { branches } => branches.iter().collect(),
+                Kind::Map { processor, .. } => vec![processor],
+                _ => continue,
+            };
+            for (i, m) in inner.into_iter().enumerate() {
+                m.check_scopes(&visible, &format!("{prefix}States.{name}[{i}]"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Every target exists, and every state can be reached from `StartAt`.
@@ -356,7 +462,10 @@ impl State {
         if let Some(n) = &self.next {
             out.push(("Next".to_string(), n.as_str()));
         }
-        if let Kind::Choice { choices, default } = &self.kind {
+        if let Kind::Choice {
+            choices, default, ..
+        } = &self.kind
+        {
             for (i, (_, next)) in choices.iter().enumerate() {
                 out.push((format!("Choices[{i}].Next"), next.as_str()));
             }
@@ -414,6 +523,15 @@ impl State {
         } else {
             (None, Some(ReferencePath::parse("$")?))
         };
+        let assign = match kind_name.as_str() {
+            "Succeed" | "Fail" => None,
+            _ => {
+                let here = f.here("Assign");
+                f.get("Assign")
+                    .map(|a| parse_assign(a, &here))
+                    .transpose()?
+            }
+        };
         let (retry, catch) = if errors {
             (parse_retry(&mut f)?, parse_catch(&mut f)?)
         } else {
@@ -462,7 +580,9 @@ impl State {
                     branches: branches
                         .iter()
                         .enumerate()
-                        .map(|(i, b)| Machine::parse_at(b, &format!("{at}.Branches[{i}]"), false))
+                        .map(|(i, b)| {
+                            Machine::parse_at(b, &format!("{at}.Branches[{i}]"), Scope::Branch)
+                        })
                         .collect::<Result<_, _>>()?,
                 }
             }
@@ -489,6 +609,7 @@ impl State {
             retry,
             catch,
             next,
+            assign,
         };
         f.finish()?;
         Ok(state)
@@ -514,16 +635,24 @@ fn text(f: &mut Fields, fixed: &'static str, path: &'static str) -> Result<Optio
     let path_value = match f.string(path)? {
         None => None,
         Some(t) if is_call(&t) => {
-            return Err(format!(
-                "{here}: intrinsic functions are not supported here"
-            ));
+            let call = Call::parse(&t).map_err(|e| format!("{here}: {e}"))?;
+            if !STRING_FUNCTIONS.contains(&call.function) {
+                return Err(format!(
+                    "{here}: {} does not return a string; use one of {}",
+                    call.function.name(),
+                    STRING_FUNCTIONS.map(Function::name).join(", ")
+                ));
+            }
+            Some(Text::Call(call))
         }
-        Some(t) => Some(Path::parse(&t).map_err(|e| format!("{here}: {e}"))?),
+        Some(t) => Some(Text::Path(
+            Path::parse(&t).map_err(|e| format!("{here}: {e}"))?,
+        )),
     };
     match (f.string(fixed)?, path_value) {
         (Some(_), Some(_)) => Err(format!("{}: cannot be given with {path}", f.here(fixed))),
         (Some(t), None) => Ok(Some(Text::Fixed(t))),
-        (None, Some(p)) => Ok(Some(Text::Path(p))),
+        (None, Some(p)) => Ok(Some(p)),
         (None, None) => Ok(None),
     }
 }
@@ -536,6 +665,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
         .filter(|c| !c.is_empty())
         .ok_or_else(|| format!("{here}: must be a non-empty array"))?;
     let mut choices = Vec::with_capacity(list.len());
+    let mut assigns = Vec::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
         let at = format!("{here}[{i}]");
         let next = c
@@ -543,9 +673,18 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{at}.Next: is required"))?;
         choices.push((Rule::parse(c, &at, true)?, next.to_string()));
+        assigns.push(
+            c.get("Assign")
+                .map(|a| parse_assign(a, &format!("{at}.Assign")))
+                .transpose()?,
+        );
     }
     let default = f.string("Default")?;
-    Ok(Kind::Choice { choices, default })
+    Ok(Kind::Choice {
+        choices,
+        assigns,
+        default,
+    })
 }
 
 fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
@@ -556,7 +695,7 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
     Ok(Kind::Wait(match (seconds, timestamp, timestamp_path) {
         (Some(s), None, None) => WaitFor::Seconds(s),
         (None, Some(t), None) => {
-            if super::choice::timestamp(&t).is_none() {
+            if super::choice::wait_timestamp(&t).is_none() {
                 return Err(format!(
                     "{here}.Timestamp: {t:?} is not an RFC 3339 timestamp"
                 ));
@@ -573,7 +712,7 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
 }
 
 fn parse_map(f: &mut Fields) -> Result<Kind, String> {
-    for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher", "Label"] {
+    for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
         if f.map.contains_key(unsupported) {
             return Err(format!(
                 "{}: distributed Map fields are not supported; items come from ItemsPath",
@@ -591,38 +730,114 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
         }
         (a, b) => a.or(b),
     };
-    let processor_at = if f.map.contains_key("ItemProcessor") {
+    let here = f.here(if f.map.contains_key("ItemProcessor") {
         "ItemProcessor"
     } else {
         "Iterator"
-    };
-    let here = f.here(processor_at);
+    });
     let processor = match (f.get("ItemProcessor"), f.get("Iterator")) {
         (Some(_), Some(_)) => {
             return Err(format!("{}: use ItemProcessor or Iterator, not both", f.at));
         }
-        (Some(p), None) | (None, Some(p)) => Machine::parse_at(p, &here, false)?,
+        (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor)?,
+        (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch)?,
         (None, None) => return Err(format!("{}: is required", f.here("ItemProcessor"))),
     };
-    let max_concurrency = f.integer("MaxConcurrency")?.unwrap_or(0);
-    let tolerated_count = f.integer("ToleratedFailureCount")?;
-    let tolerated_percentage = f.number("ToleratedFailurePercentage")?;
-    if let Some(p) = tolerated_percentage
-        && !(0.0..=100.0).contains(&p)
-    {
-        return Err(format!(
-            "{}: must be between 0 and 100",
-            f.here("ToleratedFailurePercentage")
-        ));
+    let max_concurrency = match (f.integer("MaxConcurrency")?, f.path("MaxConcurrencyPath")?) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: cannot be given with MaxConcurrencyPath",
+                f.here("MaxConcurrency")
+            ));
+        }
+        (Some(n), None) => Limit::Fixed(n),
+        (None, Some(p)) => Limit::Path(Box::new(p)),
+        (None, None) => Limit::Fixed(0),
+    };
+    let tolerated_count = match (
+        f.integer("ToleratedFailureCount")?,
+        f.path("ToleratedFailureCountPath")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: cannot be given with ToleratedFailureCountPath",
+                f.here("ToleratedFailureCount")
+            ));
+        }
+        (n, p) => n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p)))),
+    };
+    let tolerated_percentage = match (
+        f.number("ToleratedFailurePercentage")?,
+        f.path("ToleratedFailurePercentagePath")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{}: cannot be given with ToleratedFailurePercentagePath",
+                f.here("ToleratedFailurePercentage")
+            ));
+        }
+        (Some(p), None) if !(0.0..=100.0).contains(&p) => {
+            return Err(format!(
+                "{}: must be between 0 and 100",
+                f.here("ToleratedFailurePercentage")
+            ));
+        }
+        (n, p) => n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p)))),
+    };
+    let label = f.string("Label")?;
+    if let Some(l) = &label {
+        check_label(l).map_err(|e| format!("{}: {e}", f.here("Label")))?;
     }
     Ok(Kind::Map {
         items_path,
         item_selector,
         processor: Box::new(processor),
-        max_concurrency: u32::try_from(max_concurrency).unwrap_or(u32::MAX),
+        max_concurrency,
         tolerated_count,
         tolerated_percentage,
+        label,
     })
+}
+
+/// A Map's `Label`, as the cloud checks it: up to 40 characters, none of them
+/// whitespace, a control character or one of the characters execution names refuse.
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.chars().count() > 40 {
+        return Err("a label has 1 to 40 characters".into());
+    }
+    match label
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(*c))
+    {
+        Some(c) => Err(format!("{c:?} is not allowed in a label")),
+        None => Ok(()),
+    }
+}
+
+/// An `ItemProcessor`'s `ProcessorConfig`: `Mode` `INLINE` (the visual editor writes it)
+/// runs as every Map here does; `DISTRIBUTED` reads items from buckets, not supported.
+fn processor_config(f: &mut Fields) -> Result<(), String> {
+    let Some(config) = f.get("ProcessorConfig") else {
+        return Ok(());
+    };
+    let at = f.here("ProcessorConfig");
+    let mut cf = Fields::new(config, &at)?;
+    match cf.string("Mode")?.as_deref() {
+        None | Some("INLINE") => {
+            if cf.map.contains_key("ExecutionType") {
+                return Err(format!(
+                    "{at}.ExecutionType: only a DISTRIBUTED Map has one"
+                ));
+            }
+        }
+        Some("DISTRIBUTED") => {
+            return Err(format!(
+                "{at}.Mode: distributed Map is not supported; use INLINE"
+            ));
+        }
+        Some(other) => return Err(format!("{at}.Mode: {other:?} is not INLINE or DISTRIBUTED")),
+    }
+    cf.finish()
 }
 
 fn error_list(v: &Value, at: &str) -> Result<Vec<String>, String> {
@@ -712,11 +927,16 @@ fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, String> {
             }
             Some(_) => return Err(format!("{at}.ResultPath: must be a string or null")),
         };
+        let assign = match cf.get("Assign") {
+            Some(a) => Some(parse_assign(a, &format!("{at}.Assign"))?),
+            None => None,
+        };
         cf.finish()?;
         out.push(Catcher {
             errors,
             next,
             result_path,
+            assign,
         });
     }
     let lists: Vec<&[String]> = out.iter().map(|c| c.errors.as_slice()).collect();

@@ -20,6 +20,18 @@ pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 
+/// Host errors in a Task carry the names the cloud gives a Lambda function's failures
+/// (the developer guide, "Handle Lambda service exceptions"), so definitions written
+/// for Lambda tasks catch them unchanged. An unhandled failure of the plugin (a trap, its
+/// memory limit, its own time limit, a bad answer): as Lambda's out-of-memory errors and
+/// function timeouts are reported.
+pub const LAMBDA_UNKNOWN: &str = "Lambda.Unknown";
+/// The Task's `Resource` is not a plugin the tenant serves: as a missing function.
+pub const LAMBDA_RESOURCE_NOT_FOUND: &str = "Lambda.ResourceNotFoundException";
+/// The service could not run the task at all (its tenant is not serving, the host is
+/// stopping): as Lambda's transient service errors, which retriers are advised to match.
+pub const LAMBDA_SERVICE_EXCEPTION: &str = "Lambda.ServiceException";
+
 /// An error raised in a state: its name (matched by `ErrorEquals`) and cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateError {
@@ -48,11 +60,15 @@ impl std::fmt::Display for StateError {
 }
 
 /// Whether an `ErrorEquals` list matches `error`. `States.ALL` matches everything and
-/// `States.TaskFailed` everything but `States.Timeout`, except the two errors the spec
-/// makes terminal (`States.Runtime`, `States.DataLimitExceeded`), which only an exact
-/// name matches.
+/// `States.TaskFailed` everything but `States.Timeout`, except the errors the developer
+/// guide makes terminal: `States.DataLimitExceeded`, which only its own name matches,
+/// and `States.Runtime`, which nothing matches (the cloud neither retries nor catches
+/// it, even when a list names it).
 pub fn matches(list: &[String], error: &str) -> bool {
-    let terminal = error == RUNTIME || error == DATA_LIMIT_EXCEEDED;
+    if error == RUNTIME {
+        return false;
+    }
+    let terminal = error == DATA_LIMIT_EXCEEDED;
     list.iter().any(|e| {
         e == error || (!terminal && e == ALL) || (!terminal && e == TASK_FAILED && error != TIMEOUT)
     })
@@ -89,6 +105,8 @@ pub struct Catcher {
     pub next: String,
     /// `None` for `"ResultPath": null` (the error is discarded).
     pub result_path: Option<ReferencePath>,
+    /// Variables assigned when this catcher catches; `$` is the error output.
+    pub assign: Option<super::definition::Template>,
 }
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and
@@ -157,7 +175,12 @@ mod tests {
             (&["CustomError"], "CustomError", true),
             (&["CustomError"], "customerror", false),
             (&["A", "B"], "B", true),
-            (&["States.Runtime"], RUNTIME, true),
+            (&["States.Runtime"], RUNTIME, false),
+            (&["States.TaskFailed"], RUNTIME, false),
+            (&["States.DataLimitExceeded"], DATA_LIMIT_EXCEEDED, true),
+            (&["States.TaskFailed"], DATA_LIMIT_EXCEEDED, false),
+            (&["Lambda.Unknown"], "Lambda.Unknown", true),
+            (&["States.TaskFailed"], "Lambda.Unknown", true),
         ];
         for (errors, error, want) in table {
             assert_eq!(

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore, watch};
 
-use super::definition::{Kind, Machine, Seconds, State, Text, WaitFor};
+use super::definition::{Kind, Limit, Machine, Seconds, State, Template, Text, WaitFor};
 use super::errors::{self, StateError, matches};
+use super::path::VARIABLES;
 use super::payload;
 use crate::store::workflow::{
     ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, SUCCEEDED,
@@ -30,12 +31,19 @@ use crate::store::{Store, StoreError, now_ms};
 const LEASE_MS: i64 = 15_000;
 /// Added to a task's time limit for the lease held while it runs.
 const TASK_LEASE_MARGIN_MS: i64 = 5_000;
+/// How long past a plugin's own time limit a Task without `TimeoutSeconds` is stopped
+/// by the executor, if the engine has not stopped it.
+const PLUGIN_LIMIT_BACKSTOP: Duration = Duration::from_secs(2);
 /// How often idle workers look for due executions (they are also woken directly).
 const POLL: Duration = Duration::from_millis(100);
 /// "Not due until a child wakes it": far enough, and safe to add to.
 const ASLEEP: i64 = i64::MAX / 4;
 /// Parsed definitions kept in memory, by text; cleared when it grows past this.
 const MACHINE_CACHE: usize = 1024;
+/// The most a single variable, or one `Assign`'s variables together, may hold, and
+/// the most all of an execution's variables may hold (the developer guide's limits).
+const MAX_VARIABLE_BYTES: usize = 256 * 1024;
+const MAX_VARIABLES_BYTES: usize = 10 * 1024 * 1024;
 /// The largest execution input, task result or Parallel / Map result, as in Step
 /// Functions: state data is written to the store on every transition, so large data
 /// belongs in blobs, passed by key. Past it: `States.DataLimitExceeded`.
@@ -104,6 +112,10 @@ struct Cursor {
     /// Retries used, per entry of the state's `Retry`.
     #[serde(default)]
     retries: Vec<u32>,
+    /// The variables this execution assigned (a branch's or Map item's own: those of
+    /// the scopes around it are in its context object, read-only).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    vars: serde_json::Map<String, Value>,
     #[serde(flatten)]
     phase: Phase,
 }
@@ -122,7 +134,21 @@ enum Phase {
         generation: i64,
         total: i64,
         spawned: i64,
+        /// A Map's limits as read when it started (its `...Path` fields read the input
+        /// then); absent in cursors written before they were kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<MapLimits>,
     },
+}
+
+/// How many of a Map's items run at once (0: no limit) and how many may fail.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct MapLimits {
+    max_concurrency: u64,
+    #[serde(default)]
+    tolerated_count: Option<u64>,
+    #[serde(default)]
+    tolerated_percentage: Option<f64>,
 }
 
 impl Cursor {
@@ -132,6 +158,7 @@ impl Cursor {
             input,
             entered_at: now_ms(),
             retries: Vec::new(),
+            vars: serde_json::Map::new(),
             phase: Phase::Enter,
         }
     }
@@ -157,7 +184,8 @@ pub struct Executor {
     options: ExecutorOptions,
     owner: String,
     wake: Notify,
-    machines: Mutex<HashMap<String, Arc<Machine>>>,
+    /// By (is a child, definition text).
+    machines: Mutex<HashMap<(bool, String), Arc<Machine>>>,
 }
 
 /// What a started execution is.
@@ -345,17 +373,24 @@ impl Executor {
         }
     }
 
-    fn machine(&self, definition: &str) -> Result<Arc<Machine>, String> {
+    /// The parsed machine of an execution; a child's (a branch or item processor) is
+    /// parsed as the sub-machine its parent's load checked, not as a whole definition.
+    fn machine(&self, definition: &str, child: bool) -> Result<Arc<Machine>, String> {
+        let key = (child, definition.to_string());
         let mut cache = self.machines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = cache.get(definition) {
+        if let Some(m) = cache.get(&key) {
             return Ok(m.clone());
         }
         let value: Value = serde_json::from_str(definition).map_err(|e| e.to_string())?;
-        let machine = Arc::new(Machine::parse(&value)?);
+        let machine = Arc::new(if child {
+            Machine::parse_child(&value)?
+        } else {
+            Machine::parse(&value)?
+        });
         if cache.len() >= MACHINE_CACHE {
             cache.clear();
         }
-        cache.insert(definition.to_string(), machine.clone());
+        cache.insert(key, machine.clone());
         Ok(machine)
     }
 
@@ -452,7 +487,7 @@ impl Executor {
                 StateError::new(errors::TIMEOUT, "the execution ran past its TimeoutSeconds"),
             )));
         }
-        let machine = match self.machine(&row.definition) {
+        let machine = match self.machine(&row.definition, row.parent_id.is_some()) {
             Ok(m) => m,
             Err(e) => {
                 return Ok(Some(self.end_failed(
@@ -475,7 +510,7 @@ impl Executor {
                 if *until > now && !self.options.skip_waits {
                     return Ok(Some(self.sleep(row, &cursor, *until)));
                 }
-                self.transition(&cursor, state, output.clone(), Vec::new())
+                self.transition(row, &cursor, state, output.clone(), Vec::new())
             }
             (Kind::Task { .. }, Phase::Task) => {
                 let error = StateError::new(
@@ -515,14 +550,125 @@ impl Executor {
         }))
     }
 
+    /// The context object (`$$`) of the state the cursor is in: every field the
+    /// developer guide lists, so a path to any of them selects something. Fields with
+    /// no counterpart here hold what the cloud's would outside their feature: no
+    /// redrive yet (`RedriveCount` 0, `RedriveTime` null), no callback task
+    /// (`Task.Token` null).
     fn context(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
         let mut context: Value = serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+        if !context.is_object() {
+            context = json!({});
+        }
+        if !context["Execution"].is_object() {
+            context["Execution"] = json!({});
+        }
+        let execution = &mut context["Execution"];
+        for (field, value) in [
+            ("Id", json!(row.root_id)),
+            ("Name", json!(row.name)),
+            ("Input", Value::Null),
+            ("StartTime", Value::Null),
+            (
+                "RoleArn",
+                json!(format!(
+                    "arn:orquesta:iam::{}:role/{}",
+                    row.tenant, row.workflow
+                )),
+            ),
+            ("RedriveCount", json!(0)),
+            ("RedriveTime", Value::Null),
+        ] {
+            if execution.get(field).is_none() {
+                execution[field] = value;
+            }
+        }
+        if !context["StateMachine"].is_object() {
+            context["StateMachine"] =
+                json!({ "Id": format!("{}:{}", row.tenant, row.workflow), "Name": row.workflow });
+        }
         context["State"] = json!({
             "Name": cursor.state,
             "EnteredTime": iso(cursor.entered_at),
             "RetryCount": cursor.retries.iter().sum::<u32>(),
         });
+        context["Task"] = json!({ "Token": null });
+        // Variables in scope: the outer scopes' (fixed when a child started) under this
+        // execution's own.
+        if !cursor.vars.is_empty() {
+            if !context[VARIABLES].is_object() {
+                context[VARIABLES] = json!({});
+            }
+            if let Some(vars) = context[VARIABLES].as_object_mut() {
+                vars.extend(cursor.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
         context
+    }
+
+    /// `cursor` with the variables `assign` sets, read against `doc` (`$`) and the
+    /// context; every value is read before any is set, as in the cloud.
+    fn assigned(
+        &self,
+        assign: &Option<Template>,
+        doc: &Value,
+        context: &Value,
+        cursor: &Cursor,
+    ) -> Result<Cursor, StateError> {
+        let Some(template) = assign else {
+            return Ok(cursor.clone());
+        };
+        let Value::Object(values) = payload::resolve(template, doc, context)? else {
+            return Ok(cursor.clone());
+        };
+        let too_big = |what: String| StateError::new(errors::DATA_LIMIT_EXCEEDED, what);
+        for (name, value) in &values {
+            let size = payload::json_len(value);
+            if size > MAX_VARIABLE_BYTES {
+                return Err(too_big(format!(
+                    "The variable ${name} is {size} bytes, over the {MAX_VARIABLE_BYTES}-byte limit of a variable"
+                )));
+            }
+        }
+        let size = payload::json_len(&Value::Object(values.clone()));
+        if size > MAX_VARIABLE_BYTES {
+            return Err(too_big(format!(
+                "The variables assigned by state '{}' are {size} bytes, over the {MAX_VARIABLE_BYTES}-byte limit of one Assign",
+                cursor.state
+            )));
+        }
+        let mut next = cursor.clone();
+        next.vars.extend(values);
+        let total = payload::json_len(&Value::Object(next.vars.clone()));
+        if total > MAX_VARIABLES_BYTES {
+            return Err(too_big(format!(
+                "The execution's variables are {total} bytes, over the {MAX_VARIABLES_BYTES}-byte limit"
+            )));
+        }
+        Ok(next)
+    }
+
+    /// A Task's, Parallel's or Map's result through `ResultSelector`, its `Assign`
+    /// (reading the selected result as `$`), `ResultPath` and `OutputPath`.
+    fn finish(
+        &self,
+        state: &State,
+        raw: &Value,
+        result: Value,
+        context: &Value,
+        cursor: &Cursor,
+    ) -> Result<(Cursor, Value), StateError> {
+        let selected = payload::selected_result(state, result, context)?;
+        let after = self.assigned(&state.assign, &selected, context, cursor)?;
+        Ok((after, payload::output_of(state, raw, selected)?))
+    }
+
+    /// The variables a child execution sees, read-only: every one in scope here.
+    fn visible_variables(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
+        self.context(row, cursor)
+            .get(VARIABLES)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     /// Pass, Choice, Wait, Succeed and Fail: no plugin, no children.
@@ -536,39 +682,45 @@ impl Executor {
         let raw = &cursor.input;
         let outcome: Result<Commit, StateError> = (|| match &state.kind {
             Kind::Pass { result } => {
-                let output = match result {
-                    Some(r) => payload::state_output(state, raw, r.clone(), context)?,
-                    None => {
-                        let input = payload::effective_input(state, raw, context)?;
-                        payload::state_output(state, raw, input, context)?
-                    }
+                let result = match result {
+                    Some(r) => r.clone(),
+                    None => payload::effective_input(state, raw, context)?,
                 };
-                Ok(self.transition(cursor, state, output, Vec::new()))
+                let after = self.assigned(&state.assign, &result, context, cursor)?;
+                let output = payload::state_output(state, raw, result, context)?;
+                Ok(self.transition(row, &after, state, output, Vec::new()))
             }
-            Kind::Choice { choices, default } => {
+            Kind::Choice {
+                choices,
+                assigns,
+                default,
+            } => {
                 let input = payload::input_path(state, raw)?;
                 let mut next = None;
-                for (rule, target) in choices {
+                for (i, (rule, target)) in choices.iter().enumerate() {
                     if rule
                         .eval(&input, context)
                         .map_err(|e| StateError::new(errors::RUNTIME, e))?
                     {
-                        next = Some(target);
+                        next = Some((target, assigns.get(i).and_then(Option::as_ref)));
                         break;
                     }
                 }
-                let next = next.or(default.as_ref()).ok_or_else(|| {
-                    StateError::new(
-                        errors::NO_CHOICE_MATCHED,
-                        "no choice rule matched and there is no Default",
-                    )
-                })?;
+                let (next, assign) = match (next, default) {
+                    (Some((target, assign)), _) => (target, assign.cloned()),
+                    (None, Some(d)) => (d, state.assign.clone()),
+                    (None, None) => {
+                        return Err(StateError::new(errors::NO_CHOICE_MATCHED, "No Matches!"));
+                    }
+                };
+                let after = self.assigned(&assign, &input, context, cursor)?;
                 let output = payload::passthrough(state, raw)?;
-                Ok(self.go_to(cursor, Some(next), output, Vec::new()))
+                Ok(self.leave(row, &after, state, Some(next), output, Vec::new()))
             }
             Kind::Wait(wait) => {
                 let input = payload::input_path(state, raw)?;
                 let until = wait_until(wait, &input, context, now_ms())?;
+                let cursor = &self.assigned(&state.assign, &input, context, cursor)?;
                 let output = payload::passthrough(state, raw)?;
                 let mut waiting = cursor.clone();
                 waiting.phase = Phase::Wait {
@@ -581,26 +733,51 @@ impl Executor {
                         Some(&cursor.state),
                         json!({ "until": iso(until) }),
                     )];
-                    return Ok(self.transition(cursor, state, output, events));
+                    return Ok(self.transition(row, cursor, state, output, events));
                 }
                 Ok(self.sleep(row, &waiting, until))
             }
             Kind::Succeed => {
                 let output = payload::passthrough(state, raw)?;
-                Ok(self.go_to(cursor, None, output, Vec::new()))
+                Ok(self.leave(row, cursor, state, None, output, Vec::new()))
             }
             Kind::Fail { error, cause } => {
-                let read = |t: &Option<Text>| match t {
-                    None => None,
-                    Some(Text::Fixed(s)) => Some(s.clone()),
-                    Some(Text::Path(p)) => p.select(raw, context).map(|v| match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    }),
+                // A path or function that gives no string is `States.Runtime` (the
+                // developer guide: it "must select a field that contains a string").
+                let read = |t: &Option<Text>, field: &str| -> Result<String, StateError> {
+                    let (what, value) = match t {
+                        None => return Ok(String::new()),
+                        Some(Text::Fixed(s)) => return Ok(s.clone()),
+                        Some(Text::Path(p)) => (p.text().to_string(), p.select(raw, context)),
+                        Some(Text::Call(c)) => (
+                            c.function.name().to_string(),
+                            Some(
+                                c.eval(raw, context)
+                                    .map_err(|e| StateError::new(errors::INTRINSIC_FAILURE, e))?,
+                            ),
+                        ),
+                    };
+                    match value {
+                        Some(Value::String(s)) => Ok(s),
+                        Some(other) => Err(StateError::new(
+                            errors::RUNTIME,
+                            format!(
+                                "The value of the field '{field}' ('{what}') is a {}, not a string",
+                                super::path::kind_of(&other)
+                            ),
+                        )),
+                        None => Err(StateError::new(
+                            errors::RUNTIME,
+                            format!(
+                                "The JSONPath '{what}' specified for the field '{field}' could not be found in the input '{}'",
+                                payload::in_cause(raw)
+                            ),
+                        )),
+                    }
                 };
                 Err(StateError {
-                    error: read(error).unwrap_or_default(),
-                    cause: read(cause).unwrap_or_default(),
+                    error: read(error, "ErrorPath")?,
+                    cause: read(cause, "CausePath")?,
                 })
             }
             _ => Err(StateError::new(errors::RUNTIME, "not a simple state")),
@@ -620,7 +797,9 @@ impl Executor {
         context: &Value,
     ) -> Result<Option<Commit>, StoreError> {
         let raw = &cursor.input;
-        let input = match payload::effective_input(state, raw, context) {
+        let input = match payload::effective_input(state, raw, context)
+            .and_then(|i| within_payload_limit(i, &cursor.state))
+        {
             Ok(i) => i,
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
         };
@@ -648,9 +827,12 @@ impl Executor {
             (Some(t), Some(h)) if h >= t => (t, errors::TIMEOUT),
             (_, Some(h)) => (h, errors::HEARTBEAT_TIMEOUT),
             (Some(t), None) => (t, errors::TIMEOUT),
+            // No limit of the state's own: the plugin's time limit applies, and running
+            // past it is the plugin's failure (`Lambda.Unknown`, as a Lambda function's
+            // timeout), reported by the engine; this is a backstop a little later.
             (None, None) => (
-                self.runner.default_timeout(&row.tenant, resource),
-                errors::TIMEOUT,
+                self.runner.default_timeout(&row.tenant, resource) + PLUGIN_LIMIT_BACKSTOP,
+                errors::LAMBDA_UNKNOWN,
             ),
         };
         let limit = match row.deadline_at {
@@ -683,11 +865,24 @@ impl Executor {
             execution_id: row.root_id.clone(),
             state: cursor.state.clone(),
             input,
-            context: context.clone(),
+            context: {
+                let mut plugin_context = context.clone();
+                if let Some(c) = plugin_context.as_object_mut() {
+                    c.remove(VARIABLES);
+                }
+                plugin_context
+            },
             depth: row.depth,
         };
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
-            Ok(r) => r.and_then(within_payload_limit),
+            Ok(r) => r.and_then(|v| within_payload_limit(v, &cursor.state)),
+            Err(_) if limit_error == errors::LAMBDA_UNKNOWN => Err(StateError::new(
+                limit_error,
+                format!(
+                    "timeout: the plugin ran past its time limit ({} s)",
+                    limit.as_secs_f64()
+                ),
+            )),
             Err(_) => Err(StateError::new(
                 limit_error,
                 format!("the task did not finish within {} s", limit.as_secs_f64()),
@@ -700,8 +895,8 @@ impl Executor {
                     Some(&cursor.state),
                     json!({ "output": result }),
                 )];
-                match payload::state_output(state, raw, result, context) {
-                    Ok(output) => self.transition(cursor, state, output, events),
+                match self.finish(state, raw, result, context, cursor) {
+                    Ok((after, output)) => self.transition(row, &after, state, output, events),
                     Err(e) => self.failure(row, cursor, state, e, events),
                 }
             }
@@ -724,29 +919,35 @@ impl Executor {
         state: &State,
         context: &Value,
     ) -> Commit {
+        let limits = match map_limits(state, &cursor.input, context) {
+            Ok(l) => l,
+            Err(e) => return self.failure(row, cursor, state, e, Vec::new()),
+        };
         match self.children_inputs(state, &cursor.input, context) {
             Err(e) => self.failure(row, cursor, state, e, Vec::new()),
             Ok((_, inputs)) if inputs.is_empty() => {
-                match payload::state_output(state, &cursor.input, json!([]), context) {
-                    Ok(output) => self.transition(cursor, state, output, Vec::new()),
+                match self.finish(state, &cursor.input, json!([]), context, cursor) {
+                    Ok((after, output)) => self.transition(row, &after, state, output, Vec::new()),
                     Err(e) => self.failure(row, cursor, state, e, Vec::new()),
                 }
             }
             Ok((machines, inputs)) => {
                 let generation = row.version;
                 let total = inputs.len() as i64;
-                let first = match max_concurrency(state) {
+                let first = match limits.map_or(0, |l| l.max_concurrency) {
                     0 => total,
-                    n => total.min(i64::from(n)),
+                    n => total.min(i64::try_from(n).unwrap_or(i64::MAX)),
                 };
+                let variables = self.visible_variables(row, cursor);
                 let spawn = (0..first)
-                    .map(|i| self.child(row, generation, i, &machines, &inputs))
+                    .map(|i| self.child(row, generation, i, &machines, &inputs, &variables))
                     .collect();
                 let mut waiting = cursor.clone();
                 waiting.phase = Phase::Children {
                     generation,
                     total,
                     spawned: first,
+                    limits,
                 };
                 let kind = if matches!(state.kind, Kind::Map { .. }) {
                     "MapStateStarted"
@@ -828,6 +1029,7 @@ impl Executor {
         index: i64,
         machines: &[String],
         inputs: &[Value],
+        variables: &Value,
     ) -> NewExecution {
         let id = format!("{}:{generation}:{index}", row.id);
         let definition = machines
@@ -837,7 +1039,7 @@ impl Executor {
             .unwrap_or_default();
         let input = inputs.get(index as usize).cloned().unwrap_or(Value::Null);
         let start_at = self
-            .machine(&definition)
+            .machine(&definition, true)
             .map(|m| m.start_at.clone())
             .unwrap_or_default();
         NewExecution {
@@ -848,7 +1050,14 @@ impl Executor {
             root_id: row.root_id.clone(),
             parent: Some((row.id.clone(), generation, index)),
             definition,
-            context: row.context.clone(),
+            context: if variables.is_object() {
+                let mut context: Value =
+                    serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+                context[VARIABLES] = variables.clone();
+                context.to_string()
+            } else {
+                row.context.clone()
+            },
             input: input.to_string(),
             cursor: json_text(&Cursor::enter(&start_at, input)),
             deadline_at: row.deadline_at,
@@ -867,9 +1076,17 @@ impl Executor {
             generation,
             total,
             spawned,
+            limits,
         } = cursor.phase
         else {
             return Ok(None);
+        };
+        let limits = match limits.map_or_else(
+            || map_limits(state, &cursor.input, &self.context(row, cursor)),
+            |l| Ok(Some(l)),
+        ) {
+            Ok(l) => l,
+            Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
         };
         let children = self.store.wf_children(&row.id, generation).await?;
         let failed: Vec<_> = children
@@ -904,19 +1121,22 @@ impl Executor {
                 cause: c.cause.clone().unwrap_or_default(),
             },
         };
-        let exceeded = match &state.kind {
-            Kind::Map {
+        let exceeded = match limits {
+            Some(MapLimits {
                 tolerated_count,
                 tolerated_percentage,
                 ..
-            } if tolerated_count.is_some() || tolerated_percentage.is_some() => {
+            }) if tolerated_count.is_some() || tolerated_percentage.is_some() => {
                 let f = failed.len() as f64;
                 let over_count = tolerated_count.is_some_and(|c| failed.len() as u64 > c);
                 let over_share = tolerated_percentage.is_some_and(|p| f * 100.0 / total as f64 > p);
                 (over_count || over_share).then(|| {
                     StateError::new(
                         errors::EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                        format!("{} of {total} items failed", failed.len()),
+                        format!(
+                            "The specified tolerated failure threshold was exceeded: {} of {total} items failed",
+                            failed.len()
+                        ),
                     )
                 })
             }
@@ -931,21 +1151,25 @@ impl Executor {
             )];
             return Ok(Some(self.failure(row, cursor, state, error, events)));
         }
-        if spawned < total && running < i64::from(max_concurrency(state)).max(1) {
+        let max_concurrency =
+            limits.map_or(0, |l| i64::try_from(l.max_concurrency).unwrap_or(i64::MAX));
+        if spawned < total && running < max_concurrency.max(1) {
             let (machines, inputs) = match self.children_inputs(state, &cursor.input, &context) {
                 Ok(x) => x,
                 Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
             };
-            let room = i64::from(max_concurrency(state)) - running;
+            let room = max_concurrency - running;
             let more = room.min(total - spawned);
+            let variables = self.visible_variables(row, cursor);
             let spawn = (spawned..spawned + more)
-                .map(|i| self.child(row, generation, i, &machines, &inputs))
+                .map(|i| self.child(row, generation, i, &machines, &inputs, &variables))
                 .collect();
             let mut next = cursor.clone();
             next.phase = Phase::Children {
                 generation,
                 total,
                 spawned: spawned + more,
+                limits,
             };
             return Ok(Some(self.rest(row, &next, Vec::new(), spawn)));
         }
@@ -965,13 +1189,13 @@ impl Executor {
             Some(&cursor.state),
             json!({ "children": total }),
         )];
-        let results = match within_payload_limit(Value::Array(results)) {
+        let results = match within_payload_limit(Value::Array(results), &cursor.state) {
             Ok(r) => r,
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, events))),
         };
         Ok(Some(
-            match payload::state_output(state, &cursor.input, results, &context) {
-                Ok(output) => self.transition(cursor, state, output, events),
+            match self.finish(state, &cursor.input, results, &context, cursor) {
+                Ok((after, output)) => self.transition(row, &after, state, output, events),
                 Err(e) => self.failure(row, cursor, state, e, events),
             },
         ))
@@ -1023,12 +1247,30 @@ impl Executor {
     /// Leaves the state with `output` for its `Next` (or the end).
     fn transition(
         &self,
+        row: &ExecutionRow,
         cursor: &Cursor,
         state: &State,
         output: Value,
         events: Vec<HistoryEvent>,
     ) -> Commit {
-        self.go_to(cursor, state.next.as_ref(), output, events)
+        self.leave(row, cursor, state, state.next.as_ref(), output, events)
+    }
+
+    /// Leaves the state for `next` (or the end), unless its output is over the payload
+    /// limit: every state output is, as in the cloud (`States.DataLimitExceeded`).
+    fn leave(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        next: Option<&String>,
+        output: Value,
+        events: Vec<HistoryEvent>,
+    ) -> Commit {
+        match within_payload_limit(output, &cursor.state) {
+            Ok(output) => self.go_to(cursor, next, output, events),
+            Err(e) => self.failure(row, cursor, state, e, events),
+        }
     }
 
     fn go_to(
@@ -1052,7 +1294,10 @@ impl Executor {
                 ));
                 Commit {
                     status: RUNNING,
-                    cursor: json_text(&Cursor::enter(next, output)),
+                    cursor: json_text(&Cursor {
+                        vars: cursor.vars.clone(),
+                        ..Cursor::enter(next, output)
+                    }),
                     output: None,
                     error: None,
                     cause: None,
@@ -1133,14 +1378,25 @@ impl Executor {
             .iter()
             .find(|c| matches(&c.errors, &error.error))
         {
-            match payload::place(&catcher.result_path, &cursor.input, error.to_json()) {
-                Ok(output) => {
+            let context = self.context(row, cursor);
+            let placed = self
+                .assigned(&catcher.assign, &error.to_json(), &context, cursor)
+                .and_then(|after| {
+                    payload::place(&catcher.result_path, &cursor.input, error.to_json())
+                        .map(|output| (after, output))
+                });
+            match placed {
+                Ok((after, output)) => {
+                    let cursor = &after;
                     events.push(event(
                         "ErrorCaught",
                         Some(&cursor.state),
                         json!({ "error": error.error, "cause": error.cause, "next": catcher.next }),
                     ));
-                    return self.go_to(cursor, Some(&catcher.next), output, events);
+                    return match within_payload_limit(output, &cursor.state) {
+                        Ok(output) => self.go_to(cursor, Some(&catcher.next), output, events),
+                        Err(e) => self.end_with(row, FAILED, Some(&cursor.state), e, events),
+                    };
                 }
                 Err(e) => return self.end_with(row, FAILED, Some(&cursor.state), e, events),
             }
@@ -1200,23 +1456,73 @@ impl Executor {
     }
 }
 
-fn max_concurrency(state: &State) -> u32 {
-    match &state.kind {
-        Kind::Map {
-            max_concurrency, ..
-        } => *max_concurrency,
-        _ => 0,
-    }
+/// A Map's limits, each `...Path` read from the state's input (a Parallel has none).
+/// A path that selects nothing or a value out of range is `States.Runtime`.
+fn map_limits(
+    state: &State,
+    raw: &Value,
+    context: &Value,
+) -> Result<Option<MapLimits>, StateError> {
+    let Kind::Map {
+        max_concurrency,
+        tolerated_count,
+        tolerated_percentage,
+        ..
+    } = &state.kind
+    else {
+        return Ok(None);
+    };
+    let read = |p: &super::path::Path, field: &str, ok: &dyn Fn(&Value) -> bool| match p
+        .select(raw, context)
+    {
+        Some(v) if ok(&v) => Ok(v),
+        Some(v) => Err(StateError::new(
+            errors::RUNTIME,
+            format!(
+                "The value {v} selected by {field} {:?} is not valid for the field",
+                p.text()
+            ),
+        )),
+        None => Err(StateError::new(
+            errors::RUNTIME,
+            format!(
+                "The JSONPath {:?} specified for the field {field} could not be found in the input",
+                p.text()
+            ),
+        )),
+    };
+    let whole = |v: &Value| v.as_u64().is_some();
+    let share = |v: &Value| v.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p));
+    let count = |l: &Limit<u64>, field: &str| match l {
+        Limit::Fixed(n) => Ok(*n),
+        Limit::Path(p) => read(p, field, &whole).map(|v| v.as_u64().unwrap_or(0)),
+    };
+    Ok(Some(MapLimits {
+        max_concurrency: count(max_concurrency, "MaxConcurrencyPath")?,
+        tolerated_count: tolerated_count
+            .as_ref()
+            .map(|l| count(l, "ToleratedFailureCountPath"))
+            .transpose()?,
+        tolerated_percentage: tolerated_percentage
+            .as_ref()
+            .map(|l| match l {
+                Limit::Fixed(p) => Ok(*p),
+                Limit::Path(p) => read(p, "ToleratedFailurePercentagePath", &share)
+                    .map(|v| v.as_f64().unwrap_or(0.0)),
+            })
+            .transpose()?,
+    }))
 }
 
-/// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`].
-fn within_payload_limit(value: Value) -> Result<Value, StateError> {
-    let size = value.to_string().len();
+/// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`]:
+/// a task's result, a Parallel or Map state's results, a state's output, a task's input.
+fn within_payload_limit(value: Value, state: &str) -> Result<Value, StateError> {
+    let size = payload::json_len(&value);
     if size > MAX_PAYLOAD_BYTES {
         return Err(StateError::new(
             errors::DATA_LIMIT_EXCEEDED,
             format!(
-                "the result is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit; keep large data in blobs"
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit ({size} bytes, over {MAX_PAYLOAD_BYTES}); keep large data in blobs"
             ),
         ));
     }
@@ -1231,7 +1537,7 @@ fn json_text<T: Serialize>(value: &T) -> String {
 fn wait_until(wait: &WaitFor, input: &Value, context: &Value, now: i64) -> Result<i64, StateError> {
     let bad = |what: String| StateError::new(errors::RUNTIME, what);
     let at = |text: &str| {
-        super::choice::timestamp(text)
+        super::choice::wait_timestamp(text)
             .map(|t| t.timestamp_millis())
             .ok_or_else(|| bad(format!("{text:?} is not an RFC 3339 timestamp")))
     };

@@ -178,15 +178,174 @@ async fn exhausted_retries_are_caught_with_the_error_at_result_path(stores: Stor
     .await;
 }
 
+store_test!(every_context_field_the_developer_guide_lists_is_readable);
+/// The developer guide's context object: `Execution` (`Id`, `Input`, `Name`, `RoleArn`,
+/// `StartTime`, `RedriveCount`, `RedriveTime`), `State` (`EnteredTime`, `Name`,
+/// `RetryCount`), `StateMachine` (`Id`, `Name`), `Task` (`Token`); a path to any of them
+/// selects something, in every state type that reads paths.
+async fn every_context_field_the_developer_guide_lists_is_readable(stores: Stores) {
+    each_store(stores, |s| async move {
+        let fields = [
+            "Execution.Id",
+            "Execution.Input",
+            "Execution.Name",
+            "Execution.RoleArn",
+            "Execution.StartTime",
+            "Execution.RedriveCount",
+            "Execution.RedriveTime",
+            "State.EnteredTime",
+            "State.Name",
+            "State.RetryCount",
+            "StateMachine.Id",
+            "StateMachine.Name",
+            "Task.Token",
+        ];
+        let params: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|f| {
+                (
+                    format!("{}.$", f.replace('.', "_")),
+                    json!(format!("$$.{f}")),
+                )
+            })
+            .collect();
+        let def = json!({"StartAt": "Read", "States": {
+            "Read": {"Type": "Pass", "Parameters": params.clone(), "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items",
+                "ItemSelector": {"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {"StartAt": "Inner", "States": {"Inner": {"Type": "Pass",
+                    "Parameters": params, "ResultPath": "$.ctx", "End": true}}},
+                "ResultPath": "$.mapped", "End": true}
+        }});
+        let mut first = run(s.clone(), def.clone(), json!({"items": ["a"]}), &[]).await;
+        // The first state's output is its Parameters, without `items`: read it from history.
+        assert_eq!(
+            first.row.status, "FAILED",
+            "Each has no items in Read's output"
+        );
+        first.history.retain(|e| e.event.kind == "StateExited");
+        let read = first.history[0].event.detail["output"].clone();
+        for f in fields {
+            assert!(read.get(f.replace('.', "_")).is_some(), "{f}: {read}");
+        }
+        assert_eq!(read["Execution_Input"], json!({"items": ["a"]}));
+        assert_eq!(read["Execution_RedriveCount"], json!(0));
+        assert_eq!(read["State_Name"], json!("Read"));
+        assert_eq!(read["StateMachine_Name"], json!("flow"));
+        assert!(
+            read["Execution_RoleArn"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("arn:")),
+            "{read}"
+        );
+
+        // Inside a Map item: the same fields, the execution's own.
+        let mut def = def;
+        def["States"]["Read"]["ResultPath"] = json!("$.read");
+        let r = run(s, def, json!({"items": ["a", "b"]}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        let mapped = &r.output()["mapped"];
+        assert_eq!(mapped[1]["i"], json!(1));
+        assert_eq!(mapped[1]["v"], json!("b"));
+        assert_eq!(mapped[1]["ctx"]["Execution_Id"], json!(r.row.id));
+        assert_eq!(mapped[1]["ctx"]["State_Name"], json!("Inner"));
+        assert_eq!(mapped[1]["ctx"]["Task_Token"], json!(null));
+    })
+    .await;
+}
+
+store_test!(variables_are_assigned_read_and_scoped_as_the_developer_guide_says);
+/// The developer guide's "Passing data between states with variables", JSONPath
+/// flavour: `Assign` on Pass, Task, Choice (its rules, and the state for `Default`),
+/// Wait, Map and Catch; `$name` in paths, Parameters, intrinsics and Choice rules; every
+/// value of one `Assign` read before any is set; a Map item reads outer variables, and
+/// its own are not seen outside; the size limits.
+async fn variables_are_assigned_read_and_scoped_as_the_developer_guide_says(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = json!({"StartAt": "Init", "States": {
+            "Init": {"Type": "Pass", "Result": {"n": 2},
+                "ResultPath": "$.init",
+                "Assign": {"count.$": "$.n", "label": "order", "a": 1}, "Next": "Swap"},
+            "Swap": {"Type": "Pass", "Assign": {"a": 5, "b.$": "$a"}, "Next": "Call"},
+            "Call": {"Type": "Task", "Resource": "p",
+                "Parameters": {"who.$": "$label", "text.$": "States.Format('{} x{}', $label, $count)"},
+                "ResultSelector": {"id.$": "$.id"},
+                "ResultPath": "$.call", "Assign": {"id.$": "$.id"}, "Next": "Pick"},
+            "Pick": {"Type": "Choice", "Choices": [
+                {"Variable": "$count", "NumericGreaterThan": 5, "Next": "Big", "Assign": {"size": "big"}}
+            ], "Default": "Pause", "Assign": {"size": "small"}},
+            "Big": {"Type": "Fail", "Error": "TooBig"},
+            "Pause": {"Type": "Wait", "Seconds": 1, "Assign": {"waited": true}, "Next": "Each"},
+            "Each": {"Type": "Map", "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass",
+                    "Parameters": {"v.$": "$", "label.$": "$label"}, "Assign": {"inner": 1}, "End": true}}},
+                "ResultPath": "$.mapped", "Next": "Out"},
+            "Out": {"Type": "Pass", "Parameters": {"a.$": "$a", "b.$": "$b", "id.$": "$id",
+                "size.$": "$size", "waited.$": "$waited", "mapped.$": "$.mapped"}, "End": true}
+        }});
+        let script = [("Call", vec![ok(json!({"id": "T-1", "other": 0}))])];
+        let r = run(s.clone(), def.clone(), json!({"items": [1, 2]}), &script).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(
+            r.tasks.calls()[0].input,
+            json!({"who": "order", "text": "order x2"})
+        );
+        assert_eq!(
+            r.output(),
+            json!({"a": 5, "b": 1, "id": "T-1", "size": "small", "waited": true,
+                   "mapped": [{"v": 1, "label": "order"}, {"v": 2, "label": "order"}]})
+        );
+
+        // A Map item's own variables are not seen outside it.
+        let mut outside = def.clone();
+        outside["States"]["Out"]["Parameters"] = json!({"inner.$": "$inner"});
+        let r = run(s.clone(), outside, json!({"items": [1]}), &script).await;
+        assert_eq!(r.error().0, "States.Runtime", "{:?}", r.error());
+
+        // A Catch assigns from the error output.
+        let caught = json!({"StartAt": "Call", "States": {
+            "Call": {"Type": "Task", "Resource": "p", "Catch": [{"ErrorEquals": ["States.ALL"],
+                "Assign": {"why.$": "$.Cause", "err.$": "$.Error"}, "Next": "Report"}], "End": true},
+            "Report": {"Type": "Pass", "Parameters": {"why.$": "$why", "err.$": "$err"}, "End": true}
+        }});
+        let r = run(s.clone(), caught, json!({}), &[("Call", vec![Attempt::throw("Boom", "it broke")])]).await;
+        assert_eq!(r.output(), json!({"why": "it broke", "err": "Boom"}));
+
+        // Over the limit of one variable: States.DataLimitExceeded.
+        let big = json!({"StartAt": "P", "States": {"P": {"Type": "Pass",
+            "Assign": {"big.$": "States.Format('{}{}', $.s, $.s)"}, "ResultPath": null, "End": true}}});
+        let r = run(s, big, json!({"s": "x".repeat(130 * 1024)}), &[]).await;
+        assert_eq!(r.error().0, "States.DataLimitExceeded", "{:?}", r.error());
+    })
+    .await;
+}
+
 store_test!(fail_reads_error_and_cause_paths);
 async fn fail_reads_error_and_cause_paths(stores: Stores) {
     each_store(stores, |s| async move {
         let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
             "ErrorPath": "$.code", "CausePath": "$.why"}}});
-        let r = run(s, def, json!({"code": "Bad.Input", "why": "no id"}), &[]).await;
+        let r = run(s.clone(), def, json!({"code": "Bad.Input", "why": "no id"}), &[]).await;
         assert_eq!(r.row.status, "FAILED");
         assert_eq!(r.error(), ("Bad.Input".into(), "no id".into()));
         assert_eq!(r.count("ExecutionFailed"), 1);
+
+        // The developer guide's Fail state: ErrorPath and CausePath may be intrinsic
+        // functions that return a string.
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "States.Format('{}.{}', $.kind, $.code)",
+            "CausePath": "States.JsonToString($.detail)"}}});
+        let r = run(s.clone(), def, json!({"kind": "Order", "code": "Late", "detail": {"days": 3}}), &[]).await;
+        assert_eq!(r.error(), ("Order.Late".into(), "{\"days\":3}".into()));
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "States.ArrayGetItem($.codes, 1)", "CausePath": "States.Base64Decode($.b64)"}}});
+        let r = run(s.clone(), def, json!({"codes": ["A", "B"], "b64": "Zm9v"}), &[]).await;
+        assert_eq!(r.error(), ("B".into(), "foo".into()));
+        // An ArrayGetItem that gives a number is no error name: States.Runtime.
+        let def = json!({"StartAt": "F", "States": {"F": {"Type": "Fail",
+            "ErrorPath": "States.ArrayGetItem($.codes, 0)"}}});
+        let r = run(s, def, json!({"codes": [1]}), &[]).await;
+        assert_eq!(r.error().0, "States.Runtime");
     })
     .await;
 }
@@ -268,6 +427,61 @@ async fn map_tolerates_failures_up_to_its_threshold(stores: Stores) {
     .await;
 }
 
+store_test!(map_runs_the_fields_the_visual_editor_and_the_developer_guide_write);
+/// The Map state page of the Step Functions developer guide: `ItemProcessor` with
+/// `ProcessorConfig` (`"Mode": "INLINE"`), `MaxConcurrencyPath`,
+/// `ToleratedFailureCountPath`, `ToleratedFailurePercentagePath` (reference paths into
+/// the state input) and `Label`. A definition accepted at load runs.
+async fn map_runs_the_fields_the_visual_editor_and_the_developer_guide_write(stores: Stores) {
+    each_store(stores, |s| async move {
+        let map = |extra: Value| {
+            let mut state = json!({"Type": "Map", "ItemsPath": "$.items",
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": "p", "End": true}}},
+                "End": true});
+            for (k, v) in extra.as_object().unwrap() {
+                state[k] = v.clone();
+            }
+            json!({"StartAt": "Each", "States": {"Each": state}})
+        };
+        let items = |n: usize| json!({"items": (0..n).collect::<Vec<_>>(), "max": 1, "count": 1, "share": 40, "bad": "x"});
+        let all_ok = || [("Work", vec![Attempt { repeat: true, ..ok(json!("done")) }])];
+        // (extra fields, input, script, expected status, expected error, Work calls)
+        type Script<'a> = Vec<(&'a str, Vec<Attempt>)>;
+        type Case<'a> = (Value, Value, Script<'a>, &'a str, &'a str, usize);
+        let failing = || vec![("Work", vec![Attempt { repeat: true, ..throw("Bad") }])];
+        let cases: Vec<Case> = vec![
+            (json!({}), items(3), all_ok().to_vec(), "SUCCEEDED", "", 3),
+            (json!({"Label": "Each-item_1"}), items(2), all_ok().to_vec(), "SUCCEEDED", "", 2),
+            (json!({"MaxConcurrencyPath": "$.max"}), items(3), all_ok().to_vec(), "SUCCEEDED", "", 3),
+            // One item at a time: the first failure ends the Map before the next starts.
+            (json!({"MaxConcurrencyPath": "$.max"}), items(3), failing(), "FAILED", "Bad", 1),
+            (json!({"MaxConcurrencyPath": "$.missing"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+            (json!({"MaxConcurrencyPath": "$.bad"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+            (json!({"ToleratedFailureCountPath": "$.count"}), items(3),
+             vec![("Work", vec![ok(json!(1)), throw("Bad"), ok(json!(3))])], "SUCCEEDED", "", 3),
+            (json!({"ToleratedFailureCountPath": "$.count", "MaxConcurrency": 1}), items(3),
+             failing(), "FAILED", "States.ExceedToleratedFailureThreshold", 2),
+            // 2 of 5 is 40%: tolerated; 3 of 5 is not.
+            (json!({"ToleratedFailurePercentagePath": "$.share", "MaxConcurrency": 1}), items(5),
+             vec![("Work", vec![throw("Bad"), throw("Bad"), ok(json!(1)), ok(json!(1)), ok(json!(1))])],
+             "SUCCEEDED", "", 5),
+            (json!({"ToleratedFailurePercentagePath": "$.share", "MaxConcurrency": 1}), items(5),
+             vec![("Work", vec![throw("Bad"), throw("Bad"), throw("Bad"), ok(json!(1)), ok(json!(1))])],
+             "FAILED", "States.ExceedToleratedFailureThreshold", 3),
+            (json!({"ToleratedFailurePercentagePath": "$.bad"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+        ];
+        for (extra, input, script, status, error, calls) in cases {
+            let def = map(extra.clone());
+            let r = run(s.clone(), def, input, &script).await;
+            assert_eq!(r.row.status, status, "{extra}: {:?}", r.error());
+            assert_eq!(r.error().0, error, "{extra}");
+            assert_eq!(r.tasks.calls().len(), calls, "{extra}");
+        }
+    })
+    .await;
+}
+
 store_test!(each_predefined_error_is_raised_where_the_spec_says);
 async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
     each_store(stores, |s| async move {
@@ -281,7 +495,23 @@ async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
             (one(json!({"Type": "Pass", "InputPath": "$.missing", "End": true})),
              json!({}), vec![], "States.Runtime"),
             (one(json!({"Type": "Pass", "Parameters": {"a.$": "$.missing"}, "End": true})),
-             json!({}), vec![], "States.ParameterPathFailure"),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Task", "Resource": "p", "Parameters": {"a.$": "$.missing"}, "End": true})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Task", "Resource": "p", "ResultSelector": {"a.$": "$.missing"}, "End": true})),
+             json!({}), vec![("S", vec![ok(json!({}))])], "States.Runtime"),
+            (one(json!({"Type": "Pass", "Result": "x".repeat(300 * 1024), "End": true})),
+             json!({}), vec![], "States.DataLimitExceeded"),
+            (one(json!({"Type": "Pass", "Parameters": {"big.$": "States.Format('{}{}', $.s, $.s)"}, "End": true})),
+             json!({"s": "x".repeat(200 * 1024)}), vec![], "States.DataLimitExceeded"),
+            (one(json!({"Type": "Wait", "TimestampPath": "$.t", "End": true})),
+             json!({"t": "2016-03-14 01:59:00Z"}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Fail", "ErrorPath": "$.missing", "Cause": "c"})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Fail", "Error": "E", "CausePath": "$.missing"})),
+             json!({}), vec![], "States.Runtime"),
+            (one(json!({"Type": "Fail", "ErrorPath": "$.n"})),
+             json!({"n": 5}), vec![], "States.Runtime"),
             (one(json!({"Type": "Pass", "Parameters": {"a.$": "States.StringToJson($.s)"}, "End": true})),
              json!({"s": "{"}), vec![], "States.IntrinsicFailure"),
             (one(json!({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b", "End": true})),
@@ -290,9 +520,10 @@ async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
              json!({}), vec![("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])], "States.Timeout"),
             (one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 10, "HeartbeatSeconds": 1, "End": true})),
              json!({}), vec![("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])], "States.HeartbeatTimeout"),
-            // States.Permissions is raised by the service's task runner, not here: a
-            // script throwing it would only show that the name passes through
-            // (tests/e2e/permissions.rs has the service raise it).
+            // Host errors (Lambda.Unknown, Lambda.ResourceNotFoundException) are named
+            // by the service's task runner, not here: a script throwing them would only
+            // show that the name passes through (tests/e2e/permissions.rs has the
+            // service raise one).
             (one(json!({"Type": "Map", "ToleratedFailurePercentage": 10,
                 "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "p", "End": true}}}, "End": true})),
              json!([1]), vec![("W", vec![throw("X")])], "States.ExceedToleratedFailureThreshold"),
@@ -316,11 +547,25 @@ async fn each_predefined_error_is_raised_where_the_spec_says(stores: Stores) {
         let big = [("S", vec![ok(json!("x".repeat(300 * 1024)))])];
         let r = run(s.clone(), def, json!({}), &big).await;
         assert_eq!(r.error().0, "States.DataLimitExceeded");
-        let mut def = one(json!({"Type": "Task", "Resource": "p", "InputPath": "$.missing",
-            "Catch": catch_all.clone(), "End": true}));
+        // States.Runtime is caught and retried by nothing, even a list that names it.
+        for errors in [json!(["States.ALL"]), json!(["States.Runtime"]), json!(["States.TaskFailed"])] {
+            let mut def = one(json!({"Type": "Task", "Resource": "p", "InputPath": "$.missing",
+                "Retry": [{"ErrorEquals": errors.clone()}],
+                "Catch": [{"ErrorEquals": errors.clone(), "Next": "C"}], "End": true}));
+            def["States"]["C"] = json!({"Type": "Succeed"});
+            let r = run(s.clone(), def, json!({}), &[]).await;
+            assert_eq!(r.row.status, "FAILED", "{errors}");
+            assert_eq!(r.error().0, "States.Runtime", "{errors}");
+            assert_eq!(r.count("StateRetryScheduled"), 0, "{errors}");
+        }
+        // States.DataLimitExceeded is caught by its own name only; so is a Pass result
+        // over the limit.
+        let mut def = one(json!({"Type": "Task", "Resource": "p",
+            "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "Next": "C"}], "End": true}));
         def["States"]["C"] = json!({"Type": "Succeed"});
-        let r = run(s.clone(), def, json!({}), &[]).await;
-        assert_eq!(r.error().0, "States.Runtime");
+        let r = run(s.clone(), def, json!({}), &big).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output()["Error"], "States.DataLimitExceeded");
         let mut def = one(json!({"Type": "Task", "Resource": "p", "TimeoutSeconds": 1, "Catch": catch_all, "End": true}));
         def["States"]["C"] = json!({"Type": "Succeed"});
         let script = [("S", vec![Attempt { delay: Duration::from_secs(3), ..ok(json!(1)) }])];

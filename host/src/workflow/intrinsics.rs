@@ -265,6 +265,18 @@ fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
     }
 }
 
+/// A number rounded to the nearest integer, halves up, as the cloud rounds the
+/// arguments of `States.MathAdd` and `States.MathRandom` (Java's `Math.round`).
+fn rounded(v: &Value, what: &str) -> Result<i64, String> {
+    if let Some(i) = v.as_i64() {
+        return Ok(i);
+    }
+    match v.as_f64() {
+        Some(f) if f.is_finite() && (f + 0.5).floor().abs() < 9e15 => Ok((f + 0.5).floor() as i64),
+        _ => Err(format!("{what} must be a number, not {v}")),
+    }
+}
+
 fn integer(v: &Value, what: &str) -> Result<i64, String> {
     match v.as_i64() {
         Some(i) => Ok(i),
@@ -294,7 +306,12 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
         }
         StringToJson => {
             let text = string(&args.next(), "the argument")?;
-            serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?
+            // The cloud reads an empty (or blank) string as null.
+            if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?
+            }
         }
         JsonToString => Value::String(args.next().to_string()),
         Array => Value::Array(args.0.drain(..).collect()),
@@ -398,22 +415,22 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
         }
         MathRandom => {
             let (start, end) = (
-                integer(&args.next(), "the start")?,
-                integer(&args.next(), "the end")?,
+                rounded(&args.next(), "the start")?,
+                rounded(&args.next(), "the end")?,
             );
             if start >= end {
                 return Err("the start must be below the end".into());
             }
             let mut rng = match args.next() {
                 Value::Null => fastrand::Rng::new(),
-                seed => fastrand::Rng::with_seed(integer(&seed, "the seed")? as u64),
+                seed => fastrand::Rng::with_seed(rounded(&seed, "the seed")? as u64),
             };
             Value::from(rng.i64(start..end))
         }
         MathAdd => {
             let (a, b) = (
-                integer(&args.next(), "the first number")?,
-                integer(&args.next(), "the second")?,
+                rounded(&args.next(), "the first number")?,
+                rounded(&args.next(), "the second")?,
             );
             Value::from(
                 a.checked_add(b)
@@ -452,13 +469,7 @@ fn format(template: &str, args: &mut dyn Iterator<Item = Value>) -> Result<Value
                 let arg = args
                     .next()
                     .ok_or("the template has more {} than arguments")?;
-                match arg {
-                    Value::String(s) => out.push_str(&s),
-                    Value::Array(_) | Value::Object(_) => {
-                        return Err("arguments must be strings, numbers, booleans or null".into());
-                    }
-                    other => out.push_str(&other.to_string()),
-                }
+                java_text(&arg, &mut out);
             }
             other => out.push(other),
         }
@@ -467,6 +478,37 @@ fn format(template: &str, args: &mut dyn Iterator<Item = Value>) -> Result<Value
         return Err("there are more arguments than {} in the template".into());
     }
     Ok(Value::String(out))
+}
+
+/// A value as the cloud's `States.Format` prints it: Java's `toString` of the parsed
+/// JSON, so strings bare, objects as `{a=1, b=[x, y]}` and arrays as `[1, 2]`.
+fn java_text(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                java_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push('=');
+                java_text(v, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {

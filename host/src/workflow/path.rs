@@ -2,6 +2,11 @@
 //! `.$` field) is an RFC 9535 JSONPath, evaluated by `serde_json_path`; a path starting
 //! with `$$` reads the context object instead of the state's input. A *reference path*
 //! (`ResultPath`) names one place to write, so it is only fields and indexes.
+//!
+//! The cloud's paths are Jayway JsonPath, which reads more than RFC 9535 does: any
+//! characters after a dot up to the next `.` or `[` (`$.delivery-partner`), and both
+//! `\'` and `\"` inside either kind of quotes. [`normalize`] rewrites such a path into
+//! the RFC form that selects the same nodes.
 
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
@@ -11,11 +16,34 @@ use serde_json_path::JsonPath;
 /// level (found by fuzzing: 30 levels took minutes); real paths nest two or three.
 const MAX_NESTING: usize = 10;
 
+/// The key of the context object under which the executor passes the variables in
+/// scope; a path `$name...` reads variable `name` there. Not a name a `$$.` path
+/// writes by accident, and removed from the context a plugin receives.
+pub const VARIABLES: &str = "orquesta:variables";
+
+/// A variable's name, as the developer guide allows it: 1 to 80 characters, a letter
+/// or `_` first, then letters, digits or `_`; `states` is reserved.
+pub fn check_variable_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_alphanumeric() || c == '_') || name.chars().count() > 80 {
+        return Err(format!(
+            "variable name {name:?}: 1 to 80 letters, digits or `_`, not starting with a digit"
+        ));
+    }
+    if name == "states" {
+        return Err("`$states` is reserved".into());
+    }
+    Ok(())
+}
+
 /// A parsed path: where it reads from, and the query.
 #[derive(Debug, Clone)]
 pub struct Path {
     text: String,
     context: bool,
+    /// `$name...`: the path reads the variable `name`.
+    variable: Option<String>,
     query: JsonPath,
     /// A definite path selects at most one node and yields it; others yield an array.
     definite: bool,
@@ -23,9 +51,18 @@ pub struct Path {
 
 impl Path {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (context, query_text) = match text.strip_prefix("$$") {
-            Some(rest) => (true, format!("${rest}")),
-            None => (false, text.to_string()),
+        let variable_name = text
+            .strip_prefix('$')
+            .filter(|rest| rest.starts_with(|c: char| c.is_alphabetic() || c == '_'))
+            .map(|rest| &rest[..rest.find(['.', '[']).unwrap_or(rest.len())]);
+        let (context, variable, query_text) = match (text.strip_prefix("$$"), variable_name) {
+            (Some(rest), _) => (true, None, format!("${rest}")),
+            (None, Some(name)) => {
+                check_variable_name(name).map_err(|e| format!("path {text:?}: {e}"))?;
+                let rest = &text[1 + name.len()..];
+                (false, Some(name.to_string()), format!("${rest}"))
+            }
+            (None, None) => (false, None, text.to_string()),
         };
         if !query_text.starts_with('$') {
             return Err(format!("path {text:?} must start with `$`"));
@@ -39,10 +76,12 @@ impl Path {
             Some(_) => {}
             None => return Err(format!("path {text:?}: a `\\u` escape needs 4 hex digits")),
         }
+        let query_text = normalize(&query_text).map_err(|e| format!("path {text:?}: {e}"))?;
         let query = JsonPath::parse(&query_text).map_err(|e| format!("path {text:?}: {e}"))?;
         Ok(Path {
             text: text.to_string(),
             context,
+            variable,
             definite: is_definite(&query_text),
             query,
         })
@@ -55,7 +94,11 @@ impl Path {
     /// The value the path selects in `input` (or in `context` for `$$` paths); `None`
     /// when a definite path selects nothing.
     pub fn select(&self, input: &Value, context: &Value) -> Option<Value> {
-        let doc = if self.context { context } else { input };
+        let doc = match &self.variable {
+            Some(name) => context.get(VARIABLES)?.get(name)?,
+            None if self.context => context,
+            None => input,
+        };
         let nodes = self.query.query(doc);
         if self.definite {
             nodes.at_most_one().ok().flatten().cloned()
@@ -63,6 +106,115 @@ impl Path {
             Some(Value::Array(nodes.all().into_iter().cloned().collect()))
         }
     }
+}
+
+/// A Jayway-style path in RFC 9535 form: a name after `.` or `..` that RFC 9535's
+/// shorthand does not allow becomes `['name']`, and every quoted string is re-quoted
+/// with RFC escapes. Names are only rewritten outside brackets and parentheses, where
+/// a `.` cannot be part of a filter expression.
+fn normalize(query: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(query.len() + 8);
+    let mut depth = 0usize;
+    let mut rest = query;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '\'' | '"' => {
+                let (value, len) =
+                    quoted(rest).ok_or("a quoted name is not closed or has a bad escape")?;
+                out.push_str(&single_quoted(&value));
+                rest = &rest[len..];
+            }
+            '[' | '(' => {
+                depth += 1;
+                out.push(c);
+                rest = &rest[1..];
+            }
+            ']' | ')' => {
+                depth = depth.saturating_sub(1);
+                out.push(c);
+                rest = &rest[1..];
+            }
+            '.' if depth == 0 => {
+                let dots = if rest.starts_with("..") { 2 } else { 1 };
+                let after = &rest[dots..];
+                let end = after
+                    .find(|c: char| c == '.' || c == '[' || c.is_whitespace())
+                    .unwrap_or(after.len());
+                let name = &after[..end];
+                if name.is_empty() || name == "*" || is_shorthand(name) {
+                    out.push_str(&rest[..dots + end]);
+                } else {
+                    out.push_str(if dots == 2 { ".." } else { "" });
+                    out.push('[');
+                    out.push_str(&single_quoted(name));
+                    out.push(']');
+                }
+                rest = &after[end..];
+            }
+            c => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 9535's `member-name-shorthand`: a letter, `_` or non-ASCII character, then
+/// those or digits.
+fn is_shorthand(name: &str) -> bool {
+    let ok = |c: char, first: bool| {
+        c.is_ascii_alphabetic() || c == '_' || !c.is_ascii() || (!first && c.is_ascii_digit())
+    };
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| ok(c, true)) && chars.all(|c| ok(c, false))
+}
+
+/// The string a quoted literal at the start of `text` holds, and the literal's length.
+/// As in Jayway, `\'` and `\"` escape a quote in either kind of quotes; the other
+/// escapes are JSON's.
+fn quoted(text: &str) -> Option<(String, usize)> {
+    let quote = text.chars().next()?;
+    let mut json = String::from("\"");
+    let mut chars = text.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                (_, '\'') => json.push('\''),
+                (_, '"') => json.push_str("\\\""),
+                (_, e) => {
+                    json.push('\\');
+                    json.push(e);
+                }
+            },
+            c if c == quote => {
+                json.push('"');
+                return serde_json::from_str(&json).ok().map(|s| (s, i + 1));
+            }
+            '"' => json.push_str("\\\""),
+            c => json.push(c),
+        }
+    }
+    None
+}
+
+/// `value` as an RFC 9535 single-quoted string literal.
+fn single_quoted(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// The deepest nesting of `[` and `(` outside string literals, as the parser sees it;
@@ -187,35 +339,19 @@ impl ReferencePath {
     }
 }
 
-/// The name in `'...'` or `"..."`, unescaped as JSONPath does (RFC 9535 string
-/// literals: JSON's escapes, plus `\'` in single quotes), so a `ResultPath` writes the
-/// field the same text reads; `Some(None)` when quoted but not a valid string.
+/// The name in `'...'` or `"..."`, unescaped as paths read it ([`quoted`]), so a
+/// `ResultPath` writes the field the same text reads; `Some(None)` when quoted but not
+/// a valid string.
 fn quoted_name(inner: &str) -> Option<Option<String>> {
-    let (quote, body) = ['\'', '"'].into_iter().find_map(|q| {
-        let body = inner.strip_prefix(q)?.strip_suffix(q)?;
-        Some((q, body))
-    })?;
-    // Rewritten as a JSON string's body: `\'` is a plain `'`, a bare `"` is escaped.
-    let mut json = String::with_capacity(body.len() + 2);
-    json.push('"');
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('\'') if quote == '\'' => json.push('\''),
-                Some(e) => {
-                    json.push('\\');
-                    json.push(e);
-                }
-                None => return Some(None),
-            },
-            c if c == quote => return Some(None),
-            '"' => json.push_str("\\\""),
-            c => json.push(c),
-        }
+    let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    if !inner.ends_with(quote) || inner.len() < 2 {
+        return None;
     }
-    json.push('"');
-    Some(serde_json::from_str(&json).ok())
+    Some(
+        quoted(inner)
+            .filter(|(_, len)| *len == inner.len())
+            .map(|(s, _)| s),
+    )
 }
 
 fn write_at(doc: Value, segments: &[Segment], value: Value) -> Result<Value, String> {
@@ -283,6 +419,52 @@ mod tests {
         for (text, want) in cases {
             let path = Path::parse(text).unwrap();
             assert_eq!(path.select(&doc, &ctx), want, "{text}");
+        }
+    }
+
+    /// Paths as the cloud (Jayway JsonPath) reads them: any characters after a dot up
+    /// to the next `.` or `[`, and escaped quotes of either kind inside either quotes.
+    #[test]
+    fn paths_the_cloud_accepts_select_what_it_selects() {
+        let doc = json!({
+            "delivery-partner": {"name": "Ana", "zone-id": 4},
+            "it's": 1, "say \"hi\"": 2, "0day": 3, "a:b": 4, "list": [{"x-y": 5}, {"x-y": 6}]
+        });
+        let ctx = json!({"Execution": {"Id": "e1"}});
+        let cases = [
+            ("$.delivery-partner", Some(doc["delivery-partner"].clone())),
+            ("$.delivery-partner.zone-id", Some(json!(4))),
+            ("$.delivery-partner['name']", Some(json!("Ana"))),
+            ("$.0day", Some(json!(3))),
+            ("$.a:b", Some(json!(4))),
+            ("$.list[1].x-y", Some(json!(6))),
+            ("$.list[*].x-y", Some(json!([5, 6]))),
+            ("$..zone-id", Some(json!([4]))),
+            (r"$['it\'s']", Some(json!(1))),
+            (r#"$["it\'s"]"#, Some(json!(1))),
+            (r#"$['say \"hi\"']"#, Some(json!(2))),
+            (r#"$["say \"hi\""]"#, Some(json!(2))),
+            ("$.missing-field", None),
+        ];
+        for (text, want) in cases {
+            let path = Path::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(path.select(&doc, &ctx), want, "{text}");
+        }
+        // A reference path writes where the same text reads.
+        for text in [
+            "$.delivery-partner.zone-id",
+            r#"$["it\'s"]"#,
+            r#"$['say \"hi\"']"#,
+        ] {
+            let written = ReferencePath::parse(text)
+                .unwrap_or_else(|e| panic!("{text}: {e}"))
+                .write(json!({}), json!(7))
+                .unwrap();
+            assert_eq!(
+                Path::parse(text).unwrap().select(&written, &ctx),
+                Some(json!(7)),
+                "{text}"
+            );
         }
     }
 
@@ -374,7 +556,7 @@ mod tests {
         let e = ReferencePath::parse("$.a .b").unwrap_err();
         assert!(e.contains("no spaces"), "{e}");
         // Not one field: a union, an unescaped quote, a bad escape.
-        for bad in ["$['a','b']", r"$['a'b']", r#"$["a\'b"]"#, r"$['a\q']"] {
+        for bad in ["$['a','b']", r"$['a'b']", r"$['a\q']"] {
             assert!(ReferencePath::parse(bad).is_err(), "{bad}");
         }
     }

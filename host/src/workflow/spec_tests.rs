@@ -200,6 +200,44 @@ fn every_choice_operator() {
     );
 }
 
+/// What the developer guide's intrinsic functions page says of arguments beyond the
+/// published examples: MathAdd and MathRandom round non-integers to the nearest
+/// integer; Format prints objects and arrays as Java's `toString` does; StringToJson of
+/// an empty or blank string is null.
+#[test]
+fn intrinsic_arguments_the_cloud_converts() {
+    let input = json!({
+        "args": {"Arg1": 1, "Arg2": []}, "list": [1, "two", {"k": null}, [true]],
+        "half": 2.5, "neg": -1.5, "blank": "  \n ", "empty": "", "f": 1.25
+    });
+    let ctx = json!({});
+    let eval = |text: &str| {
+        Call::parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .eval(&input, &ctx)
+    };
+    let table: &[(&str, Value)] = &[
+        ("States.MathAdd(1.4, 1)", json!(2)),
+        ("States.MathAdd(1.5, 1)", json!(3)),
+        ("States.MathAdd($.half, 0)", json!(3)),
+        ("States.MathAdd($.neg, 0)", json!(-1)),
+        ("States.MathAdd(-2.7, 0.2)", json!(-3)),
+        ("States.MathRandom(4.6, 5.5)", json!(5)),
+        ("States.Format('{}', $.args)", json!("{Arg1=1, Arg2=[]}")),
+        (
+            "States.Format('x {} y', $.list)",
+            json!("x [1, two, {k=null}, [true]] y"),
+        ),
+        ("States.Format('{}', $.f)", json!("1.25")),
+        ("States.StringToJson($.empty)", json!(null)),
+        ("States.StringToJson($.blank)", json!(null)),
+        ("States.StringToJson(' 1 ')", json!(1)),
+    ];
+    for (text, want) in table {
+        assert_eq!(eval(text).as_ref(), Ok(want), "{text}");
+    }
+}
+
 #[test]
 fn bad_choice_rules_are_refused() {
     let table = [
@@ -326,7 +364,6 @@ fn every_intrinsic_function() {
         "States.ArrayGetItem($.inputArray, 20)",
         "States.StringToJson($.name)",
         "States.Format('{} {}', $.name)",
-        "States.Format('{}', $.someJson)",
         "States.Hash('x', 'SHA-3')",
         "States.JsonMerge($.json1, $.json2, true)",
         "States.ArrayRange(1, 5000, 1)",
@@ -453,6 +490,18 @@ fn definitions_are_checked_when_they_load() {
             "ErrorPath",
         ),
         (
+            json!({"A": {"Type": "Wait", "Timestamp": "2016-03-14 01:59:00Z", "End": true}}),
+            "RFC 3339",
+        ),
+        (
+            json!({"A": {"Type": "Fail", "CausePath": "States.ArrayLength($.list)"}}),
+            "does not return a string",
+        ),
+        (
+            json!({"A": {"Type": "Fail", "ErrorPath": "States.Format('{}'"}}),
+            "ErrorPath",
+        ),
+        (
             json!({"A": {"Type": "Parallel", "Branches": [], "End": true}}),
             "Branches",
         ),
@@ -465,10 +514,72 @@ fn definitions_are_checked_when_they_load() {
             json!({"A": {"Type": "Map", "End": true, "ItemReader": {}, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
             "distributed",
         ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "distributed",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "FAST"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "INLINE or DISTRIBUTED",
+        ),
+        (
+            json!({"A": {"Type": "Parallel", "End": true, "Branches": [{"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}]}}),
+            "unknown field `ProcessorConfig`",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "Label": "has space", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "Label",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "Label": "x".repeat(41), "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "1 to 40",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "MaxConcurrency": 2, "MaxConcurrencyPath": "$.m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "MaxConcurrencyPath",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailureCount": 2, "ToleratedFailureCountPath": "$.m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "ToleratedFailureCountPath",
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailurePercentagePath": "m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            "ToleratedFailurePercentagePath",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Assign": {"1st": 1}, "End": true}}),
+            "variable name",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Assign": {"states": 1}, "End": true}}),
+            "reserved",
+        ),
+        (
+            json!({"A": {"Type": "Succeed", "Assign": {"x": 1}}}),
+            "unknown field `Assign`",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "M"},
+                   "M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "Assign": {"x": 2}, "End": true}}}}}),
+            "outer scope",
+        ),
+        (
+            json!({"A": {"Type": "Pass", "Parameters": {"v.$": "$9lives"}, "End": true}}),
+            "v.$",
+        ),
     ];
     for (states, word) in table {
         let err = machine(states.clone()).expect_err(&states.to_string());
         assert!(err.contains(word), "{states}: {err}");
+    }
+    for fail in [
+        json!({"Type": "Fail", "ErrorPath": "States.Format('E.{}', $.code)", "CausePath": "States.JsonToString($.detail)"}),
+        json!({"Type": "Fail", "ErrorPath": "States.ArrayGetItem($.codes, 0)", "CausePath": "States.UUID()"}),
+        json!({"Type": "Fail", "ErrorPath": "States.Base64Decode($.b)", "CausePath": "States.Hash($.x, 'MD5')"}),
+        json!({"Type": "Fail", "CausePath": "States.Base64Encode($.x)"}),
+    ] {
+        let m = machine(json!({ "A": fail.clone() }));
+        assert!(m.is_ok(), "{fail}: {m:?}");
     }
     assert!(Machine::parse(&json!({"StartAt": "A"})).is_err());
     assert!(Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONata"})).is_err());
@@ -514,9 +625,16 @@ fn input_and_output_processing_follows_the_spec() {
         payload::state_output(state, &raw, json!({"status": 200, "body": "x"}), &ctx).unwrap(),
         json!({"code": 200, "static": 1})
     );
-    // A path the input lacks: States.ParameterPathFailure.
+    // A path the input lacks: States.Runtime, as the cloud reports it, naming the field.
     let err = payload::effective_input(state, &json!({"name": "x"}), &ctx).unwrap_err();
-    assert_eq!(err.error, "States.ParameterPathFailure");
+    assert_eq!(err.error, "States.Runtime");
+    assert!(
+        err.cause.contains(
+            "The JSONPath '$.vals[0]' specified for the field 'first.$' could not be found"
+        ),
+        "{}",
+        err.cause
+    );
 
     // null InputPath gives {}, null ResultPath keeps the input, null OutputPath gives {}.
     let m = machine(json!({

@@ -10,7 +10,9 @@ use crate::app::App;
 use crate::bindings::handler::{Event, Response as PluginResponse, TaskInput};
 use crate::engine::InvokeError;
 use crate::event::response_to_json;
-use crate::workflow::errors::{PERMISSIONS, TASK_FAILED, TIMEOUT};
+use crate::workflow::errors::{
+    LAMBDA_RESOURCE_NOT_FOUND, LAMBDA_SERVICE_EXCEPTION, LAMBDA_UNKNOWN,
+};
 use crate::workflow::{StateError, TaskCall, TaskRunner};
 
 /// The service, reached from the executor's task runner once it exists: the executor is
@@ -27,7 +29,7 @@ impl ServiceTasks {
         self.app
             .get()
             .and_then(Weak::upgrade)
-            .ok_or_else(|| StateError::new(TASK_FAILED, "the service is stopping"))
+            .ok_or_else(|| StateError::new(LAMBDA_SERVICE_EXCEPTION, "the service is stopping"))
     }
 }
 
@@ -56,7 +58,7 @@ impl TaskRunner for ServiceTasks {
         }
         let runtime = app.tenants.get(&call.tenant).ok_or_else(|| {
             StateError::new(
-                TASK_FAILED,
+                LAMBDA_SERVICE_EXCEPTION,
                 format!("tenant `{}` is not serving", call.tenant),
             )
         })?;
@@ -66,7 +68,7 @@ impl TaskRunner for ServiceTasks {
             .cloned()
             .ok_or_else(|| {
                 StateError::new(
-                    PERMISSIONS,
+                    LAMBDA_RESOURCE_NOT_FOUND,
                     format!("`{}` is not one of the tenant's plugins", call.resource),
                 )
             })?;
@@ -75,7 +77,7 @@ impl TaskRunner for ServiceTasks {
             .and_then(|c| app.plugins.get(&c))
             .ok_or_else(|| {
                 StateError::new(
-                    TASK_FAILED,
+                    LAMBDA_RESOURCE_NOT_FOUND,
                     format!("plugin `{}` is not deployed", call.resource),
                 )
             })?;
@@ -91,15 +93,20 @@ impl TaskRunner for ServiceTasks {
             .await;
         match outcome {
             Ok(PluginResponse::None) => Ok(Value::Null),
-            Ok(response) => {
-                response_to_json(&response).map_err(|e| StateError::new(TASK_FAILED, e.to_string()))
-            }
-            Err(InvokeError::Timeout { limit_ms }) => Err(StateError::new(
-                TIMEOUT,
-                format!("the plugin ran past its {limit_ms} ms limit"),
-            )),
-            Err(e) => Err(StateError::new(e.name(), e.cause())),
+            Ok(response) => response_to_json(&response)
+                .map_err(|e| StateError::new(LAMBDA_UNKNOWN, format!("invalid-output: {e}"))),
+            Err(e) => Err(task_error(&e)),
         }
+    }
+}
+
+/// A failed invocation as a Task's error: the plugin's own typed error as it is (as a
+/// Lambda function's error type), and every host error as `Lambda.Unknown`, its
+/// orquesta name leading the cause (`trap: ...`, `memory-limit: ...`).
+fn task_error(e: &InvokeError) -> StateError {
+    match e {
+        InvokeError::Plugin { error, cause } => StateError::new(error, cause.clone()),
+        other => StateError::new(LAMBDA_UNKNOWN, other.to_string()),
     }
 }
 
@@ -115,5 +122,58 @@ impl super::Trigger for Tasks {
     fn run(&self, app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) -> Option<super::Run> {
         let executor = app.services.executor.clone();
         Some(Box::pin(executor.run(stop)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/WORKFLOWS.md, "Host errors in a Task": a plugin's own error keeps its name;
+    /// every host error is `Lambda.Unknown`, as the developer guide names a Lambda
+    /// function's unhandled errors, out-of-memory errors and timeouts.
+    #[test]
+    fn host_errors_in_a_task_carry_the_names_of_a_lambda_functions_failures() {
+        let table = [
+            (
+                InvokeError::Plugin {
+                    error: "ValidationError".into(),
+                    cause: "no id".into(),
+                },
+                "ValidationError",
+                "no id",
+            ),
+            (
+                InvokeError::Trap("unreachable".into()),
+                LAMBDA_UNKNOWN,
+                "trap: unreachable",
+            ),
+            (
+                InvokeError::MemoryLimit { limit_mb: 64 },
+                LAMBDA_UNKNOWN,
+                "memory-limit:",
+            ),
+            (
+                InvokeError::Timeout { limit_ms: 500 },
+                LAMBDA_UNKNOWN,
+                "timeout:",
+            ),
+            (
+                InvokeError::StackOverflow,
+                LAMBDA_UNKNOWN,
+                "stack-overflow:",
+            ),
+            (InvokeError::Exited { status: 3 }, LAMBDA_UNKNOWN, "exited:"),
+            (
+                InvokeError::OutputTooLarge { size: 9, limit: 8 },
+                LAMBDA_UNKNOWN,
+                "output-too-large:",
+            ),
+        ];
+        for (invoke, name, cause) in table {
+            let e = task_error(&invoke);
+            assert_eq!(e.error, name, "{invoke}");
+            assert!(e.cause.starts_with(cause), "{invoke}: {}", e.cause);
+        }
     }
 }

@@ -106,7 +106,7 @@ pub struct Catcher {
     /// `None` for `"ResultPath": null` (the error is discarded).
     pub result_path: Option<ReferencePath>,
     /// Variables assigned when this catcher catches; `$` is the error output.
-    pub assign: Option<super::definition::Template>,
+    pub assign: Option<super::template::Template>,
 }
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and

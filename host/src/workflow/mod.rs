@@ -15,6 +15,7 @@ mod intrinsics;
 mod path;
 mod payload;
 pub mod scripted;
+mod template;
 
 pub use definition::{Kind, Machine, State};
 pub use errors::StateError;

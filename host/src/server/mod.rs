@@ -155,7 +155,11 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
     let consumers = tokio::spawn({
         let runs: Vec<_> = triggers::all()
             .iter()
-            .filter_map(|t| t.run(app.clone(), consumers_stopped.clone()))
+            .filter_map(|t| {
+                let run = t.run(app.clone(), consumers_stopped.clone())?;
+                tracing::debug!(trigger = t.name(), "trigger running");
+                Some(run)
+            })
             .collect();
         async move {
             futures::future::join_all(runs).await;

@@ -20,8 +20,8 @@ use crate::engine::log_gate::LogGate;
 use crate::store::Store;
 use crate::store::delivery::NewDelivery;
 use crate::tenants::{BusConfig, QueueConfig, TopicConfig, WorkflowConfig};
-use crate::triggers::deliveries::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
-use crate::triggers::queue::Sending;
+use crate::triggers::deliveries::pending::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
+use crate::triggers::queue::send::Sending;
 use crate::triggers::recursion;
 use crate::workflow::{Executor, StartError};
 
@@ -70,7 +70,7 @@ impl TenantFanout {
             group_id: None,
             deduplication_id: None,
         };
-        crate::triggers::queue::send(
+        crate::triggers::queue::send::send(
             &self.store,
             &self.wake,
             &self.tenant,

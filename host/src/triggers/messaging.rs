@@ -28,7 +28,7 @@ impl Messaging for TenantFanout {
         message: OutgoingMessage,
     ) -> Result<String, CapError> {
         let queue = message.queue.clone();
-        crate::triggers::queue::send(
+        crate::triggers::queue::send::send(
             &self.store,
             &self.wake,
             &self.tenant,

@@ -7,7 +7,7 @@
 //! invocations); one that still fails is logged with its error. At least once: a host
 //! that stops mid-delivery leaves it to be made again.
 
-mod pending;
+pub mod pending;
 
 pub use pending::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
 

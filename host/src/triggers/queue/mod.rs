@@ -6,7 +6,7 @@
 //! received more than `max_receive_count` times moves to the dead-letter queue instead
 //! of being delivered.
 
-mod send;
+pub mod send;
 
 pub use send::{Sending, send, send_many};
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::deliveries::Pending;
+use super::deliveries::pending::Pending;
 use super::fanout::{LOG_LINE, TenantFanout, now_ms};
 use crate::capabilities::messaging::check_message_size;
 use crate::capabilities::notify::Publication;

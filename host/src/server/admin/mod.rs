@@ -217,10 +217,7 @@ fn queue_of(
     tenant: &str,
     queue: &str,
 ) -> Result<(Arc<crate::app::tenants::TenantRuntime>, QueueConfig), Problem> {
-    let runtime = app
-        .tenants
-        .get(tenant)
-        .ok_or_else(|| Problem::not_found(format!("no tenant `{tenant}` is serving")))?;
+    let runtime = tenant_of(app, tenant)?;
     let config =
         runtime.config.queues.get(queue).cloned().ok_or_else(|| {
             Problem::not_found(format!("tenant `{tenant}` has no queue `{queue}`"))
@@ -228,12 +225,14 @@ fn queue_of(
     Ok((runtime, config))
 }
 
-fn store_problem(e: impl std::fmt::Display) -> Problem {
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal Server Error",
-        e.to_string(),
-    )
+/// The runtime of `tenant`, or the 404 that says it is not serving.
+pub(super) fn tenant_of(
+    app: &App,
+    tenant: &str,
+) -> Result<Arc<crate::app::tenants::TenantRuntime>, Problem> {
+    app.tenants
+        .get(tenant)
+        .ok_or_else(|| Problem::not_found(format!("no tenant `{tenant}` is serving")))
 }
 
 /// A tenant's queues.
@@ -303,7 +302,7 @@ async fn list_queues(State(app): State<Arc<App>>, Path(tenant): Path<String>) ->
     for (name, config) in &runtime.config.queues {
         let stats = match app.services.store.queue_stats(&tenant, name).await {
             Ok(s) => s,
-            Err(e) => return store_problem(e).into_response(),
+            Err(e) => return Problem::internal(e).into_response(),
         };
         let labels = [("tenant", tenant.clone()), ("queue", name.clone())];
         metrics::gauge!("orquesta_queue_depth", &labels).set(stats.visible as f64);
@@ -372,7 +371,7 @@ async fn peek_messages(
     let limit = q.limit.unwrap_or(100).clamp(1, ADMIN_PAGE);
     match app.services.store.queue_peek(&tenant, &queue, limit).await {
         Ok(messages) => Json(MessageList { messages }).into_response(),
-        Err(e) => store_problem(e).into_response(),
+        Err(e) => Problem::internal(e).into_response(),
     }
 }
 
@@ -548,7 +547,7 @@ async fn redrive(
             app.services.wake.notify_waiters();
             Json(Moved { moved }).into_response()
         }
-        Err(e) => store_problem(e).into_response(),
+        Err(e) => Problem::internal(e).into_response(),
     }
 }
 
@@ -815,7 +814,7 @@ async fn list_schedules(State(app): State<Arc<App>>, Path(tenant): Path<String>)
     for (name, config) in &runtime.config.schedules {
         let last = match app.services.store.schedule_last_fired(&tenant, name).await {
             Ok(last) => last,
-            Err(e) => return store_problem(e).into_response(),
+            Err(e) => return Problem::internal(e).into_response(),
         };
         schedules.push(ScheduleStatus {
             name: name.clone(),

@@ -1,5 +1,6 @@
 //! Workflows in the admin API: start, list, describe and stop executions.
 
+use super::tenant_of;
 use crate::app::App;
 use crate::store::workflow::ExecutionRow;
 use crate::web::body::AdminBody;
@@ -12,20 +13,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-
-fn tenant_of(app: &App, tenant: &str) -> Result<Arc<crate::app::tenants::TenantRuntime>, Problem> {
-    app.tenants
-        .get(tenant)
-        .ok_or_else(|| Problem::not_found(format!("no tenant `{tenant}` is serving")))
-}
-
-fn store_problem(e: impl std::fmt::Display) -> Problem {
-    Problem::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal Server Error",
-        e.to_string(),
-    )
-}
 
 /// A tenant's workflows.
 #[derive(Serialize, ToSchema)]
@@ -181,7 +168,7 @@ pub(crate) async fn start_execution(
             }),
         )
             .into_response(),
-        Err(crate::workflow::StartError::Store(e)) => store_problem(e).into_response(),
+        Err(crate::workflow::StartError::Store(e)) => Problem::internal(e).into_response(),
         Err(
             e @ (crate::workflow::StartError::InputTooLarge(_)
             | crate::workflow::StartError::Name(_)),
@@ -295,7 +282,7 @@ pub(crate) async fn list_executions(
             executions: rows.iter().map(describe).collect(),
         })
         .into_response(),
-        Err(e) => store_problem(e).into_response(),
+        Err(e) => Problem::internal(e).into_response(),
     }
 }
 
@@ -305,7 +292,7 @@ async fn execution(app: &App, tenant: &str, id: &str) -> Result<ExecutionRow, Pr
         Ok(None) => Err(Problem::not_found(format!(
             "tenant `{tenant}` has no execution `{id}`"
         ))),
-        Err(e) => Err(store_problem(e)),
+        Err(e) => Err(Problem::internal(e)),
     }
 }
 
@@ -408,7 +395,7 @@ pub(crate) async fn execution_history(
             })
             .into_response()
         }
-        Err(e) => store_problem(e).into_response(),
+        Err(e) => Problem::internal(e).into_response(),
     }
 }
 
@@ -494,6 +481,6 @@ pub(crate) async fn stop_execution(
             format!("execution `{id}` is not running ({})", row.status),
         )
         .into_response(),
-        Err(e) => store_problem(e).into_response(),
+        Err(e) => Problem::internal(e).into_response(),
     }
 }

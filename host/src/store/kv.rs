@@ -85,7 +85,17 @@ impl Store {
     ) -> Result<Option<u64>, CapError> {
         if quota.is_unlimited() || shrinks {
             let mut conn = self.writer().await.map_err(failed)?;
-            return kv_write_on(&mut conn, ns, key, &write).await;
+            return kv_write_on(&mut conn, ns, key, &write, None).await;
+        }
+        if self.backend() == super::Backend::Sqlite {
+            // One statement checks and writes: SQLite runs it alone, and it is one round
+            // trip to the writer's thread where the transaction below is five. A write it
+            // does not make (refused, or a swap's version mismatch) takes the long way,
+            // which says why and makes room by dropping expired items.
+            let mut conn = self.writer().await.map_err(failed)?;
+            if let Some(version) = kv_write_on(&mut conn, ns, key, &write, Some(quota)).await? {
+                return Ok(Some(version));
+            }
         }
         let mut purged = false;
         loop {
@@ -112,7 +122,7 @@ impl Store {
             };
             match usage::admit(Kind::Kv, quota, usage, added) {
                 Ok(()) => {
-                    let written = kv_write_on(&mut tx, ns, key, &write).await?;
+                    let written = kv_write_on(&mut tx, ns, key, &write, None).await?;
                     tx.commit().await.map_err(failed)?;
                     return Ok(written);
                 }
@@ -237,77 +247,139 @@ impl Store {
     }
 }
 
-/// Runs `write` on the writer's connection or inside a transaction.
+/// The condition under which a write of `key` (`size` bytes with its value, bound at
+/// `$first + 2`) stays within `quota` (`$first`, `$first + 1`: items and bytes, NULL for
+/// none), as `usage::admit` decides it: only what the write adds is checked. SQLite
+/// only, where the statement it guards runs alone, so the usage it reads cannot move.
+fn admit_sql(first: usize) -> String {
+    let (items, bytes, size) = (first, first + 1, first + 2);
+    format!(
+        "(SELECT (o.size IS NOT NULL OR ${items} IS NULL OR u.items + 1 <= ${items})
+             AND (${bytes} IS NULL OR ${size} <= COALESCE(o.size, 0)
+                  OR u.bytes + ${size} - COALESCE(o.size, 0) <= ${bytes})
+          FROM (SELECT (SELECT octet_length(key) + octet_length(value) FROM kv_items
+                        WHERE tenant = $1 AND scope = $2 AND key = $3) AS size) AS o,
+               (SELECT COALESCE(MAX(items), 0) AS items, COALESCE(MAX(bytes), 0) AS bytes
+                FROM storage_usage WHERE tenant = $1 AND kind = 'kv') AS u)"
+    )
+}
+
+/// Runs `write` on the writer's connection or inside a transaction. With `admit` (SQLite
+/// only), the write is made only if it keeps the tenant within that quota; `None` then
+/// also means refused.
 async fn kv_write_on(
     conn: &mut AnyConnection,
     ns: &Namespace,
     key: &str,
     write: &Write<'_>,
+    admit: Option<Quota>,
 ) -> Result<Option<u64>, CapError> {
     let now = now_ms();
+    // An insert that may be refused selects its row under the condition; one that may
+    // not keeps the plain VALUES (PostgreSQL types a VALUES row by its columns).
+    let (insert, update_admit) = match admit {
+        None => (
+            "VALUES ($1, $2, $3, $4, 1, $5)".to_string(),
+            String::new(),
+        ),
+        Some(_) => (
+            format!("SELECT $1, $2, $3, $4, 1, $5 WHERE {}", admit_sql(7)),
+            format!(" AND {}", admit_sql(8)),
+        ),
+    };
     let version: Option<i64> = match *write {
-        Write::Set { value, expires_at } => sqlx::query_scalar(
-            "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
-             VALUES ($1, $2, $3, $4, 1, $5)
-             ON CONFLICT (tenant, scope, key) DO UPDATE
-               SET value = excluded.value, expires_at = excluded.expires_at,
-                   version = CASE WHEN kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
-                                  THEN 1 ELSE kv_items.version + 1 END
-             RETURNING version",
-        )
-        .bind(&ns.tenant)
-        .bind(&ns.scope)
-        .bind(key)
-        .bind(value)
-        .bind(expires_at)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(failed)?,
+        Write::Set { value, expires_at } => {
+            let sql = format!(
+                "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
+                 {insert}
+                 ON CONFLICT (tenant, scope, key) DO UPDATE
+                   SET value = excluded.value, expires_at = excluded.expires_at,
+                       version = CASE WHEN kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
+                                      THEN 1 ELSE kv_items.version + 1 END
+                 RETURNING version"
+            );
+            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(&ns.tenant)
+                .bind(&ns.scope)
+                .bind(key)
+                .bind(value)
+                .bind(expires_at)
+                .bind(now);
+            bind_admit(query, admit, key, value)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(failed)?
+        }
         // Absent, or present but expired.
         Write::Swap {
             expected: 0,
             value,
             expires_at,
-        } => sqlx::query_scalar(
-            "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
-             VALUES ($1, $2, $3, $4, 1, $5)
-             ON CONFLICT (tenant, scope, key) DO UPDATE
-               SET value = excluded.value, expires_at = excluded.expires_at, version = 1
-               WHERE kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
-             RETURNING version",
-        )
-        .bind(&ns.tenant)
-        .bind(&ns.scope)
-        .bind(key)
-        .bind(value)
-        .bind(expires_at)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(failed)?,
+        } => {
+            let sql = format!(
+                "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
+                 {insert}
+                 ON CONFLICT (tenant, scope, key) DO UPDATE
+                   SET value = excluded.value, expires_at = excluded.expires_at, version = 1
+                   WHERE kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
+                 RETURNING version"
+            );
+            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(&ns.tenant)
+                .bind(&ns.scope)
+                .bind(key)
+                .bind(value)
+                .bind(expires_at)
+                .bind(now);
+            bind_admit(query, admit, key, value)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(failed)?
+        }
         Write::Swap {
             expected,
             value,
             expires_at,
-        } => sqlx::query_scalar(
-            "UPDATE kv_items SET value = $4, expires_at = $5, version = version + 1
-             WHERE tenant = $1 AND scope = $2 AND key = $3 AND version = $6
-               AND (expires_at IS NULL OR expires_at > $7)
-             RETURNING version",
-        )
-        .bind(&ns.tenant)
-        .bind(&ns.scope)
-        .bind(key)
-        .bind(value)
-        .bind(expires_at)
-        .bind(i64::try_from(expected).unwrap_or(i64::MAX))
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(failed)?,
+        } => {
+            let sql = format!(
+                "UPDATE kv_items SET value = $4, expires_at = $5, version = version + 1
+                 WHERE tenant = $1 AND scope = $2 AND key = $3 AND version = $6
+                   AND (expires_at IS NULL OR expires_at > $7){update_admit}
+                 RETURNING version"
+            );
+            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(&ns.tenant)
+                .bind(&ns.scope)
+                .bind(key)
+                .bind(value)
+                .bind(expires_at)
+                .bind(i64::try_from(expected).unwrap_or(i64::MAX))
+                .bind(now);
+            bind_admit(query, admit, key, value)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(failed)?
+        }
     };
     Ok(version.map(|v| v as u64))
+}
+
+type ScalarQuery<'q> =
+    sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments>;
+
+/// Binds `admit_sql`'s three parameters after the statement's own.
+fn bind_admit<'q>(
+    query: ScalarQuery<'q>,
+    admit: Option<Quota>,
+    key: &str,
+    value: &[u8],
+) -> ScalarQuery<'q> {
+    let Some(quota) = admit else { return query };
+    let limit = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    query
+        .bind(limit(quota.items))
+        .bind(limit(quota.bytes))
+        .bind((key.len() + value.len()) as i64)
 }
 
 #[async_trait]
@@ -711,6 +783,17 @@ mod tests {
             assert_eq!(kv.increment(&ns, "b", 1).await.unwrap(), 10);
             let err = kv.set(&ns, "a", &[0; 100], None).await.unwrap_err();
             assert!(err.to_string().contains("limits.kv_mb"), "{err}");
+            // A swap is checked as a set is; one over another version is a mismatch.
+            let version = s.get(&ns, "b").await.unwrap().unwrap().version;
+            let err = kv
+                .compare_and_swap(&ns, "b", version, &[0; 100], None)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("limits.kv_mb"), "{err}");
+            let stale = kv.compare_and_swap(&ns, "b", version + 1, b"11", None);
+            assert_eq!(stale.await.unwrap(), None);
+            let swapped = kv.compare_and_swap(&ns, "b", version, b"11", None);
+            assert_eq!(swapped.await.unwrap(), Some(version + 1));
             // The host's usage-plan counters are not the tenant's.
             let plan = Namespace {
                 tenant: ns.tenant.clone(),

@@ -432,10 +432,12 @@ impl Store {
 }
 
 /// Refuses a send of `adding` messages that would leave more than `max` in the queue.
-/// The count reads the queue's index, and stops at `max`. On PostgreSQL, sends to one
-/// queue take turns on an advisory lock held to the end of the transaction, so hosts
-/// sharing the database count one after another; consumers, which only delete, never
-/// wait for it.
+/// On SQLite, the queue's counter (`queue_depths`, kept by triggers) answers first: it
+/// also counts expired messages not yet swept, so it is never below the live count, and
+/// a send it admits is admitted. Otherwise the count reads the queue's index and stops
+/// at `max`. On PostgreSQL, sends to one queue take turns on an advisory lock held to
+/// the end of the transaction, so hosts sharing the database count one after another;
+/// consumers, which only delete, never wait for it.
 async fn check_depth(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
@@ -443,13 +445,27 @@ async fn check_depth(
     adding: usize,
     max: u64,
 ) -> Result<(), StoreError> {
-    if backend == Backend::Postgres {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT CAST(1 AS BIGINT) FROM pg_advisory_xact_lock(hashtextextended($1, 0))",
-        )
-        .bind(format!("queue-depth/{tenant}/{queue}"))
-        .fetch_one(&mut **tx)
-        .await?;
+    match backend {
+        Backend::Postgres => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT CAST(1 AS BIGINT) FROM pg_advisory_xact_lock(hashtextextended($1, 0))",
+            )
+            .bind(format!("queue-depth/{tenant}/{queue}"))
+            .fetch_one(&mut **tx)
+            .await?;
+        }
+        Backend::Sqlite => {
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT messages FROM queue_depths WHERE tenant = $1 AND queue = $2",
+            )
+            .bind(tenant)
+            .bind(queue)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if (held.unwrap_or(0).max(0) as u64).saturating_add(adding as u64) <= max {
+                return Ok(());
+            }
+        }
     }
     // Expired messages are neither delivered nor counted anywhere, only not yet swept.
     let waiting: i64 = sqlx::query_scalar(
@@ -931,6 +947,27 @@ mod tests {
             .unwrap()
     }
 
+    /// On SQLite, each queue's depth counter says what its rows are (PostgreSQL counts).
+    async fn assert_depths_are_the_rows(s: &Store, tenant: &str) {
+        if s.backend() != Backend::Sqlite {
+            return;
+        }
+        let pairs: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT d.queue, d.messages,
+                    (SELECT COUNT(*) FROM queue_messages m
+                     WHERE m.tenant = d.tenant AND m.queue = d.queue)
+             FROM queue_depths d WHERE d.tenant = $1",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *s.writer().await.unwrap())
+        .await
+        .unwrap();
+        assert!(!pairs.is_empty(), "no counters for {tenant}");
+        for (queue, counted, held) in pairs {
+            assert_eq!(counted, held, "depth counter of `{queue}`");
+        }
+    }
+
     /// Moves `tenant`'s deduplication ids past their window, as if it had passed.
     async fn end_dedup_window(s: &Store, tenant: &str) {
         sqlx::query("UPDATE queue_dedup SET expires_at = $2 WHERE tenant = $1")
@@ -1056,9 +1093,15 @@ mod tests {
             );
 
             assert_eq!(rows(&s, "queue_messages", &t).await, 5);
+            assert_depths_are_the_rows(&s, &t).await;
+            // The depth quota counts only live messages: `dlq` holds one expired.
+            s.queue_send_many(&t, "dlq", vec![msg("room", None)], 60_000, Some(1))
+                .await
+                .unwrap();
             s.queue_sweep().await.unwrap();
-            // Left: `fresh`, redriven to jobs, and `next`, in flight.
-            assert_eq!(rows(&s, "queue_messages", &t).await, 2, "swept");
+            // Left: `fresh`, redriven to jobs, `next`, in flight, and `room`.
+            assert_eq!(rows(&s, "queue_messages", &t).await, 3, "swept");
+            assert_depths_are_the_rows(&s, &t).await;
             assert_eq!(s.queue_peek(&t, "jobs", 10).await.unwrap()[0].body, "fresh");
         })
         .await;
@@ -1099,6 +1142,7 @@ mod tests {
             }
             send(2).await.unwrap();
             assert!(send(1).await.is_err());
+            assert_depths_are_the_rows(&s, &t).await;
             // Other queues and tenants have their own room.
             let other = s
                 .queue_send_many(&t, "other", vec![msg("x", None)], 60_000, Some(3))

@@ -294,3 +294,39 @@ async fn ticker_export_with_wrong_types(engine: &Engine) -> bool {
     let wrong = ticker.export::<(String,), (u32,)>(TICK, "handle");
     matches!(wrong, Err(e) if e.to_string().contains("type-checking `handle`"))
 }
+
+/// A trigger sent to a plugin that does not export its handler is refused when the
+/// tenant file loads, naming the setting and what the plugin answers; the file with the
+/// trigger moved to a plugin that answers it loads.
+#[tokio::test]
+async fn a_trigger_sent_to_a_plugin_without_its_handler_is_refused_at_load() {
+    let s = TestServer::start(&["hello"], &[], |_| {}).await;
+    // hello exports http and task handlers only.
+    let tenant = |consumer: &str| {
+        format!(
+            "[plugins.hello]\nsource = \"hello.wasm\"\n\n[plugins.old]\nsource = \"old.wasm\"\n\n\
+             [queues.jobs]\nconsumer = {{ plugin = \"{consumer}\" }}\n"
+        )
+    };
+    s.write_plugin("old", &std::fs::read(kept("0.1.0").0).unwrap());
+    s.write_tenant("acme", &tenant("hello"));
+    let listed = s.reload().await;
+    let acme = s.admin("tenants").await["tenants"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "acme").cloned())
+        .unwrap_or_default();
+    let error = acme["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "acme.toml:8: queues.jobs.consumer: plugin `hello` (hello.wasm) exports no queue handler; it answers http, task"
+        ),
+        "{listed} {acme}"
+    );
+    assert_eq!(acme["serving"], false, "{acme}");
+
+    s.write_tenant("acme", &tenant("old"));
+    s.reload().await;
+    let acme = s.admin("tenants").await["tenants"][0].clone();
+    assert!(acme["error"].is_null() && acme["serving"] == true, "{acme}");
+    s.shutdown().await;
+}

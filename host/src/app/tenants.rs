@@ -107,6 +107,12 @@ pub fn prepare(
             secrets.insert(plugin_name.clone(), resolved);
         }
     }
+    if let Some(Plugins::Catalog(catalog)) = &checks.plugins {
+        check_handlers(&config, catalog).map_err(|(keys, reason)| {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            refuse(&keys, reason)
+        })?;
+    }
     if checks.secrets {
         for (db_name, db) in &config.databases {
             db.url
@@ -134,6 +140,43 @@ pub fn prepare(
         secrets,
         auth,
     })
+}
+
+/// Every trigger the file sends to a plugin is one the plugin exports a handler for:
+/// refused here, with the kinds it does answer, rather than failing each event with
+/// `unsupported-trigger`. On failure, the setting's keys and the reason.
+fn check_handlers(
+    config: &TenantConfig,
+    catalog: &PluginCatalog,
+) -> Result<(), (Vec<String>, String)> {
+    for trigger in config.plugin_triggers() {
+        let Some(plugin) = config.plugins.get(&trigger.plugin) else {
+            continue; // `validate` has refused it already
+        };
+        let stem = plugin.source.file_stem().and_then(|s| s.to_str());
+        let Some(compiled) = stem.and_then(|stem| catalog.get(stem)) else {
+            continue; // the source check has refused it already
+        };
+        let answers = compiled.triggers();
+        if !answers.contains(&trigger.kind) {
+            let answers = if answers.is_empty() {
+                "none of the contract's kinds".to_string()
+            } else {
+                answers.join(", ")
+            };
+            return Err((
+                trigger.keys,
+                format!(
+                    "{}: plugin `{}` ({}) exports no {} handler; it answers {answers}",
+                    trigger.at,
+                    trigger.plugin,
+                    plugin.source.display(),
+                    trigger.kind
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The tenant a file in the tenant directory is: `NAME.toml` with a valid tenant name.

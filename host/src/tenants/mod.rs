@@ -3,6 +3,7 @@
 //! loads completely or not at all.
 
 mod lines;
+mod plugin_triggers;
 mod routes;
 pub mod transform;
 
@@ -18,6 +19,7 @@ pub use crate::capabilities::sql::{DatabaseConfig, DatabaseUrl};
 use crate::capabilities::{Grant, Grants, Secret, check_name};
 use crate::engine::Limits;
 pub use lines::line_of_key;
+pub use plugin_triggers::PluginTrigger;
 pub use routes::{ApiKeyConfig, AuthMode, JwtConfig, RouteConfig, RouteTemplate, UsagePlan};
 
 /// Why a tenant file was refused. Its `Display` is one line: `file:line: reason`.

@@ -278,10 +278,7 @@ async fn kv_write_on(
     // An insert that may be refused selects its row under the condition; one that may
     // not keeps the plain VALUES (PostgreSQL types a VALUES row by its columns).
     let (insert, update_admit) = match admit {
-        None => (
-            "VALUES ($1, $2, $3, $4, 1, $5)".to_string(),
-            String::new(),
-        ),
+        None => ("VALUES ($1, $2, $3, $4, 1, $5)".to_string(), String::new()),
         Some(_) => (
             format!("SELECT $1, $2, $3, $4, 1, $5 WHERE {}", admit_sql(7)),
             format!(" AND {}", admit_sql(8)),
@@ -364,8 +361,7 @@ async fn kv_write_on(
     Ok(version.map(|v| v as u64))
 }
 
-type ScalarQuery<'q> =
-    sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments>;
+type ScalarQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, i64, sqlx::any::AnyArguments>;
 
 /// Binds `admit_sql`'s three parameters after the statement's own.
 fn bind_admit<'q>(

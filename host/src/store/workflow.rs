@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Connection as _, FromRow, Row};
 
+use super::task_tokens::{self, TokenWrite};
 use super::{Backend, Store, StoreError, now_ms};
 
 pub const RUNNING: &str = "RUNNING";
@@ -126,6 +127,8 @@ pub struct Commit {
     pub history: Vec<HistoryEvent>,
     /// Child executions started by this transition.
     pub spawn: Vec<NewExecution>,
+    /// A callback task's token opened or closed by this transition.
+    pub token: TokenWrite,
 }
 
 /// A child's outcome, as its parent collects it.
@@ -255,6 +258,7 @@ impl Store {
         let parent_to_wake = finished && row.parent_id.is_some();
         let common = history.len() <= HISTORY_ROWS_PER_STATEMENT
             && commit.spawn.is_empty()
+            && commit.token == TokenWrite::None
             && !parent_to_wake;
         if common && let Some(held) = conn.held() {
             let sql = if history.is_empty() {
@@ -325,6 +329,7 @@ impl Store {
         for child in &commit.spawn {
             insert(&mut tx, child, now).await?;
         }
+        task_tokens::apply(&mut tx, &commit.token, now).await?;
         if parent_to_wake && let Some(parent) = &row.parent_id {
             wake(&mut tx, parent, now).await?;
         }

@@ -22,6 +22,8 @@ pub use errors::StateError;
 pub use executor::{Executor, ExecutorOptions, StartError, Started, TaskCall, TaskRunner};
 
 #[cfg(test)]
+mod callback_tests;
+#[cfg(test)]
 mod executor_tests;
 #[cfg(test)]
 mod spec_tests;

@@ -339,10 +339,11 @@ pub(crate) struct HistoryItem {
     /// Milliseconds since the Unix epoch.
     #[schema(example = 1_795_305_600_000_i64)]
     at: i64,
-    /// ExecutionStarted, StateEntered, StateExited, TaskScheduled, TaskSucceeded,
-    /// TaskFailed, StateRetryScheduled, ErrorCaught, WaitStateEntered,
-    /// ParallelStateStarted, MapStateStarted, ChildrenSucceeded, ChildFailed,
-    /// ExecutionSucceeded, ExecutionFailed, ExecutionTimedOut or ExecutionAborted.
+    /// ExecutionStarted, StateEntered, StateExited, TaskScheduled, TaskSubmitted,
+    /// TaskSucceeded, TaskFailed, TaskTimedOut, StateRetryScheduled, ErrorCaught,
+    /// WaitStateEntered, ParallelStateStarted, MapStateStarted, ChildrenSucceeded,
+    /// ChildFailed, ExecutionSucceeded, ExecutionFailed, ExecutionTimedOut or
+    /// ExecutionAborted.
     #[serde(rename = "type")]
     #[schema(example = "StateEntered")]
     kind: String,

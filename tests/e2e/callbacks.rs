@@ -1,6 +1,6 @@
-//! Callback tasks through the service's admin API, on a real plugin:
+//! Callback tasks and redrive through the service's admin API, on a real plugin:
 //! SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat by token, another tenant's
-//! attempt with the token, a token used twice.
+//! attempt with the token, a token used twice, and RedriveExecution of the failure.
 
 use std::time::Duration;
 
@@ -63,7 +63,7 @@ async fn send(admin: &WorkflowAdmin, tenant: &str, what: &str, body: Value) -> (
 }
 
 #[tokio::test]
-async fn callback_tasks_are_answered_by_token() {
+async fn callback_tasks_are_answered_by_token_and_a_failure_is_redriven() {
     let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |c| {
         std::fs::create_dir_all(&c.tenant_dir).unwrap();
         std::fs::write(
@@ -140,7 +140,19 @@ async fn callback_tasks_are_answered_by_token() {
         (status, problem["title"].as_str()),
         (409, Some("TaskTimedOut"))
     );
-    // A failure answer fails the task with its error and cause.
+    let (status, problem) = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/tenants/acme/executions/{id}/redrive"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["title"].as_str()),
+        (409, Some("ExecutionNotRedrivable"))
+    );
+
+    // A failure answer fails the execution; a redrive asks again with a new token.
     let id = admin.start("approval", json!({"order": 43})).await;
     let first = token(&admin, &id, 1).await;
     let (status, _) = send(
@@ -155,6 +167,41 @@ async fn callback_tasks_are_answered_by_token() {
     assert_eq!(
         (done["error"].as_str(), done["cause"].as_str()),
         (Some("Rejected"), Some("over budget"))
+    );
+    let redrive = format!("/tenants/acme/executions/{id}/redrive");
+    let (status, _) = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/tenants/other/executions/{id}/redrive"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "another tenant cannot redrive it");
+    let (status, body) = admin.call(reqwest::Method::POST, &redrive, None).await;
+    assert_eq!((status, &body["redrive_count"]), (200, &json!(1)), "{body}");
+    let second = token(&admin, &id, 2).await;
+    assert_ne!(first, second);
+    let (status, _) = send(
+        &admin,
+        "acme",
+        "success",
+        json!({"task_token": second, "output": "yes"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = admin.finished(&id, Duration::from_secs(20)).await;
+    assert_eq!(
+        done["output"],
+        json!({"answer": "yes", "redrives": 1}),
+        "{done}"
+    );
+    assert_eq!(done["redrive_count"], 1);
+    assert!(
+        admin
+            .history(&id)
+            .await
+            .iter()
+            .any(|e| e["type"] == "ExecutionRedriven")
     );
     s.shutdown().await;
 }

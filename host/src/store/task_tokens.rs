@@ -228,3 +228,20 @@ impl Store {
         Ok(())
     }
 }
+
+/// Closes every waiting token of an execution and its children (a redrive starts their
+/// tasks again, with new tokens).
+pub(super) async fn close_all_of_root(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    root: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE wf_task_tokens SET status = 'CLOSED'
+         WHERE status = 'WAITING'
+           AND execution_id IN (SELECT id FROM wf_executions WHERE root_id = $1)",
+    )
+    .bind(root)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

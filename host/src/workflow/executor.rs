@@ -26,7 +26,7 @@ use crate::store::task_tokens::{
     self, ANSWERED_FAILURE, ANSWERED_SUCCESS, Answer, AnswerError, TokenWrite,
 };
 use crate::store::workflow::{
-    ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, SUCCEEDED,
+    ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, Redrive, SUCCEEDED,
     TIMED_OUT,
 };
 use crate::store::{Store, StoreError, now_ms};
@@ -52,6 +52,10 @@ const MAX_VARIABLES_BYTES: usize = 10 * 1024 * 1024;
 /// Functions: state data is written to the store on every transition, so large data
 /// belongs in blobs, passed by key. Past it: `States.DataLimitExceeded`.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// How long after its end an execution may be redriven, and how long after its start
+/// (Step Functions' 14 days and one year).
+const REDRIVABLE_MS: i64 = 14 * 24 * 3600 * 1000;
+const MAX_EXECUTION_MS: i64 = 365 * 24 * 3600 * 1000;
 /// SendTaskSuccess / SendTaskFailure limits, as in Step Functions' API.
 const MAX_TOKEN_CHARS: usize = 1024;
 const MAX_ERROR_CHARS: usize = 256;
@@ -107,6 +111,18 @@ pub enum StartError {
     InputTooLarge(usize),
     #[error("{0}")]
     Name(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an execution was not redriven.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error("no such execution")]
+    NotFound,
+    /// The cloud's `ExecutionNotRedrivable`, with its reason.
+    #[error("ExecutionNotRedrivable: {0}")]
+    NotRedrivable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -343,6 +359,85 @@ impl Executor {
             self.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// RedriveExecution: runs an ended execution of `tenant` again from the state that
+    /// did not succeed, with that state's input, its variables, and `$$.Execution.
+    /// RedriveCount` one more; of its Parallel and Map states, only the branches and
+    /// items that did not succeed run again. As in the cloud: a SUCCEEDED or RUNNING
+    /// execution is not redriven, nor one stopped over 14 days ago or started over a
+    /// year ago; its `TimeoutSeconds` counts from the redrive. The new redrive count.
+    pub async fn redrive(&self, tenant: &str, id: &str) -> Result<u64, RedriveError> {
+        let root = self
+            .store
+            .wf_get(tenant, id)
+            .await?
+            .filter(|r| r.parent_id.is_none())
+            .ok_or(RedriveError::NotFound)?;
+        let now = now_ms();
+        redrivable(&root.status, root.started_at, root.stopped_at, now)
+            .map_err(|why| RedriveError::NotRedrivable(why.to_string()))?;
+        let context: Value = serde_json::from_str(&root.context).unwrap_or_else(|_| json!({}));
+        let count = context["Execution"]["RedriveCount"].as_u64().unwrap_or(0) + 1;
+        let deadline_at = self
+            .machine(&root.definition, false)
+            .ok()
+            .and_then(|m| m.timeout_seconds)
+            .map(|s| now.saturating_add((s as i64).saturating_mul(1000)));
+        let mut rows = Vec::new();
+        let mut pending = vec![root.clone()];
+        while let Some(row) = pending.pop() {
+            let mut cursor: Cursor = serde_json::from_str(&row.cursor).map_err(|e| {
+                RedriveError::NotRedrivable(format!("its cursor is unreadable: {e}"))
+            })?;
+            let mut history = vec![event(
+                "ExecutionRedriven",
+                None,
+                json!({ "redriveCount": count }),
+            )];
+            if let Phase::Children { generation, .. } = cursor.phase {
+                // The branches or items that did not succeed run again; the state
+                // collects them as before and starts those it had not started.
+                let children = self.store.wf_children_rows(&row.id, generation).await?;
+                pending.extend(
+                    children
+                        .into_iter()
+                        .filter(|c| c.status != SUCCEEDED && c.status != RUNNING),
+                );
+            } else {
+                cursor = Cursor {
+                    vars: cursor.vars,
+                    ..Cursor::enter(&cursor.state, cursor.input)
+                };
+                history.push(event(
+                    "StateEntered",
+                    Some(&cursor.state),
+                    json!({ "input": cursor.input }),
+                ));
+            }
+            let mut context: Value =
+                serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+            if !context["Execution"].is_object() {
+                context["Execution"] = json!({});
+            }
+            context["Execution"]["RedriveCount"] = json!(count);
+            context["Execution"]["RedriveTime"] = json!(iso(now));
+            rows.push(Redrive {
+                id: row.id.clone(),
+                version: row.version,
+                cursor: json_text(&cursor),
+                context: context.to_string(),
+                deadline_at,
+                history,
+            });
+        }
+        if !self.store.wf_redrive(&root.id, &rows).await? {
+            return Err(RedriveError::NotRedrivable(
+                "the execution changed while it was being redriven; try again".into(),
+            ));
+        }
+        self.wake.notify_one();
+        Ok(count)
     }
 
     /// Runs this host's workers until `stop` turns true.
@@ -588,10 +683,10 @@ impl Executor {
     }
 
     /// The context object (`$$`) of the state the cursor is in: every field the
-    /// developer guide lists, so a path to any of them selects something. Fields with
-    /// no counterpart here hold what the cloud's would outside their feature: no
-    /// redrive yet (`RedriveCount` 0, `RedriveTime` null). `Task.Token` is null here,
-    /// set only while a callback task's `Parameters` are read.
+    /// developer guide lists, so a path to any of them selects something. Before a
+    /// redrive, `RedriveCount` is 0 and `RedriveTime` null (a redrive writes both into
+    /// the stored context); `Task.Token` is null here, set only while a callback task's
+    /// `Parameters` are read.
     fn context(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
         let mut context: Value = serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
         if !context.is_object() {
@@ -1810,6 +1905,28 @@ fn map_limits(
             })
             .transpose()?,
     }))
+}
+
+/// Whether an execution may be redriven, by the cloud's rules (and its reasons, word
+/// for word, from `DescribeExecution`'s `redriveStatusReason`).
+pub(super) fn redrivable(
+    status: &str,
+    started_at: i64,
+    stopped_at: Option<i64>,
+    now: i64,
+) -> Result<(), &'static str> {
+    match status {
+        RUNNING => return Err("Execution is RUNNING and cannot be redriven."),
+        SUCCEEDED => return Err("Execution is SUCCEEDED and cannot be redriven."),
+        _ => {}
+    }
+    if stopped_at.is_some_and(|t| now - t > REDRIVABLE_MS) {
+        return Err("Execution redrivable period exceeded.");
+    }
+    if now - started_at > MAX_EXECUTION_MS {
+        return Err("Execution has exceeded the max execution time.");
+    }
+    Ok(())
 }
 
 /// The call a Task on the Lambda integration makes: the plugin its resolved

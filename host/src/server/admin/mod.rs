@@ -58,6 +58,7 @@ pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(workflows::describe_execution))
         .routes(routes!(workflows::execution_history))
         .routes(routes!(workflows::stop_execution))
+        .routes(routes!(workflows::redrive_execution))
         .routes(routes!(tasks::send_task_success))
         .routes(routes!(tasks::send_task_failure))
         .routes(routes!(tasks::send_task_heartbeat))

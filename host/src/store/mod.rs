@@ -6,6 +6,7 @@ pub mod delivery;
 mod kv;
 pub mod queue;
 mod schedule;
+pub mod task_tokens;
 pub mod usage;
 pub mod workflow;
 

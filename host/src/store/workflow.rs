@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Connection as _, FromRow, Row};
 
+use super::task_tokens::{self, TokenWrite};
 use super::{Backend, Store, StoreError, now_ms};
 
 pub const RUNNING: &str = "RUNNING";
@@ -126,6 +127,20 @@ pub struct Commit {
     pub history: Vec<HistoryEvent>,
     /// Child executions started by this transition.
     pub spawn: Vec<NewExecution>,
+    /// A callback task's token opened or closed by this transition.
+    pub token: TokenWrite,
+}
+
+/// One execution a redrive runs again (`Store::wf_redrive`).
+#[derive(Debug, Clone)]
+pub struct Redrive {
+    pub id: String,
+    /// The version it was read at.
+    pub version: i64,
+    pub cursor: String,
+    pub context: String,
+    pub deadline_at: Option<i64>,
+    pub history: Vec<HistoryEvent>,
 }
 
 /// A child's outcome, as its parent collects it.
@@ -255,6 +270,7 @@ impl Store {
         let parent_to_wake = finished && row.parent_id.is_some();
         let common = history.len() <= HISTORY_ROWS_PER_STATEMENT
             && commit.spawn.is_empty()
+            && commit.token == TokenWrite::None
             && !parent_to_wake;
         if common && let Some(held) = conn.held() {
             let sql = if history.is_empty() {
@@ -325,6 +341,7 @@ impl Store {
         for child in &commit.spawn {
             insert(&mut tx, child, now).await?;
         }
+        task_tokens::apply(&mut tx, &commit.token, now).await?;
         if parent_to_wake && let Some(parent) = &row.parent_id {
             wake(&mut tx, parent, now).await?;
         }
@@ -412,6 +429,58 @@ impl Store {
                 cause,
             })
             .collect())
+    }
+
+    /// The executions of one generation of a Parallel or Map state, whole.
+    pub async fn wf_children_rows(
+        &self,
+        parent: &str,
+        generation: i64,
+    ) -> Result<Vec<ExecutionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM wf_executions
+             WHERE parent_id = $1 AND parent_gen = $2 ORDER BY parent_index"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(parent)
+            .bind(generation)
+            .fetch_all(self.reader())
+            .await?)
+    }
+
+    /// Redrives an ended execution: each row of `rows` (the root, then the Parallel
+    /// branches and Map items to run again) goes back to RUNNING with its new cursor,
+    /// context and deadline, if it is still at the version it was read at and not
+    /// running; otherwise nothing is written (false). The task tokens of the execution's
+    /// tasks still waiting are closed: their tasks run again with new ones.
+    pub async fn wf_redrive(&self, root: &str, rows: &[Redrive]) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut conn = self.writer().await?;
+        let mut tx = conn.begin().await?;
+        for r in rows {
+            let done = sqlx::query(
+                "UPDATE wf_executions
+                 SET status = 'RUNNING', output = NULL, error = NULL, cause = NULL,
+                     stopped_at = NULL, cursor = $1, context = $2, deadline_at = $3,
+                     wake_at = $4, lease_owner = NULL, lease_until = 0, version = version + 1
+                 WHERE id = $5 AND version = $6 AND status <> 'RUNNING' AND status <> 'SUCCEEDED'",
+            )
+            .bind(&r.cursor)
+            .bind(&r.context)
+            .bind(r.deadline_at)
+            .bind(now)
+            .bind(&r.id)
+            .bind(r.version)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            append_history(&mut tx, &r.id, &r.history).await?;
+        }
+        task_tokens::close_all_of_root(&mut tx, root).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Stops the running children of one generation (their results are not needed).

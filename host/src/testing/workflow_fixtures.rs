@@ -27,7 +27,8 @@ use serde_json::{Value, json};
 use super::fixtures::CaseResult;
 use super::matching::{MatchMode, matches, subset};
 use crate::store::Store;
-use crate::store::workflow::{FAILED, SUCCEEDED};
+use crate::store::task_tokens::Answer;
+use crate::store::workflow::{ExecutionRow, FAILED, RUNNING, SUCCEEDED};
 use crate::tenants::ConfigError;
 use crate::workflow::scripted::{Attempt, ScriptedTasks};
 use crate::workflow::{Executor, ExecutorOptions, Machine, StateError};
@@ -194,13 +195,51 @@ impl WorkflowFixtures {
         Ok(results)
     }
 
+    /// Works on the execution until it ends, sending each callback task's scripted
+    /// answer for its token (SendTaskSuccess / SendTaskFailure) once its plugin was
+    /// called; an answer refused is a failure of the case.
+    async fn run_answering(
+        &self,
+        executor: &Executor,
+        tasks: &ScriptedTasks,
+        id: &str,
+    ) -> anyhow::Result<(ExecutionRow, Vec<String>)> {
+        let mut failures = Vec::new();
+        let deadline = tokio::time::Instant::now() + CASE_LIMIT;
+        loop {
+            let row = executor
+                .store()
+                .wf_get(&self.tenant, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("execution {id} is gone"))?;
+            if row.status != RUNNING || tokio::time::Instant::now() >= deadline {
+                return Ok((row, failures));
+            }
+            for (token, outcome) in tasks.take_callback_answers() {
+                let answer = match outcome {
+                    Ok(output) => Answer::Success(output.to_string()),
+                    Err(e) => Answer::Failure {
+                        error: e.error,
+                        cause: e.cause,
+                    },
+                };
+                if let Err(e) = executor.answer_task(&self.tenant, &token, &answer).await {
+                    failures.push(format!("tasks: a callback answer was refused: {e}"));
+                }
+            }
+            if executor.work_once().await? == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
     async fn run_case(
         &self,
         definition: &Value,
         case: &WorkflowCase,
     ) -> anyhow::Result<Vec<String>> {
         let store = Store::in_memory().await?;
-        let tasks = Arc::new(ScriptedTasks::new());
+        let tasks = Arc::new(ScriptedTasks::answering_callbacks());
         for (state, answers) in &case.tasks {
             let attempts: Result<Vec<Attempt>, String> =
                 answers.iter().map(ScriptedAnswer::attempt).collect();
@@ -219,9 +258,7 @@ impl WorkflowFixtures {
         let started = executor
             .start(&self.tenant, &self.workflow, definition, input, None)
             .await?;
-        let row = executor
-            .run_to_end(&self.tenant, &started.id, CASE_LIMIT)
-            .await?;
+        let (row, mut failures) = self.run_answering(&executor, &tasks, &started.id).await?;
         let history = store.wf_history(&row.id).await?;
         let path: Vec<String> = history
             .iter()
@@ -235,13 +272,9 @@ impl WorkflowFixtures {
             .collect();
 
         let expect = &case.expect;
-        let mut failures: Vec<String> = tasks
-            .unscripted()
-            .into_iter()
-            .map(|(state, attempt)| {
-                format!("tasks: no answer was scripted for attempt {attempt} of {state}")
-            })
-            .collect();
+        failures.extend(tasks.unscripted().into_iter().map(|(state, attempt)| {
+            format!("tasks: no answer was scripted for attempt {attempt} of {state}")
+        }));
         let wanted_status = expect
             .status
             .as_deref()
@@ -397,6 +430,48 @@ error = "Refused"
             "{missing}"
         );
         assert!(missing.contains("expected: `Refused`"), "{missing}");
+    }
+
+    /// A callback task's scripted answer is its token's: SendTaskSuccess with `return`,
+    /// SendTaskFailure with `throw`, caught as the cloud's would be.
+    #[tokio::test]
+    async fn callback_tasks_are_answered_per_token_from_the_script() {
+        let definition = json!({"StartAt": "Approve", "States": {
+            "Approve": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "approver", "Payload": {"token.$": "$$.Task.Token", "id.$": "$.id"}},
+                "ResultPath": "$.approval",
+                "Retry": [{"ErrorEquals": ["Busy"], "MaxAttempts": 1}],
+                "Catch": [{"ErrorEquals": ["Rejected"], "Next": "No"}], "Next": "Yes"},
+            "Yes": {"Type": "Succeed"},
+            "No": {"Type": "Fail", "Error": "NotApproved"}
+        }});
+        let file = WorkflowFixtures::parse(
+            Path::new("f.toml"),
+            r#"
+[[case]]
+name = "approved after one busy answer"
+input = { id = 1 }
+[case.tasks]
+Approve = [{ throw = { error = "Busy" } }, { return = { by = "ana" } }]
+[case.expect]
+output = { id = 1, approval = { by = "ana" } }
+calls = [{ state = "Approve", resource = "approver", input = { id = 1 } }, { input = { id = 1 } }]
+
+[[case]]
+name = "rejected"
+input = { id = 2 }
+[case.tasks]
+Approve = [{ throw = { error = "Rejected", cause = "no budget" } }]
+[case.expect]
+error = "NotApproved"
+path = ["Approve", "No"]
+"#,
+        )
+        .unwrap();
+        let results = file.run(&definition).await.unwrap();
+        for r in &results {
+            assert!(r.passed(), "{}: {:?}", r.name, r.failures);
+        }
     }
 
     #[tokio::test]

@@ -49,7 +49,15 @@ pub struct State {
 #[derive(Debug, Clone)]
 pub enum Kind {
     Task {
+        /// The plugin: the `Resource` itself, or a Lambda integration's literal
+        /// `FunctionName` (empty when `FunctionName.$` names it at run time).
         resource: String,
+        /// `arn:aws:states:::lambda:invoke`: the plugin is `Parameters.FunctionName`,
+        /// its input `Parameters.Payload`.
+        lambda: bool,
+        /// `.waitForTaskToken`: the plugin is called once with `$$.Task.Token`, and the
+        /// task's result is what SendTaskSuccess / SendTaskFailure answer for it.
+        callback: bool,
         timeout: Option<Seconds>,
         heartbeat: Option<Seconds>,
     },
@@ -377,7 +385,7 @@ impl Machine {
         let mut out = Vec::new();
         for state in self.states.values() {
             match &state.kind {
-                Kind::Task { resource, .. } => out.push(resource.as_str()),
+                Kind::Task { resource, .. } if !resource.is_empty() => out.push(resource.as_str()),
                 Kind::Parallel { branches } => {
                     out.extend(branches.iter().flat_map(Machine::resources))
                 }
@@ -493,11 +501,17 @@ impl State {
             None
         };
         let kind = match kind_name.as_str() {
-            "Task" => Kind::Task {
-                resource: f.required("Resource")?,
-                timeout: seconds(&mut f, "TimeoutSeconds", "TimeoutSecondsPath")?,
-                heartbeat: seconds(&mut f, "HeartbeatSeconds", "HeartbeatSecondsPath")?,
-            },
+            "Task" => {
+                let (resource, lambda, callback) =
+                    task_resource(&f.required("Resource")?, value.get("Parameters"), at)?;
+                Kind::Task {
+                    resource,
+                    lambda,
+                    callback,
+                    timeout: seconds(&mut f, "TimeoutSeconds", "TimeoutSecondsPath")?,
+                    heartbeat: seconds(&mut f, "HeartbeatSeconds", "HeartbeatSecondsPath")?,
+                }
+            }
             "Pass" => Kind::Pass {
                 result: f.get("Result").cloned(),
             },
@@ -552,6 +566,60 @@ impl State {
         f.finish()?;
         Ok(state)
     }
+}
+
+/// The Lambda integration's `Resource`, with or without `.waitForTaskToken`.
+pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+/// The suffix of a callback task's `Resource`.
+pub const WAIT_FOR_TASK_TOKEN: &str = ".waitForTaskToken";
+
+/// A Task's `Resource` as (plugin, Lambda integration, callback). A plugin's name, or
+/// the cloud's Lambda integration with the plugin as `Parameters.FunctionName`, so
+/// definitions written for Lambda run unchanged; either may end in
+/// `.waitForTaskToken`.
+fn task_resource(
+    resource: &str,
+    parameters: Option<&Value>,
+    at: &str,
+) -> Result<(String, bool, bool), String> {
+    let (base, callback) = match resource.strip_suffix(WAIT_FOR_TASK_TOKEN) {
+        Some(base) => (base, true),
+        None => (resource, false),
+    };
+    if base != LAMBDA_INVOKE {
+        if base.is_empty() {
+            return Err(format!("{at}.Resource: names no plugin"));
+        }
+        return Ok((base.to_string(), false, callback));
+    }
+    let parameters = parameters.and_then(Value::as_object);
+    let function = match (
+        parameters.and_then(|p| p.get("FunctionName")),
+        parameters.and_then(|p| p.get("FunctionName.$")),
+    ) {
+        (Some(Value::String(name)), None) => function_name(name)
+            .ok_or_else(|| format!("{at}.Parameters.FunctionName: names no function"))?,
+        // Named at run time: checked against the tenant's plugins then.
+        (None, Some(Value::String(_))) => String::new(),
+        _ => {
+            return Err(format!(
+                "{at}.Parameters: {LAMBDA_INVOKE} needs `FunctionName` (a plugin of the tenant) or `FunctionName.$`"
+            ));
+        }
+    };
+    Ok((function, true, callback))
+}
+
+/// The plugin a Lambda `FunctionName` names: the name itself, or the name in a
+/// function ARN (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, or its
+/// partial forms), without a version or alias qualifier.
+pub fn function_name(text: &str) -> Option<String> {
+    let name = match text.split_once(":function:") {
+        Some((_, rest)) => rest,
+        None => text,
+    };
+    let name = name.split(':').next().unwrap_or_default();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 fn seconds(

@@ -8,6 +8,7 @@
 //! Parallel branches and Map items run as child executions of their own sub-machine;
 //! the parent sleeps until a child finishes and wakes it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,8 +22,11 @@ use super::definition::{Kind, Limit, Machine, Seconds, State, Template, Text, Wa
 use super::errors::{self, StateError, matches};
 use super::path::VARIABLES;
 use super::payload;
+use crate::store::task_tokens::{
+    self, ANSWERED_FAILURE, ANSWERED_SUCCESS, Answer, AnswerError, TokenWrite,
+};
 use crate::store::workflow::{
-    ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, SUCCEEDED,
+    ABORTED, Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, Redrive, SUCCEEDED,
     TIMED_OUT,
 };
 use crate::store::{Store, StoreError, now_ms};
@@ -48,6 +52,14 @@ const MAX_VARIABLES_BYTES: usize = 10 * 1024 * 1024;
 /// Functions: state data is written to the store on every transition, so large data
 /// belongs in blobs, passed by key. Past it: `States.DataLimitExceeded`.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// How long after its end an execution may be redriven, and how long after its start
+/// (Step Functions' 14 days and one year).
+const REDRIVABLE_MS: i64 = 14 * 24 * 3600 * 1000;
+const MAX_EXECUTION_MS: i64 = 365 * 24 * 3600 * 1000;
+/// SendTaskSuccess / SendTaskFailure limits, as in Step Functions' API.
+const MAX_TOKEN_CHARS: usize = 1024;
+const MAX_ERROR_CHARS: usize = 256;
+const MAX_CAUSE_CHARS: usize = 32_768;
 
 /// Calls the plugin a Task names.
 #[async_trait]
@@ -103,6 +115,18 @@ pub enum StartError {
     Store(#[from] StoreError),
 }
 
+/// Why an execution was not redriven.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    #[error("no such execution")]
+    NotFound,
+    /// The cloud's `ExecutionNotRedrivable`, with its reason.
+    #[error("ExecutionNotRedrivable: {0}")]
+    NotRedrivable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Where an execution is: the state, its raw input, and how far the state got.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cursor {
@@ -126,6 +150,18 @@ enum Phase {
     Enter,
     /// The task's plugin was called and no result was committed.
     Task,
+    /// A callback task (`.waitForTaskToken`) waits for the answer to its token (kept
+    /// as its hash): its plugin is being called (`invoked` false) or was called.
+    Callback {
+        token: String,
+        invoked: bool,
+        /// When `TimeoutSeconds` runs out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_at: Option<i64>,
+        /// `HeartbeatSeconds`, in ms: the longest time between heartbeats.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat_ms: Option<i64>,
+    },
     Wait {
         until: i64,
         output: Value,
@@ -286,6 +322,122 @@ impl Executor {
             id: row.id,
             created,
         })
+    }
+
+    /// SendTaskSuccess, SendTaskFailure or SendTaskHeartbeat for the callback task
+    /// waiting on `token` in one of `tenant`'s executions, with the cloud's limits: an
+    /// output of at most 256 KiB, an error of at most 256 characters, a cause of at
+    /// most 32,768, a token of at most 1,024.
+    pub async fn answer_task(
+        &self,
+        tenant: &str,
+        token: &str,
+        answer: &Answer,
+    ) -> Result<(), AnswerError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+            return Err(AnswerError::InvalidToken);
+        }
+        match answer {
+            Answer::Success(output) if output.len() > MAX_PAYLOAD_BYTES => {
+                return Err(AnswerError::InvalidOutput(format!(
+                    "the output is {} bytes, over {MAX_PAYLOAD_BYTES}",
+                    output.len()
+                )));
+            }
+            Answer::Failure { error, cause }
+                if error.chars().count() > MAX_ERROR_CHARS
+                    || cause.chars().count() > MAX_CAUSE_CHARS =>
+            {
+                return Err(AnswerError::InvalidOutput(format!(
+                    "an error is at most {MAX_ERROR_CHARS} characters and a cause {MAX_CAUSE_CHARS}"
+                )));
+            }
+            _ => {}
+        }
+        self.store.wf_answer_task(tenant, token, answer).await?;
+        if !matches!(answer, Answer::Heartbeat) {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// RedriveExecution: runs an ended execution of `tenant` again from the state that
+    /// did not succeed, with that state's input, its variables, and `$$.Execution.
+    /// RedriveCount` one more; of its Parallel and Map states, only the branches and
+    /// items that did not succeed run again. As in the cloud: a SUCCEEDED or RUNNING
+    /// execution is not redriven, nor one stopped over 14 days ago or started over a
+    /// year ago; its `TimeoutSeconds` counts from the redrive. The new redrive count.
+    pub async fn redrive(&self, tenant: &str, id: &str) -> Result<u64, RedriveError> {
+        let root = self
+            .store
+            .wf_get(tenant, id)
+            .await?
+            .filter(|r| r.parent_id.is_none())
+            .ok_or(RedriveError::NotFound)?;
+        let now = now_ms();
+        redrivable(&root.status, root.started_at, root.stopped_at, now)
+            .map_err(|why| RedriveError::NotRedrivable(why.to_string()))?;
+        let context: Value = serde_json::from_str(&root.context).unwrap_or_else(|_| json!({}));
+        let count = context["Execution"]["RedriveCount"].as_u64().unwrap_or(0) + 1;
+        let deadline_at = self
+            .machine(&root.definition, false)
+            .ok()
+            .and_then(|m| m.timeout_seconds)
+            .map(|s| now.saturating_add((s as i64).saturating_mul(1000)));
+        let mut rows = Vec::new();
+        let mut pending = vec![root.clone()];
+        while let Some(row) = pending.pop() {
+            let mut cursor: Cursor = serde_json::from_str(&row.cursor).map_err(|e| {
+                RedriveError::NotRedrivable(format!("its cursor is unreadable: {e}"))
+            })?;
+            let mut history = vec![event(
+                "ExecutionRedriven",
+                None,
+                json!({ "redriveCount": count }),
+            )];
+            if let Phase::Children { generation, .. } = cursor.phase {
+                // The branches or items that did not succeed run again; the state
+                // collects them as before and starts those it had not started.
+                let children = self.store.wf_children_rows(&row.id, generation).await?;
+                pending.extend(
+                    children
+                        .into_iter()
+                        .filter(|c| c.status != SUCCEEDED && c.status != RUNNING),
+                );
+            } else {
+                cursor = Cursor {
+                    vars: cursor.vars,
+                    ..Cursor::enter(&cursor.state, cursor.input)
+                };
+                history.push(event(
+                    "StateEntered",
+                    Some(&cursor.state),
+                    json!({ "input": cursor.input }),
+                ));
+            }
+            let mut context: Value =
+                serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
+            if !context["Execution"].is_object() {
+                context["Execution"] = json!({});
+            }
+            context["Execution"]["RedriveCount"] = json!(count);
+            context["Execution"]["RedriveTime"] = json!(iso(now));
+            rows.push(Redrive {
+                id: row.id.clone(),
+                version: row.version,
+                cursor: json_text(&cursor),
+                context: context.to_string(),
+                deadline_at,
+                history,
+            });
+        }
+        if !self.store.wf_redrive(&root.id, &rows).await? {
+            return Err(RedriveError::NotRedrivable(
+                "the execution changed while it was being redriven; try again".into(),
+            ));
+        }
+        self.wake.notify_one();
+        Ok(count)
     }
 
     /// Runs this host's workers until `stop` turns true.
@@ -512,34 +664,14 @@ impl Executor {
                 }
                 self.transition(row, &cursor, state, output.clone(), Vec::new())
             }
-            (Kind::Task { .. }, Phase::Task) => {
-                let error = StateError::new(
-                    errors::TASK_FAILED,
-                    "the host stopped while the task ran; the task may have completed",
-                );
-                let events = vec![event(
-                    "TaskFailed",
-                    Some(&cursor.state),
-                    json!({ "error": error.error, "cause": error.cause, "interrupted": true }),
-                )];
-                self.failure(row, &cursor, state, error, events)
+            (Kind::Task { .. }, Phase::Task) => self.interrupted(row, &cursor, state),
+            (Kind::Task { .. }, Phase::Callback { .. }) => {
+                return self.callback(row, &cursor, state, &context).await;
             }
-            (
-                Kind::Task {
-                    resource,
-                    timeout,
-                    heartbeat,
-                },
-                _,
-            ) => {
-                match self
-                    .run_task(row, &cursor, state, resource, timeout, heartbeat, &context)
-                    .await?
-                {
-                    Some(commit) => commit,
-                    None => return Ok(None),
-                }
-            }
+            (Kind::Task { .. }, _) => match self.run_task(row, &cursor, state, &context).await? {
+                Some(commit) => commit,
+                None => return Ok(None),
+            },
             (Kind::Parallel { .. } | Kind::Map { .. }, Phase::Children { .. }) => {
                 return self.collect(row, &cursor, state).await;
             }
@@ -551,10 +683,10 @@ impl Executor {
     }
 
     /// The context object (`$$`) of the state the cursor is in: every field the
-    /// developer guide lists, so a path to any of them selects something. Fields with
-    /// no counterpart here hold what the cloud's would outside their feature: no
-    /// redrive yet (`RedriveCount` 0, `RedriveTime` null), no callback task
-    /// (`Task.Token` null).
+    /// developer guide lists, so a path to any of them selects something. Before a
+    /// redrive, `RedriveCount` is 0 and `RedriveTime` null (a redrive writes both into
+    /// the stored context); `Task.Token` is null here, set only while a callback task's
+    /// `Parameters` are read.
     fn context(&self, row: &ExecutionRow, cursor: &Cursor) -> Value {
         let mut context: Value = serde_json::from_str(&row.context).unwrap_or_else(|_| json!({}));
         if !context.is_object() {
@@ -785,24 +917,65 @@ impl Executor {
         outcome.unwrap_or_else(|e| self.failure(row, cursor, state, e, Vec::new()))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A task whose plugin call was interrupted by a host that stopped: a failed attempt.
+    fn interrupted(&self, row: &ExecutionRow, cursor: &Cursor, state: &State) -> Commit {
+        let error = StateError::new(
+            errors::TASK_FAILED,
+            "the host stopped while the task ran; the task may have completed",
+        );
+        let events = vec![event(
+            "TaskFailed",
+            Some(&cursor.state),
+            json!({ "error": error.error, "cause": error.cause, "interrupted": true }),
+        )];
+        self.failure(row, cursor, state, error, events)
+    }
+
     async fn run_task(
         &self,
         row: &mut ExecutionRow,
         cursor: &Cursor,
         state: &State,
-        resource: &str,
-        timeout: &Option<Seconds>,
-        heartbeat: &Option<Seconds>,
         context: &Value,
     ) -> Result<Option<Commit>, StoreError> {
+        let Kind::Task {
+            resource,
+            lambda,
+            callback,
+            timeout,
+            heartbeat,
+        } = &state.kind
+        else {
+            return Ok(None);
+        };
         let raw = &cursor.input;
+        // A callback task's token, in `$$.Task.Token` while its `Parameters` are read.
+        let token = callback.then(task_tokens::new_token);
+        let with_token;
+        let context = match &token {
+            Some(token) => {
+                let mut c = context.clone();
+                c["Task"] = json!({ "Token": token });
+                with_token = c;
+                &with_token
+            }
+            None => context,
+        };
         let input = match payload::effective_input(state, raw, context)
             .and_then(|i| within_payload_limit(i, &cursor.state))
         {
             Ok(i) => i,
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
         };
+        let (resource, input) = if *lambda {
+            match lambda_call(input) {
+                Ok((name, payload)) => (Cow::Owned(name), payload),
+                Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
+            }
+        } else {
+            (Cow::Borrowed(resource.as_str()), input)
+        };
+        let resource: &str = &resource;
         let limit = |s: &Option<Seconds>| -> Result<Option<Duration>, StateError> {
             match s {
                 None => Ok(None),
@@ -822,6 +995,21 @@ impl Executor {
                 return Ok(Some(self.failure(row, cursor, state, e, Vec::new())));
             }
         };
+        if *callback {
+            let token = token.unwrap_or_default();
+            return self
+                .start_callback(
+                    row,
+                    cursor,
+                    state,
+                    resource,
+                    input,
+                    context,
+                    token,
+                    (timeout, heartbeat),
+                )
+                .await;
+        }
         // A synchronous call sends no heartbeats: it must finish within the heartbeat.
         let (limit, limit_error) = match (timeout, heartbeat) {
             (Some(t), Some(h)) if h >= t => (t, errors::TIMEOUT),
@@ -855,26 +1043,18 @@ impl Executor {
                 json!({ "resource": resource, "input": input, "attempt": cursor.retries.iter().sum::<u32>() + 1 }),
             )],
             spawn: Vec::new(),
+            token: TokenWrite::None,
         };
+        let lambda = *lambda;
         if !self.commit(row, scheduled).await? {
             return Ok(None);
         }
-        let call = TaskCall {
-            tenant: row.tenant.clone(),
-            resource: resource.to_string(),
-            execution_id: row.root_id.clone(),
-            state: cursor.state.clone(),
-            input,
-            context: {
-                let mut plugin_context = context.clone();
-                if let Some(c) = plugin_context.as_object_mut() {
-                    c.remove(VARIABLES);
-                }
-                plugin_context
-            },
-            depth: row.depth,
-        };
+        let call = task_call(row, cursor, resource, input, context);
         let result = match tokio::time::timeout(limit, self.runner.run(call)).await {
+            // The Lambda integration's answer: the function's in `Payload`.
+            Ok(r) if lambda => r
+                .map(|v| json!({ "ExecutedVersion": "$LATEST", "Payload": v, "StatusCode": 200 }))
+                .and_then(|v| within_payload_limit(v, &cursor.state)),
             Ok(r) => r.and_then(|v| within_payload_limit(v, &cursor.state)),
             Err(_) if limit_error == errors::LAMBDA_UNKNOWN => Err(StateError::new(
                 limit_error,
@@ -909,6 +1089,212 @@ impl Executor {
                 self.failure(row, cursor, state, e, events)
             }
         }))
+    }
+
+    /// Starts a callback task: its token is stored (as a hash) and the task recorded as
+    /// scheduled in one transition, then its plugin is called once with the token. The
+    /// execution then sleeps, holding nothing, until an answer wakes it or a time limit.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_callback(
+        &self,
+        row: &mut ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        resource: &str,
+        input: Value,
+        context: &Value,
+        token: String,
+        (timeout, heartbeat): (Option<Duration>, Option<Duration>),
+    ) -> Result<Option<Commit>, StoreError> {
+        let now = now_ms();
+        let hash = task_tokens::token_hash(&token);
+        let timeout_at = timeout.map(|t| now.saturating_add(t.as_millis() as i64));
+        let heartbeat_ms = heartbeat.map(|h| h.as_millis() as i64);
+        // The call itself has the plugin's time limit, within the task's and execution's.
+        let mut limit = self.runner.default_timeout(&row.tenant, resource) + PLUGIN_LIMIT_BACKSTOP;
+        let mut limit_error = errors::LAMBDA_UNKNOWN;
+        for (end, error) in [
+            (timeout_at, errors::TIMEOUT),
+            (row.deadline_at, errors::TIMEOUT),
+        ] {
+            if let Some(end) = end {
+                let left = Duration::from_millis((end - now).max(0) as u64);
+                if left < limit {
+                    (limit, limit_error) = (left, error);
+                }
+            }
+        }
+        let mut waiting = cursor.clone();
+        waiting.phase = Phase::Callback {
+            token: hash.clone(),
+            invoked: false,
+            timeout_at,
+            heartbeat_ms,
+        };
+        let scheduled = Commit {
+            status: RUNNING,
+            cursor: json_text(&waiting),
+            output: None,
+            error: None,
+            cause: None,
+            wake_at: now,
+            lease_ms: limit.as_millis() as i64 + TASK_LEASE_MARGIN_MS,
+            history: vec![event(
+                "TaskScheduled",
+                Some(&cursor.state),
+                json!({ "resource": resource, "input": input, "attempt": cursor.retries.iter().sum::<u32>() + 1, "callback": true }),
+            )],
+            spawn: Vec::new(),
+            token: TokenWrite::Open {
+                hash: hash.clone(),
+                tenant: row.tenant.clone(),
+                execution_id: row.id.clone(),
+                state: cursor.state.clone(),
+            },
+        };
+        if !self.commit(row, scheduled).await? {
+            return Ok(None);
+        }
+        let call = task_call(row, cursor, resource, input, context);
+        let outcome = match tokio::time::timeout(limit, self.runner.run(call)).await {
+            Ok(r) => r,
+            Err(_) => Err(StateError::new(
+                limit_error,
+                format!(
+                    "timeout: the plugin ran past its time limit ({} s)",
+                    limit.as_secs_f64()
+                ),
+            )),
+        };
+        let mut commit = match outcome {
+            Ok(answer) => {
+                // The call's own answer is not the task's result (the token's answer
+                // is): it is kept in the history, as the cloud's TaskSubmitted.
+                let Phase::Callback { invoked, .. } = &mut waiting.phase else {
+                    return Ok(None);
+                };
+                *invoked = true;
+                let history = vec![event(
+                    "TaskSubmitted",
+                    Some(&cursor.state),
+                    json!({ "output": answer }),
+                )];
+                let wake_at = self.callback_due(row, timeout_at, heartbeat_ms.map(|h| now + h));
+                let mut asleep = self.rest(row, &waiting, history, Vec::new());
+                asleep.wake_at = wake_at;
+                return Ok(Some(asleep));
+            }
+            Err(e) => {
+                let events = vec![event(
+                    "TaskFailed",
+                    Some(&cursor.state),
+                    json!({ "error": e.error, "cause": e.cause }),
+                )];
+                self.failure(row, cursor, state, e, events)
+            }
+        };
+        commit.token = TokenWrite::Close(hash);
+        Ok(Some(commit))
+    }
+
+    /// When a waiting callback task is next due: its timeout, its heartbeat's, or the
+    /// execution's, whichever is first.
+    fn callback_due(
+        &self,
+        row: &ExecutionRow,
+        timeout_at: Option<i64>,
+        heartbeat_due: Option<i64>,
+    ) -> i64 {
+        [timeout_at, heartbeat_due, row.deadline_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(ASLEEP)
+            .min(ASLEEP)
+    }
+
+    /// A callback task woken: by its token's answer, a time limit, or a heartbeat
+    /// that moved its heartbeat time on (then it sleeps again).
+    async fn callback(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        context: &Value,
+    ) -> Result<Option<Commit>, StoreError> {
+        let Phase::Callback {
+            token,
+            invoked,
+            timeout_at,
+            heartbeat_ms,
+        } = &cursor.phase
+        else {
+            return Ok(None);
+        };
+        let answer = self.store.wf_token(token).await?;
+        let now = now_ms();
+        let task_event = |kind: &str, e: &StateError| {
+            vec![event(
+                kind,
+                Some(&cursor.state),
+                json!({ "error": e.error, "cause": e.cause }),
+            )]
+        };
+        let mut commit = match answer {
+            Some(a) if a.status == ANSWERED_SUCCESS => {
+                let result = a.output.as_deref().map_or(Value::Null, |o| {
+                    serde_json::from_str(o).unwrap_or(Value::Null)
+                });
+                let events = vec![event(
+                    "TaskSucceeded",
+                    Some(&cursor.state),
+                    json!({ "output": result }),
+                )];
+                match within_payload_limit(result, &cursor.state)
+                    .and_then(|r| self.finish(state, &cursor.input, r, context, cursor))
+                {
+                    Ok((after, output)) => self.transition(row, &after, state, output, events),
+                    Err(e) => self.failure(row, cursor, state, e, events),
+                }
+            }
+            Some(a) if a.status == ANSWERED_FAILURE => {
+                let e = StateError {
+                    error: a.error.unwrap_or_default(),
+                    cause: a.cause.unwrap_or_default(),
+                };
+                let events = task_event("TaskFailed", &e);
+                self.failure(row, cursor, state, e, events)
+            }
+            // Called by a host that stopped before it knew the call's outcome.
+            _ if !invoked => self.interrupted(row, cursor, state),
+            None => self.interrupted(row, cursor, state),
+            Some(_) if timeout_at.is_some_and(|t| t <= now) => {
+                let e = StateError::new(
+                    errors::TIMEOUT,
+                    "the task was not answered within its TimeoutSeconds",
+                );
+                let events = task_event("TaskTimedOut", &e);
+                self.failure(row, cursor, state, e, events)
+            }
+            Some(a) if heartbeat_ms.is_some_and(|h| a.heartbeat_at + h <= now) => {
+                let e = StateError::new(
+                    errors::HEARTBEAT_TIMEOUT,
+                    "no heartbeat or answer came within the task's HeartbeatSeconds",
+                );
+                let events = task_event("TaskTimedOut", &e);
+                self.failure(row, cursor, state, e, events)
+            }
+            Some(a) => {
+                // Woken early (a heartbeat moved its time on): asleep again, no event.
+                let due =
+                    self.callback_due(row, *timeout_at, heartbeat_ms.map(|h| a.heartbeat_at + h));
+                let mut asleep = self.rest(row, cursor, Vec::new(), Vec::new());
+                asleep.wake_at = due;
+                return Ok(Some(asleep));
+            }
+        };
+        commit.token = TokenWrite::Close(token.clone());
+        Ok(Some(commit))
     }
 
     /// Enters a Parallel or Map state: its children start.
@@ -968,6 +1354,7 @@ impl Executor {
                         json!({ "children": total }),
                     )],
                     spawn,
+                    token: TokenWrite::None,
                 }
             }
         }
@@ -1219,6 +1606,7 @@ impl Executor {
             lease_ms: 0,
             history,
             spawn,
+            token: TokenWrite::None,
         }
     }
 
@@ -1241,6 +1629,7 @@ impl Executor {
                 json!({ "until": iso(until) }),
             )],
             spawn: Vec::new(),
+            token: TokenWrite::None,
         }
     }
 
@@ -1305,6 +1694,7 @@ impl Executor {
                     lease_ms: LEASE_MS,
                     history: events,
                     spawn: Vec::new(),
+                    token: TokenWrite::None,
                 }
             }
             None => {
@@ -1323,6 +1713,7 @@ impl Executor {
                     lease_ms: 0,
                     history: events,
                     spawn: Vec::new(),
+                    token: TokenWrite::None,
                 }
             }
         }
@@ -1370,6 +1761,7 @@ impl Executor {
                     lease_ms: if delay == 0 { LEASE_MS } else { 0 },
                     history: events,
                     spawn: Vec::new(),
+                    token: TokenWrite::None,
                 };
             }
         }
@@ -1452,6 +1844,7 @@ impl Executor {
             lease_ms: 0,
             history: events,
             spawn: Vec::new(),
+            token: TokenWrite::None,
         }
     }
 }
@@ -1512,6 +1905,74 @@ fn map_limits(
             })
             .transpose()?,
     }))
+}
+
+/// Whether an execution may be redriven, by the cloud's rules (and its reasons, word
+/// for word, from `DescribeExecution`'s `redriveStatusReason`).
+pub(super) fn redrivable(
+    status: &str,
+    started_at: i64,
+    stopped_at: Option<i64>,
+    now: i64,
+) -> Result<(), &'static str> {
+    match status {
+        RUNNING => return Err("Execution is RUNNING and cannot be redriven."),
+        SUCCEEDED => return Err("Execution is SUCCEEDED and cannot be redriven."),
+        _ => {}
+    }
+    if stopped_at.is_some_and(|t| now - t > REDRIVABLE_MS) {
+        return Err("Execution redrivable period exceeded.");
+    }
+    if now - started_at > MAX_EXECUTION_MS {
+        return Err("Execution has exceeded the max execution time.");
+    }
+    Ok(())
+}
+
+/// The call a Task on the Lambda integration makes: the plugin its resolved
+/// `Parameters.FunctionName` names, with `Parameters.Payload` (`{}` without one) as input.
+fn lambda_call(parameters: Value) -> Result<(String, Value), StateError> {
+    let name = parameters
+        .get("FunctionName")
+        .and_then(Value::as_str)
+        .and_then(super::definition::function_name)
+        .ok_or_else(|| {
+            StateError::new(
+                errors::RUNTIME,
+                format!(
+                    "The field 'FunctionName' of the parameters '{}' is not a function name",
+                    payload::in_cause(&parameters)
+                ),
+            )
+        })?;
+    let payload = parameters
+        .get("Payload")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    Ok((name, payload))
+}
+
+/// The plugin call of a Task: the context object without the execution's variables.
+fn task_call(
+    row: &ExecutionRow,
+    cursor: &Cursor,
+    resource: &str,
+    input: Value,
+    context: &Value,
+) -> TaskCall {
+    let mut plugin_context = context.clone();
+    if let Some(c) = plugin_context.as_object_mut() {
+        c.remove(VARIABLES);
+    }
+    TaskCall {
+        tenant: row.tenant.clone(),
+        resource: resource.to_string(),
+        execution_id: row.root_id.clone(),
+        state: cursor.state.clone(),
+        input,
+        context: plugin_context,
+        depth: row.depth,
+    }
 }
 
 /// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`]:

@@ -663,6 +663,7 @@ async fn an_interrupted_task_is_retried_under_its_policy(stores: Stores) {
             cursor: json!({"state": "T", "input": {}, "entered_at": 0, "retries": [], "phase": "task"}).to_string(),
             output: None, error: None, cause: None,
             wake_at: 0, lease_ms: 1, history: Vec::new(), spawn: Vec::new(),
+            token: Default::default(),
         };
         assert!(s.wf_commit(&row, "dead-host", commit).await.unwrap());
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -742,6 +743,7 @@ fn transition(events: usize) -> crate::store::workflow::Commit {
             })
             .collect(),
         spawn: Vec::new(),
+        token: Default::default(),
     }
 }
 

@@ -19,9 +19,15 @@ mod template;
 
 pub use definition::{Kind, Machine, State};
 pub use errors::StateError;
-pub use executor::{Executor, ExecutorOptions, StartError, Started, TaskCall, TaskRunner};
+pub use executor::{
+    Executor, ExecutorOptions, RedriveError, StartError, Started, TaskCall, TaskRunner,
+};
 
 #[cfg(test)]
+mod callback_tests;
+#[cfg(test)]
 mod executor_tests;
+#[cfg(test)]
+mod redrive_tests;
 #[cfg(test)]
 mod spec_tests;

@@ -54,6 +54,10 @@ pub struct RecordedCall {
 pub struct ScriptedTasks {
     answers: Mutex<BTreeMap<String, VecDeque<Attempt>>>,
     calls: Mutex<Vec<RecordedCall>>,
+    /// A callback task's scripted answer is its token's (fixtures): the call itself
+    /// returns null, and the answer waits here to be sent for the token.
+    answer_callbacks: bool,
+    callback_answers: Mutex<Vec<(String, Result<Value, StateError>)>>,
 }
 
 /// The error of an attempt nothing was scripted for.
@@ -62,6 +66,26 @@ pub const UNSCRIPTED: &str = "orquesta.UnscriptedTask";
 impl ScriptedTasks {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Scripts that answer a callback task's token instead of its plugin call:
+    /// [`ScriptedTasks::take_callback_answers`] gives them, to send for their tokens.
+    pub fn answering_callbacks() -> Self {
+        ScriptedTasks {
+            answer_callbacks: true,
+            ..Self::default()
+        }
+    }
+
+    /// The answers scripted for the callback tasks called since the last take, with
+    /// their tokens.
+    pub fn take_callback_answers(&self) -> Vec<(String, Result<Value, StateError>)> {
+        std::mem::take(
+            &mut *self
+                .callback_answers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
     /// Adds the answers of a state's next attempts.
@@ -129,6 +153,15 @@ impl TaskRunner for ScriptedTasks {
         };
         if !attempt.delay.is_zero() {
             tokio::time::sleep(attempt.delay).await;
+        }
+        if self.answer_callbacks
+            && let Some(token) = call.context["Task"]["Token"].as_str()
+        {
+            self.callback_answers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((token.to_string(), attempt.outcome));
+            return Ok(Value::Null);
         }
         attempt.outcome
     }

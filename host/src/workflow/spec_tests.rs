@@ -663,3 +663,59 @@ fn input_and_output_processing_follows_the_spec() {
         payload::state_output(m.state("P").unwrap(), &json!({"a": 1}), json!(1), &ctx).unwrap_err();
     assert_eq!(err.error, "States.ResultPathMatchFailure");
 }
+
+/// A Task's `Resource` forms: a plugin, or the cloud's Lambda integration with the
+/// plugin as `FunctionName` (a name or a function ARN), each with or without
+/// `.waitForTaskToken`; (resource, parameters, the plugins the tenant must have, or the
+/// word the refusal contains).
+#[test]
+fn task_resources_as_the_cloud_writes_them() {
+    let lambda = "arn:aws:states:::lambda:invoke";
+    let callback = "arn:aws:states:::lambda:invoke.waitForTaskToken";
+    let arn = "arn:aws:lambda:us-east-1:123456789012:function:approver";
+    type Case<'a> = (&'a str, Value, Result<Vec<&'a str>, &'a str>);
+    let table: [Case; 10] = [
+        ("approver", Value::Null, Ok(vec!["approver"])),
+        (
+            "approver.waitForTaskToken",
+            Value::Null,
+            Ok(vec!["approver"]),
+        ),
+        (
+            lambda,
+            json!({"FunctionName": "approver"}),
+            Ok(vec!["approver"]),
+        ),
+        (
+            callback,
+            json!({"FunctionName": arn, "Payload": {"t.$": "$$.Task.Token"}}),
+            Ok(vec!["approver"]),
+        ),
+        (
+            callback,
+            json!({"FunctionName": format!("{arn}:live")}),
+            Ok(vec!["approver"]),
+        ),
+        (
+            lambda,
+            json!({"FunctionName": "123456789012:function:approver:3"}),
+            Ok(vec!["approver"]),
+        ),
+        // Named at run time: nothing to check at load.
+        (callback, json!({"FunctionName.$": "$.fn"}), Ok(vec![])),
+        (lambda, json!({"Payload": {}}), Err("FunctionName")),
+        (callback, Value::Null, Err("FunctionName")),
+        (".waitForTaskToken", Value::Null, Err("names no plugin")),
+    ];
+    for (resource, parameters, expected) in table {
+        let mut task = json!({"Type": "Task", "Resource": resource, "End": true});
+        if !parameters.is_null() {
+            task["Parameters"] = parameters.clone();
+        }
+        match (machine(json!({ "T": task })), expected) {
+            (Ok(m), Ok(plugins)) => assert_eq!(m.resources(), plugins, "{resource} {parameters}"),
+            (Err(e), Err(word)) => assert!(e.contains(word), "{resource}: {e}"),
+            (got, want) => panic!("{resource} {parameters}: {got:?}, expected {want:?}"),
+        }
+    }
+}

@@ -25,6 +25,7 @@ use crate::triggers::http::auth::{bearer, sha256_hex};
 use crate::web::problem::{Problem, ProblemDocument};
 mod blobs;
 mod openapi;
+mod tasks;
 mod workflows;
 use crate::capabilities::messaging::OutgoingMessage;
 use crate::store::queue::Listed;
@@ -57,6 +58,10 @@ pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(workflows::describe_execution))
         .routes(routes!(workflows::execution_history))
         .routes(routes!(workflows::stop_execution))
+        .routes(routes!(workflows::redrive_execution))
+        .routes(routes!(tasks::send_task_success))
+        .routes(routes!(tasks::send_task_failure))
+        .routes(routes!(tasks::send_task_heartbeat))
 }
 
 /// Operations anyone may call: the description of the API is public, like the routes

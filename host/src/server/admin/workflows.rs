@@ -227,6 +227,8 @@ pub(crate) struct Execution {
     started_at: i64,
     /// Milliseconds since the Unix epoch.
     stopped_at: Option<i64>,
+    /// How many times it was redriven (`$$.Execution.RedriveCount`).
+    redrive_count: u64,
 }
 
 fn describe(row: &ExecutionRow) -> Execution {
@@ -247,6 +249,10 @@ fn describe(row: &ExecutionRow) -> Execution {
         current_state: (row.status == "RUNNING").then(|| cursor["state"].clone()),
         started_at: row.started_at,
         stopped_at: row.stopped_at,
+        redrive_count: serde_json::from_str::<Value>(&row.context)
+            .ok()
+            .and_then(|c| c["Execution"]["RedriveCount"].as_u64())
+            .unwrap_or(0),
     }
 }
 
@@ -339,10 +345,11 @@ pub(crate) struct HistoryItem {
     /// Milliseconds since the Unix epoch.
     #[schema(example = 1_795_305_600_000_i64)]
     at: i64,
-    /// ExecutionStarted, StateEntered, StateExited, TaskScheduled, TaskSucceeded,
-    /// TaskFailed, StateRetryScheduled, ErrorCaught, WaitStateEntered,
-    /// ParallelStateStarted, MapStateStarted, ChildrenSucceeded, ChildFailed,
-    /// ExecutionSucceeded, ExecutionFailed, ExecutionTimedOut or ExecutionAborted.
+    /// ExecutionStarted, StateEntered, StateExited, TaskScheduled, TaskSubmitted,
+    /// TaskSucceeded, TaskFailed, TaskTimedOut, StateRetryScheduled, ErrorCaught,
+    /// WaitStateEntered, ParallelStateStarted, MapStateStarted, ChildrenSucceeded,
+    /// ChildFailed, ExecutionSucceeded, ExecutionFailed, ExecutionTimedOut,
+    /// ExecutionAborted or ExecutionRedriven.
     #[serde(rename = "type")]
     #[schema(example = "StateEntered")]
     kind: String,
@@ -482,5 +489,59 @@ pub(crate) async fn stop_execution(
         )
         .into_response(),
         Err(e) => Problem::internal(e).into_response(),
+    }
+}
+
+/// An execution redriven.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Redriven {
+    #[schema(example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b")]
+    execution_id: String,
+    /// Always RUNNING.
+    #[schema(example = "RUNNING")]
+    status: &'static str,
+    /// `$$.Execution.RedriveCount` from now on.
+    #[schema(example = 1)]
+    redrive_count: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/tenants/{tenant}/executions/{id}/redrive",
+    tag = "executions",
+    summary = "RedriveExecution: run a FAILED, TIMED_OUT or ABORTED execution again from the state that did not succeed",
+    description = "The state that failed runs again with its input; states that succeeded do not (of a Parallel or Map state, the branches and items that did not succeed run again). Not for a RUNNING or SUCCEEDED execution, one that ended over 14 days ago, or one started over a year ago.",
+    params(
+        ("tenant" = String, Path, example = "acme"),
+        ("id" = String, Path, description = "The execution id", example = "0193a6f2-4b8e-7c1d-9f00-2a4d5e6f7a8b"),
+    ),
+    responses(
+        (status = 200, description = "Running again", body = Redriven),
+        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or execution", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, description = "ExecutionNotRedrivable, with the reason", body = ProblemDocument, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn redrive_execution(
+    State(app): State<Arc<App>>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(p) = tenant_of(&app, &tenant) {
+        return p.into_response();
+    }
+    match app.services.executor.redrive(&tenant, &id).await {
+        Ok(count) => Json(Redriven {
+            execution_id: id,
+            status: "RUNNING",
+            redrive_count: count,
+        })
+        .into_response(),
+        Err(crate::workflow::RedriveError::NotFound) => {
+            Problem::not_found(format!("tenant `{tenant}` has no execution `{id}`")).into_response()
+        }
+        Err(crate::workflow::RedriveError::NotRedrivable(why)) => {
+            Problem::new(StatusCode::CONFLICT, "ExecutionNotRedrivable", why).into_response()
+        }
+        Err(crate::workflow::RedriveError::Store(e)) => Problem::internal(e).into_response(),
     }
 }

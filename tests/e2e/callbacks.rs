@@ -138,7 +138,7 @@ async fn callback_tasks_are_answered_by_token_and_a_failure_is_redriven() {
     let (status, problem) = send(&admin, "acme", "failure", json!({"task_token": t})).await;
     assert_eq!(
         (status, problem["title"].as_str()),
-        (409, Some("TaskTimedOut"))
+        (400, Some("TaskTimedOut"))
     );
     let (status, problem) = admin
         .call(

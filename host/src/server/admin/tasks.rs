@@ -81,7 +81,7 @@ async fn answer(app: &App, tenant: &str, token: &str, answer: Answer) -> Respons
         )
         .into_response(),
         Err(AnswerError::TaskTimedOut) => Problem::new(
-            StatusCode::CONFLICT,
+            StatusCode::BAD_REQUEST,
             "TaskTimedOut",
             "the task of this token is no longer waiting: it was answered, timed out, or its execution ended",
         )
@@ -103,10 +103,9 @@ async fn answer(app: &App, tenant: &str, token: &str, answer: Answer) -> Respons
     request_body = SuccessBody,
     responses(
         (status = 200, description = "Taken; the execution goes on", body = Answered),
-        (status = 400, description = "Malformed body, InvalidToken (no task of this tenant has the token) or InvalidOutput (over 256 KiB)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, InvalidToken (no task of this tenant has the token) or InvalidOutput (over 256 KiB); TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn send_task_success(
@@ -132,10 +131,9 @@ pub(crate) async fn send_task_success(
     request_body = FailureBody,
     responses(
         (status = 200, description = "Taken; the task failed", body = Answered),
-        (status = 400, description = "Malformed body, InvalidToken or InvalidOutput (an error over 256 characters, a cause over 32,768)", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, InvalidToken or InvalidOutput (an error over 256 characters, a cause over 32,768); TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn send_task_failure(
@@ -164,10 +162,9 @@ pub(crate) async fn send_task_failure(
     request_body = HeartbeatBody,
     responses(
         (status = 200, description = "Taken", body = Answered),
-        (status = 400, description = "Malformed body or InvalidToken", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body or InvalidToken; TaskTimedOut: the task is no longer waiting", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 409, description = "TaskTimedOut: the task is no longer waiting", body = ProblemDocument, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn send_task_heartbeat(

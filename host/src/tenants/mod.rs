@@ -155,6 +155,10 @@ pub struct Subscription {
     /// What the policy looks at: the message `attributes` (default) or its JSON `body`.
     #[serde(default)]
     pub filter_scope: FilterScope,
+    /// SNS's `RawMessageDelivery`, for queue subscriptions: the message body as
+    /// published, with its attributes, in place of SNS's notification document.
+    #[serde(default)]
+    pub raw_message_delivery: bool,
     #[serde(skip)]
     compiled: Compiled,
 }
@@ -554,8 +558,14 @@ impl TenantConfig {
             for (i, sub) in topic.subscriptions.iter().enumerate() {
                 let at = format!("topics.{name}.subscriptions[{i}]");
                 sub.policy().map_err(|e| format!("{at}.{e}"))?;
-                self.check_target(&sub.target().map_err(|e| format!("{at}: {e}"))?)
+                let target = sub.target().map_err(|e| format!("{at}: {e}"))?;
+                self.check_target(&target)
                     .map_err(|e| format!("{at}: {e}"))?;
+                if sub.raw_message_delivery && !matches!(target, Target::Queue(_)) {
+                    return Err(format!(
+                        "{at}: raw_message_delivery applies to queue subscriptions"
+                    ));
+                }
             }
         }
         for (name, bus) in &self.buses {
@@ -851,6 +861,30 @@ mod tests {
             if let Some(line) = line {
                 assert_eq!(err.line, Some(line + 2), "{target}: {err}");
             }
+        }
+    }
+
+    #[test]
+    fn raw_message_delivery_is_for_queue_subscriptions() {
+        let topic = |sub: &str| {
+            format!(
+                "[queues.q]\n[plugins.p]\nsource = \"p.wasm\"\n[topics.t]\nsubscriptions = [{sub}]\n"
+            )
+        };
+        let ok = parse(&topic(r#"{ queue = "q", raw_message_delivery = true }"#)).unwrap();
+        assert!(ok.topics["t"].subscriptions[0].raw_message_delivery);
+        let envelope = parse(&topic(r#"{ queue = "q" }"#)).unwrap();
+        assert!(!envelope.topics["t"].subscriptions[0].raw_message_delivery);
+        for sub in [
+            r#"{ plugin = "p", raw_message_delivery = true }"#,
+            r#"{ log = true, raw_message_delivery = true }"#,
+        ] {
+            let err = parse(&topic(sub)).unwrap_err();
+            assert!(
+                err.reason
+                    .contains("raw_message_delivery applies to queue subscriptions"),
+                "{sub}: {err}"
+            );
         }
     }
 

@@ -62,6 +62,18 @@ impl TenantFanout {
         attributes: Vec<(String, String)>,
         depth: u32,
     ) -> Result<(), CapError> {
+        self.to_queue_with(queue, body, attributes, self.sending(depth))
+            .await
+    }
+
+    /// `to_queue`, held to `sending`.
+    pub(crate) async fn to_queue_with(
+        &self,
+        queue: &str,
+        body: String,
+        attributes: Vec<(String, String)>,
+        sending: Sending,
+    ) -> Result<(), CapError> {
         let message = OutgoingMessage {
             queue: queue.to_string(),
             body,
@@ -76,7 +88,7 @@ impl TenantFanout {
             &self.tenant,
             &self.queues,
             queue,
-            self.sending(depth),
+            sending,
             message,
         )
         .await

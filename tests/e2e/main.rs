@@ -7,6 +7,7 @@ mod cli;
 mod containment;
 mod contract;
 mod cpu;
+mod dead_letters;
 mod deliveries;
 mod demo;
 mod fanout;

@@ -103,11 +103,15 @@ pub(crate) async fn publish(
                     body: publication.body.clone(),
                     attributes: publication.attributes.clone(),
                 };
-                fanout.to_plugin(p, &event, depth, "topic").await?;
+                let policy =
+                    sub.delivery_policy(envelope::topic_arn(&fanout.tenant, &publication.topic));
+                fanout.to_plugin(p, &event, depth, "topic", policy).await?;
             }
             Target::Webhook(url) => {
                 let doc = document.get_or_insert_with(|| envelope::notification(&notice));
-                fanout.to_webhook(url, doc, depth).await?;
+                let policy =
+                    sub.delivery_policy(envelope::topic_arn(&fanout.tenant, &publication.topic));
+                fanout.to_webhook(url, doc, depth, policy).await?;
             }
             // A subscription cannot name a workflow (as with SNS).
             Target::Workflow(_) => {}

@@ -510,3 +510,48 @@ targets = [
     assert_eq!(r["messages"][0]["body"], "order A-7 is paid", "{r}");
     s.shutdown().await;
 }
+
+/// Attack: an input template that repeats the whole event fills to tens of megabytes
+/// for an event near the size cap; the fill stops at the cap and the put is refused,
+/// naming it, and nothing reaches the target.
+#[tokio::test]
+async fn an_amplifying_input_template_is_refused_at_the_cap() {
+    let template = "<aws.events.event>".repeat(450);
+    let tenant = format!(
+        r#"
+[queues.amplified]
+
+[[buses.default.rules]]
+name = "amp"
+pattern = {{ source = ["amp"] }}
+targets = [{{ queue = "amplified", input_transformer = {{ input_template = "{template}" }} }}]
+"#
+    );
+    let s = TestServer::start(&[], &[("acme", &tenant)], |_| {}).await;
+    let started = Instant::now();
+    let (code, r) = post(
+        &s,
+        "/admin/v1/tenants/acme/buses/default/events",
+        json!({ "source": "amp", "detail_type": "Big", "detail": { "blob": "x".repeat(200 * 1024) } }),
+    )
+    .await;
+    assert_eq!(code, 400, "{r}");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fills past 262144 bytes"),
+        "{r}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(bodies(&s, "amplified").await.is_empty());
+    // A small event fits: 450 copies of it stay under the cap.
+    let (code, r) = post(
+        &s,
+        "/admin/v1/tenants/acme/buses/default/events",
+        json!({ "source": "amp", "detail_type": "Small", "detail": {} }),
+    )
+    .await;
+    assert_eq!(code, 200, "{r}");
+    s.shutdown().await;
+}

@@ -328,8 +328,9 @@ impl RuleTarget {
         }
     }
 
-    /// What the target receives for `event` (`cx` holds the event and the rule).
-    pub fn input_for(&self, cx: &transform::Context<'_>) -> serde_json::Value {
+    /// What the target receives for `event` (`cx` holds the event and the rule); an
+    /// input transformation that fills past `cx.max_bytes` is refused.
+    pub fn input_for(&self, cx: &transform::Context<'_>) -> Result<serde_json::Value, String> {
         transform::target_input(
             self.input.as_ref(),
             self.input_path.as_ref(),

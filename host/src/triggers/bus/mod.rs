@@ -61,10 +61,13 @@ pub(crate) async fn put_event(
             rule_name: &rule.name,
             rule_arn: &rule_arn,
             ingestion_time: &ingestion_time,
+            max_bytes: fanout.limits.max_message_bytes(),
         };
         for target in &rule.targets {
             // What the target receives: the event, or its `input*` transformation.
-            let input = target.input_for(&cx);
+            let input = target.input_for(&cx).map_err(|e| {
+                CapError::Invalid(format!("bus `{}` rule `{}`: {e}", event.bus, rule.name))
+            })?;
             let input_text = match &input {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),

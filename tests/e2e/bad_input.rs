@@ -206,7 +206,9 @@ hash = "sha256:{}"
 
 [queues.q]
 [topics.t]
-subscriptions = [{{ queue = "q" }}]
+# Raw delivery: the body as published reaches the queue, so a NUL in it is refused (SNS's
+# envelope would carry it escaped, as a bus event's does).
+subscriptions = [{{ queue = "q", raw_message_delivery = true }}]
 [buses.default]
 rules = [{{ name = "all", pattern = {{ source = ["x"] }}, targets = [{{ queue = "q" }}] }}]
 [workflows.w]

@@ -29,8 +29,8 @@ plugin = "worker"
 [topics.appointments]
 subscriptions = [
   {{ queue = "pe", filter_policy = {{ country = ["PE"] }} }},
-  {{ queue = "cl", filter_policy = {{ country = ["CL"] }} }},
-  {{ queue = "big", filter_policy = {{ amount = [{{ numeric = [">=", 100] }}] }}, filter_scope = "body" }},
+  {{ queue = "cl", filter_policy = {{ country = ["CL"] }}, raw_message_delivery = true }},
+  {{ queue = "big", filter_policy = {{ amount = [{{ numeric = [">=", 100] }}] }}, filter_scope = "body", raw_message_delivery = true }},
   {{ plugin = "worker", filter_policy = {{ country = [{{ anything-but = ["PE", "CL"] }}] }} }},
   {{ webhook = "{webhook}" }},
   {{ log = true }},
@@ -145,12 +145,47 @@ async fn publications_follow_filter_policies_and_events_follow_rules() {
     .await;
     assert_eq!(code, 200, "{r}");
 
+    // By default a queue gets SNS's notification document, the message in `Message`.
     let pe = bodies(&s, "pe").await;
     assert_eq!(pe.len(), 2, "{pe:?}");
-    assert!(pe.iter().all(|b| b["country"] == "PE"));
+    for (doc, subject, amount) in [(&pe[0], "new", 50), (&pe[1], "from-plugin", 500)] {
+        assert_eq!(doc["Type"], "Notification", "{doc}");
+        assert_eq!(doc["TopicArn"], "orquesta:acme:appointments", "{doc}");
+        assert_eq!(doc["Subject"], subject, "{doc}");
+        assert_eq!(
+            doc["MessageAttributes"],
+            json!({ "country": { "Type": "String", "Value": "PE" } })
+        );
+        let message: Value = serde_json::from_str(doc["Message"].as_str().unwrap()).unwrap();
+        assert_eq!(message, json!({ "country": "PE", "amount": amount }));
+        let stamp = doc["Timestamp"].as_str().unwrap();
+        // ISO 8601 with milliseconds, in UTC: 2026-01-02T03:04:05.678Z.
+        let shape: String = stamp
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '0' } else { c })
+            .collect();
+        assert_eq!(shape, "0000-00-00T00:00:00.000Z", "{doc}");
+        assert!(doc["MessageId"].as_str().is_some_and(|id| id.len() == 36));
+        for key in [
+            "SignatureVersion",
+            "Signature",
+            "SigningCertURL",
+            "UnsubscribeURL",
+        ] {
+            assert!(doc[key].is_string(), "{key}: {doc}");
+        }
+    }
+    // With raw_message_delivery, the body as published, and its attributes as the
+    // message's.
     assert_eq!(
         bodies(&s, "cl").await,
         [json!({ "country": "CL", "amount": 150 })]
+    );
+    let raw = s.admin("tenants/acme/queues/cl/messages").await;
+    assert_eq!(
+        raw["messages"][0]["attributes"],
+        json!({ "country": "CL" }),
+        "{raw}"
     );
     let big: Vec<i64> = bodies(&s, "big")
         .await
@@ -473,5 +508,50 @@ targets = [
     // A text result is the message body as it is.
     let r = s.admin("tenants/acme/queues/text/messages").await;
     assert_eq!(r["messages"][0]["body"], "order A-7 is paid", "{r}");
+    s.shutdown().await;
+}
+
+/// Attack: an input template that repeats the whole event fills to tens of megabytes
+/// for an event near the size cap; the fill stops at the cap and the put is refused,
+/// naming it, and nothing reaches the target.
+#[tokio::test]
+async fn an_amplifying_input_template_is_refused_at_the_cap() {
+    let template = "<aws.events.event>".repeat(450);
+    let tenant = format!(
+        r#"
+[queues.amplified]
+
+[[buses.default.rules]]
+name = "amp"
+pattern = {{ source = ["amp"] }}
+targets = [{{ queue = "amplified", input_transformer = {{ input_template = "{template}" }} }}]
+"#
+    );
+    let s = TestServer::start(&[], &[("acme", &tenant)], |_| {}).await;
+    let started = Instant::now();
+    let (code, r) = post(
+        &s,
+        "/admin/v1/tenants/acme/buses/default/events",
+        json!({ "source": "amp", "detail_type": "Big", "detail": { "blob": "x".repeat(200 * 1024) } }),
+    )
+    .await;
+    assert_eq!(code, 400, "{r}");
+    assert!(
+        r["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fills past 262144 bytes"),
+        "{r}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(bodies(&s, "amplified").await.is_empty());
+    // A small event fits: 450 copies of it stay under the cap.
+    let (code, r) = post(
+        &s,
+        "/admin/v1/tenants/acme/buses/default/events",
+        json!({ "source": "amp", "detail_type": "Small", "detail": {} }),
+    )
+    .await;
+    assert_eq!(code, 200, "{r}");
     s.shutdown().await;
 }

@@ -310,7 +310,13 @@ async fn the_four_actions_a_401_and_mok_down_on_the_embedded_database() {
     );
     let alerts = flow.messages("mok-alerts").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    let alert: Value = serde_json::from_str(alerts[0]["body"].as_str().unwrap()).unwrap();
+    // The alerts queue gets SNS's notification document, subject included.
+    let notice: Value = serde_json::from_str(alerts[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        notice["Subject"], "Tracking Mok Lambda EVENT_PROVIDER_START",
+        "{notice}"
+    );
+    let alert: Value = serde_json::from_str(notice["Message"].as_str().unwrap()).unwrap();
     assert_eq!(alert["error"], "Error interno del servidor");
     assert!(
         alert["details"].as_str().unwrap().contains("503"),

@@ -275,11 +275,14 @@ async fn siesa_failing_is_retried_then_caught_with_a_failed_record_and_an_alert(
     assert_eq!(record["execution_id"], id);
     let alerts = flow.messages("siesa-alerts").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
+    // The alerts queue gets SNS's notification document, attributes typed.
+    let notice: Value = serde_json::from_str(alerts[0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(
-        alerts[0]["attributes"]["product_type"], "kong",
-        "{alerts:?}"
+        notice["MessageAttributes"]["product_type"],
+        json!({ "Type": "String", "Value": "kong" }),
+        "{notice}"
     );
-    let alert: Value = serde_json::from_str(alerts[0]["body"].as_str().unwrap()).unwrap();
+    let alert: Value = serde_json::from_str(notice["Message"].as_str().unwrap()).unwrap();
     assert_eq!(alert["error"], "SiesaUnavailable");
     // The failure did not move the watermark of the earlier success.
     let syncs = flow.syncs("").await;

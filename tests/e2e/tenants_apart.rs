@@ -37,7 +37,9 @@ plugin = "hostile"
 
 /// `alpha` also has a topic, `news`, feeding its queue; `beta` has none.
 async fn two_tenants() -> TestServer {
-    let alpha = tenant("[topics.news]\nsubscriptions = [{ queue = \"jobs\" }]\n");
+    let alpha = tenant(
+        "[topics.news]\nsubscriptions = [{ queue = \"jobs\", raw_message_delivery = true }]\n",
+    );
     let beta = tenant("");
     TestServer::start(&["hostile"], &[("alpha", &alpha), ("beta", &beta)], |_| {}).await
 }

@@ -2,6 +2,7 @@
 //! refused with the file, line and reason) and validated as a whole, so a config either
 //! loads completely or not at all.
 
+pub mod delivery;
 mod lines;
 mod plugin_triggers;
 mod routes;
@@ -18,6 +19,7 @@ pub use crate::capabilities::secrets::SecretRef;
 pub use crate::capabilities::sql::{DatabaseConfig, DatabaseUrl};
 use crate::capabilities::{Grant, Grants, Secret, check_name};
 use crate::engine::Limits;
+pub use delivery::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy};
 pub use lines::line_of_key;
 pub use plugin_triggers::PluginTrigger;
 pub use routes::{ApiKeyConfig, AuthMode, JwtConfig, RouteConfig, RouteTemplate, UsagePlan};
@@ -157,6 +159,16 @@ pub struct Subscription {
     /// What the policy looks at: the message `attributes` (default) or its JSON `body`.
     #[serde(default)]
     pub filter_scope: FilterScope,
+    /// SNS's `RawMessageDelivery`, for queue subscriptions: the message body as
+    /// published, with its attributes, in place of SNS's notification document.
+    #[serde(default)]
+    pub raw_message_delivery: bool,
+    /// For plugin subscriptions: retries and age (Lambda's asynchronous invocations).
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    /// SNS's redrive policy: the queue a delivery that failed past its policy goes to.
+    #[serde(default)]
+    pub dead_letter: Option<DeliveryDeadLetter>,
     #[serde(skip)]
     compiled: Compiled,
 }
@@ -200,6 +212,19 @@ pub enum Target<'a> {
 impl Subscription {
     pub fn target(&self) -> Result<Target<'_>, String> {
         target(&self.queue, &self.plugin, &self.webhook, self.log)
+    }
+
+    /// What a delivery to this subscription is held to; `topic_arn` names its origin.
+    pub fn delivery_policy(&self, topic_arn: String) -> DeliveryPolicy {
+        match self.target() {
+            Ok(Target::Plugin(_)) => DeliveryPolicy::resolve(
+                delivery::PLUGIN_SUBSCRIPTION,
+                self.retry_policy.as_ref(),
+                self.dead_letter.as_ref(),
+                topic_arn,
+            ),
+            _ => DeliveryPolicy::fixed(topic_arn, self.dead_letter.as_ref()),
+        }
     }
 
     /// The parsed filter policy, if any.
@@ -278,6 +303,12 @@ pub struct RuleTarget {
     /// EventBridge's `InputTransformer`.
     #[serde(default)]
     pub input_transformer: Option<transform::InputTransformer>,
+    /// EventBridge's `RetryPolicy` (bus rule targets).
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    /// EventBridge's `DeadLetterConfig` (bus rule targets).
+    #[serde(default)]
+    pub dead_letter: Option<DeliveryDeadLetter>,
 }
 
 impl RuleTarget {
@@ -299,13 +330,24 @@ impl RuleTarget {
         }
     }
 
-    /// What the target receives for `event` (`cx` holds the event and the rule).
-    pub fn input_for(&self, cx: &transform::Context<'_>) -> serde_json::Value {
+    /// What the target receives for `event` (`cx` holds the event and the rule); an
+    /// input transformation that fills past `cx.max_bytes` is refused.
+    pub fn input_for(&self, cx: &transform::Context<'_>) -> Result<serde_json::Value, String> {
         transform::target_input(
             self.input.as_ref(),
             self.input_path.as_ref(),
             self.input_transformer.as_ref(),
             cx,
+        )
+    }
+
+    /// What a delivery to this bus rule target is held to; `rule_arn` names its rule.
+    pub fn delivery_policy(&self, rule_arn: String) -> DeliveryPolicy {
+        DeliveryPolicy::resolve(
+            delivery::BUS_TARGET,
+            self.retry_policy.as_ref(),
+            self.dead_letter.as_ref(),
+            rule_arn,
         )
     }
 
@@ -556,8 +598,26 @@ impl TenantConfig {
             for (i, sub) in topic.subscriptions.iter().enumerate() {
                 let at = format!("topics.{name}.subscriptions[{i}]");
                 sub.policy().map_err(|e| format!("{at}.{e}"))?;
-                self.check_target(&sub.target().map_err(|e| format!("{at}: {e}"))?)
+                let target = sub.target().map_err(|e| format!("{at}: {e}"))?;
+                self.check_target(&target)
                     .map_err(|e| format!("{at}: {e}"))?;
+                if sub.raw_message_delivery && !matches!(target, Target::Queue(_)) {
+                    return Err(format!(
+                        "{at}: raw_message_delivery applies to queue subscriptions"
+                    ));
+                }
+                if let Some(policy) = &sub.retry_policy {
+                    if !matches!(target, Target::Plugin(_)) {
+                        return Err(format!(
+                            "{at}: retry_policy applies to plugin subscriptions (SNS's delivery policy for HTTP endpoints is not supported)"
+                        ));
+                    }
+                    policy
+                        .check(delivery::PLUGIN_SUBSCRIPTION)
+                        .map_err(|e| format!("{at}.{e}"))?;
+                }
+                self.check_dead_letter(&target, sub.dead_letter.as_ref())
+                    .map_err(|e| format!("{at}.{e}"))?;
             }
         }
         for (name, bus) in &self.buses {
@@ -575,6 +635,13 @@ impl TenantConfig {
                     let transformed = t
                         .check_input()
                         .map_err(|e| format!("{at}.targets[{j}]: {e}"))?;
+                    if let Some(policy) = &t.retry_policy {
+                        policy
+                            .check(delivery::BUS_TARGET)
+                            .map_err(|e| format!("{at}.targets[{j}].{e}"))?;
+                    }
+                    self.check_dead_letter(&target, t.dead_letter.as_ref())
+                        .map_err(|e| format!("{at}.targets[{j}].{e}"))?;
                     // A plugin's bus handler takes a bus event, not any JSON.
                     if transformed && matches!(target, Target::Plugin(_)) {
                         return Err(format!(
@@ -605,6 +672,11 @@ impl TenantConfig {
                     "schedules.{name}.target: input, input_path and input_transformer apply to bus rule targets"
                 ));
             }
+            if schedule.target.retry_policy.is_some() || schedule.target.dead_letter.is_some() {
+                return Err(format!(
+                    "schedules.{name}.target: retry_policy and dead_letter apply to bus rule targets and topic subscriptions"
+                ));
+            }
         }
         for (name, workflow) in &self.workflows {
             check_name("workflow", name).map_err(|e| format!("workflows.{name}: {e}"))?;
@@ -631,6 +703,30 @@ impl TenantConfig {
 }
 
 impl TenantConfig {
+    /// A delivery's dead-letter queue is one of the tenant's standard queues, as SNS and
+    /// EventBridge require; a log target has none (it cannot fail).
+    fn check_dead_letter(
+        &self,
+        target: &Target<'_>,
+        dead_letter: Option<&DeliveryDeadLetter>,
+    ) -> Result<(), String> {
+        let Some(dl) = dead_letter else {
+            return Ok(());
+        };
+        match (target, self.queues.get(&dl.queue)) {
+            (Target::Log, _) => Err("dead_letter: a log target cannot fail".into()),
+            (_, None) => Err(format!(
+                "dead_letter.queue `{}` is not one of the tenant's queues",
+                dl.queue
+            )),
+            (_, Some(q)) if q.fifo => Err(format!(
+                "dead_letter.queue `{}` is FIFO; a delivery's dead-letter queue is a standard queue",
+                dl.queue
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A subscription or rule target must name something the tenant has.
     fn check_target(&self, target: &Target<'_>) -> Result<(), String> {
         match target {
@@ -853,6 +949,145 @@ mod tests {
             if let Some(line) = line {
                 assert_eq!(err.line, Some(line + 2), "{target}: {err}");
             }
+        }
+    }
+
+    #[test]
+    fn retry_policies_and_dead_letters_are_checked() {
+        let base =
+            "[queues.q]\n[queues.dlq]\n[queues.f]\nfifo = true\n[plugins.p]\nsource = \"p.wasm\"\n";
+        let sub = |s: &str| format!("{base}[topics.t]\nsubscriptions = [{s}]\n");
+        let target = |t: &str| {
+            format!(
+                "{base}[[buses.b.rules]]\nname = \"r\"\npattern = {{ source = [\"s\"] }}\ntargets = [{t}]\n"
+            )
+        };
+        let ok = parse(&target(
+            r#"{ plugin = "p", retry_policy = { maximum_event_age_seconds = 60, maximum_retry_attempts = 0 }, dead_letter = { queue = "dlq" } }"#,
+        ))
+        .unwrap();
+        let policy = ok.buses["b"].rules[0].targets[0].delivery_policy("arn".into());
+        assert_eq!(policy.max_attempts, 1);
+        assert_eq!(policy.max_age_ms, Some(60_000));
+        assert_eq!(policy.dead_letter.as_deref(), Some("dlq"));
+        // EventBridge accepts both on any target; defaults are 24 h and 185 retries.
+        let queue = parse(&target(
+            r#"{ queue = "q", dead_letter = { queue = "dlq" } }"#,
+        ))
+        .unwrap();
+        let policy = queue.buses["b"].rules[0].targets[0].delivery_policy("arn".into());
+        assert_eq!(
+            (policy.max_attempts, policy.max_age_ms),
+            (186, Some(86_400_000))
+        );
+        let ok = parse(&sub(
+            r#"{ plugin = "p", retry_policy = { maximum_retry_attempts = 0 }, dead_letter = { queue = "dlq" } }"#,
+        ))
+        .unwrap();
+        let policy = ok.topics["t"].subscriptions[0].delivery_policy("arn".into());
+        assert_eq!(
+            (policy.max_attempts, policy.max_age_ms),
+            (1, Some(21_600_000))
+        );
+        parse(&sub(
+            r#"{ webhook = "https://h.example/x", dead_letter = { queue = "dlq" } }"#,
+        ))
+        .unwrap();
+        for (text, line, reason) in [
+            (
+                target(r#"{ plugin = "p", retry_policy = { maximum_retry_attempts = 186 } }"#),
+                None,
+                "buses.b.rules[0].targets[0].retry_policy.maximum_retry_attempts must be 0-185, got 186",
+            ),
+            (
+                target(r#"{ plugin = "p", retry_policy = { maximum_event_age_seconds = 59 } }"#),
+                None,
+                "maximum_event_age_seconds must be 60-86400, got 59",
+            ),
+            (
+                target(r#"{ plugin = "p", retry_policy = { attempts = 3 } }"#),
+                Some(10),
+                "unknown field `attempts`",
+            ),
+            (
+                target(
+                    r#"{ plugin = "p", dead_letter = { queue = "dlq", max_receive_count = 3 } }"#,
+                ),
+                Some(10),
+                "unknown field `max_receive_count`",
+            ),
+            (
+                target(r#"{ plugin = "p", dead_letter = { queue = "nope" } }"#),
+                None,
+                "buses.b.rules[0].targets[0].dead_letter.queue `nope` is not one of the tenant's queues",
+            ),
+            (
+                target(r#"{ plugin = "p", dead_letter = { queue = "f" } }"#),
+                None,
+                "dead_letter.queue `f` is FIFO",
+            ),
+            (
+                target(r#"{ log = true, dead_letter = { queue = "dlq" } }"#),
+                None,
+                "a log target cannot fail",
+            ),
+            (
+                sub(r#"{ plugin = "p", retry_policy = { maximum_retry_attempts = 3 } }"#),
+                None,
+                "topics.t.subscriptions[0].retry_policy.maximum_retry_attempts must be 0-2, got 3",
+            ),
+            (
+                sub(r#"{ plugin = "p", retry_policy = { maximum_event_age_seconds = 21601 } }"#),
+                None,
+                "maximum_event_age_seconds must be 60-21600",
+            ),
+            (
+                sub(r#"{ queue = "q", retry_policy = { maximum_retry_attempts = 1 } }"#),
+                None,
+                "retry_policy applies to plugin subscriptions",
+            ),
+            (
+                sub(r#"{ plugin = "p", dead_letter = { queue = "other-tenants-dlq" } }"#),
+                None,
+                "`other-tenants-dlq` is not one of the tenant's queues",
+            ),
+            (
+                format!(
+                    "{base}[schedules.s]\nexpression = \"rate(1 minute)\"\ntarget = {{ plugin = \"p\", dead_letter = {{ queue = \"dlq\" }} }}\n"
+                ),
+                None,
+                "retry_policy and dead_letter apply to bus rule targets and topic subscriptions",
+            ),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert!(err.reason.contains(reason), "{text}: {err}");
+            if let Some(line) = line {
+                assert_eq!(err.line, Some(line), "{text}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn raw_message_delivery_is_for_queue_subscriptions() {
+        let topic = |sub: &str| {
+            format!(
+                "[queues.q]\n[plugins.p]\nsource = \"p.wasm\"\n[topics.t]\nsubscriptions = [{sub}]\n"
+            )
+        };
+        let ok = parse(&topic(r#"{ queue = "q", raw_message_delivery = true }"#)).unwrap();
+        assert!(ok.topics["t"].subscriptions[0].raw_message_delivery);
+        let envelope = parse(&topic(r#"{ queue = "q" }"#)).unwrap();
+        assert!(!envelope.topics["t"].subscriptions[0].raw_message_delivery);
+        for sub in [
+            r#"{ plugin = "p", raw_message_delivery = true }"#,
+            r#"{ log = true, raw_message_delivery = true }"#,
+        ] {
+            let err = parse(&topic(sub)).unwrap_err();
+            assert!(
+                err.reason
+                    .contains("raw_message_delivery applies to queue subscriptions"),
+                "{sub}: {err}"
+            );
         }
     }
 

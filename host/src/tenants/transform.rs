@@ -175,11 +175,16 @@ pub struct Context<'a> {
     pub rule_arn: &'a str,
     /// RFC 3339.
     pub ingestion_time: &'a str,
+    /// What a target may receive at most (the tenant's `limits.max_message_kb`): a
+    /// template that fills past it stops there.
+    pub max_bytes: usize,
 }
 
 impl InputTransformer {
-    /// The target's input: the filled template as JSON when it is JSON, else as text.
-    pub fn apply(&self, cx: &Context<'_>) -> Value {
+    /// The target's input: the filled template as JSON when it is JSON, else as text;
+    /// refused as soon as it passes `cx.max_bytes` (8,192 characters of template, each
+    /// `<aws.events.event>` a whole event, would otherwise make megabytes first).
+    pub fn apply(&self, cx: &Context<'_>) -> Result<Value, String> {
         // A template that is not a JSON object, array or string is text throughout:
         // values go in as their text, not as JSON.
         let trimmed = self.template.trim_start();
@@ -200,6 +205,9 @@ impl InputTransformer {
                     (false, Some(v)) => out.push_str(&v.to_string()),
                     (false, None) => out.push_str("null"),
                 }
+                if out.len() > cx.max_bytes {
+                    return Err(too_large(cx.max_bytes));
+                }
                 rest = &rest[end + 2..];
                 continue;
             }
@@ -213,10 +221,13 @@ impl InputTransformer {
             out.push(c);
             rest = &rest[c.len_utf8()..];
         }
-        if text_template {
-            return Value::String(out);
+        if out.len() > cx.max_bytes {
+            return Err(too_large(cx.max_bytes));
         }
-        serde_json::from_str(&out).unwrap_or(Value::String(out))
+        if text_template {
+            return Ok(Value::String(out));
+        }
+        Ok(serde_json::from_str(&out).unwrap_or(Value::String(out)))
     }
 
     /// The value of placeholder `name`: `None` when it names no variable (the text
@@ -236,6 +247,12 @@ impl InputTransformer {
     }
 }
 
+fn too_large(max: usize) -> String {
+    format!(
+        "input_template fills past {max} bytes, the most a target may receive (limits.max_message_kb)"
+    )
+}
+
 /// Text for inside a JSON string (escaped), or for a text template (as it is).
 fn escape(text: &str, raw: bool) -> String {
     if raw {
@@ -252,12 +269,12 @@ pub fn target_input(
     input_path: Option<&InputPath>,
     transformer: Option<&InputTransformer>,
     cx: &Context<'_>,
-) -> Value {
+) -> Result<Value, String> {
     match (input, input_path, transformer) {
-        (Some(constant), _, _) => constant.clone(),
-        (_, Some(path), _) => path.select(cx.event).unwrap_or(Value::Null),
+        (Some(constant), _, _) => Ok(constant.clone()),
+        (_, Some(path), _) => Ok(path.select(cx.event).unwrap_or(Value::Null)),
         (_, _, Some(t)) => t.apply(cx),
-        (None, None, None) => cx.event.clone(),
+        (None, None, None) => Ok(cx.event.clone()),
     }
 }
 
@@ -297,6 +314,7 @@ mod tests {
             rule_name: "running",
             rule_arn: "orquesta:acme:default/running",
             ingestion_time: "2026-12-05T10:00:00.000Z",
+            max_bytes: 256 * 1024,
         }
     }
 
@@ -333,7 +351,7 @@ mod tests {
         ] {
             assert_eq!(
                 transformer(&paths, template).apply(&cx(&e)),
-                want,
+                Ok(want),
                 "{template}"
             );
         }
@@ -343,19 +361,22 @@ mod tests {
         );
         assert_eq!(
             numbers.apply(&cx(&e)),
-            json!({"n": 5, "text": "5", "gone": null, "g": ""})
+            Ok(json!({"n": 5, "text": "5", "gone": null, "g": ""}))
         );
         // A value with quotes stays one string inside the template's string.
         let quoted = json!({"detail": {"m": "say \"hi\""}});
         let t = transformer(&[("m", "$.detail.m")], r#"{"said": "<m>!"}"#);
-        assert_eq!(t.apply(&cx(&quoted)), json!({"said": "say \"hi\"!"}));
+        assert_eq!(t.apply(&cx(&quoted)), Ok(json!({"said": "say \"hi\"!"})));
     }
 
     #[test]
     fn input_and_input_path() {
         let e = event();
         let path = InputPath::try_from("$.detail".to_string()).expect("valid");
-        assert_eq!(target_input(None, Some(&path), None, &cx(&e)), e["detail"]);
+        assert_eq!(
+            target_input(None, Some(&path), None, &cx(&e)),
+            Ok(e["detail"].clone())
+        );
         for (path, want) in [
             ("$", e.clone()),
             ("$.resources[0]", e["resources"][0].clone()),
@@ -364,11 +385,52 @@ mod tests {
             ("$.nothing", Value::Null),
         ] {
             let p = InputPath::try_from(path.to_string()).expect("valid");
-            assert_eq!(target_input(None, Some(&p), None, &cx(&e)), want, "{path}");
+            assert_eq!(
+                target_input(None, Some(&p), None, &cx(&e)),
+                Ok(want),
+                "{path}"
+            );
         }
         let constant = json!({"fixed": true});
-        assert_eq!(target_input(Some(&constant), None, None, &cx(&e)), constant);
-        assert_eq!(target_input(None, None, None, &cx(&e)), e);
+        assert_eq!(
+            target_input(Some(&constant), None, None, &cx(&e)),
+            Ok(constant)
+        );
+        assert_eq!(target_input(None, None, None, &cx(&e)), Ok(e));
+    }
+
+    /// Attack: a template of 8,192 characters that repeats the whole event (or a large
+    /// field) would fill to hundreds of megabytes before any size check; the fill stops
+    /// as soon as it passes the cap, having built little more than the cap.
+    #[test]
+    fn a_template_that_amplifies_stops_at_the_cap() {
+        let big = json!({"detail": {"blob": "x".repeat(200 * 1024)}, "id": "e"});
+        let event = transformer(&[], &"<aws.events.event>".repeat(450));
+        let field = transformer(
+            &[("b", "$.detail.blob")],
+            &format!("\"{}\"", "<b>".repeat(2700)),
+        );
+        for (name, t) in [("event", &event), ("field", &field)] {
+            let started = std::time::Instant::now();
+            let err = t.apply(&cx(&big)).unwrap_err();
+            assert!(err.contains("fills past 262144 bytes"), "{name}: {err}");
+            // 2 of 450 (or 2700) fills made: well under the time of building them all.
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{name}"
+            );
+        }
+        // At the cap exactly, a fill passes; one byte more does not.
+        let small = json!({"v": "abcd"});
+        let t = transformer(&[("v", "$.v")], "<v><v>");
+        let at = |max_bytes| {
+            t.apply(&Context {
+                max_bytes,
+                ..cx(&small)
+            })
+        };
+        assert_eq!(at(8), Ok(json!("abcdabcd")));
+        assert!(at(7).is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::engine::Limits;
 use crate::engine::log_gate::LogGate;
 use crate::store::Store;
 use crate::store::delivery::NewDelivery;
-use crate::tenants::{BusConfig, QueueConfig, TopicConfig, WorkflowConfig};
+use crate::tenants::{BusConfig, DeliveryPolicy, QueueConfig, TopicConfig, WorkflowConfig};
 use crate::triggers::deliveries::pending::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
 use crate::triggers::queue::send::Sending;
 use crate::triggers::recursion;
@@ -62,6 +62,18 @@ impl TenantFanout {
         attributes: Vec<(String, String)>,
         depth: u32,
     ) -> Result<(), CapError> {
+        self.to_queue_with(queue, body, attributes, self.sending(depth))
+            .await
+    }
+
+    /// `to_queue`, held to `sending`.
+    pub(crate) async fn to_queue_with(
+        &self,
+        queue: &str,
+        body: String,
+        attributes: Vec<(String, String)>,
+        sending: Sending,
+    ) -> Result<(), CapError> {
         let message = OutgoingMessage {
             queue: queue.to_string(),
             body,
@@ -76,7 +88,7 @@ impl TenantFanout {
             &self.tenant,
             &self.queues,
             queue,
-            self.sending(depth),
+            sending,
             message,
         )
         .await
@@ -121,22 +133,23 @@ impl TenantFanout {
         }
     }
 
-    /// Writes a delivery of `event` to `plugin`, `depth` into its chain, for the
-    /// delivery worker; past the recursion bound it is not written (`kind` names the
-    /// source in the metric).
+    /// Writes a delivery of `event` to `plugin`, `depth` into its chain and held to
+    /// `policy`, for the delivery worker; past the recursion bound it is not written
+    /// (`kind` names the source in the metric).
     pub(crate) async fn to_plugin(
         &self,
         plugin: &str,
         event: &Pending,
         depth: u32,
         kind: &'static str,
+        policy: DeliveryPolicy,
     ) -> Result<(), CapError> {
         if recursion::past_bound(depth) {
             recursion::stopped(&self.tenant, kind, plugin);
             return Ok(());
         }
         let lease_ms = self.limits.timeout_ms + LEASE_MARGIN_MS;
-        self.deliver("plugin", plugin, event.to_json(), depth, lease_ms)
+        self.deliver("plugin", plugin, event.to_json(), depth, lease_ms, policy)
             .await
     }
 
@@ -146,10 +159,18 @@ impl TenantFanout {
         url: &str,
         document: &Value,
         depth: u32,
+        policy: DeliveryPolicy,
     ) -> Result<(), CapError> {
         let lease_ms = u64::from(WEBHOOK_TIMEOUT_MS) + LEASE_MARGIN_MS;
-        self.deliver("webhook", url, document.to_string(), depth, lease_ms)
-            .await
+        self.deliver(
+            "webhook",
+            url,
+            document.to_string(),
+            depth,
+            lease_ms,
+            policy,
+        )
+        .await
     }
 
     async fn deliver(
@@ -159,6 +180,7 @@ impl TenantFanout {
         event: String,
         depth: u32,
         lease_ms: u64,
+        policy: DeliveryPolicy,
     ) -> Result<(), CapError> {
         let delivery = NewDelivery {
             tenant: self.tenant.clone(),
@@ -167,6 +189,10 @@ impl TenantFanout {
             event,
             depth,
             lease_ms,
+            max_attempts: policy.max_attempts,
+            max_age_ms: policy.max_age_ms,
+            dead_letter: policy.dead_letter,
+            origin: policy.origin,
         };
         self.store
             .delivery_add(vec![delivery])

@@ -172,12 +172,26 @@ fn each(
     Ok(Response::Batch(failed))
 }
 
+/// The appointment a country queue's message carries. The topic delivers SNS's
+/// notification document, as the cloud does to SQS by default (the seed's subscriptions
+/// set no `RawMessageDelivery`): the appointment is its `Message`. A subscription with
+/// `raw_message_delivery = true` delivers the appointment itself, read as it is.
+fn appointment(body: &str) -> Result<Value, Failure> {
+    let invalid = |e: serde_json::Error| Failure::new("InvalidMessage", e.to_string());
+    let doc: Value = serde_json::from_str(body).map_err(invalid)?;
+    match (&doc["Type"], &doc["Message"]) {
+        (Value::String(kind), Value::String(message)) if kind == "Notification" => {
+            serde_json::from_str(message).map_err(invalid)
+        }
+        _ => Ok(doc),
+    }
+}
+
 fn process(m: &QueueMessage) -> Result<(), Failure> {
     let country = config::get("country").unwrap_or_default();
     let database = config::get("database").unwrap_or_else(|| country.to_lowercase());
     let dialect = config::get("dialect").unwrap_or_else(|| "sqlite".into());
-    let doc: Value =
-        serde_json::from_str(&m.body).map_err(|e| Failure::new("InvalidMessage", e.to_string()))?;
+    let doc = appointment(&m.body)?;
     if doc["country"] != country.as_str() {
         return Err(Failure::new(
             "WrongCountry",

@@ -63,11 +63,13 @@ impl Handler for Hostile {
             }
             Event::Queue(messages) => return consume(messages),
             // Deliveries from topics, buses and schedules are counted in kv:
-            // `topic:TOPIC:SUBJECT`, `bus:BUS:DETAIL_TYPE`, `tick:SCHEDULE:DUE`.
+            // `topic:TOPIC:SUBJECT`, `bus:BUS:DETAIL_TYPE`, `tick:SCHEDULE:DUE`. A subject
+            // or detail type starting `fail` fails each delivery once counted (retry
+            // policies and dead-letter queues).
             Event::Topic(n) => {
                 let subject = n.subject.unwrap_or_default();
                 kv::increment("default", &format!("topic:{}:{subject}", n.topic), 1)?;
-                return Ok(Response::None);
+                return failing(&subject);
             }
             Event::Schedule(tick) => {
                 let name = &tick.schedule;
@@ -77,7 +79,7 @@ impl Handler for Hostile {
             }
             Event::Bus(e) => {
                 kv::increment("default", &format!("bus:{}:{}", e.bus, e.detail_type), 1)?;
-                return Ok(Response::None);
+                return failing(&e.detail_type);
             }
         };
         match input["attack"].as_str().unwrap_or_default() {
@@ -185,6 +187,17 @@ impl Handler for Hostile {
             )),
         }
     }
+}
+
+/// Fails a delivery tagged `fail...`, answers others.
+fn failing(tag: &str) -> Result<Response, Failure> {
+    if tag.to_ascii_lowercase().starts_with("fail") {
+        return Err(Failure::new(
+            "DeliveryFailed",
+            format!("failing `{tag}` on purpose"),
+        ));
+    }
+    Ok(Response::None)
 }
 
 fn spin() -> Result<Response, Failure> {

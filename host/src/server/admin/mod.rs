@@ -24,6 +24,7 @@ use crate::app::tenants::TenantStatus;
 use crate::triggers::http::auth::{bearer, sha256_hex};
 use crate::web::problem::{Problem, ProblemDocument};
 mod blobs;
+mod deliveries;
 mod openapi;
 mod tasks;
 mod workflows;
@@ -52,6 +53,7 @@ pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(put_event))
         .routes(routes!(test_event_pattern))
         .routes(routes!(blobs::get_blob, blobs::put_blob))
+        .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(workflows::list_workflows))
         .routes(routes!(workflows::start_execution))
         .routes(routes!(workflows::list_executions))

@@ -31,6 +31,7 @@ use crate::web::problem::Problem;
         (name = "topics", description = "A tenant's publish/subscribe topics"),
         (name = "buses", description = "A tenant's event buses"),
         (name = "schedules", description = "A tenant's schedules"),
+        (name = "deliveries", description = "A tenant's topic and bus deliveries, failed or pending"),
         (name = "blobs", description = "A tenant's blob buckets"),
         (name = "workflows", description = "A tenant's workflows (state machines)"),
         (name = "executions", description = "Executions of a tenant's workflows"),

@@ -30,18 +30,14 @@ pub(crate) async fn put_event(
         .map_err(|e| CapError::Invalid(format!("an event's detail must be JSON: {e}")))?;
     let id = uuid::Uuid::new_v4().to_string();
     let time = now_ms();
-    // EventBridge's envelope, as rules and targets see it.
-    let envelope = json!({
-        "version": "0",
-        "id": id,
-        "detail-type": event.detail_type,
-        "source": event.source,
-        "account": fanout.tenant,
-        "time": time,
-        "region": "local",
-        "resources": [],
-        "detail": detail,
-    });
+    let envelope = envelope(
+        &fanout.tenant,
+        &id,
+        &event.source,
+        &event.detail_type,
+        time,
+        detail,
+    );
     let ingestion_time = chrono::DateTime::from_timestamp_millis(time as i64)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
@@ -65,10 +61,13 @@ pub(crate) async fn put_event(
             rule_name: &rule.name,
             rule_arn: &rule_arn,
             ingestion_time: &ingestion_time,
+            max_bytes: fanout.limits.max_message_bytes(),
         };
         for target in &rule.targets {
             // What the target receives: the event, or its `input*` transformation.
-            let input = target.input_for(&cx);
+            let input = target.input_for(&cx).map_err(|e| {
+                CapError::Invalid(format!("bus `{}` rule `{}`: {e}", event.bus, rule.name))
+            })?;
             let input_text = match &input {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
@@ -84,7 +83,8 @@ pub(crate) async fn put_event(
                         detail: event.detail.clone(),
                         time,
                     };
-                    fanout.to_plugin(p, &pending, depth, "bus").await?;
+                    let policy = target.delivery_policy(rule_arn.clone());
+                    fanout.to_plugin(p, &pending, depth, "bus", policy).await?;
                 }
                 Target::Log => {
                     if fanout.logs.admit() {
@@ -103,6 +103,34 @@ pub(crate) async fn put_event(
         }
     }
     Ok(id)
+}
+
+/// EventBridge's envelope of an event, as rules and targets see it (and a dead-letter
+/// queue receives it).
+pub(crate) fn envelope(
+    tenant: &str,
+    id: &str,
+    source: &str,
+    detail_type: &str,
+    time: u64,
+    detail: Value,
+) -> Value {
+    json!({
+        "version": "0",
+        "id": id,
+        "detail-type": detail_type,
+        "source": source,
+        "account": tenant,
+        "time": time,
+        "region": "local",
+        "resources": [],
+        "detail": detail,
+    })
+}
+
+/// The ARN-like id of a rule's plugin target, as a dead letter's `TARGET_ARN` names it.
+pub(crate) fn plugin_arn(tenant: &str, plugin: &str) -> String {
+    format!("orquesta:{tenant}:plugin/{plugin}")
 }
 
 /// Event buses: events are matched as plugins and the admin API put them; what waits is

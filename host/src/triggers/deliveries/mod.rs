@@ -3,10 +3,14 @@
 //! bodies are on disk, not in memory. One worker per host claims due deliveries, at most
 //! `DELIVERIES_IN_FLIGHT` at once and a tenant's `limits.concurrency` of them per tenant,
 //! so a slow target holds only its own share. A failed delivery is tried again after a
-//! pause, three attempts in all (as SNS and EventBridge make for asynchronous
-//! invocations); one that still fails is logged with its error. At least once: a host
-//! that stops mid-delivery leaves it to be made again.
+//! pause that doubles each time (1 s, 2 s, 4 s, ... at most 5 minutes), as its policy
+//! allows (`tenants::delivery`: attempts and maximum age, kept with the delivery); one
+//! that fails past it goes to its dead-letter queue (`dead_letter`) or is dropped, with a
+//! log line and `orquesta_deliveries_failed_total`, and stays listed as failed for the
+//! admin API for `FAILED_KEPT_MS`. At least once: a host that stops mid-delivery leaves it
+//! to be made again.
 
+pub mod dead_letter;
 pub mod pending;
 
 pub use pending::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
@@ -21,13 +25,20 @@ use tokio::task::JoinSet;
 use crate::app::App;
 use crate::capabilities::Caller;
 use crate::capabilities::http::Request;
+use crate::capabilities::messaging::OutgoingMessage;
+use crate::engine::InvokeError;
 use crate::engine::limits::capability::DELIVERIES_IN_FLIGHT;
 use crate::store::delivery::ClaimedDelivery;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Store, now_ms};
+use dead_letter::{Exhausted, LastError};
 
-/// Attempts of a delivery, and the pause before each retry (times the attempts so far).
-const ATTEMPTS: u32 = 3;
+/// The pause before the first retry; it doubles with each one, up to the most.
 const RETRY_PAUSE_MS: u64 = 1_000;
+const MAX_RETRY_PAUSE_MS: u64 = 300_000;
+/// A failed delivery stays listed this long (SQS's default retention).
+const FAILED_KEPT_MS: i64 = 4 * 24 * 3600 * 1000;
+/// How often a host deletes failed deliveries past `FAILED_KEPT_MS`.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Deliveries claimed at once: a tenant may get a few past its share, handed back at once.
 const CLAIM_BATCH: usize = 16;
 /// An idle worker looks again this often (deliveries written on this host wake it at
@@ -50,8 +61,17 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
+    let mut pruned_at: Option<std::time::Instant> = None;
     while !*stop.borrow() {
         while tasks.try_join_next().is_some() {}
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(std::time::Instant::now());
+            match store.delivery_prune_failed(now_ms() - FAILED_KEPT_MS).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deliveries = n, "deleted old failed deliveries"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete old failed deliveries"),
+            }
+        }
         let wake = app.services.deliveries.notified();
         let free = DELIVERIES_IN_FLIGHT.saturating_sub(tasks.len());
         let mut claimed = Vec::new();
@@ -137,25 +157,60 @@ async fn claim(
     Ok(taken)
 }
 
-/// Makes one delivery, then settles it: done, due again after a pause, or given up.
+/// The pause after attempt `attempts` failed: 1 s, doubled for each attempt before it.
+fn retry_pause_ms(attempts: u32) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(20);
+    (RETRY_PAUSE_MS << doublings).min(MAX_RETRY_PAUSE_MS)
+}
+
+/// Whether `delivery`, whose attempt just failed, may be tried again, and when; or why
+/// not.
+fn next_attempt(delivery: &ClaimedDelivery, now: i64) -> Result<u64, Exhausted> {
+    if delivery.attempts >= delivery.max_attempts {
+        return Err(Exhausted::Attempts);
+    }
+    let pause = retry_pause_ms(delivery.attempts);
+    match delivery.expires_at {
+        Some(at) if now.saturating_add(pause as i64) > at => Err(Exhausted::Age),
+        _ => Ok(pause),
+    }
+}
+
+/// Makes one delivery, then settles it: done, due again after a pause, or failed.
 async fn deliver(app: &App, delivery: ClaimedDelivery) {
     let store = &app.services.store;
     let outcome = match delivery.kind.as_str() {
         "plugin" => to_plugin(app, &delivery).await,
         "webhook" => to_webhook(app, &delivery).await,
-        other => Err(Failure::GiveUp(format!("unknown delivery kind `{other}`"))),
+        other => Err(Failure::give_up(
+            "INVALID_PARAMETER",
+            format!("unknown delivery kind `{other}`"),
+        )),
     };
     let (tenant, target) = (&delivery.tenant, &delivery.target);
     let settled = match outcome {
         Ok(()) => store.delivery_done(&delivery).await,
-        Err(Failure::Retry(error)) if delivery.attempts < ATTEMPTS => {
-            let pause = RETRY_PAUSE_MS * u64::from(delivery.attempts);
-            store.delivery_retry(&delivery, pause, &error).await
-        }
-        Err(Failure::Retry(error) | Failure::GiveUp(error)) => {
-            tracing::warn!(%tenant, %target, %error,
-                "delivery failed after {} attempts", delivery.attempts);
-            store.delivery_done(&delivery).await
+        Err(failure) => {
+            let next = if failure.retry {
+                next_attempt(&delivery, now_ms())
+            } else {
+                Err(Exhausted::Attempts)
+            };
+            match next {
+                Ok(pause) => {
+                    store
+                        .delivery_retry(&delivery, pause, &failure.message)
+                        .await
+                }
+                Err(exhausted) => {
+                    let last = LastError {
+                        code: failure.code,
+                        message: &failure.message,
+                        exhausted,
+                    };
+                    fail(app, &delivery, &last).await
+                }
+            }
         }
     };
     if let Err(e) = settled {
@@ -163,44 +218,157 @@ async fn deliver(app: &App, delivery: ClaimedDelivery) {
     }
 }
 
-enum Failure {
-    /// Worth another attempt.
-    Retry(String),
+/// A delivery failed past its policy: to its dead-letter queue if it has one (and the
+/// queue takes it), otherwise dropped; either way logged, counted and kept as failed.
+async fn fail(
+    app: &App,
+    delivery: &ClaimedDelivery,
+    last: &LastError<'_>,
+) -> Result<(), crate::store::StoreError> {
+    let (tenant, target) = (&delivery.tenant, &delivery.target);
+    let mut error = format!("{}: {}", last.code, last.message);
+    let dead_lettered = match &delivery.dead_letter {
+        None => None,
+        Some(queue) => match to_dead_letter(app, delivery, queue, last).await {
+            Ok(()) => Some(queue.as_str()),
+            Err(e) => {
+                error.push_str(&format!(" (not dead-lettered: {e})"));
+                None
+            }
+        },
+    };
+    let outcome = if dead_lettered.is_some() {
+        "dead_lettered"
+    } else {
+        "dropped"
+    };
+    tracing::warn!(%tenant, %target, origin = %delivery.origin, %error,
+        dead_letter = ?dead_lettered, condition = last.exhausted.as_str(),
+        "delivery failed after {} attempts", delivery.attempts);
+    metrics::counter!("orquesta_deliveries_failed_total",
+        "tenant" => tenant.clone(), "kind" => delivery.kind.clone(), "outcome" => outcome)
+    .increment(1);
+    app.services
+        .store
+        .delivery_fail(delivery, &error, dead_lettered)
+        .await
+}
+
+/// Sends `delivery`'s dead letter to `queue`, one of its tenant's queues.
+async fn to_dead_letter(
+    app: &App,
+    delivery: &ClaimedDelivery,
+    queue: &str,
+    last: &LastError<'_>,
+) -> Result<(), String> {
+    let tenant = &delivery.tenant;
+    let runtime = app
+        .tenants
+        .get(tenant)
+        .ok_or_else(|| format!("tenant `{tenant}` is not serving"))?;
+    let (body, attributes) = dead_letter::letter(delivery, last);
+    let size = body.len()
+        + attributes
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    let limits = &runtime.config.limits;
+    // What failed was held to the size limit when it was sent; its wrapping is not held
+    // again (as with a topic's envelope).
+    let sending = crate::triggers::queue::Sending {
+        max_bytes: limits.max_message_bytes().max(size),
+        max_depth: limits.queue_depth,
+        depth: delivery.depth,
+    };
+    let message = OutgoingMessage {
+        queue: queue.to_string(),
+        body,
+        delay_seconds: 0,
+        attributes,
+        group_id: None,
+        deduplication_id: None,
+    };
+    crate::triggers::queue::send(
+        &app.services.store,
+        &app.services.wake,
+        tenant,
+        &runtime.config.queues,
+        queue,
+        sending,
+        message,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+/// Why an attempt failed: EventBridge's error code and the error, and whether another
+/// attempt may do better.
+struct Failure {
+    code: &'static str,
+    message: String,
+    retry: bool,
+}
+
+impl Failure {
+    fn retry(code: &'static str, message: String) -> Self {
+        Failure {
+            code,
+            message,
+            retry: true,
+        }
+    }
+
     /// Never going to work (the tenant is gone, the row unreadable).
-    GiveUp(String),
+    fn give_up(code: &'static str, message: String) -> Self {
+        Failure {
+            code,
+            message,
+            retry: false,
+        }
+    }
+
+    fn of_invocation(e: &InvokeError) -> Self {
+        let code = match e {
+            InvokeError::Timeout { .. } => "TIMEOUT",
+            _ => "SDK_CLIENT_ERROR",
+        };
+        Failure::retry(code, e.to_string())
+    }
 }
 
 async fn to_plugin(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure> {
     let (tenant, plugin) = (&delivery.tenant, &delivery.target);
-    let runtime = app
-        .tenants
-        .get(tenant)
-        .ok_or_else(|| Failure::GiveUp(format!("tenant `{tenant}` is not serving")))?;
+    let runtime = app.tenants.get(tenant).ok_or_else(|| {
+        Failure::give_up("NO_RESOURCE", format!("tenant `{tenant}` is not serving"))
+    })?;
     let pending: Pending = serde_json::from_str(&delivery.event)
-        .map_err(|e| Failure::GiveUp(format!("unreadable delivery: {e}")))?;
+        .map_err(|e| Failure::give_up("INVALID_JSON", format!("unreadable delivery: {e}")))?;
     let target = runtime.plugins.get(plugin).cloned().zip(
         runtime
             .component_of(plugin)
             .and_then(|c| app.plugins.get(&c)),
     );
     let Some((ctx, component)) = target else {
-        return Err(Failure::Retry(format!("plugin `{plugin}` is not deployed")));
+        return Err(Failure::retry(
+            "NO_RESOURCE",
+            format!("plugin `{plugin}` is not deployed"),
+        ));
     };
     let event = pending.into_event();
     app.engine
         .invoke_in_chain(&component, ctx, &event, delivery.depth)
         .await
         .map(|_| ())
-        .map_err(|e| Failure::Retry(e.to_string()))
+        .map_err(|e| Failure::of_invocation(&e))
 }
 
 /// POSTs SNS's notification document (the delivery's event) to the webhook.
 async fn to_webhook(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure> {
     let tenant = &delivery.tenant;
-    let runtime = app
-        .tenants
-        .get(tenant)
-        .ok_or_else(|| Failure::GiveUp(format!("tenant `{tenant}` is not serving")))?;
+    let runtime = app.tenants.get(tenant).ok_or_else(|| {
+        Failure::give_up("NO_RESOURCE", format!("tenant `{tenant}` is not serving"))
+    })?;
     let http = app
         .services
         .http
@@ -223,8 +391,11 @@ async fn to_webhook(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure
     };
     match http.send(&caller, request).await {
         Ok(r) if r.status < 300 => Ok(()),
-        Ok(r) => Err(Failure::Retry(format!("answered {}", r.status))),
-        Err(e) => Err(Failure::Retry(e.to_string())),
+        Ok(r) => Err(Failure::retry(
+            "SDK_CLIENT_ERROR",
+            format!("answered {}", r.status),
+        )),
+        Err(e) => Err(Failure::retry("SDK_CLIENT_ERROR", e.to_string())),
     }
 }
 
@@ -238,5 +409,53 @@ impl super::Trigger for Deliveries {
 
     fn run(&self, app: Arc<App>, stop: watch::Receiver<bool>) -> Option<super::Run> {
         Some(Box::pin(run(app, stop)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claimed(attempts: u32, max_attempts: u32, expires_at: Option<i64>) -> ClaimedDelivery {
+        ClaimedDelivery {
+            seq: 1,
+            tenant: "acme".into(),
+            kind: "plugin".into(),
+            target: "p".into(),
+            event: String::new(),
+            depth: 0,
+            attempts,
+            max_attempts,
+            expires_at,
+            dead_letter: None,
+            origin: String::new(),
+            created_at: 0,
+            receipt: String::new(),
+        }
+    }
+
+    #[test]
+    fn retries_back_off_and_stop_at_the_policy() {
+        let pauses: Vec<u64> = (1..=12).map(retry_pause_ms).collect();
+        assert_eq!(&pauses[..4], [1_000, 2_000, 4_000, 8_000]);
+        assert_eq!(pauses[11], MAX_RETRY_PAUSE_MS);
+        assert_eq!(retry_pause_ms(185), MAX_RETRY_PAUSE_MS);
+        // Attempts: three in all means two retries.
+        assert_eq!(next_attempt(&claimed(1, 3, None), 0), Ok(1_000));
+        assert_eq!(next_attempt(&claimed(2, 3, None), 0), Ok(2_000));
+        assert_eq!(
+            next_attempt(&claimed(3, 3, None), 0),
+            Err(Exhausted::Attempts)
+        );
+        assert_eq!(
+            next_attempt(&claimed(1, 1, None), 0),
+            Err(Exhausted::Attempts)
+        );
+        // Age: no retry that would come past it.
+        assert_eq!(next_attempt(&claimed(1, 186, Some(1_000)), 0), Ok(1_000));
+        assert_eq!(
+            next_attempt(&claimed(1, 186, Some(999)), 0),
+            Err(Exhausted::Age)
+        );
     }
 }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::schedule::ScheduleExpr;
 use crate::store::now_ms;
-use crate::tenants::{ScheduleConfig, Target};
+use crate::tenants::{DeliveryPolicy, ScheduleConfig, Target};
 use crate::triggers::deliveries::Pending;
 
 /// How often schedules are checked: ticks fire within this of their time.
@@ -112,7 +112,8 @@ async fn fire(
                 input,
             };
             // A tick starts a chain.
-            if let Err(e) = fanout.to_plugin(plugin, &tick, 0, "schedule").await {
+            let policy = DeliveryPolicy::fixed(format!("orquesta:{tenant}:schedule/{name}"), None);
+            if let Err(e) = fanout.to_plugin(plugin, &tick, 0, "schedule", policy).await {
                 tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
             }
         }

@@ -1,8 +1,12 @@
 //! The topic trigger (SNS): a publication goes to every subscription whose filter policy
 //! matches. Queue subscriptions are written before the call returns; plugin and webhook
-//! subscriptions become deliveries in the store, made by `deliveries`.
+//! subscriptions become deliveries in the store, made by `deliveries`. A queue
+//! subscription receives SNS's notification document (`envelope`) unless it sets
+//! `raw_message_delivery`.
 
-use serde_json::{Value, json};
+pub mod envelope;
+
+use serde_json::Value;
 
 use super::deliveries::pending::Pending;
 use super::fanout::{LOG_LINE, TenantFanout, now_ms};
@@ -38,12 +42,17 @@ pub(crate) async fn publish(
     )?;
     let depth = caller.depth;
     let id = uuid::Uuid::new_v4().to_string();
-    let attributes: serde_json::Map<String, Value> = publication
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let attributes = Value::Object(attributes);
+    let notice = envelope::Notice {
+        id: &id,
+        tenant: &fanout.tenant,
+        topic: &publication.topic,
+        subject: publication.subject.as_deref(),
+        body: &publication.body,
+        attributes: &publication.attributes,
+        time_ms: now_ms(),
+    };
+    // Built once, for the first subscription that wants it.
+    let mut document: Option<Value> = None;
     // What attribute policies read: JSON-array values are SNS `String.Array`s.
     let policy_attributes = crate::pattern::attributes_document(&publication.attributes);
     // A body policy needs a JSON body; a body that is not JSON matches none.
@@ -65,7 +74,7 @@ pub(crate) async fn publish(
         }
         delivered += 1;
         match sub.target().map_err(CapError::Invalid)? {
-            Target::Queue(q) => {
+            Target::Queue(q) if sub.raw_message_delivery => {
                 // Raw message delivery: the body as published, with its attributes.
                 fanout
                     .to_queue(
@@ -76,6 +85,16 @@ pub(crate) async fn publish(
                     )
                     .await?;
             }
+            Target::Queue(q) => {
+                let doc = document.get_or_insert_with(|| envelope::notification(&notice));
+                // The publication was held to the size limit above; its wrapping (JSON
+                // escaping, at most 6 bytes a byte, and the fixed keys) is not held again,
+                // as SNS delivers to SQS what it accepted.
+                let text = doc.to_string();
+                let mut sending = fanout.sending(depth);
+                sending.max_bytes = sending.max_bytes.max(text.len());
+                fanout.to_queue_with(q, text, Vec::new(), sending).await?;
+            }
             Target::Plugin(p) => {
                 let event = Pending::Topic {
                     id: id.clone(),
@@ -84,19 +103,15 @@ pub(crate) async fn publish(
                     body: publication.body.clone(),
                     attributes: publication.attributes.clone(),
                 };
-                fanout.to_plugin(p, &event, depth, "topic").await?;
+                let policy =
+                    sub.delivery_policy(envelope::topic_arn(&fanout.tenant, &publication.topic));
+                fanout.to_plugin(p, &event, depth, "topic", policy).await?;
             }
             Target::Webhook(url) => {
-                let document = json!({
-                    "Type": "Notification",
-                    "MessageId": id,
-                    "TopicArn": format!("orquesta:{}:{}", fanout.tenant, publication.topic),
-                    "Subject": publication.subject,
-                    "Message": publication.body,
-                    "Timestamp": now_ms(),
-                    "MessageAttributes": attributes,
-                });
-                fanout.to_webhook(url, &document, depth).await?;
+                let doc = document.get_or_insert_with(|| envelope::notification(&notice));
+                let policy =
+                    sub.delivery_policy(envelope::topic_arn(&fanout.tenant, &publication.topic));
+                fanout.to_webhook(url, doc, depth, policy).await?;
             }
             // A subscription cannot name a workflow (as with SNS).
             Target::Workflow(_) => {}

@@ -1,0 +1,278 @@
+//! Retry policies and dead-letter queues of deliveries: a topic subscription's or bus rule
+//! target's delivery that fails past its policy goes to its dead-letter queue as the
+//! cloud leaves it there (SNS's envelope; the event with EventBridge's error attributes),
+//! or is dropped; either way it is listed as failed in the admin API, for its tenant only.
+
+use std::time::{Duration, Instant};
+
+use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
+use serde_json::{Value, json};
+
+const TENANT: &str = r#"
+[plugins.worker]
+source = "hostile.wasm"
+allow = { topics = ["news", "bare"], buses = ["default"] }
+
+[[routes]]
+method = "POST"
+path = "/act"
+plugin = "worker"
+
+[queues.dlq]
+
+[topics.news]
+subscriptions = [
+  { plugin = "worker", retry_policy = { maximum_retry_attempts = 1 }, dead_letter = { queue = "dlq" } },
+]
+
+[topics.bare]
+subscriptions = [{ plugin = "worker", retry_policy = { maximum_retry_attempts = 0 } }]
+
+[[buses.default.rules]]
+name = "paid"
+pattern = { source = ["billing"] }
+targets = [
+  { plugin = "worker", retry_policy = { maximum_retry_attempts = 2, maximum_event_age_seconds = 60 }, dead_letter = { queue = "dlq" } },
+]
+"#;
+
+async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    let r = s
+        .client
+        .post(format!("{}{path}", s.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn publish(s: &TestServer, tenant: &str, topic: &str, subject: &str) {
+    let (code, r) = post(
+        s,
+        &format!("/admin/v1/tenants/{tenant}/topics/{topic}/messages"),
+        json!({ "subject": subject, "body": { "n": 1 }, "attributes": { "k": "v" } }),
+    )
+    .await;
+    assert_eq!(code, 200, "{r}");
+}
+
+async fn failed(s: &TestServer, tenant: &str) -> Vec<Value> {
+    let r = s
+        .admin(&format!("tenants/{tenant}/deliveries?state=failed"))
+        .await;
+    r["deliveries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone()
+}
+
+/// How often the plugin of `tenant` counted `key` (hostile counts each delivery).
+async fn counted(s: &TestServer, tenant: &str, key: &str) -> Value {
+    let (_, r) = post(
+        s,
+        &format!("/t/{tenant}/act"),
+        json!({ "attack": "kv-read", "key": key }),
+    )
+    .await;
+    r["found"][format!("default/{key}")].clone()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn deliveries_failing_past_their_policy_are_dead_lettered_or_dropped_and_listed() {
+    let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |_| {}).await;
+    publish(&s, "acme", "news", "fail-news").await;
+    publish(&s, "acme", "news", "fine").await;
+    publish(&s, "acme", "bare", "fail-bare").await;
+    publish(&s, "other", "bare", "fail-other").await;
+    let (code, r) = post(
+        &s,
+        "/admin/v1/tenants/acme/buses/default/events",
+        json!({ "source": "billing", "detail_type": "FailPaid", "detail": { "order": 7 } }),
+    )
+    .await;
+    assert_eq!(code, 200, "{r}");
+    let event_id = r["id"].as_str().unwrap().to_string();
+
+    eventually("three failed deliveries of acme", async || {
+        failed(&s, "acme").await.len() == 3
+    })
+    .await;
+    // Each was tried as its policy says: 1 retry, none, 2 retries; the good one once.
+    assert_eq!(counted(&s, "acme", "topic:news:fail-news").await, "2");
+    assert_eq!(counted(&s, "acme", "topic:bare:fail-bare").await, "1");
+    assert_eq!(counted(&s, "acme", "bus:default:FailPaid").await, "3");
+    assert_eq!(counted(&s, "acme", "topic:news:fine").await, "1");
+
+    let list = failed(&s, "acme").await;
+    let by_origin = |origin: &str| {
+        list.iter()
+            .find(|d| d["origin"] == origin)
+            .unwrap_or_else(|| panic!("no {origin} in {list:?}"))
+            .clone()
+    };
+    let news = by_origin("orquesta:acme:news");
+    assert_eq!(
+        (news["attempts"].clone(), news["dead_letter"].clone()),
+        (json!(2), json!("dlq"))
+    );
+    assert!(
+        news["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("failing `fail-news` on purpose"),
+        "{news}"
+    );
+    let bare = by_origin("orquesta:acme:bare");
+    assert_eq!(bare["dead_letter"], Value::Null, "dropped: {bare}");
+    assert_eq!(bare["state"], "failed");
+    let paid = by_origin("orquesta:acme:rule/default/paid");
+    assert_eq!(
+        (paid["attempts"].clone(), paid["max_attempts"].clone()),
+        (json!(3), json!(3))
+    );
+    assert_eq!(paid["target"], "worker");
+
+    // The dead-letter queue holds SNS's envelope and the event with EventBridge's
+    // attributes; the dropped one is not there.
+    let dlq = s.admin("tenants/acme/queues/dlq/messages").await;
+    let letters = dlq["messages"].as_array().unwrap();
+    assert_eq!(letters.len(), 2, "{dlq}");
+    let body = |m: &Value| -> Value { serde_json::from_str(m["body"].as_str().unwrap()).unwrap() };
+    let envelope = letters
+        .iter()
+        .map(body)
+        .find(|b| b["Type"] == "Notification")
+        .unwrap_or_else(|| panic!("no envelope in {dlq}"));
+    assert_eq!(envelope["Subject"], "fail-news");
+    assert_eq!(envelope["TopicArn"], "orquesta:acme:news");
+    assert_eq!(envelope["Message"], "{\"n\":1}");
+    assert_eq!(
+        envelope["MessageAttributes"]["k"],
+        json!({ "Type": "String", "Value": "v" })
+    );
+    let event = letters
+        .iter()
+        .find(|m| body(m)["detail-type"] == "FailPaid")
+        .unwrap_or_else(|| panic!("no event in {dlq}"));
+    assert_eq!(body(event)["id"], event_id.as_str());
+    assert_eq!(body(event)["detail"], json!({ "order": 7 }));
+    let attributes = &event["attributes"];
+    assert_eq!(attributes["ERROR_CODE"], "SDK_CLIENT_ERROR", "{event}");
+    assert!(
+        attributes["ERROR_MESSAGE"]
+            .as_str()
+            .unwrap()
+            .contains("DeliveryFailed"),
+        "{event}"
+    );
+    assert_eq!(
+        attributes["EXHAUSTED_RETRY_CONDITION"],
+        "MaximumRetryAttemptsExhausted"
+    );
+    assert_eq!(attributes["RETRY_ATTEMPTS"], "2");
+    assert_eq!(attributes["RULE_ARN"], "orquesta:acme:rule/default/paid");
+    assert_eq!(attributes["TARGET_ARN"], "orquesta:acme:plugin/worker");
+
+    // Nothing is pending any more, and the failed ones are not tried again.
+    let pending = s.admin("tenants/acme/deliveries?state=pending").await;
+    assert_eq!(pending["deliveries"], json!([]), "{pending}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(counted(&s, "acme", "bus:default:FailPaid").await, "3");
+
+    // Dropped deliveries are counted.
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |outcome: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("orquesta_deliveries_failed_total{")
+                && l.contains("tenant=\"acme\"")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+    };
+    assert!(line("dropped") && line("dead_lettered"), "{metrics}");
+    s.shutdown().await;
+}
+
+/// Attack: one tenant's listing never shows another's deliveries, whatever the path;
+/// the route needs the admin token and a serving tenant.
+#[tokio::test]
+async fn a_tenants_deliveries_are_listed_for_that_tenant_only() {
+    let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |_| {}).await;
+    publish(&s, "other", "bare", "fail-secret").await;
+    publish(&s, "acme", "bare", "fail-mine").await;
+    eventually("a failed delivery each", async || {
+        failed(&s, "other").await.len() == 1 && failed(&s, "acme").await.len() == 1
+    })
+    .await;
+    let mine = failed(&s, "acme").await;
+    assert!(
+        mine.iter().all(|d| d["origin"] == "orquesta:acme:bare"
+            && !d["event"].as_str().unwrap().contains("fail-secret")),
+        "{mine:?}"
+    );
+    let theirs = failed(&s, "other").await;
+    assert!(theirs[0]["event"].as_str().unwrap().contains("fail-secret"));
+    // Paging past the tenant's own rows reaches nobody else's.
+    let past = s
+        .admin(&format!(
+            "tenants/acme/deliveries?state=failed&after={}",
+            mine[0]["seq"]
+        ))
+        .await;
+    assert_eq!(past["deliveries"], json!([]), "{past}");
+    for (path, want) in [
+        ("tenants/nobody/deliveries", 404),
+        ("tenants/acme%27%20OR%20%271%27=%271/deliveries", 404),
+        ("tenants/acme/deliveries?state=everything", 400),
+        ("tenants/acme/deliveries?tenant=other", 400),
+    ] {
+        let r = s
+            .client
+            .get(format!("{}/admin/v1/{path}", s.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "{path}");
+    }
+    let r = s
+        .client
+        .get(format!("{}/admin/v1/tenants/acme/deliveries", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // Through a plugin's own route nothing of it is reachable either.
+    let r = s
+        .client
+        .get(format!(
+            "{}/t/acme/admin/v1/tenants/other/deliveries",
+            s.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    s.shutdown().await;
+}

@@ -284,9 +284,10 @@ async fn kv_write_on(
             format!(" AND {}", admit_sql(8)),
         ),
     };
-    let version: Option<i64> = match *write {
-        Write::Set { value, expires_at } => {
-            let sql = format!(
+    // The statement, and the swap's expected version (bound as `$6`, before `now`).
+    let (sql, value, expires_at, expected) = match *write {
+        Write::Set { value, expires_at } => (
+            format!(
                 "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
                  {insert}
                  ON CONFLICT (tenant, scope, key) DO UPDATE
@@ -294,70 +295,58 @@ async fn kv_write_on(
                        version = CASE WHEN kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
                                       THEN 1 ELSE kv_items.version + 1 END
                  RETURNING version"
-            );
-            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(&ns.tenant)
-                .bind(&ns.scope)
-                .bind(key)
-                .bind(value)
-                .bind(expires_at)
-                .bind(now);
-            bind_admit(query, admit, key, value)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(failed)?
-        }
+            ),
+            value,
+            expires_at,
+            None,
+        ),
         // Absent, or present but expired.
         Write::Swap {
             expected: 0,
             value,
             expires_at,
-        } => {
-            let sql = format!(
+        } => (
+            format!(
                 "INSERT INTO kv_items (tenant, scope, key, value, version, expires_at)
                  {insert}
                  ON CONFLICT (tenant, scope, key) DO UPDATE
                    SET value = excluded.value, expires_at = excluded.expires_at, version = 1
                    WHERE kv_items.expires_at IS NOT NULL AND kv_items.expires_at <= $6
                  RETURNING version"
-            );
-            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(&ns.tenant)
-                .bind(&ns.scope)
-                .bind(key)
-                .bind(value)
-                .bind(expires_at)
-                .bind(now);
-            bind_admit(query, admit, key, value)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(failed)?
-        }
+            ),
+            value,
+            expires_at,
+            None,
+        ),
         Write::Swap {
             expected,
             value,
             expires_at,
-        } => {
-            let sql = format!(
+        } => (
+            format!(
                 "UPDATE kv_items SET value = $4, expires_at = $5, version = version + 1
                  WHERE tenant = $1 AND scope = $2 AND key = $3 AND version = $6
                    AND (expires_at IS NULL OR expires_at > $7){update_admit}
                  RETURNING version"
-            );
-            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .bind(&ns.tenant)
-                .bind(&ns.scope)
-                .bind(key)
-                .bind(value)
-                .bind(expires_at)
-                .bind(i64::try_from(expected).unwrap_or(i64::MAX))
-                .bind(now);
-            bind_admit(query, admit, key, value)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(failed)?
-        }
+            ),
+            value,
+            expires_at,
+            Some(i64::try_from(expected).unwrap_or(i64::MAX)),
+        ),
     };
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(&ns.tenant)
+        .bind(&ns.scope)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at);
+    if let Some(expected) = expected {
+        query = query.bind(expected);
+    }
+    let version: Option<i64> = bind_admit(query.bind(now), admit, key, value)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(failed)?;
     Ok(version.map(|v| v as u64))
 }
 

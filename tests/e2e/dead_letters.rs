@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
+use orquesta_tests::server::{ADMIN_TOKEN, TestServer, post};
 use serde_json::{Value, json};
 
 const TENANT: &str = r#"
@@ -35,19 +35,6 @@ targets = [
   { plugin = "worker", retry_policy = { maximum_retry_attempts = 2, maximum_event_age_seconds = 60 }, dead_letter = { queue = "dlq" } },
 ]
 "#;
-
-async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let r = s
-        .client
-        .post(format!("{}{path}", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn publish(s: &TestServer, tenant: &str, topic: &str, subject: &str) {
     let (code, r) = post(

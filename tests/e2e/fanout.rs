@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
+use orquesta_tests::server::{ADMIN_TOKEN, TestServer, post};
 use serde_json::{Value, json};
 
 fn tenant(webhook: &str) -> String {
@@ -42,19 +42,6 @@ pattern = {{ source = ["appointments"], detail-type = ["AppointmentConfirmed"], 
 targets = [{{ queue = "confirmations" }}, {{ plugin = "worker" }}]
 "#
     )
-}
-
-async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let r = s
-        .client
-        .post(format!("{}{path}", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn bodies(s: &TestServer, queue: &str) -> Vec<Value> {

@@ -5,22 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use orquesta_tests::server::{ADMIN_TOKEN, TestServer};
+use orquesta_tests::server::{TestServer, post};
 use orquesta_tests::wait::{holds_for, wait_until};
 use serde_json::{Value, json};
-
-async fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
-    let r = s
-        .client
-        .post(format!("{}{path}", s.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// The value of the series of `name` whose labels include all of `labels`, or 0.
 async fn metric(s: &TestServer, name: &str, labels: &[(&str, &str)]) -> f64 {

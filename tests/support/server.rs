@@ -292,3 +292,18 @@ impl WorkflowAdmin {
         body["events"].as_array().cloned().unwrap_or_default()
     }
 }
+
+/// `POST {path}` on `s` with the admin token and a JSON body: the status and the JSON
+/// answer (null when it is not JSON).
+pub async fn post(s: &TestServer, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = s
+        .client
+        .post(format!("{}{path}", s.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -77,6 +77,12 @@ impl Dialect {
     fn numeric_limit(self) -> f64 {
         if self.is_sns() { 1.0e9 } else { 5.0e9 }
     }
+
+    /// The decimal places numbers are compared to: EventBridge documents six, SNS five.
+    /// Within the limits above, a number scaled by this is an integer `f64` holds exactly.
+    fn numeric_scale(self) -> f64 {
+        if self.is_sns() { 1.0e5 } else { 1.0e6 }
+    }
 }
 
 /// How leaf values compare with numeric conditions.
@@ -112,7 +118,9 @@ enum Condition {
     EqualsIgnoreCase(String),
     /// Matches a leaf value none of these match.
     AnythingBut(Vec<Condition>),
-    Numeric(Vec<(Cmp, f64)>),
+    /// Comparisons with bounds scaled to the dialect's decimal places and rounded, and
+    /// that scale (`Dialect::numeric_scale`): values are rounded the same way first.
+    Numeric(Vec<(Cmp, f64)>, f64),
     Exists(bool),
     Wildcard(Wildcard),
     Cidr(Cidr),
@@ -487,6 +495,7 @@ fn parse_condition(
                 path,
                 "Match value must be String, number, true, false, or null",
             )),
+            Value::Number(n) => Ok(numeric_equal(n, dialect)),
             exact => Ok(Condition::Exact(exact.clone())),
         };
     };
@@ -580,7 +589,10 @@ fn parse_anything_but(
             .iter()
             .map(|v| {
                 check_number(v.as_f64(), path, dialect)?;
-                Ok(Condition::Exact(v.clone()))
+                Ok(match v {
+                    Value::Number(n) => numeric_equal(n, dialect),
+                    _ => Condition::Exact(v.clone()),
+                })
             })
             .collect::<Result<_, PatternError>>()?,
         Value::Array(_) => {
@@ -592,7 +604,7 @@ fn parse_anything_but(
         Value::String(_) => vec![Condition::Exact(arg.clone())],
         Value::Number(n) => {
             check_number(n.as_f64(), path, dialect)?;
-            vec![Condition::Exact(arg.clone())]
+            vec![numeric_equal(n, dialect)]
         }
         Value::Object(m) => {
             let (op, inner_arg) = one_key(m, path)?;
@@ -692,7 +704,20 @@ fn parse_numeric(arg: &Value, path: &str, dialect: Dialect) -> Result<Condition,
             ));
         }
     }
-    Ok(Condition::Numeric(ranges))
+    let scale = dialect.numeric_scale();
+    let ranges = ranges
+        .into_iter()
+        .map(|(cmp, n)| (cmp, (n * scale).round()))
+        .collect();
+    Ok(Condition::Numeric(ranges, scale))
+}
+
+/// A number in a pattern's list: equal to within the dialect's decimal places, as the
+/// clouds compare numbers (`5` also matches `5.0` and `5.0000001` in an event).
+fn numeric_equal(n: &serde_json::Number, dialect: Dialect) -> Condition {
+    let scale = dialect.numeric_scale();
+    let bound = n.as_f64().map_or(f64::NAN, |n| (n * scale).round());
+    Condition::Numeric(vec![(Cmp::Eq, bound)], scale)
 }
 
 fn number_of(v: &Value, numbers: Numbers) -> Option<f64> {
@@ -715,10 +740,8 @@ impl Condition {
 
     fn matches_value(&self, v: &Value, numbers: Numbers) -> bool {
         match self {
-            Condition::Exact(want) => match (want, number_of(v, numbers)) {
-                (Value::Number(n), Some(got)) => n.as_f64() == Some(got),
-                _ => want == v,
-            },
+            // Numbers in a pattern are `Numeric` equalities: this is strings, booleans, null.
+            Condition::Exact(want) => want == v,
             Condition::Prefix(p, false) => v.as_str().is_some_and(|s| s.starts_with(p.as_str())),
             Condition::Suffix(p, false) => v.as_str().is_some_and(|s| s.ends_with(p.as_str())),
             Condition::Prefix(p, true) => v
@@ -733,7 +756,8 @@ impl Condition {
             Condition::AnythingBut(excluded) => {
                 !excluded.iter().any(|c| c.matches_value(v, numbers))
             }
-            Condition::Numeric(ranges) => number_of(v, numbers).is_some_and(|n| {
+            Condition::Numeric(ranges, scale) => number_of(v, numbers).is_some_and(|n| {
+                let n = (n * scale).round();
                 ranges.iter().all(|(cmp, bound)| match cmp {
                     Cmp::Eq => n == *bound,
                     Cmp::Lt => n < *bound,

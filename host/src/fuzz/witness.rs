@@ -128,26 +128,30 @@ fn unstarred(pattern: &str) -> String {
 }
 
 /// A number within `[op, bound, ...]`, when one is certain.
+/// Past a strict bound by more than the coarser dialect's precision (SNS compares to five
+/// decimal places, EventBridge six), so the value is beyond the bound in both.
+const STEP: f64 = 2.0e-5;
+
 fn in_range(items: &[Value]) -> Option<Number> {
     let bound = |i: usize| items.get(i)?.as_f64();
     let op = |i: usize| items.get(i)?.as_str();
     let n = match items.len() {
         2 => match op(0)? {
             "=" | ">=" | "<=" => bound(1)?,
-            ">" => bound(1)?.next_up(),
-            "<" => bound(1)?.next_down(),
+            ">" => bound(1)? + STEP,
+            "<" => bound(1)? - STEP,
             _ => return None,
         },
         4 => {
             let (low, high) = (bound(1)?, bound(3)?);
             let n = match op(0)? {
                 ">=" => low,
-                ">" => low.next_up(),
+                ">" => low + STEP,
                 _ => return None,
             };
             let inside = match op(2)? {
                 "<=" => n <= high,
-                "<" => n < high,
+                "<" => n + STEP <= high,
                 _ => false,
             };
             inside.then_some(n)?

@@ -428,6 +428,57 @@ fn numeric_every_form() {
     );
 }
 
+/// Numbers compare to six decimal places in event patterns and five in filter policies,
+/// as the clouds document their precision: closer values are equal, in ranges, exact
+/// values and anything-but alike.
+#[test]
+fn numbers_compare_to_the_dialects_decimal_places() {
+    eventbridge(&[
+        (r#"{"n": [5]}"#, r#"{"n": 5.0000001}"#, true),
+        (r#"{"n": [5]}"#, r#"{"n": 5.000001}"#, false),
+        (
+            r#"{"n": [{"numeric": ["=", 0.1234564]}]}"#,
+            r#"{"n": 0.123456}"#,
+            true,
+        ),
+        (
+            r#"{"n": [{"numeric": [">", 10]}]}"#,
+            r#"{"n": 10.0000004}"#,
+            false,
+        ),
+        (
+            r#"{"n": [{"numeric": [">", 10]}]}"#,
+            r#"{"n": 10.000001}"#,
+            true,
+        ),
+        (
+            r#"{"n": [{"anything-but": [7]}]}"#,
+            r#"{"n": 7.0000002}"#,
+            false,
+        ),
+        (
+            r#"{"n": [{"numeric": ["<=", 5000000000]}]}"#,
+            r#"{"n": 4999999999.9999996}"#,
+            true,
+        ),
+    ]);
+    let sns = [
+        (r#"{"n": [5]}"#, r#"{"n": 5.000001}"#, true),
+        (r#"{"n": [5]}"#, r#"{"n": 5.00001}"#, false),
+        (
+            r#"{"n": [{"numeric": ["<", 1]}]}"#,
+            r#"{"n": 0.999999}"#,
+            false,
+        ),
+    ];
+    table(Dialect::SnsBody, Numbers::Json, &sns);
+    table(
+        Dialect::SnsAttributes,
+        Numbers::FromStrings,
+        &[(r#"{"n": [5]}"#, r#"{"n": "5.000001"}"#, true)],
+    );
+}
+
 #[test]
 fn exists_matches_leaf_values_only() {
     eventbridge(&[

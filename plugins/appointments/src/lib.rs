@@ -202,15 +202,17 @@ fn process(m: &QueueMessage) -> Result<(), Failure> {
         ));
     }
     let table = format!("appointment_{}", country.to_lowercase());
-    sql::execute(
-        &database,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {table} (appointment_id VARCHAR(64) PRIMARY KEY, \
-             insured_id VARCHAR(16) NOT NULL, date_schedule VARCHAR(32) NOT NULL, \
-             country VARCHAR(2) NOT NULL, status VARCHAR(16) NOT NULL)"
-        ),
-        &[],
-    )?;
+    let create = format!(
+        "CREATE TABLE IF NOT EXISTS {table} (appointment_id VARCHAR(64) PRIMARY KEY, \
+         insured_id VARCHAR(16) NOT NULL, date_schedule VARCHAR(32) NOT NULL, \
+         country VARCHAR(2) NOT NULL, status VARCHAR(16) NOT NULL)"
+    );
+    // Two batches creating the table at once on PostgreSQL: the later one fails on the
+    // catalog's unique index once the first commits, and then sees the table. Once more
+    // is enough; without it the message waits out its visibility timeout.
+    if sql::execute(&database, &create, &[]).is_err() {
+        sql::execute(&database, &create, &[])?;
+    }
     let (insert, tail) = match dialect.as_str() {
         "mysql" | "mariadb" => ("INSERT IGNORE INTO", "(?, ?, ?, ?, ?)".to_string()),
         "postgres" => (

@@ -124,44 +124,42 @@ impl Store {
         max_depth: Option<u64>,
     ) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
+        let rows: Vec<Row> = messages
+            .into_iter()
+            .map(|m| Row::new(tenant, queue, m, now, retention_ms))
+            .collect();
         let mut conn = self.writer().await?;
+        // Most sends, on SQLite: one statement that checks the depth counter and writes,
+        // where a transaction took four round trips to the single writer (BEGIN, the
+        // count, the insert, COMMIT). A send the counter would refuse, or one that must
+        // claim deduplication ids or take several statements, takes the transaction.
+        if self.backend == Backend::Sqlite
+            && !rows.is_empty()
+            && rows.len() <= MESSAGES_PER_INSERT
+            && rows.iter().all(|r| r.dedup_id.is_none())
+            && insert_admitted(&mut conn, &rows, max_depth).await?
+        {
+            return Ok(rows.into_iter().map(|r| r.id).collect());
+        }
         let mut tx = conn.begin().await?;
         if let Some(max) = max_depth {
-            check_depth(&mut tx, self.backend, (tenant, queue), messages.len(), max).await?;
+            check_depth(&mut tx, self.backend, (tenant, queue), rows.len(), max).await?;
         }
-        let mut ids = Vec::with_capacity(messages.len());
+        let mut ids = Vec::with_capacity(rows.len());
         let mut pending: Vec<Row> = Vec::new();
-        for message in messages {
-            let id = uuid::Uuid::new_v4().to_string();
-            if let Some(dedup) = &message.dedup_id {
-                let first = claim_dedup_id(&mut tx, (tenant, queue, dedup), &id, now).await?;
-                if first != id {
+        for row in rows {
+            if let Some(dedup) = &row.dedup_id {
+                let first = claim_dedup_id(&mut tx, (tenant, queue, dedup), &row.id, now).await?;
+                if first != row.id {
                     ids.push(first);
                     continue;
                 }
             }
-            let attributes: serde_json::Map<String, Value> = message
-                .attributes
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            pending.push(Row {
-                id: id.clone(),
-                tenant: tenant.to_string(),
-                queue: queue.to_string(),
-                body: message.body,
-                attributes: Value::Object(attributes).to_string(),
-                group_id: message.group_id,
-                dedup_id: message.dedup_id,
-                sent_at: now,
-                visible_at: now.saturating_add(message.delay_ms as i64),
-                expires_at: now.saturating_add(retention_ms as i64),
-                depth: message.depth,
-            });
+            ids.push(row.id.clone());
+            pending.push(row);
             if pending.len() == MESSAGES_PER_INSERT {
                 insert_rows(&mut tx, self.backend, std::mem::take(&mut pending)).await?;
             }
-            ids.push(id);
         }
         insert_rows(&mut tx, self.backend, pending).await?;
         tx.commit().await?;
@@ -641,6 +639,73 @@ struct Row {
     depth: u32,
 }
 
+impl Row {
+    /// `message`, sent at `now`, with a new id.
+    fn new(tenant: &str, queue: &str, message: NewMessage, now: i64, retention_ms: u64) -> Row {
+        let attributes: serde_json::Map<String, Value> = message
+            .attributes
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        Row {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant: tenant.to_string(),
+            queue: queue.to_string(),
+            body: message.body,
+            attributes: Value::Object(attributes).to_string(),
+            group_id: message.group_id,
+            dedup_id: message.dedup_id,
+            sent_at: now,
+            visible_at: now.saturating_add(message.delay_ms as i64),
+            expires_at: now.saturating_add(retention_ms as i64),
+            depth: message.depth,
+        }
+    }
+}
+
+/// The statement inserting `rows`, each row's values from `values`: the VALUES rows, or
+/// a SELECT over them.
+fn insert_sql(
+    rows: &[Row],
+    params: &mut Placeholders,
+    values: impl FnOnce(String) -> String,
+) -> String {
+    let tuples: Vec<String> = rows
+        .iter()
+        .map(|_| {
+            let row: Vec<String> = (0..11).map(|_| params.next()).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO queue_messages
+           (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
+            expires_at, depth)
+         {}",
+        values(format!("VALUES {}", tuples.join(", ")))
+    )
+}
+
+type SendQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds `rows` in the order `insert_sql` lists their columns.
+fn bind_rows<'q>(query: SendQuery<'q>, rows: &'q [Row]) -> SendQuery<'q> {
+    rows.iter().fold(query, |query, row| {
+        query
+            .bind(&row.id)
+            .bind(&row.tenant)
+            .bind(&row.queue)
+            .bind(&row.body)
+            .bind(&row.attributes)
+            .bind(row.group_id.as_deref())
+            .bind(row.dedup_id.as_deref())
+            .bind(row.sent_at)
+            .bind(row.visible_at)
+            .bind(row.expires_at)
+            .bind(i64::from(row.depth))
+    })
+}
+
 /// Writes `rows` in one INSERT (nothing for none).
 async fn insert_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -650,37 +715,48 @@ async fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    let mut params = Placeholders::new(backend);
-    let values: Vec<String> = (0..rows.len())
-        .map(|_| {
-            let row: Vec<String> = (0..11).map(|_| params.next()).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO queue_messages
-           (id, tenant, queue, body, attributes, group_id, dedup_id, sent_at, visible_at,
-            expires_at, depth)
-         VALUES {}",
-        values.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for row in rows {
-        query = query
-            .bind(row.id)
-            .bind(row.tenant)
-            .bind(row.queue)
-            .bind(row.body)
-            .bind(row.attributes)
-            .bind(row.group_id)
-            .bind(row.dedup_id)
-            .bind(row.sent_at)
-            .bind(row.visible_at)
-            .bind(row.expires_at)
-            .bind(i64::from(row.depth));
-    }
-    query.execute(&mut **tx).await?;
+    let sql = insert_sql(&rows, &mut Placeholders::new(backend), |values| values);
+    bind_rows(sqlx::query(sqlx::AssertSqlSafe(sql)), &rows)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
+}
+
+/// SQLite only: writes `rows` (of one queue, at least one) in one statement if the
+/// queue's depth counter leaves room for them under `max_depth`; whether it did. The
+/// statement runs alone on the single writer, so the counter it reads cannot move
+/// before it writes. The counter also counts expired messages not yet swept: a refusal
+/// here is checked again by the exact count.
+async fn insert_admitted(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[Row],
+    max_depth: Option<u64>,
+) -> Result<bool, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(true);
+    };
+    let admit = max_depth.is_some();
+    let sql = insert_sql(rows, &mut Placeholders::new(Backend::Sqlite), |values| {
+        if admit {
+            format!(
+                "SELECT * FROM ({values})
+                 WHERE COALESCE((SELECT MAX(messages, 0) FROM queue_depths
+                                 WHERE tenant = ? AND queue = ?), 0) + ? <= ?"
+            )
+        } else {
+            values
+        }
+    });
+    let mut query = bind_rows(sqlx::query(sqlx::AssertSqlSafe(sql)), rows);
+    if let Some(max) = max_depth {
+        query = query
+            .bind(&first.tenant)
+            .bind(&first.queue)
+            .bind(rows.len() as i64)
+            .bind(i64::try_from(max).unwrap_or(i64::MAX));
+    }
+    let written = query.execute(&mut *conn).await?.rows_affected();
+    Ok(written == rows.len() as u64)
 }
 
 fn parse_attributes(text: &str) -> Vec<(String, String)> {

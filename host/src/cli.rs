@@ -54,6 +54,14 @@ enum PatternKind {
     FilterPolicyBody,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DeliveryStateArg {
+    /// Failed past their retry policy (kept 4 days).
+    Failed,
+    /// Not yet made.
+    Pending,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one invocation of a plugin and print its result as JSON.
@@ -139,6 +147,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = PatternKind::EventPattern)]
         kind: PatternKind,
     },
+    /// List a tenant's failed (default) or pending topic and bus deliveries from the
+    /// host's store, as the admin API's `GET /tenants/T/deliveries` does on a running
+    /// host: prints `{"deliveries": [...], "next_after": N}` (JSON), oldest first.
+    Deliveries {
+        tenant: String,
+        #[arg(long, value_enum, default_value_t = DeliveryStateArg::Failed)]
+        state: DeliveryStateArg,
+        /// Only deliveries after this `seq` (the previous page's `next_after`).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// How many at most (1-1000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// The host config whose store (or data directory) holds the deliveries
+        /// (default: `.orquesta`).
+        #[arg(long, env = "ORQUESTA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Overrides the config's store URL (`sqlite://PATH`, `postgres://...`).
+        #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
+    },
     /// Print the `sha256:` hash of an API key, for `[[api_keys]]` in a tenant file.
     HashKey {
         /// The key; read from standard input when absent, so it stays out of shell history.
@@ -216,6 +245,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             config,
             if_absent,
         } => blob_put(&tenant, &bucket, &key, &file, config.as_deref(), if_absent).await,
+        Command::Deliveries {
+            tenant,
+            state,
+            after,
+            limit,
+            config,
+            store,
+        } => deliveries(&tenant, state, after, limit, config.as_deref(), store).await,
     }
 }
 
@@ -555,6 +592,66 @@ async fn blob_put(
             ExitCode::SUCCESS
         }
         Err(e) => refuse(e, EXIT_FAILED),
+    }
+}
+
+/// Lists a tenant's deliveries from the store a host config (or `--store`) names. The
+/// store is read, never created: a path with no store is refused rather than left
+/// holding an empty one.
+async fn deliveries(
+    tenant: &str,
+    state: DeliveryStateArg,
+    after: i64,
+    limit: u32,
+    config: Option<&Path>,
+    store: Option<String>,
+) -> ExitCode {
+    use orquesta::store::delivery::DeliveryState;
+    if let Err(e) = orquesta::capabilities::check_name("tenant", tenant) {
+        return refuse(e, EXIT_BAD_INPUT);
+    }
+    let host = match config {
+        Some(path) => match HostConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => return refuse(e, EXIT_BAD_INPUT),
+        },
+        None => HostConfig::default(),
+    };
+    let opened = match store.or(host.store) {
+        Some(url) => Store::open(&url).await,
+        None => {
+            let path = host.data_dir.join("orquesta.db");
+            if !path.exists() {
+                return refuse(
+                    format!("no store at {} (give --config or --store)", path.display()),
+                    EXIT_BAD_INPUT,
+                );
+            }
+            Store::open_sqlite(&path).await
+        }
+    };
+    let store = match opened {
+        Ok(s) => s,
+        Err(e) => return refuse(format!("cannot open the store: {e}"), EXIT_FAILED),
+    };
+    let state = match state {
+        DeliveryStateArg::Failed => DeliveryState::Failed,
+        DeliveryStateArg::Pending => DeliveryState::Pending,
+    };
+    match store
+        .delivery_list(tenant, state, after.max(0), limit)
+        .await
+    {
+        Ok(deliveries) => {
+            // As the admin API pages: the last `seq` when the page is full.
+            let next_after = (deliveries.len() == limit as usize)
+                .then(|| deliveries.last().map(|d| d.seq))
+                .flatten();
+            let page = serde_json::json!({ "deliveries": deliveries, "next_after": next_after });
+            println!("{page:#}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => refuse(format!("cannot list deliveries: {e}"), EXIT_FAILED),
     }
 }
 

@@ -263,3 +263,85 @@ async fn a_tenants_deliveries_are_listed_for_that_tenant_only() {
     assert!(r.status().is_client_error(), "{}", r.status());
     s.shutdown().await;
 }
+
+/// `orquesta deliveries` lists what the admin API lists, from the host's store: a
+/// tenant's own failed or pending deliveries only. Attack: a tenant name that tries to
+/// reach further (SQL, another tenant) is refused or finds nothing of anyone else's, and
+/// a directory without a store is refused rather than given an empty one.
+#[tokio::test]
+async fn the_cli_lists_a_tenants_deliveries_from_the_store() {
+    let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |_| {}).await;
+    publish(&s, "other", "bare", "fail-secret").await;
+    publish(&s, "acme", "bare", "fail-mine").await;
+    eventually("a failed delivery each", async || {
+        failed(&s, "other").await.len() == 1 && failed(&s, "acme").await.len() == 1
+    })
+    .await;
+    let db = s.dir.path().join("data/orquesta.db");
+    let store = format!("sqlite://{}", db.display());
+    let cli = |args: Vec<String>| {
+        let dir = s.dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            orquesta_tests::run_orquesta(&dir, &args, None)
+        })
+    };
+    let list = |tenant: &str, extra: &[&str]| {
+        let mut args = vec!["deliveries".to_string(), tenant.to_string()];
+        args.extend(["--store".to_string(), store.clone()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        cli(args)
+    };
+    let (code, stdout, stderr) = list("acme", &[]).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let page: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let api = s.admin("tenants/acme/deliveries").await;
+    assert_eq!(page, api, "the CLI and the admin API agree");
+    let listed = page["deliveries"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{page}");
+    assert_eq!(listed[0]["origin"], "orquesta:acme:bare");
+    assert!(!stdout.contains("fail-secret"), "{stdout}");
+    let (code, stdout, _) = list("acme", &["--state", "pending"]).await.unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["deliveries"],
+        json!([])
+    );
+    // Paging: a page of one names where the next starts, and that page is empty.
+    let (_, stdout, _) = list("acme", &["--limit", "1"]).await.unwrap();
+    let first: Value = serde_json::from_str(&stdout).unwrap();
+    let after = first["next_after"].to_string();
+    let (_, stdout, _) = list("acme", &["--after", &after]).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["deliveries"],
+        json!([]),
+        "paging past acme's rows reaches nobody else's"
+    );
+    for tenant in ["acme' OR '1'='1", "../other", ".other"] {
+        let (code, stdout, stderr) = list(tenant, &[]).await.unwrap();
+        assert_eq!(code, 2, "{tenant}: {stdout}");
+        assert!(stderr.starts_with("error: "), "{tenant}: {stderr}");
+        assert!(!stdout.contains("fail-secret"), "{tenant}: {stdout}");
+    }
+    for args in [
+        vec!["deliveries", "acme", "--state", "everything"],
+        vec!["deliveries", "acme", "--limit", "0"],
+    ] {
+        let (code, _, stderr) = cli(args.iter().map(|a| a.to_string()).collect())
+            .await
+            .unwrap();
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+    }
+    // No store where the default data directory would be: refused, nothing created.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = tokio::task::spawn_blocking({
+        let dir = empty.path().to_path_buf();
+        move || orquesta_tests::run_orquesta(&dir, &["deliveries", "acme"], None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no store at"), "{stderr}");
+    assert!(!empty.path().join(".orquesta").exists());
+    s.shutdown().await;
+}

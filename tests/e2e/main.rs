@@ -11,6 +11,7 @@ mod cpu;
 mod dead_letters;
 mod deliveries;
 mod demo;
+mod event_targets;
 mod fanout;
 mod harness;
 mod ipp;

@@ -35,6 +35,9 @@ pub struct NewDelivery {
     pub dead_letter: Option<String>,
     /// What it comes from (a rule's or topic's ARN-like id).
     pub origin: String,
+    /// Its own retry schedule (JSON, `tenants::delivery::HealthyRetryPolicy`); `None`:
+    /// the host's.
+    pub retry_schedule: Option<String>,
 }
 
 /// A delivery claimed by this host.
@@ -56,6 +59,7 @@ pub struct ClaimedDelivery {
     /// When it was written, milliseconds since the Unix epoch.
     pub created_at: i64,
     pub receipt: String,
+    pub retry_schedule: Option<String>,
 }
 
 /// Which deliveries a listing shows.
@@ -111,6 +115,7 @@ type ClaimedRow = (
     Option<String>,
     String,
     i64,
+    Option<String>,
 );
 
 type ListedRow = (
@@ -144,14 +149,14 @@ impl Store {
             let values: Vec<String> = chunk
                 .iter()
                 .map(|_| {
-                    let row: Vec<String> = (0..12).map(|_| params.next()).collect();
+                    let row: Vec<String> = (0..13).map(|_| params.next()).collect();
                     format!("({})", row.join(", "))
                 })
                 .collect();
             let sql = format!(
                 "INSERT INTO deliveries
                    (tenant, kind, target, event, depth, lease_ms, created_at, visible_at,
-                    max_attempts, expires_at, dead_letter, origin)
+                    max_attempts, expires_at, dead_letter, origin, retry_schedule)
                  VALUES {}",
                 values.join(", ")
             );
@@ -172,7 +177,8 @@ impl Store {
                             .map(|age| now.saturating_add(i64::try_from(age).unwrap_or(NEVER))),
                     )
                     .bind(d.dead_letter)
-                    .bind(d.origin);
+                    .bind(d.origin)
+                    .bind(d.retry_schedule);
             }
             query.execute(&mut *tx).await?;
         }
@@ -206,7 +212,7 @@ impl Store {
                WHERE visible_at <= $1 AND failed_at IS NULL AND tenant IN ({list})
                ORDER BY visible_at, seq LIMIT $3 {lock})
              RETURNING seq, tenant, kind, target, event, depth, attempts, max_attempts,
-               expires_at, dead_letter, origin, created_at"
+               expires_at, dead_letter, origin, created_at, retry_schedule"
         );
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(statement))
             .bind(now)
@@ -236,6 +242,7 @@ impl Store {
                     origin: row.10,
                     created_at: row.11,
                     receipt: receipt.clone(),
+                    retry_schedule: row.12,
                 }
             })
             .collect())
@@ -405,6 +412,7 @@ mod tests {
             max_age_ms: None,
             dead_letter: None,
             origin: "orquesta:t:topic".into(),
+            retry_schedule: None,
         }
     }
 
@@ -471,6 +479,7 @@ mod tests {
             held.max_age_ms = Some(60_000);
             held.dead_letter = Some("dlq".into());
             held.origin = "orquesta:f:rule/default/r".into();
+            held.retry_schedule = Some("{\"num_retries\":3}".into());
             s.delivery_add(vec![held, delivery(&t, "b", 60_000)])
                 .await
                 .unwrap();
@@ -482,6 +491,9 @@ mod tests {
             // The policy comes back with the claim.
             assert_eq!((a.max_attempts, a.dead_letter.as_deref()), (5, Some("dlq")));
             assert_eq!(a.origin, "orquesta:f:rule/default/r");
+            assert_eq!(a.retry_schedule.as_deref(), Some("{\"num_retries\":3}"));
+            let b = claimed.iter().find(|d| d.target == "b").unwrap();
+            assert_eq!(b.retry_schedule, None);
             let expires = a.expires_at.expect("an age limit");
             assert_eq!(expires - a.created_at, 60_000);
             s.delivery_fail(&a, "boom", Some("dlq")).await.unwrap();

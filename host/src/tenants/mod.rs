@@ -169,6 +169,9 @@ pub struct Subscription {
     /// SNS's redrive policy: the queue a delivery that failed past its policy goes to.
     #[serde(default)]
     pub dead_letter: Option<DeliveryDeadLetter>,
+    /// SNS's `DeliveryPolicy` for HTTP/S endpoints, for webhook subscriptions.
+    #[serde(default, rename = "delivery_policy")]
+    pub webhook_policy: Option<delivery::WebhookDeliveryPolicy>,
     #[serde(skip)]
     compiled: Compiled,
 }
@@ -222,6 +225,11 @@ impl Subscription {
                 self.retry_policy.as_ref(),
                 self.dead_letter.as_ref(),
                 topic_arn,
+            ),
+            Ok(Target::Webhook(_)) => DeliveryPolicy::webhook(
+                topic_arn,
+                self.webhook_policy.as_ref(),
+                self.dead_letter.as_ref(),
             ),
             _ => DeliveryPolicy::fixed(topic_arn, self.dead_letter.as_ref()),
         }
@@ -328,6 +336,11 @@ impl RuleTarget {
             1 => Ok(true),
             _ => Err("give at most one of input, input_path and input_transformer".into()),
         }
+    }
+
+    /// Whether `input`, `input_path` or `input_transformer` is given.
+    pub fn transforms(&self) -> bool {
+        self.input.is_some() || self.input_path.is_some() || self.input_transformer.is_some()
     }
 
     /// What the target receives for `event` (`cx` holds the event and the rule); an
@@ -609,12 +622,17 @@ impl TenantConfig {
                 if let Some(policy) = &sub.retry_policy {
                     if !matches!(target, Target::Plugin(_)) {
                         return Err(format!(
-                            "{at}: retry_policy applies to plugin subscriptions (SNS's delivery policy for HTTP endpoints is not supported)"
+                            "{at}: retry_policy applies to plugin subscriptions (a webhook subscription takes SNS's delivery_policy)"
                         ));
                     }
                     policy
                         .check(delivery::PLUGIN_SUBSCRIPTION)
                         .map_err(|e| format!("{at}.{e}"))?;
+                }
+                if sub.webhook_policy.is_some() && !matches!(target, Target::Webhook(_)) {
+                    return Err(format!(
+                        "{at}: delivery_policy applies to webhook subscriptions (SNS's delivery policy for HTTP/S endpoints)"
+                    ));
                 }
                 self.check_dead_letter(&target, sub.dead_letter.as_ref())
                     .map_err(|e| format!("{at}.{e}"))?;
@@ -632,8 +650,7 @@ impl TenantConfig {
                     let target = t.target().map_err(|e| format!("{at}: {e}"))?;
                     self.check_target(&target)
                         .map_err(|e| format!("{at}: {e}"))?;
-                    let transformed = t
-                        .check_input()
+                    t.check_input()
                         .map_err(|e| format!("{at}.targets[{j}]: {e}"))?;
                     if let Some(policy) = &t.retry_policy {
                         policy
@@ -642,12 +659,6 @@ impl TenantConfig {
                     }
                     self.check_dead_letter(&target, t.dead_letter.as_ref())
                         .map_err(|e| format!("{at}.targets[{j}].{e}"))?;
-                    // A plugin's bus handler takes a bus event, not any JSON.
-                    if transformed && matches!(target, Target::Plugin(_)) {
-                        return Err(format!(
-                            "{at}.targets[{j}]: input, input_path and input_transformer apply to queue, workflow and log targets; a plugin target receives the bus event"
-                        ));
-                    }
                 }
             }
         }
@@ -910,6 +921,13 @@ mod tests {
                 .input_transformer
                 .is_some()
         );
+        // A plugin target takes them too: the plugin's event carries the result.
+        let plugin = parse(
+            &rule(r#"{ plugin = "p", input_path = "$.detail" }"#)
+                .replace("[queues.q]", "[queues.q]\n[plugins.p]\nsource = \"p.wasm\""),
+        )
+        .expect("a plugin target with input_path");
+        assert!(plugin.buses["default"].rules[0].targets[0].transforms());
         for (target, line, reason) in [
             (
                 r#"{ queue = "q", input_path = "detail" }"#,
@@ -937,9 +955,9 @@ mod tests {
                 "at most one of input, input_path and input_transformer",
             ),
             (
-                r#"{ plugin = "p", input_path = "$.detail" }"#,
+                r#"{ plugin = "p", input_path = "$.detail", input = 1 }"#,
                 None,
-                "a plugin target receives the bus event",
+                "at most one of input, input_path and input_transformer",
             ),
         ] {
             let text =
@@ -1088,6 +1106,68 @@ mod tests {
                     .contains("raw_message_delivery applies to queue subscriptions"),
                 "{sub}: {err}"
             );
+        }
+    }
+
+    /// SNS's delivery policy for HTTP/S endpoints: on webhook subscriptions only, held
+    /// to SNS's limits with the line of the key.
+    #[test]
+    fn webhook_delivery_policies_are_checked_with_their_line() {
+        let topic = |sub: &str| {
+            format!(
+                "[queues.q]\n[plugins.p]\nsource = \"p.wasm\"\n[topics.t]\nsubscriptions = [\n  {sub},\n]\n"
+            )
+        };
+        let ok = parse(&topic(
+            r#"{ webhook = "https://h.example/x", delivery_policy = { healthy_retry_policy = { num_retries = 5, num_no_delay_retries = 1, min_delay_target = 1, max_delay_target = 8, backoff_function = "exponential" } } }"#,
+        ))
+        .unwrap();
+        let policy = ok.topics["t"].subscriptions[0].delivery_policy("arn".into());
+        assert_eq!((policy.max_attempts, policy.max_age_ms), (6, None));
+        let schedule = policy.schedule.expect("the subscription's schedule");
+        assert_eq!(schedule.backoff_function, delivery::Backoff::Exponential);
+        assert_eq!(schedule.pause_ms(1), 0);
+        assert_eq!(schedule.pause_ms(5), 8_000);
+        // Without one, SNS's default: three retries 20 seconds apart.
+        let plain = parse(&topic(r#"{ webhook = "https://h.example/x" }"#)).unwrap();
+        let policy = plain.topics["t"].subscriptions[0].delivery_policy("arn".into());
+        assert_eq!(policy.max_attempts, 4);
+        assert_eq!(policy.schedule.map(|s| s.pause_ms(3)), Some(20_000));
+        for (sub, line, reason) in [
+            (
+                r#"{ webhook = "https://h.example/x", delivery_policy = { healthy_retry_policy = { num_retries = 101 } } }"#,
+                Some(6),
+                "delivery_policy.healthy_retry_policy.num_retries must be 0-100, got 101",
+            ),
+            (
+                r#"{ webhook = "https://h.example/x", delivery_policy = { healthy_retry_policy = { min_delay_target = 30, max_delay_target = 10 } } }"#,
+                Some(6),
+                "max_delay_target must be min_delay_target (30)-3600 seconds",
+            ),
+            (
+                r#"{ webhook = "https://h.example/x", delivery_policy = { healthy_retry_policy = { backoff_function = "cubic" } } }"#,
+                Some(6),
+                "unknown variant `cubic`",
+            ),
+            (
+                r#"{ webhook = "https://h.example/x", delivery_policy = { throttle_policy = { max_receives_per_second = 1 } } }"#,
+                Some(6),
+                "unknown field `throttle_policy`",
+            ),
+            (
+                r#"{ plugin = "p", delivery_policy = { healthy_retry_policy = { num_retries = 1 } } }"#,
+                None,
+                "delivery_policy applies to webhook subscriptions",
+            ),
+            (
+                r#"{ queue = "q", delivery_policy = {} }"#,
+                None,
+                "delivery_policy applies to webhook subscriptions",
+            ),
+        ] {
+            let err = parse(&topic(sub)).unwrap_err();
+            assert!(err.reason.contains(reason), "{sub}: {err}");
+            assert_eq!(err.line, line, "{sub}: {err}");
         }
     }
 

@@ -157,20 +157,13 @@ impl TenantFanout {
     pub(crate) async fn to_webhook(
         &self,
         url: &str,
-        document: &Value,
+        document: String,
         depth: u32,
         policy: DeliveryPolicy,
     ) -> Result<(), CapError> {
         let lease_ms = u64::from(WEBHOOK_TIMEOUT_MS) + LEASE_MARGIN_MS;
-        self.deliver(
-            "webhook",
-            url,
-            document.to_string(),
-            depth,
-            lease_ms,
-            policy,
-        )
-        .await
+        self.deliver("webhook", url, document, depth, lease_ms, policy)
+            .await
     }
 
     async fn deliver(
@@ -193,6 +186,8 @@ impl TenantFanout {
             max_age_ms: policy.max_age_ms,
             dead_letter: policy.dead_letter,
             origin: policy.origin,
+            // A policy of numbers and a name always serializes.
+            retry_schedule: policy.schedule.and_then(|s| serde_json::to_string(&s).ok()),
         };
         self.store
             .delivery_add(vec![delivery])

@@ -65,7 +65,8 @@ impl Handler for Hostile {
             // Deliveries from topics, buses and schedules are counted in kv:
             // `topic:TOPIC:SUBJECT`, `bus:BUS:DETAIL_TYPE`, `tick:SCHEDULE:DUE`. A subject
             // or detail type starting `fail` fails each delivery once counted (retry
-            // policies and dead-letter queues).
+            // policies and dead-letter queues). A bus event's detail is kept in
+            // `bus-detail:BUS:DETAIL_TYPE:SOURCE`.
             Event::Topic(n) => {
                 let subject = n.subject.unwrap_or_default();
                 kv::increment("default", &format!("topic:{}:{subject}", n.topic), 1)?;
@@ -79,6 +80,9 @@ impl Handler for Hostile {
             }
             Event::Bus(e) => {
                 kv::increment("default", &format!("bus:{}:{}", e.bus, e.detail_type), 1)?;
+                // What the event's detail was, for rule targets' input transformation.
+                let seen = format!("bus-detail:{}:{}:{}", e.bus, e.detail_type, e.source);
+                kv::set("default", &seen, e.detail.as_bytes(), None)?;
                 return failing(&e.detail_type);
             }
         };

@@ -68,6 +68,7 @@ pub(crate) async fn put_event(
             let input = target.input_for(&cx).map_err(|e| {
                 CapError::Invalid(format!("bus `{}` rule `{}`: {e}", event.bus, rule.name))
             })?;
+            let transformed = target.transforms();
             let input_text = match &input {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
@@ -82,6 +83,9 @@ pub(crate) async fn put_event(
                         detail_type: event.detail_type.clone(),
                         detail: event.detail.clone(),
                         time,
+                        // Always JSON (a string result is a JSON string), as the
+                        // contract's `detail` is and as Lambda receives it.
+                        input: transformed.then(|| input.to_string()),
                     };
                     let policy = target.delivery_policy(rule_arn.clone());
                     fanout.to_plugin(p, &pending, depth, "bus", policy).await?;

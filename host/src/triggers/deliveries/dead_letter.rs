@@ -127,6 +127,7 @@ mod tests {
             origin: "orquesta:acme:rule/default/paid".into(),
             created_at: 1_700_000_000_123,
             receipt: "r".into(),
+            retry_schedule: None,
         }
     }
 
@@ -139,6 +140,8 @@ mod tests {
             detail_type: "Paid".into(),
             detail: r#"{"order": 7}"#.into(),
             time: 5,
+            // The target's transformation is what the plugin saw; the letter is the event.
+            input: Some(r#"{"transformed": true}"#.into()),
         };
         let last = LastError {
             code: "SDK_CLIENT_ERROR",

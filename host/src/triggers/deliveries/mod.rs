@@ -3,8 +3,9 @@
 //! bodies are on disk, not in memory. One worker per host claims due deliveries, at most
 //! `DELIVERIES_IN_FLIGHT` at once and a tenant's `limits.concurrency` of them per tenant,
 //! so a slow target holds only its own share. A failed delivery is tried again after a
-//! pause that doubles each time (1 s, 2 s, 4 s, ... at most 5 minutes), as its policy
-//! allows (`tenants::delivery`: attempts and maximum age, kept with the delivery); one
+//! pause that doubles each time (1 s, 2 s, 4 s, ... at most 5 minutes, each drawn
+//! between half and all of that: EventBridge's jitter), or on its own schedule (a
+//! webhook subscription's SNS delivery policy), as its policy allows (`tenants::delivery`: attempts and maximum age, kept with the delivery); one
 //! that fails past it goes to its dead-letter queue (`dead_letter`) or is dropped, with a
 //! log line and `orquesta_deliveries_failed_total`, and stays listed as failed for the
 //! admin API for `FAILED_KEPT_MS`. At least once: a host that stops mid-delivery leaves it
@@ -30,6 +31,7 @@ use crate::engine::InvokeError;
 use crate::engine::limits::capability::DELIVERIES_IN_FLIGHT;
 use crate::store::delivery::ClaimedDelivery;
 use crate::store::{Backend, Store, now_ms};
+use crate::tenants::delivery::HealthyRetryPolicy;
 use dead_letter::{Exhausted, LastError};
 
 /// The pause before the first retry; it doubles with each one, up to the most.
@@ -157,19 +159,32 @@ async fn claim(
     Ok(taken)
 }
 
-/// The pause after attempt `attempts` failed: 1 s, doubled for each attempt before it.
-fn retry_pause_ms(attempts: u32) -> u64 {
+/// The pause after attempt `attempts` failed on the host's schedule: 1 s, doubled for
+/// each attempt before it (at most 5 minutes), with jitter as EventBridge retries: its
+/// upper half is `jitter` (0 to 1) of the way, so the pause is between half the doubled
+/// pause and all of it, and retries of deliveries that failed together spread out.
+fn retry_pause_ms(attempts: u32, jitter: f64) -> u64 {
     let doublings = attempts.saturating_sub(1).min(20);
-    (RETRY_PAUSE_MS << doublings).min(MAX_RETRY_PAUSE_MS)
+    let full = (RETRY_PAUSE_MS << doublings).min(MAX_RETRY_PAUSE_MS);
+    let half = full / 2;
+    half + ((full - half) as f64 * jitter.clamp(0.0, 1.0)).round() as u64
 }
 
 /// Whether `delivery`, whose attempt just failed, may be tried again, and when; or why
-/// not.
-fn next_attempt(delivery: &ClaimedDelivery, now: i64) -> Result<u64, Exhausted> {
+/// not. `jitter` (0 to 1) places the pause within its bounds on the host's schedule; a
+/// delivery with its own (SNS's delivery policy) follows that, without jitter.
+fn next_attempt(delivery: &ClaimedDelivery, now: i64, jitter: f64) -> Result<u64, Exhausted> {
     if delivery.attempts >= delivery.max_attempts {
         return Err(Exhausted::Attempts);
     }
-    let pause = retry_pause_ms(delivery.attempts);
+    let own = delivery
+        .retry_schedule
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<HealthyRetryPolicy>(s).ok());
+    let pause = match own {
+        Some(policy) => policy.pause_ms(delivery.attempts),
+        None => retry_pause_ms(delivery.attempts, jitter),
+    };
     match delivery.expires_at {
         Some(at) if now.saturating_add(pause as i64) > at => Err(Exhausted::Age),
         _ => Ok(pause),
@@ -192,7 +207,7 @@ async fn deliver(app: &App, delivery: ClaimedDelivery) {
         Ok(()) => store.delivery_done(&delivery).await,
         Err(failure) => {
             let next = if failure.retry {
-                next_attempt(&delivery, now_ms())
+                next_attempt(&delivery, now_ms(), fastrand::f64())
             } else {
                 Err(Exhausted::Attempts)
             };
@@ -267,16 +282,13 @@ async fn to_dead_letter(
         .get(tenant)
         .ok_or_else(|| format!("tenant `{tenant}` is not serving"))?;
     let (body, attributes) = dead_letter::letter(delivery, last);
-    let size = body.len()
-        + attributes
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
     let limits = &runtime.config.limits;
-    // What failed was held to the size limit when it was sent; its wrapping is not held
-    // again (as with a topic's envelope).
+    // What failed was held to the size limit when it was sent; its wrapping (SNS's
+    // document, EventBridge's envelope and attributes) is held to the bound of a topic's
+    // document, as a queue subscription's is: past it the letter is refused (and the
+    // delivery dropped, saying why).
     let sending = crate::triggers::queue::Sending {
-        max_bytes: limits.max_message_bytes().max(size),
+        max_bytes: crate::triggers::topic::envelope::max_document_bytes(limits.max_message_bytes()),
         max_depth: limits.queue_depth,
         depth: delivery.depth,
     };
@@ -431,31 +443,82 @@ mod tests {
             origin: String::new(),
             created_at: 0,
             receipt: String::new(),
+            retry_schedule: None,
         }
     }
 
     #[test]
     fn retries_back_off_and_stop_at_the_policy() {
-        let pauses: Vec<u64> = (1..=12).map(retry_pause_ms).collect();
+        // At the top of the jitter: the doubled pause itself.
+        let pauses: Vec<u64> = (1..=12).map(|a| retry_pause_ms(a, 1.0)).collect();
         assert_eq!(&pauses[..4], [1_000, 2_000, 4_000, 8_000]);
         assert_eq!(pauses[11], MAX_RETRY_PAUSE_MS);
-        assert_eq!(retry_pause_ms(185), MAX_RETRY_PAUSE_MS);
+        assert_eq!(retry_pause_ms(185, 1.0), MAX_RETRY_PAUSE_MS);
         // Attempts: three in all means two retries.
-        assert_eq!(next_attempt(&claimed(1, 3, None), 0), Ok(1_000));
-        assert_eq!(next_attempt(&claimed(2, 3, None), 0), Ok(2_000));
+        assert_eq!(next_attempt(&claimed(1, 3, None), 0, 1.0), Ok(1_000));
+        assert_eq!(next_attempt(&claimed(2, 3, None), 0, 1.0), Ok(2_000));
         assert_eq!(
-            next_attempt(&claimed(3, 3, None), 0),
+            next_attempt(&claimed(3, 3, None), 0, 1.0),
             Err(Exhausted::Attempts)
         );
         assert_eq!(
-            next_attempt(&claimed(1, 1, None), 0),
+            next_attempt(&claimed(1, 1, None), 0, 1.0),
             Err(Exhausted::Attempts)
         );
         // Age: no retry that would come past it.
-        assert_eq!(next_attempt(&claimed(1, 186, Some(1_000)), 0), Ok(1_000));
         assert_eq!(
-            next_attempt(&claimed(1, 186, Some(999)), 0),
+            next_attempt(&claimed(1, 186, Some(1_000)), 0, 1.0),
+            Ok(1_000)
+        );
+        assert_eq!(
+            next_attempt(&claimed(1, 186, Some(999)), 0, 1.0),
             Err(Exhausted::Age)
         );
+        // With less jitter the same retry comes sooner, so within the age.
+        assert_eq!(next_attempt(&claimed(1, 186, Some(999)), 0, 0.0), Ok(500));
+    }
+
+    /// Jitter keeps every pause between half the doubled pause and all of it, whatever
+    /// the source gives (out-of-range values included), and spreads the pauses out.
+    #[test]
+    fn jitter_is_bounded_and_spreads_retries() {
+        for attempts in [1, 2, 5, 9, 30, 185] {
+            let full = retry_pause_ms(attempts, 1.0);
+            assert_eq!(retry_pause_ms(attempts, 0.0), full / 2);
+            for jitter in [-1.0, 0.0, 0.25, 0.5, 0.999, 1.0, 7.0, f64::NAN] {
+                let pause = retry_pause_ms(attempts, jitter);
+                assert!(
+                    (full / 2..=full).contains(&pause),
+                    "{attempts}: {jitter}: {pause}"
+                );
+            }
+        }
+        let mut rng = fastrand::Rng::with_seed(24);
+        let pauses: std::collections::BTreeSet<u64> =
+            (0..50).map(|_| retry_pause_ms(4, rng.f64())).collect();
+        assert!(pauses.len() > 25, "{pauses:?}");
+        assert!(pauses.iter().all(|p| (4_000..=8_000).contains(p)));
+    }
+
+    /// A delivery with SNS's delivery policy follows its phases, without jitter.
+    #[test]
+    fn an_sns_delivery_policy_sets_the_pauses() {
+        let policy = HealthyRetryPolicy {
+            num_retries: 3,
+            num_no_delay_retries: 1,
+            min_delay_target: 2,
+            max_delay_target: 2,
+            num_min_delay_retries: 0,
+            num_max_delay_retries: 0,
+            backoff_function: crate::tenants::delivery::Backoff::Linear,
+        };
+        let mut d = claimed(1, 4, None);
+        d.retry_schedule = Some(serde_json::to_string(&policy).unwrap());
+        for (attempts, pause) in [(1, 0), (2, 2_000), (3, 2_000)] {
+            d.attempts = attempts;
+            assert_eq!(next_attempt(&d, 0, 0.3), Ok(pause), "{attempts}");
+        }
+        d.attempts = 4;
+        assert_eq!(next_attempt(&d, 0, 0.3), Err(Exhausted::Attempts));
     }
 }

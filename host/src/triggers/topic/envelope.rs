@@ -20,6 +20,31 @@ pub fn topic_arn(tenant: &str, topic: &str) -> String {
     format!("orquesta:{tenant}:{topic}")
 }
 
+/// The most a notification document may take, in bytes: half again the tenant's message
+/// cap (`limits.max_message_kb`; 384 KiB by default). The publication was held to the cap;
+/// its wrapping adds the fixed keys (about 400 bytes) and JSON escaping, which a body
+/// dense with quotes, backslashes or control characters can make up to six times larger.
+/// Half again leaves room for the keys and the escaping of ordinary JSON bodies, and
+/// keeps what a queue, the store or a webhook receives within a known bound.
+pub fn max_document_bytes(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_add(max_message_bytes / 2)
+}
+
+/// `document`'s text, refused when it passes `max_document_bytes`.
+pub fn bounded_text(document: &Value, max_message_bytes: usize) -> Result<String, String> {
+    let text = document.to_string();
+    let max = max_document_bytes(max_message_bytes);
+    if text.len() > max {
+        return Err(format!(
+            "SNS's notification document of this publication would be {} bytes, past {max} \
+             (half again limits.max_message_kb): its body or attributes hold too many \
+             characters JSON escapes",
+            text.len()
+        ));
+    }
+    Ok(text)
+}
+
 /// What one publication is about.
 pub struct Notice<'a> {
     pub id: &'a str,
@@ -130,5 +155,55 @@ mod tests {
         assert!(bare.get("Subject").is_none(), "{bare}");
         assert!(bare.get("MessageAttributes").is_none(), "{bare}");
         assert_eq!(bare["Timestamp"], "1970-01-01T00:00:00.000Z");
+    }
+
+    /// Attack: a publication just under the cap whose every character JSON escapes
+    /// (control characters: six bytes each; quotes and backslashes: two) in its body, its
+    /// subject or its attributes cannot make a document past the bound; an ordinary
+    /// near-cap JSON body still goes through.
+    #[test]
+    fn a_near_cap_publication_that_escapes_cannot_pass_the_bound() {
+        let cap = 256 * 1024;
+        let bound = max_document_bytes(cap);
+        assert_eq!(bound, 384 * 1024);
+        let near = cap - 64;
+        let doc = |subject: Option<&str>, body: &str, attributes: &[(String, String)]| {
+            notification(&Notice {
+                id: "m",
+                tenant: "acme",
+                topic: "news",
+                subject,
+                body,
+                attributes,
+                time_ms: 0,
+            })
+        };
+        for (what, document) in [
+            ("control characters", doc(None, &"\u{1}".repeat(near), &[])),
+            ("quotes", doc(None, &"\"".repeat(near), &[])),
+            ("backslashes", doc(None, &"\\".repeat(near), &[])),
+            ("a subject", doc(Some(&"\u{1f}".repeat(near)), "x", &[])),
+            (
+                "an attribute",
+                doc(None, "x", &[("k".to_string(), "\"".repeat(near))]),
+            ),
+        ] {
+            let err = bounded_text(&document, cap).unwrap_err();
+            assert!(err.contains("past 393216"), "{what}: {err}");
+        }
+        // A JSON body of the cap, quotes a fifth of it, passes and stays within the bound.
+        let mut body = String::from("[");
+        while body.len() < near - 16 {
+            body.push_str("\"abcdefgh\",");
+        }
+        body.push_str("\"z\"]");
+        let text = bounded_text(&doc(Some("s"), &body, &[]), cap).expect("within the bound");
+        assert!(text.len() <= bound && text.len() > near, "{}", text.len());
+        // At the bound exactly, accepted; one byte more is not.
+        let exact = doc(None, "", &[]).to_string().len();
+        let fill = "x".repeat(bound - exact);
+        assert!(bounded_text(&doc(None, &fill, &[]), cap).is_ok());
+        let over = "x".repeat(bound - exact + 1);
+        assert!(bounded_text(&doc(None, &over, &[]), cap).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! The topic trigger (SNS): a publication goes to every subscription whose filter policy
 //! matches. Queue subscriptions are written before the call returns; plugin and webhook
 //! subscriptions become deliveries in the store, made by `deliveries`. A queue
-//! subscription receives SNS's notification document (`envelope`) unless it sets
-//! `raw_message_delivery`.
+//! subscription receives SNS's notification document (`envelope`, held to
+//! `envelope::max_document_bytes`) unless it sets `raw_message_delivery`.
 
 pub mod envelope;
 
@@ -51,13 +51,11 @@ pub(crate) async fn publish(
         attributes: &publication.attributes,
         time_ms: now_ms(),
     };
-    // Built once, for the first subscription that wants it.
-    let mut document: Option<Value> = None;
     // What attribute policies read: JSON-array values are SNS `String.Array`s.
     let policy_attributes = crate::pattern::attributes_document(&publication.attributes);
     // A body policy needs a JSON body; a body that is not JSON matches none.
     let body_doc: Option<Value> = serde_json::from_str(&publication.body).ok();
-    let mut delivered = 0u32;
+    let mut matched = Vec::new();
     for sub in &topic.subscriptions {
         let policy = sub.policy().map_err(CapError::Invalid)?;
         let passes = match (&policy, sub.filter_scope) {
@@ -69,11 +67,28 @@ pub(crate) async fn publish(
                 .as_ref()
                 .is_some_and(|d| p.matches(d, Numbers::Json)),
         };
-        if !passes {
-            continue;
+        if passes {
+            matched.push((sub, sub.target().map_err(CapError::Invalid)?));
         }
-        delivered += 1;
-        match sub.target().map_err(CapError::Invalid)? {
+    }
+    // SNS's document, built and held to its bound before any subscription receives the
+    // publication, when one that gets it matched: a publication whose wrapping would
+    // pass the bound reaches none of them.
+    let wrapped = matched.iter().any(|(sub, target)| match target {
+        Target::Queue(_) => !sub.raw_message_delivery,
+        Target::Webhook(_) => true,
+        _ => false,
+    });
+    let document = if wrapped {
+        let doc = envelope::notification(&notice);
+        let max = fanout.limits.max_message_bytes();
+        Some(envelope::bounded_text(&doc, max).map_err(CapError::Invalid)?)
+    } else {
+        None
+    };
+    let delivered = matched.len() as u32;
+    for (sub, target) in matched {
+        match target {
             Target::Queue(q) if sub.raw_message_delivery => {
                 // Raw message delivery: the body as published, with its attributes.
                 fanout
@@ -86,13 +101,11 @@ pub(crate) async fn publish(
                     .await?;
             }
             Target::Queue(q) => {
-                let doc = document.get_or_insert_with(|| envelope::notification(&notice));
-                // The publication was held to the size limit above; its wrapping (JSON
-                // escaping, at most 6 bytes a byte, and the fixed keys) is not held again,
-                // as SNS delivers to SQS what it accepted.
-                let text = doc.to_string();
+                let text = built(&document)?;
+                // The document is held to `envelope::max_document_bytes`, past the
+                // queue's message cap by at most half of it (its wrapping).
                 let mut sending = fanout.sending(depth);
-                sending.max_bytes = sending.max_bytes.max(text.len());
+                sending.max_bytes = envelope::max_document_bytes(sending.max_bytes);
                 fanout.to_queue_with(q, text, Vec::new(), sending).await?;
             }
             Target::Plugin(p) => {
@@ -108,10 +121,10 @@ pub(crate) async fn publish(
                 fanout.to_plugin(p, &event, depth, "topic", policy).await?;
             }
             Target::Webhook(url) => {
-                let doc = document.get_or_insert_with(|| envelope::notification(&notice));
+                let text = built(&document)?;
                 let policy =
                     sub.delivery_policy(envelope::topic_arn(&fanout.tenant, &publication.topic));
-                fanout.to_webhook(url, doc, depth, policy).await?;
+                fanout.to_webhook(url, text, depth, policy).await?;
             }
             // A subscription cannot name a workflow (as with SNS).
             Target::Workflow(_) => {}
@@ -134,6 +147,14 @@ pub(crate) async fn publish(
     metrics::counter!("orquesta_topic_published_total", &labels).increment(1);
     metrics::counter!("orquesta_topic_deliveries_total", &labels).increment(u64::from(delivered));
     Ok(id)
+}
+
+/// The document built before the deliveries (whenever a subscription that receives it
+/// matched).
+fn built(document: &Option<String>) -> Result<String, CapError> {
+    document
+        .clone()
+        .ok_or_else(|| CapError::Failed("SNS's notification document was not built".into()))
 }
 
 /// Topics: publications are made as plugins and the admin API publish; what waits is

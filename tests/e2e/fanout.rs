@@ -95,13 +95,13 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test]
 async fn publications_follow_filter_policies_and_events_follow_rules() {
     // A webhook receiver on loopback.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(axum::http::HeaderMap, String)>();
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move |body: axum::Json<Value>| {
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send(body.0);
+                let _ = tx.send((headers, body));
                 "ok"
             }
         }),
@@ -186,10 +186,26 @@ async fn publications_follow_filter_policies_and_events_follow_rules() {
     .await;
     let mut hooked = Vec::new();
     while hooked.len() < 4 {
-        let doc = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("webhook deliveries")
             .unwrap();
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        // The headers SNS sends to an HTTP/S subscription, repeating the document's ids.
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        assert_eq!(header("content-type"), "text/plain; charset=UTF-8");
+        assert_eq!(header("x-amz-sns-message-type"), "Notification");
+        assert_eq!(header("x-amz-sns-message-id"), doc["MessageId"]);
+        assert_eq!(header("x-amz-sns-topic-arn"), "orquesta:acme:appointments");
+        assert_eq!(
+            header("user-agent"),
+            "Amazon Simple Notification Service Agent"
+        );
         hooked.push(doc);
     }
     assert!(
@@ -246,7 +262,8 @@ async fn publications_follow_filter_policies_and_events_follow_rules() {
         "1",
         "the plugin target got a pending or billing event"
     );
-    let late: Vec<Value> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    let late: Vec<String> =
+        std::iter::from_fn(|| rx.try_recv().ok().map(|(_, body)| body)).collect();
     assert!(
         late.is_empty(),
         "webhook deliveries past the four: {late:?}"

@@ -394,10 +394,7 @@ async fn to_webhook(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure
     let request = Request {
         method: "POST".into(),
         url: delivery.target.clone(),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("x-amz-sns-message-type".into(), "Notification".into()),
-        ],
+        headers: webhook_headers(&delivery.event),
         body: delivery.event.clone().into_bytes(),
         timeout_ms: Some(WEBHOOK_TIMEOUT_MS),
     };
@@ -409,6 +406,30 @@ async fn to_webhook(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure
         )),
         Err(e) => Err(Failure::retry("SDK_CLIENT_ERROR", e.to_string())),
     }
+}
+
+/// The headers SNS sends with a notification to an HTTP/S endpoint, so a receiver
+/// written for the cloud reads them unchanged: the document goes as `text/plain`, and the
+/// message's id and topic are repeated from it.
+fn webhook_headers(document: &str) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("content-type".into(), "text/plain; charset=UTF-8".into()),
+        (
+            "user-agent".into(),
+            "Amazon Simple Notification Service Agent".into(),
+        ),
+        ("x-amz-sns-message-type".into(), "Notification".into()),
+    ];
+    let doc: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+    for (key, header) in [
+        ("MessageId", "x-amz-sns-message-id"),
+        ("TopicArn", "x-amz-sns-topic-arn"),
+    ] {
+        if let Some(value) = doc.get(key).and_then(|v| v.as_str()) {
+            headers.push((header.into(), value.into()));
+        }
+    }
+    headers
 }
 
 /// The delivery worker of the topic, bus and schedule triggers.

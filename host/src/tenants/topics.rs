@@ -1,0 +1,131 @@
+//! `[topics.NAME]`: SNS topics and their subscriptions, with filter policies.
+
+use serde::Deserialize;
+
+use super::targets::{Compiled, target};
+use super::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy, Target, TenantConfig, delivery};
+use crate::capabilities::check_name;
+
+/// A topic (`[topics.NAME]`): a publication reaches every subscription whose filter
+/// policy matches.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// One subscription: exactly one of `queue`, `plugin`, `webhook`, `log`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// An HTTPS endpoint that gets SNS's notification JSON by POST.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    #[serde(default)]
+    pub log: bool,
+    /// An SNS filter policy (`docs/TENANTS.md`); none lets everything through.
+    #[serde(default)]
+    pub filter_policy: Option<serde_json::Value>,
+    /// What the policy looks at: the message `attributes` (default) or its JSON `body`.
+    #[serde(default)]
+    pub filter_scope: FilterScope,
+    /// SNS's `RawMessageDelivery`, for queue subscriptions: the message body as
+    /// published, with its attributes, in place of SNS's notification document.
+    #[serde(default)]
+    pub raw_message_delivery: bool,
+    /// For plugin subscriptions: retries and age (Lambda's asynchronous invocations).
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    /// SNS's redrive policy: the queue a delivery that failed past its policy goes to.
+    #[serde(default)]
+    pub dead_letter: Option<DeliveryDeadLetter>,
+    #[serde(skip)]
+    compiled: Compiled,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterScope {
+    #[default]
+    Attributes,
+    Body,
+}
+
+impl Subscription {
+    pub fn target(&self) -> Result<Target<'_>, String> {
+        target(&self.queue, &self.plugin, &self.webhook, self.log)
+    }
+
+    /// What a delivery to this subscription is held to; `topic_arn` names its origin.
+    pub fn delivery_policy(&self, topic_arn: String) -> DeliveryPolicy {
+        match self.target() {
+            Ok(Target::Plugin(_)) => DeliveryPolicy::resolve(
+                delivery::PLUGIN_SUBSCRIPTION,
+                self.retry_policy.as_ref(),
+                self.dead_letter.as_ref(),
+                topic_arn,
+            ),
+            _ => DeliveryPolicy::fixed(topic_arn, self.dead_letter.as_ref()),
+        }
+    }
+
+    /// The parsed filter policy, if any.
+    pub fn policy(&self) -> Result<Option<&crate::pattern::Pattern>, String> {
+        let Some(policy) = &self.filter_policy else {
+            return Ok(None);
+        };
+        let dialect = match self.filter_scope {
+            FilterScope::Attributes => crate::pattern::Dialect::SnsAttributes,
+            FilterScope::Body => crate::pattern::Dialect::SnsBody,
+        };
+        self.compiled
+            .0
+            .get_or_init(|| {
+                crate::pattern::Pattern::parse(policy, dialect)
+                    .map_err(|e| format!("filter_policy{e}"))
+            })
+            .as_ref()
+            .map(Some)
+            .map_err(Clone::clone)
+    }
+}
+
+/// Each subscription's policy parses and its target is one the tenant has, with the
+/// settings its kind of target takes.
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+    for (name, topic) in &tenant.topics {
+        check_name("topic", name).map_err(|e| format!("topics.{name}: {e}"))?;
+        for (i, sub) in topic.subscriptions.iter().enumerate() {
+            let at = format!("topics.{name}.subscriptions[{i}]");
+            sub.policy().map_err(|e| format!("{at}.{e}"))?;
+            let target = sub.target().map_err(|e| format!("{at}: {e}"))?;
+            tenant
+                .check_target(&target)
+                .map_err(|e| format!("{at}: {e}"))?;
+            if sub.raw_message_delivery && !matches!(target, Target::Queue(_)) {
+                return Err(format!(
+                    "{at}: raw_message_delivery applies to queue subscriptions"
+                ));
+            }
+            if let Some(policy) = &sub.retry_policy {
+                if !matches!(target, Target::Plugin(_)) {
+                    return Err(format!(
+                        "{at}: retry_policy applies to plugin subscriptions (SNS's delivery policy for HTTP endpoints is not supported)"
+                    ));
+                }
+                policy
+                    .check(delivery::PLUGIN_SUBSCRIPTION)
+                    .map_err(|e| format!("{at}.{e}"))?;
+            }
+            tenant
+                .check_dead_letter(&target, sub.dead_letter.as_ref())
+                .map_err(|e| format!("{at}.{e}"))?;
+        }
+    }
+    Ok(())
+}

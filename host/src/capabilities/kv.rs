@@ -31,6 +31,27 @@ pub struct KvConfig {
     pub buckets: Vec<String>,
 }
 
+/// Why `[kv]` was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum KvConfigError {
+    #[error("kv.buckets: {0}")]
+    Name(CapError),
+    #[error("kv.buckets: `default` is each plugin's private bucket")]
+    Private,
+}
+
+impl KvConfig {
+    pub fn validate(&self) -> Result<(), KvConfigError> {
+        for bucket in &self.buckets {
+            super::check_name(BUCKETS.names, bucket).map_err(KvConfigError::Name)?;
+            if bucket == "default" {
+                return Err(KvConfigError::Private);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where a key lives: the tenant, and either a plugin's private bucket or a shared one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {

@@ -2,10 +2,11 @@
 
 use serde::Deserialize;
 
-use super::targets::Compiled;
-use super::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy, Target, TenantConfig};
+use super::targets::{Compiled, NotOneTarget, PatternRefused};
+use super::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy, Target, TenantConfig, TenantError};
 use super::{delivery, transform};
 use crate::capabilities::check_name;
+use crate::pattern::{Dialect, Pattern};
 
 /// An event bus (`[buses.NAME]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -58,7 +59,7 @@ pub struct RuleTarget {
 impl RuleTarget {
     /// Whether the target changes what it receives (`input`, `input_path`,
     /// `input_transformer`); at most one may be given.
-    pub(super) fn check_input(&self) -> Result<bool, String> {
+    pub(super) fn check_input(&self, at: &str) -> Result<bool, TenantError> {
         let given = [
             self.input.is_some(),
             self.input_path.is_some(),
@@ -70,7 +71,10 @@ impl RuleTarget {
         match given {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err("give at most one of input, input_path and input_transformer".into()),
+            _ => Err(TenantError::rule(
+                at,
+                "give at most one of input, input_path and input_transformer",
+            )),
         }
     }
 
@@ -95,61 +99,47 @@ impl RuleTarget {
         )
     }
 
-    pub fn target(&self) -> Result<Target<'_>, String> {
-        match (&self.queue, &self.plugin, &self.workflow, self.log) {
-            (Some(q), None, None, false) => Ok(Target::Queue(q)),
-            (None, Some(p), None, false) => Ok(Target::Plugin(p)),
-            (None, None, Some(w), false) => Ok(Target::Workflow(w)),
-            (None, None, None, true) => Ok(Target::Log),
-            _ => Err("give exactly one of queue, plugin, workflow or log = true".into()),
-        }
+    pub fn target(&self) -> Result<Target<'_>, NotOneTarget> {
+        let workflow = self.workflow.as_deref().map(Target::Workflow);
+        let kinds = "queue, plugin, workflow or log";
+        Target::one_of(&self.queue, &self.plugin, workflow, self.log, kinds)
     }
 }
 
 impl RuleConfig {
-    pub fn pattern(&self) -> Result<&crate::pattern::Pattern, String> {
+    pub fn pattern(&self) -> Result<&Pattern, PatternRefused> {
         self.compiled
-            .0
-            .get_or_init(|| {
-                crate::pattern::Pattern::parse(&self.pattern, crate::pattern::Dialect::EventBridge)
-                    .map_err(|e| format!("pattern{e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+            .get("pattern", &self.pattern, Dialect::EventBridge)
     }
 }
 
 /// Each rule's pattern parses and each target is one the tenant has, with the settings
 /// its kind of target takes.
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, bus) in &tenant.buses {
-        check_name("bus", name).map_err(|e| format!("buses.{name}: {e}"))?;
+        check_name("bus", name).map_err(TenantError::name(format!("buses.{name}")))?;
         for (i, rule) in bus.rules.iter().enumerate() {
             let at = format!("buses.{name}.rules[{i}]");
-            rule.pattern().map_err(|e| format!("{at}.{e}"))?;
+            rule.pattern().map_err(TenantError::pattern(&at))?;
             if rule.targets.is_empty() {
-                return Err(format!("{at}: a rule needs at least one target"));
+                return Err(TenantError::rule(at, "a rule needs at least one target"));
             }
             for (j, t) in rule.targets.iter().enumerate() {
-                let target = t.target().map_err(|e| format!("{at}: {e}"))?;
-                tenant
-                    .check_target(&target)
-                    .map_err(|e| format!("{at}: {e}"))?;
-                let transformed = t
-                    .check_input()
-                    .map_err(|e| format!("{at}.targets[{j}]: {e}"))?;
+                let target = t.target().map_err(TenantError::target(&at))?;
+                tenant.check_target(&at, &target)?;
+                let at = format!("{at}.targets[{j}]");
+                let transformed = t.check_input(&at)?;
                 if let Some(policy) = &t.retry_policy {
                     policy
                         .check(delivery::BUS_TARGET)
-                        .map_err(|e| format!("{at}.targets[{j}].{e}"))?;
+                        .map_err(TenantError::within(&at))?;
                 }
-                tenant
-                    .check_dead_letter(&target, t.dead_letter.as_ref())
-                    .map_err(|e| format!("{at}.targets[{j}].{e}"))?;
+                tenant.check_dead_letter(&at, &target, t.dead_letter.as_ref())?;
                 // A plugin's bus handler takes a bus event, not any JSON.
                 if transformed && matches!(target, Target::Plugin(_)) {
-                    return Err(format!(
-                        "{at}.targets[{j}]: input, input_path and input_transformer apply to queue, workflow and log targets; a plugin target receives the bus event"
+                    return Err(TenantError::rule(
+                        at,
+                        "input, input_path and input_transformer apply to queue, workflow and log targets; a plugin target receives the bus event",
                     ));
                 }
             }

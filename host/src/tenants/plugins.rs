@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::TenantConfig;
+use super::{TenantConfig, TenantError};
 use crate::capabilities::secrets::{self, SecretRef};
 use crate::capabilities::{Grant, Grants, Secret, check_name};
 
@@ -48,25 +48,30 @@ impl PluginConfig {
     }
 
     /// Reads every secret now, so a missing one fails the load rather than a request.
-    pub fn resolve_secrets(&self, plugin: &str) -> Result<BTreeMap<String, Secret>, String> {
+    pub fn resolve_secrets(&self, plugin: &str) -> Result<BTreeMap<String, Secret>, TenantError> {
         self.secrets
             .iter()
             .map(|(name, r)| {
                 r.resolve()
                     .map(|s| (name.clone(), s))
-                    .map_err(|e| format!("plugins.{plugin}.secrets.{name}: {e}"))
+                    .map_err(|source| TenantError::Secret {
+                        at: format!("plugins.{plugin}.secrets.{name}"),
+                        source,
+                    })
             })
             .collect()
     }
 }
 
 /// Plugin names and secret sources.
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, plugin) in &tenant.plugins {
-        check_name("plugin", name).map_err(|e| format!("plugins.{name}: {e}"))?;
+        check_name("plugin", name).map_err(TenantError::name(format!("plugins.{name}")))?;
         for (secret, r) in &plugin.secrets {
-            r.validate()
-                .map_err(|e| format!("plugins.{name}.secrets.{secret}: {e}"))?;
+            r.validate().map_err(|source| TenantError::Secret {
+                at: format!("plugins.{name}.secrets.{secret}"),
+                source,
+            })?;
         }
     }
     Ok(())
@@ -74,7 +79,7 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
 
 impl TenantConfig {
     /// Every name a plugin is granted is one the tenant declares (or `"*"`).
-    pub(super) fn check_grants(&self) -> Result<(), String> {
+    pub(super) fn check_grants(&self) -> Result<(), TenantError> {
         for (name, plugin) in &self.plugins {
             for grant in crate::capabilities::grants() {
                 let Some((section, declared)) = self.declared(grant) else {
@@ -86,10 +91,8 @@ impl TenantConfig {
                     .iter()
                     .find(|g| *g != "*" && !declared.contains(&g.as_str()))
                 {
-                    return Err(format!(
-                        "plugins.{name}.allow.{}: `{missing}` is not one of the tenant's {section}",
-                        grant.key
-                    ));
+                    let at = format!("plugins.{name}.allow.{}:", grant.key);
+                    return Err(TenantError::undeclared(at, missing, section));
                 }
             }
         }
@@ -97,20 +100,15 @@ impl TenantConfig {
     }
 
     /// The section declaring what `grant` names, and the names it declares; `None` when
-    /// any name may be granted (outbound hosts, blob buckets).
+    /// any name may be granted (outbound hosts, blob buckets). A capability's own
+    /// section answers for its grants (`Sections::declared`); the tenant's queues,
+    /// topics, buses and workflows, which the messaging capabilities send to, here.
     fn declared(&self, grant: Grant) -> Option<(&'static str, Vec<&str>)> {
-        use crate::capabilities::{kv, messaging, notify, sql};
-        let names = if grant == kv::BUCKETS {
-            (
-                "kv.buckets",
-                self.kv.buckets.iter().map(String::as_str).collect(),
-            )
-        } else if grant == sql::DATABASES {
-            (
-                "databases",
-                self.databases.keys().map(String::as_str).collect(),
-            )
-        } else if grant == messaging::QUEUES {
+        use crate::capabilities::{messaging, notify};
+        if let Some(declared) = self.capabilities.declared(grant) {
+            return Some(declared);
+        }
+        let (section, names): (_, Vec<&str>) = if grant == messaging::QUEUES {
             ("queues", self.queues.keys().map(String::as_str).collect())
         } else if grant == notify::TOPICS {
             ("topics", self.topics.keys().map(String::as_str).collect())
@@ -124,6 +122,6 @@ impl TenantConfig {
         } else {
             return None;
         };
-        Some(names)
+        Some((section, names))
     }
 }

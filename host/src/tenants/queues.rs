@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::TenantConfig;
+use super::{TenantConfig, TenantError};
 use crate::capabilities::check_name;
 
 /// One of the tenant's queues (`[queues.NAME]`), with SQS's settings and defaults.
@@ -68,13 +68,21 @@ mod queue_defaults {
 }
 
 impl QueueConfig {
-    fn validate(&self, tenant: &TenantConfig) -> Result<(), String> {
+    /// Checks queue `name` of `tenant`.
+    fn validate(&self, name: &str, tenant: &TenantConfig) -> Result<(), TenantError> {
         use crate::engine::limits::capability as l;
-        let within = |what: &str, v: u32, lo: u32, hi: u32| {
-            if (lo..=hi).contains(&v) {
+        let at = format!("queues.{name}");
+        let within = |what: &'static str, got: u32, lo: u32, hi: u32| {
+            if (lo..=hi).contains(&got) {
                 Ok(())
             } else {
-                Err(format!("{what} must be {lo}-{hi}, got {v}"))
+                Err(TenantError::OutOfRange {
+                    at: at.clone(),
+                    what,
+                    got,
+                    lo,
+                    hi,
+                })
             }
         };
         within(
@@ -99,15 +107,14 @@ impl QueueConfig {
             )?;
             match tenant.queues.get(&dl.queue) {
                 None => {
-                    return Err(format!(
-                        "dead_letter.queue `{}` is not one of the tenant's queues",
-                        dl.queue
-                    ));
+                    let at = format!("{at}: dead_letter.queue");
+                    return Err(TenantError::undeclared(at, &dl.queue, "queues"));
                 }
                 Some(dlq) if dlq.fifo != self.fifo => {
-                    return Err(
-                        "a dead-letter queue must be FIFO exactly when its source is".into(),
-                    );
+                    return Err(TenantError::rule(
+                        at.clone(),
+                        "a dead-letter queue must be FIFO exactly when its source is",
+                    ));
                 }
                 Some(_) => {}
             }
@@ -121,10 +128,8 @@ impl QueueConfig {
                 l::QUEUE_MAX_CONCURRENCY,
             )?;
             if !tenant.plugins.contains_key(&c.plugin) {
-                return Err(format!(
-                    "consumer.plugin `{}` is not one of the tenant's plugins",
-                    c.plugin
-                ));
+                let at = format!("{at}: consumer.plugin");
+                return Err(TenantError::undeclared(at, &c.plugin, "plugins"));
             }
         }
         Ok(())
@@ -132,17 +137,16 @@ impl QueueConfig {
 }
 
 /// Each queue's settings are within bounds and what it names is the tenant's.
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, queue) in &tenant.queues {
-        check_name("queue", name).map_err(|e| format!("queues.{name}: {e}"))?;
-        queue
-            .validate(tenant)
-            .map_err(|e| format!("queues.{name}: {e}"))?;
+        check_name("queue", name).map_err(TenantError::name(format!("queues.{name}")))?;
+        queue.validate(name, tenant)?;
         if let Some(dl) = &queue.dead_letter
             && dl.queue == *name
         {
-            return Err(format!(
-                "queues.{name}.dead_letter: a queue cannot be its own dead-letter queue"
+            return Err(TenantError::rule(
+                format!("queues.{name}.dead_letter"),
+                "a queue cannot be its own dead-letter queue",
             ));
         }
     }

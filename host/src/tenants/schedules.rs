@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{RuleTarget, TenantConfig};
+use super::{RuleTarget, TenantConfig, TenantError};
 use crate::capabilities::check_name;
 
 /// A schedule (`[schedules.NAME]`): each tick sends `input` to `target`, once across all
@@ -35,32 +35,26 @@ impl ScheduleConfig {
 
 /// Each schedule's expression parses and its target is one the tenant has, without the
 /// bus targets' input transformation, retries and dead letters.
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, schedule) in &tenant.schedules {
-        check_name("schedule", name).map_err(|e| format!("schedules.{name}: {e}"))?;
-        schedule
-            .parsed()
-            .map_err(|e| format!("schedules.{name}.expression: {e}"))?;
-        tenant
-            .check_target(
-                &schedule
-                    .target
-                    .target()
-                    .map_err(|e| format!("schedules.{name}.target: {e}"))?,
-            )
-            .map_err(|e| format!("schedules.{name}.target: {e}"))?;
-        if schedule
-            .target
-            .check_input()
-            .map_err(|e| format!("schedules.{name}.target: {e}"))?
-        {
-            return Err(format!(
-                "schedules.{name}.target: input, input_path and input_transformer apply to bus rule targets"
+        check_name("schedule", name).map_err(TenantError::name(format!("schedules.{name}")))?;
+        schedule.parsed().map_err(|e| TenantError::Schedule {
+            name: name.clone(),
+            error: e.to_string(),
+        })?;
+        let at = format!("schedules.{name}.target");
+        let target = schedule.target.target().map_err(TenantError::target(&at))?;
+        tenant.check_target(&at, &target)?;
+        if schedule.target.check_input(&at)? {
+            return Err(TenantError::rule(
+                at,
+                "input, input_path and input_transformer apply to bus rule targets",
             ));
         }
         if schedule.target.retry_policy.is_some() || schedule.target.dead_letter.is_some() {
-            return Err(format!(
-                "schedules.{name}.target: retry_policy and dead_letter apply to bus rule targets and topic subscriptions"
+            return Err(TenantError::rule(
+                at,
+                "retry_policy and dead_letter apply to bus rule targets and topic subscriptions",
             ));
         }
     }

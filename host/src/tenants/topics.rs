@@ -2,9 +2,11 @@
 
 use serde::Deserialize;
 
-use super::targets::{Compiled, target};
-use super::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy, Target, TenantConfig, delivery};
+use super::delivery;
+use super::targets::{Compiled, NotOneTarget, PatternRefused};
+use super::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy, Target, TenantConfig, TenantError};
 use crate::capabilities::check_name;
+use crate::pattern::{Dialect, Pattern};
 
 /// A topic (`[topics.NAME]`): a publication reaches every subscription whose filter
 /// policy matches.
@@ -57,8 +59,10 @@ pub enum FilterScope {
 }
 
 impl Subscription {
-    pub fn target(&self) -> Result<Target<'_>, String> {
-        target(&self.queue, &self.plugin, &self.webhook, self.log)
+    pub fn target(&self) -> Result<Target<'_>, NotOneTarget> {
+        let webhook = self.webhook.as_deref().map(Target::Webhook);
+        let kinds = "queue, plugin, webhook or log";
+        Target::one_of(&self.queue, &self.plugin, webhook, self.log, kinds)
     }
 
     /// What a delivery to this subscription is held to; `topic_arn` names its origin.
@@ -75,56 +79,48 @@ impl Subscription {
     }
 
     /// The parsed filter policy, if any.
-    pub fn policy(&self) -> Result<Option<&crate::pattern::Pattern>, String> {
+    pub fn policy(&self) -> Result<Option<&Pattern>, PatternRefused> {
         let Some(policy) = &self.filter_policy else {
             return Ok(None);
         };
         let dialect = match self.filter_scope {
-            FilterScope::Attributes => crate::pattern::Dialect::SnsAttributes,
-            FilterScope::Body => crate::pattern::Dialect::SnsBody,
+            FilterScope::Attributes => Dialect::SnsAttributes,
+            FilterScope::Body => Dialect::SnsBody,
         };
         self.compiled
-            .0
-            .get_or_init(|| {
-                crate::pattern::Pattern::parse(policy, dialect)
-                    .map_err(|e| format!("filter_policy{e}"))
-            })
-            .as_ref()
+            .get("filter_policy", policy, dialect)
             .map(Some)
-            .map_err(Clone::clone)
     }
 }
 
 /// Each subscription's policy parses and its target is one the tenant has, with the
 /// settings its kind of target takes.
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, topic) in &tenant.topics {
-        check_name("topic", name).map_err(|e| format!("topics.{name}: {e}"))?;
+        check_name("topic", name).map_err(TenantError::name(format!("topics.{name}")))?;
         for (i, sub) in topic.subscriptions.iter().enumerate() {
             let at = format!("topics.{name}.subscriptions[{i}]");
-            sub.policy().map_err(|e| format!("{at}.{e}"))?;
-            let target = sub.target().map_err(|e| format!("{at}: {e}"))?;
-            tenant
-                .check_target(&target)
-                .map_err(|e| format!("{at}: {e}"))?;
+            sub.policy().map_err(TenantError::pattern(&at))?;
+            let target = sub.target().map_err(TenantError::target(&at))?;
+            tenant.check_target(&at, &target)?;
             if sub.raw_message_delivery && !matches!(target, Target::Queue(_)) {
-                return Err(format!(
-                    "{at}: raw_message_delivery applies to queue subscriptions"
+                return Err(TenantError::rule(
+                    at,
+                    "raw_message_delivery applies to queue subscriptions",
                 ));
             }
             if let Some(policy) = &sub.retry_policy {
                 if !matches!(target, Target::Plugin(_)) {
-                    return Err(format!(
-                        "{at}: retry_policy applies to plugin subscriptions (SNS's delivery policy for HTTP endpoints is not supported)"
+                    return Err(TenantError::rule(
+                        at,
+                        "retry_policy applies to plugin subscriptions (SNS's delivery policy for HTTP endpoints is not supported)",
                     ));
                 }
                 policy
                     .check(delivery::PLUGIN_SUBSCRIPTION)
-                    .map_err(|e| format!("{at}.{e}"))?;
+                    .map_err(TenantError::within(&at))?;
             }
-            tenant
-                .check_dead_letter(&target, sub.dead_letter.as_ref())
-                .map_err(|e| format!("{at}.{e}"))?;
+            tenant.check_dead_letter(&at, &target, sub.dead_letter.as_ref())?;
         }
     }
     Ok(())

@@ -1,11 +1,11 @@
 //! `[workflows.NAME]`: state machines (Amazon States Language) whose Task states name the
 //! tenant's plugins.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::TenantConfig;
+use super::{TenantConfig, TenantError};
 use crate::capabilities::check_name;
 
 /// A workflow (`[workflows.NAME]`): a state machine whose Task states name the tenant's
@@ -21,19 +21,45 @@ pub struct WorkflowConfig {
     pub document: serde_json::Value,
 }
 
+impl WorkflowConfig {
+    /// Reads the definition of workflow `name`, relative to `dir` (the tenant file's).
+    pub(super) fn read_definition(&mut self, name: &str, dir: &Path) -> Result<(), TenantError> {
+        let file = dir.join(&self.definition);
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| TenantError::DefinitionUnreadable {
+                name: name.to_string(),
+                error: e.to_string(),
+                file: file.clone(),
+            })?;
+        self.document =
+            serde_json::from_str(&text).map_err(|e| TenantError::DefinitionNotJson {
+                name: name.to_string(),
+                error: e.to_string(),
+                file,
+            })?;
+        Ok(())
+    }
+}
+
 /// Each workflow's definition parses, and its Task resources are the tenant's plugins.
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, workflow) in &tenant.workflows {
-        check_name("workflow", name).map_err(|e| format!("workflows.{name}: {e}"))?;
-        let machine = crate::workflow::Machine::parse(&workflow.document)
-            .map_err(|e| format!("workflows.{name}: {e}"))?;
+        check_name("workflow", name).map_err(TenantError::name(format!("workflows.{name}")))?;
+        let machine = crate::workflow::Machine::parse(&workflow.document).map_err(|e| {
+            TenantError::Workflow {
+                name: name.clone(),
+                error: e.to_string(),
+            }
+        })?;
         if let Some(r) = machine
             .resources()
             .into_iter()
             .find(|r| !tenant.plugins.contains_key(*r))
         {
-            return Err(format!(
-                "workflows.{name}: Task resource `{r}` is not one of the tenant's plugins"
+            return Err(TenantError::undeclared(
+                format!("workflows.{name}: Task resource"),
+                r,
+                "plugins",
             ));
         }
     }

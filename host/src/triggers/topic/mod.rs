@@ -59,7 +59,7 @@ pub(crate) async fn publish(
     let body_doc: Option<Value> = serde_json::from_str(&publication.body).ok();
     let mut delivered = 0u32;
     for sub in &topic.subscriptions {
-        let policy = sub.policy().map_err(CapError::Invalid)?;
+        let policy = sub.policy().map_err(|e| CapError::Invalid(e.to_string()))?;
         let passes = match (&policy, sub.filter_scope) {
             (None, _) => true,
             (Some(p), FilterScope::Attributes) => {
@@ -73,7 +73,7 @@ pub(crate) async fn publish(
             continue;
         }
         delivered += 1;
-        match sub.target().map_err(CapError::Invalid)? {
+        match sub.target().map_err(|e| CapError::Invalid(e.to_string()))? {
             Target::Queue(q) if sub.raw_message_delivery => {
                 // Raw message delivery: the body as published, with its attributes.
                 fanout

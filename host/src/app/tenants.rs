@@ -229,6 +229,22 @@ pub enum FileNameError {
     },
 }
 
+/// Why the service does not serve a tenant file; the tenant's status shows it.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    #[error(transparent)]
+    Refused(#[from] ConfigError<PrepareError>),
+    #[error("{}: {error}", file.display())]
+    Build { file: PathBuf, error: BuildError },
+    /// Files whose names differ only in case (`names`, as the message lists them).
+    #[error(
+        "{}: not loaded: {names} name one tenant but for case; on a case-insensitive \
+         filesystem they would share its directories: rename all but one",
+        file.display()
+    )]
+    CaseClash { file: PathBuf, names: String },
+}
+
 /// Why a runtime could not be made of a tenant file [`prepare`] accepted.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BuildError {
@@ -475,12 +491,10 @@ impl TenantRegistry {
                     .filter_map(|f| f.parent().map(Path::to_path_buf)),
             );
             if let Some(others) = collisions.get(&name.to_lowercase()) {
-                let reason = format!(
-                    "{}: not loaded: {} name one tenant but for case; on a case-insensitive \
-                     filesystem they would share its directories: rename all but one",
-                    path.display(),
-                    others.join(" and ")
-                );
+                let reason = LoadError::CaseClash {
+                    file: path.clone(),
+                    names: others.join(" and "),
+                };
                 // Seen as nothing: once the clash is gone the file loads on the next scan.
                 self.record(name, path, String::new(), Err(reason));
                 continue;
@@ -498,10 +512,14 @@ impl TenantRegistry {
                 secrets: true,
             };
             let built = prepare(name, path, &text, &checks)
-                .map_err(|e| e.to_string())
+                .map_err(LoadError::from)
                 .and_then(|prepared| {
-                    TenantRuntime::build(name, prepared, services)
-                        .map_err(|e| format!("{}: {e}", path.display()))
+                    TenantRuntime::build(name, prepared, services).map_err(|error| {
+                        LoadError::Build {
+                            file: path.clone(),
+                            error,
+                        }
+                    })
                 });
             self.record(name, path, seen, built);
         }
@@ -524,7 +542,13 @@ impl TenantRegistry {
         }
     }
 
-    fn record(&self, name: &str, path: &Path, text: String, built: Result<TenantRuntime, String>) {
+    fn record(
+        &self,
+        name: &str,
+        path: &Path,
+        text: String,
+        built: Result<TenantRuntime, LoadError>,
+    ) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
             runtime: None,
@@ -552,7 +576,7 @@ impl TenantRegistry {
             }
             Err(e) => {
                 tracing::warn!(tenant = name, error = %e, "tenant config refused; the last good config keeps serving");
-                entry.status.error = Some(e);
+                entry.status.error = Some(e.to_string());
             }
         }
         entry.status.serving = entry.runtime.is_some();

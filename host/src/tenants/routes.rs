@@ -333,8 +333,21 @@ mod tests {
         );
         let literal = RouteTemplate::parse("/caf\u{e9}/{x}").unwrap();
         assert!(literal.matches("/caf%C3%A9/1").is_some());
-        assert!(RouteTemplate::parse("/a/{x+}/b").is_err());
-        assert!(RouteTemplate::parse("a").is_err());
-        assert!(RouteTemplate::parse("/a/b{c}").is_err());
+        assert!(matches!(
+            RouteTemplate::parse("/a/{x+}/b"),
+            Err(TemplateError::RestNotLast { name, .. }) if name == "x+"
+        ));
+        assert_eq!(
+            RouteTemplate::parse("a"),
+            Err(TemplateError::NotAbsolute("a".into()))
+        );
+        assert!(matches!(
+            RouteTemplate::parse("/a/b{c}"),
+            Err(TemplateError::BadSegment { segment, .. }) if segment == "b{c}"
+        ));
+        assert!(matches!(
+            RouteTemplate::parse("/a/{x-y}"),
+            Err(TemplateError::BadParameter { name, .. }) if name == "x-y"
+        ));
     }
 }

@@ -119,7 +119,8 @@ pub enum TenantError {
         lo: u32,
         hi: u32,
     },
-    /// A reference to something the tenant does not declare.
+    /// A reference to something the tenant does not declare. `at` is what the message
+    /// says before the name (`queues.jobs: consumer.plugin`, `plugins.a.allow.hosts:`).
     #[error("{at} `{name}` is not one of the tenant's {section}")]
     Undeclared {
         at: String,

@@ -299,8 +299,7 @@ struct Settings {
     config: BTreeMap<String, String>,
     secrets: BTreeMap<String, orquesta::capabilities::Secret>,
     grants: Grants,
-    allow_private: bool,
-    databases: BTreeMap<String, orquesta::tenants::DatabaseConfig>,
+    sections: orquesta::capabilities::Sections,
 }
 
 type Prepared = (
@@ -335,8 +334,7 @@ async fn prepare_invocation(
                 config: plugin.config_strings(),
                 secrets,
                 grants: plugin.allow.clone(),
-                allow_private: tenant.http.allow_private,
-                databases: tenant.databases.clone(),
+                sections: tenant.capabilities.clone(),
             };
             (tenant_name, name, settings)
         }
@@ -371,8 +369,7 @@ async fn prepare_invocation(
         &TenantResources {
             name: &tenant,
             limits: &settings.limits,
-            databases: &settings.databases,
-            allow_private: settings.allow_private,
+            sections: &settings.sections,
             notify: None,
             messaging: None,
         },

@@ -308,7 +308,7 @@ async fn bad_policies_and_patterns_are_refused_at_load() {
         let text = base.replacen(from, to, 1);
         let err = orquesta::tenants::TenantConfig::parse(std::path::Path::new("acme.toml"), &text)
             .unwrap_err();
-        assert!(err.reason.contains(reason), "{reason}: {err}");
+        assert!(err.to_string().contains(reason), "{reason}: {err}");
     }
 }
 

@@ -6,7 +6,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::tenants::{ConfigError, SecretRef};
+use crate::capabilities::secrets::SecretError;
+use crate::tenants::{ConfigError, SecretRef, parse_toml, read};
+
+/// Why a host config that parses was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum HostConfigError {
+    #[error("store: unsupported URL scheme in {0:?}; use sqlite://PATH or postgres://...")]
+    StoreScheme(String),
+    #[error("max_body_kb, request_timeout_ms and instance_slots must be at least 1")]
+    Zero,
+    #[error("admin_token: {0}")]
+    AdminToken(SecretError),
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,16 +72,9 @@ impl Default for HostConfig {
 impl HostConfig {
     /// Reads a host config; relative directories and files are relative to the file's
     /// directory.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
-        let mut config: HostConfig = toml::from_str(&text).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-            reason: e.message().trim().to_string(),
-        })?;
+    pub fn load(path: &Path) -> Result<Self, ConfigError<HostConfigError>> {
+        let text = read::<HostConfigError>(path)?;
+        let mut config = parse_toml::<HostConfig, HostConfigError>(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         for dir in [
             &mut config.data_dir,
@@ -85,10 +90,7 @@ impl HostConfig {
                 Some(resolve_store_url(url, base).map_err(|e| ConfigError::new(path, e))?);
         }
         if config.max_body_kb == 0 || config.request_timeout_ms == 0 || config.instance_slots == 0 {
-            return Err(ConfigError::new(
-                path,
-                "max_body_kb, request_timeout_ms and instance_slots must be at least 1",
-            ));
+            return Err(ConfigError::new(path, HostConfigError::Zero));
         }
         if let Some(file) = config.admin_token.as_mut().and_then(|t| t.file.as_mut())
             && file.is_relative()
@@ -98,14 +100,14 @@ impl HostConfig {
         if let Some(token) = &config.admin_token {
             token
                 .validate()
-                .map_err(|e| ConfigError::new(path, format!("admin_token: {e}")))?;
+                .map_err(|e| ConfigError::new(path, HostConfigError::AdminToken(e)))?;
         }
         Ok(config)
     }
 }
 
 /// A SQLite URL's relative path made relative to `base`; other supported URLs unchanged.
-fn resolve_store_url(url: &str, base: &Path) -> Result<String, String> {
+fn resolve_store_url(url: &str, base: &Path) -> Result<String, HostConfigError> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -120,8 +122,7 @@ fn resolve_store_url(url: &str, base: &Path) -> Result<String, String> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(url.to_string());
     }
-    Err(format!(
-        "store: unsupported URL scheme in {:?}; use sqlite://PATH or postgres://...",
-        url.split("://").next().unwrap_or(url)
+    Err(HostConfigError::StoreScheme(
+        url.split("://").next().unwrap_or(url).to_string(),
     ))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::capabilities::outbound::SharedHttpClient;
-use crate::capabilities::{Backends, HostResources, TenantResources};
+use crate::capabilities::{BackendError, Backends, HostResources, TenantResources};
 use crate::engine::limits::Limits;
 use crate::engine::log_gate::LogGate;
 use crate::store::usage::Quota;
@@ -33,7 +33,7 @@ pub struct Services {
 
 impl Services {
     /// The backends for one tenant (made once per tenant load and shared by its plugins).
-    pub fn backends(&self, name: &str, tenant: &TenantConfig) -> Result<Backends, String> {
+    pub fn backends(&self, name: &str, tenant: &TenantConfig) -> Result<Backends, BackendError> {
         let fanout = self.fanout(name, tenant);
         Backends::for_tenant(
             &HostResources {
@@ -45,8 +45,7 @@ impl Services {
             &TenantResources {
                 name,
                 limits: &tenant.limits,
-                databases: &tenant.databases,
-                allow_private: tenant.http.allow_private,
+                sections: &tenant.capabilities,
                 notify: Some(fanout.clone()),
                 messaging: Some(fanout),
             },

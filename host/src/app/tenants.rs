@@ -9,15 +9,19 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use thiserror::Error;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::app::Services;
 use crate::app::plugins::{PluginCatalog, unix_ms};
-use crate::capabilities::{Capabilities, Secret};
+use crate::capabilities::sql::SqlConfigError;
+use crate::capabilities::{BackendError, CapError, Capabilities, Secret};
 use crate::engine::PluginContext;
 use crate::metrics::HttpMetrics;
-use crate::tenants::{ConfigError, RouteConfig, RouteTemplate, TenantConfig, line_of_key};
-use crate::triggers::http::auth::TenantAuth;
+use crate::tenants::{
+    ConfigError, RouteConfig, RouteTemplate, TemplateError, TenantConfig, TenantError, line_of_key,
+};
+use crate::triggers::http::auth::{AuthError, TenantAuth};
 
 /// What a tenant file is checked against besides itself. The service checks everything;
 /// `orquesta check --skip-environment` leaves out what only the serving machine has.
@@ -35,8 +39,21 @@ pub enum Plugins<'a> {
     Dir(&'a Path),
 }
 
+/// Why a plugin's `source` cannot be served.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    #[error("`{}` was refused: {why}", file.display())]
+    Refused { file: PathBuf, why: String },
+    #[error("`{}` is not in the plugin directory {}", file.display(), dir.display())]
+    Missing { file: PathBuf, dir: PathBuf },
+}
+
 impl Plugins<'_> {
-    fn check(&self, source: &Path) -> Result<(), String> {
+    fn check(&self, source: &Path) -> Result<(), SourceError> {
+        let missing = |dir: &Path| SourceError::Missing {
+            file: source.to_path_buf(),
+            dir: dir.to_path_buf(),
+        };
         match self {
             Plugins::Catalog(catalog) => {
                 let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -44,27 +61,46 @@ impl Plugins<'_> {
                     return Ok(());
                 }
                 Err(match catalog.status(stem).and_then(|s| s.error) {
-                    Some(why) => format!("`{}` was refused: {why}", source.display()),
-                    None => format!(
-                        "`{}` is not in the plugin directory {}",
-                        source.display(),
-                        catalog.dir().display()
-                    ),
+                    Some(why) => SourceError::Refused {
+                        file: source.to_path_buf(),
+                        why,
+                    },
+                    None => missing(catalog.dir()),
                 })
             }
-            Plugins::Dir(dir) => {
-                if dir.join(source).is_file() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "`{}` is not in the plugin directory {}",
-                        source.display(),
-                        dir.display()
-                    ))
-                }
-            }
+            Plugins::Dir(dir) if dir.join(source).is_file() => Ok(()),
+            Plugins::Dir(dir) => Err(missing(dir)),
         }
     }
+}
+
+/// Why the serving machine refuses a tenant file that is valid in itself.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PrepareError {
+    /// The file itself, or a secret it names that cannot be read.
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error("plugins.{plugin}.source: {problem}")]
+    Source {
+        plugin: String,
+        problem: SourceError,
+    },
+    /// A trigger sends a plugin a kind of event it has no handler for.
+    #[error("{at}: plugin `{plugin}` ({}) exports no {kind} handler; it answers {answers}", file.display())]
+    NoHandler {
+        at: String,
+        plugin: String,
+        file: PathBuf,
+        kind: &'static str,
+        answers: String,
+    },
+    #[error("databases.{name}.url: {problem}")]
+    DatabaseUrl {
+        name: String,
+        problem: SqlConfigError,
+    },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// A tenant file checked as the service loads it: parsed and validated, its plugins
@@ -83,57 +119,59 @@ pub fn prepare(
     file: &Path,
     text: &str,
     checks: &Checks<'_>,
-) -> Result<Prepared, ConfigError> {
-    let config = TenantConfig::parse(file, text)?;
-    let refuse = |keys: &[&str], reason: String| ConfigError {
-        file: file.to_path_buf(),
-        line: line_of_key(text, keys),
-        reason,
+) -> Result<Prepared, ConfigError<PrepareError>> {
+    let config = TenantConfig::parse(file, text).map_err(|e| e.map(PrepareError::from))?;
+    let refuse = |keys: &[&str], reason: PrepareError| -> ConfigError<PrepareError> {
+        ConfigError::at(file, line_of_key(text, keys), reason)
     };
     let mut secrets = BTreeMap::new();
     for (plugin_name, plugin) in &config.plugins {
         if let Some(plugins) = &checks.plugins {
-            plugins.check(&plugin.source).map_err(|e| {
-                refuse(
-                    &["plugins", plugin_name, "source"],
-                    format!("plugins.{plugin_name}.source: {e}"),
-                )
+            plugins.check(&plugin.source).map_err(|problem| {
+                let reason = PrepareError::Source {
+                    plugin: plugin_name.clone(),
+                    problem,
+                };
+                refuse(&["plugins", plugin_name, "source"], reason)
             })?;
         }
         if checks.secrets {
             let resolved = plugin
                 .resolve_secrets(plugin_name)
-                .map_err(|e| refuse(&["plugins", plugin_name, "secrets"], e))?;
+                .map_err(|e| refuse(&["plugins", plugin_name, "secrets"], e.into()))?;
             secrets.insert(plugin_name.clone(), resolved);
         }
     }
     if let Some(Plugins::Catalog(catalog)) = &checks.plugins {
-        check_handlers(&config, catalog).map_err(|(keys, reason)| {
+        check_handlers(&config, catalog).map_err(|refusal| {
+            let (keys, reason) = *refusal;
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             refuse(&keys, reason)
         })?;
     }
     if checks.secrets {
-        for (db_name, db) in &config.databases {
+        for (db_name, db) in &config.capabilities.databases {
             db.url
                 .resolve()
+                .map_err(SqlConfigError::from)
                 .and_then(|url| crate::capabilities::sql::check_url(&url).map(|_| ()))
-                .map_err(|e| {
-                    refuse(
-                        &["databases", db_name, "url"],
-                        format!("databases.{db_name}.url: {e}"),
-                    )
+                .map_err(|problem| {
+                    let reason = PrepareError::DatabaseUrl {
+                        name: db_name.clone(),
+                        problem,
+                    };
+                    refuse(&["databases", db_name, "url"], reason)
                 })?;
         }
     }
     let dir = file.parent().unwrap_or(Path::new("."));
     let auth = TenantAuth::build(name, &config, dir).map_err(|e| {
-        let keys: &[&str] = if e.starts_with("jwt") {
+        let keys: &[&str] = if e.is_jwks() {
             &["jwt", "jwks_file"]
         } else {
             &[]
         };
-        refuse(keys, e)
+        refuse(keys, e.into())
     })?;
     Ok(Prepared {
         config,
@@ -148,7 +186,7 @@ pub fn prepare(
 fn check_handlers(
     config: &TenantConfig,
     catalog: &PluginCatalog,
-) -> Result<(), (Vec<String>, String)> {
+) -> Result<(), Box<(Vec<String>, PrepareError)>> {
     for trigger in config.plugin_triggers() {
         let Some(plugin) = config.plugins.get(&trigger.plugin) else {
             continue; // `validate` has refused it already
@@ -164,38 +202,77 @@ fn check_handlers(
             } else {
                 answers.join(", ")
             };
-            return Err((
+            return Err(Box::new((
                 trigger.keys,
-                format!(
-                    "{}: plugin `{}` ({}) exports no {} handler; it answers {answers}",
-                    trigger.at,
-                    trigger.plugin,
-                    plugin.source.display(),
-                    trigger.kind
-                ),
-            ));
+                PrepareError::NoHandler {
+                    at: trigger.at,
+                    plugin: trigger.plugin,
+                    file: plugin.source.clone(),
+                    kind: trigger.kind,
+                    answers,
+                },
+            )));
         }
     }
     Ok(())
 }
 
+/// Why a file in the tenant directory that looks meant as a tenant is not loaded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FileNameError {
+    #[error("not loaded: tenant files end in `.toml` (lowercase); rename {0:?}")]
+    Extension(String),
+    #[error("not loaded: {file_name:?} does not name a tenant: {problem}")]
+    NotATenant {
+        file_name: String,
+        problem: CapError,
+    },
+}
+
+/// Why the service does not serve a tenant file; the tenant's status shows it.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    #[error(transparent)]
+    Refused(#[from] ConfigError<PrepareError>),
+    #[error("{}: {error}", file.display())]
+    Build { file: PathBuf, error: BuildError },
+    /// Files whose names differ only in case (`names`, as the message lists them).
+    #[error(
+        "{}: not loaded: {names} name one tenant but for case; on a case-insensitive \
+         filesystem they would share its directories: rename all but one",
+        file.display()
+    )]
+    CaseClash { file: PathBuf, names: String },
+}
+
+/// Why a runtime could not be made of a tenant file [`prepare`] accepted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    #[error(transparent)]
+    Backends(#[from] BackendError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
 /// The tenant a file in the tenant directory is: `NAME.toml` with a valid tenant name.
 /// `Ok(None)` for files that are not meant as tenants (hidden, another extension); an
 /// error for those that look meant but would not load (`al pha.toml`, `alpha.TOML`).
-pub fn tenant_of_file(path: &Path) -> Result<Option<String>, String> {
+pub fn tenant_of_file(path: &Path) -> Result<Option<String>, FileNameError> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if file_name.starts_with('.') || !extension.eq_ignore_ascii_case("toml") {
         return Ok(None);
     }
     if extension != "toml" {
-        return Err(format!(
-            "not loaded: tenant files end in `.toml` (lowercase); rename {file_name:?}"
-        ));
+        return Err(FileNameError::Extension(file_name.to_string()));
     }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    crate::capabilities::check_name("tenant", stem)
-        .map_err(|e| format!("not loaded: {file_name:?} does not name a tenant: {e}"))?;
+    crate::capabilities::check_name("tenant", stem).map_err(|problem| {
+        FileNameError::NotATenant {
+            file_name: file_name.to_string(),
+            problem,
+        }
+    })?;
     Ok(Some(stem.to_string()))
 }
 
@@ -213,7 +290,7 @@ pub struct TenantRuntime {
 
 impl TenantRuntime {
     /// The runtime of a tenant file [`prepare`] accepted.
-    pub fn build(name: &str, prepared: Prepared, services: &Services) -> Result<Self, String> {
+    pub fn build(name: &str, prepared: Prepared, services: &Services) -> Result<Self, BuildError> {
         let Prepared {
             config,
             mut secrets,
@@ -248,7 +325,7 @@ impl TenantRuntime {
             .routes
             .iter()
             .map(|r| Ok((RouteTemplate::parse(&r.path)?, r.clone())))
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, TemplateError>>()?;
         // Most specific first; the file's order breaks ties.
         routes.sort_by_key(|(t, _)| std::cmp::Reverse(t.specificity()));
         Ok(TenantRuntime {
@@ -414,12 +491,10 @@ impl TenantRegistry {
                     .filter_map(|f| f.parent().map(Path::to_path_buf)),
             );
             if let Some(others) = collisions.get(&name.to_lowercase()) {
-                let reason = format!(
-                    "{}: not loaded: {} name one tenant but for case; on a case-insensitive \
-                     filesystem they would share its directories: rename all but one",
-                    path.display(),
-                    others.join(" and ")
-                );
+                let reason = LoadError::CaseClash {
+                    file: path.clone(),
+                    names: others.join(" and "),
+                };
                 // Seen as nothing: once the clash is gone the file loads on the next scan.
                 self.record(name, path, String::new(), Err(reason));
                 continue;
@@ -437,10 +512,14 @@ impl TenantRegistry {
                 secrets: true,
             };
             let built = prepare(name, path, &text, &checks)
-                .map_err(|e| e.to_string())
+                .map_err(LoadError::from)
                 .and_then(|prepared| {
-                    TenantRuntime::build(name, prepared, services)
-                        .map_err(|e| format!("{}: {e}", path.display()))
+                    TenantRuntime::build(name, prepared, services).map_err(|error| {
+                        LoadError::Build {
+                            file: path.clone(),
+                            error,
+                        }
+                    })
                 });
             self.record(name, path, seen, built);
         }
@@ -463,7 +542,13 @@ impl TenantRegistry {
         }
     }
 
-    fn record(&self, name: &str, path: &Path, text: String, built: Result<TenantRuntime, String>) {
+    fn record(
+        &self,
+        name: &str,
+        path: &Path,
+        text: String,
+        built: Result<TenantRuntime, LoadError>,
+    ) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         let entry = entries.entry(name.to_string()).or_insert_with(|| Entry {
             runtime: None,
@@ -491,7 +576,7 @@ impl TenantRegistry {
             }
             Err(e) => {
                 tracing::warn!(tenant = name, error = %e, "tenant config refused; the last good config keeps serving");
-                entry.status.error = Some(e);
+                entry.status.error = Some(e.to_string());
             }
         }
         entry.status.serving = entry.runtime.is_some();
@@ -677,11 +762,13 @@ jwks_file = "keys/jwks.json"
         ] {
             assert_eq!(of(ignored), Ok(None), "{ignored}");
         }
-        assert!(of("dir/acme.TOML").unwrap_err().contains("lowercase"));
-        assert!(
-            of("dir/ac me.toml")
-                .unwrap_err()
-                .contains("does not name a tenant")
+        assert_eq!(
+            of("dir/acme.TOML"),
+            Err(FileNameError::Extension("acme.TOML".into()))
         );
+        assert!(matches!(
+            of("dir/ac me.toml"),
+            Err(FileNameError::NotATenant { file_name, .. }) if file_name == "ac me.toml"
+        ));
     }
 }

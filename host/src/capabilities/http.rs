@@ -1,6 +1,7 @@
 //! `orquesta:plugin/http`: outbound requests, only to the hosts the tenant allows.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use super::{Caller, CapError, Grant};
 use crate::bindings::http::Host;
@@ -18,6 +19,21 @@ pub const CAPABILITY: super::Capability = super::Capability {
     interface: "http",
     grants: &[HOSTS],
 };
+
+/// `[http]`: the tenant's outbound HTTP and response settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Lets plugins reach loopback, private and link-local addresses (refused by default:
+    /// they are how SSRF reaches internal services and cloud metadata).
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Lets plugins set and clear cookies (`Set-Cookie`, `Clear-Site-Data`): only for a
+    /// tenant served from an origin of its own, as every tenant and `/admin` share the
+    /// host's.
+    #[serde(default)]
+    pub allow_set_cookie: bool,
+}
 
 /// Sends a request the grants already allowed.
 #[async_trait]

@@ -3,6 +3,7 @@
 //! every key the backend sees, so no name a plugin chooses reaches another tenant.
 
 use async_trait::async_trait;
+use serde::Deserialize;
 
 use super::{CapError, Grant, Grants};
 use crate::bindings::kv::Host;
@@ -21,6 +22,35 @@ pub const CAPABILITY: super::Capability = super::Capability {
     interface: "kv",
     grants: &[BUCKETS],
 };
+
+/// `[kv]`: the tenant's shared buckets, which plugins are granted by `allow.kv_buckets`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvConfig {
+    #[serde(default)]
+    pub buckets: Vec<String>,
+}
+
+/// Why `[kv]` was refused.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum KvConfigError {
+    #[error("kv.buckets: {0}")]
+    Name(CapError),
+    #[error("kv.buckets: `default` is each plugin's private bucket")]
+    Private,
+}
+
+impl KvConfig {
+    pub fn validate(&self) -> Result<(), KvConfigError> {
+        for bucket in &self.buckets {
+            super::check_name(BUCKETS.names, bucket).map_err(KvConfigError::Name)?;
+            if bucket == "default" {
+                return Err(KvConfigError::Private);
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Where a key lives: the tenant, and either a plugin's private bucket or a shared one.
 #[derive(Debug, Clone, PartialEq, Eq)]

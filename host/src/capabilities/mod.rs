@@ -232,13 +232,95 @@ pub struct HostResources<'a> {
     pub data_dir: &'a Path,
 }
 
+/// The tenant file's sections that belong to a capability, one field each: `[kv]`,
+/// `[http]`, `[databases.NAME]`. Each section's type and checks live in its
+/// capability's module; the tenant file reads them through [`Sections::read`], so a
+/// capability's section is added here and in its module, and reaches its backend
+/// through [`TenantResources::sections`].
+#[derive(Debug, Clone, Default)]
+pub struct Sections {
+    /// Shared kv buckets plugins may be granted (`allow.kv_buckets`).
+    pub kv: kv::KvConfig,
+    /// Outbound HTTP and response settings for all of the tenant's plugins.
+    pub http: http::HttpConfig,
+    /// Databases plugins may be granted (`allow.databases`), by name.
+    pub databases: BTreeMap<String, sql::DatabaseConfig>,
+}
+
+/// Why a capability's section was refused (each names its keys).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SectionError {
+    #[error(transparent)]
+    Kv(#[from] kv::KvConfigError),
+    #[error(transparent)]
+    Sql(#[from] sql::DatabaseError),
+}
+
+impl Sections {
+    /// Their keys in the tenant file.
+    pub const KEYS: &'static [&'static str] = &["kv", "http", "databases"];
+
+    /// Reads the section `key` (one of [`Sections::KEYS`]) from the tenant file; the
+    /// deserializer keeps each error's place in the file.
+    pub fn read<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match key {
+            "kv" => self.kv = map.next_value()?,
+            "http" => self.http = map.next_value()?,
+            "databases" => self.databases = map.next_value()?,
+            other => return Err(serde::de::Error::unknown_field(other, Self::KEYS)),
+        }
+        Ok(())
+    }
+
+    /// Reads the files sections point to, relative to `dir` (the tenant file's).
+    pub fn read_files(&mut self, dir: &Path) -> Result<(), SectionError> {
+        sql::read_init_scripts(&mut self.databases, dir)?;
+        Ok(())
+    }
+
+    /// Checks each section on its own.
+    pub fn validate(&self) -> Result<(), SectionError> {
+        self.kv.validate()?;
+        sql::validate(&self.databases)?;
+        Ok(())
+    }
+
+    /// For a grant of names a section declares: the section, as errors name it, and
+    /// its names. `None` for other grants.
+    pub fn declared(&self, grant: Grant) -> Option<(&'static str, Vec<&str>)> {
+        if grant == kv::BUCKETS {
+            Some((
+                "kv.buckets",
+                self.kv.buckets.iter().map(String::as_str).collect(),
+            ))
+        } else if grant == sql::DATABASES {
+            Some((
+                "databases",
+                self.databases.keys().map(String::as_str).collect(),
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a tenant's backends could not be made.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BackendError {
+    #[error(transparent)]
+    Sql(#[from] sql::DatabaseError),
+}
+
 /// One tenant's settings the backends follow, and its messaging where the host has one.
 pub struct TenantResources<'a> {
     pub name: &'a str,
     pub limits: &'a Limits,
-    pub databases: &'a BTreeMap<String, sql::DatabaseConfig>,
-    /// `[http] allow_private`.
-    pub allow_private: bool,
+    /// The tenant file's capability sections.
+    pub sections: &'a Sections,
     /// The tenant's topics (the service's fan-out); `None`: `notify` is unavailable.
     pub notify: Option<Arc<dyn notify::Notifier>>,
     /// The tenant's queues, buses and workflows; `None`: `messaging` is unavailable.
@@ -261,12 +343,15 @@ impl Backends {
 
     /// One tenant's backends: its quotas, outbound policy and database pools (made once
     /// per tenant load and shared by its plugins).
-    pub fn for_tenant(host: &HostResources, tenant: &TenantResources) -> Result<Self, String> {
+    pub fn for_tenant(
+        host: &HostResources,
+        tenant: &TenantResources,
+    ) -> Result<Self, BackendError> {
         let none = Arc::new(Unavailable);
         Ok(Backends {
             kv: kv::backend(host, tenant),
             blob: blob::backend(host, tenant),
-            http: host.http.for_tenant(tenant.allow_private),
+            http: host.http.for_tenant(tenant.sections.http.allow_private),
             notify: tenant.notify.clone().unwrap_or_else(|| none.clone()),
             messaging: tenant.messaging.clone().unwrap_or(none),
             sql: sql::backend(host, tenant)?,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
+use thiserror::Error;
 
 use crate::capabilities::Secret;
 
@@ -38,26 +39,50 @@ pub(crate) fn deserialize_secrets<'de, D: Deserializer<'de>>(
         .collect()
 }
 
+/// Why a secret has no value.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("give exactly one of `env` or `file`")]
+    NotOneSource,
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    /// `error` is the I/O error's text (kept as text so the error stays comparable).
+    #[error("cannot read {}: {error}", path.display())]
+    Unreadable { path: PathBuf, error: String },
+}
+
 impl SecretRef {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SecretError> {
+        self.source().map(|_| ())
+    }
+
+    /// The one source given.
+    fn source(&self) -> Result<Source<'_>, SecretError> {
         match (&self.env, &self.file) {
-            (Some(_), None) | (None, Some(_)) => Ok(()),
-            _ => Err("give exactly one of `env` or `file`".into()),
+            (Some(var), None) => Ok(Source::Env(var)),
+            (None, Some(path)) => Ok(Source::File(path)),
+            _ => Err(SecretError::NotOneSource),
         }
     }
 
     /// The secret's value now.
-    pub fn resolve(&self) -> Result<Secret, String> {
-        self.validate()?;
-        if let Some(var) = &self.env {
-            return std::env::var(var)
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
+        match self.source()? {
+            Source::Env(var) => std::env::var(var)
                 .map(Secret::new)
-                .map_err(|_| format!("environment variable {var} is not set"));
+                .map_err(|_| SecretError::Unset(var.clone())),
+            Source::File(path) => std::fs::read_to_string(path)
+                // Files written by editors and `echo` end with a newline that is not part of it.
+                .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
+                .map_err(|e| SecretError::Unreadable {
+                    path: path.clone(),
+                    error: e.to_string(),
+                }),
         }
-        let path = self.file.as_ref().ok_or("no source")?;
-        std::fs::read_to_string(path)
-            // Files written by editors and `echo` end with a newline that is not part of it.
-            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
+}
+
+enum Source<'a> {
+    Env(&'a String),
+    File(&'a PathBuf),
 }

@@ -14,7 +14,9 @@ mod config;
 mod sessions;
 mod sqlite;
 
-pub use config::{DatabaseConfig, DatabaseUrl};
+pub use config::{
+    DatabaseConfig, DatabaseError, DatabaseUrl, SqlConfigError, read_init_scripts, validate,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -75,14 +77,12 @@ pub trait SqlDatabases: Send + Sync {
 }
 
 /// Checks a database URL's scheme; returns the URL sqlx understands.
-pub fn check_url(url: &str) -> Result<String, String> {
+pub fn check_url(url: &str) -> Result<String, SqlConfigError> {
     let scheme = url.split(':').next().unwrap_or_default();
     match scheme {
         "sqlite" | "postgres" | "postgresql" | "mysql" => Ok(url.to_string()),
         "mariadb" => Ok(format!("mysql{}", &url["mariadb".len()..])),
-        _ => Err(format!(
-            "unsupported database URL scheme `{scheme}`: use sqlite, postgres, mysql or mariadb"
-        )),
+        _ => Err(SqlConfigError::UnsupportedScheme(scheme.to_string())),
     }
 }
 
@@ -124,18 +124,24 @@ impl TenantDatabases {
     pub fn new(
         configs: &BTreeMap<String, DatabaseConfig>,
         data_dir: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DatabaseError> {
         let mut databases = BTreeMap::new();
         for (name, config) in configs {
-            let url = config
+            let timeout = Duration::from_millis(config.statement_timeout_ms);
+            let pools = config
                 .url
                 .resolve()
+                .map_err(SqlConfigError::from)
                 .and_then(|u| check_url(&u))
                 .and_then(|u| sqlite_under(&u, data_dir))
-                .map_err(|e| format!("databases.{name}: {e}"))?;
-            let timeout = Duration::from_millis(config.statement_timeout_ms);
-            let pools = pools(&url, config.max_connections, timeout)
-                .map_err(|e| format!("databases.{name}: {e}"))?;
+                .and_then(|url| {
+                    pools(&url, config.max_connections, timeout)
+                        .map_err(|e| SqlConfigError::Pool(e.to_string()))
+                })
+                .map_err(|reason| DatabaseError {
+                    name: name.clone(),
+                    reason,
+                })?;
             databases.insert(
                 name.clone(),
                 Database {
@@ -483,7 +489,7 @@ where
 
 /// A relative SQLite file goes under `data_dir` (created as needed), so tenants share
 /// no files by accident; `sqlite::memory:` and absolute paths are kept.
-fn sqlite_under(url: &str, data_dir: &Path) -> Result<String, String> {
+fn sqlite_under(url: &str, data_dir: &Path) -> Result<String, SqlConfigError> {
     let Some(rest) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -496,11 +502,16 @@ fn sqlite_under(url: &str, data_dir: &Path) -> Result<String, String> {
     }
     let file = data_dir.join(path);
     if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| SqlConfigError::DataDir {
+            dir: dir.to_path_buf(),
+            error: e.to_string(),
+        })?;
     }
     let query = if query.is_empty() { "mode=rwc" } else { query };
-    crate::store::sqlite_url(&file, query).map_err(|e| format!("{}: {e}", file.display()))
+    crate::store::sqlite_url(&file, query).map_err(|e| SqlConfigError::SqliteFile {
+        error: e.to_string(),
+        file,
+    })
 }
 
 fn value_of(row: &AnyRow, i: usize) -> Result<SqlValue, sqlx::Error> {
@@ -659,9 +670,12 @@ impl SqlDatabases for super::Unavailable {
 pub fn backend(
     host: &super::HostResources,
     tenant: &super::TenantResources,
-) -> Result<Arc<dyn SqlDatabases>, String> {
+) -> Result<Arc<dyn SqlDatabases>, DatabaseError> {
     let dir = host.data_dir.join("databases").join(tenant.name);
-    Ok(Arc::new(TenantDatabases::new(tenant.databases, &dir)?))
+    Ok(Arc::new(TenantDatabases::new(
+        &tenant.sections.databases,
+        &dir,
+    )?))
 }
 
 #[cfg(test)]
@@ -671,7 +685,10 @@ mod tests {
     #[test]
     fn urls_are_checked_and_passwords_spotted() {
         assert_eq!(check_url("mariadb://u@h/db").unwrap(), "mysql://u@h/db");
-        assert!(check_url("redis://h").is_err());
+        assert_eq!(
+            check_url("redis://h"),
+            Err(SqlConfigError::UnsupportedScheme("redis".into()))
+        );
         assert!(has_password("postgres://u:secret@h/db"));
         assert!(!has_password("postgres://u@h/db"));
         assert!(!has_password("sqlite://data/a:b.db"));

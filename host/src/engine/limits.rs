@@ -87,9 +87,19 @@ pub mod ceiling {
     pub const MAX_MESSAGE_KB: u32 = 256;
 }
 
+/// A limit outside the host's ceiling.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("limits.{name} = {value} is outside {min}..={max}")]
+pub struct LimitError {
+    pub name: &'static str,
+    pub value: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
 impl Limits {
     /// Checks the values against the host's ceilings.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LimitError> {
         let checks = [
             (
                 "memory_mb",
@@ -139,7 +149,12 @@ impl Limits {
         ];
         for (name, value, min, max) in checks {
             if value < min || value > max {
-                return Err(format!("limits.{name} = {value} is outside {min}..={max}"));
+                return Err(LimitError {
+                    name,
+                    value,
+                    min,
+                    max,
+                });
             }
         }
         Ok(())

@@ -19,7 +19,12 @@ pub fn line_of_key(text: &str, keys: &[&str]) -> Option<usize> {
             _ => break,
         }
     }
-    found.map(|at| text[..at.min(text.len())].matches('\n').count() + 1)
+    found.map(|at| line_of(text, at))
+}
+
+/// The 1-based line of byte offset `at` in `text`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
 }
 
 #[cfg(test)]

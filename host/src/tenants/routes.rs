@@ -3,8 +3,50 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use thiserror::Error;
 
 use super::TenantConfig;
+
+/// Why a route path template is not one.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("route path {0:?} must start with /")]
+    NotAbsolute(String),
+    #[error("in {path:?}, {{{name}}} must be the last segment")]
+    RestNotLast { path: String, name: String },
+    #[error("in {path:?}, segment {segment:?} is not a literal or {{name}}")]
+    BadSegment { path: String, segment: String },
+    #[error("in {path:?}, parameter name {name:?} is not an identifier")]
+    BadParameter { path: String, name: String },
+}
+
+/// Why the tenant file's HTTP side was refused. `at` names the route as
+/// `routes[i] (METHOD /path)`, or the API key by its name.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    #[error("{at}: unknown method {method:?}")]
+    Method { at: String, method: String },
+    #[error("{at}: {source}")]
+    Template { at: String, source: TemplateError },
+    #[error("{at}: no plugin named `{plugin}`")]
+    NoPlugin { at: String, plugin: String },
+    #[error("{at}: auth = \"jwt\" needs a [jwt] section")]
+    NoJwt { at: String },
+    #[error("{at}: auth = \"api_key\" needs [[api_keys]]")]
+    NoApiKeys { at: String },
+    #[error("{at}: scopes and groups need auth = \"jwt\"")]
+    ScopesWithoutJwt { at: String },
+    #[error("{at}: no usage plan named `{plan}`")]
+    NoPlan { at: String, plan: String },
+    #[error("jwt.clock_skew_seconds: at most {max}, got {got}")]
+    ClockSkew { got: u64, max: u64 },
+    #[error("usage_plans.{plan}: rate_per_second and burst must be at least 1")]
+    ZeroRate { plan: String },
+    #[error(
+        "api_keys `{key}`: hash must be \"sha256:\" and 64 lower-case hex digits (orquesta hash-key prints it)"
+    )]
+    KeyHash { key: String },
+}
 
 /// `[[routes]]`: a method and path template handled by a plugin.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,9 +142,9 @@ enum Segment {
 }
 
 impl RouteTemplate {
-    pub fn parse(path: &str) -> Result<Self, String> {
+    pub fn parse(path: &str) -> Result<Self, TemplateError> {
         if !path.starts_with('/') {
-            return Err(format!("route path {path:?} must start with /"));
+            return Err(TemplateError::NotAbsolute(path.to_string()));
         }
         let parts: Vec<&str> = path[1..].split('/').filter(|p| !p.is_empty()).collect();
         let mut segments = Vec::with_capacity(parts.len());
@@ -110,24 +152,29 @@ impl RouteTemplate {
             let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                 Some(name) if name.ends_with('+') => {
                     if i + 1 != parts.len() {
-                        return Err(format!("in {path:?}, {{{name}}} must be the last segment"));
+                        return Err(TemplateError::RestNotLast {
+                            path: path.to_string(),
+                            name: name.to_string(),
+                        });
                     }
                     Segment::Rest(name.trim_end_matches('+').to_string())
                 }
                 Some(name) => Segment::Param(name.to_string()),
                 None if part.contains(['{', '}']) => {
-                    return Err(format!(
-                        "in {path:?}, segment {part:?} is not a literal or {{name}}"
-                    ));
+                    return Err(TemplateError::BadSegment {
+                        path: path.to_string(),
+                        segment: part.to_string(),
+                    });
                 }
                 None => Segment::Literal(part.to_string()),
             };
             if let Segment::Param(n) | Segment::Rest(n) = &segment
                 && (n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
             {
-                return Err(format!(
-                    "in {path:?}, parameter name {n:?} is not an identifier"
-                ));
+                return Err(TemplateError::BadParameter {
+                    path: path.to_string(),
+                    name: n.clone(),
+                });
             }
             segments.push(segment);
         }
@@ -182,50 +229,46 @@ const METHODS: [&str; 8] = [
     "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
 ];
 
-pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
+pub(super) fn validate(tenant: &TenantConfig) -> Result<(), RouteError> {
     for (i, route) in tenant.routes.iter().enumerate() {
         let at = format!("routes[{i}] ({} {})", route.method, route.path);
         if !METHODS.contains(&route.method.to_ascii_uppercase().as_str()) {
-            return Err(format!("{at}: unknown method {:?}", route.method));
+            let method = route.method.clone();
+            return Err(RouteError::Method { at, method });
         }
-        RouteTemplate::parse(&route.path).map_err(|e| format!("{at}: {e}"))?;
+        if let Err(source) = RouteTemplate::parse(&route.path) {
+            return Err(RouteError::Template { at, source });
+        }
         if !tenant.plugins.contains_key(&route.plugin) {
-            return Err(format!("{at}: no plugin named `{}`", route.plugin));
+            let plugin = route.plugin.clone();
+            return Err(RouteError::NoPlugin { at, plugin });
         }
         match route.auth {
-            AuthMode::Jwt if tenant.jwt.is_none() => {
-                return Err(format!("{at}: auth = \"jwt\" needs a [jwt] section"));
-            }
+            AuthMode::Jwt if tenant.jwt.is_none() => return Err(RouteError::NoJwt { at }),
             AuthMode::ApiKey if tenant.api_keys.is_empty() => {
-                return Err(format!("{at}: auth = \"api_key\" needs [[api_keys]]"));
+                return Err(RouteError::NoApiKeys { at });
             }
             AuthMode::None | AuthMode::ApiKey
                 if !route.scopes.is_empty() || !route.groups.is_empty() =>
             {
-                return Err(format!("{at}: scopes and groups need auth = \"jwt\""));
+                return Err(RouteError::ScopesWithoutJwt { at });
             }
             _ => {}
         }
-        if let Some(plan) = &route.usage_plan
-            && !tenant.usage_plans.contains_key(plan)
-        {
-            return Err(format!("{at}: no usage plan named `{plan}`"));
-        }
+        check_plan(tenant, at, route.usage_plan.as_ref())?;
     }
     if let Some(jwt) = &tenant.jwt {
         use crate::engine::limits::ceiling::JWT_CLOCK_SKEW_SECONDS;
         if jwt.clock_skew_seconds > JWT_CLOCK_SKEW_SECONDS {
-            return Err(format!(
-                "jwt.clock_skew_seconds: at most {JWT_CLOCK_SKEW_SECONDS}, got {}",
-                jwt.clock_skew_seconds
-            ));
+            return Err(RouteError::ClockSkew {
+                got: jwt.clock_skew_seconds,
+                max: JWT_CLOCK_SKEW_SECONDS,
+            });
         }
     }
     for (name, plan) in &tenant.usage_plans {
         if plan.rate_per_second == 0 || plan.burst == 0 {
-            return Err(format!(
-                "usage_plans.{name}: rate_per_second and burst must be at least 1"
-            ));
+            return Err(RouteError::ZeroRate { plan: name.clone() });
         }
     }
     for key in &tenant.api_keys {
@@ -236,21 +279,28 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), String> {
                 .chars()
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         {
-            return Err(format!(
-                "api_keys `{}`: hash must be \"sha256:\" and 64 lower-case hex digits (orquesta hash-key prints it)",
-                key.name
-            ));
+            return Err(RouteError::KeyHash {
+                key: key.name.clone(),
+            });
         }
-        if let Some(plan) = &key.usage_plan
-            && !tenant.usage_plans.contains_key(plan)
-        {
-            return Err(format!(
-                "api_keys `{}`: no usage plan named `{plan}`",
-                key.name
-            ));
-        }
+        check_plan(
+            tenant,
+            format!("api_keys `{}`", key.name),
+            key.usage_plan.as_ref(),
+        )?;
     }
     Ok(())
+}
+
+/// A usage plan named at `at` is one of the tenant's.
+fn check_plan(tenant: &TenantConfig, at: String, plan: Option<&String>) -> Result<(), RouteError> {
+    match plan {
+        Some(plan) if !tenant.usage_plans.contains_key(plan) => Err(RouteError::NoPlan {
+            at,
+            plan: plan.clone(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -283,8 +333,21 @@ mod tests {
         );
         let literal = RouteTemplate::parse("/caf\u{e9}/{x}").unwrap();
         assert!(literal.matches("/caf%C3%A9/1").is_some());
-        assert!(RouteTemplate::parse("/a/{x+}/b").is_err());
-        assert!(RouteTemplate::parse("a").is_err());
-        assert!(RouteTemplate::parse("/a/b{c}").is_err());
+        assert!(matches!(
+            RouteTemplate::parse("/a/{x+}/b"),
+            Err(TemplateError::RestNotLast { name, .. }) if name == "x+"
+        ));
+        assert_eq!(
+            RouteTemplate::parse("a"),
+            Err(TemplateError::NotAbsolute("a".into()))
+        );
+        assert!(matches!(
+            RouteTemplate::parse("/a/b{c}"),
+            Err(TemplateError::BadSegment { segment, .. }) if segment == "b{c}"
+        ));
+        assert!(matches!(
+            RouteTemplate::parse("/a/{x-y}"),
+            Err(TemplateError::BadParameter { name, .. }) if name == "x-y"
+        ));
     }
 }

@@ -32,7 +32,9 @@ use tokio::sync::Semaphore;
 use crate::capabilities::blob::BlobBucket;
 use crate::capabilities::kv::{KeyValue, Namespace};
 use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
-use crate::capabilities::{Backends, Capabilities, Grants, HostResources, Secret, TenantResources};
+use crate::capabilities::{
+    Backends, Capabilities, Grants, HostResources, Secret, Sections, TenantResources,
+};
 use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WasiContexts,
 };
@@ -110,7 +112,7 @@ impl TestPlugin {
             http_client: SharedHttpClient::new(OutboundConfig::default())?,
             http: Arc::new(MockHttp::default()),
             outbox: Arc::new(Outbox::default()),
-            databases: BTreeMap::new(),
+            sections: Sections::default(),
             backends: Backends::unavailable(),
         }
         .built()
@@ -158,7 +160,8 @@ pub struct Sandbox {
     http_client: SharedHttpClient,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,
-    databases: BTreeMap<String, DatabaseConfig>,
+    /// The tenant file's capability sections: databases only (outbound HTTP is mocked).
+    sections: Sections,
     /// Built as the service builds a tenant's (`Backends::for_tenant`), again whenever
     /// what they follow changes (store, limits, databases), with the mock HTTP and the
     /// outbox in place of the network and the service's messaging.
@@ -214,7 +217,7 @@ impl Sandbox {
         name: &str,
         config: DatabaseConfig,
     ) -> anyhow::Result<&mut Self> {
-        self.databases.insert(name.to_string(), config);
+        self.sections.databases.insert(name.to_string(), config);
         self.rebuild()?;
         Ok(self)
     }
@@ -309,8 +312,7 @@ impl Sandbox {
         TenantResources {
             name: &self.tenant,
             limits: &self.limits,
-            databases: &self.databases,
-            allow_private: false,
+            sections: &self.sections,
             notify: Some(self.outbox.clone()),
             messaging: Some(self.outbox.clone()),
         }

@@ -138,22 +138,17 @@ impl ScriptedAnswer {
 }
 
 impl WorkflowFixtures {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, format!("cannot read: {e}")))?;
-        Self::parse(path, &text)
+    pub fn load(path: &Path) -> Result<Self, ConfigError<String>> {
+        Self::parse(path, &crate::tenants::read::<String>(path)?)
     }
 
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let file: WorkflowFixtures = toml::from_str(text).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            line: e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-            reason: e.message().trim().to_string(),
-        })?;
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError<String>> {
+        let file = crate::tenants::parse_toml::<WorkflowFixtures, String>(path, text)?;
         if file.cases.is_empty() {
-            return Err(ConfigError::new(path, "no [[case]] in the file"));
+            return Err(ConfigError::new(
+                path,
+                "no [[case]] in the file".to_string(),
+            ));
         }
         for case in &file.cases {
             for (state, answers) in &case.tasks {

@@ -42,7 +42,9 @@ pub(crate) async fn put_event(
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
     for rule in &bus.rules {
-        let pattern = rule.pattern().map_err(CapError::Invalid)?;
+        let pattern = rule
+            .pattern()
+            .map_err(|e| CapError::Invalid(e.to_string()))?;
         if !pattern.matches(&envelope, Numbers::Json) {
             continue;
         }
@@ -73,7 +75,10 @@ pub(crate) async fn put_event(
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
-            match target.target().map_err(CapError::Invalid)? {
+            match target
+                .target()
+                .map_err(|e| CapError::Invalid(e.to_string()))?
+            {
                 Target::Queue(q) => fanout.to_queue(q, input_text, Vec::new(), depth).await?,
                 Target::Plugin(p) => {
                     let pending = Pending::Bus {

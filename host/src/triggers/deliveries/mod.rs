@@ -384,7 +384,7 @@ async fn to_webhook(app: &App, delivery: &ClaimedDelivery) -> Result<(), Failure
     let http = app
         .services
         .http
-        .for_tenant(runtime.config.http.allow_private);
+        .for_tenant(runtime.config.capabilities.http.allow_private);
     let caller = Caller {
         tenant,
         plugin: "(topic)",

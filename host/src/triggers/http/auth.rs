@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
@@ -14,12 +14,64 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicK
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
 use crate::bindings::handler::Identity;
 use crate::capabilities::kv::Namespace;
 use crate::store::{Store, now_ms};
 use crate::tenants::{JwtConfig, RouteConfig, TenantConfig, UsagePlan};
 use crate::web::problem::Problem;
+
+/// Why a tenant's auth material could not be built from its file.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("usage_plans.{plan}: {what} must be at least 1")]
+    ZeroPlan { plan: String, what: &'static str },
+    /// The I/O error's text.
+    #[error("jwt.jwks_file {}: {error}", file.display())]
+    JwksUnreadable { file: PathBuf, error: String },
+    #[error("jwt.jwks_file {}: not a JWKS document: {error}", file.display())]
+    NotJwks { file: PathBuf, error: String },
+    #[error("jwt.jwks_file {}: holds no keys", file.display())]
+    NoKeys { file: PathBuf },
+}
+
+impl AuthError {
+    /// Whether the JWKS file is at fault (`jwt.jwks_file`), for the error's line.
+    pub fn is_jwks(&self) -> bool {
+        !matches!(self, AuthError::ZeroPlan { .. })
+    }
+}
+
+/// Why a bearer token is not accepted.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TokenError {
+    /// jsonwebtoken's refusal: the token's form, signature or claims.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("algorithm {0:?} is not accepted")]
+    Algorithm(Algorithm),
+    #[error("unknown key id {0:?}")]
+    UnknownKey(String),
+    #[error("the token names no key id")]
+    NoKeyId,
+    #[error("key {kid:?} is for encryption, not signatures")]
+    EncryptionKey { kid: String },
+    #[error("key {kid:?} ({named}) does not accept tokens signed with {alg:?}")]
+    KeyAlgorithm {
+        kid: String,
+        named: String,
+        alg: Algorithm,
+    },
+    #[error("the token is issued in the future (iat {iat}, now {now})")]
+    Future { iat: f64, now: f64 },
+}
+
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        TokenError::Invalid(e.to_string())
+    }
+}
 
 /// A tenant's auth material, built when its config loads.
 pub struct TenantAuth {
@@ -91,7 +143,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 impl TenantAuth {
     /// `dir` is the tenant file's directory, for a relative `jwks_file`.
-    pub fn build(tenant: &str, config: &TenantConfig, dir: &Path) -> Result<Self, String> {
+    pub fn build(tenant: &str, config: &TenantConfig, dir: &Path) -> Result<Self, AuthError> {
         let keys = config
             .api_keys
             .iter()
@@ -106,7 +158,7 @@ impl TenantAuth {
             .usage_plans
             .iter()
             .map(|(name, plan)| Ok((name.clone(), Plan::new(name, plan)?)))
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, AuthError>>()?;
         let jwt = config
             .jwt
             .as_ref()
@@ -204,11 +256,15 @@ impl TenantAuth {
 }
 
 impl Plan {
-    fn new(name: &str, plan: &UsagePlan) -> Result<Self, String> {
-        let rate = NonZeroU32::new(plan.rate_per_second)
-            .ok_or_else(|| format!("usage_plans.{name}: rate_per_second must be at least 1"))?;
-        let burst = NonZeroU32::new(plan.burst)
-            .ok_or_else(|| format!("usage_plans.{name}: burst must be at least 1"))?;
+    fn new(name: &str, plan: &UsagePlan) -> Result<Self, AuthError> {
+        let at_least_one = |value: u32, what: &'static str| {
+            NonZeroU32::new(value).ok_or_else(|| AuthError::ZeroPlan {
+                plan: name.to_string(),
+                what,
+            })
+        };
+        let rate = at_least_one(plan.rate_per_second, "rate_per_second")?;
+        let burst = at_least_one(plan.burst, "burst")?;
         Ok(Plan {
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             quota_per_month: plan.quota_per_month,
@@ -268,14 +324,18 @@ impl QuotaCharge<'_> {
 }
 
 impl JwtVerifier {
-    fn load(config: &JwtConfig, dir: &Path) -> Result<Self, String> {
-        let path = dir.join(&config.jwks_file);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("jwt.jwks_file {}: {e}", path.display()))?;
-        let keys: JwkSet = serde_json::from_str(&text)
-            .map_err(|e| format!("jwt.jwks_file {}: not a JWKS document: {e}", path.display()))?;
+    fn load(config: &JwtConfig, dir: &Path) -> Result<Self, AuthError> {
+        let file = dir.join(&config.jwks_file);
+        let text = std::fs::read_to_string(&file).map_err(|e| AuthError::JwksUnreadable {
+            file: file.clone(),
+            error: e.to_string(),
+        })?;
+        let keys: JwkSet = serde_json::from_str(&text).map_err(|e| AuthError::NotJwks {
+            file: file.clone(),
+            error: e.to_string(),
+        })?;
         if keys.keys.is_empty() {
-            return Err(format!("jwt.jwks_file {}: holds no keys", path.display()));
+            return Err(AuthError::NoKeys { file });
         }
         Ok(JwtVerifier {
             issuer: config.issuer.clone(),
@@ -285,40 +345,38 @@ impl JwtVerifier {
         })
     }
 
-    fn verify(&self, token: &str) -> Result<Claims, String> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token)?;
         if !ALGORITHMS.contains(&header.alg) {
-            return Err(format!("algorithm {:?} is not accepted", header.alg));
+            return Err(TokenError::Algorithm(header.alg));
         }
         let jwk = match &header.kid {
             Some(kid) => self
                 .keys
                 .find(kid)
-                .ok_or_else(|| format!("unknown key id {kid:?}"))?,
+                .ok_or_else(|| TokenError::UnknownKey(kid.clone()))?,
             None if self.keys.keys.len() == 1 => &self.keys.keys[0],
-            None => return Err("the token names no key id".into()),
+            None => return Err(TokenError::NoKeyId),
         };
         key_accepts(jwk, header.alg)?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        let key = DecodingKey::from_jwk(jwk)?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.clock_skew_seconds;
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| e.to_string())?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)?.claims;
         // API Gateway's authorizer refuses a token issued in the future; jsonwebtoken
         // does not look at `iat`.
         let now = now_ms() as f64 / 1000.0;
         if let Some(iat) = claims.iat
             && iat > now + self.clock_skew_seconds as f64
         {
-            return Err(format!(
-                "the token is issued in the future (iat {iat}, now {})",
-                now.floor()
-            ));
+            return Err(TokenError::Future {
+                iat,
+                now: now.floor(),
+            });
         }
         Ok(claims)
     }
@@ -328,10 +386,14 @@ impl JwtVerifier {
 /// checks only that one (an RS256 key does not accept PS256); a key without `alg`
 /// accepts the RSASSA-PKCS1 or ECDSA algorithms of its type, as aws-jwt-verify (the
 /// Cognito verifier) does; an encryption key checks nothing.
-fn key_accepts(jwk: &Jwk, alg: Algorithm) -> Result<(), String> {
-    let kid = jwk.common.key_id.as_deref().unwrap_or("(no kid)");
+fn key_accepts(jwk: &Jwk, alg: Algorithm) -> Result<(), TokenError> {
+    let kid = jwk
+        .common
+        .key_id
+        .clone()
+        .unwrap_or_else(|| "(no kid)".into());
     if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
-        return Err(format!("key {kid:?} is for encryption, not signatures"));
+        return Err(TokenError::EncryptionKey { kid });
     }
     let fits = match jwk.common.key_algorithm {
         Some(named) => named.to_string() == format!("{alg:?}"),
@@ -353,9 +415,7 @@ fn key_accepts(jwk: &Jwk, alg: Algorithm) -> Result<(), String> {
             .key_algorithm
             .map(|a| a.to_string())
             .unwrap_or_else(|| "no algorithm".into());
-        Err(format!(
-            "key {kid:?} ({named}) does not accept tokens signed with {alg:?}"
-        ))
+        Err(TokenError::KeyAlgorithm { kid, named, alg })
     }
 }
 

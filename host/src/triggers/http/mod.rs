@@ -208,7 +208,7 @@ async fn serve(
     let outcome = app.engine.invoke(&plugin, ctx, &event).await;
     let response = match outcome {
         Ok(response) => {
-            let mut response = to_http(response, tenant.config.http.allow_set_cookie);
+            let mut response = to_http(response, tenant.config.capabilities.http.allow_set_cookie);
             // Passed on as the plugin made it, whatever its status.
             response.extensions_mut().insert(FromPlugin);
             response

@@ -57,7 +57,7 @@ pub(crate) async fn publish(
     let body_doc: Option<Value> = serde_json::from_str(&publication.body).ok();
     let mut matched = Vec::new();
     for sub in &topic.subscriptions {
-        let policy = sub.policy().map_err(CapError::Invalid)?;
+        let policy = sub.policy().map_err(|e| CapError::Invalid(e.to_string()))?;
         let passes = match (&policy, sub.filter_scope) {
             (None, _) => true,
             (Some(p), FilterScope::Attributes) => {
@@ -68,7 +68,10 @@ pub(crate) async fn publish(
                 .is_some_and(|d| p.matches(d, Numbers::Json)),
         };
         if passes {
-            matched.push((sub, sub.target().map_err(CapError::Invalid)?));
+            matched.push((
+                sub,
+                sub.target().map_err(|e| CapError::Invalid(e.to_string()))?,
+            ));
         }
     }
     // SNS's document, built and held to its bound before any subscription receives the

@@ -126,7 +126,7 @@ fn enabled() -> bool {
 }
 
 impl ScheduleConfig {
-    pub fn parsed(&self) -> Result<crate::schedule::ScheduleExpr, String> {
+    pub fn parsed(&self) -> Result<crate::schedule::ScheduleExpr, crate::schedule::ScheduleError> {
         crate::schedule::ScheduleExpr::parse(&self.expression, self.timezone.as_deref())
     }
 }

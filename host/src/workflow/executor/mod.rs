@@ -28,7 +28,9 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::definition::Machine;
+use super::definition_error::DefinitionError;
 use super::errors::{self, StateError};
+use super::execution_name::NameError;
 use super::payload;
 use crate::store::workflow::{HistoryEvent, NewExecution};
 use crate::store::{Store, StoreError, now_ms};
@@ -96,15 +98,25 @@ impl Default for ExecutorOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("invalid definition: {0}")]
-    Definition(String),
+    Definition(DefinitionError),
     #[error("execution `{0}` already exists with a different input")]
     AlreadyExists(String),
     #[error("the input is {0} bytes; an execution's input is at most {MAX_PAYLOAD_BYTES}")]
     InputTooLarge(usize),
-    #[error("{0}")]
-    Name(String),
+    #[error(transparent)]
+    Name(NameError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why the definition an execution stored does not parse (the store was changed under
+/// it): the execution fails with `States.Runtime`.
+#[derive(Debug, thiserror::Error)]
+enum StoredDefinitionError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
 }
 
 fn event(kind: &str, state: Option<&str>, detail: Value) -> HistoryEvent {
@@ -230,15 +242,20 @@ impl Executor {
             created,
         })
     }
+
     /// The parsed machine of an execution; a child's (a branch or item processor) is
     /// parsed as the sub-machine its parent's load checked, not as a whole definition.
-    fn machine(&self, definition: &str, child: bool) -> Result<Arc<Machine>, String> {
+    fn machine(
+        &self,
+        definition: &str,
+        child: bool,
+    ) -> Result<Arc<Machine>, StoredDefinitionError> {
         let key = (child, definition.to_string());
         let mut cache = self.machines.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = cache.get(&key) {
             return Ok(m.clone());
         }
-        let value: Value = serde_json::from_str(definition).map_err(|e| e.to_string())?;
+        let value: Value = serde_json::from_str(definition)?;
         let machine = Arc::new(if child {
             Machine::parse_child(&value)?
         } else {

@@ -39,10 +39,7 @@ impl Executor {
                 let input = payload::input_path(state, raw)?;
                 let mut next = None;
                 for (i, (rule, target)) in choices.iter().enumerate() {
-                    if rule
-                        .eval(&input, context)
-                        .map_err(|e| StateError::new(errors::RUNTIME, e))?
-                    {
+                    if rule.eval(&input, context)? {
                         next = Some((target, assigns.get(i).and_then(Option::as_ref)));
                         break;
                     }
@@ -90,13 +87,9 @@ impl Executor {
                         None => return Ok(String::new()),
                         Some(Text::Fixed(s)) => return Ok(s.clone()),
                         Some(Text::Path(p)) => (p.text().to_string(), p.select(raw, context)),
-                        Some(Text::Call(c)) => (
-                            c.function.name().to_string(),
-                            Some(
-                                c.eval(raw, context)
-                                    .map_err(|e| StateError::new(errors::INTRINSIC_FAILURE, e))?,
-                            ),
-                        ),
+                        Some(Text::Call(c)) => {
+                            (c.function.name().to_string(), Some(c.eval(raw, context)?))
+                        }
                     };
                     match value {
                         Some(Value::String(s)) => Ok(s),

@@ -7,17 +7,14 @@ use serde_json::{Value, json};
 use crate::store::task_tokens::{
     self, ANSWERED_FAILURE, ANSWERED_SUCCESS, Answer, AnswerError, TokenWrite,
 };
-use crate::store::workflow::{Commit, ExecutionRow, RUNNING};
+use crate::store::workflow::{Commit, ExecutionRow};
 use crate::store::{StoreError, now_ms};
 use crate::workflow::definition::State;
 use crate::workflow::errors::{self, StateError};
 
 use super::cursor::{Cursor, Phase};
-use super::task::task_call;
-use super::{
-    ASLEEP, Executor, MAX_PAYLOAD_BYTES, PLUGIN_LIMIT_BACKSTOP, TASK_LEASE_MARGIN_MS, event,
-    json_text, within_payload_limit,
-};
+use super::task::{scheduled, task_call};
+use super::{ASLEEP, Executor, MAX_PAYLOAD_BYTES, PLUGIN_LIMIT_BACKSTOP, event};
 
 /// SendTaskSuccess / SendTaskFailure limits, as in Step Functions' API.
 const MAX_TOKEN_CHARS: usize = 1024;
@@ -103,25 +100,13 @@ impl Executor {
             heartbeat_ms,
         };
         let scheduled = Commit {
-            status: RUNNING,
-            cursor: json_text(&waiting),
-            output: None,
-            error: None,
-            cause: None,
-            wake_at: now,
-            lease_ms: limit.as_millis() as i64 + TASK_LEASE_MARGIN_MS,
-            history: vec![event(
-                "TaskScheduled",
-                Some(&cursor.state),
-                json!({ "resource": resource, "input": input, "attempt": cursor.retries.iter().sum::<u32>() + 1, "callback": true }),
-            )],
-            spawn: Vec::new(),
             token: TokenWrite::Open {
                 hash: hash.clone(),
                 tenant: row.tenant.clone(),
                 execution_id: row.id.clone(),
                 state: cursor.state.clone(),
             },
+            ..scheduled(&waiting, cursor, resource, &input, now, limit, true)
         };
         if !self.commit(row, scheduled).await? {
             return Ok(None);
@@ -155,14 +140,7 @@ impl Executor {
                 asleep.wake_at = wake_at;
                 return Ok(Some(asleep));
             }
-            Err(e) => {
-                let events = vec![event(
-                    "TaskFailed",
-                    Some(&cursor.state),
-                    json!({ "error": e.error, "cause": e.cause }),
-                )];
-                self.failure(row, cursor, state, e, events)
-            }
+            Err(e) => self.task_failed(row, cursor, state, "TaskFailed", e),
         };
         commit.token = TokenWrite::Close(hash);
         Ok(Some(commit))
@@ -204,37 +182,19 @@ impl Executor {
         };
         let answer = self.store.wf_token(token).await?;
         let now = now_ms();
-        let task_event = |kind: &str, e: &StateError| {
-            vec![event(
-                kind,
-                Some(&cursor.state),
-                json!({ "error": e.error, "cause": e.cause }),
-            )]
-        };
         let mut commit = match answer {
             Some(a) if a.status == ANSWERED_SUCCESS => {
                 let result = a.output.as_deref().map_or(Value::Null, |o| {
                     serde_json::from_str(o).unwrap_or(Value::Null)
                 });
-                let events = vec![event(
-                    "TaskSucceeded",
-                    Some(&cursor.state),
-                    json!({ "output": result }),
-                )];
-                match within_payload_limit(result, &cursor.state)
-                    .and_then(|r| self.finish(state, &cursor.input, r, context, cursor))
-                {
-                    Ok((after, output)) => self.transition(row, &after, state, output, events),
-                    Err(e) => self.failure(row, cursor, state, e, events),
-                }
+                self.task_succeeded(row, cursor, state, context, result)
             }
             Some(a) if a.status == ANSWERED_FAILURE => {
                 let e = StateError {
                     error: a.error.unwrap_or_default(),
                     cause: a.cause.unwrap_or_default(),
                 };
-                let events = task_event("TaskFailed", &e);
-                self.failure(row, cursor, state, e, events)
+                self.task_failed(row, cursor, state, "TaskFailed", e)
             }
             // Called by a host that stopped before it knew the call's outcome.
             _ if !invoked => self.interrupted(row, cursor, state),
@@ -244,16 +204,14 @@ impl Executor {
                     errors::TIMEOUT,
                     "the task was not answered within its TimeoutSeconds",
                 );
-                let events = task_event("TaskTimedOut", &e);
-                self.failure(row, cursor, state, e, events)
+                self.task_failed(row, cursor, state, "TaskTimedOut", e)
             }
             Some(a) if heartbeat_ms.is_some_and(|h| a.heartbeat_at + h <= now) => {
                 let e = StateError::new(
                     errors::HEARTBEAT_TIMEOUT,
                     "no heartbeat or answer came within the task's HeartbeatSeconds",
                 );
-                let events = task_event("TaskTimedOut", &e);
-                self.failure(row, cursor, state, e, events)
+                self.task_failed(row, cursor, state, "TaskTimedOut", e)
             }
             Some(a) => {
                 // Woken early (a heartbeat moved its time on): asleep again, no event.

@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use crate::store::StoreError;
-use crate::store::task_tokens::TokenWrite;
 use crate::store::workflow::{
     ABORTED, Commit, ExecutionRow, NewExecution, RUNNING, SUCCEEDED, TIMED_OUT,
 };
@@ -59,22 +58,12 @@ impl Executor {
                 } else {
                     "ParallelStateStarted"
                 };
-                Commit {
-                    status: RUNNING,
-                    cursor: json_text(&waiting),
-                    output: None,
-                    error: None,
-                    cause: None,
-                    wake_at: self.asleep(row),
-                    lease_ms: 0,
-                    history: vec![event(
-                        kind,
-                        Some(&cursor.state),
-                        json!({ "children": total }),
-                    )],
-                    spawn,
-                    token: TokenWrite::None,
-                }
+                let history = vec![event(
+                    kind,
+                    Some(&cursor.state),
+                    json!({ "children": total }),
+                )];
+                self.rest(row, &waiting, history, spawn)
             }
         }
     }

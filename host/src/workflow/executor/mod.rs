@@ -32,7 +32,8 @@ use super::definition_error::DefinitionError;
 use super::errors::{self, StateError};
 use super::execution_name::NameError;
 use super::payload;
-use crate::store::workflow::{HistoryEvent, NewExecution};
+use crate::store::task_tokens::TokenWrite;
+use crate::store::workflow::{Commit, HistoryEvent, NewExecution, RUNNING};
 use crate::store::{Store, StoreError, now_ms};
 use cursor::Cursor;
 pub use redrive::RedriveError;
@@ -282,6 +283,23 @@ fn within_payload_limit(value: Value, state: &str) -> Result<Value, StateError> 
         ));
     }
     Ok(value)
+}
+
+/// A transition that leaves the execution running at `cursor`, due at `wake_at`, its
+/// lease held `lease_ms` more (0: released until it is due).
+fn ongoing(cursor: &Cursor, wake_at: i64, lease_ms: i64, history: Vec<HistoryEvent>) -> Commit {
+    Commit {
+        status: RUNNING,
+        cursor: json_text(cursor),
+        output: None,
+        error: None,
+        cause: None,
+        wake_at,
+        lease_ms,
+        history,
+        spawn: Vec::new(),
+        token: TokenWrite::None,
+    }
 }
 
 fn json_text<T: Serialize>(value: &T) -> String {

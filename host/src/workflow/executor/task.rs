@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::store::task_tokens::{self, TokenWrite};
-use crate::store::workflow::{Commit, ExecutionRow, RUNNING};
+use crate::store::task_tokens;
+use crate::store::workflow::{Commit, ExecutionRow};
 use crate::store::{StoreError, now_ms};
 use crate::workflow::definition::{Kind, Seconds, State};
 use crate::workflow::errors::{self, StateError};
@@ -15,7 +15,7 @@ use crate::workflow::payload;
 
 use super::cursor::{Cursor, Phase};
 use super::{
-    Executor, PLUGIN_LIMIT_BACKSTOP, TASK_LEASE_MARGIN_MS, TaskCall, event, json_text,
+    Executor, PLUGIN_LIMIT_BACKSTOP, TASK_LEASE_MARGIN_MS, TaskCall, event, ongoing,
     within_payload_limit,
 };
 
@@ -30,6 +30,47 @@ impl Executor {
             "TaskFailed",
             Some(&cursor.state),
             json!({ "error": error.error, "cause": error.cause, "interrupted": true }),
+        )];
+        self.failure(row, cursor, state, error, events)
+    }
+
+    /// A task's result recorded (`TaskSucceeded`), then within the payload limit and
+    /// through the state's output processing to its next state.
+    pub(super) fn task_succeeded(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        context: &Value,
+        result: Value,
+    ) -> Commit {
+        let events = vec![event(
+            "TaskSucceeded",
+            Some(&cursor.state),
+            json!({ "output": result }),
+        )];
+        match within_payload_limit(result, &cursor.state)
+            .and_then(|r| self.finish(state, &cursor.input, r, context, cursor))
+        {
+            Ok((after, output)) => self.transition(row, &after, state, output, events),
+            Err(e) => self.failure(row, cursor, state, e, events),
+        }
+    }
+
+    /// A task's failure recorded (`kind`: `TaskFailed` or `TaskTimedOut`), then
+    /// retried, caught or the end of the execution.
+    pub(super) fn task_failed(
+        &self,
+        row: &ExecutionRow,
+        cursor: &Cursor,
+        state: &State,
+        kind: &str,
+        error: StateError,
+    ) -> Commit {
+        let events = vec![event(
+            kind,
+            Some(&cursor.state),
+            json!({ "error": error.error, "cause": error.cause }),
         )];
         self.failure(row, cursor, state, error, events)
     }
@@ -132,22 +173,7 @@ impl Executor {
         };
         let mut running = cursor.clone();
         running.phase = Phase::Task;
-        let scheduled = Commit {
-            status: RUNNING,
-            cursor: json_text(&running),
-            output: None,
-            error: None,
-            cause: None,
-            wake_at: now_ms(),
-            lease_ms: limit.as_millis() as i64 + TASK_LEASE_MARGIN_MS,
-            history: vec![event(
-                "TaskScheduled",
-                Some(&cursor.state),
-                json!({ "resource": resource, "input": input, "attempt": cursor.retries.iter().sum::<u32>() + 1 }),
-            )],
-            spawn: Vec::new(),
-            token: TokenWrite::None,
-        };
+        let scheduled = scheduled(&running, cursor, resource, &input, now_ms(), limit, false);
         let lambda = *lambda;
         if !self.commit(row, scheduled).await? {
             return Ok(None);
@@ -172,25 +198,8 @@ impl Executor {
             )),
         };
         Ok(Some(match result {
-            Ok(result) => {
-                let events = vec![event(
-                    "TaskSucceeded",
-                    Some(&cursor.state),
-                    json!({ "output": result }),
-                )];
-                match self.finish(state, raw, result, context, cursor) {
-                    Ok((after, output)) => self.transition(row, &after, state, output, events),
-                    Err(e) => self.failure(row, cursor, state, e, events),
-                }
-            }
-            Err(e) => {
-                let events = vec![event(
-                    "TaskFailed",
-                    Some(&cursor.state),
-                    json!({ "error": e.error, "cause": e.cause }),
-                )];
-                self.failure(row, cursor, state, e, events)
-            }
+            Ok(result) => self.task_succeeded(row, cursor, state, context, result),
+            Err(e) => self.task_failed(row, cursor, state, "TaskFailed", e),
         }))
     }
 }
@@ -216,6 +225,31 @@ fn lambda_call(parameters: Value) -> Result<(String, Value), StateError> {
         .cloned()
         .unwrap_or_else(|| json!({}));
     Ok((name, payload))
+}
+
+/// The transition that records a Task as scheduled, before its plugin is called
+/// (`at` is where the execution waits meanwhile); its lease lasts the call's time
+/// `limit` and a margin.
+pub(super) fn scheduled(
+    at: &Cursor,
+    cursor: &Cursor,
+    resource: &str,
+    input: &Value,
+    now: i64,
+    limit: Duration,
+    callback: bool,
+) -> Commit {
+    let mut detail = json!({ "resource": resource, "input": input, "attempt": cursor.retries.iter().sum::<u32>() + 1 });
+    if callback {
+        detail["callback"] = json!(true);
+    }
+    let history = vec![event("TaskScheduled", Some(&cursor.state), detail)];
+    ongoing(
+        at,
+        now,
+        limit.as_millis() as i64 + TASK_LEASE_MARGIN_MS,
+        history,
+    )
 }
 
 /// The plugin call of a Task: the context object without the execution's variables.

@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 use crate::store::now_ms;
 use crate::store::task_tokens::TokenWrite;
 use crate::store::workflow::{
-    Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, RUNNING, SUCCEEDED, TIMED_OUT,
+    Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, SUCCEEDED, TIMED_OUT,
 };
 use crate::workflow::definition::State;
 use crate::workflow::errors::{self, StateError, matches};
 use crate::workflow::payload;
 
 use super::cursor::{Cursor, Phase};
-use super::{ASLEEP, Executor, LEASE_MS, event, iso, json_text, within_payload_limit};
+use super::{ASLEEP, Executor, LEASE_MS, event, iso, json_text, ongoing, within_payload_limit};
 
 impl Executor {
     /// Back to sleep until a child wakes this execution.
@@ -25,16 +25,8 @@ impl Executor {
         spawn: Vec<NewExecution>,
     ) -> Commit {
         Commit {
-            status: RUNNING,
-            cursor: json_text(cursor),
-            output: None,
-            error: None,
-            cause: None,
-            wake_at: self.asleep(row),
-            lease_ms: 0,
-            history,
             spawn,
-            token: TokenWrite::None,
+            ..ongoing(cursor, self.asleep(row), 0, history)
         }
     }
 
@@ -43,22 +35,17 @@ impl Executor {
     }
 
     pub(super) fn sleep(&self, row: &ExecutionRow, cursor: &Cursor, until: i64) -> Commit {
-        Commit {
-            status: RUNNING,
-            cursor: json_text(cursor),
-            output: None,
-            error: None,
-            cause: None,
-            wake_at: row.deadline_at.map_or(until, |d| until.min(d)),
-            lease_ms: 0,
-            history: vec![event(
-                "WaitStateEntered",
-                Some(&cursor.state),
-                json!({ "until": iso(until) }),
-            )],
-            spawn: Vec::new(),
-            token: TokenWrite::None,
-        }
+        let history = vec![event(
+            "WaitStateEntered",
+            Some(&cursor.state),
+            json!({ "until": iso(until) }),
+        )];
+        ongoing(
+            cursor,
+            row.deadline_at.map_or(until, |d| until.min(d)),
+            0,
+            history,
+        )
     }
 
     /// Leaves the state with `output` for its `Next` (or the end).
@@ -109,21 +96,11 @@ impl Executor {
                     Some(next),
                     json!({ "input": output }),
                 ));
-                Commit {
-                    status: RUNNING,
-                    cursor: json_text(&Cursor {
-                        vars: cursor.vars.clone(),
-                        ..Cursor::enter(next, output)
-                    }),
-                    output: None,
-                    error: None,
-                    cause: None,
-                    wake_at: now_ms(),
-                    lease_ms: LEASE_MS,
-                    history: events,
-                    spawn: Vec::new(),
-                    token: TokenWrite::None,
-                }
+                let entered = Cursor {
+                    vars: cursor.vars.clone(),
+                    ..Cursor::enter(next, output)
+                };
+                ongoing(&entered, now_ms(), LEASE_MS, events)
             }
             None => {
                 events.push(event(
@@ -179,18 +156,12 @@ impl Executor {
                     json!({ "error": error.error, "cause": error.cause, "retry": done + 1, "delay_ms": delay }),
                 ));
                 let wake_at = now_ms() + delay;
-                return Commit {
-                    status: RUNNING,
-                    cursor: json_text(&again),
-                    output: None,
-                    error: None,
-                    cause: None,
-                    wake_at: row.deadline_at.map_or(wake_at, |d| wake_at.min(d)),
-                    lease_ms: if delay == 0 { LEASE_MS } else { 0 },
-                    history: events,
-                    spawn: Vec::new(),
-                    token: TokenWrite::None,
-                };
+                return ongoing(
+                    &again,
+                    row.deadline_at.map_or(wake_at, |d| wake_at.min(d)),
+                    if delay == 0 { LEASE_MS } else { 0 },
+                    events,
+                );
             }
         }
         if let Some(catcher) = state

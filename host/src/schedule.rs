@@ -20,6 +20,44 @@ use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+/// Why a schedule expression is refused; each names the expression's body (what is
+/// inside `cron(...)` or `rate(...)`) as the tenant wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("unknown time zone `{0}`")]
+    UnknownZone(String),
+    #[error("`{0}` is neither cron(...) nor rate(...)")]
+    Neither(String),
+    #[error("cron({0}) needs six fields: minutes hours day-of-month month day-of-week year")]
+    FieldCount(String),
+    #[error("cron({body}): `{field}` is not a field of digits, names and , - * ? / L W #")]
+    BadField { body: String, field: String },
+    #[error("cron({0}): exactly one of day-of-month and day-of-week must be `?`")]
+    DayFields(String),
+    #[error("cron({0}): the year field is years {FIRST_YEAR}-{LAST_YEAR} with , - * /")]
+    YearField(String),
+    #[error(
+        "cron({body}): {year} is outside the years {FIRST_YEAR}-{LAST_YEAR} a schedule can name"
+    )]
+    YearOutside { body: String, year: i32 },
+    /// croner's message: read by people, never matched.
+    #[error("cron({body}): {message}")]
+    Cron { body: String, message: String },
+    #[error("cron({0}) can never fire: no date matches its day, month and year fields")]
+    NeverFires(String),
+    #[error("rate({0}) is `rate(N unit)`")]
+    RateShape(String),
+    #[error("rate({0}): the value must be a positive whole number")]
+    RateValue(String),
+    #[error("rate({body}): unknown unit `{unit}`")]
+    RateUnit { body: String, unit: String },
+    /// EventBridge wants the singular exactly for 1; `unit` is the singular.
+    #[error("rate({body}): write `1 {unit}` or `N {unit}s`")]
+    RateNumber { body: String, unit: String },
+    #[error("rate({0}) is too long")]
+    RateTooLong(String),
+}
+
 #[derive(Debug, Clone)]
 enum Expression {
     Cron(Box<Cron>),
@@ -35,10 +73,12 @@ pub struct ScheduleExpr {
 
 impl ScheduleExpr {
     /// Parses `cron(...)` or `rate(...)` in `timezone` (IANA name; UTC by default).
-    pub fn parse(text: &str, timezone: Option<&str>) -> Result<Self, String> {
+    pub fn parse(text: &str, timezone: Option<&str>) -> Result<Self, ScheduleError> {
         let zone = match timezone {
             None => Tz::UTC,
-            Some(name) => Tz::from_str(name).map_err(|_| format!("unknown time zone `{name}`"))?,
+            Some(name) => {
+                Tz::from_str(name).map_err(|_| ScheduleError::UnknownZone(name.to_string()))?
+            }
         };
         let text = text.trim();
         let expression = if let Some(body) = inner(text, "cron") {
@@ -51,15 +91,13 @@ impl ScheduleExpr {
             if !has_matching_date(&cron)
                 || epoch.is_none_or(|start| cron.find_next_occurrence(&start, true).is_err())
             {
-                return Err(format!(
-                    "cron({body}) can never fire: no date matches its day, month and year fields"
-                ));
+                return Err(ScheduleError::NeverFires(body.to_string()));
             }
             Expression::Cron(Box::new(cron))
         } else if let Some(body) = inner(text, "rate") {
             Expression::Rate(parse_rate(body)?)
         } else {
-            return Err(format!("`{text}` is neither cron(...) nor rate(...)"));
+            return Err(ScheduleError::Neither(text.to_string()));
         };
         Ok(ScheduleExpr { expression, zone })
     }
@@ -127,12 +165,10 @@ fn inner<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-fn parse_cron(body: &str) -> Result<Cron, String> {
+fn parse_cron(body: &str) -> Result<Cron, ScheduleError> {
     let fields: Vec<&str> = body.split_whitespace().collect();
     if fields.len() != 6 {
-        return Err(format!(
-            "cron({body}) needs six fields: minutes hours day-of-month month day-of-week year"
-        ));
+        return Err(ScheduleError::FieldCount(body.to_string()));
     }
     // EventBridge's characters only: croner takes more (`+` made a weekday set that never
     // matched, and finding its next tick took seconds; found by fuzzing).
@@ -142,23 +178,20 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || ",-*?/#".contains(c))
     }) {
-        return Err(format!(
-            "cron({body}): `{bad}` is not a field of digits, names and , - * ? / L W #"
-        ));
+        return Err(ScheduleError::BadField {
+            body: body.to_string(),
+            field: bad.to_string(),
+        });
     }
     // As in EventBridge: one of the day fields is `?`, so the two never conflict.
     if (fields[2] == "?") == (fields[4] == "?") {
-        return Err(format!(
-            "cron({body}): exactly one of day-of-month and day-of-week must be `?`"
-        ));
+        return Err(ScheduleError::DayFields(body.to_string()));
     }
     if !fields[5]
         .chars()
         .all(|c| c.is_ascii_digit() || ",-*/".contains(c))
     {
-        return Err(format!(
-            "cron({body}): the year field is years {FIRST_YEAR}-{LAST_YEAR} with , - * /"
-        ));
+        return Err(ScheduleError::YearField(body.to_string()));
     }
     let parser = CronParser::builder()
         .seconds(Seconds::Required)
@@ -174,16 +207,18 @@ fn parse_cron(body: &str) -> Result<Cron, String> {
         weekdays(fields[4]),
         years(fields[5])
     );
-    let cron = parser
-        .parse(&text)
-        .map_err(|e| format!("cron({body}): {e}"))?;
+    let cron = parser.parse(&text).map_err(|e| ScheduleError::Cron {
+        body: body.to_string(),
+        message: e.to_string(),
+    })?;
     let outside = (croner::YEAR_LOWER_LIMIT..FIRST_YEAR)
         .chain(LAST_YEAR + 1..=croner::YEAR_UPPER_LIMIT)
         .find(|y| cron.pattern.year_match(*y).unwrap_or(false));
     if let Some(year) = outside {
-        return Err(format!(
-            "cron({body}): {year} is outside the years {FIRST_YEAR}-{LAST_YEAR} a schedule can name"
-        ));
+        return Err(ScheduleError::YearOutside {
+            body: body.to_string(),
+            year,
+        });
     }
     Ok(cron)
 }
@@ -260,33 +295,37 @@ fn has_matching_date(cron: &Cron) -> bool {
     false
 }
 
-fn parse_rate(body: &str) -> Result<i64, String> {
+fn parse_rate(body: &str) -> Result<i64, ScheduleError> {
     let mut parts = body.split_whitespace();
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(format!("rate({body}) is `rate(N unit)`"));
+        return Err(ScheduleError::RateShape(body.to_string()));
     };
     let n: i64 = n
         .parse()
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("rate({body}): the value must be a positive whole number"))?;
+        .ok_or_else(|| ScheduleError::RateValue(body.to_string()))?;
     let unit_ms = match unit {
         "second" | "seconds" => 1_000,
         "minute" | "minutes" => 60_000,
         "hour" | "hours" => 3_600_000,
         "day" | "days" => 86_400_000,
-        other => return Err(format!("rate({body}): unknown unit `{other}`")),
+        other => {
+            return Err(ScheduleError::RateUnit {
+                body: body.to_string(),
+                unit: other.to_string(),
+            });
+        }
     };
     // EventBridge wants the singular exactly for 1.
     if (n == 1) == unit.ends_with('s') {
-        return Err(format!(
-            "rate({body}): write `1 {}` or `N {}s`",
-            unit.trim_end_matches('s'),
-            unit.trim_end_matches('s')
-        ));
+        return Err(ScheduleError::RateNumber {
+            body: body.to_string(),
+            unit: unit.trim_end_matches('s').to_string(),
+        });
     }
     n.checked_mul(unit_ms)
-        .ok_or_else(|| format!("rate({body}) is too long"))
+        .ok_or_else(|| ScheduleError::RateTooLong(body.to_string()))
 }
 
 #[cfg(test)]
@@ -418,7 +457,7 @@ mod tests {
             let started = std::time::Instant::now();
             let e = ScheduleExpr::parse(text, tz).unwrap_err();
             let took = started.elapsed();
-            assert!(e.contains("can never fire"), "{text}: {e}");
+            assert!(matches!(e, ScheduleError::NeverFires(_)), "{text}: {e}");
             assert!(took.as_millis() < 250, "{text}: refused after {took:?}");
         }
     }
@@ -475,37 +514,78 @@ mod tests {
 
     #[test]
     fn bad_expressions_are_refused() {
-        for (text, tz, reason) in [
-            ("cron(0 8 * * * *)", None, "must be `?`"),
-            ("cron(0 8 ? * ? *)", None, "must be `?`"),
-            ("cron(0 8 * * ?)", None, "six fields"),
-            ("cron(61 8 * * ? *)", None, "cron("),
-            // Found by the schedule fuzz target: croner took `+`, and never matched.
-            ("cron(0 12 ? * + *)", None, "is not a field"),
-            // Found by it too: an empty list item, which croner took and never matched.
-            ("cron(36 3 , * ? 2027)", None, "is not a field"),
-            ("rate(0 minutes)", None, "positive"),
-            ("rate(5 fortnights)", None, "unknown unit"),
-            ("rate(1 minutes)", None, "write `1 minute`"),
-            ("rate(5 minute)", None, "write `1 minute`"),
-            ("every(5 minutes)", None, "neither cron"),
-            ("cron(0 8 30 2 ? *)", None, "can never fire"),
-            ("cron(0 8 31 4,6,9,11 ? *)", None, "can never fire"),
-            ("cron(0 8 29 2 ? 2027)", None, "can never fire"),
-            // EventBridge's years only: croner's run from 1 to 5000.
-            ("cron(0 8 * * ? 2200)", None, "outside the years"),
-            ("cron(0 8 * * ? 1960-1980)", None, "outside the years"),
-            ("cron(0 8 * * ? 2300/5)", None, "outside the years"),
-            ("cron(0 8 * * ? ?)", None, "the year field"),
-            ("cron(0 8 * * ? L)", None, "the year field"),
-            (
-                "cron(0 8 * * ? *)",
-                Some("Mars/Olympus"),
-                "unknown time zone",
-            ),
-        ] {
-            let e = ScheduleExpr::parse(text, tz).unwrap_err();
-            assert!(e.contains(reason), "{text}: {e}");
+        use ScheduleError::*;
+        let body = |text: &str| text[5..text.len() - 1].to_string();
+        // (expression, the refusal, made from the expression's body)
+        type Refusal = fn(String) -> ScheduleError;
+        let cases: [(&str, Refusal); 11] = [
+            ("cron(0 8 * * * *)", DayFields),
+            ("cron(0 8 ? * ? *)", DayFields),
+            ("cron(0 8 * * ?)", FieldCount),
+            ("rate(0 minutes)", RateValue),
+            ("cron(0 8 30 2 ? *)", NeverFires),
+            ("cron(0 8 31 4,6,9,11 ? *)", NeverFires),
+            ("cron(0 8 29 2 ? 2027)", NeverFires),
+            ("cron(0 8 * * ? ?)", YearField),
+            ("cron(0 8 * * ? L)", YearField),
+            ("rate(5 minutes 2)", RateShape),
+            ("rate(9999999999999999 days)", RateTooLong),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                ScheduleExpr::parse(text, None).unwrap_err(),
+                want(body(text)),
+                "{text}"
+            );
         }
+        let refused = |text: &str| ScheduleExpr::parse(text, None).unwrap_err();
+        assert!(
+            matches!(refused("cron(61 8 * * ? *)"), Cron { body, .. } if body == "61 8 * * ? *")
+        );
+        // Found by the schedule fuzz target: croner took `+`, and never matched.
+        assert!(matches!(refused("cron(0 12 ? * + *)"), BadField { field, .. } if field == "+"));
+        // Found by it too: an empty list item, which croner took and never matched.
+        assert!(matches!(refused("cron(36 3 , * ? 2027)"), BadField { field, .. } if field == ","));
+        assert!(
+            matches!(refused("rate(5 fortnights)"), RateUnit { unit, .. } if unit == "fortnights")
+        );
+        for text in ["rate(1 minutes)", "rate(5 minute)"] {
+            assert!(
+                matches!(refused(text), RateNumber { unit, .. } if unit == "minute"),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            refused("every(5 minutes)"),
+            Neither("every(5 minutes)".into())
+        );
+        // EventBridge's years only: croner's run from 1 to 5000.
+        for (text, year) in [
+            ("cron(0 8 * * ? 2200)", 2200),
+            ("cron(0 8 * * ? 1960-1980)", 1960),
+            ("cron(0 8 * * ? 2300/5)", 2300),
+        ] {
+            assert_eq!(
+                refused(text),
+                YearOutside {
+                    body: body(text),
+                    year
+                },
+                "{text}"
+            );
+        }
+        assert_eq!(
+            ScheduleExpr::parse("cron(0 8 * * ? *)", Some("Mars/Olympus")).unwrap_err(),
+            UnknownZone("Mars/Olympus".into())
+        );
+        // What a tenant's status and `orquesta check` show: the expression and why.
+        assert_eq!(
+            refused("rate(1 minutes)").to_string(),
+            "rate(1 minutes): write `1 minute` or `N minutes`"
+        );
+        assert_eq!(
+            refused("cron(0 8 30 2 ? *)").to_string(),
+            "cron(0 8 30 2 ? *) can never fire: no date matches its day, month and year fields"
+        );
     }
 }

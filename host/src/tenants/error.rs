@@ -148,9 +148,16 @@ pub enum TenantError {
     #[error("{at}.{error}")]
     Within { at: String, error: String },
     #[error("schedules.{name}.expression: {error}")]
-    Schedule { name: String, error: String },
+    Schedule {
+        name: String,
+        error: crate::schedule::ScheduleError,
+    },
     #[error("workflows.{name}: {error}")]
-    Workflow { name: String, error: String },
+    Workflow {
+        name: String,
+        /// Boxed: a definition error is large next to the other refusals.
+        error: Box<crate::workflow::DefinitionError>,
+    },
     /// A workflow's definition file could not be read (the I/O error's text).
     #[error("workflows.{name}.definition: cannot read {}: {error}", file.display())]
     DefinitionUnreadable {

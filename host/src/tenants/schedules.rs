@@ -28,7 +28,7 @@ fn enabled() -> bool {
 }
 
 impl ScheduleConfig {
-    pub fn parsed(&self) -> Result<crate::schedule::ScheduleExpr, String> {
+    pub fn parsed(&self) -> Result<crate::schedule::ScheduleExpr, crate::schedule::ScheduleError> {
         crate::schedule::ScheduleExpr::parse(&self.expression, self.timezone.as_deref())
     }
 }
@@ -40,7 +40,7 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
         check_name("schedule", name).map_err(TenantError::name(format!("schedules.{name}")))?;
         schedule.parsed().map_err(|e| TenantError::Schedule {
             name: name.clone(),
-            error: e.to_string(),
+            error: e,
         })?;
         let at = format!("schedules.{name}.target");
         let target = schedule.target.target().map_err(TenantError::target(&at))?;

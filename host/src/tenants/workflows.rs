@@ -48,7 +48,7 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
         let machine = crate::workflow::Machine::parse(&workflow.document).map_err(|e| {
             TenantError::Workflow {
                 name: name.clone(),
-                error: e.to_string(),
+                error: Box::new(e),
             }
         })?;
         if let Some(r) = machine

@@ -6,6 +6,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 
+use super::definition_error::{DefinitionError, Problem, path_at};
 use super::path::Path;
 
 #[derive(Debug, Clone)]
@@ -105,12 +106,23 @@ fn operator(name: &str) -> Option<(Op, bool)> {
     })
 }
 
+/// Why a rule cannot be evaluated: a path it reads selects nothing. The state fails
+/// with `States.Runtime` (`StateError::from`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    #[error("the choice operand path {0:?} selects nothing")]
+    NoOperand(String),
+    #[error("the choice variable {0:?} selects nothing in the input")]
+    NoVariable(String),
+}
+
 impl Rule {
     /// Parses a rule; `top` rules carry `Next` (checked by the caller), nested ones not.
-    pub fn parse(value: &Value, at: &str, top: bool) -> Result<Self, String> {
+    pub fn parse(value: &Value, at: &str, top: bool) -> Result<Self, DefinitionError> {
+        let refuse = |problem| DefinitionError::new(at, problem);
         let map = value
             .as_object()
-            .ok_or_else(|| format!("{at}: a choice rule must be an object"))?;
+            .ok_or_else(|| refuse(Problem::RuleNotObject))?;
         let allowed = |k: &str| k == "Comment" || (top && (k == "Next" || k == "Assign"));
         let keys: Vec<&String> = map.keys().filter(|k| !allowed(k)).collect();
         if let Some(combinator) = ["And", "Or", "Not"]
@@ -118,9 +130,7 @@ impl Rule {
             .find(|c| map.contains_key(*c))
         {
             if keys.len() != 1 {
-                return Err(format!(
-                    "{at}: `{combinator}` cannot be combined with other fields"
-                ));
+                return Err(refuse(Problem::CombinedWithOthers(combinator)));
             }
             let inner = &map[combinator];
             let at = format!("{at}.{combinator}");
@@ -130,7 +140,7 @@ impl Rule {
                     let rules = inner
                         .as_array()
                         .filter(|a| !a.is_empty())
-                        .ok_or_else(|| format!("{at}: must be a non-empty array of rules"))?
+                        .ok_or_else(|| DefinitionError::new(&at, Problem::NoRules))?
                         .iter()
                         .enumerate()
                         .map(|(i, r)| Rule::parse(r, &format!("{at}[{i}]"), false))
@@ -146,28 +156,30 @@ impl Rule {
         Self::comparison(map, &keys, at)
     }
 
-    fn comparison(map: &Map<String, Value>, keys: &[&String], at: &str) -> Result<Self, String> {
+    fn comparison(
+        map: &Map<String, Value>,
+        keys: &[&String],
+        at: &str,
+    ) -> Result<Self, DefinitionError> {
+        let refuse = |problem| DefinitionError::new(at, problem);
         let variable = map
             .get("Variable")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("{at}: a comparison needs a string `Variable`"))?;
-        let variable = Path::parse(variable).map_err(|e| format!("{at}.Variable: {e}"))?;
+            .ok_or_else(|| refuse(Problem::NoVariable))?;
+        let variable = path_at(variable, &format!("{at}.Variable"))?;
         let ops: Vec<&&String> = keys.iter().filter(|k| k.as_str() != "Variable").collect();
         let [name] = ops.as_slice() else {
-            return Err(format!(
-                "{at}: a comparison needs exactly one operator, found {}",
-                ops.len()
-            ));
+            return Err(refuse(Problem::OperatorCount(ops.len())));
         };
         let (op, is_path) =
-            operator(name).ok_or_else(|| format!("{at}: unknown operator `{name}`"))?;
+            operator(name).ok_or_else(|| refuse(Problem::UnknownOperator(name.to_string())))?;
         let raw = &map[name.as_str()];
         let at = format!("{at}.{name}");
         let operand = if is_path {
             let text = raw
                 .as_str()
-                .ok_or_else(|| format!("{at}: must be a path string"))?;
-            Operand::Path(Path::parse(text).map_err(|e| format!("{at}: {e}"))?)
+                .ok_or_else(|| DefinitionError::new(&at, Problem::NotPathString))?;
+            Operand::Path(path_at(text, &at)?)
         } else {
             let fits = match op {
                 Op::Compare(Kind::String, _) | Op::StringMatches => raw.is_string(),
@@ -176,7 +188,7 @@ impl Rule {
                 Op::Compare(Kind::Timestamp, _) => raw.as_str().and_then(timestamp).is_some(),
             };
             if !fits {
-                return Err(format!("{at}: {raw} is not a valid operand"));
+                return Err(DefinitionError::new(at, Problem::BadOperand(raw.clone())));
             }
             Operand::Literal(raw.clone())
         };
@@ -187,8 +199,8 @@ impl Rule {
         })
     }
 
-    /// Evaluates the rule; `Err` is a `States.Runtime` cause.
-    pub fn eval(&self, input: &Value, context: &Value) -> Result<bool, String> {
+    /// Evaluates the rule.
+    pub fn eval(&self, input: &Value, context: &Value) -> Result<bool, EvalError> {
         match self {
             Rule::And(rules) => {
                 for r in rules {
@@ -215,19 +227,15 @@ impl Rule {
                 let value = variable.select(input, context);
                 let expected = match operand {
                     Operand::Literal(v) => v.clone(),
-                    Operand::Path(p) => p.select(input, context).ok_or_else(|| {
-                        format!("the choice operand path {:?} selects nothing", p.text())
-                    })?,
+                    Operand::Path(p) => p
+                        .select(input, context)
+                        .ok_or_else(|| EvalError::NoOperand(p.text().to_string()))?,
                 };
                 if *op == Op::Test(Test::IsPresent) {
                     return Ok(value.is_some() == (expected == Value::Bool(true)));
                 }
-                let value = value.ok_or_else(|| {
-                    format!(
-                        "the choice variable {:?} selects nothing in the input",
-                        variable.text()
-                    )
-                })?;
+                let value =
+                    value.ok_or_else(|| EvalError::NoVariable(variable.text().to_string()))?;
                 Ok(compare(&value, *op, &expected))
             }
         }

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::choice::Rule;
+use super::definition_error::{DefinitionError, Problem, path_at};
 use super::errors::{Catcher, Retrier, check_lists};
-use super::intrinsics::{Call, Function, is_call};
+use super::intrinsics::{Call, STRING_FUNCTIONS, is_call};
 use super::path::{Path, ReferencePath};
 pub use super::template::Template;
 use super::template::parse_assign;
@@ -133,18 +134,6 @@ pub enum Text {
     Call(Call),
 }
 
-/// The intrinsic functions the developer guide allows in a Fail state's `ErrorPath` and
-/// `CausePath`: those that return a string.
-const STRING_FUNCTIONS: [Function; 7] = [
-    Function::Format,
-    Function::JsonToString,
-    Function::ArrayGetItem,
-    Function::Base64Encode,
-    Function::Base64Decode,
-    Function::Hash,
-    Function::Uuid,
-];
-
 /// The names an `Assign` sets.
 fn assigned_names(assign: &Option<Template>) -> Vec<String> {
     match assign {
@@ -162,10 +151,10 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn new(value: &'a Value, at: &str) -> Result<Self, String> {
+    fn new(value: &'a Value, at: &str) -> Result<Self, DefinitionError> {
         let map = value
             .as_object()
-            .ok_or_else(|| format!("{at}: must be an object"))?;
+            .ok_or_else(|| DefinitionError::new(at, Problem::NotObject))?;
         let mut used = BTreeSet::new();
         used.insert("Comment");
         Ok(Fields {
@@ -179,77 +168,97 @@ impl<'a> Fields<'a> {
         format!("{}.{key}", self.at)
     }
 
+    /// `problem` at the field `key`.
+    fn refuse(&self, key: &str, problem: Problem) -> DefinitionError {
+        DefinitionError::new(self.here(key), problem)
+    }
+
     fn get(&mut self, key: &'static str) -> Option<&'a Value> {
         self.used.insert(key);
         self.map.get(key)
     }
 
-    fn string(&mut self, key: &'static str) -> Result<Option<String>, String> {
+    fn string(&mut self, key: &'static str) -> Result<Option<String>, DefinitionError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(format!("{}: must be a string", self.here(key))),
+            Some(_) => Err(self.refuse(key, Problem::NotString)),
         }
     }
 
-    fn required(&mut self, key: &'static str) -> Result<String, String> {
+    fn required(&mut self, key: &'static str) -> Result<String, DefinitionError> {
         self.string(key)?
-            .ok_or_else(|| format!("{}: is required", self.here(key)))
+            .ok_or_else(|| self.refuse(key, Problem::Required))
     }
 
-    fn path(&mut self, key: &'static str) -> Result<Option<Path>, String> {
-        let here = self.here(key);
+    fn path(&mut self, key: &'static str) -> Result<Option<Path>, DefinitionError> {
         self.string(key)?
-            .map(|t| Path::parse(&t).map_err(|e| format!("{here}: {e}")))
+            .map(|t| path_at(&t, &self.here(key)))
             .transpose()
     }
 
     /// A path field whose `null` means "nothing": absent gives `$`.
-    fn nullable_path(&mut self, key: &'static str) -> Result<Option<Path>, String> {
+    fn nullable_path(&mut self, key: &'static str) -> Result<Option<Path>, DefinitionError> {
         match self.get(key) {
             Some(Value::Null) => Ok(None),
-            None => Ok(Some(Path::parse("$")?)),
+            None => Ok(Some(path_at("$", &self.here(key))?)),
             Some(_) => self.path(key),
         }
     }
 
-    fn integer(&mut self, key: &'static str) -> Result<Option<u64>, String> {
+    fn integer(&mut self, key: &'static str) -> Result<Option<u64>, DefinitionError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
                 .as_u64()
                 .map(Some)
-                .ok_or_else(|| format!("{}: must be a non-negative integer", self.here(key))),
+                .ok_or_else(|| self.refuse(key, Problem::NotCount)),
         }
     }
 
-    fn number(&mut self, key: &'static str) -> Result<Option<f64>, String> {
+    fn number(&mut self, key: &'static str) -> Result<Option<f64>, DefinitionError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
                 .as_f64()
                 .map(Some)
-                .ok_or_else(|| format!("{}: must be a number", self.here(key))),
+                .ok_or_else(|| self.refuse(key, Problem::NotNumber)),
         }
     }
 
-    fn template(&mut self, key: &'static str) -> Result<Option<Template>, String> {
+    fn template(&mut self, key: &'static str) -> Result<Option<Template>, DefinitionError> {
         let here = self.here(key);
         self.get(key).map(|v| Template::parse(v, &here)).transpose()
     }
 
     /// Refuses every field not read.
-    fn finish(self) -> Result<(), String> {
+    fn finish(self) -> Result<(), DefinitionError> {
         match self.map.keys().find(|k| !self.used.contains(k.as_str())) {
-            Some(k) => Err(format!("{}: unknown field `{k}`", self.at)),
+            Some(k) => Err(DefinitionError::new(
+                self.at,
+                Problem::UnknownField(k.clone()),
+            )),
             None => Ok(()),
         }
     }
 }
 
+/// A `ResultPath` (at `at`): `null` discards the result, absent places it at `$`.
+fn result_path(value: Option<&Value>, at: &str) -> Result<Option<ReferencePath>, DefinitionError> {
+    let text = match value {
+        Some(Value::Null) => return Ok(None),
+        None => "$",
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(DefinitionError::new(at, Problem::NotStringOrNull)),
+    };
+    ReferencePath::parse(text)
+        .map(Some)
+        .map_err(|e| DefinitionError::new(at, Problem::Path(e)))
+}
+
 impl Machine {
     /// Parses and checks a definition (the JSON document of a state machine).
-    pub fn parse(value: &Value) -> Result<Self, String> {
+    pub fn parse(value: &Value) -> Result<Self, DefinitionError> {
         Self::parse_at(value, "", Scope::Top)
     }
 
@@ -257,11 +266,11 @@ impl Machine {
     /// its parent's load checked it already, in its place, so a field allowed there
     /// (`ProcessorConfig`) is allowed here. A definition accepted at load is never
     /// refused at run time.
-    pub fn parse_child(value: &Value) -> Result<Self, String> {
+    pub fn parse_child(value: &Value) -> Result<Self, DefinitionError> {
         Self::parse_at(value, "", Scope::Processor)
     }
 
-    fn parse_at(value: &Value, at: &str, scope: Scope) -> Result<Self, String> {
+    fn parse_at(value: &Value, at: &str, scope: Scope) -> Result<Self, DefinitionError> {
         let mut f = Fields::new(value, if at.is_empty() { "definition" } else { at })?;
         let prefix = if at.is_empty() {
             String::new()
@@ -274,8 +283,9 @@ impl Machine {
             if let Some(q) = f.string("QueryLanguage")?
                 && q != "JSONPath"
             {
-                return Err(format!(
-                    "{prefix}QueryLanguage: only JSONPath is supported, not {q:?}"
+                return Err(DefinitionError::new(
+                    format!("{prefix}QueryLanguage"),
+                    Problem::QueryLanguage(q),
                 ));
             }
             f.integer("TimeoutSeconds")?
@@ -287,17 +297,17 @@ impl Machine {
         };
         let states_value = f
             .get("States")
-            .ok_or_else(|| format!("{prefix}States: is required"))?;
+            .ok_or_else(|| DefinitionError::new(format!("{prefix}States"), Problem::Required))?;
         let states_map = states_value
             .as_object()
             .filter(|m| !m.is_empty())
-            .ok_or_else(|| format!("{prefix}States: must be an object with at least one state"))?;
+            .ok_or_else(|| DefinitionError::new(format!("{prefix}States"), Problem::NoStates))?;
         f.finish()?;
         let mut states = BTreeMap::new();
         for (name, v) in states_map {
             let here = format!("{prefix}States.{name}");
             if name.is_empty() || name.len() > 80 {
-                return Err(format!("{here}: a state name has 1 to 80 characters"));
+                return Err(DefinitionError::new(here, Problem::StateName));
             }
             states.insert(name.clone(), State::parse(v, &here)?);
         }
@@ -325,11 +335,13 @@ impl Machine {
 
     /// A Parallel branch or Map item reads the variables of the scopes around it but
     /// cannot assign them (the developer guide's variable scope): an inner `Assign` of
-    /// an outer name is refused.
-    fn check_scopes(&self, outer: &BTreeSet<String>, prefix: &str) -> Result<(), String> {
+    /// an outer name is refused. `prefix` names this machine (`States.M[0]`: the first
+    /// branch, or the item processor, of state M; empty at the top).
+    fn check_scopes(&self, outer: &BTreeSet<String>, prefix: &str) -> Result<(), DefinitionError> {
         if let Some(name) = self.assigned.intersection(outer).next() {
-            return Err(format!(
-                "{prefix}: assigns ${name}, a variable of an outer scope (a branch or Map item reads outer variables but cannot assign them)"
+            return Err(DefinitionError::new(
+                prefix,
+                Problem::OuterVariable(name.clone()),
             ));
         }
         let visible: BTreeSet<String> = outer.union(&self.assigned).cloned().collect();
@@ -339,26 +351,28 @@ impl Machine {
                 Kind::Map { processor, .. } => vec![processor],
                 _ => continue,
             };
+            let dot = if prefix.is_empty() { "" } else { "." };
             for (i, m) in inner.into_iter().enumerate() {
-                m.check_scopes(&visible, &format!("{prefix}States.{name}[{i}]"))?;
+                m.check_scopes(&visible, &format!("{prefix}{dot}States.{name}[{i}]"))?;
             }
         }
         Ok(())
     }
 
     /// Every target exists, and every state can be reached from `StartAt`.
-    fn check(&self, prefix: &str) -> Result<(), String> {
+    fn check(&self, prefix: &str) -> Result<(), DefinitionError> {
         if !self.states.contains_key(&self.start_at) {
-            return Err(format!(
-                "{prefix}StartAt: state {:?} does not exist",
-                self.start_at
+            return Err(DefinitionError::new(
+                format!("{prefix}StartAt"),
+                Problem::NoSuchState(self.start_at.clone()),
             ));
         }
         for (name, state) in &self.states {
             for (field, target) in state.targets() {
                 if !self.states.contains_key(target) {
-                    return Err(format!(
-                        "{prefix}States.{name}.{field}: state {target:?} does not exist"
+                    return Err(DefinitionError::new(
+                        format!("{prefix}States.{name}.{field}"),
+                        Problem::NoSuchState(target.to_string()),
                     ));
                 }
             }
@@ -373,8 +387,9 @@ impl Machine {
             }
         }
         if let Some(lost) = self.states.keys().find(|n| !seen.contains(n.as_str())) {
-            return Err(format!(
-                "{prefix}States.{lost}: cannot be reached from StartAt"
+            return Err(DefinitionError::new(
+                format!("{prefix}States.{lost}"),
+                Problem::Unreachable,
             ));
         }
         Ok(())
@@ -425,7 +440,7 @@ impl State {
         out
     }
 
-    fn parse(value: &Value, at: &str) -> Result<Self, String> {
+    fn parse(value: &Value, at: &str) -> Result<Self, DefinitionError> {
         let mut f = Fields::new(value, at)?;
         let kind_name = f.required("Type")?;
         // Fields by type, as the spec's table gives them.
@@ -435,9 +450,11 @@ impl State {
             "Wait" => (true, false, false, false, true),
             "Choice" | "Succeed" => (true, false, false, false, false),
             "Fail" => (false, false, false, false, false),
-            other => return Err(format!("{at}.Type: unknown state type {other:?}")),
+            other => {
+                return Err(f.refuse("Type", Problem::UnknownStateType(other.to_string())));
+            }
         };
-        let dollar = Path::parse("$")?;
+        let dollar = path_at("$", at)?;
         let (input_path, output_path) = if io {
             (
                 f.nullable_path("InputPath")?,
@@ -457,17 +474,10 @@ impl State {
             } else {
                 f.template("ResultSelector")?
             };
-            let path = match f.get("ResultPath") {
-                Some(Value::Null) => None,
-                None => Some(ReferencePath::parse("$")?),
-                Some(Value::String(s)) => {
-                    Some(ReferencePath::parse(s).map_err(|e| format!("{at}.ResultPath: {e}"))?)
-                }
-                Some(_) => return Err(format!("{at}.ResultPath: must be a string or null")),
-            };
+            let path = result_path(f.get("ResultPath"), &f.here("ResultPath"))?;
             (selector, path)
         } else {
-            (None, Some(ReferencePath::parse("$")?))
+            (None, result_path(None, at)?)
         };
         let assign = match kind_name.as_str() {
             "Succeed" | "Fail" => None,
@@ -488,13 +498,11 @@ impl State {
             let end = match f.get("End") {
                 None => false,
                 Some(Value::Bool(b)) => *b,
-                Some(_) => return Err(format!("{at}.End: must be a boolean")),
+                Some(_) => return Err(f.refuse("End", Problem::NotBoolean)),
             };
             match (&next, end) {
-                (Some(_), true) => return Err(format!("{at}: has both `Next` and `End`")),
-                (None, false) => {
-                    return Err(format!("{at}: needs `Next` or `\"End\": true`"));
-                }
+                (Some(_), true) => return Err(DefinitionError::new(at, Problem::NextAndEnd)),
+                (None, false) => return Err(DefinitionError::new(at, Problem::NoNextOrEnd)),
                 _ => next,
             }
         } else {
@@ -527,7 +535,7 @@ impl State {
                     .get("Branches")
                     .and_then(Value::as_array)
                     .filter(|b| !b.is_empty())
-                    .ok_or_else(|| format!("{at}.Branches: must be a non-empty array"))?;
+                    .ok_or_else(|| f.refuse("Branches", Problem::NotNonEmptyArray))?;
                 Kind::Parallel {
                     branches: branches
                         .iter()
@@ -547,9 +555,7 @@ impl State {
         } = &kind
             && h >= t
         {
-            return Err(format!(
-                "{at}.HeartbeatSeconds: must be smaller than TimeoutSeconds"
-            ));
+            return Err(f.refuse("HeartbeatSeconds", Problem::HeartbeatNotBelowTimeout));
         }
         let state = State {
             kind,
@@ -581,14 +587,17 @@ fn task_resource(
     resource: &str,
     parameters: Option<&Value>,
     at: &str,
-) -> Result<(String, bool, bool), String> {
+) -> Result<(String, bool, bool), DefinitionError> {
     let (base, callback) = match resource.strip_suffix(WAIT_FOR_TASK_TOKEN) {
         Some(base) => (base, true),
         None => (resource, false),
     };
     if base != LAMBDA_INVOKE {
         if base.is_empty() {
-            return Err(format!("{at}.Resource: names no plugin"));
+            return Err(DefinitionError::new(
+                format!("{at}.Resource"),
+                Problem::NoPlugin,
+            ));
         }
         return Ok((base.to_string(), false, callback));
     }
@@ -597,13 +606,15 @@ fn task_resource(
         parameters.and_then(|p| p.get("FunctionName")),
         parameters.and_then(|p| p.get("FunctionName.$")),
     ) {
-        (Some(Value::String(name)), None) => function_name(name)
-            .ok_or_else(|| format!("{at}.Parameters.FunctionName: names no function"))?,
+        (Some(Value::String(name)), None) => function_name(name).ok_or_else(|| {
+            DefinitionError::new(format!("{at}.Parameters.FunctionName"), Problem::NoFunction)
+        })?,
         // Named at run time: checked against the tenant's plugins then.
         (None, Some(Value::String(_))) => String::new(),
         _ => {
-            return Err(format!(
-                "{at}.Parameters: {LAMBDA_INVOKE} needs `FunctionName` (a plugin of the tenant) or `FunctionName.$`"
+            return Err(DefinitionError::new(
+                format!("{at}.Parameters"),
+                Problem::NoFunctionName(LAMBDA_INVOKE),
             ));
         }
     };
@@ -626,50 +637,52 @@ fn seconds(
     f: &mut Fields,
     fixed: &'static str,
     path: &'static str,
-) -> Result<Option<Seconds>, String> {
+) -> Result<Option<Seconds>, DefinitionError> {
     match (f.integer(fixed)?, f.path(path)?) {
-        (Some(_), Some(_)) => Err(format!("{}: cannot be given with {path}", f.here(fixed))),
-        (Some(0), None) => Err(format!("{}: must be positive", f.here(fixed))),
+        (Some(_), Some(_)) => Err(f.refuse(fixed, Problem::GivenWith(path))),
+        (Some(0), None) => Err(f.refuse(fixed, Problem::NotPositive)),
         (Some(n), None) => Ok(Some(Seconds::Fixed(n))),
         (None, Some(p)) => Ok(Some(Seconds::Path(p))),
         (None, None) => Ok(None),
     }
 }
 
-fn text(f: &mut Fields, fixed: &'static str, path: &'static str) -> Result<Option<Text>, String> {
+fn text(
+    f: &mut Fields,
+    fixed: &'static str,
+    path: &'static str,
+) -> Result<Option<Text>, DefinitionError> {
     let here = f.here(path);
     let path_value = match f.string(path)? {
         None => None,
         Some(t) if is_call(&t) => {
-            let call = Call::parse(&t).map_err(|e| format!("{here}: {e}"))?;
+            let call =
+                Call::parse(&t).map_err(|e| DefinitionError::new(&here, Problem::Intrinsic(e)))?;
             if !STRING_FUNCTIONS.contains(&call.function) {
-                return Err(format!(
-                    "{here}: {} does not return a string; use one of {}",
-                    call.function.name(),
-                    STRING_FUNCTIONS.map(Function::name).join(", ")
+                return Err(DefinitionError::new(
+                    here,
+                    Problem::NotStringFunction(call.function),
                 ));
             }
             Some(Text::Call(call))
         }
-        Some(t) => Some(Text::Path(
-            Path::parse(&t).map_err(|e| format!("{here}: {e}"))?,
-        )),
+        Some(t) => Some(Text::Path(path_at(&t, &here)?)),
     };
     match (f.string(fixed)?, path_value) {
-        (Some(_), Some(_)) => Err(format!("{}: cannot be given with {path}", f.here(fixed))),
+        (Some(_), Some(_)) => Err(f.refuse(fixed, Problem::GivenWith(path))),
         (Some(t), None) => Ok(Some(Text::Fixed(t))),
         (None, Some(p)) => Ok(Some(p)),
         (None, None) => Ok(None),
     }
 }
 
-fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
+fn parse_choice(f: &mut Fields) -> Result<Kind, DefinitionError> {
     let here = f.here("Choices");
     let list = f
         .get("Choices")
         .and_then(Value::as_array)
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| format!("{here}: must be a non-empty array"))?;
+        .ok_or_else(|| DefinitionError::new(&here, Problem::NotNonEmptyArray))?;
     let mut choices = Vec::with_capacity(list.len());
     let mut assigns = Vec::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
@@ -677,7 +690,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
         let next = c
             .get("Next")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("{at}.Next: is required"))?;
+            .ok_or_else(|| DefinitionError::new(format!("{at}.Next"), Problem::Required))?;
         choices.push((Rule::parse(c, &at, true)?, next.to_string()));
         assigns.push(
             c.get("Assign")
@@ -693,7 +706,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, String> {
     })
 }
 
-fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
+fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
     let seconds = seconds(f, "Seconds", "SecondsPath")?;
     let timestamp = f.string("Timestamp")?;
     let timestamp_path = f.path("TimestampPath")?;
@@ -702,36 +715,30 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, String> {
         (Some(s), None, None) => WaitFor::Seconds(s),
         (None, Some(t), None) => {
             if super::choice::wait_timestamp(&t).is_none() {
-                return Err(format!(
-                    "{here}.Timestamp: {t:?} is not an RFC 3339 timestamp"
-                ));
+                return Err(f.refuse("Timestamp", Problem::NotTimestamp(t)));
             }
             WaitFor::Timestamp(t)
         }
         (None, None, Some(p)) => WaitFor::TimestampPath(p),
-        _ => {
-            return Err(format!(
-                "{here}: a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
-            ));
-        }
+        _ => return Err(DefinitionError::new(here, Problem::WaitFor)),
     }))
 }
 
-fn parse_map(f: &mut Fields) -> Result<Kind, String> {
+fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
     for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
         if f.map.contains_key(unsupported) {
-            return Err(format!(
-                "{}: distributed Map fields are not supported; items come from ItemsPath",
-                f.here(unsupported)
-            ));
+            return Err(f.refuse(unsupported, Problem::DistributedField));
         }
     }
-    let items_path = f.path("ItemsPath")?.map_or_else(|| Path::parse("$"), Ok)?;
+    let items_path = match f.path("ItemsPath")? {
+        Some(p) => p,
+        None => path_at("$", &f.here("ItemsPath"))?,
+    };
     let item_selector = match (f.template("ItemSelector")?, f.template("Parameters")?) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "{}: use ItemSelector or Parameters, not both",
-                f.at
+            return Err(DefinitionError::new(
+                &f.at,
+                Problem::EitherOr("ItemSelector", "Parameters"),
             ));
         }
         (a, b) => a.or(b),
@@ -743,18 +750,18 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
     });
     let processor = match (f.get("ItemProcessor"), f.get("Iterator")) {
         (Some(_), Some(_)) => {
-            return Err(format!("{}: use ItemProcessor or Iterator, not both", f.at));
+            return Err(DefinitionError::new(
+                &f.at,
+                Problem::EitherOr("ItemProcessor", "Iterator"),
+            ));
         }
         (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor)?,
         (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch)?,
-        (None, None) => return Err(format!("{}: is required", f.here("ItemProcessor"))),
+        (None, None) => return Err(f.refuse("ItemProcessor", Problem::Required)),
     };
     let max_concurrency = match (f.integer("MaxConcurrency")?, f.path("MaxConcurrencyPath")?) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "{}: cannot be given with MaxConcurrencyPath",
-                f.here("MaxConcurrency")
-            ));
+            return Err(f.refuse("MaxConcurrency", Problem::GivenWith("MaxConcurrencyPath")));
         }
         (Some(n), None) => Limit::Fixed(n),
         (None, Some(p)) => Limit::Path(Box::new(p)),
@@ -765,9 +772,9 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
         f.path("ToleratedFailureCountPath")?,
     ) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "{}: cannot be given with ToleratedFailureCountPath",
-                f.here("ToleratedFailureCount")
+            return Err(f.refuse(
+                "ToleratedFailureCount",
+                Problem::GivenWith("ToleratedFailureCountPath"),
             ));
         }
         (n, p) => n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p)))),
@@ -777,22 +784,19 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
         f.path("ToleratedFailurePercentagePath")?,
     ) {
         (Some(_), Some(_)) => {
-            return Err(format!(
-                "{}: cannot be given with ToleratedFailurePercentagePath",
-                f.here("ToleratedFailurePercentage")
+            return Err(f.refuse(
+                "ToleratedFailurePercentage",
+                Problem::GivenWith("ToleratedFailurePercentagePath"),
             ));
         }
         (Some(p), None) if !(0.0..=100.0).contains(&p) => {
-            return Err(format!(
-                "{}: must be between 0 and 100",
-                f.here("ToleratedFailurePercentage")
-            ));
+            return Err(f.refuse("ToleratedFailurePercentage", Problem::NotPercentage));
         }
         (n, p) => n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p)))),
     };
     let label = f.string("Label")?;
     if let Some(l) = &label {
-        check_label(l).map_err(|e| format!("{}: {e}", f.here("Label")))?;
+        check_label(l).map_err(|problem| f.refuse("Label", problem))?;
     }
     Ok(Kind::Map {
         items_path,
@@ -807,22 +811,22 @@ fn parse_map(f: &mut Fields) -> Result<Kind, String> {
 
 /// A Map's `Label`, as the cloud checks it: up to 40 characters, none of them
 /// whitespace, a control character or one of the characters execution names refuse.
-fn check_label(label: &str) -> Result<(), String> {
+fn check_label(label: &str) -> Result<(), Problem> {
     if label.is_empty() || label.chars().count() > 40 {
-        return Err("a label has 1 to 40 characters".into());
+        return Err(Problem::LabelLength);
     }
     match label
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(*c))
     {
-        Some(c) => Err(format!("{c:?} is not allowed in a label")),
+        Some(c) => Err(Problem::LabelCharacter(c)),
         None => Ok(()),
     }
 }
 
 /// An `ItemProcessor`'s `ProcessorConfig`: `Mode` `INLINE` (the visual editor writes it)
 /// runs as every Map here does; `DISTRIBUTED` reads items from buckets, not supported.
-fn processor_config(f: &mut Fields) -> Result<(), String> {
+fn processor_config(f: &mut Fields) -> Result<(), DefinitionError> {
     let Some(config) = f.get("ProcessorConfig") else {
         return Ok(());
     };
@@ -831,42 +835,43 @@ fn processor_config(f: &mut Fields) -> Result<(), String> {
     match cf.string("Mode")?.as_deref() {
         None | Some("INLINE") => {
             if cf.map.contains_key("ExecutionType") {
-                return Err(format!(
-                    "{at}.ExecutionType: only a DISTRIBUTED Map has one"
-                ));
+                return Err(cf.refuse("ExecutionType", Problem::InlineExecutionType));
             }
         }
-        Some("DISTRIBUTED") => {
-            return Err(format!(
-                "{at}.Mode: distributed Map is not supported; use INLINE"
-            ));
+        Some("DISTRIBUTED") => return Err(cf.refuse("Mode", Problem::DistributedMode)),
+        Some(other) => {
+            return Err(cf.refuse("Mode", Problem::UnknownMode(other.to_string())));
         }
-        Some(other) => return Err(format!("{at}.Mode: {other:?} is not INLINE or DISTRIBUTED")),
     }
     cf.finish()
 }
 
-fn error_list(v: &Value, at: &str) -> Result<Vec<String>, String> {
+fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
+    let here = || format!("{at}.ErrorEquals");
     v.get("ErrorEquals")
         .and_then(Value::as_array)
-        .ok_or_else(|| format!("{at}.ErrorEquals: is required"))?
+        .ok_or_else(|| DefinitionError::new(here(), Problem::Required))?
         .iter()
         .map(|e| {
             e.as_str()
                 .map(str::to_string)
-                .ok_or_else(|| format!("{at}.ErrorEquals: must hold strings"))
+                .ok_or_else(|| DefinitionError::new(here(), Problem::NotErrorNames))
         })
         .collect()
 }
 
-fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, String> {
+/// The items of a `Retry` or `Catch` list (absent: none).
+fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], DefinitionError> {
+    match f.get(key) {
+        None => Ok(&[]),
+        Some(Value::Array(list)) => Ok(list),
+        Some(_) => Err(f.refuse(key, Problem::NotArray)),
+    }
+}
+
+fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, DefinitionError> {
     let here = f.here("Retry");
-    let Some(list) = f.get("Retry") else {
-        return Ok(Vec::new());
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| format!("{here}: must be an array"))?;
+    let list = list_items(f, "Retry")?;
     let mut out = Vec::new();
     for (i, r) in list.iter().enumerate() {
         let at = format!("{here}[{i}]");
@@ -875,24 +880,22 @@ fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, String> {
         let errors = error_list(r, &at)?;
         let interval_seconds = rf.integer("IntervalSeconds")?.unwrap_or(1);
         if interval_seconds == 0 {
-            return Err(format!("{at}.IntervalSeconds: must be positive"));
+            return Err(rf.refuse("IntervalSeconds", Problem::NotPositive));
         }
         let max_attempts = rf.integer("MaxAttempts")?.unwrap_or(3);
         let backoff_rate = rf.number("BackoffRate")?.unwrap_or(2.0);
         if backoff_rate < 1.0 {
-            return Err(format!("{at}.BackoffRate: must be at least 1.0"));
+            return Err(rf.refuse("BackoffRate", Problem::BackoffRate));
         }
         let max_delay_seconds = rf.integer("MaxDelaySeconds")?;
         if max_delay_seconds == Some(0) {
-            return Err(format!("{at}.MaxDelaySeconds: must be positive"));
+            return Err(rf.refuse("MaxDelaySeconds", Problem::NotPositive));
         }
         let full_jitter = match rf.string("JitterStrategy")?.as_deref() {
             None | Some("NONE") => false,
             Some("FULL") => true,
             Some(other) => {
-                return Err(format!(
-                    "{at}.JitterStrategy: {other:?} is not FULL or NONE"
-                ));
+                return Err(rf.refuse("JitterStrategy", Problem::UnknownJitter(other.to_string())));
             }
         };
         rf.finish()?;
@@ -910,14 +913,9 @@ fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, String> {
     Ok(out)
 }
 
-fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, String> {
+fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, DefinitionError> {
     let here = f.here("Catch");
-    let Some(list) = f.get("Catch") else {
-        return Ok(Vec::new());
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| format!("{here}: must be an array"))?;
+    let list = list_items(f, "Catch")?;
     let mut out = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let at = format!("{here}[{i}]");
@@ -925,14 +923,7 @@ fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, String> {
         cf.get("ErrorEquals");
         let errors = error_list(c, &at)?;
         let next = cf.required("Next")?;
-        let result_path = match cf.get("ResultPath") {
-            Some(Value::Null) => None,
-            None => Some(ReferencePath::parse("$")?),
-            Some(Value::String(s)) => {
-                Some(ReferencePath::parse(s).map_err(|e| format!("{at}.ResultPath: {e}"))?)
-            }
-            Some(_) => return Err(format!("{at}.ResultPath: must be a string or null")),
-        };
+        let result_path = result_path(cf.get("ResultPath"), &cf.here("ResultPath"))?;
         let assign = match cf.get("Assign") {
             Some(a) => Some(parse_assign(a, &format!("{at}.Assign"))?),
             None => None,

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::choice::EvalError;
+use super::definition_error::{DefinitionError, Problem};
+use super::intrinsics::IntrinsicError;
 use super::path::ReferencePath;
 
 pub const ALL: &str = "States.ALL";
@@ -59,6 +62,21 @@ impl std::fmt::Display for StateError {
     }
 }
 
+/// A Choice rule that cannot be evaluated: `States.Runtime`.
+impl From<EvalError> for StateError {
+    fn from(e: EvalError) -> Self {
+        StateError::new(RUNTIME, e.to_string())
+    }
+}
+
+/// An intrinsic function that failed: `States.IntrinsicFailure`, its cause naming the
+/// function.
+impl From<IntrinsicError> for StateError {
+    fn from(e: IntrinsicError) -> Self {
+        StateError::new(INTRINSIC_FAILURE, e.to_string())
+    }
+}
+
 /// Whether an `ErrorEquals` list matches `error`. `States.ALL` matches everything and
 /// `States.TaskFailed` everything but `States.Timeout`, except the errors the developer
 /// guide makes terminal: `States.DataLimitExceeded`, which only its own name matches,
@@ -111,23 +129,20 @@ pub struct Catcher {
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and
 /// `States.ALL` alone in the last entry.
-pub fn check_lists(lists: &[&[String]], at: &str) -> Result<(), String> {
+pub fn check_lists(lists: &[&[String]], at: &str) -> Result<(), DefinitionError> {
     for (i, list) in lists.iter().enumerate() {
+        let refuse = |problem| DefinitionError::new(format!("{at}[{i}].ErrorEquals"), problem);
         if list.is_empty() {
-            return Err(format!(
-                "{at}[{i}].ErrorEquals: must name at least one error"
-            ));
+            return Err(refuse(Problem::NoErrorNames));
         }
         if list.iter().any(|e| e == ALL) && (list.len() > 1 || i + 1 != lists.len()) {
-            return Err(format!(
-                "{at}[{i}].ErrorEquals: `States.ALL` must appear alone, in the last entry"
-            ));
+            return Err(refuse(Problem::AllNotAlone));
         }
         if let Some(bad) = list
             .iter()
             .find(|e| e.starts_with("States.") && !PREDEFINED.contains(&e.as_str()))
         {
-            return Err(format!("{at}[{i}].ErrorEquals: unknown error name `{bad}`"));
+            return Err(refuse(Problem::UnknownErrorName(bad.clone())));
         }
     }
     Ok(())
@@ -217,10 +232,26 @@ mod tests {
         let all = list(&[ALL]);
         let mixed = list(&[ALL, "X"]);
         let x = list(&["X"]);
-        assert!(check_lists(&[&x, &all], "Retry").is_ok());
-        assert!(check_lists(&[&all, &x], "Retry").is_err());
-        assert!(check_lists(&[&mixed], "Retry").is_err());
-        assert!(check_lists(&[&[]], "Retry").is_err());
-        assert!(check_lists(&[&list(&["States.Nope"])], "Retry").is_err());
+        let refused = |at: &str, problem| Err(DefinitionError::new(at, problem));
+        assert_eq!(check_lists(&[&x, &all], "Retry"), Ok(()));
+        assert_eq!(
+            check_lists(&[&all, &x], "Retry"),
+            refused("Retry[0].ErrorEquals", Problem::AllNotAlone)
+        );
+        assert_eq!(
+            check_lists(&[&mixed], "Retry"),
+            refused("Retry[0].ErrorEquals", Problem::AllNotAlone)
+        );
+        assert_eq!(
+            check_lists(&[&x, &[]], "Retry"),
+            refused("Retry[1].ErrorEquals", Problem::NoErrorNames)
+        );
+        assert_eq!(
+            check_lists(&[&list(&["States.Nope"])], "Retry"),
+            refused(
+                "Retry[0].ErrorEquals",
+                Problem::UnknownErrorName("States.Nope".into())
+            )
+        );
     }
 }

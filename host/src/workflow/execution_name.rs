@@ -11,21 +11,29 @@ const FORBIDDEN: &[char] = &[
     ';', ':', '/',
 ];
 
+/// Why a name is not a valid execution name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Its length in characters.
+    #[error("an execution name is 1-{MAX_CHARS} characters, got {0}")]
+    Length(usize),
+    #[error(
+        "an execution name cannot contain {0:?}: no whitespace, control characters or any of < > {{ }} [ ] ? * \" # % \\ ^ | ~ ` $ & , ; : /"
+    )]
+    Forbidden(char),
+}
+
 /// Why `name` is not a valid execution name, if it is not.
-pub fn check(name: &str) -> Result<(), String> {
+pub fn check(name: &str) -> Result<(), NameError> {
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_CHARS {
-        return Err(format!(
-            "an execution name is 1-{MAX_CHARS} characters, got {chars}"
-        ));
+        return Err(NameError::Length(chars));
     }
     if let Some(c) = name
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || FORBIDDEN.contains(c))
     {
-        return Err(format!(
-            "an execution name cannot contain {c:?}: no whitespace, control characters or any of < > {{ }} [ ] ? * \" # % \\ ^ | ~ ` $ & , ; : /"
-        ));
+        return Err(NameError::Forbidden(c));
     }
     Ok(())
 }
@@ -46,25 +54,29 @@ mod tests {
         ] {
             assert!(check(ok).is_ok(), "{ok:?} refused");
         }
-        for bad in [
-            "",
-            "../..",
-            "a b",
-            "tab\there",
-            "new\nline",
-            "nul\0",
-            "del\u{7f}",
-            "c1\u{85}",
-            "a/b",
-            "x:y",
-            "<script>",
-            "50%",
-            "a,b",
-            &"x".repeat(81),
-            &"x".repeat(100_000),
+        for (bad, why) in [
+            ("", NameError::Length(0)),
+            ("../..", NameError::Forbidden('/')),
+            ("a b", NameError::Forbidden(' ')),
+            ("tab\there", NameError::Forbidden('\t')),
+            ("new\nline", NameError::Forbidden('\n')),
+            ("nul\0", NameError::Forbidden('\0')),
+            ("del\u{7f}", NameError::Forbidden('\u{7f}')),
+            ("c1\u{85}", NameError::Forbidden('\u{85}')),
+            ("a/b", NameError::Forbidden('/')),
+            ("x:y", NameError::Forbidden(':')),
+            ("<script>", NameError::Forbidden('<')),
+            ("50%", NameError::Forbidden('%')),
+            ("a,b", NameError::Forbidden(',')),
+            ("x".repeat(81).as_str(), NameError::Length(81)),
+            ("x".repeat(100_000).as_str(), NameError::Length(100_000)),
         ] {
-            let err = check(bad).expect_err(bad);
-            assert!(err.contains("execution name"), "{err}");
+            assert_eq!(check(bad), Err(why), "{bad:.20}");
         }
+        // The text the admin API and a plugin's start see (e2e tests look for it).
+        assert_eq!(
+            NameError::Forbidden('/').to_string(),
+            r#"an execution name cannot contain '/': no whitespace, control characters or any of < > { } [ ] ? * " # % \ ^ | ~ ` $ & , ; : /"#
+        );
     }
 }

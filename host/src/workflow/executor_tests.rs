@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::execution_name::NameError;
 use super::executor::{Executor, ExecutorOptions, StartError};
 use super::scripted::{Attempt, ScriptedTasks};
 use crate::store::Store;
@@ -614,7 +615,18 @@ async fn names_make_starts_idempotent_and_stop_aborts(stores: Stores) {
             .start(&t, "flow", &def, json!({"x": 2}), Some("order-1"))
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("already exists"), "{err}");
+        assert!(
+            matches!(err, StartError::AlreadyExists(ref name) if name == "order-1"),
+            "{err}"
+        );
+        let err = exec
+            .start(&t, "flow", &def, json!({"x": 1}), Some("order 1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StartError::Name(NameError::Forbidden(' '))),
+            "{err}"
+        );
         let err = exec
             .start(&t, "flow", &def, json!("x".repeat(300 * 1024)), None)
             .await

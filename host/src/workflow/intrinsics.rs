@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Number, Value};
 
-use super::path::{Path, kind_of};
+use super::path::{Path, PathError, kind_of};
 
 /// The spec allows up to 10 nested calls in one field.
 const MAX_NESTING: usize = 10;
@@ -63,13 +63,122 @@ functions! {
     Uuid = "States.UUID",
 }
 
+/// Why an intrinsic call does not parse: the call's text, where the parser was, and what
+/// it found there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("intrinsic {text:?} at offset {offset}: {problem}")]
+pub struct SyntaxError {
+    pub text: String,
+    pub offset: usize,
+    pub problem: SyntaxProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyntaxProblem {
+    #[error("unexpected text after the call")]
+    TrailingText,
+    #[error("more than {MAX_NESTING} nested calls")]
+    TooDeep,
+    #[error("expected `(`")]
+    NoOpening,
+    #[error("unknown function `{0}`")]
+    UnknownFunction(String),
+    #[error("expected `,` or `)`")]
+    NoSeparator,
+    #[error("{} does not take {count} arguments", .function.name())]
+    Arity { function: Function, count: usize },
+    #[error(transparent)]
+    Path(PathError),
+    #[error("`{0}` is not a literal, path or call")]
+    NotAnArgument(String),
+    #[error("bad escape in a string")]
+    BadEscape,
+    #[error("unclosed string")]
+    UnclosedString,
+}
+
+/// Why a call failed when it ran: the spec's `States.IntrinsicFailure`, as which it
+/// reaches the state (`StateError::from`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntrinsicError {
+    #[error("path {0:?} selects nothing")]
+    NothingSelected(String),
+    #[error("{}: {problem}", .function.name())]
+    Failed {
+        function: Function,
+        problem: Problem,
+    },
+}
+
+/// What a function refused in its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("{what} must be a string, not a {kind}")]
+    NotString {
+        what: &'static str,
+        kind: &'static str,
+    },
+    #[error("{what} must be an array, not a {kind}")]
+    NotArray {
+        what: &'static str,
+        kind: &'static str,
+    },
+    #[error("{what} must be a number, not {value}")]
+    NotNumber { what: &'static str, value: Value },
+    #[error("{what} must be an integer, not {value}")]
+    NotInteger { what: &'static str, value: Value },
+    /// serde_json's message: read by people, never matched.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    #[error("the chunk size must be positive")]
+    ChunkSize,
+    #[error("the step cannot be 0")]
+    ZeroStep,
+    #[error("the range has more than {MAX_RANGE} items")]
+    RangeTooLong,
+    #[error("index {0} is out of bounds")]
+    OutOfBounds(i64),
+    #[error("the input is over {MAX_BASE64_INPUT} characters")]
+    InputTooLong,
+    #[error("not base64: {0}")]
+    NotBase64(base64::DecodeError),
+    #[error("the decoded data is not UTF-8")]
+    NotUtf8,
+    #[error("only a shallow merge (third argument false) is supported")]
+    DeepMerge,
+    #[error("both arguments must be objects")]
+    NotObjects,
+    #[error("the start must be below the end")]
+    EmptyRange,
+    #[error("{0} + {1} is out of the integer range")]
+    Overflow(i64, i64),
+    #[error("unknown algorithm `{0}` (MD5, SHA-1, SHA-256, SHA-384, SHA-512)")]
+    UnknownAlgorithm(String),
+    #[error("the template has more {{}} than arguments")]
+    TooFewArguments,
+    #[error("there are more arguments than {{}} in the template")]
+    TooManyArguments,
+}
+
+/// The intrinsic functions the developer guide allows in a Fail state's `ErrorPath` and
+/// `CausePath`: those that return a string.
+pub const STRING_FUNCTIONS: [Function; 7] = [
+    Function::Format,
+    Function::JsonToString,
+    Function::ArrayGetItem,
+    Function::Base64Encode,
+    Function::Base64Decode,
+    Function::Hash,
+    Function::Uuid,
+];
+
 /// Whether a `.$` value is an intrinsic call rather than a path.
 pub fn is_call(text: &str) -> bool {
     text.trim_start().starts_with("States.")
 }
 
 impl Call {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SyntaxError> {
         let mut p = Parser {
             text,
             pos: 0,
@@ -78,12 +187,12 @@ impl Call {
         let call = p.call()?;
         p.skip_ws();
         if p.pos != text.len() {
-            return Err(p.error("unexpected text after the call"));
+            return Err(p.error(SyntaxProblem::TrailingText));
         }
         Ok(call)
     }
 
-    pub fn eval(&self, input: &Value, context: &Value) -> Result<Value, String> {
+    pub fn eval(&self, input: &Value, context: &Value) -> Result<Value, IntrinsicError> {
         let args = self
             .args
             .iter()
@@ -91,11 +200,14 @@ impl Call {
                 Arg::Literal(v) => Ok(v.clone()),
                 Arg::Path(p) => p
                     .select(input, context)
-                    .ok_or_else(|| format!("path {:?} selects nothing", p.text())),
+                    .ok_or_else(|| IntrinsicError::NothingSelected(p.text().to_string())),
                 Arg::Call(c) => c.eval(input, context),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        apply(self.function, args).map_err(|e| format!("{}: {e}", self.function.name()))
+        apply(self.function, args).map_err(|problem| IntrinsicError::Failed {
+            function: self.function,
+            problem,
+        })
     }
 }
 
@@ -106,8 +218,12 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn error(&self, what: &str) -> String {
-        format!("intrinsic {:?} at offset {}: {what}", self.text, self.pos)
+    fn error(&self, problem: SyntaxProblem) -> SyntaxError {
+        SyntaxError {
+            text: self.text.to_string(),
+            offset: self.pos,
+            problem,
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -119,19 +235,19 @@ impl<'a> Parser<'a> {
         self.pos = self.text.len() - trimmed.len();
     }
 
-    fn call(&mut self) -> Result<Call, String> {
+    fn call(&mut self) -> Result<Call, SyntaxError> {
         self.skip_ws();
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return Err(self.error("more than 10 nested calls"));
+            return Err(self.error(SyntaxProblem::TooDeep));
         }
         let open = self
             .rest()
             .find('(')
-            .ok_or_else(|| self.error("expected `(`"))?;
+            .ok_or_else(|| self.error(SyntaxProblem::NoOpening))?;
         let name = self.rest()[..open].trim();
         let function = Function::from_name(name)
-            .ok_or_else(|| self.error(&format!("unknown function `{name}`")))?;
+            .ok_or_else(|| self.error(SyntaxProblem::UnknownFunction(name.to_string())))?;
         self.pos += open + 1;
         let mut args = Vec::new();
         self.skip_ws();
@@ -147,16 +263,21 @@ impl<'a> Parser<'a> {
                         self.pos += 1;
                         break;
                     }
-                    _ => return Err(self.error("expected `,` or `)`")),
+                    _ => return Err(self.error(SyntaxProblem::NoSeparator)),
                 }
             }
         }
         self.depth -= 1;
-        check_arity(function, args.len()).map_err(|e| self.error(&e))?;
+        if !takes(function, args.len()) {
+            return Err(self.error(SyntaxProblem::Arity {
+                function,
+                count: args.len(),
+            }));
+        }
         Ok(Call { function, args })
     }
 
-    fn arg(&mut self) -> Result<Arg, String> {
+    fn arg(&mut self) -> Result<Arg, SyntaxError> {
         self.skip_ws();
         let rest = self.rest();
         if rest.starts_with('\'') {
@@ -169,7 +290,9 @@ impl<'a> Parser<'a> {
             let end = path_end(rest);
             let text = rest[..end].trim_end();
             self.pos += end;
-            return Path::parse(text).map(Arg::Path).map_err(|e| self.error(&e));
+            return Path::parse(text)
+                .map(Arg::Path)
+                .map_err(|e| self.error(SyntaxProblem::Path(e)));
         }
         let end = rest.find([',', ')']).unwrap_or(rest.len());
         let token = rest[..end].trim();
@@ -180,14 +303,14 @@ impl<'a> Parser<'a> {
             "null" => Value::Null,
             number => serde_json::from_str::<Number>(number)
                 .map(Value::Number)
-                .map_err(|_| self.error(&format!("`{token}` is not a literal, path or call")))?,
+                .map_err(|_| self.error(SyntaxProblem::NotAnArgument(token.to_string())))?,
         };
         Ok(Arg::Literal(value))
     }
 
     /// A single-quoted string; `\'`, `\\`, `\{` and `\}` are escapes (the braces stay
     /// escaped so `States.Format` can tell them from placeholders).
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<String, SyntaxError> {
         let mut out = String::new();
         let mut chars = self.rest().char_indices().skip(1);
         while let Some((i, c)) = chars.next() {
@@ -198,7 +321,7 @@ impl<'a> Parser<'a> {
                         out.push('\\');
                         out.push(b);
                     }
-                    _ => return Err(self.error("bad escape in a string")),
+                    _ => return Err(self.error(SyntaxProblem::BadEscape)),
                 },
                 '\'' => {
                     self.pos += i + 1;
@@ -207,7 +330,7 @@ impl<'a> Parser<'a> {
                 other => out.push(other),
             }
         }
-        Err(self.error("unclosed string"))
+        Err(self.error(SyntaxProblem::UnclosedString))
     }
 }
 
@@ -229,9 +352,10 @@ fn path_end(text: &str) -> usize {
     text.len()
 }
 
-fn check_arity(f: Function, n: usize) -> Result<(), String> {
+/// Whether `f` takes `n` arguments.
+fn takes(f: Function, n: usize) -> bool {
     use Function::*;
-    let ok = match f {
+    match f {
         Format => n >= 1,
         Array => true,
         StringToJson | JsonToString | ArrayLength | ArrayUnique | Base64Encode | Base64Decode => {
@@ -241,48 +365,50 @@ fn check_arity(f: Function, n: usize) -> Result<(), String> {
         ArrayRange | JsonMerge => n == 3,
         MathRandom => n == 2 || n == 3,
         Uuid => n == 0,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{} does not take {n} arguments", f.name()))
     }
 }
 
-fn string(v: &Value, what: &str) -> Result<String, String> {
-    v.as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{what} must be a string, not a {}", kind_of(v)))
+fn string(v: &Value, what: &'static str) -> Result<String, Problem> {
+    v.as_str().map(str::to_string).ok_or(Problem::NotString {
+        what,
+        kind: kind_of(v),
+    })
 }
 
-fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
+fn array(v: Value, what: &'static str) -> Result<Vec<Value>, Problem> {
     match v {
         Value::Array(a) => Ok(a),
-        other => Err(format!(
-            "{what} must be an array, not a {}",
-            kind_of(&other)
-        )),
+        other => Err(Problem::NotArray {
+            what,
+            kind: kind_of(&other),
+        }),
     }
 }
 
 /// A number rounded to the nearest integer, halves up, as the cloud rounds the
 /// arguments of `States.MathAdd` and `States.MathRandom` (Java's `Math.round`).
-fn rounded(v: &Value, what: &str) -> Result<i64, String> {
+fn rounded(v: &Value, what: &'static str) -> Result<i64, Problem> {
     if let Some(i) = v.as_i64() {
         return Ok(i);
     }
     match v.as_f64() {
         Some(f) if f.is_finite() && (f + 0.5).floor().abs() < 9e15 => Ok((f + 0.5).floor() as i64),
-        _ => Err(format!("{what} must be a number, not {v}")),
+        _ => Err(Problem::NotNumber {
+            what,
+            value: v.clone(),
+        }),
     }
 }
 
-fn integer(v: &Value, what: &str) -> Result<i64, String> {
+fn integer(v: &Value, what: &'static str) -> Result<i64, Problem> {
     match v.as_i64() {
         Some(i) => Ok(i),
         None => match v.as_f64() {
             Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(f as i64),
-            _ => Err(format!("{what} must be an integer, not {v}")),
+            _ => Err(Problem::NotInteger {
+                what,
+                value: v.clone(),
+            }),
         },
     }
 }
@@ -296,7 +422,7 @@ impl Args {
     }
 }
 
-fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
+fn apply(f: Function, args: Vec<Value>) -> Result<Value, Problem> {
     use Function::*;
     let mut args = Args(args.into());
     Ok(match f {
@@ -310,7 +436,7 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
             if text.trim().is_empty() {
                 Value::Null
             } else {
-                serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?
+                serde_json::from_str(&text).map_err(|e| Problem::NotJson(e.to_string()))?
             }
         }
         JsonToString => Value::String(args.next().to_string()),
@@ -319,7 +445,7 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
             let items = array(args.next(), "the first argument")?;
             let size = integer(&args.next(), "the chunk size")?;
             if size <= 0 {
-                return Err("the chunk size must be positive".into());
+                return Err(Problem::ChunkSize);
             }
             Value::Array(
                 items
@@ -340,13 +466,13 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
                 integer(&args.next(), "the step")?,
             );
             if step == 0 {
-                return Err("the step cannot be 0".into());
+                return Err(Problem::ZeroStep);
             }
             let mut out = Vec::new();
             let mut i = start;
             while (step > 0 && i <= end) || (step < 0 && i >= end) {
                 if out.len() == MAX_RANGE {
-                    return Err(format!("the range has more than {MAX_RANGE} items"));
+                    return Err(Problem::RangeTooLong);
                 }
                 out.push(Value::from(i));
                 // Past i64's end the range has no more items (and must not wrap).
@@ -363,7 +489,7 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
             usize::try_from(index)
                 .ok()
                 .and_then(|i| items.get(i).cloned())
-                .ok_or_else(|| format!("index {index} is out of bounds"))?
+                .ok_or(Problem::OutOfBounds(index))?
         }
         ArrayLength => Value::from(array(args.next(), "the argument")?.len()),
         ArrayUnique => {
@@ -378,19 +504,19 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
         Base64Encode => {
             let text = string(&args.next(), "the argument")?;
             if text.len() > MAX_BASE64_INPUT {
-                return Err(format!("the input is over {MAX_BASE64_INPUT} characters"));
+                return Err(Problem::InputTooLong);
             }
             Value::String(base64::engine::general_purpose::STANDARD.encode(text))
         }
         Base64Decode => {
             let text = string(&args.next(), "the argument")?;
             if text.len() > MAX_BASE64_INPUT {
-                return Err(format!("the input is over {MAX_BASE64_INPUT} characters"));
+                return Err(Problem::InputTooLong);
             }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
-                .map_err(|e| format!("not base64: {e}"))?;
-            Value::String(String::from_utf8(bytes).map_err(|_| "the decoded data is not UTF-8")?)
+                .map_err(Problem::NotBase64)?;
+            Value::String(String::from_utf8(bytes).map_err(|_| Problem::NotUtf8)?)
         }
         Hash => {
             let data = match args.next() {
@@ -403,14 +529,14 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
         JsonMerge => {
             let (a, b, deep) = (args.next(), args.next(), args.next());
             if deep != Value::Bool(false) {
-                return Err("only a shallow merge (third argument false) is supported".into());
+                return Err(Problem::DeepMerge);
             }
             match (a, b) {
                 (Value::Object(mut a), Value::Object(b)) => {
                     a.extend(b);
                     Value::Object(a)
                 }
-                _ => return Err("both arguments must be objects".into()),
+                _ => return Err(Problem::NotObjects),
             }
         }
         MathRandom => {
@@ -419,7 +545,7 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
                 rounded(&args.next(), "the end")?,
             );
             if start >= end {
-                return Err("the start must be below the end".into());
+                return Err(Problem::EmptyRange);
             }
             let mut rng = match args.next() {
                 Value::Null => fastrand::Rng::new(),
@@ -432,10 +558,7 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
                 rounded(&args.next(), "the first number")?,
                 rounded(&args.next(), "the second")?,
             );
-            Value::from(
-                a.checked_add(b)
-                    .ok_or_else(|| format!("{a} + {b} is out of the integer range"))?,
-            )
+            Value::from(a.checked_add(b).ok_or(Problem::Overflow(a, b))?)
         }
         StringSplit => {
             let text = string(&args.next(), "the string")?;
@@ -451,7 +574,7 @@ fn apply(f: Function, args: Vec<Value>) -> Result<Value, String> {
     })
 }
 
-fn format(template: &str, args: &mut dyn Iterator<Item = Value>) -> Result<Value, String> {
+fn format(template: &str, args: &mut dyn Iterator<Item = Value>) -> Result<Value, Problem> {
     let mut out = String::new();
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
@@ -466,16 +589,14 @@ fn format(template: &str, args: &mut dyn Iterator<Item = Value>) -> Result<Value
             },
             '{' if chars.peek() == Some(&'}') => {
                 chars.next();
-                let arg = args
-                    .next()
-                    .ok_or("the template has more {} than arguments")?;
+                let arg = args.next().ok_or(Problem::TooFewArguments)?;
                 java_text(&arg, &mut out);
             }
             other => out.push(other),
         }
     }
     if args.next().is_some() {
-        return Err("there are more arguments than {} in the template".into());
+        return Err(Problem::TooManyArguments);
     }
     Ok(Value::String(out))
 }
@@ -511,35 +632,48 @@ fn java_text(value: &Value, out: &mut String) {
     }
 }
 
-fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {
+fn hash(data: &[u8], algorithm: &str) -> Result<String, Problem> {
     Ok(match algorithm {
         "MD5" => hex::encode(<md5::Md5 as md5::Digest>::digest(data)),
         "SHA-1" => hex::encode(<sha1::Sha1 as sha1::Digest>::digest(data)),
         "SHA-256" => hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)),
         "SHA-384" => hex::encode(<sha2::Sha384 as sha2::Digest>::digest(data)),
         "SHA-512" => hex::encode(<sha2::Sha512 as sha2::Digest>::digest(data)),
-        other => {
-            return Err(format!(
-                "unknown algorithm `{other}` (MD5, SHA-1, SHA-256, SHA-384, SHA-512)"
-            ));
-        }
+        other => return Err(Problem::UnknownAlgorithm(other.to_string())),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workflow::errors::{INTRINSIC_FAILURE, StateError};
     use serde_json::json;
 
-    fn eval(text: &str) -> Result<Value, String> {
-        Call::parse(text)?.eval(&json!({}), &json!({}))
+    fn eval(text: &str) -> Result<Value, IntrinsicError> {
+        Call::parse(text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .eval(&json!({}), &json!({}))
     }
 
     /// Integer overflow panicked (debug builds, the fuzz targets) or wrapped (release).
     #[test]
     fn integers_past_the_i64_range_fail_instead_of_overflowing() {
         let e = eval("States.MathAdd(9223372036854775807, 1)").unwrap_err();
-        assert!(e.contains("out of the integer range"), "{e}");
+        assert_eq!(
+            e,
+            IntrinsicError::Failed {
+                function: Function::MathAdd,
+                problem: Problem::Overflow(i64::MAX, 1)
+            }
+        );
+        // The cause a state sees names the function, as the cloud's does.
+        assert_eq!(
+            StateError::from(e),
+            StateError::new(
+                INTRINSIC_FAILURE,
+                "States.MathAdd: 9223372036854775807 + 1 is out of the integer range"
+            )
+        );
         assert!(eval("States.MathAdd(-9223372036854775808, -1)").is_err());
         assert_eq!(
             eval("States.ArrayRange(9223372036854775806, 9223372036854775807, 5)"),

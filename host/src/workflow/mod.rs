@@ -6,6 +6,7 @@
 
 mod choice;
 mod definition;
+pub mod definition_error;
 pub mod errors;
 pub mod execution_name;
 mod executor;
@@ -18,6 +19,7 @@ pub mod scripted;
 mod template;
 
 pub use definition::{Kind, Machine, State};
+pub use definition_error::DefinitionError;
 pub use errors::StateError;
 pub use executor::{
     Executor, ExecutorOptions, RedriveError, StartError, Started, TaskCall, TaskRunner,

@@ -21,20 +21,93 @@ const MAX_NESTING: usize = 10;
 /// writes by accident, and removed from the context a plugin receives.
 pub const VARIABLES: &str = "orquesta:variables";
 
+/// Why a name is not a variable's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VariableNameError {
+    #[error("variable name {0:?}: 1 to 80 letters, digits or `_`, not starting with a digit")]
+    Invalid(String),
+    #[error("`$states` is reserved")]
+    Reserved,
+}
+
 /// A variable's name, as the developer guide allows it: 1 to 80 characters, a letter
 /// or `_` first, then letters, digits or `_`; `states` is reserved.
-pub fn check_variable_name(name: &str) -> Result<(), String> {
+pub fn check_variable_name(name: &str) -> Result<(), VariableNameError> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
     if !first_ok || !chars.all(|c| c.is_alphanumeric() || c == '_') || name.chars().count() > 80 {
-        return Err(format!(
-            "variable name {name:?}: 1 to 80 letters, digits or `_`, not starting with a digit"
-        ));
+        return Err(VariableNameError::Invalid(name.to_string()));
     }
     if name == "states" {
-        return Err("`$states` is reserved".into());
+        return Err(VariableNameError::Reserved);
     }
     Ok(())
+}
+
+/// Why a path or reference path is refused; each names the path's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path {text:?}: {error}")]
+    Variable {
+        text: String,
+        error: VariableNameError,
+    },
+    #[error("path {0:?} must start with `$`")]
+    NoRoot(String),
+    #[error("path {0:?} nests brackets and parentheses more than {MAX_NESTING} deep")]
+    TooDeep(String),
+    #[error("path {0:?}: a `\\u` escape needs 4 hex digits")]
+    UnfinishedEscape(String),
+    #[error("path {0:?}: a quoted name is not closed or has a bad escape")]
+    BadQuote(String),
+    /// The JSONPath parser's own message: read by people, never matched.
+    #[error("path {text:?}: {message}")]
+    Syntax { text: String, message: String },
+    #[error("reference path {text:?}: {problem}")]
+    Reference {
+        text: String,
+        problem: ReferenceProblem,
+    },
+}
+
+/// What is wrong in a reference path (`ResultPath`): it names one place to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceProblem {
+    #[error("must start with `$`")]
+    NoRoot,
+    #[error("cannot write to the context object")]
+    Context,
+    #[error("expected a field name after `.`")]
+    NoFieldName,
+    #[error("a field name after `.` has no spaces; write ['a b']")]
+    SpaceInName,
+    #[error("unclosed `[`")]
+    Unclosed,
+    #[error("a quoted field name is not a valid string")]
+    BadQuotedName,
+    #[error("only field names and non-negative indexes are allowed")]
+    NotFieldOrIndex,
+    #[error("expected `.` or `[`")]
+    Unexpected,
+}
+
+/// Why a result cannot be written at a reference path (the spec's
+/// `States.ResultPathMatchFailure`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot write the result at {path:?} in the state's input: {problem}")]
+pub struct WriteError {
+    pub path: String,
+    pub problem: WriteProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteProblem {
+    #[error("index {0} is past the end of the array")]
+    PastTheEnd(usize),
+    #[error("field `{name}` cannot be set on a {kind}")]
+    FieldOfNonObject { name: String, kind: &'static str },
+    #[error("[{index}] cannot be set on a {kind}")]
+    IndexOfNonArray { index: usize, kind: &'static str },
 }
 
 /// A parsed path: where it reads from, and the query.
@@ -50,7 +123,7 @@ pub struct Path {
 }
 
 impl Path {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PathError> {
         let variable_name = text
             .strip_prefix('$')
             .filter(|rest| rest.starts_with(|c: char| c.is_alphabetic() || c == '_'))
@@ -58,26 +131,29 @@ impl Path {
         let (context, variable, query_text) = match (text.strip_prefix("$$"), variable_name) {
             (Some(rest), _) => (true, None, format!("${rest}")),
             (None, Some(name)) => {
-                check_variable_name(name).map_err(|e| format!("path {text:?}: {e}"))?;
+                check_variable_name(name).map_err(|error| PathError::Variable {
+                    text: text.to_string(),
+                    error,
+                })?;
                 let rest = &text[1 + name.len()..];
                 (false, Some(name.to_string()), format!("${rest}"))
             }
             (None, None) => (false, None, text.to_string()),
         };
         if !query_text.starts_with('$') {
-            return Err(format!("path {text:?} must start with `$`"));
+            return Err(PathError::NoRoot(text.to_string()));
         }
         match nesting(&query_text) {
-            Some(n) if n > MAX_NESTING => {
-                return Err(format!(
-                    "path {text:?} nests brackets and parentheses more than {MAX_NESTING} deep"
-                ));
-            }
+            Some(n) if n > MAX_NESTING => return Err(PathError::TooDeep(text.to_string())),
             Some(_) => {}
-            None => return Err(format!("path {text:?}: a `\\u` escape needs 4 hex digits")),
+            None => return Err(PathError::UnfinishedEscape(text.to_string())),
         }
-        let query_text = normalize(&query_text).map_err(|e| format!("path {text:?}: {e}"))?;
-        let query = JsonPath::parse(&query_text).map_err(|e| format!("path {text:?}: {e}"))?;
+        let query_text =
+            normalize(&query_text).ok_or_else(|| PathError::BadQuote(text.to_string()))?;
+        let query = JsonPath::parse(&query_text).map_err(|e| PathError::Syntax {
+            text: text.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(Path {
             text: text.to_string(),
             context,
@@ -111,16 +187,16 @@ impl Path {
 /// A Jayway-style path in RFC 9535 form: a name after `.` or `..` that RFC 9535's
 /// shorthand does not allow becomes `['name']`, and every quoted string is re-quoted
 /// with RFC escapes. Names are only rewritten outside brackets and parentheses, where
-/// a `.` cannot be part of a filter expression.
-fn normalize(query: &str) -> Result<String, String> {
+/// a `.` cannot be part of a filter expression. `None`: a quoted name is not closed or
+/// has a bad escape.
+fn normalize(query: &str) -> Option<String> {
     let mut out = String::with_capacity(query.len() + 8);
     let mut depth = 0usize;
     let mut rest = query;
     while let Some(c) = rest.chars().next() {
         match c {
             '\'' | '"' => {
-                let (value, len) =
-                    quoted(rest).ok_or("a quoted name is not closed or has a bad escape")?;
+                let (value, len) = quoted(rest)?;
                 out.push_str(&single_quoted(&value));
                 rest = &rest[len..];
             }
@@ -157,7 +233,7 @@ fn normalize(query: &str) -> Result<String, String> {
             }
         }
     }
-    Ok(out)
+    Some(out)
 }
 
 /// RFC 9535's `member-name-shorthand`: a letter, `_` or non-ASCII character, then
@@ -282,13 +358,16 @@ pub struct ReferencePath {
 }
 
 impl ReferencePath {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("reference path {text:?}: {why}");
+    pub fn parse(text: &str) -> Result<Self, PathError> {
+        let bad = |problem| PathError::Reference {
+            text: text.to_string(),
+            problem,
+        };
         let mut rest = text
             .strip_prefix('$')
-            .ok_or_else(|| bad("must start with `$`"))?;
+            .ok_or_else(|| bad(ReferenceProblem::NoRoot))?;
         if rest.starts_with('$') {
-            return Err(bad("cannot write to the context object"));
+            return Err(bad(ReferenceProblem::Context));
         }
         let mut segments = Vec::new();
         while !rest.is_empty() {
@@ -296,28 +375,32 @@ impl ReferencePath {
                 let end = after.find(['.', '[']).unwrap_or(after.len());
                 let name = &after[..end];
                 if name.is_empty() || name == "*" {
-                    return Err(bad("expected a field name after `.`"));
+                    return Err(bad(ReferenceProblem::NoFieldName));
                 }
                 // JSONPath reads `$.a .b` as `$.a.b`: a space here would write elsewhere.
                 if name.contains(char::is_whitespace) {
-                    return Err(bad("a field name after `.` has no spaces; write ['a b']"));
+                    return Err(bad(ReferenceProblem::SpaceInName));
                 }
                 segments.push(Segment::Field(name.to_string()));
                 rest = &after[end..];
             } else if let Some(after) = rest.strip_prefix('[') {
-                let end = after.find(']').ok_or_else(|| bad("unclosed `[`"))?;
+                let end = after
+                    .find(']')
+                    .ok_or_else(|| bad(ReferenceProblem::Unclosed))?;
                 let inner = after[..end].trim();
                 match quoted_name(inner) {
                     Some(name) => segments.push(Segment::Field(
-                        name.ok_or_else(|| bad("a quoted field name is not a valid string"))?,
+                        name.ok_or_else(|| bad(ReferenceProblem::BadQuotedName))?,
                     )),
-                    None => segments.push(Segment::Index(inner.parse().map_err(|_| {
-                        bad("only field names and non-negative indexes are allowed")
-                    })?)),
+                    None => segments.push(Segment::Index(
+                        inner
+                            .parse()
+                            .map_err(|_| bad(ReferenceProblem::NotFieldOrIndex))?,
+                    )),
                 }
                 rest = &after[end + 1..];
             } else {
-                return Err(bad("expected `.` or `[`"));
+                return Err(bad(ReferenceProblem::Unexpected));
             }
         }
         Ok(ReferencePath {
@@ -329,12 +412,10 @@ impl ReferencePath {
     /// Writes `value` into `doc` at this path, creating objects on the way. Fails (the
     /// spec's `States.ResultPathMatchFailure`) where the document has a non-object in
     /// the way or an index past the end of an array.
-    pub fn write(&self, doc: Value, value: Value) -> Result<Value, String> {
-        write_at(doc, &self.segments, value).map_err(|why| {
-            format!(
-                "cannot write the result at {:?} in the state's input: {why}",
-                self.text
-            )
+    pub fn write(&self, doc: Value, value: Value) -> Result<Value, WriteError> {
+        write_at(doc, &self.segments, value).map_err(|problem| WriteError {
+            path: self.text.clone(),
+            problem,
         })
     }
 }
@@ -354,7 +435,7 @@ fn quoted_name(inner: &str) -> Option<Option<String>> {
     )
 }
 
-fn write_at(doc: Value, segments: &[Segment], value: Value) -> Result<Value, String> {
+fn write_at(doc: Value, segments: &[Segment], value: Value) -> Result<Value, WriteProblem> {
     let Some((first, rest)) = segments.split_first() else {
         return Ok(value);
     };
@@ -370,17 +451,18 @@ fn write_at(doc: Value, segments: &[Segment], value: Value) -> Result<Value, Str
             Ok(Value::Object(map))
         }
         (Segment::Index(i), Value::Array(mut items)) => {
-            let slot = items
-                .get_mut(*i)
-                .ok_or_else(|| format!("index {i} is past the end of the array"))?;
+            let slot = items.get_mut(*i).ok_or(WriteProblem::PastTheEnd(*i))?;
             *slot = write_at(slot.take(), rest, value)?;
             Ok(Value::Array(items))
         }
-        (Segment::Field(name), other) => Err(format!(
-            "field `{name}` cannot be set on a {}",
-            kind_of(&other)
-        )),
-        (Segment::Index(i), other) => Err(format!("[{i}] cannot be set on a {}", kind_of(&other))),
+        (Segment::Field(name), other) => Err(WriteProblem::FieldOfNonObject {
+            name: name.clone(),
+            kind: kind_of(&other),
+        }),
+        (Segment::Index(i), other) => Err(WriteProblem::IndexOfNonArray {
+            index: *i,
+            kind: kind_of(&other),
+        }),
     }
 }
 
@@ -475,12 +557,13 @@ mod tests {
         let nested = |levels: usize| format!("$[?{}1", "length(@.a, $[?".repeat(levels));
         let started = std::time::Instant::now();
         let e = Path::parse(&nested(30)).unwrap_err();
-        assert!(e.contains("more than 10 deep"), "{e}");
+        assert_eq!(e, PathError::TooDeep(nested(30)));
+        assert!(e.to_string().ends_with("more than 10 deep"), "{e}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         // Quoted brackets do not count, and neither can quoted closers hide nesting.
         assert!(Path::parse("$['((((((((((((']").is_ok());
         let hidden = format!("$[?{}1", "length(')))', $[?".repeat(6));
-        assert!(Path::parse(&hidden).unwrap_err().contains("deep"));
+        assert!(matches!(Path::parse(&hidden), Err(PathError::TooDeep(_))));
         assert!(Path::parse("$.a[?@.b[?@.c[?length(@.d) > 1]]]").is_ok());
     }
 
@@ -490,7 +573,7 @@ mod tests {
     fn an_unfinished_unicode_escape_is_refused_without_panic() {
         for text in [r#"$["\u"#, r"$['\u", r#"$["\uD800\u"#, r#"$[?@.a == "\u"#] {
             let e = Path::parse(text).unwrap_err();
-            assert!(e.contains("4 hex digits"), "{e}");
+            assert_eq!(e, PathError::UnfinishedEscape(text.to_string()));
         }
         assert_eq!(
             Path::parse(r#"$["\u00e9"]"#)
@@ -525,8 +608,17 @@ mod tests {
             write("$.list[1]['k']", json!(9)).unwrap(),
             json!({"a": {"x": 1}, "list": [1, {"k": 9}]})
         );
-        assert!(write("$.a.x.z", json!(1)).is_err());
-        assert!(write("$.list[5]", json!(1)).is_err());
+        assert_eq!(
+            write("$.a.x.z", json!(1)).unwrap_err().problem,
+            WriteProblem::FieldOfNonObject {
+                name: "z".into(),
+                kind: "number"
+            }
+        );
+        assert_eq!(
+            write("$.list[5]", json!(1)).unwrap_err().problem,
+            WriteProblem::PastTheEnd(5)
+        );
         for bad in ["a", "$$.x", "$.a[*]", "$..a", "$.a[-1]", "$.a[", "$x"] {
             assert!(ReferencePath::parse(bad).is_err(), "{bad}");
         }
@@ -554,7 +646,13 @@ mod tests {
         }
         // JSONPath allows spaces between segments: `$.a .b` reads `b` in `a`.
         let e = ReferencePath::parse("$.a .b").unwrap_err();
-        assert!(e.contains("no spaces"), "{e}");
+        assert_eq!(
+            e,
+            PathError::Reference {
+                text: "$.a .b".into(),
+                problem: ReferenceProblem::SpaceInName
+            }
+        );
         // Not one field: a union, an unescaped quote, a bad escape.
         for bad in ["$['a','b']", r"$['a'b']", r"$['a\q']"] {
             assert!(ReferencePath::parse(bad).is_err(), "{bad}");

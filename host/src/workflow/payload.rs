@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::definition::{State, Template};
-use super::errors::{INTRINSIC_FAILURE, RESULT_PATH_MATCH_FAILURE, RUNTIME, StateError};
+use super::errors::{RESULT_PATH_MATCH_FAILURE, RUNTIME, StateError};
 use super::path::{Path, ReferencePath};
 
 /// Fills a template from `input` and the context object. A `.$` path that selects
@@ -51,9 +51,7 @@ pub fn resolve(template: &Template, input: &Value, context: &Value) -> Result<Va
                 ),
             )
         })?,
-        Template::Call(call) => call
-            .eval(input, context)
-            .map_err(|e| StateError::new(INTRINSIC_FAILURE, e))?,
+        Template::Call(call) => call.eval(input, context)?,
     })
 }
 

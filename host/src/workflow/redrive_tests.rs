@@ -130,10 +130,11 @@ async fn a_redrive_runs_again_from_the_failed_state_with_its_input(stores: Store
         assert_eq!(kinds[failed + 1], "ExecutionRedriven", "{kinds:?}");
         assert_eq!(history[failed + 1].event.detail["redriveCount"], json!(1));
 
-        // A SUCCEEDED execution is not redriven.
+        // A SUCCEEDED execution is not redriven, for the cloud's reason word for word.
         let e = exec.redrive(&t, &started.id).await.unwrap_err();
         assert!(
-            matches!(e, RedriveError::NotRedrivable(ref why) if why.contains("SUCCEEDED")),
+            matches!(e, RedriveError::NotRedrivable(ref why)
+                if why == "Execution is SUCCEEDED and cannot be redriven."),
             "{e}"
         );
     })

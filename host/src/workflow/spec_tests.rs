@@ -3,9 +3,11 @@
 
 use serde_json::{Value, json};
 
-use super::choice::Rule;
-use super::definition::Machine;
-use super::intrinsics::Call;
+use super::choice::{EvalError, Rule};
+use super::definition::{LAMBDA_INVOKE, Machine};
+use super::definition_error::{DefinitionError, Problem};
+use super::intrinsics::{self, Call, Function, IntrinsicError, SyntaxError, SyntaxProblem};
+use super::path::{PathError, ReferenceProblem, VariableNameError};
 use super::payload;
 
 fn rule(v: Value) -> Rule {
@@ -193,10 +195,13 @@ fn every_choice_operator() {
         assert_eq!(rule(r.clone()).eval(&input, &ctx), Ok(want), "{r}");
     }
     // A variable that selects nothing is a runtime error (IsPresent aside).
-    assert!(
-        rule(json!({"Variable": "$.missing", "StringEquals": "x"}))
-            .eval(&input, &ctx)
-            .is_err()
+    assert_eq!(
+        rule(json!({"Variable": "$.missing", "StringEquals": "x"})).eval(&input, &ctx),
+        Err(EvalError::NoVariable("$.missing".into()))
+    );
+    assert_eq!(
+        rule(json!({"Variable": "$.s", "StringEqualsPath": "$.missing"})).eval(&input, &ctx),
+        Err(EvalError::NoOperand("$.missing".into()))
     );
 }
 
@@ -240,21 +245,67 @@ fn intrinsic_arguments_the_cloud_converts() {
 
 #[test]
 fn bad_choice_rules_are_refused() {
+    let refused = |at: &str, problem| DefinitionError::new(at, problem);
     let table = [
-        json!({"Variable": "$.s"}),
-        json!({"Variable": "$.s", "StringEquals": 1}),
-        json!({"Variable": "$.s", "NumericEquals": "1"}),
-        json!({"Variable": "$.s", "BooleanLessThan": true}),
-        json!({"Variable": "$.s", "TimestampEquals": "yesterday"}),
-        json!({"Variable": "$.s", "StringEquals": "a", "StringMatches": "a"}),
-        json!({"Variable": "$.s", "Frobnicate": "a"}),
-        json!({"Variable": "s", "StringEquals": "a"}),
-        json!({"And": []}),
-        json!({"And": [], "Variable": "$.s"}),
-        json!({"Variable": "$.s", "IsNull": "yes"}),
+        (
+            json!({"Variable": "$.s"}),
+            refused("rule", Problem::OperatorCount(0)),
+        ),
+        (
+            json!({"Variable": "$.s", "StringEquals": 1}),
+            refused("rule.StringEquals", Problem::BadOperand(json!(1))),
+        ),
+        (
+            json!({"Variable": "$.s", "NumericEquals": "1"}),
+            refused("rule.NumericEquals", Problem::BadOperand(json!("1"))),
+        ),
+        (
+            json!({"Variable": "$.s", "BooleanLessThan": true}),
+            refused("rule", Problem::UnknownOperator("BooleanLessThan".into())),
+        ),
+        (
+            json!({"Variable": "$.s", "TimestampEquals": "yesterday"}),
+            refused(
+                "rule.TimestampEquals",
+                Problem::BadOperand(json!("yesterday")),
+            ),
+        ),
+        (
+            json!({"Variable": "$.s", "StringEquals": "a", "StringMatches": "a"}),
+            refused("rule", Problem::OperatorCount(2)),
+        ),
+        (
+            json!({"Variable": "$.s", "Frobnicate": "a"}),
+            refused("rule", Problem::UnknownOperator("Frobnicate".into())),
+        ),
+        (
+            json!({"Variable": "s", "StringEquals": "a"}),
+            refused(
+                "rule.Variable",
+                Problem::Path(PathError::NoRoot("s".into())),
+            ),
+        ),
+        (json!({"And": []}), refused("rule.And", Problem::NoRules)),
+        (
+            json!({"And": [], "Variable": "$.s"}),
+            refused("rule", Problem::CombinedWithOthers("And")),
+        ),
+        (
+            json!({"Variable": "$.s", "IsNull": "yes"}),
+            refused("rule.IsNull", Problem::BadOperand(json!("yes"))),
+        ),
+        (json!([]), refused("rule", Problem::RuleNotObject)),
+        (
+            json!({"Variable": 1, "IsNull": true}),
+            refused("rule", Problem::NoVariable),
+        ),
+        (
+            json!({"Variable": "$.s", "StringEqualsPath": 1}),
+            refused("rule.StringEqualsPath", Problem::NotPathString),
+        ),
     ];
-    for r in table {
-        assert!(Rule::parse(&r, "rule", false).is_err(), "{r}");
+    for (r, want) in table {
+        assert_eq!(Rule::parse(&r, "rule", false).unwrap_err(), want, "{r}");
     }
 }
 
@@ -360,19 +411,56 @@ fn every_intrinsic_function() {
     assert!(uuid::Uuid::parse_str(id.as_str().unwrap()).is_ok());
 
     // Failures at run time (States.IntrinsicFailure).
-    for text in [
-        "States.ArrayGetItem($.inputArray, 20)",
-        "States.StringToJson($.name)",
-        "States.Format('{} {}', $.name)",
-        "States.Hash('x', 'SHA-3')",
-        "States.JsonMerge($.json1, $.json2, true)",
-        "States.ArrayRange(1, 5000, 1)",
-        "States.MathAdd($.name, 1)",
-        "States.Base64Decode('***')",
-        "States.ArrayLength($.missing)",
-    ] {
-        assert!(eval(text).is_err(), "{text}");
-    }
+    use intrinsics::Problem as P;
+    let failed = |function, problem| Err(IntrinsicError::Failed { function, problem });
+    assert_eq!(
+        eval("States.ArrayGetItem($.inputArray, 20)"),
+        failed(Function::ArrayGetItem, P::OutOfBounds(20))
+    );
+    assert!(matches!(
+        eval("States.StringToJson($.name)"),
+        Err(IntrinsicError::Failed {
+            function: Function::StringToJson,
+            problem: P::NotJson(_)
+        })
+    ));
+    assert_eq!(
+        eval("States.Format('{} {}', $.name)"),
+        failed(Function::Format, P::TooFewArguments)
+    );
+    assert_eq!(
+        eval("States.Hash('x', 'SHA-3')"),
+        failed(Function::Hash, P::UnknownAlgorithm("SHA-3".into()))
+    );
+    assert_eq!(
+        eval("States.JsonMerge($.json1, $.json2, true)"),
+        failed(Function::JsonMerge, P::DeepMerge)
+    );
+    assert_eq!(
+        eval("States.ArrayRange(1, 5000, 1)"),
+        failed(Function::ArrayRange, P::RangeTooLong)
+    );
+    assert!(matches!(
+        eval("States.MathAdd($.name, 1)"),
+        Err(IntrinsicError::Failed {
+            function: Function::MathAdd,
+            problem: P::NotNumber {
+                what: "the first number",
+                ..
+            }
+        })
+    ));
+    assert!(matches!(
+        eval("States.Base64Decode('***')"),
+        Err(IntrinsicError::Failed {
+            function: Function::Base64Decode,
+            problem: P::NotBase64(_)
+        })
+    ));
+    assert_eq!(
+        eval("States.ArrayLength($.missing)"),
+        Err(IntrinsicError::NothingSelected("$.missing".into()))
+    );
     // Failures when the definition loads.
     let deep = format!("{}1{}", "States.Array(".repeat(11), ")".repeat(11));
     for text in [
@@ -388,7 +476,7 @@ fn every_intrinsic_function() {
     }
 }
 
-fn machine(states: Value) -> Result<Machine, String> {
+fn machine(states: Value) -> Result<Machine, DefinitionError> {
     let start = states
         .as_object()
         .and_then(|m| m.keys().next().cloned())
@@ -406,172 +494,315 @@ fn definitions_are_checked_when_they_load() {
         "D": {"Type": "Succeed"}
     }));
     assert!(ok.is_ok(), "{ok:?}");
-    // (definition, a word the error must contain)
+    // (definition, the place and the problem the refusal names)
+    let refused = |at: &str, problem| DefinitionError::new(at, problem);
+    let processor = json!({"StartAt": "X", "States": {"X": {"Type": "Succeed"}}});
     let table = [
         (
             json!({"A": {"Type": "Pass", "Next": "Nowhere"}}),
-            "does not exist",
+            refused("States.A.Next", Problem::NoSuchState("Nowhere".into())),
         ),
         (
             json!({"A": {"Type": "Pass", "End": true}, "B": {"Type": "Succeed"}}),
-            "cannot be reached",
+            refused("States.B", Problem::Unreachable),
         ),
-        (json!({"A": {"Type": "Pass"}}), "needs `Next`"),
+        (
+            json!({"A": {"Type": "Pass"}}),
+            refused("States.A", Problem::NoNextOrEnd),
+        ),
         (
             json!({"A": {"Type": "Pass", "Next": "A", "End": true}}),
-            "both",
+            refused("States.A", Problem::NextAndEnd),
         ),
-        (json!({"A": {"Type": "Bogus"}}), "unknown state type"),
+        (
+            json!({"A": {"Type": "Bogus"}}),
+            refused("States.A.Type", Problem::UnknownStateType("Bogus".into())),
+        ),
         (
             json!({"A": {"Type": "Pass", "End": true, "Colour": "red"}}),
-            "unknown field `Colour`",
+            refused("States.A", Problem::UnknownField("Colour".into())),
         ),
         (
             json!({"A": {"Type": "Succeed", "Next": "A"}}),
-            "unknown field `Next`",
+            refused("States.A", Problem::UnknownField("Next".into())),
         ),
         (
             json!({"A": {"Type": "Pass", "End": true, "InputPath": "x"}}),
-            "InputPath",
+            refused(
+                "States.A.InputPath",
+                Problem::Path(PathError::NoRoot("x".into())),
+            ),
         ),
         (
             json!({"A": {"Type": "Pass", "End": true, "ResultPath": "$.a[*]"}}),
-            "ResultPath",
+            refused(
+                "States.A.ResultPath",
+                Problem::Path(PathError::Reference {
+                    text: "$.a[*]".into(),
+                    problem: ReferenceProblem::NotFieldOrIndex,
+                }),
+            ),
         ),
         (
             json!({"A": {"Type": "Pass", "End": true, "Parameters": {"x.$": "States.Nope()"}}}),
-            "unknown function",
+            refused(
+                "States.A.Parameters.x.$",
+                Problem::Intrinsic(SyntaxError {
+                    text: "States.Nope()".into(),
+                    offset: 0,
+                    problem: SyntaxProblem::UnknownFunction("States.Nope".into()),
+                }),
+            ),
         ),
         (
             json!({"A": {"Type": "Pass", "End": true, "Parameters": {"x.$": "nope"}}}),
-            "x.$",
+            refused(
+                "States.A.Parameters.x.$",
+                Problem::Path(PathError::NoRoot("nope".into())),
+            ),
         ),
-        (json!({"A": {"Type": "Task", "End": true}}), "Resource"),
+        (
+            json!({"A": {"Type": "Pass", "End": true, "Parameters": {"x.$": 1}}}),
+            refused("States.A.Parameters.x.$", Problem::DollarField),
+        ),
+        (
+            json!({"A": {"Type": "Task", "End": true}}),
+            refused("States.A.Resource", Problem::Required),
+        ),
         (
             json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": []}]}}),
-            "ErrorEquals",
+            refused("States.A.Retry[0].ErrorEquals", Problem::NoErrorNames),
+        ),
+        (
+            json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": {}}}),
+            refused("States.A.Retry", Problem::NotArray),
         ),
         (
             json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}]}}),
-            "BackoffRate",
+            refused("States.A.Retry[0].BackoffRate", Problem::BackoffRate),
         ),
         (
             json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": ["X"], "JitterStrategy": "SOME"}]}}),
-            "JitterStrategy",
+            refused(
+                "States.A.Retry[0].JitterStrategy",
+                Problem::UnknownJitter("SOME".into()),
+            ),
         ),
         (
             json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}]}}),
-            "States.ALL",
+            refused("States.A.Retry[0].ErrorEquals", Problem::AllNotAlone),
         ),
         (
             json!({"A": {"Type": "Task", "Resource": "p", "End": true, "Catch": [{"ErrorEquals": ["X"]}]}}),
-            "Next",
+            refused("States.A.Catch[0].Next", Problem::Required),
         ),
         (
             json!({"A": {"Type": "Task", "Resource": "p", "End": true, "TimeoutSeconds": 5, "HeartbeatSeconds": 10}}),
-            "HeartbeatSeconds",
+            refused(
+                "States.A.HeartbeatSeconds",
+                Problem::HeartbeatNotBelowTimeout,
+            ),
         ),
-        (json!({"A": {"Type": "Choice", "Choices": []}}), "Choices"),
+        (
+            json!({"A": {"Type": "Choice", "Choices": []}}),
+            refused("States.A.Choices", Problem::NotNonEmptyArray),
+        ),
         (
             json!({"A": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsNull": true}]}}),
-            "Next",
+            refused("States.A.Choices[0].Next", Problem::Required),
         ),
-        (json!({"A": {"Type": "Wait", "End": true}}), "exactly one"),
+        (
+            json!({"A": {"Type": "Wait", "End": true}}),
+            refused("States.A", Problem::WaitFor),
+        ),
         (
             json!({"A": {"Type": "Wait", "Seconds": 1, "Timestamp": "2016-03-14T01:59:00Z", "End": true}}),
-            "exactly one",
+            refused("States.A", Problem::WaitFor),
         ),
         (
             json!({"A": {"Type": "Wait", "Timestamp": "soon", "End": true}}),
-            "RFC 3339",
+            refused("States.A.Timestamp", Problem::NotTimestamp("soon".into())),
         ),
         (
             json!({"A": {"Type": "Fail", "Error": "X", "ErrorPath": "$.e"}}),
-            "ErrorPath",
+            refused("States.A.Error", Problem::GivenWith("ErrorPath")),
         ),
         (
             json!({"A": {"Type": "Wait", "Timestamp": "2016-03-14 01:59:00Z", "End": true}}),
-            "RFC 3339",
+            refused(
+                "States.A.Timestamp",
+                Problem::NotTimestamp("2016-03-14 01:59:00Z".into()),
+            ),
         ),
         (
             json!({"A": {"Type": "Fail", "CausePath": "States.ArrayLength($.list)"}}),
-            "does not return a string",
+            refused(
+                "States.A.CausePath",
+                Problem::NotStringFunction(Function::ArrayLength),
+            ),
         ),
         (
             json!({"A": {"Type": "Fail", "ErrorPath": "States.Format('{}'"}}),
-            "ErrorPath",
+            refused(
+                "States.A.ErrorPath",
+                Problem::Intrinsic(SyntaxError {
+                    text: "States.Format('{}'".into(),
+                    offset: 18,
+                    problem: SyntaxProblem::NoSeparator,
+                }),
+            ),
         ),
         (
             json!({"A": {"Type": "Parallel", "Branches": [], "End": true}}),
-            "Branches",
+            refused("States.A.Branches", Problem::NotNonEmptyArray),
         ),
         (
             json!({"A": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "X", "States": {"Y": {"Type": "Succeed"}}}]}}),
-            "Branches[0].StartAt",
+            refused(
+                "States.A.Branches[0].StartAt",
+                Problem::NoSuchState("X".into()),
+            ),
         ),
-        (json!({"A": {"Type": "Map", "End": true}}), "ItemProcessor"),
         (
-            json!({"A": {"Type": "Map", "End": true, "ItemReader": {}, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "distributed",
+            json!({"A": {"Type": "Map", "End": true}}),
+            refused("States.A.ItemProcessor", Problem::Required),
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemReader": {}, "ItemProcessor": processor}}),
+            refused("States.A.ItemReader", Problem::DistributedField),
         ),
         (
             json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "distributed",
+            refused(
+                "States.A.ItemProcessor.ProcessorConfig.Mode",
+                Problem::DistributedMode,
+            ),
         ),
         (
             json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "FAST"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "INLINE or DISTRIBUTED",
+            refused(
+                "States.A.ItemProcessor.ProcessorConfig.Mode",
+                Problem::UnknownMode("FAST".into()),
+            ),
         ),
         (
             json!({"A": {"Type": "Parallel", "End": true, "Branches": [{"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}]}}),
-            "unknown field `ProcessorConfig`",
+            refused(
+                "States.A.Branches[0]",
+                Problem::UnknownField("ProcessorConfig".into()),
+            ),
         ),
         (
-            json!({"A": {"Type": "Map", "End": true, "Label": "has space", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "Label",
+            json!({"A": {"Type": "Map", "End": true, "Label": "has space", "ItemProcessor": processor}}),
+            refused("States.A.Label", Problem::LabelCharacter(' ')),
         ),
         (
-            json!({"A": {"Type": "Map", "End": true, "Label": "x".repeat(41), "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "1 to 40",
+            json!({"A": {"Type": "Map", "End": true, "Label": "x".repeat(41), "ItemProcessor": processor}}),
+            refused("States.A.Label", Problem::LabelLength),
         ),
         (
-            json!({"A": {"Type": "Map", "End": true, "MaxConcurrency": 2, "MaxConcurrencyPath": "$.m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "MaxConcurrencyPath",
+            json!({"A": {"Type": "Map", "End": true, "MaxConcurrency": 2, "MaxConcurrencyPath": "$.m", "ItemProcessor": processor}}),
+            refused(
+                "States.A.MaxConcurrency",
+                Problem::GivenWith("MaxConcurrencyPath"),
+            ),
         ),
         (
-            json!({"A": {"Type": "Map", "End": true, "ToleratedFailureCount": 2, "ToleratedFailureCountPath": "$.m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "ToleratedFailureCountPath",
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailureCount": 2, "ToleratedFailureCountPath": "$.m", "ItemProcessor": processor}}),
+            refused(
+                "States.A.ToleratedFailureCount",
+                Problem::GivenWith("ToleratedFailureCountPath"),
+            ),
         ),
         (
-            json!({"A": {"Type": "Map", "End": true, "ToleratedFailurePercentagePath": "m", "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
-            "ToleratedFailurePercentagePath",
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailurePercentagePath": "m", "ItemProcessor": processor}}),
+            refused(
+                "States.A.ToleratedFailurePercentagePath",
+                Problem::Path(PathError::NoRoot("m".into())),
+            ),
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ToleratedFailurePercentage": 101, "ItemProcessor": processor}}),
+            refused(
+                "States.A.ToleratedFailurePercentage",
+                Problem::NotPercentage,
+            ),
         ),
         (
             json!({"A": {"Type": "Pass", "Assign": {"1st": 1}, "End": true}}),
-            "variable name",
+            refused(
+                "States.A.Assign.1st",
+                Problem::VariableName(VariableNameError::Invalid("1st".into())),
+            ),
         ),
         (
             json!({"A": {"Type": "Pass", "Assign": {"states": 1}, "End": true}}),
-            "reserved",
+            refused(
+                "States.A.Assign.states",
+                Problem::VariableName(VariableNameError::Reserved),
+            ),
         ),
         (
             json!({"A": {"Type": "Succeed", "Assign": {"x": 1}}}),
-            "unknown field `Assign`",
+            refused("States.A", Problem::UnknownField("Assign".into())),
         ),
         (
             json!({"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "M"},
                    "M": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "X", "States": {"X": {"Type": "Pass", "Assign": {"x": 2}, "End": true}}}}}),
-            "outer scope",
-        ),
-        (
-            json!({"A": {"Type": "Pass", "Parameters": {"v.$": "$9lives"}, "End": true}}),
-            "v.$",
+            refused("States.M[0]", Problem::OuterVariable("x".into())),
         ),
     ];
-    for (states, word) in table {
+    for (states, want) in table {
         let err = machine(states.clone()).expect_err(&states.to_string());
-        assert!(err.contains(word), "{states}: {err}");
+        assert_eq!(err, want, "{states}");
     }
+    // A `$name` path names a variable, and `9lives` is none: the JSONPath parser refuses it.
+    let err =
+        machine(json!({"A": {"Type": "Pass", "Parameters": {"v.$": "$9lives"}, "End": true}}))
+            .unwrap_err();
+    assert_eq!(err.at, "States.A.Parameters.v.$");
+    assert!(
+        matches!(err.problem, Problem::Path(PathError::Syntax { ref text, .. }) if text == "$9lives"),
+        "{err}"
+    );
+    // The text `orquesta check` and a tenant's status show: the place, then why.
+    let err = machine(json!({"A": {"Type": "Task", "Resource": "p", "End": true,
+        "Retry": [{"ErrorEquals": ["X"], "BackoffRate": 0.5}]}}))
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "States.A.Retry[0].BackoffRate: must be at least 1.0"
+    );
+    let err = machine(
+        json!({"A": {"Type": "Pass", "End": true, "Parameters": {"x.$": "States.Nope()"}}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"States.A.Parameters.x.$: intrinsic "States.Nope()" at offset 0: unknown function `States.Nope`"#
+    );
+    let err = machine(json!({"A": {"Type": "Fail", "CausePath": "States.ArrayLength($.list)"}}))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "States.A.CausePath: States.ArrayLength does not return a string; use one of States.Format, States.JsonToString, States.ArrayGetItem, States.Base64Encode, States.Base64Decode, States.Hash, States.UUID"
+    );
+    // A scope inside a scope is named by both.
+    let inner =
+        json!({"StartAt": "X", "States": {"X": {"Type": "Pass", "Assign": {"x": 2}, "End": true}}});
+    let err = machine(
+        json!({"A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "P"},
+        "P": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "M", "States": {
+            "M": {"Type": "Map", "End": true, "ItemProcessor": inner}}}]}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        refused(
+            "States.P[0].States.M[0]",
+            Problem::OuterVariable("x".into())
+        )
+    );
     for fail in [
         json!({"Type": "Fail", "ErrorPath": "States.Format('E.{}', $.code)", "CausePath": "States.JsonToString($.detail)"}),
         json!({"Type": "Fail", "ErrorPath": "States.ArrayGetItem($.codes, 0)", "CausePath": "States.UUID()"}),
@@ -581,8 +812,19 @@ fn definitions_are_checked_when_they_load() {
         let m = machine(json!({ "A": fail.clone() }));
         assert!(m.is_ok(), "{fail}: {m:?}");
     }
-    assert!(Machine::parse(&json!({"StartAt": "A"})).is_err());
-    assert!(Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONata"})).is_err());
+    assert_eq!(
+        Machine::parse(&json!({"StartAt": "A"})).unwrap_err(),
+        refused("States", Problem::Required)
+    );
+    assert_eq!(
+        Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONata"}))
+            .unwrap_err(),
+        refused("QueryLanguage", Problem::QueryLanguage("JSONata".into()))
+    );
+    assert_eq!(
+        Machine::parse(&json!([])).unwrap_err(),
+        refused("definition", Problem::NotObject)
+    );
 }
 
 #[test]
@@ -673,7 +915,11 @@ fn task_resources_as_the_cloud_writes_them() {
     let lambda = "arn:aws:states:::lambda:invoke";
     let callback = "arn:aws:states:::lambda:invoke.waitForTaskToken";
     let arn = "arn:aws:lambda:us-east-1:123456789012:function:approver";
-    type Case<'a> = (&'a str, Value, Result<Vec<&'a str>, &'a str>);
+    let no_function = DefinitionError::new(
+        "States.T.Parameters",
+        Problem::NoFunctionName(LAMBDA_INVOKE),
+    );
+    type Case<'a> = (&'a str, Value, Result<Vec<&'a str>, DefinitionError>);
     let table: [Case; 10] = [
         ("approver", Value::Null, Ok(vec!["approver"])),
         (
@@ -703,9 +949,13 @@ fn task_resources_as_the_cloud_writes_them() {
         ),
         // Named at run time: nothing to check at load.
         (callback, json!({"FunctionName.$": "$.fn"}), Ok(vec![])),
-        (lambda, json!({"Payload": {}}), Err("FunctionName")),
-        (callback, Value::Null, Err("FunctionName")),
-        (".waitForTaskToken", Value::Null, Err("names no plugin")),
+        (lambda, json!({"Payload": {}}), Err(no_function.clone())),
+        (callback, Value::Null, Err(no_function)),
+        (
+            ".waitForTaskToken",
+            Value::Null,
+            Err(DefinitionError::new("States.T.Resource", Problem::NoPlugin)),
+        ),
     ];
     for (resource, parameters, expected) in table {
         let mut task = json!({"Type": "Task", "Resource": resource, "End": true});
@@ -714,7 +964,7 @@ fn task_resources_as_the_cloud_writes_them() {
         }
         match (machine(json!({ "T": task })), expected) {
             (Ok(m), Ok(plugins)) => assert_eq!(m.resources(), plugins, "{resource} {parameters}"),
-            (Err(e), Err(word)) => assert!(e.contains(word), "{resource}: {e}"),
+            (Err(e), Err(want)) => assert_eq!(e, want, "{resource}"),
             (got, want) => panic!("{resource} {parameters}: {got:?}, expected {want:?}"),
         }
     }

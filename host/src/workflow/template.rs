@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::definition_error::{DefinitionError, Problem, path_at};
 use super::intrinsics::{Call, is_call};
 use super::path::{Path, check_variable_name};
 
@@ -18,7 +19,7 @@ pub enum Template {
 }
 
 impl Template {
-    pub(super) fn parse(value: &Value, at: &str) -> Result<Self, String> {
+    pub(super) fn parse(value: &Value, at: &str) -> Result<Self, DefinitionError> {
         match value {
             Value::Object(map) => {
                 let mut fields = Vec::with_capacity(map.len());
@@ -26,17 +27,15 @@ impl Template {
                     let here = format!("{at}.{key}");
                     match key.strip_suffix(".$") {
                         Some(name) => {
-                            let text = v.as_str().ok_or_else(|| {
-                                format!("{here}: a `.$` field needs a path or intrinsic string")
-                            })?;
+                            let text = v
+                                .as_str()
+                                .ok_or_else(|| DefinitionError::new(&here, Problem::DollarField))?;
                             let t = if is_call(text) {
-                                Template::Call(
-                                    Call::parse(text).map_err(|e| format!("{here}: {e}"))?,
-                                )
+                                Template::Call(Call::parse(text).map_err(|e| {
+                                    DefinitionError::new(&here, Problem::Intrinsic(e))
+                                })?)
                             } else {
-                                Template::Path(
-                                    Path::parse(text).map_err(|e| format!("{here}: {e}"))?,
-                                )
+                                Template::Path(path_at(text, &here)?)
                             };
                             fields.push((name.to_string(), t));
                         }
@@ -59,13 +58,14 @@ impl Template {
 
 /// An `Assign` field: an object whose keys are variable names (`name.$` for a path or
 /// intrinsic), checked as the developer guide names variables.
-pub(super) fn parse_assign(value: &Value, at: &str) -> Result<Template, String> {
+pub(super) fn parse_assign(value: &Value, at: &str) -> Result<Template, DefinitionError> {
     let map = value
         .as_object()
-        .ok_or_else(|| format!("{at}: must be an object"))?;
+        .ok_or_else(|| DefinitionError::new(at, Problem::NotObject))?;
     for key in map.keys() {
         let name = key.strip_suffix(".$").unwrap_or(key);
-        check_variable_name(name).map_err(|e| format!("{at}.{key}: {e}"))?;
+        check_variable_name(name)
+            .map_err(|e| DefinitionError::new(format!("{at}.{key}"), Problem::VariableName(e)))?;
     }
     Template::parse(value, at)
 }

@@ -85,7 +85,10 @@ impl RuleTarget {
 
     /// What the target receives for `event` (`cx` holds the event and the rule); an
     /// input transformation that fills past `cx.max_bytes` is refused.
-    pub fn input_for(&self, cx: &transform::Context<'_>) -> Result<serde_json::Value, String> {
+    pub fn input_for(
+        &self,
+        cx: &transform::Context<'_>,
+    ) -> Result<serde_json::Value, transform::TooLarge> {
         transform::target_input(
             self.input.as_ref(),
             self.input_path.as_ref(),

@@ -205,13 +205,7 @@ async fn deliveries_failing_past_their_policy_are_dead_lettered_or_dropped_and_l
 /// the route needs the admin token and a serving tenant.
 #[tokio::test]
 async fn a_tenants_deliveries_are_listed_for_that_tenant_only() {
-    let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |_| {}).await;
-    publish(&s, "other", "bare", "fail-secret").await;
-    publish(&s, "acme", "bare", "fail-mine").await;
-    eventually("a failed delivery each", async || {
-        failed(&s, "other").await.len() == 1 && failed(&s, "acme").await.len() == 1
-    })
-    .await;
+    let s = a_failed_delivery_each().await;
     let mine = failed(&s, "acme").await;
     assert!(
         mine.iter().all(|d| d["origin"] == "orquesta:acme:bare"
@@ -270,13 +264,7 @@ async fn a_tenants_deliveries_are_listed_for_that_tenant_only() {
 /// a directory without a store is refused rather than given an empty one.
 #[tokio::test]
 async fn the_cli_lists_a_tenants_deliveries_from_the_store() {
-    let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |_| {}).await;
-    publish(&s, "other", "bare", "fail-secret").await;
-    publish(&s, "acme", "bare", "fail-mine").await;
-    eventually("a failed delivery each", async || {
-        failed(&s, "other").await.len() == 1 && failed(&s, "acme").await.len() == 1
-    })
-    .await;
+    let s = a_failed_delivery_each().await;
     let db = s.dir.path().join("data/orquesta.db");
     let store = format!("sqlite://{}", db.display());
     let cli = |args: Vec<String>| {
@@ -344,4 +332,16 @@ async fn the_cli_lists_a_tenants_deliveries_from_the_store() {
     assert!(stderr.contains("no store at"), "{stderr}");
     assert!(!empty.path().join(".orquesta").exists());
     s.shutdown().await;
+}
+
+/// Tenants `acme` and `other`, each with one failed delivery (`fail-mine`, `fail-secret`).
+async fn a_failed_delivery_each() -> TestServer {
+    let s = TestServer::start(&["hostile"], &[("acme", TENANT), ("other", TENANT)], |_| {}).await;
+    publish(&s, "other", "bare", "fail-secret").await;
+    publish(&s, "acme", "bare", "fail-mine").await;
+    eventually("a failed delivery each", async || {
+        failed(&s, "other").await.len() == 1 && failed(&s, "acme").await.len() == 1
+    })
+    .await;
+    s
 }

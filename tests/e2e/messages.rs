@@ -9,28 +9,6 @@ use orquesta_tests::server::{TestServer, post};
 use orquesta_tests::wait::{holds_for, wait_until};
 use serde_json::{Value, json};
 
-/// The value of the series of `name` whose labels include all of `labels`, or 0.
-async fn metric(s: &TestServer, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = s
-        .client
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 const CAP: usize = 256 << 10;
 
 const CAPPED: &str = r#"
@@ -216,7 +194,7 @@ async fn a_plugin_feeding_its_own_topic_queue_bus_or_workflow_stops_after_16_inv
         assert!(code < 300, "{kind}: {r}");
         let stopped = [("tenant", "loops"), ("kind", kind)];
         let started = Instant::now();
-        while metric(&s, "orquesta_recursion_stopped_total", &stopped).await < 1.0 {
+        while s.metric("orquesta_recursion_stopped_total", &stopped).await < 1.0 {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "the {kind} loop was never stopped"
@@ -224,7 +202,7 @@ async fn a_plugin_feeding_its_own_topic_queue_bus_or_workflow_stops_after_16_inv
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let invoked = [("tenant", "loops"), ("plugin", plugin)];
-        let invocations = || metric(&s, "orquesta_invocations_total", &invoked);
+        let invocations = || s.metric("orquesta_invocations_total", &invoked);
         // The 16th invocation is counted once it returns, after the stop it caused.
         wait_until(
             &format!("{kind}: 16 invocations of {plugin}"),
@@ -240,7 +218,7 @@ async fn a_plugin_feeding_its_own_topic_queue_bus_or_workflow_stops_after_16_inv
         )
         .await;
         assert_eq!(
-            metric(&s, "orquesta_recursion_stopped_total", &stopped).await,
+            s.metric("orquesta_recursion_stopped_total", &stopped).await,
             1.0,
             "{kind}: stopped once"
         );

@@ -97,6 +97,29 @@ impl TestServer {
             .expect("admin JSON")
     }
 
+    /// The sum of the `/metrics` series of `name` whose labels include all of `labels`
+    /// (0 when there is none).
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("/metrics text");
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Rescans now instead of waiting for the watcher.
     pub async fn reload(&self) -> serde_json::Value {
         self.client

@@ -825,7 +825,10 @@ fn check_label(label: &str) -> Result<(), Problem> {
 }
 
 /// An `ItemProcessor`'s `ProcessorConfig`: `Mode` `INLINE` (the visual editor writes it)
-/// runs as every Map here does; `DISTRIBUTED` reads items from buckets, not supported.
+/// or `DISTRIBUTED` with the `ExecutionType` the cloud requires there (`STANDARD` or
+/// `EXPRESS`). Both run alike here: each item is already a durable child execution,
+/// which is what the cloud's distributed mode gives, so the mode changes nothing at
+/// run time.
 fn processor_config(f: &mut Fields) -> Result<(), DefinitionError> {
     let Some(config) = f.get("ProcessorConfig") else {
         return Ok(());
@@ -838,7 +841,16 @@ fn processor_config(f: &mut Fields) -> Result<(), DefinitionError> {
                 return Err(cf.refuse("ExecutionType", Problem::InlineExecutionType));
             }
         }
-        Some("DISTRIBUTED") => return Err(cf.refuse("Mode", Problem::DistributedMode)),
+        Some("DISTRIBUTED") => match cf.string("ExecutionType")?.as_deref() {
+            Some("STANDARD" | "EXPRESS") => {}
+            Some(other) => {
+                return Err(cf.refuse(
+                    "ExecutionType",
+                    Problem::UnknownExecutionType(other.to_string()),
+                ));
+            }
+            None => return Err(cf.refuse("ExecutionType", Problem::Required)),
+        },
         Some(other) => {
             return Err(cf.refuse("Mode", Problem::UnknownMode(other.to_string())));
         }

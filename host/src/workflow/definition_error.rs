@@ -101,8 +101,8 @@ pub enum Problem {
     WaitFor,
     #[error("distributed Map fields are not supported; items come from ItemsPath")]
     DistributedField,
-    #[error("distributed Map is not supported; use INLINE")]
-    DistributedMode,
+    #[error("{0:?} is not STANDARD or EXPRESS")]
+    UnknownExecutionType(String),
     #[error("{0:?} is not INLINE or DISTRIBUTED")]
     UnknownMode(String),
     #[error("only a DISTRIBUTED Map has one")]

@@ -445,6 +445,12 @@ async fn map_runs_the_fields_the_visual_editor_and_the_developer_guide_write(sto
             }
             json!({"StartAt": "Each", "States": {"Each": state}})
         };
+        let distributed = |execution_type: &str, mut extra: Value| {
+            extra["ItemProcessor"] = json!({"StartAt": "Work",
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+                "States": {"Work": {"Type": "Task", "Resource": "p", "End": true}}});
+            extra
+        };
         let items = |n: usize| json!({"items": (0..n).collect::<Vec<_>>(), "max": 1, "count": 1, "share": 40, "bad": "x"});
         let all_ok = || [("Work", vec![Attempt { repeat: true, ..ok(json!("done")) }])];
         // (extra fields, input, script, expected status, expected error, Work calls)
@@ -471,6 +477,11 @@ async fn map_runs_the_fields_the_visual_editor_and_the_developer_guide_write(sto
              vec![("Work", vec![throw("Bad"), throw("Bad"), throw("Bad"), ok(json!(1)), ok(json!(1))])],
              "FAILED", "States.ExceedToleratedFailureThreshold", 3),
             (json!({"ToleratedFailurePercentagePath": "$.bad"}), items(3), vec![], "FAILED", "States.Runtime", 0),
+            // Distributed mode runs each item as the same durable child execution, with
+            // MaxConcurrency honoured: one at a time, the first failure ends the Map.
+            (distributed("STANDARD", json!({"MaxConcurrency": 2})), items(4), all_ok().to_vec(), "SUCCEEDED", "", 4),
+            (distributed("EXPRESS", json!({})), items(3), all_ok().to_vec(), "SUCCEEDED", "", 3),
+            (distributed("STANDARD", json!({"MaxConcurrency": 1})), items(3), failing(), "FAILED", "Bad", 1),
         ];
         for (extra, input, script, status, error, calls) in cases {
             let def = map(extra.clone());

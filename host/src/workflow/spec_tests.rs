@@ -674,8 +674,29 @@ fn definitions_are_checked_when_they_load() {
         (
             json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
             refused(
-                "States.A.ItemProcessor.ProcessorConfig.Mode",
-                Problem::DistributedMode,
+                "States.A.ItemProcessor.ProcessorConfig.ExecutionType",
+                Problem::Required,
+            ),
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "FAST"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            refused(
+                "States.A.ItemProcessor.ProcessorConfig.ExecutionType",
+                Problem::UnknownExecutionType("FAST".into()),
+            ),
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE", "ExecutionType": "STANDARD"}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            refused(
+                "States.A.ItemProcessor.ProcessorConfig.ExecutionType",
+                Problem::InlineExecutionType,
+            ),
+        ),
+        (
+            json!({"A": {"Type": "Map", "End": true, "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD", "Extra": 1}, "StartAt": "X", "States": {"X": {"Type": "Succeed"}}}}}),
+            refused(
+                "States.A.ItemProcessor.ProcessorConfig",
+                Problem::UnknownField("Extra".into()),
             ),
         ),
         (
@@ -825,6 +846,28 @@ fn definitions_are_checked_when_they_load() {
         Machine::parse(&json!([])).unwrap_err(),
         refused("definition", Problem::NotObject)
     );
+}
+
+/// The processor configurations the cloud accepts, each accepted at load and again as
+/// the child execution of an item reads its sub-machine (`parse_child`).
+#[test]
+fn map_processor_configs_the_cloud_accepts() {
+    let table = [
+        json!({"Mode": "INLINE"}),
+        json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}),
+        json!({"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}),
+    ];
+    for config in table {
+        let processor = json!({"ProcessorConfig": config, "StartAt": "X",
+            "States": {"X": {"Type": "Pass", "End": true}}});
+        let m = machine(
+            json!({"A": {"Type": "Map", "End": true, "MaxConcurrency": 3,
+            "Label": "rows", "ItemProcessor": processor.clone()}}),
+        );
+        assert!(m.is_ok(), "{config}: {m:?}");
+        let child = Machine::parse_child(&processor);
+        assert!(child.is_ok(), "{config} as a child: {child:?}");
+    }
 }
 
 #[test]

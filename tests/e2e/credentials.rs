@@ -284,3 +284,24 @@ async fn path_tricks_and_a_credential_declared_twice_are_refused() {
     }
     s.shutdown().await;
 }
+
+/// A dropped file with a bad credential is refused as a whole, with its line, and its
+/// other credentials do not work: a tenant never half-loads its access.
+#[tokio::test]
+async fn a_file_with_a_bad_credential_is_refused_with_its_line() {
+    let good = credential("ok", ALPHA_ALL, ALL);
+    let bad = "[[admin_credentials]]\nname = \"bad\"\nhash = \"sha256:abc\"\nscopes = [\"read\"]\n";
+    let text = format!("[queues.jobs]\n\n{good}{bad}");
+    let s = TestServer::start(&[], &[("alpha", &text)], |_| {}).await;
+    let listed = s.admin("tenants").await;
+    let alpha = &listed["tenants"][0];
+    assert_eq!(alpha["serving"], false, "{listed}");
+    let error = alpha["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("alpha.toml:8: ") && error.contains("admin_credentials `bad`: hash"),
+        "{error}"
+    );
+    let (status, body) = call(&s, ALPHA_ALL, Method::GET, "/tenants/alpha/queues").await;
+    assert_eq!(status, 401, "{body}");
+    s.shutdown().await;
+}

@@ -104,6 +104,10 @@ impl TenantConfig {
                 .read_definition(name, dir)
                 .map_err(|e| ConfigError::new(path, e))?;
         }
+        // Before the rest, with the credential's line, which `validate` has no text for.
+        config.admin_credentials.check().map_err(|(span, e)| {
+            ConfigError::at(path, Some(super::lines::line_of(text, span.start)), e)
+        })?;
         config.validate().map_err(|e| ConfigError::new(path, e))?;
         Ok(config)
     }

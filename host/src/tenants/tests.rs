@@ -565,16 +565,16 @@ fn admin_credentials_are_refused_with_their_line() {
                 "name = \"a\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]\n\
                  [[admin_credentials]]\nname = \"a\"\nhash = \"{HASH_B}\"\nscopes = [\"read\"]"
             ),
-            4,
-            "name `a` is declared twice",
+            8,
+            "`a`: the name is declared twice",
         ),
         (
             format!(
                 "name = \"a\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]\n\
                  [[admin_credentials]]\nname = \"b\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]"
             ),
-            4,
-            "is another credential's too",
+            8,
+            "`b`: its hash is another credential's too",
         ),
     ] {
         let text = format!("[limits]\nconcurrency = 2\n\n[[admin_credentials]]\n{entry}\n");

@@ -35,7 +35,14 @@ async fn server() -> TestServer {
         credential("deployer", ALPHA_DEPLOY, "\"deploy\""),
     ]
     .concat();
-    let beta = [queue.to_string(), credential("all", BETA_ALL, ALL)].concat();
+    // beta also names the host token's hash as a read-only credential of its own: the
+    // host token is checked first, so a tenant file cannot narrow it to one tenant.
+    let beta = [
+        queue.to_string(),
+        credential("all", BETA_ALL, ALL),
+        credential("host", ADMIN_TOKEN, "\"read\""),
+    ]
+    .concat();
     let gamma = [queue.to_string(), credential("shared", SHARED, ALL)].concat();
     let delta = [queue.to_string(), credential("shared", SHARED, ALL)].concat();
     let tenants = [
@@ -159,10 +166,19 @@ async fn a_tenant_credential_is_refused_on_every_other_tenants_route_and_every_h
             }
         }
     }
-    // The host token keeps every route; a wrong token is still a 401.
+    // The host token keeps every route, beta's file naming it notwithstanding; a wrong
+    // token is still a 401.
     let (status, body) = call(&s, ADMIN_TOKEN, Method::GET, "/tenants").await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = call(&s, ADMIN_TOKEN, Method::GET, "/tenants/beta/queues").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &s,
+        ADMIN_TOKEN,
+        Method::POST,
+        "/tenants/alpha/queues/jobs/redrive",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = call(&s, "not-a-token", Method::GET, "/tenants/alpha/queues").await;
     assert_eq!(status, 401, "{body}");

@@ -321,3 +321,62 @@ async fn a_file_with_a_bad_credential_is_refused_with_its_line() {
     assert_eq!(status, 401, "{body}");
     s.shutdown().await;
 }
+
+/// The host's log records each call made with a tenant credential, allowed or refused,
+/// with the tenant and the credential's name: what an operator audits.
+#[tokio::test]
+async fn each_call_with_a_tenant_credential_is_logged() {
+    use orquesta_tests::server::ServeProcess;
+    let dir = tempfile::tempdir().expect("temp dir");
+    for sub in ["plugins", "tenants"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("dir");
+    }
+    std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).expect("token");
+    let alpha = format!(
+        "[queues.jobs]\n\n{}",
+        credential("reader", ALPHA_READ, "\"read\"")
+    );
+    std::fs::write(dir.path().join("tenants/alpha.toml"), alpha).expect("tenant");
+    let config = "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\nplugin_dir = \"plugins\"\n\
+                  tenant_dir = \"tenants\"\nadmin_token = { file = \"admin-token\" }\n";
+    let server = ServeProcess::start(dir.path(), config, &[]);
+    let client = reqwest::Client::new();
+    for (method, path, want) in [
+        (Method::GET, "/tenants/alpha/queues", 200),
+        (Method::POST, "/tenants/alpha/queues/jobs/redrive", 403),
+    ] {
+        let r = client
+            .request(method, format!("{}/admin/v1{path}", server.url))
+            .bearer_auth(ALPHA_READ)
+            .send()
+            .await
+            .expect("admin answers");
+        assert_eq!(r.status().as_u16(), want, "{path}");
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let logs = server.logs();
+        let calls: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("admin call with a tenant credential"))
+            .collect();
+        if calls.len() == 2 {
+            assert!(
+                calls
+                    .iter()
+                    .all(|l| l.contains("alpha") && l.contains("reader")),
+                "{logs}"
+            );
+            assert!(
+                calls[0].contains("200") && calls[1].contains("403"),
+                "{logs}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "not logged twice:\n{logs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -96,10 +96,23 @@ async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next
         return next.run(request).await;
     }
     match access::find_credential(&app, &digest) {
-        access::Found::One(credential) => match access::check(&credential, request).await {
-            Ok(request) => next.run(request).await,
-            Err(refused) => refused.into_response(),
-        },
+        access::Found::One(credential) => {
+            let (method, uri) = (request.method().clone(), request.uri().path().to_string());
+            let answer = match access::check(&credential, request).await {
+                Ok(request) => next.run(request).await,
+                Err(refused) => refused.into_response(),
+            };
+            // The host's record of what each tenant credential did, or tried.
+            tracing::info!(
+                tenant = %credential.tenant,
+                credential = %credential.name,
+                %method,
+                path = %uri,
+                status = answer.status().as_u16(),
+                "admin call with a tenant credential"
+            );
+            answer
+        }
         access::Found::Ambiguous(tenants) => {
             // The tenants are named in the host's log, not to the caller: another
             // tenant's name is not the caller's to learn.

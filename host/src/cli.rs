@@ -168,7 +168,8 @@ enum Command {
         #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
         store: Option<String>,
     },
-    /// Print the `sha256:` hash of an API key, for `[[api_keys]]` in a tenant file.
+    /// Print the `sha256:` hash of an API key or admin credential, for `[[api_keys]]` or
+    /// `[[admin_credentials]]` in a tenant file.
     HashKey {
         /// The key; read from standard input when absent, so it stays out of shell history.
         key: Option<String>,

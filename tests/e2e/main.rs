@@ -8,6 +8,7 @@ mod cli;
 mod containment;
 mod contract;
 mod cpu;
+mod credentials;
 mod dead_letters;
 mod deliveries;
 mod demo;

@@ -16,6 +16,7 @@ const TENANT_KEYS: &[&str] = &[
     "routes",
     "usage_plans",
     "api_keys",
+    "admin_credentials",
     "jwt",
     "queues",
     "topics",
@@ -67,6 +68,7 @@ impl<'de> Deserialize<'de> for TenantConfig {
                         "routes" => c.routes = map.next_value()?,
                         "usage_plans" => c.usage_plans = map.next_value()?,
                         "api_keys" => c.api_keys = map.next_value()?,
+                        "admin_credentials" => c.admin_credentials = map.next_value()?,
                         "jwt" => c.jwt = map.next_value()?,
                         "queues" => c.queues = map.next_value()?,
                         "topics" => c.topics = map.next_value()?,
@@ -102,6 +104,10 @@ impl TenantConfig {
                 .read_definition(name, dir)
                 .map_err(|e| ConfigError::new(path, e))?;
         }
+        // Before the rest, with the credential's line, which `validate` has no text for.
+        config.admin_credentials.check().map_err(|(span, e)| {
+            ConfigError::at(path, Some(super::lines::line_of(text, span.start)), e)
+        })?;
         config.validate().map_err(|e| ConfigError::new(path, e))?;
         Ok(config)
     }

@@ -2,6 +2,7 @@
 //! refused with the file, line and reason) and validated as a whole, so a config either
 //! loads completely or not at all.
 
+mod admin_credentials;
 mod buses;
 pub mod delivery;
 mod error;
@@ -24,6 +25,7 @@ pub use crate::capabilities::Sections;
 pub use crate::capabilities::secrets::SecretRef;
 pub use crate::capabilities::sql::{DatabaseConfig, DatabaseUrl};
 use crate::engine::Limits;
+pub use admin_credentials::{AdminCredentialConfig, AdminCredentials, AdminScope};
 pub use buses::{BusConfig, RuleConfig, RuleTarget};
 pub use delivery::{DeliveryDeadLetter, DeliveryPolicy, RetryPolicy};
 pub use error::{
@@ -55,6 +57,8 @@ pub struct TenantConfig {
     /// Rate and quota plans API keys are bound to.
     pub usage_plans: BTreeMap<String, UsagePlan>,
     pub api_keys: Vec<ApiKeyConfig>,
+    /// Bearer tokens that manage this tenant only, through the admin API.
+    pub admin_credentials: AdminCredentials,
     /// Bearer-token validation for routes with `auth = "jwt"`.
     pub jwt: Option<JwtConfig>,
     /// Durable queues, by name.

@@ -272,13 +272,7 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), RouteError> {
         }
     }
     for key in &tenant.api_keys {
-        let digest = key.digest();
-        if !key.hash.starts_with("sha256:")
-            || digest.len() != 64
-            || !digest
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        {
+        if !is_sha256_hash(&key.hash) {
             return Err(RouteError::KeyHash {
                 key: key.name.clone(),
             });
@@ -290,6 +284,16 @@ pub(super) fn validate(tenant: &TenantConfig) -> Result<(), RouteError> {
         )?;
     }
     Ok(())
+}
+
+/// `sha256:` and 64 lower-case hex digits: how API keys and admin credentials are stored.
+pub(crate) fn is_sha256_hash(hash: &str) -> bool {
+    hash.strip_prefix("sha256:").is_some_and(|digest| {
+        digest.len() == 64
+            && digest
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    })
 }
 
 /// A usage plan named at `at` is one of the tenant's.

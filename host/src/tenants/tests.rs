@@ -38,7 +38,7 @@ fn an_unknown_section_names_its_line_and_every_section() {
     assert_eq!(
         err.to_string(),
         "acme.toml:4: unknown field `cache`, expected one of `limits`, `plugins`, `routes`, \
-         `usage_plans`, `api_keys`, `jwt`, `queues`, `topics`, `buses`, `schedules`, \
+         `usage_plans`, `api_keys`, `admin_credentials`, `jwt`, `queues`, `topics`, `buses`, `schedules`, \
          `workflows`, `kv`, `http`, `databases`"
     );
     // A capability's section keeps the lines of what is wrong inside it.
@@ -497,5 +497,91 @@ fn webhook_delivery_policies_are_checked_with_their_line() {
         let err = parse(&topic(sub)).unwrap_err();
         assert!(err.reason.to_string().contains(reason), "{sub}: {err}");
         assert_eq!(err.line, line, "{sub}: {err}");
+    }
+}
+
+const HASH_A: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+const HASH_B: &str = "sha256:fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9";
+
+#[test]
+fn admin_credentials_load_with_their_scopes() {
+    let text = format!(
+        "[[admin_credentials]]\nname = \"ops\"\nhash = \"{HASH_A}\"\nscopes = [\"read\", \"operate\"]\n\n\
+         [[admin_credentials]]\nname = \"viewer\"\nhash = \"{HASH_B}\"\nscopes = [\"read\"]\n"
+    );
+    let config = parse(&text).unwrap();
+    let all = &config.admin_credentials.0;
+    assert_eq!(all.len(), 2);
+    let ops = config.admin_credentials.find(&HASH_A[7..]).unwrap();
+    assert_eq!(ops.name, "ops");
+    assert_eq!(
+        ops.scopes.iter().copied().collect::<Vec<_>>(),
+        [AdminScope::Read, AdminScope::Operate]
+    );
+    assert!(config.admin_credentials.find("sha256:").is_none());
+}
+
+/// Each refusal names the file and the line: of the key serde refuses, or of the
+/// credential (its `[[admin_credentials]]` line) when the entry as a whole is refused.
+#[test]
+fn admin_credentials_are_refused_with_their_line() {
+    let upper = HASH_A.to_uppercase().replace("SHA256:", "sha256:");
+    for (entry, line, reason) in [
+        (
+            format!(
+                "name = \"a\"\nhash = \"{}\"\nscopes = [\"read\"]",
+                &HASH_A[7..]
+            ),
+            4,
+            "hash must be \"sha256:\"",
+        ),
+        (
+            format!("name = \"a\"\nhash = \"{upper}\"\nscopes = [\"read\"]"),
+            4,
+            "64 lower-case hex digits",
+        ),
+        (
+            format!("name = \"a\"\nhash = \"{HASH_A}\"\nscopes = [\"admin\"]"),
+            7,
+            "unknown variant `admin`",
+        ),
+        (
+            format!("name = \"a\"\nhash = \"{HASH_A}\"\nscopes = []"),
+            4,
+            "scopes must name at least one",
+        ),
+        (
+            format!("name = \"\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]"),
+            4,
+            "must be 1-64 characters",
+        ),
+        (
+            format!("name = \"a\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]\ntoken = \"x\""),
+            8,
+            "unknown field `token`",
+        ),
+        (
+            format!(
+                "name = \"a\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]\n\
+                 [[admin_credentials]]\nname = \"a\"\nhash = \"{HASH_B}\"\nscopes = [\"read\"]"
+            ),
+            8,
+            "`a`: the name is declared twice",
+        ),
+        (
+            format!(
+                "name = \"a\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]\n\
+                 [[admin_credentials]]\nname = \"b\"\nhash = \"{HASH_A}\"\nscopes = [\"read\"]"
+            ),
+            8,
+            "`b`: its hash is another credential's too",
+        ),
+    ] {
+        let text = format!("[limits]\nconcurrency = 2\n\n[[admin_credentials]]\n{entry}\n");
+        let err = parse(&text).unwrap_err();
+        let said = err.to_string();
+        assert!(said.contains(reason), "{entry}: {said}");
+        assert_eq!(err.line, Some(line), "{entry}: {said}");
+        assert!(said.starts_with(&format!("acme.toml:{line}: ")), "{said}");
     }
 }

@@ -16,6 +16,7 @@ impl TenantConfig {
         buses::validate(self)?;
         schedules::validate(self)?;
         workflows::validate(self)?;
+        self.admin_credentials.check().map_err(|(_, e)| e)?;
         self.check_grants()?;
         routes::validate(self)?;
         Ok(())

@@ -23,6 +23,7 @@ use crate::app::plugins::UploadError;
 use crate::app::tenants::TenantStatus;
 use crate::triggers::http::auth::{bearer, sha256_hex};
 use crate::web::problem::{Problem, ProblemDocument};
+mod access;
 mod blobs;
 mod deliveries;
 mod openapi;
@@ -85,13 +86,48 @@ async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next
         return Problem::not_found("the admin API is off: set admin_token in the host config")
             .into_response();
     };
-    let given = bearer(request.headers());
+    let Some(token) = bearer(request.headers()) else {
+        return Problem::unauthorized("the admin API needs Authorization: Bearer <admin token>")
+            .into_response();
+    };
     // Comparing digests keeps the comparison's time independent of the token.
-    match given {
-        Some(token) if &sha256_hex(token) == expected => next.run(request).await,
-        Some(_) => Problem::unauthorized("the admin token is not valid").into_response(),
-        None => Problem::unauthorized("the admin API needs Authorization: Bearer <admin token>")
-            .into_response(),
+    let digest = sha256_hex(token);
+    if &digest == expected {
+        return next.run(request).await;
+    }
+    match access::find_credential(&app, &digest) {
+        access::Found::One(credential) => {
+            let (method, uri) = (request.method().clone(), request.uri().path().to_string());
+            let answer = match access::check(&credential, request).await {
+                Ok(request) => next.run(request).await,
+                Err(refused) => refused.into_response(),
+            };
+            // The host's record of what each tenant credential did, or tried.
+            tracing::info!(
+                tenant = %credential.tenant,
+                credential = %credential.name,
+                %method,
+                path = %uri,
+                status = answer.status().as_u16(),
+                "admin call with a tenant credential"
+            );
+            answer
+        }
+        access::Found::Ambiguous(tenants) => {
+            // The tenants are named in the host's log, not to the caller: another
+            // tenant's name is not the caller's to learn.
+            tracing::warn!(
+                ?tenants,
+                "an admin credential is declared by several tenants; refused"
+            );
+            Problem::forbidden(
+                "this credential is declared by more than one tenant file, so it is refused for all",
+            )
+            .into_response()
+        }
+        access::Found::None => {
+            Problem::unauthorized("the admin token is not valid").into_response()
+        }
     }
 }
 

@@ -18,7 +18,9 @@ use crate::web::problem::Problem;
     info(
         title = "orquesta admin API",
         description = "Manage the plugins and tenants of an orquesta host. Every operation but \
-            this document needs `Authorization: Bearer <admin token>`. Errors are RFC 9457 \
+            this document needs `Authorization: Bearer <token>`: the host admin token, or a \
+            tenant's own credential (`[[admin_credentials]]` in its file) on that tenant's \
+            routes within its scopes (`x-orquesta-access` on each operation names the scope). Errors are RFC 9457 \
             problem details (`application/problem+json`).",
     ),
     servers((url = "/admin/v1")),
@@ -59,12 +61,71 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .merge(admin::public_operations())
         .split_for_parts();
     let mut doc = AdminDoc::openapi().merge_from(operations);
+    for (path, item) in doc.paths.paths.iter_mut() {
+        describe_access(path, item);
+    }
     // axum's catch-all `{*key}` is OpenAPI's `{key}`; the parameter says it may hold `/`.
     doc.paths.paths = std::mem::take(&mut doc.paths.paths)
         .into_iter()
         .map(|(path, item)| (path.replace("{*", "{"), item))
         .collect();
     doc
+}
+
+/// Adds to each operation the 403 a tenant credential gets, and which credential the
+/// route takes (`x-orquesta-access`: `host`, or `tenant:<scope>`), from the one table
+/// the middleware checks ([`super::access::ACCESS`]).
+fn describe_access(path: &str, item: &mut utoipa::openapi::PathItem) {
+    use super::access::{Access, access_of};
+    use axum::http::Method;
+    use utoipa::openapi::ResponseBuilder;
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    let operations = [
+        (Method::GET, &mut item.get),
+        (Method::PUT, &mut item.put),
+        (Method::POST, &mut item.post),
+        (Method::DELETE, &mut item.delete),
+        (Method::PATCH, &mut item.patch),
+    ];
+    for (method, operation) in operations {
+        let Some(operation) = operation else { continue };
+        let Some(access) = access_of(&method, path) else {
+            continue; // public (this document), or a route the table lacks: its test says
+        };
+        let (tag, why) = match access {
+            Access::Host => (
+                "host".to_string(),
+                "A tenant credential: this route is the host admin token's".to_string(),
+            ),
+            Access::Tenant(scope) => (
+                format!("tenant:{}", scope.as_str()),
+                format!(
+                    "A tenant credential of another tenant, or without the scope `{}`",
+                    scope.as_str()
+                ),
+            ),
+        };
+        let problem = ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                "ProblemDocument",
+            )))
+            .build();
+        operation.responses.responses.insert(
+            "403".to_string(),
+            ResponseBuilder::new()
+                .description(why)
+                .content("application/problem+json", problem)
+                .build()
+                .into(),
+        );
+        let extensions = operation.extensions.get_or_insert_with(Default::default);
+        extensions.merge(
+            ExtensionsBuilder::new()
+                .add("x-orquesta-access", tag)
+                .build(),
+        );
+    }
 }
 
 /// The document as served, made once.
@@ -130,6 +191,37 @@ mod tests {
             }
         }
         assert!(operations >= 20, "only {operations} operations");
+    }
+
+    /// Every operation behind a token says which credential it takes and describes the
+    /// 403 a tenant credential gets; the public document says neither.
+    #[test]
+    fn every_guarded_operation_describes_its_access_and_403() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let mut guarded = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let access = op["x-orquesta-access"].as_str();
+                let forbidden = &op["responses"]["403"];
+                if path == "/openapi.json" {
+                    assert!(access.is_none() && forbidden.is_null(), "{method} {path}");
+                    continue;
+                }
+                guarded += 1;
+                let access = access.unwrap_or_else(|| panic!("{method} {path}: no access"));
+                let want = if path.starts_with("/tenants/{tenant}/") {
+                    access.starts_with("tenant:")
+                } else {
+                    access == "host"
+                };
+                assert!(want, "{method} {path}: {access}");
+                assert!(
+                    forbidden["content"]["application/problem+json"].is_object(),
+                    "{method} {path}: {forbidden}"
+                );
+            }
+        }
+        assert!(guarded >= 25, "only {guarded}");
     }
 
     /// Each schema of a request or response body shows an example, on itself or on its

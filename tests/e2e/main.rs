@@ -12,6 +12,7 @@ mod credentials;
 mod dead_letters;
 mod deliveries;
 mod demo;
+mod distributed_map;
 mod event_targets;
 mod fanout;
 mod harness;

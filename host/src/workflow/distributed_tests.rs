@@ -327,7 +327,9 @@ async fn an_item_reader_gives_each_format_as_the_cloud_does(stores: Stores) {
             assert_eq!(row.status, "SUCCEEDED", "{item_reader}: {:?}", error(&row));
             let mut got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
             got.sort_by_key(|v| v.to_string());
-            assert_eq!(got, want, "{item_reader}");
+            let mut sorted = want.clone();
+            sorted.sort_by_key(|v| v.to_string());
+            assert_eq!(got, sorted, "{item_reader}");
             assert_eq!(output(&row), json!(vec!["done"; want.len()]));
         }
         // A listing: the objects under the prefix, in key order, with the cloud's fields.

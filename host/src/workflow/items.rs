@@ -509,7 +509,7 @@ mod tests {
         assert_eq!(rows.len(), 50_000);
         assert_eq!(
             rows[49_999],
-            json!({"sku": "SKU-49999", "qty": "6", "warehouse": "BOG"})
+            json!({"sku": "SKU-49999", "qty": "5", "warehouse": "BOG"})
         );
         let lines = decode(jsonl.as_bytes(), &InputType::Jsonl, bounds).unwrap();
         assert_eq!(lines.len(), 50_000);

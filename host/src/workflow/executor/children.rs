@@ -27,6 +27,9 @@ pub(super) struct Children {
     pub(super) inputs: Vec<Value>,
 }
 
+/// Map runs' children by (execution, generation), with the bytes of their inputs.
+pub(super) type MapRuns = std::collections::HashMap<(String, i64), (Arc<Children>, usize)>;
+
 impl Executor {
     /// Enters a Parallel or Map state: its children start.
     pub(super) async fn fan_out(
@@ -128,10 +131,7 @@ impl Executor {
         Ok(children)
     }
 
-    fn map_runs_cache(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, i64), (Arc<Children>, usize)>>
-    {
+    fn map_runs_cache(&self) -> std::sync::MutexGuard<'_, MapRuns> {
         self.map_runs.lock().unwrap_or_else(|p| p.into_inner())
     }
 

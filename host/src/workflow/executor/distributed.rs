@@ -125,7 +125,11 @@ impl Executor {
                     take,
                     bound: MAX_MAP_ITEMS,
                 };
-                items::decode(&data, input_type, bounds)
+                // Decoding up to a blob's 64 MiB is CPU work: off the async workers.
+                let input_type = input_type.clone();
+                tokio::task::spawn_blocking(move || items::decode(&data, &input_type, bounds))
+                    .await
+                    .map_err(|e| reader_failed(format!("reading stopped: {e}")))?
                     .map_err(|e| reader_failed(format!("object `{key}`: {e}")))
             }
             Source::Listing => {

@@ -166,8 +166,8 @@ pub struct Executor {
     wake: Notify,
     /// By (is a child, definition text).
     machines: Mutex<HashMap<(bool, String), Arc<Machine>>>,
-    /// The children of Map runs under way, by (execution, generation), with their size.
-    map_runs: Mutex<HashMap<(String, i64), (Arc<children::Children>, usize)>>,
+    /// The children of Map runs under way, with their size.
+    map_runs: Mutex<children::MapRuns>,
 }
 
 /// What a started execution is.

@@ -4,6 +4,7 @@
 //! reached).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -12,7 +13,9 @@ use super::definition::Machine;
 use super::definition_error::Problem;
 use super::executor::{Executor, ExecutorOptions};
 use super::scripted::{Attempt, ScriptedTasks};
-use crate::capabilities::blob::{BlobBucket, Blobs};
+use crate::bindings::blob::ObjectPage;
+use crate::capabilities::CapError;
+use crate::capabilities::blob::{BlobBucket, Blobs, ObjectInfo};
 use crate::store::testing::{Stores, each_store, store_test, tenant};
 use crate::store::usage::Quota;
 use crate::store::workflow::ExecutionRow;
@@ -254,7 +257,18 @@ impl Fixture {
         input: Value,
         work: Vec<Attempt>,
     ) -> (ExecutionRow, Arc<ScriptedTasks>) {
-        let tasks = Arc::new(ScriptedTasks::new().with_blobs(self.blobs.clone()));
+        self.run_on(self.blobs.clone(), definition, input, work)
+            .await
+    }
+
+    async fn run_on(
+        &self,
+        blobs: Arc<dyn Blobs>,
+        definition: Value,
+        input: Value,
+        work: Vec<Attempt>,
+    ) -> (ExecutionRow, Arc<ScriptedTasks>) {
+        let tasks = Arc::new(ScriptedTasks::new().with_blobs(blobs));
         tasks.script("Work", work);
         let exec = Executor::new(
             self.store.clone(),
@@ -644,6 +658,60 @@ async fn fifty_thousand_rows_run_in_batches_and_too_many_children_are_refused(st
         assert_eq!(error(&row).0, "States.ItemReaderFailed");
         assert!(error(&row).1.contains("batch them with ItemBatcher"), "{:?}", error(&row));
         assert!(tasks.calls().is_empty());
+    })
+    .await;
+}
+
+/// The tenant's blobs, counting the objects read.
+struct CountingReads {
+    inner: Arc<TenantBlobs>,
+    gets: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Blobs for CountingReads {
+    async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(at, key).await
+    }
+    async fn head(&self, at: &BlobBucket, key: &str) -> Result<Option<ObjectInfo>, CapError> {
+        self.inner.head(at, key).await
+    }
+    async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError> {
+        self.inner.put(at, key, data).await
+    }
+    async fn delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError> {
+        self.inner.delete(at, key).await
+    }
+    async fn list(
+        &self,
+        at: &BlobBucket,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ObjectPage, CapError> {
+        self.inner.list(at, prefix, cursor, limit).await
+    }
+}
+
+store_test!(a_map_run_reads_its_object_once_whatever_its_rounds);
+/// `MaxConcurrency` 1 over 12 rows is 12 rounds of spawning: the object is read once,
+/// when the state starts, not once a round.
+async fn a_map_run_reads_its_object_once_whatever_its_rounds(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let rows: String = (0..12).map(|i| format!("{i}\n")).collect();
+        f.put("in", "rows.csv", format!("n\n{rows}").as_bytes())
+            .await;
+        let counting = Arc::new(CountingReads {
+            inner: f.blobs.clone(),
+            gets: AtomicUsize::new(0),
+        });
+        let def = map(json!({"ItemReader": csv_reader("rows.csv"), "MaxConcurrency": 1}));
+        let (row, tasks) = f.run_on(counting.clone(), def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        assert_eq!(tasks.calls().len(), 12);
+        assert_eq!(counting.gets.load(Ordering::SeqCst), 1);
     })
     .await;
 }

@@ -13,6 +13,7 @@ mod dead_letters;
 mod deliveries;
 mod demo;
 mod deploy;
+mod distributed_map;
 mod event_targets;
 mod fanout;
 mod harness;

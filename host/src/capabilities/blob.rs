@@ -27,9 +27,25 @@ pub struct BlobBucket {
     pub bucket: String,
 }
 
+/// What a listing tells of an object without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// When it was last written, in ms since the epoch (0: not known).
+    pub modified_ms: i64,
+}
+
 #[async_trait]
 pub trait Blobs: Send + Sync {
     async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError>;
+    /// The object's size and time, without reading it (`None`: no object). A backend
+    /// that cannot tell reads it.
+    async fn head(&self, at: &BlobBucket, key: &str) -> Result<Option<ObjectInfo>, CapError> {
+        Ok(self.get(at, key).await?.map(|data| ObjectInfo {
+            size: data.len() as u64,
+            modified_ms: 0,
+        }))
+    }
     async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError>;
     async fn delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError>;
     /// Keys starting with `prefix`, in order, after `cursor`, at most `limit`.

@@ -14,7 +14,7 @@ use super::Store;
 use super::usage::{self, Kind, Quota, Usage};
 use crate::bindings::blob::ObjectPage;
 use crate::capabilities::CapError;
-use crate::capabilities::blob::{BlobBucket, Blobs};
+use crate::capabilities::blob::{BlobBucket, Blobs, ObjectInfo};
 
 /// Everything but letters, digits, `-`, `_` and `.` is encoded.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
@@ -142,6 +142,30 @@ impl Blobs for FsBlobs {
             // A key that is a "directory" of other keys is not an object.
             Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(None),
             Err(e) => Err(failed("read", e)),
+        }
+    }
+
+    async fn head(&self, at: &BlobBucket, key: &str) -> Result<Option<ObjectInfo>, CapError> {
+        let path = self.object_path(at, key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
+                size: meta.len(),
+                modified_ms: meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            })),
+            Ok(_) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(failed("stat", e)),
         }
     }
 
@@ -313,6 +337,10 @@ impl Store {
 impl Blobs for TenantBlobs {
     async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError> {
         self.files.get(at, key).await
+    }
+
+    async fn head(&self, at: &BlobBucket, key: &str) -> Result<Option<ObjectInfo>, CapError> {
+        self.files.head(at, key).await
     }
 
     async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError> {

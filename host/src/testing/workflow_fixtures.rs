@@ -26,9 +26,10 @@ use serde_json::{Value, json};
 
 use super::fixtures::CaseResult;
 use super::matching::{MatchMode, matches, subset};
-use crate::store::Store;
+use crate::capabilities::blob::{BlobBucket, Blobs as _};
 use crate::store::task_tokens::Answer;
 use crate::store::workflow::{ExecutionRow, FAILED, RUNNING, SUCCEEDED};
+use crate::store::{FsBlobs, Store};
 use crate::tenants::ConfigError;
 use crate::workflow::scripted::{Attempt, ScriptedTasks};
 use crate::workflow::{Executor, ExecutorOptions, Machine, StateError};
@@ -68,8 +69,21 @@ pub struct WorkflowCase {
     /// attempts in order.
     #[serde(default)]
     pub tasks: BTreeMap<String, Vec<ScriptedAnswer>>,
+    /// Objects in the tenant's blob buckets before the run, for a distributed Map's
+    /// `ItemReader` (its `ResultWriter` writes beside them).
+    #[serde(default)]
+    pub blobs: Vec<FixtureBlob>,
     #[serde(default)]
     pub expect: WorkflowExpect,
+}
+
+/// An object in one of the tenant's blob buckets: its text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureBlob {
+    pub bucket: String,
+    pub key: String,
+    pub text: String,
 }
 
 /// One attempt's answer: exactly one of `return` and `throw`.
@@ -234,7 +248,18 @@ impl WorkflowFixtures {
         case: &WorkflowCase,
     ) -> anyhow::Result<Vec<String>> {
         let store = Store::in_memory().await?;
-        let tasks = Arc::new(ScriptedTasks::answering_callbacks());
+        let dir = tempfile::tempdir()?;
+        let blobs = FsBlobs::new(dir.path().to_path_buf());
+        for b in &case.blobs {
+            let at = BlobBucket {
+                tenant: self.tenant.clone(),
+                bucket: b.bucket.clone(),
+            };
+            crate::capabilities::check_name("blob bucket", &b.bucket)?;
+            crate::capabilities::blob::check_object(&b.key, b.text.len())?;
+            blobs.put(&at, &b.key, b.text.as_bytes()).await?;
+        }
+        let tasks = Arc::new(ScriptedTasks::answering_callbacks().with_blobs(Arc::new(blobs)));
         for (state, answers) in &case.tasks {
             let attempts: Result<Vec<Attempt>, String> =
                 answers.iter().map(ScriptedAnswer::attempt).collect();
@@ -460,6 +485,43 @@ Approve = [{ throw = { error = "Rejected", cause = "no budget" } }]
 [case.expect]
 error = "NotApproved"
 path = ["Approve", "No"]
+"#,
+        )
+        .unwrap();
+        let results = file.run(&definition).await.unwrap();
+        for r in &results {
+            assert!(r.passed(), "{}: {:?}", r.name, r.failures);
+        }
+    }
+
+    /// A distributed Map reads a case's blobs: CSV rows, as strings, to its tasks.
+    #[tokio::test]
+    async fn a_cases_blobs_feed_a_distributed_maps_item_reader() {
+        let definition = json!({"StartAt": "Rows", "States": {"Rows": {"Type": "Map",
+            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                "Parameters": {"Bucket": "in", "Key": "rows.csv"}},
+            "MaxConcurrency": 1,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Row", "States": {"Row": {"Type": "Task", "Resource": "rows", "End": true}}},
+            "End": true}}});
+        let file = WorkflowFixtures::parse(
+            Path::new("f.toml"),
+            r#"
+[[case]]
+name = "two rows"
+blobs = [{ bucket = "in", key = "rows.csv", text = "sku,qty\nA,1\nB,2\n" }]
+[case.tasks]
+Row = [{ return = "ok", repeat = true }]
+[case.expect]
+output = ["ok", "ok"]
+calls = [{ input = { sku = "A", qty = "1" } }, { input = { sku = "B", qty = "2" } }]
+
+[[case]]
+name = "no such object"
+[case.expect]
+error = "States.ItemReaderFailed"
+cause = "rows.csv"
 "#,
         )
         .unwrap();

@@ -5,11 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::choice::Rule;
 use super::definition_error::{DefinitionError, Problem, path_at};
+use super::distributed::{self, ItemBatcher, ItemReader, ResultWriter};
 use super::errors::{Catcher, Retrier, check_lists};
+use super::fields::Fields;
+pub use super::fields::Limit;
 use super::intrinsics::{Call, STRING_FUNCTIONS, is_call};
 use super::path::{Path, ReferencePath};
 pub use super::template::Template;
@@ -88,18 +91,17 @@ pub enum Kind {
         max_concurrency: Limit<u64>,
         tolerated_count: Option<Limit<u64>>,
         tolerated_percentage: Option<Limit<f64>>,
-        /// Names child executions in the cloud's distributed mode; checked, unused inline.
+        /// Names child executions in the cloud's distributed mode: in the ARNs a
+        /// `ResultWriter` writes.
         label: Option<String>,
+        /// `ItemReader`: the items come from the tenant's blobs, not `ItemsPath`.
+        reader: Option<Box<ItemReader>>,
+        /// `ItemBatcher`: each child execution gets a batch of items.
+        batcher: Option<Box<ItemBatcher>>,
+        /// `ResultWriter`: the results go to the tenant's blobs, and the state's result
+        /// says where.
+        writer: Option<Box<ResultWriter>>,
     },
-}
-
-/// A Map setting given literally or by a reference path into the state's input
-/// (`MaxConcurrency` / `MaxConcurrencyPath`, ...), read when the state starts.
-#[derive(Debug, Clone)]
-pub enum Limit<T> {
-    Fixed(T),
-    /// Boxed: a path is large, and most Maps have none.
-    Path(Box<Path>),
 }
 
 /// Where a machine sits: the top level, a Parallel branch (or legacy `Iterator`), or a
@@ -139,107 +141,6 @@ fn assigned_names(assign: &Option<Template>) -> Vec<String> {
     match assign {
         Some(Template::Object(fields)) => fields.iter().map(|(n, _)| n.clone()).collect(),
         _ => Vec::new(),
-    }
-}
-
-/// Reads an object's fields, remembering which were used, so that any other field can
-/// be refused by name.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    at: String,
-    used: BTreeSet<&'static str>,
-}
-
-impl<'a> Fields<'a> {
-    fn new(value: &'a Value, at: &str) -> Result<Self, DefinitionError> {
-        let map = value
-            .as_object()
-            .ok_or_else(|| DefinitionError::new(at, Problem::NotObject))?;
-        let mut used = BTreeSet::new();
-        used.insert("Comment");
-        Ok(Fields {
-            map,
-            at: at.to_string(),
-            used,
-        })
-    }
-
-    fn here(&self, key: &str) -> String {
-        format!("{}.{key}", self.at)
-    }
-
-    /// `problem` at the field `key`.
-    fn refuse(&self, key: &str, problem: Problem) -> DefinitionError {
-        DefinitionError::new(self.here(key), problem)
-    }
-
-    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
-        self.used.insert(key);
-        self.map.get(key)
-    }
-
-    fn string(&mut self, key: &'static str) -> Result<Option<String>, DefinitionError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.refuse(key, Problem::NotString)),
-        }
-    }
-
-    fn required(&mut self, key: &'static str) -> Result<String, DefinitionError> {
-        self.string(key)?
-            .ok_or_else(|| self.refuse(key, Problem::Required))
-    }
-
-    fn path(&mut self, key: &'static str) -> Result<Option<Path>, DefinitionError> {
-        self.string(key)?
-            .map(|t| path_at(&t, &self.here(key)))
-            .transpose()
-    }
-
-    /// A path field whose `null` means "nothing": absent gives `$`.
-    fn nullable_path(&mut self, key: &'static str) -> Result<Option<Path>, DefinitionError> {
-        match self.get(key) {
-            Some(Value::Null) => Ok(None),
-            None => Ok(Some(path_at("$", &self.here(key))?)),
-            Some(_) => self.path(key),
-        }
-    }
-
-    fn integer(&mut self, key: &'static str) -> Result<Option<u64>, DefinitionError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| self.refuse(key, Problem::NotCount)),
-        }
-    }
-
-    fn number(&mut self, key: &'static str) -> Result<Option<f64>, DefinitionError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| self.refuse(key, Problem::NotNumber)),
-        }
-    }
-
-    fn template(&mut self, key: &'static str) -> Result<Option<Template>, DefinitionError> {
-        let here = self.here(key);
-        self.get(key).map(|v| Template::parse(v, &here)).transpose()
-    }
-
-    /// Refuses every field not read.
-    fn finish(self) -> Result<(), DefinitionError> {
-        match self.map.keys().find(|k| !self.used.contains(k.as_str())) {
-            Some(k) => Err(DefinitionError::new(
-                self.at,
-                Problem::UnknownField(k.clone()),
-            )),
-            None => Ok(()),
-        }
     }
 }
 
@@ -725,10 +626,36 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
 }
 
 fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
-    for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
-        if f.map.contains_key(unsupported) {
-            return Err(f.refuse(unsupported, Problem::DistributedField));
+    let distributed = f
+        .map
+        .get("ItemProcessor")
+        .and_then(|p| p.get("ProcessorConfig"))
+        .and_then(|c| c.get("Mode"))
+        .is_some_and(|m| m == "DISTRIBUTED");
+    if !distributed {
+        for field in ["ItemReader", "ResultWriter", "ItemBatcher"] {
+            if f.map.contains_key(field) {
+                return Err(f.refuse(field, Problem::DistributedField));
+            }
         }
+    }
+    let reader = f
+        .get("ItemReader")
+        .map(|r| distributed::item_reader(r, &f.here("ItemReader")))
+        .transpose()?;
+    let batcher = f
+        .get("ItemBatcher")
+        .map(|b| distributed::item_batcher(b, &f.here("ItemBatcher")))
+        .transpose()?;
+    let writer = f
+        .get("ResultWriter")
+        .map(|w| distributed::result_writer(w, &f.here("ResultWriter")))
+        .transpose()?;
+    if reader.is_some() && f.map.contains_key("ItemsPath") {
+        return Err(f.refuse(
+            "ItemsPath",
+            Problem::NotSupported("the ItemReader gives the items"),
+        ));
     }
     let items_path = match f.path("ItemsPath")? {
         Some(p) => p,
@@ -806,6 +733,9 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
         tolerated_count,
         tolerated_percentage,
         label,
+        reader: reader.map(Box::new),
+        batcher: batcher.map(Box::new),
+        writer: writer.map(Box::new),
     })
 }
 

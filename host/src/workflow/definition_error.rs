@@ -99,8 +99,32 @@ pub enum Problem {
     NotTimestamp(String),
     #[error("a Wait needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath")]
     WaitFor,
-    #[error("distributed Map fields are not supported; items come from ItemsPath")]
+    #[error(
+        "is for a distributed Map only: its ItemProcessor needs ProcessorConfig {{\"Mode\": \"DISTRIBUTED\"}}"
+    )]
     DistributedField,
+    #[error("{0:?} is not one of {1}")]
+    UnknownResource(String, &'static str),
+    #[error("{0:?} is not JSON, JSONL or CSV (PARQUET and MANIFEST are not supported)")]
+    UnknownInputType(String),
+    #[error("{0:?} is not FIRST_ROW or GIVEN")]
+    CsvHeaderLocation(String),
+    #[error("{0:?} is not COMMA, PIPE, SEMICOLON, SPACE or TAB")]
+    CsvDelimiter(String),
+    #[error("is given with CSVHeaderLocation GIVEN only, and required with it")]
+    CsvHeaders,
+    #[error("is for a CSV InputType only")]
+    CsvOnly,
+    #[error("{0:?} is not a parameter here (use {1})")]
+    UnknownParameter(String, &'static str),
+    #[error("needs {0}")]
+    NeedsParameter(&'static str),
+    #[error("is not supported: {0}")]
+    NotSupported(&'static str),
+    #[error("needs MaxItemsPerBatch(Path) or MaxInputBytesPerBatch(Path)")]
+    BatcherNeedsMax,
+    #[error("must be at most {0}")]
+    AtMost(u64),
     #[error("{0:?} is not STANDARD or EXPRESS")]
     UnknownExecutionType(String),
     #[error("{0:?} is not INLINE or DISTRIBUTED")]

@@ -22,6 +22,11 @@ pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
 pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+/// A distributed Map's `ItemReader` could not read its items: no such object, not the
+/// format it names, past a bound.
+pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
+/// A distributed Map's `ResultWriter` could not write its results.
+pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
 
 /// Host errors in a Task carry the names the cloud gives a Lambda function's failures
 /// (the developer guide, "Handle Lambda service exceptions"), so definitions written
@@ -148,7 +153,7 @@ pub fn check_lists(lists: &[&[String]], at: &str) -> Result<(), DefinitionError>
     Ok(())
 }
 
-const PREDEFINED: [&str; 13] = [
+const PREDEFINED: [&str; 15] = [
     ALL,
     RUNTIME,
     TIMEOUT,
@@ -162,6 +167,8 @@ const PREDEFINED: [&str; 13] = [
     INTRINSIC_FAILURE,
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     DATA_LIMIT_EXCEEDED,
+    ITEM_READER_FAILED,
+    RESULT_WRITER_FAILED,
 ];
 
 #[cfg(test)]

@@ -7,12 +7,15 @@
 mod choice;
 mod definition;
 pub mod definition_error;
+pub mod distributed;
 pub mod errors;
 pub mod execution_name;
 mod executor;
+mod fields;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
 mod intrinsics;
+mod items;
 mod path;
 mod payload;
 pub mod scripted;
@@ -27,6 +30,8 @@ pub use executor::{
 
 #[cfg(test)]
 mod callback_tests;
+#[cfg(test)]
+mod distributed_tests;
 #[cfg(test)]
 mod executor_tests;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! answer left fails visibly.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::errors::StateError;
 use super::executor::{TaskCall, TaskRunner};
+use crate::capabilities::blob::Blobs;
 
 /// One scripted attempt: a result, or an error thrown, optionally after a pause.
 #[derive(Debug, Clone)]
@@ -58,6 +59,9 @@ pub struct ScriptedTasks {
     /// returns null, and the answer waits here to be sent for the token.
     answer_callbacks: bool,
     callback_answers: Mutex<Vec<(String, Result<Value, StateError>)>>,
+    /// The blobs a distributed Map reads and writes (none: it fails as a host without
+    /// blobs would).
+    blobs: Option<Arc<dyn Blobs>>,
 }
 
 /// The error of an attempt nothing was scripted for.
@@ -74,6 +78,15 @@ impl ScriptedTasks {
         ScriptedTasks {
             answer_callbacks: true,
             ..Self::default()
+        }
+    }
+
+    /// These scripts, with blobs for a distributed Map's `ItemReader` and
+    /// `ResultWriter`.
+    pub fn with_blobs(self, blobs: Arc<dyn Blobs>) -> Self {
+        ScriptedTasks {
+            blobs: Some(blobs),
+            ..self
         }
     }
 
@@ -124,6 +137,10 @@ impl ScriptedTasks {
 impl TaskRunner for ScriptedTasks {
     fn default_timeout(&self, _: &str, _: &str) -> Duration {
         Duration::from_secs(60)
+    }
+
+    fn blobs(&self, _: &str) -> Option<Arc<dyn Blobs>> {
+        self.blobs.clone()
     }
 
     async fn run(&self, call: TaskCall) -> Result<Value, StateError> {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::bindings::handler::{Event, Response as PluginResponse, TaskInput};
+use crate::capabilities::blob::Blobs;
 use crate::engine::InvokeError;
 use crate::event::response_to_json;
 use crate::workflow::errors::{
@@ -97,6 +98,14 @@ impl TaskRunner for ServiceTasks {
                 .map_err(|e| StateError::new(LAMBDA_UNKNOWN, format!("invalid-output: {e}"))),
             Err(e) => Err(task_error(&e)),
         }
+    }
+
+    /// A serving tenant's blobs under its quota, as its plugins and the admin API
+    /// write them: a distributed Map reads and writes them.
+    fn blobs(&self, tenant: &str) -> Option<Arc<dyn Blobs>> {
+        let app = self.app().ok()?;
+        let limits = app.tenants.get(tenant)?.config.limits.clone();
+        Some(Arc::new(app.services.tenant_blobs(&limits)))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Parallel and Map states: their branches and items run as child executions.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::store::StoreError;
@@ -7,16 +9,30 @@ use crate::store::workflow::{
     ABORTED, Commit, ExecutionRow, NewExecution, RUNNING, SUCCEEDED, TIMED_OUT,
 };
 use crate::workflow::definition::{Kind, Limit, State};
+use crate::workflow::distributed::ItemBatcher;
 use crate::workflow::errors::{self, StateError};
 use crate::workflow::path::VARIABLES;
 use crate::workflow::payload;
 
 use super::cursor::{Cursor, MapLimits, Phase};
-use super::{Executor, event, json_text, within_payload_limit};
+use super::{
+    Executor, MAP_RUN_CACHE_BYTES, MAX_MAP_CHILDREN, MAX_PAYLOAD_BYTES, event, json_text,
+    within_payload_limit,
+};
+
+/// The children of a Parallel or Map run: the sub-machine (as JSON) of each (one for
+/// every Map item) and their inputs.
+pub(super) struct Children {
+    pub(super) machines: Vec<String>,
+    pub(super) inputs: Vec<Value>,
+}
+
+/// Map runs' children by (execution, generation), with the bytes of their inputs.
+pub(super) type MapRuns = std::collections::HashMap<(String, i64), (Arc<Children>, usize)>;
 
 impl Executor {
     /// Enters a Parallel or Map state: its children start.
-    pub(super) fn fan_out(
+    pub(super) async fn fan_out(
         &self,
         row: &ExecutionRow,
         cursor: &Cursor,
@@ -27,79 +43,148 @@ impl Executor {
             Ok(l) => l,
             Err(e) => return self.failure(row, cursor, state, e, Vec::new()),
         };
-        match self.children_inputs(state, &cursor.input, context) {
-            Err(e) => self.failure(row, cursor, state, e, Vec::new()),
-            Ok((_, inputs)) if inputs.is_empty() => {
-                match self.finish(state, &cursor.input, json!([]), context, cursor) {
-                    Ok((after, output)) => self.transition(row, &after, state, output, Vec::new()),
-                    Err(e) => self.failure(row, cursor, state, e, Vec::new()),
-                }
-            }
-            Ok((machines, inputs)) => {
-                let generation = row.version;
-                let total = inputs.len() as i64;
-                let first = match limits.map_or(0, |l| l.max_concurrency) {
-                    0 => total,
-                    n => total.min(i64::try_from(n).unwrap_or(i64::MAX)),
-                };
-                let variables = self.visible_variables(row, cursor);
-                let spawn = (0..first)
-                    .map(|i| self.child(row, generation, i, &machines, &inputs, &variables))
-                    .collect();
-                let mut waiting = cursor.clone();
-                waiting.phase = Phase::Children {
-                    generation,
-                    total,
-                    spawned: first,
-                    limits,
-                };
-                let kind = if matches!(state.kind, Kind::Map { .. }) {
-                    "MapStateStarted"
-                } else {
-                    "ParallelStateStarted"
-                };
-                let history = vec![event(
-                    kind,
-                    Some(&cursor.state),
-                    json!({ "children": total }),
-                )];
-                self.rest(row, &waiting, history, spawn)
-            }
+        let generation = row.version;
+        let map_run = match &state.kind {
+            Kind::Map {
+                writer: Some(_), ..
+            } => Some(uuid::Uuid::new_v4().to_string()),
+            _ => None,
+        };
+        let children = match self
+            .children_of(row, generation, state, &cursor.input, context)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return self.failure(row, cursor, state, e, Vec::new()),
+        };
+        if children.inputs.is_empty() {
+            self.forget_map_run(row, generation);
+            let result = match &map_run {
+                Some(id) => self.write_results(row, cursor, state, id, &[], &[]).await,
+                None => Ok(json!([])),
+            };
+            return match result.and_then(|r| self.finish(state, &cursor.input, r, context, cursor))
+            {
+                Ok((after, output)) => self.transition(row, &after, state, output, Vec::new()),
+                Err(e) => self.failure(row, cursor, state, e, Vec::new()),
+            };
         }
+        let total = children.inputs.len() as i64;
+        let first = match limits.map_or(0, |l| l.max_concurrency) {
+            0 => total,
+            n => total.min(i64::try_from(n).unwrap_or(i64::MAX)),
+        };
+        let variables = self.visible_variables(row, cursor);
+        let spawn = (0..first)
+            .map(|i| self.child(row, generation, i, &children, &variables))
+            .collect();
+        let mut waiting = cursor.clone();
+        waiting.phase = Phase::Children {
+            generation,
+            total,
+            spawned: first,
+            limits,
+            map_run,
+        };
+        let kind = if matches!(state.kind, Kind::Map { .. }) {
+            "MapStateStarted"
+        } else {
+            "ParallelStateStarted"
+        };
+        let history = vec![event(
+            kind,
+            Some(&cursor.state),
+            json!({ "children": total }),
+        )];
+        self.rest(row, &waiting, history, spawn)
     }
 
-    /// The sub-machine (as JSON) and input of each child of a Parallel or Map state.
-    fn children_inputs(
+    /// The children of a run of this state: a Map's are worked out (its items read)
+    /// once per run and kept while it runs (`MAP_RUN_CACHE_BYTES`).
+    async fn children_of(
         &self,
+        row: &ExecutionRow,
+        generation: i64,
         state: &State,
         raw: &Value,
         context: &Value,
-    ) -> Result<(Vec<String>, Vec<Value>), StateError> {
+    ) -> Result<Arc<Children>, StateError> {
+        let key = (row.id.clone(), generation);
+        if let Some((c, _)) = self.map_runs_cache().get(&key) {
+            return Ok(c.clone());
+        }
+        let children = Arc::new(self.children_inputs(row, state, raw, context).await?);
+        if matches!(state.kind, Kind::Map { .. }) {
+            let size: usize = children.inputs.iter().map(payload::json_len).sum();
+            let mut cache = self.map_runs_cache();
+            if size <= MAP_RUN_CACHE_BYTES {
+                let mut used: usize = cache.values().map(|(_, s)| s).sum();
+                while used + size > MAP_RUN_CACHE_BYTES {
+                    let Some(k) = cache.keys().next().cloned() else {
+                        break;
+                    };
+                    used -= cache.remove(&k).map_or(0, |(_, s)| s);
+                }
+                cache.insert(key, (children.clone(), size));
+            }
+        }
+        Ok(children)
+    }
+
+    fn map_runs_cache(&self) -> std::sync::MutexGuard<'_, MapRuns> {
+        self.map_runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_map_run(&self, row: &ExecutionRow, generation: i64) {
+        self.map_runs_cache().remove(&(row.id.clone(), generation));
+    }
+
+    /// The sub-machine (as JSON) and input of each child of a Parallel or Map state:
+    /// a Map's items from `ItemsPath` or its `ItemReader`, through `ItemSelector` and
+    /// its `ItemBatcher`.
+    async fn children_inputs(
+        &self,
+        row: &ExecutionRow,
+        state: &State,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Children, StateError> {
         match &state.kind {
             Kind::Parallel { branches } => {
                 let input = payload::effective_input(state, raw, context)?;
-                Ok((
-                    branches.iter().map(|b| b.source.to_string()).collect(),
-                    vec![input; branches.len()],
-                ))
+                Ok(Children {
+                    machines: branches.iter().map(|b| b.source.to_string()).collect(),
+                    inputs: vec![input; branches.len()],
+                })
             }
             Kind::Map {
                 items_path,
                 item_selector,
                 processor,
+                reader,
+                batcher,
                 ..
             } => {
                 let input = payload::input_path(state, raw)?;
-                let items = match items_path.select(&input, context) {
-                    Some(Value::Array(items)) => items,
-                    _ => {
-                        return Err(StateError::new(
-                            errors::RUNTIME,
-                            format!("ItemsPath {:?} does not select an array", items_path.text()),
-                        ));
+                let items = match reader {
+                    Some(reader) => {
+                        self.read_items(&row.tenant, reader, &input, context)
+                            .await?
                     }
+                    None => match items_path.select(&input, context) {
+                        Some(Value::Array(items)) => items,
+                        _ => {
+                            return Err(StateError::new(
+                                errors::RUNTIME,
+                                format!(
+                                    "ItemsPath {:?} does not select an array",
+                                    items_path.text()
+                                ),
+                            ));
+                        }
+                    },
                 };
-                let inputs = match item_selector {
+                let items = match item_selector {
                     None => items,
                     Some(t) => items
                         .into_iter()
@@ -111,9 +196,43 @@ impl Executor {
                         })
                         .collect::<Result<_, _>>()?,
                 };
-                Ok((vec![processor.source.to_string()], inputs))
+                let inputs = match batcher {
+                    Some(b) => batches(b, items, &input, context)?,
+                    None => items,
+                };
+                if inputs.len() > MAX_MAP_CHILDREN {
+                    return Err(StateError::new(
+                        if reader.is_some() {
+                            errors::ITEM_READER_FAILED
+                        } else {
+                            errors::RUNTIME
+                        },
+                        format!(
+                            "the Map has {} items, over the {MAX_MAP_CHILDREN} child executions a Map run starts; batch them with ItemBatcher",
+                            inputs.len()
+                        ),
+                    ));
+                }
+                for (i, input) in inputs.iter().enumerate() {
+                    let size = payload::json_len(input);
+                    if size > MAX_PAYLOAD_BYTES {
+                        return Err(StateError::new(
+                            errors::DATA_LIMIT_EXCEEDED,
+                            format!(
+                                "the input of Map item {i} is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit of an execution's input"
+                            ),
+                        ));
+                    }
+                }
+                Ok(Children {
+                    machines: vec![processor.source.to_string()],
+                    inputs,
+                })
             }
-            _ => Ok((Vec::new(), Vec::new())),
+            _ => Ok(Children {
+                machines: Vec::new(),
+                inputs: Vec::new(),
+            }),
         }
     }
 
@@ -122,17 +241,21 @@ impl Executor {
         row: &ExecutionRow,
         generation: i64,
         index: i64,
-        machines: &[String],
-        inputs: &[Value],
+        children: &Children,
         variables: &Value,
     ) -> NewExecution {
         let id = format!("{}:{generation}:{index}", row.id);
-        let definition = machines
+        let definition = children
+            .machines
             .get(index as usize)
-            .or_else(|| machines.first())
+            .or_else(|| children.machines.first())
             .cloned()
             .unwrap_or_default();
-        let input = inputs.get(index as usize).cloned().unwrap_or(Value::Null);
+        let input = children
+            .inputs
+            .get(index as usize)
+            .cloned()
+            .unwrap_or(Value::Null);
         let start_at = self
             .machine(&definition, true)
             .map(|m| m.start_at.clone())
@@ -172,6 +295,7 @@ impl Executor {
             total,
             spawned,
             limits,
+            ref map_run,
         } = cursor.phase
         else {
             return Ok(None);
@@ -239,6 +363,28 @@ impl Executor {
         };
         if let Some(error) = exceeded {
             self.store.wf_abort_children(&row.id, generation).await?;
+            if let Some(id) = map_run {
+                // The cloud writes a failed run's results too: what succeeded, what
+                // failed, and the items never started (PENDING).
+                let rows = self.store.wf_children_rows(&row.id, generation).await?;
+                let pending = self
+                    .children_of(row, generation, state, &cursor.input, &context)
+                    .await
+                    .map(|c| {
+                        c.inputs
+                            .get(spawned as usize..)
+                            .unwrap_or_default()
+                            .to_vec()
+                    })
+                    .unwrap_or_default();
+                if let Err(e) = self
+                    .write_results(row, cursor, state, id, &rows, &pending)
+                    .await
+                {
+                    tracing::warn!(execution = %row.id, error = %e, "a failed Map run's results were not written");
+                }
+            }
+            self.forget_map_run(row, generation);
             let events = vec![event(
                 "ChildFailed",
                 Some(&cursor.state),
@@ -249,7 +395,10 @@ impl Executor {
         let max_concurrency =
             limits.map_or(0, |l| i64::try_from(l.max_concurrency).unwrap_or(i64::MAX));
         if spawned < total && running < max_concurrency.max(1) {
-            let (machines, inputs) = match self.children_inputs(state, &cursor.input, &context) {
+            let inputs = match self
+                .children_of(row, generation, state, &cursor.input, &context)
+                .await
+            {
                 Ok(x) => x,
                 Err(e) => return Ok(Some(self.failure(row, cursor, state, e, Vec::new()))),
             };
@@ -257,7 +406,7 @@ impl Executor {
             let more = room.min(total - spawned);
             let variables = self.visible_variables(row, cursor);
             let spawn = (spawned..spawned + more)
-                .map(|i| self.child(row, generation, i, &machines, &inputs, &variables))
+                .map(|i| self.child(row, generation, i, &inputs, &variables))
                 .collect();
             let mut next = cursor.clone();
             next.phase = Phase::Children {
@@ -265,6 +414,7 @@ impl Executor {
                 total,
                 spawned: spawned + more,
                 limits,
+                map_run: map_run.clone(),
             };
             return Ok(Some(self.rest(row, &next, Vec::new(), spawn)));
         }
@@ -272,19 +422,29 @@ impl Executor {
             let still = cursor.clone();
             return Ok(Some(self.rest(row, &still, Vec::new(), Vec::new())));
         }
-        let results: Vec<Value> = children
-            .iter()
-            .map(|c| match (&c.status[..], &c.output) {
-                (SUCCEEDED, Some(o)) => serde_json::from_str(o).unwrap_or(Value::Null),
-                _ => child_error(c).to_json(),
-            })
-            .collect();
+        self.forget_map_run(row, generation);
         let events = vec![event(
             "ChildrenSucceeded",
             Some(&cursor.state),
             json!({ "children": total }),
         )];
-        let results = match within_payload_limit(Value::Array(results), &cursor.state) {
+        let results = match map_run {
+            Some(id) => {
+                let rows = self.store.wf_children_rows(&row.id, generation).await?;
+                self.write_results(row, cursor, state, id, &rows, &[]).await
+            }
+            None => {
+                let results: Vec<Value> = children
+                    .iter()
+                    .map(|c| match (&c.status[..], &c.output) {
+                        (SUCCEEDED, Some(o)) => serde_json::from_str(o).unwrap_or(Value::Null),
+                        _ => child_error(c).to_json(),
+                    })
+                    .collect();
+                within_payload_limit(Value::Array(results), &cursor.state)
+            }
+        };
+        let results = match results {
             Ok(r) => r,
             Err(e) => return Ok(Some(self.failure(row, cursor, state, e, events))),
         };
@@ -294,6 +454,105 @@ impl Executor {
                 Err(e) => self.failure(row, cursor, state, e, events),
             },
         ))
+    }
+}
+
+/// A Map's items in batches, each child's input `{"Items": [...]}` with `BatchInput`
+/// beside them as `"BatchInput"` (the cloud's shape): at most `MaxItemsPerBatch` items
+/// and `MaxInputBytesPerBatch` bytes (and never over an execution's input limit).
+fn batches(
+    batcher: &ItemBatcher,
+    items: Vec<Value>,
+    input: &Value,
+    context: &Value,
+) -> Result<Vec<Value>, StateError> {
+    let max_items = batcher
+        .max_items
+        .as_ref()
+        .map(|l| read_count(l, input, context, "MaxItemsPerBatchPath"))
+        .transpose()?
+        .filter(|n| *n > 0)
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let max_bytes = batcher
+        .max_bytes
+        .as_ref()
+        .map(|l| read_count(l, input, context, "MaxInputBytesPerBatchPath"))
+        .transpose()?
+        .filter(|n| *n > 0)
+        .map_or(MAX_PAYLOAD_BYTES, |n| {
+            usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(MAX_PAYLOAD_BYTES)
+        });
+    let batch_input = batcher
+        .batch_input
+        .as_ref()
+        .map(|t| payload::resolve(t, input, context))
+        .transpose()?;
+    let empty = |items: Vec<Value>| {
+        let mut batch = serde_json::Map::new();
+        if let Some(b) = &batch_input {
+            batch.insert("BatchInput".into(), b.clone());
+        }
+        batch.insert("Items".into(), Value::Array(items));
+        Value::Object(batch)
+    };
+    let base = payload::json_len(&empty(Vec::new()));
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = base;
+    for (i, item) in items.into_iter().enumerate() {
+        let size = payload::json_len(&item);
+        if base + size > max_bytes {
+            return Err(StateError::new(
+                errors::RUNTIME,
+                format!(
+                    "Map item {i} is {size} bytes: with the batch around it, over the {max_bytes} bytes a batch may hold"
+                ),
+            ));
+        }
+        // After the first item, each adds a comma.
+        if !current.is_empty() && (current.len() >= max_items || bytes + size + 1 > max_bytes) {
+            out.push(empty(std::mem::take(&mut current)));
+            bytes = base;
+        }
+        bytes += size + usize::from(!current.is_empty());
+        current.push(item);
+    }
+    if !current.is_empty() {
+        out.push(empty(current));
+    }
+    Ok(out)
+}
+
+/// A count given literally or by a reference path into the input: a path that selects
+/// nothing or no count is `States.Runtime`.
+pub(super) fn read_count(
+    limit: &Limit<u64>,
+    input: &Value,
+    context: &Value,
+    field: &str,
+) -> Result<u64, StateError> {
+    match limit {
+        Limit::Fixed(n) => Ok(*n),
+        Limit::Path(p) => match p.select(input, context) {
+            Some(v) => v.as_u64().ok_or_else(|| {
+                StateError::new(
+                    errors::RUNTIME,
+                    format!(
+                        "The value {v} selected by {field} {:?} is not valid for the field",
+                        p.text()
+                    ),
+                )
+            }),
+            None => Err(StateError::new(
+                errors::RUNTIME,
+                format!(
+                    "The JSONPath {:?} specified for the field {field} could not be found in the input",
+                    p.text()
+                ),
+            )),
+        },
     }
 }
 

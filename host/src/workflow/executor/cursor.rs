@@ -52,6 +52,9 @@ pub(super) enum Phase {
         /// then); absent in cursors written before they were kept.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limits: Option<MapLimits>,
+        /// A Map run with a `ResultWriter`: its id, which names its results' folder.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        map_run: Option<String>,
     },
 }
 

@@ -11,6 +11,7 @@
 mod callbacks;
 mod children;
 mod cursor;
+mod distributed;
 mod lease;
 mod redrive;
 mod simple;
@@ -32,6 +33,7 @@ use super::definition_error::DefinitionError;
 use super::errors::{self, StateError};
 use super::execution_name::NameError;
 use super::payload;
+use crate::capabilities::blob::Blobs;
 use crate::store::task_tokens::TokenWrite;
 use crate::store::workflow::{Commit, HistoryEvent, NewExecution, RUNNING};
 use crate::store::{Store, StoreError, now_ms};
@@ -55,6 +57,21 @@ const MACHINE_CACHE: usize = 1024;
 /// Functions: state data is written to the store on every transition, so large data
 /// belongs in blobs, passed by key. Past it: `States.DataLimitExceeded`.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// The most items a Map run reads from its `ItemReader` (before batching). The cloud
+/// reads without a bound; here every item is held in memory while the run starts its
+/// children, so a bound keeps one tenant's object from filling the host. 100,000 covers
+/// a large ERP export (50,000 rows) twice; past it: `States.ItemReaderFailed`.
+pub const MAX_MAP_ITEMS: usize = 100_000;
+/// The most child executions one Map run starts: 10,000, the most the cloud's
+/// distributed Map runs in parallel. Every child is a durable row its parent reads
+/// each time a child wakes it, so more would slow every wake and grow the store; more
+/// items than this must be batched (`ItemBatcher`: 50,000 rows in batches of 1,000 are
+/// 50 children).
+pub const MAX_MAP_CHILDREN: usize = 10_000;
+/// The most bytes of Map runs' child inputs kept in memory between their rounds, so an
+/// object is read once per run rather than once per round of `MaxConcurrency`. A run
+/// past it, or evicted, reads its items again when it starts more children.
+const MAP_RUN_CACHE_BYTES: usize = 256 << 20;
 
 /// Calls the plugin a Task names.
 #[async_trait]
@@ -62,6 +79,13 @@ pub trait TaskRunner: Send + Sync {
     /// The plugin's time limit when the state sets no `TimeoutSeconds`.
     fn default_timeout(&self, tenant: &str, resource: &str) -> Duration;
     async fn run(&self, call: TaskCall) -> Result<Value, StateError>;
+    /// The blobs of `tenant`, under its quota, for a distributed Map's `ItemReader` and
+    /// `ResultWriter` of that tenant's executions (the executor names the executing
+    /// tenant's buckets only). `None`: this host has no blobs for it.
+    fn blobs(&self, tenant: &str) -> Option<Arc<dyn Blobs>> {
+        let _ = tenant;
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +166,8 @@ pub struct Executor {
     wake: Notify,
     /// By (is a child, definition text).
     machines: Mutex<HashMap<(bool, String), Arc<Machine>>>,
+    /// The children of Map runs under way, with their size.
+    map_runs: Mutex<children::MapRuns>,
 }
 
 /// What a started execution is.
@@ -161,6 +187,7 @@ impl Executor {
             owner: uuid::Uuid::new_v4().to_string(),
             wake: Notify::new(),
             machines: Mutex::new(HashMap::new()),
+            map_runs: Mutex::new(HashMap::new()),
         })
     }
 

@@ -77,7 +77,7 @@ impl Executor {
                 return self.collect(row, &cursor, state).await;
             }
             (Kind::Parallel { .. } | Kind::Map { .. }, _) => {
-                self.fan_out(row, &cursor, state, &context)
+                self.fan_out(row, &cursor, state, &context).await
             }
             _ => self.simple(row, &cursor, state, &context),
         }))

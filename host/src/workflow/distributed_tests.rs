@@ -1,0 +1,717 @@
+//! The distributed Map's bucket fields, from the developer guide's pages "ItemReader",
+//! "ItemBatcher" and "ResultWriter": what loads and what is refused, and runs on the
+//! store with scripted tasks over a tenant's blobs (another tenant's are never
+//! reached).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::definition::Machine;
+use super::definition_error::Problem;
+use super::executor::{Executor, ExecutorOptions};
+use super::scripted::{Attempt, ScriptedTasks};
+use crate::bindings::blob::ObjectPage;
+use crate::capabilities::CapError;
+use crate::capabilities::blob::{BlobBucket, Blobs, ObjectInfo};
+use crate::store::testing::{Stores, each_store, store_test, tenant};
+use crate::store::usage::Quota;
+use crate::store::workflow::ExecutionRow;
+use crate::store::{FsBlobs, Store, TenantBlobs};
+
+/// A distributed Map state with `fields` added, its item processor one Task `Work`.
+fn map(fields: Value) -> Value {
+    let mut state = json!({"Type": "Map", "End": true,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "p", "End": true}}}});
+    for (k, v) in fields.as_object().cloned().unwrap_or_default() {
+        state[k] = v;
+    }
+    json!({"StartAt": "Each", "States": {"Each": state}})
+}
+
+fn csv_reader(key: &str) -> Value {
+    json!({"Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+        "Parameters": {"Bucket": "in", "Key": key}})
+}
+
+fn writer() -> Value {
+    json!({"Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "out", "Prefix": "runs"}})
+}
+
+#[test]
+fn load_accepts_the_developer_guides_fields_and_refuses_the_rest() {
+    let get = "arn:aws:states:::s3:getObject";
+    let accepted = [
+        json!({"ItemReader": csv_reader("a.csv")}),
+        json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON", "MaxItems": 10},
+            "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.key"}}}),
+        json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSONL", "MaxItemsPath": "$.n"},
+            "Parameters": {"Bucket": "in", "Key": "a.jsonl"}}}),
+        json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "CSV",
+            "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "b"], "CSVDelimiter": "SEMICOLON"},
+            "Parameters": {"Bucket": "in", "Key": "a.csv"}}}),
+        json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": "in", "Prefix": "daily/"}}}),
+        json!({"ItemBatcher": {"MaxItemsPerBatch": 100, "BatchInput": {"run.$": "$.run"}}}),
+        json!({"ItemBatcher": {"MaxInputBytesPerBatchPath": "$.bytes"}}),
+        json!({"ItemBatcher": {"MaxItemsPerBatchPath": "$.n", "MaxInputBytesPerBatch": 262144}}),
+        json!({"ResultWriter": writer()}),
+        json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket.$": "$.out"}}}),
+        json!({"ItemReader": csv_reader("a.csv"), "ItemBatcher": {"MaxItemsPerBatch": 10},
+            "ResultWriter": writer(), "ToleratedFailurePercentage": 5, "Label": "rows"}),
+    ];
+    for fields in accepted {
+        Machine::parse(&map(fields.clone())).unwrap_or_else(|e| panic!("{fields}: {e}"));
+    }
+    let at = |f: &str| format!("States.Each.{f}");
+    let refused: Vec<(Value, String, Problem)> = vec![
+        (
+            json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObjectX",
+            "ReaderConfig": {"InputType": "JSON"}, "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.Resource"),
+            Problem::UnknownResource(
+                "arn:aws:states:::s3:getObjectX".into(),
+                "arn:aws:states:::s3:getObject, arn:aws:states:::s3:listObjectsV2",
+            ),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.InputType"),
+            Problem::Required,
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "PARQUET"},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.InputType"),
+            Problem::UnknownInputType("PARQUET".into()),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": "in"}}}),
+            at("ItemReader.Parameters"),
+            Problem::NeedsParameter("Key"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Key": "k"}}}),
+            at("ItemReader.Parameters"),
+            Problem::NeedsParameter("Bucket"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": "in", "Key": "k", "VersionId": "v1"}}}),
+            at("ItemReader.Parameters.VersionId"),
+            Problem::NotSupported("blob buckets keep no object versions"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN"},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.CSVHeaders"),
+            Problem::CsvHeaders,
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "CSV", "CSVDelimiter": "DASH"},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.CSVDelimiter"),
+            Problem::CsvDelimiter("DASH".into()),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON", "CSVDelimiter": "PIPE"},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.CSVDelimiter"),
+            Problem::CsvOnly,
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON", "MaxItems": 1, "MaxItemsPath": "$.n"},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.MaxItems"),
+            Problem::GivenWith("MaxItemsPath"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON", "MaxItems": 100_000_001u64},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.MaxItems"),
+            Problem::AtMost(100_000_000),
+        ),
+        (
+            json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.Parameters"),
+            Problem::UnknownParameter("Key".into(), "Bucket, Prefix"),
+        ),
+        (
+            json!({"ItemReader": csv_reader("k"), "ItemsPath": "$.items"}),
+            at("ItemsPath"),
+            Problem::NotSupported("the ItemReader gives the items"),
+        ),
+        (
+            json!({"ItemBatcher": {"BatchInput": {}}}),
+            at("ItemBatcher"),
+            Problem::BatcherNeedsMax,
+        ),
+        (
+            json!({"ItemBatcher": {"MaxInputBytesPerBatch": 262145}}),
+            at("ItemBatcher.MaxInputBytesPerBatch"),
+            Problem::AtMost(262144),
+        ),
+        (
+            json!({"ItemBatcher": {"MaxItemsPerBatch": 0}}),
+            at("ItemBatcher.MaxItemsPerBatch"),
+            Problem::NotPositive,
+        ),
+        (
+            json!({"ItemBatcher": {"MaxItemsPerBatch": 1, "Extra": 1}}),
+            at("ItemBatcher"),
+            Problem::UnknownField("Extra".into()),
+        ),
+        (
+            json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Prefix": "p"}}}),
+            at("ResultWriter.Parameters"),
+            Problem::NeedsParameter("Bucket"),
+        ),
+        (
+            json!({"ResultWriter": {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}}),
+            at("ResultWriter.WriterConfig"),
+            Problem::NotSupported("results are written as the cloud writes them without it"),
+        ),
+        (
+            json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b"}}}),
+            at("ResultWriter.Resource"),
+            Problem::UnknownResource(
+                "arn:aws:states:::s3:getObject".into(),
+                "arn:aws:states:::s3:putObject",
+            ),
+        ),
+    ];
+    for (fields, place, problem) in refused {
+        let err = Machine::parse(&map(fields.clone())).expect_err(&fields.to_string());
+        assert_eq!(
+            (err.at.as_str(), &err.problem),
+            (place.as_str(), &problem),
+            "{fields}"
+        );
+    }
+    // An inline Map refuses all three, as the cloud does.
+    for field in ["ItemReader", "ItemBatcher", "ResultWriter"] {
+        let mut def = map(json!({}));
+        def["States"]["Each"]["ItemProcessor"]["ProcessorConfig"] = json!({"Mode": "INLINE"});
+        def["States"]["Each"][field] = json!({});
+        let err = Machine::parse(&def).unwrap_err();
+        assert_eq!(err.problem, Problem::DistributedField, "{field}");
+    }
+}
+
+struct Fixture {
+    store: Store,
+    tenant: String,
+    blobs: Arc<TenantBlobs>,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(store: Store, quota_bytes: Option<u64>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(TenantBlobs {
+            files: FsBlobs::new(dir.path().to_path_buf()),
+            store: store.clone(),
+            quota: Quota {
+                items: None,
+                bytes: quota_bytes,
+            },
+        });
+        Fixture {
+            store,
+            tenant: tenant("dmap"),
+            blobs,
+            _dir: dir,
+        }
+    }
+
+    fn at(&self, bucket: &str) -> BlobBucket {
+        BlobBucket {
+            tenant: self.tenant.clone(),
+            bucket: bucket.into(),
+        }
+    }
+
+    async fn put(&self, bucket: &str, key: &str, data: &[u8]) {
+        self.blobs
+            .files
+            .put(&self.at(bucket), key, data)
+            .await
+            .unwrap();
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Option<Value> {
+        let data = self.blobs.files.get(&self.at(bucket), key).await.unwrap()?;
+        Some(serde_json::from_slice(&data).unwrap())
+    }
+
+    async fn run(
+        &self,
+        definition: Value,
+        input: Value,
+        work: Vec<Attempt>,
+    ) -> (ExecutionRow, Arc<ScriptedTasks>) {
+        self.run_on(self.blobs.clone(), definition, input, work)
+            .await
+    }
+
+    async fn run_on(
+        &self,
+        blobs: Arc<dyn Blobs>,
+        definition: Value,
+        input: Value,
+        work: Vec<Attempt>,
+    ) -> (ExecutionRow, Arc<ScriptedTasks>) {
+        let tasks = Arc::new(ScriptedTasks::new().with_blobs(blobs));
+        tasks.script("Work", work);
+        let exec = Executor::new(
+            self.store.clone(),
+            tasks.clone(),
+            ExecutorOptions {
+                concurrency: 8,
+                skip_waits: true,
+                tenant: Some(self.tenant.clone()),
+            },
+        );
+        let started = exec
+            .start(&self.tenant, "flow", &definition, input, None)
+            .await
+            .unwrap();
+        let row = exec
+            .run_to_end(&self.tenant, &started.id, Duration::from_secs(120))
+            .await
+            .unwrap();
+        (row, tasks)
+    }
+}
+
+fn echo() -> Vec<Attempt> {
+    vec![Attempt {
+        repeat: true,
+        ..Attempt::ok(json!("done"))
+    }]
+}
+
+fn output(row: &ExecutionRow) -> Value {
+    serde_json::from_str(row.output.as_deref().unwrap_or("null")).unwrap()
+}
+
+fn error(row: &ExecutionRow) -> (String, String) {
+    (
+        row.error.clone().unwrap_or_default(),
+        row.cause.clone().unwrap_or_default(),
+    )
+}
+
+store_test!(an_item_reader_gives_each_format_as_the_cloud_does);
+async fn an_item_reader_gives_each_format_as_the_cloud_does(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        f.put("in", "rows.csv", b"sku,qty\nA-1,3\nB-2,5\n").await;
+        f.put("in", "rows.jsonl", b"{\"sku\":\"A-1\"}\n{\"sku\":\"B-2\"}\n{\"sku\":\"C-3\"}\n").await;
+        f.put("in", "rows.json", b"[1, 2, 3, 4]").await;
+        f.put("in", "daily/b.csv", b"x").await;
+        f.put("in", "daily/a.csv", b"xyz").await;
+        f.put("in", "other/c.csv", b"x").await;
+        let get = "arn:aws:states:::s3:getObject";
+        let reader = |input_type: &str, key: &str, extra: Value| {
+            let mut config = json!({"InputType": input_type});
+            for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+                config[k] = v;
+            }
+            json!({"Resource": get, "ReaderConfig": config, "Parameters": {"Bucket": "in", "Key.$": key}})
+        };
+        // (reader, the inputs the children got)
+        let cases = vec![
+            (csv_reader("rows.csv"), vec![json!({"sku": "A-1", "qty": "3"}), json!({"sku": "B-2", "qty": "5"})]),
+            (reader("JSONL", "$.key", json!({"MaxItems": 2})), vec![json!({"sku": "A-1"}), json!({"sku": "B-2"})]),
+            (reader("JSON", "$.json", json!({"MaxItemsPath": "$.n"})), vec![json!(1), json!(2), json!(3)]),
+            (reader("CSV", "$.csv", json!({"CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "b"]})),
+             vec![json!({"a": "sku", "b": "qty"}), json!({"a": "A-1", "b": "3"}), json!({"a": "B-2", "b": "5"})]),
+        ];
+        let input = json!({"key": "rows.jsonl", "json": "rows.json", "csv": "rows.csv", "n": 3});
+        for (item_reader, want) in cases {
+            let (row, tasks) = f.run(map(json!({"ItemReader": item_reader.clone()})), input.clone(), echo()).await;
+            assert_eq!(row.status, "SUCCEEDED", "{item_reader}: {:?}", error(&row));
+            let mut got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+            got.sort_by_key(|v| v.to_string());
+            let mut sorted = want.clone();
+            sorted.sort_by_key(|v| v.to_string());
+            assert_eq!(got, sorted, "{item_reader}");
+            assert_eq!(output(&row), json!(vec!["done"; want.len()]));
+        }
+        // A listing: the objects under the prefix, in key order, with the cloud's fields.
+        let listing = json!({"Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": "in", "Prefix": "daily/"}});
+        let def = map(json!({"ItemReader": listing, "MaxConcurrency": 1}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let calls: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+        assert_eq!(calls.len(), 2);
+        assert_eq!((calls[0]["Key"].clone(), calls[0]["Size"].clone()), (json!("daily/a.csv"), json!(3)));
+        assert_eq!(calls[1]["Key"], "daily/b.csv");
+        for c in &calls {
+            assert_eq!(c["StorageClass"], "STANDARD");
+            assert!(c["Etag"].as_str().is_some_and(|e| e.len() == 34), "{c}");
+            assert!(c["LastModified"].as_i64().is_some_and(|t| t > 1_600_000_000), "{c}");
+        }
+    })
+    .await;
+}
+
+store_test!(items_are_selected_then_batched_with_batch_input);
+async fn items_are_selected_then_batched_with_batch_input(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let rows: String = (0..7).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        f.put("in", "rows.jsonl", rows.as_bytes()).await;
+        let def = map(json!({
+            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSONL"}, "Parameters": {"Bucket": "in", "Key": "rows.jsonl"}},
+            "ItemSelector": {"n.$": "$$.Map.Item.Value.n", "i.$": "$$.Map.Item.Index"},
+            "ItemBatcher": {"MaxItemsPerBatchPath": "$.per", "BatchInput": {"run.$": "$.run"}},
+            "MaxConcurrency": 2,
+        }));
+        let (row, tasks) = f.run(def, json!({"per": 3, "run": "r-1"}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let mut got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+        got.sort_by_key(|v| v["Items"][0]["i"].as_u64());
+        assert_eq!(got, vec![
+            json!({"BatchInput": {"run": "r-1"}, "Items": [{"n": 0, "i": 0}, {"n": 1, "i": 1}, {"n": 2, "i": 2}]}),
+            json!({"BatchInput": {"run": "r-1"}, "Items": [{"n": 3, "i": 3}, {"n": 4, "i": 4}, {"n": 5, "i": 5}]}),
+            json!({"BatchInput": {"run": "r-1"}, "Items": [{"n": 6, "i": 6}]}),
+        ]);
+        // By bytes: {"Items":[]} is 12 bytes, each {"n":N} 7 and a comma.
+        let def = map(json!({"ItemsPath": "$.items", "ItemBatcher": {"MaxInputBytesPerBatch": 28}}));
+        let items: Vec<Value> = (0..5).map(|n| json!({"n": n})).collect();
+        let (row, tasks) = f.run(def, json!({"items": items}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let sizes: Vec<usize> = tasks.calls().iter().map(|c| c.input["Items"].as_array().unwrap().len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 5);
+        assert!(sizes.iter().all(|n| *n == 2 || *n == 1), "{sizes:?}");
+        for c in tasks.calls() {
+            assert!(c.input.to_string().len() <= 28, "{}", c.input);
+        }
+    })
+    .await;
+}
+
+store_test!(a_result_writer_writes_the_clouds_layout_and_returns_where);
+async fn a_result_writer_writes_the_clouds_layout_and_returns_where(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        f.put("in", "rows.csv", b"id\n1\n2\n3\n").await;
+        let def = map(
+            json!({"ItemReader": csv_reader("rows.csv"), "ResultWriter": writer(),
+            "ToleratedFailureCount": 1, "MaxConcurrency": 1, "Label": "rows"}),
+        );
+        let work = vec![
+            Attempt::ok(json!({"ok": 1})),
+            Attempt::throw("Bad", "row 2"),
+            Attempt::ok(json!({"ok": 3})),
+        ];
+        let (row, _) = f.run(def.clone(), json!({}), work).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let out = output(&row);
+        let key = out["ResultWriterDetails"]["Key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(out["ResultWriterDetails"]["Bucket"], "out");
+        let map_run = key
+            .strip_prefix("runs/")
+            .and_then(|k| k.strip_suffix("/manifest.json"))
+            .unwrap();
+        assert_eq!(
+            out["MapRunArn"],
+            json!(format!(
+                "arn:orquesta:states::{}:mapRun:flow/rows:{map_run}",
+                f.tenant
+            ))
+        );
+        let manifest = f.get("out", &key).await.unwrap();
+        assert_eq!(manifest["DestinationBucket"], "out");
+        assert_eq!(manifest["MapRunArn"], out["MapRunArn"]);
+        assert_eq!(manifest["ResultFiles"]["PENDING"], json!([]));
+        let file = |status: &str| {
+            manifest["ResultFiles"][status][0]["Key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            file("SUCCEEDED"),
+            format!("runs/{map_run}/SUCCEEDED_0.json")
+        );
+        let succeeded = f.get("out", &file("SUCCEEDED")).await.unwrap();
+        let succeeded = succeeded.as_array().unwrap();
+        assert_eq!(succeeded.len(), 2);
+        assert_eq!(succeeded[0]["Status"], "SUCCEEDED");
+        assert_eq!(succeeded[0]["Input"], json!(json!({"id": "1"}).to_string()));
+        assert_eq!(succeeded[0]["Output"], json!(json!({"ok": 1}).to_string()));
+        assert!(
+            succeeded[0]["ExecutionArn"]
+                .as_str()
+                .unwrap()
+                .contains(":execution:flow/rows:")
+        );
+        let failed = f.get("out", &file("FAILED")).await.unwrap();
+        assert_eq!(failed[0]["Status"], "FAILED");
+        assert_eq!(
+            (failed[0]["Error"].clone(), failed[0]["Cause"].clone()),
+            (json!("Bad"), json!("row 2"))
+        );
+        let size = manifest["ResultFiles"]["FAILED"][0]["Size"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(size as usize, failed.to_string().len());
+        // Past the tolerated failures: the run fails, its results (and the items never
+        // started) are written all the same.
+        let work = vec![Attempt::throw("Bad", "1"), Attempt::throw("Bad", "2")];
+        let (row, _) = f.run(def, json!({}), work).await;
+        assert_eq!(error(&row).0, "States.ExceedToleratedFailureThreshold");
+        let runs = f
+            .blobs
+            .files
+            .list(&f.at("out"), "runs/", None, 100)
+            .await
+            .unwrap()
+            .keys;
+        let pending_file = runs
+            .iter()
+            .find(|k| k.ends_with("PENDING_0.json"))
+            .expect("a PENDING file");
+        let pending = f.get("out", pending_file).await.unwrap();
+        assert_eq!(
+            pending,
+            json!([{"Input": "{\"id\":\"3\"}", "InputDetails": {"Included": true},
+            "StateMachineArn": format!("arn:orquesta:states::{}:stateMachine:flow/rows", f.tenant),
+            "Status": "PENDING"}])
+        );
+        // Without ResultWriter, the result is the array, as today.
+        let def = map(json!({"ItemReader": csv_reader("rows.csv")}));
+        let (row, _) = f.run(def, json!({}), echo()).await;
+        assert_eq!(output(&row), json!(["done", "done", "done"]));
+    })
+    .await;
+}
+
+store_test!(reading_and_writing_failures_are_the_clouds_errors);
+async fn reading_and_writing_failures_are_the_clouds_errors(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s.clone(), None);
+        f.put("in", "bad.csv", b"a,b\n1\n").await;
+        f.put("in", "bad.json", b"{\"not\": \"an array\"}").await;
+        let get = "arn:aws:states:::s3:getObject";
+        let json_reader = |key: &str| {
+            json!({"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": "in", "Key": key}})
+        };
+        let cases = vec![
+            (
+                map(json!({"ItemReader": csv_reader("missing.csv")})),
+                "States.ItemReaderFailed",
+                "no object `missing.csv`",
+            ),
+            (
+                map(json!({"ItemReader": csv_reader("bad.csv")})),
+                "States.ItemReaderFailed",
+                "has 1 fields, the header 2",
+            ),
+            (
+                map(json!({"ItemReader": json_reader("bad.json")})),
+                "States.ItemReaderFailed",
+                "not a JSON array",
+            ),
+            (
+                map(json!({"ItemReader": json_reader("a//b")})),
+                "States.ItemReaderFailed",
+                "empty segment",
+            ),
+            (
+                map(
+                    json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket.$": "$.nothing", "Key": "k"}}}),
+                ),
+                "States.Runtime",
+                "",
+            ),
+        ];
+        for (def, want, cause) in cases {
+            let (row, tasks) = f.run(def.clone(), json!({}), echo()).await;
+            assert_eq!(row.status, "FAILED", "{def}");
+            assert_eq!(error(&row).0, want, "{def}");
+            assert!(error(&row).1.contains(cause), "{def}: {:?}", error(&row));
+            assert!(tasks.calls().is_empty());
+        }
+        // Caught by name, as the cloud's are.
+        let mut def = map(json!({"ItemReader": csv_reader("missing.csv"),
+            "Catch": [{"ErrorEquals": ["States.ItemReaderFailed"], "Next": "Done"}]}));
+        def["States"]["Each"].as_object_mut().unwrap().remove("End");
+        def["States"]["Each"]["Next"] = json!("Done");
+        def["States"]["Done"] = json!({"Type": "Succeed"});
+        let (row, _) = f.run(def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        // Writing past the tenant's blob quota: States.ResultWriterFailed.
+        let small = Fixture::new(s, Some(400));
+        small.put("in", "rows.csv", b"id\n1\n2\n").await;
+        let def = map(json!({"ItemReader": csv_reader("rows.csv"), "ResultWriter": writer()}));
+        let (row, _) = small.run(def, json!({}), echo()).await;
+        assert_eq!(
+            error(&row).0,
+            "States.ResultWriterFailed",
+            "{:?}",
+            error(&row)
+        );
+    })
+    .await;
+}
+
+store_test!(a_bucket_or_key_reaches_nothing_outside_the_executing_tenant);
+/// Attack: a definition naming another tenant's bucket, or climbing out with `../`,
+/// finds nothing; what it writes stays in its own tenant's buckets.
+async fn a_bucket_or_key_reaches_nothing_outside_the_executing_tenant(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let victim = BlobBucket {
+            tenant: tenant("victim"),
+            bucket: "in".into(),
+        };
+        f.blobs.files.put(&victim, "secret.csv", b"a\nsecret\n").await.unwrap();
+        let get = "arn:aws:states:::s3:getObject";
+        let v = &victim.tenant;
+        let attempts = [
+            ("in", "secret.csv".to_string()),
+            ("in", format!("../../{v}/in/secret.csv")),
+            ("in", format!("../{v}/in/secret.csv")),
+            ("..", format!("{v}/in/secret.csv")),
+            (v.as_str(), "in/secret.csv".to_string()),
+            ("in/../..", format!("{v}/in/secret.csv")),
+        ];
+        for (bucket, key) in attempts {
+            let def = map(json!({"ItemReader": {"Resource": get,
+                "ReaderConfig": {"InputType": "CSV"}, "Parameters": {"Bucket": bucket, "Key": key}}}));
+            let (row, tasks) = f.run(def, json!({}), echo()).await;
+            assert_eq!(error(&row).0, "States.ItemReaderFailed", "{bucket} {key}: {:?}", error(&row));
+            assert!(tasks.calls().is_empty(), "{bucket} {key}: read another tenant's rows");
+        }
+        // A listing of the same bucket name sees only the tenant's own objects.
+        let def = map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": "in"}}}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(output(&row), json!([]), "{:?}", error(&row));
+        assert!(tasks.calls().is_empty());
+        // A writer's `../` prefix stays inside the executing tenant's bucket.
+        f.put("in", "one.csv", b"a\n1\n").await;
+        let def = map(json!({"ItemReader": csv_reader("one.csv"), "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "in", "Prefix": format!("../../{v}/in")}}}));
+        let (row, _) = f.run(def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let theirs = f.blobs.files.list(&victim, "", None, 100).await.unwrap().keys;
+        assert_eq!(theirs, ["secret.csv"]);
+        let key = output(&row)["ResultWriterDetails"]["Key"].as_str().unwrap().to_string();
+        assert!(f.get("in", &key).await.is_some(), "written in the tenant's own bucket");
+    })
+    .await;
+}
+
+store_test!(fifty_thousand_rows_run_in_batches_and_too_many_children_are_refused);
+/// A Siesa-sized export: 50,000 CSV rows read once, batched into 50 children of 1,000
+/// rows, 5 at a time. Unbatched, they would be more child executions than a run starts.
+async fn fifty_thousand_rows_run_in_batches_and_too_many_children_are_refused(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let mut csv = String::from("sku,qty,bodega\n");
+        for i in 0..50_000 {
+            csv.push_str(&format!("SKU-{i},{},BOG\n", i % 9));
+        }
+        f.put("in", "export.csv", csv.as_bytes()).await;
+        let def = map(json!({"ItemReader": csv_reader("export.csv"),
+            "ItemBatcher": {"MaxItemsPerBatch": 1000}, "MaxConcurrency": 5, "ResultWriter": writer()}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let calls = tasks.calls();
+        assert_eq!(calls.len(), 50);
+        let rows: usize = calls.iter().map(|c| c.input["Items"].as_array().unwrap().len()).sum();
+        assert_eq!(rows, 50_000);
+        let key = output(&row)["ResultWriterDetails"]["Key"].as_str().unwrap().to_string();
+        let manifest = f.get("out", &key).await.unwrap();
+        let first = manifest["ResultFiles"]["SUCCEEDED"][0]["Key"].as_str().unwrap().to_string();
+        let entries: usize = {
+            let mut n = 0;
+            for file in manifest["ResultFiles"]["SUCCEEDED"].as_array().unwrap() {
+                n += f.get("out", file["Key"].as_str().unwrap()).await.unwrap().as_array().unwrap().len();
+            }
+            n
+        };
+        assert_eq!(entries, 50, "{first}");
+        // Unbatched: 50,000 children are over the bound, refused before any starts.
+        let def = map(json!({"ItemReader": csv_reader("export.csv")}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(error(&row).0, "States.ItemReaderFailed");
+        assert!(error(&row).1.contains("batch them with ItemBatcher"), "{:?}", error(&row));
+        assert!(tasks.calls().is_empty());
+    })
+    .await;
+}
+
+/// The tenant's blobs, counting the objects read.
+struct CountingReads {
+    inner: Arc<TenantBlobs>,
+    gets: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Blobs for CountingReads {
+    async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(at, key).await
+    }
+    async fn head(&self, at: &BlobBucket, key: &str) -> Result<Option<ObjectInfo>, CapError> {
+        self.inner.head(at, key).await
+    }
+    async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError> {
+        self.inner.put(at, key, data).await
+    }
+    async fn delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError> {
+        self.inner.delete(at, key).await
+    }
+    async fn list(
+        &self,
+        at: &BlobBucket,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<ObjectPage, CapError> {
+        self.inner.list(at, prefix, cursor, limit).await
+    }
+}
+
+store_test!(a_map_run_reads_its_object_once_whatever_its_rounds);
+/// `MaxConcurrency` 1 over 12 rows is 12 rounds of spawning: the object is read once,
+/// when the state starts, not once a round.
+async fn a_map_run_reads_its_object_once_whatever_its_rounds(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let rows: String = (0..12).map(|i| format!("{i}\n")).collect();
+        f.put("in", "rows.csv", format!("n\n{rows}").as_bytes())
+            .await;
+        let counting = Arc::new(CountingReads {
+            inner: f.blobs.clone(),
+            gets: AtomicUsize::new(0),
+        });
+        let def = map(json!({"ItemReader": csv_reader("rows.csv"), "MaxConcurrency": 1}));
+        let (row, tasks) = f.run_on(counting.clone(), def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        assert_eq!(tasks.calls().len(), 12);
+        assert_eq!(counting.gets.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}

@@ -570,9 +570,9 @@ path = ["Approve", "No"]
                 "error = \"States.HeartbeatTimeout\"",
             ),
             (
-                json!({"TimeoutSeconds": 600, "HeartbeatSeconds": 3600}),
-                json!({}),
-                "error = \"States.Timeout\"",
+                json!({"TimeoutSeconds": 600}),
+                json!({"TimeoutSeconds": 86400}),
+                "status = \"FAILED\"\nerror = \"States.Timeout\"",
             ),
             (
                 json!({"HeartbeatSeconds": 3600}),

@@ -265,9 +265,17 @@ async fn plugin_answer(s: &TestServer, tenant: &str, route: &str, input: Value) 
 }
 
 async fn submitted(admin: &WorkflowAdmin, id: &str) {
-    wait_until("the plugin to have been called", Duration::from_secs(20), async || {
-        admin.history(id).await.iter().any(|e| e["type"] == "TaskSubmitted")
-    })
+    wait_until(
+        "the plugin to have been called",
+        Duration::from_secs(20),
+        async || {
+            admin
+                .history(id)
+                .await
+                .iter()
+                .any(|e| e["type"] == "TaskSubmitted")
+        },
+    )
     .await;
 }
 
@@ -277,14 +285,18 @@ async fn submitted(admin: &WorkflowAdmin, id: &str) {
 /// plugin without the grant, a made-up token, a huge output or cause, a heartbeat flood.
 #[tokio::test]
 async fn plugins_answer_callback_tasks_through_the_contract_and_only_their_tenants() {
-    let s = TestServer::start(&["hostile"], &[("acme", ANSWERING), ("other", ANSWERING)], |c| {
-        std::fs::create_dir_all(&c.tenant_dir).unwrap();
-        std::fs::write(
-            c.tenant_dir.join("approval.asl.json"),
-            kept_approval().to_string(),
-        )
-        .unwrap();
-    })
+    let s = TestServer::start(
+        &["hostile"],
+        &[("acme", ANSWERING), ("other", ANSWERING)],
+        |c| {
+            std::fs::create_dir_all(&c.tenant_dir).unwrap();
+            std::fs::write(
+                c.tenant_dir.join("approval.asl.json"),
+                kept_approval().to_string(),
+            )
+            .unwrap();
+        },
+    )
     .await;
     let admin = WorkflowAdmin::new(&s.url, "acme", ADMIN_TOKEN);
     let id = admin.start("approval", json!({"order": "o-1"})).await;
@@ -295,47 +307,96 @@ async fn plugins_answer_callback_tasks_through_the_contract_and_only_their_tenan
 
     // Another tenant's plugin holding the token gets what a made-up token gets, word
     // for word: no oracle of what exists elsewhere.
-    let forged = plugin_answer(&s, "other", "probe",
-        json!({"attack": "task-success", "token": t, "output": {"forged": true}})).await;
-    let made_up = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-success", "token": "A".repeat(43), "output": 1})).await;
+    let forged = plugin_answer(
+        &s,
+        "other",
+        "probe",
+        json!({"attack": "task-success", "token": t, "output": {"forged": true}}),
+    )
+    .await;
+    let made_up = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-success", "token": "A".repeat(43), "output": 1}),
+    )
+    .await;
     assert_eq!(forged["error"], "TaskDoesNotExist", "{forged}");
     assert_eq!(forged, made_up);
     for attack in ["task-failure", "task-heartbeat"] {
         let r = plugin_answer(&s, "other", "probe", json!({"attack": attack, "token": t})).await;
         assert_eq!(r["error"], "TaskDoesNotExist", "{attack}: {r}");
     }
-    let r = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-success", "token": "not a token", "output": 1})).await;
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-success", "token": "not a token", "output": 1}),
+    )
+    .await;
     assert_eq!(r["error"], "InvalidToken", "{r}");
     // A plugin of the same tenant without the grant is denied, before any lookup.
-    let r = plugin_answer(&s, "acme", "stranger",
-        json!({"attack": "task-success", "token": t, "output": 1})).await;
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "stranger",
+        json!({"attack": "task-success", "token": t, "output": 1}),
+    )
+    .await;
     assert_eq!(r["error"], "Denied", "{r}");
     // Over the cloud's limits: InvalidOutput, and the task still waits.
-    let r = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-success", "key": "o-1", "output_bytes": 300_000})).await;
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-success", "key": "o-1", "output_bytes": 300_000}),
+    )
+    .await;
     assert_eq!(r["error"], "InvalidOutput", "{r}");
-    let r = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-failure", "key": "o-1", "cause_chars": 40_000})).await;
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-failure", "key": "o-1", "cause_chars": 40_000}),
+    )
+    .await;
     assert_eq!(r["error"], "InvalidOutput", "{r}");
     // A heartbeat flood is cut at the per-invocation cap; each taken one is a write.
     let started = std::time::Instant::now();
-    let r = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-heartbeat", "key": "o-1", "times": 5000})).await;
-    assert_eq!((r["sent"].as_u64(), r["error"].as_str()), (Some(1000), Some("Invalid")), "{r}");
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-heartbeat", "key": "o-1", "times": 5000}),
+    )
+    .await;
+    assert_eq!(
+        (r["sent"].as_u64(), r["error"].as_str()),
+        (Some(1000), Some("Invalid")),
+        "{r}"
+    );
     eprintln!("1000 heartbeats and a refusal in {:?}", started.elapsed());
     assert_eq!(admin.describe(&id).await["status"], "RUNNING");
 
     // The honest answer, from the kept token: the execution completes with it.
-    let r = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-success", "key": "o-1", "output": {"approved": true}})).await;
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-success", "key": "o-1", "output": {"approved": true}}),
+    )
+    .await;
     assert_eq!(r, json!({"sent": 1}));
     let done = admin.finished(&id, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["output"]["answer"], json!({"approved": true}));
-    let r = plugin_answer(&s, "acme", "probe",
-        json!({"attack": "task-success", "key": "o-1", "output": 2})).await;
+    let r = plugin_answer(
+        &s,
+        "acme",
+        "probe",
+        json!({"attack": "task-success", "key": "o-1", "output": 2}),
+    )
+    .await;
     assert_eq!(r["error"], "TaskTimedOut", "answered once: {r}");
 
     // SendTaskFailure: the state's Catch sees the plugin's error.
@@ -346,6 +407,9 @@ async fn plugins_answer_callback_tasks_through_the_contract_and_only_their_tenan
     assert_eq!(r, json!({"sent": 1}));
     let done = admin.finished(&id, Duration::from_secs(20)).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
-    assert_eq!(done["output"]["rejected"], json!({"Error": "Rejected", "Cause": "over budget"}));
+    assert_eq!(
+        done["output"]["rejected"],
+        json!({"Error": "Rejected", "Cause": "over budget"})
+    );
     s.shutdown().await;
 }

@@ -166,7 +166,10 @@ mod tests {
             a.into()
         }
         assert!(matches!(e(AnswerError::InvalidToken), T::InvalidToken(_)));
-        assert!(matches!(e(AnswerError::TaskDoesNotExist), T::TaskDoesNotExist(_)));
+        assert!(matches!(
+            e(AnswerError::TaskDoesNotExist),
+            T::TaskDoesNotExist(_)
+        ));
         assert!(matches!(e(AnswerError::TaskTimedOut), T::TaskTimedOut(_)));
         assert!(matches!(
             e(AnswerError::InvalidOutput("big".into())),

@@ -9,14 +9,14 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::bindings::workflow_tasks::TaskError;
 use crate::capabilities::http::{OutboundHttp, Request, Response};
 use crate::capabilities::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
 use crate::capabilities::notify::{Notifier, Publication};
-use crate::capabilities::{Caller, CapError};
 use crate::capabilities::workflow_tasks::{WorkflowAllowed, WorkflowTasks};
-use crate::bindings::workflow_tasks::TaskError;
-use crate::store::task_tokens::Answer;
+use crate::capabilities::{Caller, CapError};
 use crate::event::{Body, body_json};
+use crate::store::task_tokens::Answer;
 
 /// One scripted answer, matched on method and URL. Answers for the same request are
 /// used in the order given ("401 then 200"); a `repeat` answer is never used up.

@@ -521,10 +521,9 @@ path = ["Approve", "No"]
     #[tokio::test]
     async fn the_approval_example_passes() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workflows");
-        let definition: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("approval.asl.json")).unwrap(),
-        )
-        .unwrap();
+        let definition: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("approval.asl.json")).unwrap())
+                .unwrap();
         let file = WorkflowFixtures::load(&dir.join("approval.fixtures.toml")).unwrap();
         let results = file.run(&definition).await.unwrap();
         assert_eq!(results.len(), 3);
@@ -563,7 +562,11 @@ path = ["Approve", "No"]
     #[tokio::test]
     async fn an_unanswered_callback_meets_its_first_time_limit() {
         let cases = [
-            (json!({"TimeoutSeconds": 86400}), json!({}), "error = \"States.Timeout\""),
+            (
+                json!({"TimeoutSeconds": 86400}),
+                json!({}),
+                "error = \"States.Timeout\"",
+            ),
             (
                 json!({"TimeoutSeconds": 86400, "HeartbeatSeconds": 3600}),
                 json!({}),
@@ -586,7 +589,10 @@ path = ["Approve", "No"]
         }
         // The wrong expectation fails the case: the limits are really compared.
         let r = unanswered(
-            waiting(json!({"TimeoutSeconds": 86400, "HeartbeatSeconds": 3600}), json!({})),
+            waiting(
+                json!({"TimeoutSeconds": 86400, "HeartbeatSeconds": 3600}),
+                json!({}),
+            ),
             "error = \"States.Timeout\"",
         )
         .await;
@@ -640,7 +646,10 @@ variables = { x = 1, w = true }
         assert!(results[0].passed(), "{:?}", results[0].failures);
         assert!(results[1].passed(), "{:?}", results[1].failures);
         let wrong = results[2].failures.join("\n");
-        assert!(wrong.contains("variables") && wrong.contains("\"x\":2"), "{wrong}");
+        assert!(
+            wrong.contains("variables") && wrong.contains("\"x\":2"),
+            "{wrong}"
+        );
     }
 
     #[tokio::test]

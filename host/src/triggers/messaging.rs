@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::fanout::TenantFanout;
+use crate::bindings::workflow_tasks::TaskError;
 use crate::capabilities::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
 use crate::capabilities::notify::{Notifier, Publication};
 use crate::capabilities::workflow_tasks::{WorkflowAllowed, WorkflowTasks};
 use crate::capabilities::{Caller, CapError};
-use crate::bindings::workflow_tasks::TaskError;
 use crate::store::task_tokens::Answer;
 
 #[async_trait]

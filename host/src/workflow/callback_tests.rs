@@ -216,7 +216,10 @@ async fn a_token_answers_only_its_own_tenants_waiting_task(stores: Stores) {
         }
         // What is not a token at all is InvalidToken, looked up nowhere.
         for not_a_token in [String::new(), "x".repeat(2000), format!("{token}!")] {
-            let e = run.answer(&not_a_token, success(json!(1))).await.unwrap_err();
+            let e = run
+                .answer(&not_a_token, success(json!(1)))
+                .await
+                .unwrap_err();
             assert!(matches!(e, AnswerError::InvalidToken), "{e}");
         }
         // An output that is not JSON is InvalidOutput, as the cloud's.

@@ -11,12 +11,12 @@
 //! tasks::heartbeat(&token)?;
 //! ```
 
+use crate::Failure;
 use crate::orquesta::plugin::types::HostError;
 pub use crate::orquesta::plugin::workflow_tasks::TaskError;
 use crate::orquesta::plugin::workflow_tasks::{
     send_task_failure, send_task_heartbeat, send_task_success,
 };
-use crate::Failure;
 
 /// SendTaskSuccess: the task ends with `output` as its result (at most 256 KiB of JSON).
 pub fn succeed(token: &str, output: &serde_json::Value) -> Result<(), TaskError> {

@@ -272,7 +272,9 @@ impl Executor {
 
 /// The variables an execution had assigned when it was last committed: at its end,
 /// every one it assigned (a Parallel branch's or Map item's own stay in the child).
-pub fn execution_variables(row: &crate::store::workflow::ExecutionRow) -> serde_json::Map<String, Value> {
+pub fn execution_variables(
+    row: &crate::store::workflow::ExecutionRow,
+) -> serde_json::Map<String, Value> {
     serde_json::from_str::<Cursor>(&row.cursor)
         .map(|c| c.vars)
         .unwrap_or_default()

@@ -14,7 +14,7 @@ pub use self::exports::orquesta::plugin::{
     topic_handler,
 };
 pub use self::orquesta::plugin::{
-    blob, config, events, http, kv, log, messaging, notify, sql, types,
+    blob, config, events, http, kv, log, messaging, notify, sql, types, workflow_tasks,
 };
 
 // The host's events and results are 0.1.0's `handler` records; the per-trigger handlers of

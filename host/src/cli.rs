@@ -373,6 +373,7 @@ async fn prepare_invocation(
             sections: &settings.sections,
             notify: None,
             messaging: None,
+            workflow_tasks: None,
         },
     )
     .map_err(anyhow::Error::msg)?;

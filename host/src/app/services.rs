@@ -47,7 +47,8 @@ impl Services {
                 limits: &tenant.limits,
                 sections: &tenant.capabilities,
                 notify: Some(fanout.clone()),
-                messaging: Some(fanout),
+                messaging: Some(fanout.clone()),
+                workflow_tasks: Some(fanout),
             },
         )
     }

@@ -14,6 +14,7 @@ pub mod outbound;
 pub mod secrets;
 pub mod sql;
 mod unavailable;
+pub mod workflow_tasks;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -99,6 +100,7 @@ pub const CAPABILITIES: &[Capability] = &[
     http::CAPABILITY,
     notify::CAPABILITY,
     messaging::CAPABILITY,
+    workflow_tasks::CAPABILITY,
     sql::CAPABILITY,
 ];
 
@@ -218,6 +220,7 @@ pub struct Backends {
     pub http: Arc<dyn http::OutboundHttp>,
     pub notify: Arc<dyn notify::Notifier>,
     pub messaging: Arc<dyn messaging::Messaging>,
+    pub workflow_tasks: Arc<dyn workflow_tasks::WorkflowTasks>,
     pub sql: Arc<dyn sql::SqlDatabases>,
 }
 
@@ -325,6 +328,8 @@ pub struct TenantResources<'a> {
     pub notify: Option<Arc<dyn notify::Notifier>>,
     /// The tenant's queues, buses and workflows; `None`: `messaging` is unavailable.
     pub messaging: Option<Arc<dyn messaging::Messaging>>,
+    /// The tenant's workflows' callback tasks; `None`: `workflow-tasks` is unavailable.
+    pub workflow_tasks: Option<Arc<dyn workflow_tasks::WorkflowTasks>>,
 }
 
 impl Backends {
@@ -337,6 +342,7 @@ impl Backends {
             http: none.clone(),
             notify: none.clone(),
             messaging: none.clone(),
+            workflow_tasks: none.clone(),
             sql: none,
         }
     }
@@ -353,7 +359,8 @@ impl Backends {
             blob: blob::backend(host, tenant),
             http: host.http.for_tenant(tenant.sections.http.allow_private),
             notify: tenant.notify.clone().unwrap_or_else(|| none.clone()),
-            messaging: tenant.messaging.clone().unwrap_or(none),
+            messaging: tenant.messaging.clone().unwrap_or_else(|| none.clone()),
+            workflow_tasks: tenant.workflow_tasks.clone().unwrap_or(none),
             sql: sql::backend(host, tenant)?,
         })
     }

@@ -14,7 +14,7 @@ use crate::bindings::handler::{Event, Failure, Response};
 /// The release of `orquesta:plugin` the host is built from. The names of its interfaces
 /// carry it; wasmtime matches them to every semver-compatible release (0.1.x), so a
 /// component built against 0.1.0 finds these.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// The full name of an interface of the contract: `orquesta:plugin/NAME@VERSION`.
 pub fn interface_name(name: &str) -> String {

@@ -147,6 +147,9 @@ pub struct Invocation {
     /// Its place in a chain of invocations the host made on plugins' behalf (0: the
     /// chain's first); what it sends carries `depth + 1`, to stop recursive loops.
     pub depth: u32,
+    /// Workflow task answers sent so far (each a write to the store; capped by
+    /// `capability::TASK_ANSWERS_PER_INVOCATION`).
+    pub task_answers: u32,
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
@@ -339,6 +342,7 @@ impl Engine {
                 ctx: ctx.clone(),
                 id: id.clone(),
                 depth,
+                task_answers: 0,
                 wasi,
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter {

@@ -294,6 +294,12 @@ pub mod capability {
     /// A database's `init` script: schemas and seed data, not migrations of big tables.
     pub const SQL_INIT_TIMEOUT_S: u64 = 30;
 
+    /// Workflow task answers (SendTaskSuccess / Failure / Heartbeat) one invocation may
+    /// send: each is a write transaction on the store, so a plugin heartbeating in a loop
+    /// for its whole time limit must not turn into millions of writes. A worker answering
+    /// a queue batch (at most `QUEUE_MAX_BATCH` messages) stays well within it.
+    pub const TASK_ANSWERS_PER_INVOCATION: u32 = 1_000;
+
     /// Queue settings' ceilings, as SQS has them: visibility 12 hours, delay 15
     /// minutes, retention 14 days; batches up to 100 keep one invocation's input small.
     pub const QUEUE_MAX_VISIBILITY_S: u32 = 12 * 3600;

@@ -50,17 +50,69 @@ pub enum Answer {
 /// Why an answer was refused, by the names Step Functions gives these errors.
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {
-    /// No task of this tenant has this token.
+    /// Not a token: empty, too long, or with characters no token has.
     #[error("InvalidToken: the task token is not valid")]
     InvalidToken,
+    /// No task of this tenant has this token: made up, or another tenant's, which is
+    /// refused exactly alike so that a token's existence elsewhere does not show.
+    #[error("TaskDoesNotExist: no task of this tenant has this token")]
+    TaskDoesNotExist,
     /// The task is no longer waiting: answered, timed out, or its execution ended.
     #[error("TaskTimedOut: the task of this token is no longer waiting for an answer")]
     TaskTimedOut,
-    /// An output, error or cause the cloud would refuse (too long).
+    /// An output, error or cause the cloud would refuse (not JSON, too long).
     #[error("InvalidOutput: {0}")]
     InvalidOutput(String),
+    /// The task is the tenant's, in a workflow the caller may not answer for (a
+    /// plugin's `allow.workflow_tasks`).
+    #[error("denied: workflow `{0}` is not granted to this plugin (allow.workflow_tasks)")]
+    Denied(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// SendTaskSuccess / SendTaskFailure limits, as in Step Functions' API: an output of at
+/// most 256 KiB, an error of at most 256 characters, a cause of at most 32,768, a token
+/// of at most 1,024.
+pub const MAX_TOKEN_CHARS: usize = 1024;
+pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+pub const MAX_ERROR_CHARS: usize = 256;
+pub const MAX_CAUSE_CHARS: usize = 32_768;
+
+/// Checks an answer before anything is looked up: the token's shape (what
+/// [`new_token`] makes: URL-safe base64) and the limits above; a success's output must
+/// be JSON.
+pub fn check_answer(token: &str, answer: &Answer) -> Result<(), AnswerError> {
+    let token_like = !token.is_empty()
+        && token.len() <= MAX_TOKEN_CHARS
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !token_like {
+        return Err(AnswerError::InvalidToken);
+    }
+    match answer {
+        Answer::Success(output) => {
+            if output.len() > MAX_OUTPUT_BYTES {
+                return Err(AnswerError::InvalidOutput(format!(
+                    "the output is {} bytes, over {MAX_OUTPUT_BYTES}",
+                    output.len()
+                )));
+            }
+            serde_json::from_str::<serde::de::IgnoredAny>(output)
+                .map_err(|e| AnswerError::InvalidOutput(format!("the output must be JSON: {e}")))?;
+        }
+        Answer::Failure { error, cause }
+            if error.chars().count() > MAX_ERROR_CHARS
+                || cause.chars().count() > MAX_CAUSE_CHARS =>
+        {
+            return Err(AnswerError::InvalidOutput(format!(
+                "an error is at most {MAX_ERROR_CHARS} characters and a cause {MAX_CAUSE_CHARS}"
+            )));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 impl From<sqlx::Error> for AnswerError {
@@ -145,29 +197,36 @@ impl Store {
 
     /// Answers the task waiting on `token` for `tenant`: a success or failure is taken
     /// once, and wakes the execution; a heartbeat restarts the task's heartbeat time.
-    /// Refused when no task of the tenant has the token (`InvalidToken`), or when the
-    /// task no longer waits (`TaskTimedOut`: answered, timed out, execution ended).
+    /// Refused when no task of the tenant has the token (`TaskDoesNotExist`), when its
+    /// workflow is not one `workflow_allowed` accepts (`Denied`), or when the task no
+    /// longer waits (`TaskTimedOut`: answered, timed out, execution ended).
     pub async fn wf_answer_task(
         &self,
         tenant: &str,
         token: &str,
         answer: &Answer,
+        workflow_allowed: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<(), AnswerError> {
         let hash = token_hash(token);
         let now = now_ms();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await?;
-        let found: Option<(String, String)> = sqlx::query_as(
-            "SELECT execution_id, status FROM wf_task_tokens
-             WHERE token_hash = $1 AND tenant = $2",
+        let found: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT t.execution_id, t.status, e.workflow FROM wf_task_tokens t
+             LEFT JOIN wf_executions e ON e.id = t.execution_id
+             WHERE t.token_hash = $1 AND t.tenant = $2",
         )
         .bind(&hash)
         .bind(tenant)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((execution, status)) = found else {
-            return Err(AnswerError::InvalidToken);
+        let Some((execution, status, workflow)) = found else {
+            return Err(AnswerError::TaskDoesNotExist);
         };
+        let workflow = workflow.unwrap_or_default();
+        if !workflow_allowed(&workflow) {
+            return Err(AnswerError::Denied(workflow));
+        }
         if status != WAITING {
             return Err(AnswerError::TaskTimedOut);
         }

@@ -543,6 +543,22 @@ impl Store {
         Ok(true)
     }
 
+    /// Makes every sleeping execution of the tree rooted at `root` due now: fixtures,
+    /// which take no time, skip to the next time limit this way (`orquesta test`).
+    /// How many were woken.
+    pub async fn wf_wake_sleeping(&self, root: &str) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE wf_executions SET wake_at = $1, lease_until = 0, version = version + 1
+             WHERE root_id = $2 AND status = 'RUNNING' AND wake_at > $1",
+        )
+        .bind(now)
+        .bind(root)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Frees every lease: on the embedded store only this host works on executions, so
     /// after a restart none of the old leases has an owner.
     pub async fn wf_release_leases(&self) -> Result<u64, StoreError> {

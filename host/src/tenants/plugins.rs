@@ -104,7 +104,7 @@ impl TenantConfig {
     /// section answers for its grants (`Sections::declared`); the tenant's queues,
     /// topics, buses and workflows, which the messaging capabilities send to, here.
     fn declared(&self, grant: Grant) -> Option<(&'static str, Vec<&str>)> {
-        use crate::capabilities::{messaging, notify};
+        use crate::capabilities::{messaging, notify, workflow_tasks};
         if let Some(declared) = self.capabilities.declared(grant) {
             return Some(declared);
         }
@@ -114,7 +114,7 @@ impl TenantConfig {
             ("topics", self.topics.keys().map(String::as_str).collect())
         } else if grant == messaging::BUSES {
             ("buses", self.buses.keys().map(String::as_str).collect())
-        } else if grant == messaging::WORKFLOWS {
+        } else if grant == messaging::WORKFLOWS || grant == workflow_tasks::WORKFLOW_TASKS {
             (
                 "workflows",
                 self.workflows.keys().map(String::as_str).collect(),

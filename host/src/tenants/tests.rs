@@ -411,6 +411,19 @@ fn grants_must_refer_to_declared_buckets() {
     ));
 }
 
+/// `allow.workflow_tasks` names declared workflows (or `*`), as `allow.workflows` does.
+#[test]
+fn workflow_task_grants_must_refer_to_declared_workflows() {
+    let text = "[plugins.a]\nsource = \"a.wasm\"\nallow = { workflow_tasks = [\"nope\"] }\n";
+    let err = parse(text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "acme.toml: plugins.a.allow.workflow_tasks: `nope` is not one of the tenant's workflows"
+    );
+    let any = "[plugins.a]\nsource = \"a.wasm\"\nallow = { workflow_tasks = [\"*\"] }\n";
+    assert!(parse(any).is_ok());
+}
+
 #[test]
 fn limits_outside_the_ceiling_are_refused() {
     assert!(matches!(

@@ -158,6 +158,10 @@ pub struct Expect {
     pub events: Option<Vec<Value>>,
     #[serde(default)]
     pub executions: Option<Vec<Value>>,
+    /// Workflow task answers: `{ token, success = OUTPUT }`, `{ token, failure = { error,
+    /// cause } }` or `{ token, heartbeat = true }` each.
+    #[serde(default)]
+    pub task_answers: Option<Vec<Value>>,
     /// kv items after the invocation.
     #[serde(default)]
     pub kv: Vec<KvItem>,
@@ -350,6 +354,7 @@ async fn run_case(case: &Case, sandbox: &Sandbox) -> anyhow::Result<Vec<String>>
         ("messages", &expect.messages, sandbox.messages()),
         ("events", &expect.events, sandbox.events()),
         ("executions", &expect.executions, sandbox.executions()),
+        ("task_answers", &expect.task_answers, sandbox.task_answers()),
     ];
     for (what, expected, actual) in recorded {
         if let Some(expected) = expected {

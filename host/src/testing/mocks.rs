@@ -9,11 +9,14 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::bindings::workflow_tasks::TaskError;
 use crate::capabilities::http::{OutboundHttp, Request, Response};
 use crate::capabilities::messaging::{Messaging, OutgoingEvent, OutgoingMessage};
 use crate::capabilities::notify::{Notifier, Publication};
+use crate::capabilities::workflow_tasks::{WorkflowAllowed, WorkflowTasks};
 use crate::capabilities::{Caller, CapError};
 use crate::event::{Body, body_json};
+use crate::store::task_tokens::Answer;
 
 /// One scripted answer, matched on method and URL. Answers for the same request are
 /// used in the order given ("401 then 200"); a `repeat` answer is never used up.
@@ -182,6 +185,7 @@ pub struct Outbox {
     messages: Mutex<Vec<OutgoingMessage>>,
     events: Mutex<Vec<OutgoingEvent>>,
     executions: Mutex<Vec<Value>>,
+    task_answers: Mutex<Vec<Value>>,
 }
 
 fn fields_json(fields: &[(String, String)]) -> Value {
@@ -238,6 +242,12 @@ impl Outbox {
     pub fn executions(&self) -> Vec<Value> {
         lock(&self.executions).clone()
     }
+
+    /// `{token, success}`, `{token, failure: {error, cause}}` or `{token, heartbeat:
+    /// true}` per workflow task answer, outputs parsed.
+    pub fn task_answers(&self) -> Vec<Value> {
+        lock(&self.task_answers).clone()
+    }
 }
 
 fn new_id() -> String {
@@ -275,5 +285,30 @@ impl Messaging for Outbox {
             "workflow": workflow, "input": body_json(input.as_bytes()), "name": name,
         }));
         Ok(new_id())
+    }
+}
+
+/// Records answers (checked by the capability as the service checks them): no workflow
+/// runs here, so each is taken.
+#[async_trait]
+impl WorkflowTasks for Outbox {
+    async fn answer(
+        &self,
+        _: &Caller<'_>,
+        token: &str,
+        answer: &Answer,
+        _: &WorkflowAllowed<'_>,
+    ) -> Result<(), TaskError> {
+        let recorded = match answer {
+            Answer::Success(output) => {
+                json!({ "token": token, "success": body_json(output.as_bytes()) })
+            }
+            Answer::Failure { error, cause } => {
+                json!({ "token": token, "failure": { "error": error, "cause": cause } })
+            }
+            Answer::Heartbeat => json!({ "token": token, "heartbeat": true }),
+        };
+        lock(&self.task_answers).push(recorded);
+        Ok(())
     }
 }

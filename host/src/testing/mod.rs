@@ -315,6 +315,7 @@ impl Sandbox {
             sections: &self.sections,
             notify: Some(self.outbox.clone()),
             messaging: Some(self.outbox.clone()),
+            workflow_tasks: Some(self.outbox.clone()),
         }
     }
 
@@ -425,5 +426,10 @@ impl Sandbox {
 
     pub fn executions(&self) -> Vec<Value> {
         self.outbox.executions()
+    }
+
+    /// Workflow task answers the plugin sent (`Outbox::task_answers`).
+    pub fn task_answers(&self) -> Vec<Value> {
+        self.outbox.task_answers()
     }
 }

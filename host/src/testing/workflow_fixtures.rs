@@ -37,6 +37,9 @@ use crate::workflow::{Executor, ExecutorOptions, Machine, StateError};
 /// Longest one case may run. Waits take no time here, so only a scripted delay or a
 /// loop that never ends gets near it.
 const CASE_LIMIT: Duration = Duration::from_secs(60);
+/// Skips to a time limit in a row after which, with nothing new in the execution's
+/// history, it is taken to wait forever for an answer.
+const MAX_FRUITLESS_SKIPS: u32 = 200;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,7 +89,7 @@ pub struct FixtureBlob {
     pub text: String,
 }
 
-/// One attempt's answer: exactly one of `return` and `throw`.
+/// One attempt's answer: exactly one of `return`, `throw` and `no_answer`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedAnswer {
@@ -100,6 +103,10 @@ pub struct ScriptedAnswer {
     /// Answers every later attempt too (Map items, loops).
     #[serde(default)]
     pub repeat: bool,
+    /// A callback task's token is never answered: its `TimeoutSeconds` or
+    /// `HeartbeatSeconds` fire (at once: fixtures take no time).
+    #[serde(default)]
+    pub no_answer: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,19 +141,27 @@ pub struct WorkflowExpect {
     /// one matched as a subset.
     #[serde(default)]
     pub calls: Option<Vec<Value>>,
+    /// The execution's variables at its end (`Assign`), matched as a subset: the names
+    /// given must have these values; others may exist.
+    #[serde(default)]
+    pub variables: Option<serde_json::Map<String, Value>>,
 }
 
 impl ScriptedAnswer {
     fn attempt(&self) -> Result<Attempt, String> {
-        let outcome = match (&self.returns, &self.throw) {
-            (Some(value), None) => Ok(value.clone()),
-            (None, Some(t)) => Err(StateError::new(&t.error, &t.cause)),
-            _ => return Err("give exactly one of `return` and `throw`".into()),
+        let outcome = match (&self.returns, &self.throw, self.no_answer) {
+            (Some(value), None, false) => Ok(value.clone()),
+            (None, Some(t), false) => Err(StateError::new(&t.error, &t.cause)),
+            (None, None, true) => Ok(Value::Null),
+            _ => {
+                return Err("give exactly one of `return`, `throw` and `no_answer = true`".into());
+            }
         };
         Ok(Attempt {
             outcome,
             delay: Duration::from_millis(self.delay_ms),
             repeat: self.repeat,
+            no_answer: self.no_answer,
         })
     }
 }
@@ -215,6 +230,7 @@ impl WorkflowFixtures {
     ) -> anyhow::Result<(ExecutionRow, Vec<String>)> {
         let mut failures = Vec::new();
         let deadline = tokio::time::Instant::now() + CASE_LIMIT;
+        let mut fruitless = 0;
         loop {
             let row = executor
                 .store()
@@ -236,9 +252,31 @@ impl WorkflowFixtures {
                     failures.push(format!("tasks: a callback answer was refused: {e}"));
                 }
             }
-            if executor.work_once().await? == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+            if executor.work_once().await? > 0 {
+                continue;
             }
+            // Nothing is due and no answer is coming: what sleeps waits on a callback
+            // task nobody answers, so time skips to its first limit.
+            let before = executor.store().wf_history(id).await?.len();
+            if executor.store().wf_wake_sleeping(id).await? > 0 {
+                while executor.work_once().await? > 0 {}
+                // A task with no limit goes back to sleep, and nothing happens: after
+                // many skips in a row with nothing new, it waits forever. (Map items
+                // and branches move on without the root's history growing, so one
+                // fruitless skip does not prove it.)
+                let grew = executor.store().wf_history(id).await?.len() != before;
+                fruitless = if grew { 0 } else { fruitless + 1 };
+                if fruitless >= MAX_FRUITLESS_SKIPS {
+                    failures.push(
+                        "tasks: the execution waits for a callback answer that never comes, \
+                         with no TimeoutSeconds or HeartbeatSeconds to end it"
+                            .to_string(),
+                    );
+                    return Ok((row, failures));
+                }
+                continue;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -351,6 +389,15 @@ impl WorkflowFixtures {
                 expected.join(" -> "),
                 path.join(" -> ")
             ));
+        }
+        if let Some(expected) = &expect.variables {
+            let actual = Value::Object(crate::workflow::execution_variables(&row));
+            let expected = Value::Object(expected.clone());
+            if !subset(&expected, &actual) {
+                failures.push(format!(
+                    "variables (subset match):\n  expected: {expected}\n  actual:   {actual}"
+                ));
+            }
         }
         if let Some(expected) = &expect.calls {
             let ok = expected.len() == calls.len()
@@ -531,6 +578,142 @@ cause = "rows.csv"
         }
     }
 
+    /// The example of docs/TESTING.md: a callback task answered, failed, and never
+    /// answered (its HeartbeatSeconds fire), with the variables each case ends with.
+    #[tokio::test]
+    async fn the_approval_example_passes() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workflows");
+        let definition: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("approval.asl.json")).unwrap())
+                .unwrap();
+        let file = WorkflowFixtures::load(&dir.join("approval.fixtures.toml")).unwrap();
+        let results = file.run(&definition).await.unwrap();
+        assert_eq!(results.len(), 3);
+        for r in &results {
+            assert!(r.passed(), "{}: {:?}", r.name, r.failures);
+        }
+    }
+
+    fn waiting(limits: Value, top: Value) -> Value {
+        let mut ask = json!({"Type": "Task", "Resource": "approver.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "End": true});
+        for (k, v) in limits.as_object().unwrap() {
+            ask[k] = v.clone();
+        }
+        let mut def = json!({"StartAt": "Ask", "States": {"Ask": ask}});
+        for (k, v) in top.as_object().unwrap() {
+            def[k] = v.clone();
+        }
+        def
+    }
+
+    async fn unanswered(definition: Value, expect: &str) -> CaseResult {
+        let text = format!(
+            "[[case]]\nname = \"x\"\n[case.tasks]\nAsk = [{{ no_answer = true }}]\n[case.expect]\n{expect}\n"
+        );
+        let file = WorkflowFixtures::parse(Path::new("f.toml"), &text).unwrap();
+        let started = std::time::Instant::now();
+        let mut results = file.run(&definition).await.unwrap();
+        // A day's TimeoutSeconds takes no time here.
+        assert!(started.elapsed() < Duration::from_secs(20));
+        results.remove(0)
+    }
+
+    /// An unanswered token meets the first of its limits: TimeoutSeconds,
+    /// HeartbeatSeconds, or the execution's TimeoutSeconds, whichever comes first.
+    #[tokio::test]
+    async fn an_unanswered_callback_meets_its_first_time_limit() {
+        let cases = [
+            (
+                json!({"TimeoutSeconds": 86400}),
+                json!({}),
+                "error = \"States.Timeout\"",
+            ),
+            (
+                json!({"TimeoutSeconds": 86400, "HeartbeatSeconds": 3600}),
+                json!({}),
+                "error = \"States.HeartbeatTimeout\"",
+            ),
+            (
+                json!({"TimeoutSeconds": 600}),
+                json!({"TimeoutSeconds": 86400}),
+                "status = \"FAILED\"\nerror = \"States.Timeout\"",
+            ),
+            (
+                json!({"HeartbeatSeconds": 3600}),
+                json!({"TimeoutSeconds": 60}),
+                "status = \"TIMED_OUT\"\nerror = \"States.Timeout\"",
+            ),
+        ];
+        for (limits, top, expect) in cases {
+            let r = unanswered(waiting(limits.clone(), top), expect).await;
+            assert!(r.passed(), "{limits}: {:?}", r.failures);
+        }
+        // The wrong expectation fails the case: the limits are really compared.
+        let r = unanswered(
+            waiting(
+                json!({"TimeoutSeconds": 86400, "HeartbeatSeconds": 3600}),
+                json!({}),
+            ),
+            "error = \"States.Timeout\"",
+        )
+        .await;
+        assert!(!r.passed());
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_callback_with_no_limit_is_reported_not_waited_for() {
+        let r = unanswered(waiting(json!({}), json!({})), "status = \"SUCCEEDED\"").await;
+        let text = r.failures.join("\n");
+        assert!(text.contains("never comes"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn no_answer_on_a_plain_task_is_named() {
+        let r = unanswered(
+            json!({"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "Resource": "approver", "End": true}}}),
+            "error = \"orquesta.NoAnswerOnPlainTask\"",
+        )
+        .await;
+        assert!(r.passed(), "{:?}", r.failures);
+    }
+
+    #[tokio::test]
+    async fn variables_are_matched_as_a_subset_at_the_end() {
+        let definition = json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Assign": {"x": 1, "y": {"z": [1, 2]}}, "Next": "B"},
+            "B": {"Type": "Pass", "Assign": {"x.$": "States.MathAdd($x, 1)"}, "End": true}
+        }});
+        let file = WorkflowFixtures::parse(
+            Path::new("f.toml"),
+            r#"
+[[case]]
+name = "right"
+[case.expect]
+variables = { x = 2, y = { z = [1, 2] } }
+
+[[case]]
+name = "only some"
+[case.expect]
+variables = { x = 2 }
+
+[[case]]
+name = "wrong"
+[case.expect]
+variables = { x = 1, w = true }
+"#,
+        )
+        .unwrap();
+        let results = file.run(&definition).await.unwrap();
+        assert!(results[0].passed(), "{:?}", results[0].failures);
+        assert!(results[1].passed(), "{:?}", results[1].failures);
+        let wrong = results[2].failures.join("\n");
+        assert!(
+            wrong.contains("variables") && wrong.contains("\"x\":2"),
+            "{wrong}"
+        );
+    }
+
     #[tokio::test]
     async fn an_unscripted_attempt_fails_the_execution_visibly() {
         let results = run(r#"
@@ -559,6 +742,10 @@ error = "Refused"
             ),
             (
                 "[[case]]\nname = \"x\"\n[case.tasks]\nCharge = [{ return = 1, throw = { error = \"E\" } }]\n",
+                "exactly one of",
+            ),
+            (
+                "[[case]]\nname = \"x\"\n[case.tasks]\nCharge = [{ return = 1, no_answer = true }]\n",
                 "exactly one of",
             ),
             (

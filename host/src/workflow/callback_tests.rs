@@ -195,7 +195,8 @@ async fn a_token_answers_only_its_own_tenants_waiting_task(stores: Stores) {
         let run = Running::start(&s, callback_task(json!({})), 1).await;
         let token = run.token(1).await;
         // Tenant B has the token of tenant A's task: it is as unknown to B as a made-up
-        // one, for every kind of answer, and the task still waits for A's.
+        // one (TaskDoesNotExist), for every kind of answer, and the task still waits for
+        // A's.
         let other = tenant("intruder");
         for answer in [
             success(json!("forged")),
@@ -207,17 +208,26 @@ async fn a_token_answers_only_its_own_tenants_waiting_task(stores: Stores) {
                 .answer_task(&other, &token, &answer)
                 .await
                 .unwrap_err();
-            assert!(matches!(e, AnswerError::InvalidToken), "{e}");
+            assert!(matches!(e, AnswerError::TaskDoesNotExist), "{e}");
         }
-        for made_up in [
-            crate::store::task_tokens::new_token(),
-            String::new(),
-            "x".repeat(2000),
-            format!("{token}x"),
-        ] {
+        for made_up in [crate::store::task_tokens::new_token(), format!("{token}x")] {
             let e = run.answer(&made_up, success(json!(1))).await.unwrap_err();
+            assert!(matches!(e, AnswerError::TaskDoesNotExist), "{e}");
+        }
+        // What is not a token at all is InvalidToken, looked up nowhere.
+        for not_a_token in [String::new(), "x".repeat(2000), format!("{token}!")] {
+            let e = run
+                .answer(&not_a_token, success(json!(1)))
+                .await
+                .unwrap_err();
             assert!(matches!(e, AnswerError::InvalidToken), "{e}");
         }
+        // An output that is not JSON is InvalidOutput, as the cloud's.
+        let e = run
+            .answer(&token, Answer::Success("{not json".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AnswerError::InvalidOutput(_)), "{e}");
         assert_eq!(run.row().await.status, "RUNNING");
         // The store keeps the token's hash, not the token.
         let hash = crate::store::task_tokens::token_hash(&token);

@@ -26,6 +26,7 @@ pub use definition_error::DefinitionError;
 pub use errors::StateError;
 pub use executor::{
     Executor, ExecutorOptions, RedriveError, StartError, Started, TaskCall, TaskRunner,
+    execution_variables,
 };
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub struct Attempt {
     pub delay: Duration,
     /// Answers every attempt from here on (Map items, loops).
     pub repeat: bool,
+    /// A callback task's token is never answered, so its `TimeoutSeconds` or
+    /// `HeartbeatSeconds` fire (`outcome` is unused).
+    pub no_answer: bool,
 }
 
 impl Attempt {
@@ -29,6 +32,7 @@ impl Attempt {
             outcome: Ok(value),
             delay: Duration::ZERO,
             repeat: false,
+            no_answer: false,
         }
     }
 
@@ -37,6 +41,7 @@ impl Attempt {
             outcome: Err(StateError::new(error, cause)),
             delay: Duration::ZERO,
             repeat: false,
+            no_answer: false,
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct ScriptedTasks {
 
 /// The error of an attempt nothing was scripted for.
 pub const UNSCRIPTED: &str = "orquesta.UnscriptedTask";
+/// The error of a plain Task's attempt scripted as `no_answer` (only a callback task's
+/// token can go unanswered).
+pub const NO_ANSWER_ON_PLAIN_TASK: &str = "orquesta.NoAnswerOnPlainTask";
 
 impl ScriptedTasks {
     pub fn new() -> Self {
@@ -171,8 +179,21 @@ impl TaskRunner for ScriptedTasks {
         if !attempt.delay.is_zero() {
             tokio::time::sleep(attempt.delay).await;
         }
+        let token = call.context["Task"]["Token"].as_str();
+        if attempt.no_answer {
+            return match token {
+                Some(_) => Ok(Value::Null),
+                None => Err(StateError::new(
+                    NO_ANSWER_ON_PLAIN_TASK,
+                    format!(
+                        "state {:?} is not a callback task (.waitForTaskToken): only a token can go unanswered; script `delay_ms` past its TimeoutSeconds instead",
+                        call.state
+                    ),
+                )),
+            };
+        }
         if self.answer_callbacks
-            && let Some(token) = call.context["Task"]["Token"].as_str()
+            && let Some(token) = token
         {
             self.callback_answers
                 .lock()

@@ -17,6 +17,8 @@
 //! `kv-fill`, `kv-drop`, `blob-fill`, `blob-drop`, `queue-fill` fill and free storage
 //! (`storage`); `fetch` GETs `url` (`fetch`).
 //! `marked-nap` (`operations`): counts itself in kv (`TAG:started`), then naps `ms`.
+//! `keep-token`, `task-success`, `task-failure`, `task-heartbeat` answer workflow
+//! callback tasks (`task_answers`).
 //!
 //! As a queue consumer, each message body is `{"n": N, "attack": ...}`: `panic` traps the
 //! batch, `fail` reports that message failed, `nap` sleeps `ms` first (with `"tag": T`,
@@ -29,6 +31,7 @@ mod fetch;
 mod storage;
 
 mod queue_send;
+mod task_answers;
 
 mod operations;
 
@@ -179,6 +182,7 @@ impl Handler for Hostile {
                 Ok(Response::None)
             }
             name if outputs::handles(name) => outputs::attack(name, &input),
+            name if task_answers::handles(name) => task_answers::attack(name, &input),
             name @ ("kv-fill" | "kv-drop" | "blob-fill" | "blob-drop" | "queue-fill") => {
                 storage::attack(name, &input)
             }

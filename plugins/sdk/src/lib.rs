@@ -15,7 +15,9 @@ pub use http_trigger::orquesta::plugin::events::{
     ScheduledTick, TaskInput,
 };
 pub use orquesta::plugin::types::{Failure, HostError};
-pub use orquesta::plugin::{blob, config, http, kv, log, messaging, notify, sql};
+pub use orquesta::plugin::{blob, config, http, kv, log, messaging, notify, sql, workflow_tasks};
+
+pub mod tasks;
 
 /// What triggered the invocation: the argument of the handler the host called.
 #[derive(Debug, Clone)]
@@ -46,8 +48,8 @@ pub mod http_trigger {
         world: "http-trigger",
         // `events` is generated here, once: the other trigger worlds use it from here.
         with: {
-            "orquesta:plugin/types@0.1.1": crate::orquesta::plugin::types,
-            "orquesta:plugin/events@0.1.1": generate,
+            "orquesta:plugin/types@0.1.2": crate::orquesta::plugin::types,
+            "orquesta:plugin/events@0.1.2": generate,
         },
         pub_export_macro: true,
         export_macro_name: "export_http",
@@ -61,8 +63,8 @@ pub mod queue_trigger {
         path: "../../wit",
         world: "queue-trigger",
         with: {
-            "orquesta:plugin/types@0.1.1": crate::orquesta::plugin::types,
-            "orquesta:plugin/events@0.1.1": crate::http_trigger::orquesta::plugin::events,
+            "orquesta:plugin/types@0.1.2": crate::orquesta::plugin::types,
+            "orquesta:plugin/events@0.1.2": crate::http_trigger::orquesta::plugin::events,
         },
         pub_export_macro: true,
         export_macro_name: "export_queue",
@@ -76,8 +78,8 @@ pub mod topic_trigger {
         path: "../../wit",
         world: "topic-trigger",
         with: {
-            "orquesta:plugin/types@0.1.1": crate::orquesta::plugin::types,
-            "orquesta:plugin/events@0.1.1": crate::http_trigger::orquesta::plugin::events,
+            "orquesta:plugin/types@0.1.2": crate::orquesta::plugin::types,
+            "orquesta:plugin/events@0.1.2": crate::http_trigger::orquesta::plugin::events,
         },
         pub_export_macro: true,
         export_macro_name: "export_topic",
@@ -91,8 +93,8 @@ pub mod bus_trigger {
         path: "../../wit",
         world: "bus-trigger",
         with: {
-            "orquesta:plugin/types@0.1.1": crate::orquesta::plugin::types,
-            "orquesta:plugin/events@0.1.1": crate::http_trigger::orquesta::plugin::events,
+            "orquesta:plugin/types@0.1.2": crate::orquesta::plugin::types,
+            "orquesta:plugin/events@0.1.2": crate::http_trigger::orquesta::plugin::events,
         },
         pub_export_macro: true,
         export_macro_name: "export_bus",
@@ -106,8 +108,8 @@ pub mod schedule_trigger {
         path: "../../wit",
         world: "schedule-trigger",
         with: {
-            "orquesta:plugin/types@0.1.1": crate::orquesta::plugin::types,
-            "orquesta:plugin/events@0.1.1": crate::http_trigger::orquesta::plugin::events,
+            "orquesta:plugin/types@0.1.2": crate::orquesta::plugin::types,
+            "orquesta:plugin/events@0.1.2": crate::http_trigger::orquesta::plugin::events,
         },
         pub_export_macro: true,
         export_macro_name: "export_schedule",
@@ -121,8 +123,8 @@ pub mod task_trigger {
         path: "../../wit",
         world: "task-trigger",
         with: {
-            "orquesta:plugin/types@0.1.1": crate::orquesta::plugin::types,
-            "orquesta:plugin/events@0.1.1": crate::http_trigger::orquesta::plugin::events,
+            "orquesta:plugin/types@0.1.2": crate::orquesta::plugin::types,
+            "orquesta:plugin/events@0.1.2": crate::http_trigger::orquesta::plugin::events,
         },
         pub_export_macro: true,
         export_macro_name: "export_task",

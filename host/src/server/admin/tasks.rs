@@ -77,6 +77,12 @@ async fn answer(app: &App, tenant: &str, token: &str, answer: Answer) -> Respons
         Err(AnswerError::InvalidToken) => Problem::new(
             StatusCode::BAD_REQUEST,
             "InvalidToken",
+            "not a task token: empty, over 1,024 characters, or with characters no token has",
+        )
+        .into_response(),
+        Err(AnswerError::TaskDoesNotExist) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "TaskDoesNotExist",
             format!("tenant `{tenant}` has no task with this token"),
         )
         .into_response(),
@@ -90,6 +96,8 @@ async fn answer(app: &App, tenant: &str, token: &str, answer: Answer) -> Respons
             Problem::new(StatusCode::BAD_REQUEST, "InvalidOutput", why).into_response()
         }
         Err(AnswerError::Store(e)) => Problem::internal(e).into_response(),
+        // The admin API answers for every workflow of the tenant.
+        Err(e @ AnswerError::Denied(_)) => Problem::internal(e).into_response(),
     }
 }
 
@@ -103,7 +111,7 @@ async fn answer(app: &App, tenant: &str, token: &str, answer: Answer) -> Respons
     request_body = SuccessBody,
     responses(
         (status = 200, description = "Taken; the execution goes on", body = Answered),
-        (status = 400, description = "Malformed body, InvalidToken (no task of this tenant has the token) or InvalidOutput (over 256 KiB); TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, InvalidToken (not a token), TaskDoesNotExist (no task of this tenant has the token) or InvalidOutput (not JSON or over 256 KiB); TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
     )
@@ -131,7 +139,7 @@ pub(crate) async fn send_task_success(
     request_body = FailureBody,
     responses(
         (status = 200, description = "Taken; the task failed", body = Answered),
-        (status = 400, description = "Malformed body, InvalidToken or InvalidOutput (an error over 256 characters, a cause over 32,768); TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, InvalidToken, TaskDoesNotExist or InvalidOutput (an error over 256 characters, a cause over 32,768); TaskTimedOut: the task was answered already, timed out, or its execution ended", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
     )
@@ -162,7 +170,7 @@ pub(crate) async fn send_task_failure(
     request_body = HeartbeatBody,
     responses(
         (status = 200, description = "Taken", body = Answered),
-        (status = 400, description = "Malformed body or InvalidToken; TaskTimedOut: the task is no longer waiting", body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, InvalidToken or TaskDoesNotExist; TaskTimedOut: the task is no longer waiting", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = ProblemDocument, content_type = "application/problem+json"),
     )

@@ -297,6 +297,16 @@ impl Executor {
     }
 }
 
+/// The variables an execution had assigned when it was last committed: at its end,
+/// every one it assigned (a Parallel branch's or Map item's own stay in the child).
+pub fn execution_variables(
+    row: &crate::store::workflow::ExecutionRow,
+) -> serde_json::Map<String, Value> {
+    serde_json::from_str::<Cursor>(&row.cursor)
+        .map(|c| c.vars)
+        .unwrap_or_default()
+}
+
 /// `value`, or `States.DataLimitExceeded` when its JSON is over [`MAX_PAYLOAD_BYTES`]:
 /// a task's result, a Parallel or Map state's results, a state's output, a task's input.
 fn within_payload_limit(value: Value, state: &str) -> Result<Value, StateError> {

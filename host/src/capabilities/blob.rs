@@ -125,6 +125,13 @@ pub fn check_key(key: &str) -> Result<(), CapError> {
             key.len()
         )));
     }
+    // PostgreSQL's text cannot hold NUL, and S3 advises against control bytes: refused
+    // on every backend alike, so a key that works on one works on all.
+    if key.contains('\0') {
+        return Err(CapError::Invalid(format!(
+            "blob key {key:?} contains a NUL byte"
+        )));
+    }
     if key.split('/').any(str::is_empty) {
         return Err(CapError::Invalid(format!(
             "blob key {key:?} has an empty segment (leading, trailing or doubled `/`)"

@@ -21,7 +21,9 @@ fn main() {
         println!("cargo::rerun-if-env-changed={var}");
         if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
             if required {
-                eprintln!("error: {REQUIRE} is set but {var} is not: the {what} tests would be skipped");
+                eprintln!(
+                    "error: {REQUIRE} is set but {var} is not: the {what} tests would be skipped"
+                );
                 std::process::exit(1);
             }
             println!("cargo::rustc-cfg={cfg}");

@@ -78,12 +78,21 @@ async fn measure(store: Option<&str>, objects: usize, size: usize, op: Op) -> an
             put(i).await?;
         }
     }
-    let started = if op == Op::Get { Instant::now() } else { started };
+    let started = if op == Op::Get {
+        Instant::now()
+    } else {
+        started
+    };
     for i in 0..objects {
         match op {
             Op::Put => put(i).await?,
             Op::Get => {
-                let answer = host.client.get(url(i)).bearer_auth(ADMIN_TOKEN).send().await?;
+                let answer = host
+                    .client
+                    .get(url(i))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send()
+                    .await?;
                 ensure!(answer.status().is_success(), "get: {}", answer.status());
                 let body = answer.bytes().await?;
                 ensure!(body.len() == size, "get: {} of {size} bytes", body.len());

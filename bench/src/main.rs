@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use orquesta_bench::{
-    Options, Row, blobs, flows, http, instantiate, neighbour, queues, report, scale, soak, workflows,
+    Options, Row, blobs, flows, http, instantiate, neighbour, queues, report, scale, soak,
+    workflows,
 };
 
 #[derive(Parser)]

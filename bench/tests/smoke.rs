@@ -2,7 +2,8 @@
 //! sizes and reports a real, positive figure for each row. Nothing is timed here.
 
 use orquesta_bench::{
-    Options, blobs, flows, http, instantiate, neighbour, queues, report::Row, scale, soak, workflows,
+    Options, blobs, flows, http, instantiate, neighbour, queues, report::Row, scale, soak,
+    workflows,
 };
 
 fn options(postgres: Option<String>) -> Options {

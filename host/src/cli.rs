@@ -571,7 +571,11 @@ async fn blob_put(
     if_absent: bool,
 ) -> ExitCode {
     use orquesta::capabilities::blob::{BlobBucket, Blobs as _, check_object};
-    let BlobTarget { tenant, bucket, key } = to;
+    let BlobTarget {
+        tenant,
+        bucket,
+        key,
+    } = to;
     let host = match config {
         Some(path) => match HostConfig::load(path) {
             Ok(c) => c,

@@ -96,7 +96,10 @@ async fn two_hosts_on_one_postgres_database_share_blobs() {
         .unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.content_length(), Some(data.len() as u64));
-    assert!(got.bytes().await.unwrap() == data, "host b reads what host a wrote");
+    assert!(
+        got.bytes().await.unwrap() == data,
+        "host b reads what host a wrote"
+    );
 
     // Replaced through b (a body without a length: read whole), read through a.
     let chunked = reqwest::Body::wrap_stream(futures::stream::iter([
@@ -145,7 +148,11 @@ async fn two_hosts_on_one_postgres_database_share_blobs() {
         .send()
         .await
         .unwrap();
-    assert_eq!(stolen.status(), 404, "the other tenant's bucket is untouched");
+    assert_eq!(
+        stolen.status(),
+        404,
+        "the other tenant's bucket is untouched"
+    );
 
     // Neither host's disk holds a blob: the bytes live in the database.
     for dir in [&dir_a, &dir_b] {

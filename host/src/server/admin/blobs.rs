@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use futures::StreamExt as _;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -87,37 +87,44 @@ pub(crate) async fn put_blob(
         .map(|t| t.config.limits.clone())
         .unwrap_or_default();
     let blobs = app.services.tenant_blobs(&limits);
-    let stored = match declared {
-        // Announced: streamed to the backend as it arrives, checked against the size.
-        Some(bytes) => {
-            if let Err(e) = check_object(&key, usize::try_from(bytes).unwrap_or(usize::MAX)) {
-                return Problem::from_capability(e).into_response();
-            }
-            let deadline = tokio::time::sleep(ADMIN_BODY_TIMEOUT);
-            // A client that stops sending ends the stream at the deadline: the write
-            // sees it short and leaves the old object.
-            let chunks = body
-                .into_data_stream()
-                .take_until(deadline)
-                .map(|piece| {
+    let stored =
+        match declared {
+            // Announced: streamed to the backend as it arrives, checked against the size.
+            Some(bytes) => {
+                if let Err(e) = check_object(&key, usize::try_from(bytes).unwrap_or(usize::MAX)) {
+                    return Problem::from_capability(e).into_response();
+                }
+                let deadline = tokio::time::sleep(ADMIN_BODY_TIMEOUT);
+                // A client that stops sending ends the stream at the deadline: the write
+                // sees it short and leaves the old object.
+                let chunks = body.into_data_stream().take_until(deadline).map(|piece| {
                     piece.map_err(|e| {
                         CapError::Invalid(format!("the request body could not be read: {e}"))
                     })
                 });
-            blobs.put_stream(&at, &key, bytes, Box::pin(chunks)).await.map(|()| bytes)
-        }
-        // Chunked: read whole, within the largest object.
-        None => {
-            let data = match read_within(&parts.headers, body, BLOB_OBJECT_BYTES, ADMIN_BODY_TIMEOUT).await {
-                Ok(d) => d,
-                Err(p) => return p.into_response(),
-            };
-            if let Err(e) = check_object(&key, data.len()) {
-                return Problem::from_capability(e).into_response();
+                blobs
+                    .put_stream(&at, &key, bytes, Box::pin(chunks))
+                    .await
+                    .map(|()| bytes)
             }
-            blobs.put(&at, &key, &data).await.map(|()| data.len() as u64)
-        }
-    };
+            // Chunked: read whole, within the largest object.
+            None => {
+                let data =
+                    match read_within(&parts.headers, body, BLOB_OBJECT_BYTES, ADMIN_BODY_TIMEOUT)
+                        .await
+                    {
+                        Ok(d) => d,
+                        Err(p) => return p.into_response(),
+                    };
+                if let Err(e) = check_object(&key, data.len()) {
+                    return Problem::from_capability(e).into_response();
+                }
+                blobs
+                    .put(&at, &key, &data)
+                    .await
+                    .map(|()| data.len() as u64)
+            }
+        };
     match stored {
         Ok(bytes) => Json(Stored { bucket, key, bytes }).into_response(),
         Err(e) => Problem::from_capability(e).into_response(),
@@ -129,7 +136,6 @@ pub(crate) async fn put_blob(
 #[schema(value_type = String, format = Binary)]
 #[allow(dead_code)] // the schema of the bytes GET answers, streamed
 pub(crate) struct BlobData(Vec<u8>);
-
 
 #[utoipa::path(
     get,
@@ -173,7 +179,10 @@ pub(crate) async fn get_blob(
                 (header::CONTENT_TYPE, "application/octet-stream".to_string()),
                 (header::CONTENT_LENGTH, read.bytes.to_string()),
             ],
-            Body::from_stream(read.chunks.map(|piece| piece.map_err(std::io::Error::other))),
+            Body::from_stream(
+                read.chunks
+                    .map(|piece| piece.map_err(std::io::Error::other)),
+            ),
         )
             .into_response(),
         Ok(None) => {

@@ -73,35 +73,32 @@ impl Store {
         };
         let bytes = u64::try_from(bytes).map_err(|e| failed("read", e))?;
         let state = (self.clone(), version, 0_i64, 0_u64, key.to_string());
-        let chunks = futures::stream::unfold(
-            Some(state),
-            move |state| async move {
-                let (store, version, seq, read, key) = state?;
-                if read >= bytes {
-                    return None;
+        let chunks = futures::stream::unfold(Some(state), move |state| async move {
+            let (store, version, seq, read, key) = state?;
+            if read >= bytes {
+                return None;
+            }
+            let data: Option<Vec<u8>> = match sqlx::query_scalar(
+                "SELECT data FROM blob_chunks WHERE version = $1 AND seq = $2",
+            )
+            .bind(&version)
+            .bind(seq)
+            .fetch_optional(store.reader())
+            .await
+            {
+                Ok(data) => data,
+                Err(e) => return Some((Err(failed("read", e)), None)),
+            };
+            match data {
+                // An empty chunk would loop forever: only the size's last one is short.
+                Some(data) if !data.is_empty() => {
+                    let read = read + data.len() as u64;
+                    let next = (store, version, seq + 1, read, key);
+                    Some((Ok(bytes::Bytes::from(data)), Some(next)))
                 }
-                let data: Option<Vec<u8>> = match sqlx::query_scalar(
-                    "SELECT data FROM blob_chunks WHERE version = $1 AND seq = $2",
-                )
-                .bind(&version)
-                .bind(seq)
-                .fetch_optional(store.reader())
-                .await
-                {
-                    Ok(data) => data,
-                    Err(e) => return Some((Err(failed("read", e)), None)),
-                };
-                match data {
-                    // An empty chunk would loop forever: only the size's last one is short.
-                    Some(data) if !data.is_empty() => {
-                        let read = read + data.len() as u64;
-                        let next = (store, version, seq + 1, read, key);
-                        Some((Ok(bytes::Bytes::from(data)), Some(next)))
-                    }
-                    _ => Some((Err(replaced(&key)), None)),
-                }
-            },
-        );
+                _ => Some((Err(replaced(&key)), None)),
+            }
+        });
         Ok(Some(BlobRead {
             bytes,
             chunks: Box::pin(chunks),
@@ -145,7 +142,9 @@ impl Store {
         let version = new_version();
         let mut stored = self.blob_chunks_write(&version, bytes, chunks).await;
         if stored.is_ok() {
-            stored = self.blob_chunks_switch(at, key, size, &version, quota).await;
+            stored = self
+                .blob_chunks_switch(at, key, size, &version, quota)
+                .await;
         }
         if stored.is_err()
             && let Err(e) = self.blob_chunks_drop(&version).await
@@ -194,7 +193,9 @@ impl Store {
         bytes: u64,
         mut chunks: BlobChunks,
     ) -> Result<(), CapError> {
-        let first = usize::try_from(bytes).unwrap_or(CHUNK_BYTES).min(CHUNK_BYTES);
+        let first = usize::try_from(bytes)
+            .unwrap_or(CHUNK_BYTES)
+            .min(CHUNK_BYTES);
         let mut buffer = Vec::with_capacity(first);
         let mut seq = 0_i64;
         let mut total = 0_u64;
@@ -225,7 +226,12 @@ impl Store {
         Ok(())
     }
 
-    pub(super) async fn blob_chunk_insert(&self, version: &str, seq: i64, data: &[u8]) -> Result<(), CapError> {
+    pub(super) async fn blob_chunk_insert(
+        &self,
+        version: &str,
+        seq: i64,
+        data: &[u8],
+    ) -> Result<(), CapError> {
         let mut conn = self.writer().await.map_err(|e| failed("write", e))?;
         sqlx::query("INSERT INTO blob_chunks (version, seq, data) VALUES ($1, $2, $3)")
             .bind(version)
@@ -293,7 +299,11 @@ impl Store {
     }
 
     /// Deletes the object and its chunks together.
-    pub(super) async fn blob_chunks_delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError> {
+    pub(super) async fn blob_chunks_delete(
+        &self,
+        at: &BlobBucket,
+        key: &str,
+    ) -> Result<bool, CapError> {
         let mut conn = self.writer().await.map_err(|e| failed("delete", e))?;
         let mut tx = conn.begin().await.map_err(|e| failed("delete", e))?;
         let version: Option<String> = sqlx::query_scalar(

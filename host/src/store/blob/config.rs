@@ -256,7 +256,10 @@ mod tests {
             none.kind(Some(Backend::Postgres)),
             Some(BlobBackendKind::Store)
         );
-        assert_eq!(none.kind(Some(Backend::Sqlite)), Some(BlobBackendKind::Files));
+        assert_eq!(
+            none.kind(Some(Backend::Sqlite)),
+            Some(BlobBackendKind::Files)
+        );
         let files = BlobsConfig {
             backend: Some(BlobBackendKind::Files),
             ..BlobsConfig::default()

@@ -196,7 +196,13 @@ impl Store {
 impl TenantBlobs {
     /// Writes bytes kept outside the store after reserving their size, and gives the
     /// size back if the write fails: the object kept what it had, so does its size.
-    async fn reserved<F>(&self, at: &BlobBucket, key: &str, bytes: u64, write: F) -> Result<(), CapError>
+    async fn reserved<F>(
+        &self,
+        at: &BlobBucket,
+        key: &str,
+        bytes: u64,
+        write: F,
+    ) -> Result<(), CapError>
     where
         F: std::future::Future<Output = Result<(), CapError>>,
     {

@@ -65,7 +65,11 @@ impl S3Blobs {
         CapError::Failed(format!("blob store ({}): {what}: {e}", self.described))
     }
 
-    pub(super) async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError> {
+    pub(super) async fn get(
+        &self,
+        at: &BlobBucket,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, CapError> {
         match self.store.get(&self.path(at, key)).await {
             Ok(found) => Ok(Some(
                 found
@@ -79,13 +83,19 @@ impl S3Blobs {
         }
     }
 
-    pub(super) async fn open(&self, at: &BlobBucket, key: &str) -> Result<Option<BlobRead>, CapError> {
+    pub(super) async fn open(
+        &self,
+        at: &BlobBucket,
+        key: &str,
+    ) -> Result<Option<BlobRead>, CapError> {
         match self.store.get(&self.path(at, key)).await {
             Ok(found) => {
                 let bytes = found.meta.size;
                 let described = self.described.clone();
                 let chunks = found.into_stream().map(move |piece| {
-                    piece.map_err(|e| CapError::Failed(format!("blob store ({described}): read: {e}")))
+                    piece.map_err(|e| {
+                        CapError::Failed(format!("blob store ({described}): read: {e}"))
+                    })
                 });
                 Ok(Some(BlobRead {
                     bytes,
@@ -153,10 +163,7 @@ impl S3Blobs {
                 Ok(())
             }
             (Ok(()), Some(upload)) => {
-                upload
-                    .finish()
-                    .await
-                    .map_err(|e| self.failed("write", e))?;
+                upload.finish().await.map_err(|e| self.failed("write", e))?;
                 Ok(())
             }
             (Err(e), Some(upload)) => {

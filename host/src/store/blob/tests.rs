@@ -49,7 +49,12 @@ async fn s3_server() -> S3Server {
         .port();
     let child = tokio::process::Command::new(&bin)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", "orquesta-key", "--secret-key", "orquesta-secret"])
+        .args([
+            "--access-key",
+            "orquesta-key",
+            "--secret-key",
+            "orquesta-secret",
+        ])
         .arg(root.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -57,7 +62,10 @@ async fn s3_server() -> S3Server {
         .spawn()
         .unwrap_or_else(|e| panic!("{S3_SERVER_VAR}={bin} cannot be started: {e}"));
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return S3Server {
                 _child: child,
                 root,
@@ -88,7 +96,9 @@ impl Fixture {
                 None,
             ),
             On::StoreSqlite => (
-                Store::open_sqlite(&dir.path().join("store.db")).await.unwrap(),
+                Store::open_sqlite(&dir.path().join("store.db"))
+                    .await
+                    .unwrap(),
                 BlobBackend::Store,
                 None,
             ),
@@ -222,7 +232,11 @@ async fn put_get_overwrite_delete_and_missing_objects(on: On) {
     );
     if on != On::S3 {
         // s3s-fs answers 500 for a key that is a folder of its (S3 answers 404).
-        assert_eq!(blobs.get(&at, "raw").await.unwrap(), None, "a prefix is not an object");
+        assert_eq!(
+            blobs.get(&at, "raw").await.unwrap(),
+            None,
+            "a prefix is not an object"
+        );
     }
     blobs.put(&at, "empty", b"").await.unwrap();
     assert_eq!(blobs.get(&at, "empty").await.unwrap(), Some(Vec::new()));
@@ -254,8 +268,19 @@ async fn listing_pages_by_prefix_in_key_order(on: On) {
         .unwrap();
     assert_eq!(rest.keys, ["p/sub/4"]);
     assert_eq!(rest.cursor, None);
-    assert_eq!(blobs.list(&at, "p ", None, 10).await.unwrap().keys, ["p ü/5"]);
-    assert_eq!(blobs.list(&at, "nothing", None, 10).await.unwrap().keys.len(), 0);
+    assert_eq!(
+        blobs.list(&at, "p ", None, 10).await.unwrap().keys,
+        ["p ü/5"]
+    );
+    assert_eq!(
+        blobs
+            .list(&at, "nothing", None, 10)
+            .await
+            .unwrap()
+            .keys
+            .len(),
+        0
+    );
     let all = blobs.list(&at, "", None, 100).await.unwrap();
     assert_eq!(all.keys.len(), 7);
     assert_eq!(all.cursor, None);
@@ -290,7 +315,10 @@ async fn large_objects_stream_in_and_out_whole(on: On) {
     assert!(blobs.get(&at, "big").await.unwrap() == Some(data.clone()));
     // Overwritten by a smaller one: its old chunks go.
     blobs.put(&at, "big", b"small").await.unwrap();
-    assert_eq!(blobs.get(&at, "big").await.unwrap(), Some(b"small".to_vec()));
+    assert_eq!(
+        blobs.get(&at, "big").await.unwrap(),
+        Some(b"small".to_vec())
+    );
     assert_eq!(f.stray_chunks().await.unwrap_or(0), 0);
 }
 
@@ -309,25 +337,35 @@ async fn a_write_that_fails_midway_leaves_the_old_object(on: On) {
         .put_stream(&at, "k", new.len() as u64 + 1, pieces(&new, 65_536))
         .await;
     assert!(matches!(short, Err(CapError::Invalid(_))), "{short:?}");
-    let long = blobs
-        .put_stream(&at, "k", 10, pieces(&new, 65_536))
-        .await;
+    let long = blobs.put_stream(&at, "k", 10, pieces(&new, 65_536)).await;
     assert!(matches!(long, Err(CapError::Invalid(_))), "{long:?}");
     let broken: BlobChunks = Box::pin(
-        futures::stream::iter(new.chunks(chunks::CHUNK_BYTES).take(2).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>())
-            .chain(futures::stream::once(async {
-                Err(CapError::Invalid("the client went away".into()))
-            })),
+        futures::stream::iter(
+            new.chunks(chunks::CHUNK_BYTES)
+                .take(2)
+                .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>(),
+        )
+        .chain(futures::stream::once(async {
+            Err(CapError::Invalid("the client went away".into()))
+        })),
     );
     let broke = blobs.put_stream(&at, "k", new.len() as u64, broken).await;
     assert!(broke.is_err());
-    assert!(blobs.get(&at, "k").await.unwrap() == Some(old), "the old object stays");
+    assert!(
+        blobs.get(&at, "k").await.unwrap() == Some(old),
+        "the old object stays"
+    );
     assert_eq!(
         f.store.storage_usage(&at.tenant, Kind::Blob).await.unwrap(),
         usage,
         "and so does its size"
     );
-    assert_eq!(f.stray_chunks().await.unwrap_or(0), 0, "no chunks left behind");
+    assert_eq!(
+        f.stray_chunks().await.unwrap_or(0),
+        0,
+        "no chunks left behind"
+    );
     // A new key that failed leaves nothing.
     let none = blobs.put_stream(&at, "new", 100, pieces(b"short", 2)).await;
     assert!(none.is_err());
@@ -352,21 +390,45 @@ async fn the_quota_counts_puts_overwrites_refusals_and_deletes(on: On) {
     // A smaller overwrite frees room.
     blobs.put(&at, "a", &[1; 300]).await.unwrap();
     blobs.put(&at, "b", &[1; 600]).await.unwrap();
-    assert_eq!(used().await, Usage { items: 2, bytes: 900 });
+    assert_eq!(
+        used().await,
+        Usage {
+            items: 2,
+            bytes: 900
+        }
+    );
     if on == On::Files {
         // A write the filesystem refuses (a key that is a prefix of another) counts nothing.
         blobs.put(&at, "c/d", &[1; 10]).await.unwrap();
-        assert!(matches!(blobs.put(&at, "c", &[1; 20]).await, Err(CapError::Conflict(_))));
+        assert!(matches!(
+            blobs.put(&at, "c", &[1; 20]).await,
+            Err(CapError::Conflict(_))
+        ));
         assert!(blobs.delete(&at, "c/d").await.unwrap());
     }
     assert!(blobs.delete(&at, "b").await.unwrap());
     assert!(!blobs.delete(&at, "b").await.unwrap());
-    assert_eq!(used().await, Usage { items: 1, bytes: 300 });
+    assert_eq!(
+        used().await,
+        Usage {
+            items: 1,
+            bytes: 300
+        }
+    );
     blobs.put(&at, "e", &[1; 700]).await.unwrap();
     assert!(blobs.put(&at, "f", &[1; 1]).await.is_err(), "full");
     // The host's own writes (`orquesta blob-put`) pass, and are counted.
-    f.blobs(Quota::UNLIMITED).put(&at, "f", &[1; 10]).await.unwrap();
-    assert_eq!(used().await, Usage { items: 3, bytes: 1010 });
+    f.blobs(Quota::UNLIMITED)
+        .put(&at, "f", &[1; 10])
+        .await
+        .unwrap();
+    assert_eq!(
+        used().await,
+        Usage {
+            items: 3,
+            bytes: 1010
+        }
+    );
 }
 
 blob_test!(concurrent_overwrites_leave_one_whole_object_counted_once);
@@ -381,7 +443,9 @@ async fn concurrent_overwrites_leave_one_whole_object_counted_once(on: On) {
             let (blobs, at) = (blobs.clone(), at.clone());
             tokio::spawn(async move {
                 let data = vec![i; chunks::CHUNK_BYTES + 1000 * usize::from(i)];
-                blobs.put_stream(&at, "k", data.len() as u64, pieces(&data, 100_000)).await
+                blobs
+                    .put_stream(&at, "k", data.len() as u64, pieces(&data, 100_000))
+                    .await
             })
         })
         .collect();
@@ -390,7 +454,11 @@ async fn concurrent_overwrites_leave_one_whole_object_counted_once(on: On) {
     }
     let got = blobs.get(&at, "k").await.unwrap().unwrap();
     let i = got[0];
-    assert_eq!(got.len(), chunks::CHUNK_BYTES + 1000 * usize::from(i), "one writer's size");
+    assert_eq!(
+        got.len(),
+        chunks::CHUNK_BYTES + 1000 * usize::from(i),
+        "one writer's size"
+    );
     assert!(got.iter().all(|b| *b == i), "one writer's bytes, whole");
     let usage = f.store.storage_usage(&at.tenant, Kind::Blob).await.unwrap();
     assert_eq!(usage.items, 1);
@@ -399,7 +467,11 @@ async fn concurrent_overwrites_leave_one_whole_object_counted_once(on: On) {
         // last reservation need not be the last write).
         assert_eq!(usage.bytes, got.len() as i64);
     }
-    assert_eq!(f.stray_chunks().await.unwrap_or(0), 0, "replaced versions deleted");
+    assert_eq!(
+        f.stray_chunks().await.unwrap_or(0),
+        0,
+        "replaced versions deleted"
+    );
 }
 
 blob_test!(hostile_keys_stay_in_their_tenant_and_bucket);
@@ -446,7 +518,10 @@ async fn hostile_keys_stay_in_their_tenant_and_bucket(on: On) {
     listed.sort();
     expected.sort();
     assert_eq!(listed, expected);
-    assert_eq!(blobs.list(&other, "", None, 100).await.unwrap().keys.len(), 0);
+    assert_eq!(
+        blobs.list(&other, "", None, 100).await.unwrap().keys.len(),
+        0
+    );
     // Keys with empty segments (absolute, trailing, doubled) never reach a backend.
     for bad in ["", "/etc/passwd", "trail/", "a//b", "/", "nul\0byte"] {
         assert!(check_key(bad).is_err(), "{bad:?}");
@@ -501,8 +576,15 @@ async fn abandoned_chunks_are_swept_and_live_ones_kept() {
         f.store.blob_chunk_insert(version, 0, b"x").await.unwrap();
     }
     assert_eq!(f.store.blob_sweep_abandoned().await.unwrap(), 1);
-    assert_eq!(f.stray_chunks().await, Some(1), "the write in progress stays");
-    assert_eq!(blobs.get(&at, "live").await.unwrap(), Some(b"kept".to_vec()));
+    assert_eq!(
+        f.stray_chunks().await,
+        Some(1),
+        "the write in progress stays"
+    );
+    assert_eq!(
+        blobs.get(&at, "live").await.unwrap(),
+        Some(b"kept".to_vec())
+    );
 }
 
 use super::super::now_ms;

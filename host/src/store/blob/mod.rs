@@ -7,8 +7,6 @@ mod chunks;
 mod config;
 mod files;
 mod s3;
-#[cfg(test)]
-mod tests;
 
 pub use config::{BlobBackendKind, BlobsConfig, BlobsConfigError};
 pub use files::FsBlobs;
@@ -324,3 +322,6 @@ impl Blobs for TenantBlobs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 //! medians, percentiles and ratios as rows of one table. `--smoke` runs every benchmark
 //! with tiny sizes, to show it works (the test suite does that), not to measure.
 
+pub mod blobs;
 pub mod flows;
 pub mod http;
 pub mod instantiate;

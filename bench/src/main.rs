@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use orquesta_bench::{
-    Options, Row, flows, http, instantiate, neighbour, queues, report, scale, soak, workflows,
+    Options, Row, blobs, flows, http, instantiate, neighbour, queues, report, scale, soak,
+    workflows,
 };
 
 #[derive(Parser)]
@@ -40,6 +41,8 @@ enum Command {
     /// A tenant's latency while another spins its whole concurrency.
     Neighbour,
     Queues,
+    /// Blob put and get through the admin API, per backend.
+    Blobs,
     Workflows,
     Scale,
     Flows,
@@ -67,6 +70,7 @@ async fn main() -> ExitCode {
                     "http",
                     "neighbour",
                     "queues",
+                    "blobs",
                     "workflows",
                     "scale",
                     "flows",
@@ -79,6 +83,7 @@ async fn main() -> ExitCode {
         Command::Http => benches(&opts, &["http"]).await,
         Command::Neighbour => benches(&opts, &["neighbour"]).await,
         Command::Queues => benches(&opts, &["queues"]).await,
+        Command::Blobs => benches(&opts, &["blobs"]).await,
         Command::Workflows => benches(&opts, &["workflows"]).await,
         Command::Scale => benches(&opts, &["scale"]).await,
         Command::Flows => benches(&opts, &["flows"]).await,
@@ -103,6 +108,7 @@ async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
             "http" => http::run(opts).await?,
             "neighbour" => neighbour::run(opts).await?,
             "queues" => queues::run(opts).await?,
+            "blobs" => blobs::run(opts).await?,
             "workflows" => workflows::run(opts).await?,
             "scale" => scale::run(opts).await?,
             "soak" => soak::run(opts).await?,

@@ -2,7 +2,8 @@
 //! sizes and reports a real, positive figure for each row. Nothing is timed here.
 
 use orquesta_bench::{
-    Options, flows, http, instantiate, neighbour, queues, report::Row, scale, soak, workflows,
+    Options, blobs, flows, http, instantiate, neighbour, queues, report::Row, scale, soak,
+    workflows,
 };
 
 fn options(postgres: Option<String>) -> Options {
@@ -36,16 +37,17 @@ async fn every_benchmark_runs_in_smoke_mode() {
     rows.extend(http::run(&opts).await.expect("http"));
     rows.extend(neighbour::run(&opts).await.expect("neighbour"));
     rows.extend(queues::run(&opts).await.expect("queues"));
+    rows.extend(blobs::run(&opts).await.expect("blobs"));
     rows.extend(workflows::run(&opts).await.expect("workflows"));
     rows.extend(scale::run(&opts).await.expect("scale"));
     rows.extend(flows::run(&opts).await.expect("flows"));
     rows.extend(soak::run(&opts).await.expect("soak"));
     let benches: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.bench).collect();
-    assert_eq!(benches.len(), 8, "{benches:?}");
+    assert_eq!(benches.len(), 9, "{benches:?}");
     assert_measured(&rows);
 }
 
-/// The benchmarks that also run on PostgreSQL: queues on one and two hosts, workflows.
+/// The benchmarks that also run on PostgreSQL: queues on one and two hosts, blobs, workflows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn the_postgres_benchmarks_run_in_smoke_mode() {
@@ -59,12 +61,13 @@ async fn the_postgres_benchmarks_run_in_smoke_mode() {
     let opts = options(Some(url));
     let mut rows = Vec::new();
     rows.extend(queues::run(&opts).await.expect("queues"));
+    rows.extend(blobs::run(&opts).await.expect("blobs"));
     rows.extend(workflows::run(&opts).await.expect("workflows"));
     let on_postgres: Vec<&str> = rows
         .iter()
         .filter(|r| r.what.contains("PostgreSQL"))
         .map(|r| r.what.as_str())
         .collect();
-    assert_eq!(on_postgres.len(), 3, "{on_postgres:?}");
+    assert_eq!(on_postgres.len(), 5, "{on_postgres:?}");
     assert_measured(&rows);
 }

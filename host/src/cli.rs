@@ -14,7 +14,7 @@ use orquesta::capabilities::{Backends, Capabilities, Grants, HostResources, Tena
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
 use orquesta::server::HostConfig;
-use orquesta::store::{FsBlobs, Store};
+use orquesta::store::{BlobBackend, FsBlobs, Store};
 use orquesta::tenants::TenantConfig;
 use orquesta::testing::TestPlugin;
 use orquesta::testing::fixtures::FixtureFile;
@@ -127,9 +127,13 @@ enum Command {
         key: String,
         /// The file to store.
         file: PathBuf,
-        /// The host config whose data directory holds the blobs (default: `.orquesta`).
+        /// The host config whose store and `[blobs]` say where blobs live (default:
+        /// files under `.orquesta`).
         #[arg(long, env = "ORQUESTA_CONFIG")]
         config: Option<PathBuf>,
+        /// Overrides the config's store URL, as `serve --store` does.
+        #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
+        store: Option<String>,
         /// Leave an object that exists already as it is.
         #[arg(long)]
         if_absent: bool,
@@ -244,8 +248,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             key,
             file,
             config,
+            store,
             if_absent,
-        } => blob_put(&tenant, &bucket, &key, &file, config.as_deref(), if_absent).await,
+        } => {
+            let to = BlobTarget {
+                tenant: &tenant,
+                bucket: &bucket,
+                key: &key,
+            };
+            blob_put(to, &file, config.as_deref(), store, if_absent).await
+        }
         Command::Deliveries {
             tenant,
             state,
@@ -363,7 +375,7 @@ async fn prepare_invocation(
     let backends = Backends::for_tenant(
         &HostResources {
             store: &store,
-            blobs: &FsBlobs::new(data_dir.join("blobs")),
+            blobs: &BlobBackend::Files(FsBlobs::new(data_dir.join("blobs"))),
             http: &SharedHttpClient::new(OutboundConfig::default())?,
             data_dir,
         },
@@ -545,15 +557,26 @@ async fn shutdown_signal() {
     }
 }
 
+/// Where `blob-put` stores.
+struct BlobTarget<'a> {
+    tenant: &'a str,
+    bucket: &'a str,
+    key: &'a str,
+}
+
 async fn blob_put(
-    tenant: &str,
-    bucket: &str,
-    key: &str,
+    to: BlobTarget<'_>,
     file: &Path,
     config: Option<&Path>,
+    store: Option<String>,
     if_absent: bool,
 ) -> ExitCode {
     use orquesta::capabilities::blob::{BlobBucket, Blobs as _, check_object};
+    let BlobTarget {
+        tenant,
+        bucket,
+        key,
+    } = to;
     let host = match config {
         Some(path) => match HostConfig::load(path) {
             Ok(c) => c,
@@ -576,7 +599,25 @@ async fn blob_put(
     if let Err(e) = checked {
         return refuse(e, EXIT_BAD_INPUT);
     }
-    let blobs = FsBlobs::new(host.data_dir.join("blobs"));
+    // Where the service keeps them: its store, its `[blobs]` backend, sizes counted
+    // (the operator's own writes, under no quota).
+    let opened = match store.or(host.store.clone()) {
+        Some(url) => Store::open(&url).await,
+        None => Store::open_sqlite(&host.data_dir.join("orquesta.db")).await,
+    };
+    let store = match opened {
+        Ok(s) => s,
+        Err(e) => return refuse(e, EXIT_FAILED),
+    };
+    let backend = match host.blobs.open(&store, &host.data_dir) {
+        Ok(b) => b,
+        Err(e) => return refuse(e, EXIT_BAD_INPUT),
+    };
+    let blobs = orquesta::store::TenantBlobs {
+        backend,
+        store,
+        quota: orquesta::store::usage::Quota::UNLIMITED,
+    };
     let at = BlobBucket {
         tenant: tenant.to_string(),
         bucket: bucket.to_string(),

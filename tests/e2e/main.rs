@@ -3,6 +3,7 @@
 
 mod appointments;
 mod bad_input;
+mod blobs;
 mod callbacks;
 mod cli;
 mod containment;

@@ -18,6 +18,8 @@ pub enum HostConfigError {
     Zero,
     #[error("admin_token: {0}")]
     AdminToken(SecretError),
+    #[error("{0}")]
+    Blobs(crate::store::BlobsConfigError),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +51,9 @@ pub struct HostConfig {
     /// ids past their window, in every queue. Expired messages are never delivered,
     /// listed or counted meanwhile; this only frees their space.
     pub queue_sweep_ms: u64,
+    /// Where blob bytes live (`[blobs]`): by default files in `data_dir` on SQLite and
+    /// chunks in the store on PostgreSQL, so hosts sharing a database share blobs.
+    pub blobs: crate::store::BlobsConfig,
 }
 
 impl Default for HostConfig {
@@ -65,6 +70,7 @@ impl Default for HostConfig {
             shutdown_grace_ms: 30_000,
             instance_slots: 256,
             queue_sweep_ms: 60_000,
+            blobs: crate::store::BlobsConfig::default(),
         }
     }
 }
@@ -102,6 +108,11 @@ impl HostConfig {
                 .validate()
                 .map_err(|e| ConfigError::new(path, HostConfigError::AdminToken(e)))?;
         }
+        config.blobs.resolve_paths(base);
+        config
+            .blobs
+            .validate()
+            .map_err(|e| ConfigError::new(path, HostConfigError::Blobs(e)))?;
         Ok(config)
     }
 }

@@ -10,7 +10,7 @@ use crate::capabilities::{BackendError, Backends, HostResources, TenantResources
 use crate::engine::limits::Limits;
 use crate::engine::log_gate::LogGate;
 use crate::store::usage::Quota;
-use crate::store::{FsBlobs, Store, TenantBlobs};
+use crate::store::{BlobBackend, Store, TenantBlobs};
 use crate::tenants::TenantConfig;
 use crate::triggers::fanout::{LOG_TARGETS, TenantFanout};
 use crate::workflow::Executor;
@@ -20,7 +20,8 @@ use crate::workflow::Executor;
 pub struct Services {
     pub store: Store,
     pub http: SharedHttpClient,
-    pub blobs: FsBlobs,
+    /// Where blob bytes live (`[blobs]` in the host config).
+    pub blobs: BlobBackend,
     /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
     pub data_dir: PathBuf,
     /// Wakes this host's queue consumers when a message is sent here.
@@ -56,7 +57,7 @@ impl Services {
     /// A tenant's blobs under its quota, as plugins and the admin API write them.
     pub fn tenant_blobs(&self, limits: &Limits) -> TenantBlobs {
         TenantBlobs {
-            files: self.blobs.clone(),
+            backend: self.blobs.clone(),
             store: self.store.clone(),
             quota: Quota::blob(limits),
         }

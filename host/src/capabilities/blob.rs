@@ -35,6 +35,16 @@ pub struct ObjectInfo {
     pub modified_ms: i64,
 }
 
+/// An object's bytes as they arrive, a piece at a time: what the admin API streams in
+/// and out, so a backend that can (the store's chunks, S3) never holds a whole object.
+pub type BlobChunks = futures::stream::BoxStream<'static, Result<bytes::Bytes, CapError>>;
+
+/// An object opened for reading: its size, then its bytes.
+pub struct BlobRead {
+    pub bytes: u64,
+    pub chunks: BlobChunks,
+}
+
 #[async_trait]
 pub trait Blobs: Send + Sync {
     async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError>;
@@ -47,6 +57,28 @@ pub trait Blobs: Send + Sync {
         }))
     }
     async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError>;
+    /// The object as a stream. By default read whole, for backends that hold it so.
+    async fn open(&self, at: &BlobBucket, key: &str) -> Result<Option<BlobRead>, CapError> {
+        Ok(self.get(at, key).await?.map(|data| BlobRead {
+            bytes: data.len() as u64,
+            chunks: Box::pin(futures::stream::once(async move {
+                Ok(bytes::Bytes::from(data))
+            })),
+        }))
+    }
+    /// Stores exactly `bytes` bytes from `chunks` as `key`; a stream that ends early,
+    /// runs long or fails leaves the key as it was. By default gathered whole (at most
+    /// the announced size), for backends that write whole objects.
+    async fn put_stream(
+        &self,
+        at: &BlobBucket,
+        key: &str,
+        bytes: u64,
+        chunks: BlobChunks,
+    ) -> Result<(), CapError> {
+        let data = gather(bytes, chunks).await?;
+        self.put(at, key, &data).await
+    }
     async fn delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError>;
     /// Keys starting with `prefix`, in order, after `cursor`, at most `limit`.
     async fn list(
@@ -56,6 +88,38 @@ pub trait Blobs: Send + Sync {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<ObjectPage, CapError>;
+}
+
+/// The whole of a stream that announced `bytes` bytes, refused if it ends early or runs
+/// long.
+pub async fn gather(bytes: u64, mut chunks: BlobChunks) -> Result<Vec<u8>, CapError> {
+    use futures::StreamExt as _;
+    let mut data = Vec::with_capacity(usize::try_from(bytes).unwrap_or(0).min(BLOB_OBJECT_BYTES));
+    while let Some(piece) = chunks.next().await {
+        let piece = piece?;
+        data.extend_from_slice(&piece);
+        if data.len() as u64 > bytes {
+            return Err(too_long(bytes));
+        }
+    }
+    if (data.len() as u64) < bytes {
+        return Err(too_short(data.len() as u64, bytes));
+    }
+    Ok(data)
+}
+
+/// A stream past the size it announced.
+pub fn too_long(bytes: u64) -> CapError {
+    CapError::Invalid(format!(
+        "the object is longer than the {bytes} bytes announced; nothing was stored"
+    ))
+}
+
+/// A stream that ended before the size it announced.
+pub fn too_short(got: u64, bytes: u64) -> CapError {
+    CapError::Invalid(format!(
+        "the object ended after {got} of the {bytes} bytes announced; nothing was stored"
+    ))
 }
 
 /// A key and size a put may write.
@@ -75,6 +139,13 @@ pub fn check_key(key: &str) -> Result<(), CapError> {
         return Err(CapError::Invalid(format!(
             "blob keys are 1-{BLOB_KEY_BYTES} bytes, got {}",
             key.len()
+        )));
+    }
+    // PostgreSQL's text cannot hold NUL, and S3 advises against control bytes: refused
+    // on every backend alike, so a key that works on one works on all.
+    if key.contains('\0') {
+        return Err(CapError::Invalid(format!(
+            "blob key {key:?} contains a NUL byte"
         )));
     }
     if key.split('/').any(str::is_empty) {
@@ -169,7 +240,7 @@ pub fn backend(
     tenant: &super::TenantResources,
 ) -> std::sync::Arc<dyn Blobs> {
     std::sync::Arc::new(crate::store::TenantBlobs {
-        files: host.blobs.clone(),
+        backend: host.blobs.clone(),
         store: host.store.clone(),
         quota: crate::store::usage::Quota::blob(tenant.limits),
     })

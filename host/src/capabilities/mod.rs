@@ -26,7 +26,7 @@ use thiserror::Error;
 use crate::bindings::types::HostError;
 use crate::engine::limits::Limits;
 use crate::engine::limits::capability::NAME_BYTES;
-use crate::store::{FsBlobs, Store};
+use crate::store::{BlobBackend, Store};
 pub use unavailable::Unavailable;
 
 /// A capability call's failure, as a backend reports it.
@@ -229,7 +229,7 @@ pub struct Backends {
 /// through [`Backends::for_tenant`].
 pub struct HostResources<'a> {
     pub store: &'a Store,
-    pub blobs: &'a FsBlobs,
+    pub blobs: &'a BlobBackend,
     pub http: &'a outbound::SharedHttpClient,
     /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
     pub data_dir: &'a Path,

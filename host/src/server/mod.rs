@@ -26,7 +26,7 @@ use crate::web::problem::{self, Problem};
 
 use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::engine::{Engine, EngineConfig, EngineLimits};
-use crate::store::{FsBlobs, Store};
+use crate::store::Store;
 
 /// A started server.
 pub struct RunningServer {
@@ -89,7 +89,11 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         Some(url) => Store::open(url).await?,
         None => Store::open_sqlite(&config.data_dir.join("orquesta.db")).await?,
     };
-    tracing::info!(backend = ?store.backend(), "store open");
+    let blobs = config
+        .blobs
+        .open(&store, &config.data_dir)
+        .context("blobs")?;
+    tracing::info!(backend = ?store.backend(), ?blobs, "store open");
     let admin_token_hash = match &config.admin_token {
         Some(r) => Some(crate::triggers::http::auth::sha256_hex(
             r.resolve()
@@ -114,7 +118,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         services: Services {
             store,
             http: SharedHttpClient::new(OutboundConfig::default())?,
-            blobs: FsBlobs::new(config.data_dir.join("blobs")),
+            blobs,
             data_dir: config.data_dir.clone(),
             wake: Arc::new(tokio::sync::Notify::new()),
             deliveries: Arc::new(tokio::sync::Notify::new()),

@@ -10,7 +10,9 @@ pub mod task_tokens;
 pub mod usage;
 pub mod workflow;
 
-pub use blob::{FsBlobs, TenantBlobs};
+pub use blob::{
+    BlobBackend, BlobBackendKind, BlobsConfig, BlobsConfigError, FsBlobs, S3Blobs, TenantBlobs,
+};
 pub use kv::TenantKv;
 
 use std::ops::{Deref, DerefMut};

@@ -39,7 +39,7 @@ use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WasiContexts,
 };
 use crate::event::{EventJson, response_to_json};
-use crate::store::{FsBlobs, Store};
+use crate::store::{BlobBackend, FsBlobs, Store};
 use crate::tenants::DatabaseConfig;
 pub use mocks::{MockHttp, MockResponse, Outbox, RecordedRequest};
 
@@ -105,7 +105,7 @@ impl TestPlugin {
             wasi: Arc::default(),
             limits: Limits::default(),
             store: Store::in_memory().await?,
-            blobs: FsBlobs::new(blob_dir.path().to_path_buf()),
+            blobs: BlobBackend::Files(FsBlobs::new(blob_dir.path().to_path_buf())),
             blob_dir,
             // Never used for a request: `http` answers them. It is what the service's
             // backends are built from.
@@ -156,7 +156,7 @@ pub struct Sandbox {
     store: Store,
     /// Blobs live in a private directory, removed with the sandbox.
     blob_dir: Arc<tempfile::TempDir>,
-    blobs: FsBlobs,
+    blobs: BlobBackend,
     http_client: SharedHttpClient,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,

@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
-use crate::web::body::AdminBody;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::capabilities::CapError;
 use crate::capabilities::blob::{BlobBucket, Blobs as _, check_key, check_object};
+use crate::engine::limits::capability::BLOB_OBJECT_BYTES;
+use crate::web::body::{ADMIN_BODY_TIMEOUT, AdminBody, read_within};
 use crate::web::problem::{Problem, ProblemDocument};
 
 fn bucket_of(app: &App, tenant: &str, bucket: &str) -> Result<BlobBucket, Problem> {
@@ -37,7 +41,7 @@ pub(crate) struct Stored {
     #[schema(example = "clients/acme.json")]
     key: String,
     #[schema(example = 2048)]
-    bytes: usize,
+    bytes: u64,
 }
 
 #[utoipa::path(
@@ -64,33 +68,65 @@ pub(crate) struct Stored {
 pub(crate) async fn put_blob(
     State(app): State<Arc<App>>,
     Path((tenant, bucket, key)): Path<(String, String, String)>,
-    AdminBody(body): AdminBody,
+    request: Request,
 ) -> Response {
     let at = match bucket_of(&app, &tenant, &bucket) {
         Ok(at) => at,
         Err(p) => return p.into_response(),
     };
-    if let Err(e) = check_object(&key, body.len()) {
-        return Problem::from_capability(e).into_response();
-    }
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     // Counted against the tenant's blob quota, as a plugin's writes are.
     let limits = app
         .tenants
         .get(&tenant)
         .map(|t| t.config.limits.clone())
         .unwrap_or_default();
-    match app
-        .services
-        .tenant_blobs(&limits)
-        .put(&at, &key, &body)
-        .await
-    {
-        Ok(()) => Json(Stored {
-            bucket,
-            key,
-            bytes: body.len(),
-        })
-        .into_response(),
+    let blobs = app.services.tenant_blobs(&limits);
+    let stored =
+        match declared {
+            // Announced: streamed to the backend as it arrives, checked against the size.
+            Some(bytes) => {
+                if let Err(e) = check_object(&key, usize::try_from(bytes).unwrap_or(usize::MAX)) {
+                    return Problem::from_capability(e).into_response();
+                }
+                let deadline = tokio::time::sleep(ADMIN_BODY_TIMEOUT);
+                // A client that stops sending ends the stream at the deadline: the write
+                // sees it short and leaves the old object.
+                let chunks = body.into_data_stream().take_until(deadline).map(|piece| {
+                    piece.map_err(|e| {
+                        CapError::Invalid(format!("the request body could not be read: {e}"))
+                    })
+                });
+                blobs
+                    .put_stream(&at, &key, bytes, Box::pin(chunks))
+                    .await
+                    .map(|()| bytes)
+            }
+            // Chunked: read whole, within the largest object.
+            None => {
+                let data =
+                    match read_within(&parts.headers, body, BLOB_OBJECT_BYTES, ADMIN_BODY_TIMEOUT)
+                        .await
+                    {
+                        Ok(d) => d,
+                        Err(p) => return p.into_response(),
+                    };
+                if let Err(e) = check_object(&key, data.len()) {
+                    return Problem::from_capability(e).into_response();
+                }
+                blobs
+                    .put(&at, &key, &data)
+                    .await
+                    .map(|()| data.len() as u64)
+            }
+        };
+    match stored {
+        Ok(bytes) => Json(Stored { bucket, key, bytes }).into_response(),
         Err(e) => Problem::from_capability(e).into_response(),
     }
 }
@@ -98,13 +134,8 @@ pub(crate) async fn put_blob(
 /// A blob's bytes, as stored.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // the schema of the bytes GET answers, streamed
 pub(crate) struct BlobData(Vec<u8>);
-
-impl IntoResponse for BlobData {
-    fn into_response(self) -> Response {
-        ([(header::CONTENT_TYPE, "application/octet-stream")], self.0).into_response()
-    }
-}
 
 #[utoipa::path(
     get,
@@ -134,8 +165,26 @@ pub(crate) async fn get_blob(
     if let Err(e) = check_key(&key) {
         return Problem::from_capability(e).into_response();
     }
-    match app.services.blobs.get(&at, &key).await {
-        Ok(Some(data)) => BlobData(data).into_response(),
+    let limits = app
+        .tenants
+        .get(&tenant)
+        .map(|t| t.config.limits.clone())
+        .unwrap_or_default();
+    // Streamed from the backend a chunk at a time, its length announced: a read that
+    // fails midway (the object replaced under a chunked read) cuts the response short
+    // of it, so the client cannot take part of an object for the whole.
+    match app.services.tenant_blobs(&limits).open(&at, &key).await {
+        Ok(Some(read)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (header::CONTENT_LENGTH, read.bytes.to_string()),
+            ],
+            Body::from_stream(
+                read.chunks
+                    .map(|piece| piece.map_err(std::io::Error::other)),
+            ),
+        )
+            .into_response(),
         Ok(None) => {
             Problem::not_found(format!("no blob `{key}` in bucket `{bucket}`")).into_response()
         }

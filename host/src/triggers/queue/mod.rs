@@ -86,6 +86,14 @@ async fn sweep(app: Arc<App>, mut stop: watch::Receiver<bool>) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot drop expired queue messages"),
         }
+        // The same sweep frees the chunks of blob writes that died with their host.
+        if matches!(app.services.blobs, crate::store::BlobBackend::Store) {
+            match app.services.store.blob_sweep_abandoned().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(chunks = n, "dropped abandoned blob chunks"),
+                Err(e) => tracing::warn!(error = %e, "cannot drop abandoned blob chunks"),
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {}

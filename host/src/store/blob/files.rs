@@ -1,4 +1,4 @@
-//! Blobs on the filesystem: `ROOT/<tenant>/<bucket>/<key segments>`, each segment
+//! Blobs on the filesystem (`[blobs] backend = "files"`, the default on SQLite): `ROOT/<tenant>/<bucket>/<key segments>`, each segment
 //! percent-encoded so no key can name a path outside its bucket. Writes go to a
 //! temporary file first and are renamed into place, so readers never see half an object.
 //! Listing walks the bucket: fine for the embedded default; an object store suits more.
@@ -8,10 +8,6 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use sqlx::Connection as _;
-
-use super::Store;
-use super::usage::{self, Kind, Quota, Usage};
 use crate::bindings::blob::ObjectPage;
 use crate::capabilities::CapError;
 use crate::capabilities::blob::{BlobBucket, Blobs, ObjectInfo};
@@ -240,151 +236,9 @@ impl Blobs for FsBlobs {
     }
 }
 
-/// A tenant's blobs as the service serves them: files in [`FsBlobs`], their sizes in the
-/// store under the tenant's quota, so every host sharing the store counts them.
-#[derive(Debug, Clone)]
-pub struct TenantBlobs {
-    pub files: FsBlobs,
-    pub store: Store,
-    pub quota: Quota,
-}
-
-fn sizes_failed(e: impl std::fmt::Display) -> CapError {
-    CapError::Failed(format!("blob store: sizes: {e}"))
-}
-
-impl Store {
-    /// Records that `key` is about to hold `bytes`, if the quota allows; the size it
-    /// had before (`None`: no object), for [`Store::blob_restore`].
-    async fn blob_reserve(
-        &self,
-        at: &BlobBucket,
-        key: &str,
-        bytes: usize,
-        quota: Quota,
-    ) -> Result<Option<i64>, CapError> {
-        let mut conn = self.writer().await.map_err(sizes_failed)?;
-        let mut tx = conn.begin().await.map_err(sizes_failed)?;
-        // The object's row first, then the usage row: the order every write locks them in.
-        let previous: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT bytes FROM blob_objects WHERE tenant = $1 AND bucket = $2 AND key = $3{}",
-            self.row_lock()
-        )))
-        .bind(&at.tenant)
-        .bind(&at.bucket)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(sizes_failed)?;
-        let usage = usage::lock(&mut tx, &at.tenant, Kind::Blob)
-            .await
-            .map_err(sizes_failed)?;
-        let added = Usage {
-            items: i64::from(previous.is_none()),
-            bytes: bytes as i64 - previous.unwrap_or(0),
-        };
-        usage::admit(Kind::Blob, quota, usage, added)?;
-        sqlx::query(
-            "INSERT INTO blob_objects (tenant, bucket, key, bytes) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (tenant, bucket, key) DO UPDATE SET bytes = excluded.bytes",
-        )
-        .bind(&at.tenant)
-        .bind(&at.bucket)
-        .bind(key)
-        .bind(bytes as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(sizes_failed)?;
-        tx.commit().await.map_err(sizes_failed)?;
-        Ok(previous)
-    }
-
-    /// Puts back the size `key` had before a write that failed.
-    async fn blob_restore(
-        &self,
-        at: &BlobBucket,
-        key: &str,
-        previous: Option<i64>,
-    ) -> Result<(), CapError> {
-        let query = match previous {
-            Some(bytes) => sqlx::query(
-                "UPDATE blob_objects SET bytes = $4 WHERE tenant = $1 AND bucket = $2 AND key = $3",
-            )
-            .bind(&at.tenant)
-            .bind(&at.bucket)
-            .bind(key)
-            .bind(bytes),
-            None => self.blob_forget_query(at, key),
-        };
-        let mut conn = self.writer().await.map_err(sizes_failed)?;
-        query.execute(&mut *conn).await.map_err(sizes_failed)?;
-        Ok(())
-    }
-
-    fn blob_forget_query<'q>(
-        &self,
-        at: &'q BlobBucket,
-        key: &'q str,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        sqlx::query("DELETE FROM blob_objects WHERE tenant = $1 AND bucket = $2 AND key = $3")
-            .bind(&at.tenant)
-            .bind(&at.bucket)
-            .bind(key)
-    }
-}
-
-#[async_trait]
-impl Blobs for TenantBlobs {
-    async fn get(&self, at: &BlobBucket, key: &str) -> Result<Option<Vec<u8>>, CapError> {
-        self.files.get(at, key).await
-    }
-
-    async fn head(&self, at: &BlobBucket, key: &str) -> Result<Option<ObjectInfo>, CapError> {
-        self.files.head(at, key).await
-    }
-
-    async fn put(&self, at: &BlobBucket, key: &str, data: &[u8]) -> Result<(), CapError> {
-        let previous = self
-            .store
-            .blob_reserve(at, key, data.len(), self.quota)
-            .await?;
-        if let Err(e) = self.files.put(at, key, data).await {
-            // The object kept what it had (or stayed absent): so does its size.
-            if let Err(undo) = self.store.blob_restore(at, key, previous).await {
-                tracing::warn!(tenant = %at.tenant, bucket = %at.bucket, error = %undo,
-                               "a failed blob write's size stays recorded");
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    async fn delete(&self, at: &BlobBucket, key: &str) -> Result<bool, CapError> {
-        let found = self.files.delete(at, key).await?;
-        let mut conn = self.store.writer().await.map_err(sizes_failed)?;
-        self.store
-            .blob_forget_query(at, key)
-            .execute(&mut *conn)
-            .await
-            .map_err(sizes_failed)?;
-        Ok(found)
-    }
-
-    async fn list(
-        &self,
-        at: &BlobBucket,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<ObjectPage, CapError> {
-        self.files.list(at, prefix, cursor, limit).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{Stores, each_store, store_test};
 
     fn bucket(tenant: &str) -> BlobBucket {
         BlobBucket {
@@ -488,58 +342,5 @@ mod tests {
             );
         }
         assert!(crate::capabilities::blob::check_key(&"k".repeat(2000)).is_err());
-    }
-
-    store_test!(the_blob_quota_counts_puts_overwrites_failures_and_deletes);
-    async fn the_blob_quota_counts_puts_overwrites_failures_and_deletes(stores: Stores) {
-        each_store(stores, |store| async move {
-            let dir = tempfile::tempdir().unwrap();
-            let blobs = TenantBlobs {
-                files: FsBlobs::new(dir.path().to_path_buf()),
-                store: store.clone(),
-                quota: Quota {
-                    items: None,
-                    bytes: Some(1000),
-                },
-            };
-            let at = bucket(&crate::store::testing::tenant("acme"));
-            let used = || async { store.storage_usage(&at.tenant, Kind::Blob).await.unwrap() };
-            blobs.put(&at, "a", &[1; 600]).await.unwrap();
-            let err = blobs.put(&at, "b", &[1; 600]).await.unwrap_err();
-            assert!(matches!(err, CapError::Denied(_)), "{err}");
-            assert!(err.to_string().contains("600 more bytes"), "{err}");
-            assert_eq!(blobs.get(&at, "b").await.unwrap(), None, "nothing written");
-            // A smaller overwrite frees room.
-            blobs.put(&at, "a", &[1; 300]).await.unwrap();
-            blobs.put(&at, "b", &[1; 600]).await.unwrap();
-            assert_eq!(
-                used().await,
-                Usage {
-                    items: 2,
-                    bytes: 900
-                }
-            );
-            // A write the filesystem refuses (a key that is a prefix of another) counts nothing.
-            blobs.put(&at, "c/d", &[1; 10]).await.unwrap();
-            assert!(blobs.put(&at, "c", &[1; 20]).await.is_err());
-            assert_eq!(
-                used().await,
-                Usage {
-                    items: 3,
-                    bytes: 910
-                }
-            );
-            assert!(blobs.delete(&at, "b").await.unwrap());
-            assert!(!blobs.delete(&at, "b").await.unwrap());
-            assert_eq!(
-                used().await,
-                Usage {
-                    items: 2,
-                    bytes: 310
-                }
-            );
-            blobs.put(&at, "e", &[1; 690]).await.unwrap();
-        })
-        .await;
     }
 }

@@ -11,6 +11,7 @@ use super::choice::Rule;
 use super::definition_error::{DefinitionError, Problem, path_at};
 use super::errors::{Catcher, Retrier, check_lists};
 use super::intrinsics::{Call, STRING_FUNCTIONS, is_call};
+use super::jsonata::Tmpl;
 use super::path::{Path, ReferencePath};
 pub use super::template::Template;
 use super::template::parse_assign;
@@ -45,6 +46,34 @@ pub struct State {
     pub next: Option<String>,
     /// `Assign`: variables set when the state ends (Choice: when the `Default` is taken).
     pub assign: Option<Template>,
+    /// A JSONata state's `Arguments`, `Output` and `Assign` (its JSONPath fields above
+    /// are then the identity: `$`, no templates).
+    pub jsonata: Option<Box<JsonataIo>>,
+}
+
+/// The query language of a state (`QueryLanguage`, at the top or on the state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    JsonPath,
+    Jsonata,
+}
+
+/// A JSONata state's (or catcher's, or choice rule's) fields that take `{% %}`
+/// expressions: `Arguments` (Task, Parallel), `Output` and `Assign`.
+#[derive(Debug, Clone, Default)]
+pub struct JsonataIo {
+    pub arguments: Option<Tmpl>,
+    pub output: Option<Tmpl>,
+    /// An object whose keys are variable names.
+    pub assign: Option<Tmpl>,
+}
+
+/// A JSONata Choice rule: its `Condition`, `Next`, and own `Output` / `Assign`.
+#[derive(Debug, Clone)]
+pub struct JsonataRule {
+    pub condition: Tmpl,
+    pub next: String,
+    pub io: JsonataIo,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +99,8 @@ pub enum Kind {
         /// Each rule's `Assign`, by the rule's index.
         assigns: Vec<Option<Template>>,
         default: Option<String>,
+        /// A JSONata Choice's rules (`choices` is then empty).
+        conditions: Vec<JsonataRule>,
     },
     Wait(WaitFor),
     Succeed,
@@ -83,6 +114,9 @@ pub enum Kind {
     Map {
         items_path: Path,
         item_selector: Option<Template>,
+        /// A JSONata Map's `Items` (absent: the state's input) and `ItemSelector`.
+        items: Option<Tmpl>,
+        item_template: Option<Tmpl>,
         processor: Box<Machine>,
         /// 0 means no limit; `MaxConcurrencyPath` reads it from the state's input.
         max_concurrency: Limit<u64>,
@@ -105,10 +139,13 @@ pub enum Limit<T> {
 /// Where a machine sits: the top level, a Parallel branch (or legacy `Iterator`), or a
 /// Map's `ItemProcessor`, each allowing its own fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
+pub(super) enum Scope {
     Top,
     Branch,
     Processor,
+    /// A branch or item processor as its child execution runs it (`parse_child`): its
+    /// `QueryLanguage` is the one its parent's machine gave it.
+    Child,
 }
 
 /// A number of seconds given literally or by a path into the state's input.
@@ -116,6 +153,8 @@ enum Scope {
 pub enum Seconds {
     Fixed(u64),
     Path(Path),
+    /// A JSONata expression.
+    Expr(String),
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +162,8 @@ pub enum WaitFor {
     Seconds(Seconds),
     Timestamp(String),
     TimestampPath(Path),
+    /// A JSONata expression.
+    TimestampExpr(String),
 }
 
 /// A string given literally, by a path or by an intrinsic function (`Error` /
@@ -132,6 +173,8 @@ pub enum Text {
     Fixed(String),
     Path(Path),
     Call(Call),
+    /// A JSONata expression.
+    Expr(String),
 }
 
 /// The names an `Assign` sets.
@@ -142,16 +185,24 @@ fn assigned_names(assign: &Option<Template>) -> Vec<String> {
     }
 }
 
+/// The names a JSONata `Assign` sets.
+fn jsonata_names(io: Option<&JsonataIo>) -> Vec<String> {
+    match io.and_then(|io| io.assign.as_ref()) {
+        Some(Tmpl::Object(fields)) => fields.iter().map(|(n, _)| n.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Reads an object's fields, remembering which were used, so that any other field can
 /// be refused by name.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    at: String,
+pub(super) struct Fields<'a> {
+    pub(super) map: &'a Map<String, Value>,
+    pub(super) at: String,
     used: BTreeSet<&'static str>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(value: &'a Value, at: &str) -> Result<Self, DefinitionError> {
+    pub(super) fn new(value: &'a Value, at: &str) -> Result<Self, DefinitionError> {
         let map = value
             .as_object()
             .ok_or_else(|| DefinitionError::new(at, Problem::NotObject))?;
@@ -164,21 +215,21 @@ impl<'a> Fields<'a> {
         })
     }
 
-    fn here(&self, key: &str) -> String {
+    pub(super) fn here(&self, key: &str) -> String {
         format!("{}.{key}", self.at)
     }
 
     /// `problem` at the field `key`.
-    fn refuse(&self, key: &str, problem: Problem) -> DefinitionError {
+    pub(super) fn refuse(&self, key: &str, problem: Problem) -> DefinitionError {
         DefinitionError::new(self.here(key), problem)
     }
 
-    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+    pub(super) fn get(&mut self, key: &'static str) -> Option<&'a Value> {
         self.used.insert(key);
         self.map.get(key)
     }
 
-    fn string(&mut self, key: &'static str) -> Result<Option<String>, DefinitionError> {
+    pub(super) fn string(&mut self, key: &'static str) -> Result<Option<String>, DefinitionError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -186,7 +237,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required(&mut self, key: &'static str) -> Result<String, DefinitionError> {
+    pub(super) fn required(&mut self, key: &'static str) -> Result<String, DefinitionError> {
         self.string(key)?
             .ok_or_else(|| self.refuse(key, Problem::Required))
     }
@@ -206,7 +257,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn integer(&mut self, key: &'static str) -> Result<Option<u64>, DefinitionError> {
+    pub(super) fn integer(&mut self, key: &'static str) -> Result<Option<u64>, DefinitionError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -216,7 +267,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn number(&mut self, key: &'static str) -> Result<Option<f64>, DefinitionError> {
+    pub(super) fn number(&mut self, key: &'static str) -> Result<Option<f64>, DefinitionError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -232,7 +283,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Refuses every field not read.
-    fn finish(self) -> Result<(), DefinitionError> {
+    pub(super) fn finish(self) -> Result<(), DefinitionError> {
         match self.map.keys().find(|k| !self.used.contains(k.as_str())) {
             Some(k) => Err(DefinitionError::new(
                 self.at,
@@ -259,7 +310,7 @@ fn result_path(value: Option<&Value>, at: &str) -> Result<Option<ReferencePath>,
 impl Machine {
     /// Parses and checks a definition (the JSON document of a state machine).
     pub fn parse(value: &Value) -> Result<Self, DefinitionError> {
-        Self::parse_at(value, "", Scope::Top)
+        Self::parse_at(value, "", Scope::Top, Lang::JsonPath)
     }
 
     /// Parses a Parallel branch or Map item processor, as a child execution runs it:
@@ -267,10 +318,16 @@ impl Machine {
     /// (`ProcessorConfig`) is allowed here. A definition accepted at load is never
     /// refused at run time.
     pub fn parse_child(value: &Value) -> Result<Self, DefinitionError> {
-        Self::parse_at(value, "", Scope::Processor)
+        Self::parse_at(value, "", Scope::Child, Lang::JsonPath)
     }
 
-    fn parse_at(value: &Value, at: &str, scope: Scope) -> Result<Self, DefinitionError> {
+    /// `lang`: the query language of the machine around (a branch's states take it).
+    pub(super) fn parse_at(
+        value: &Value,
+        at: &str,
+        scope: Scope,
+        lang: Lang,
+    ) -> Result<Self, DefinitionError> {
         let mut f = Fields::new(value, if at.is_empty() { "definition" } else { at })?;
         let prefix = if at.is_empty() {
             String::new()
@@ -278,19 +335,27 @@ impl Machine {
             format!("{at}.")
         };
         let start_at = f.required("StartAt")?;
+        // A child's language is the one its parent's machine wrote into its source.
+        let lang = if matches!(scope, Scope::Top | Scope::Child) {
+            match f.string("QueryLanguage")?.as_deref() {
+                None => lang,
+                Some("JSONPath") => Lang::JsonPath,
+                Some("JSONata") => Lang::Jsonata,
+                Some(other) => {
+                    return Err(DefinitionError::new(
+                        format!("{prefix}QueryLanguage"),
+                        Problem::QueryLanguage(other.to_string()),
+                    ));
+                }
+            }
+        } else {
+            lang
+        };
         let timeout_seconds = if scope == Scope::Top {
             f.get("Version");
-            if let Some(q) = f.string("QueryLanguage")?
-                && q != "JSONPath"
-            {
-                return Err(DefinitionError::new(
-                    format!("{prefix}QueryLanguage"),
-                    Problem::QueryLanguage(q),
-                ));
-            }
             f.integer("TimeoutSeconds")?
         } else {
-            if scope == Scope::Processor {
+            if matches!(scope, Scope::Processor | Scope::Child) {
                 processor_config(&mut f)?;
             }
             None
@@ -309,21 +374,43 @@ impl Machine {
             if name.is_empty() || name.len() > 80 {
                 return Err(DefinitionError::new(here, Problem::StateName));
             }
-            states.insert(name.clone(), State::parse(v, &here)?);
+            states.insert(name.clone(), State::parse(v, &here, lang)?);
         }
         let mut assigned = BTreeSet::new();
         for state in states.values() {
             assigned.extend(assigned_names(&state.assign));
+            assigned.extend(jsonata_names(state.jsonata.as_deref()));
             assigned.extend(state.catch.iter().flat_map(|c| assigned_names(&c.assign)));
-            if let Kind::Choice { assigns, .. } = &state.kind {
+            assigned.extend(
+                state
+                    .catch
+                    .iter()
+                    .flat_map(|c| jsonata_names(c.jsonata.as_ref())),
+            );
+            if let Kind::Choice {
+                assigns,
+                conditions,
+                ..
+            } = &state.kind
+            {
                 assigned.extend(assigns.iter().flat_map(assigned_names));
+                assigned.extend(conditions.iter().flat_map(|r| jsonata_names(Some(&r.io))));
             }
+        }
+        // A JSONata machine's branches and item processors run as child executions
+        // from their own source: it carries the language they inherit.
+        let mut source = value.clone();
+        if lang == Lang::Jsonata
+            && matches!(scope, Scope::Branch | Scope::Processor)
+            && let Some(map) = source.as_object_mut()
+        {
+            map.insert("QueryLanguage".into(), Value::from("JSONata"));
         }
         let machine = Machine {
             start_at,
             states,
             timeout_seconds,
-            source: value.clone(),
+            source,
             assigned,
         };
         machine.check(&prefix)?;
@@ -424,11 +511,17 @@ impl State {
             out.push(("Next".to_string(), n.as_str()));
         }
         if let Kind::Choice {
-            choices, default, ..
+            choices,
+            default,
+            conditions,
+            ..
         } = &self.kind
         {
             for (i, (_, next)) in choices.iter().enumerate() {
                 out.push((format!("Choices[{i}].Next"), next.as_str()));
+            }
+            for (i, rule) in conditions.iter().enumerate() {
+                out.push((format!("Choices[{i}].Next"), rule.next.as_str()));
             }
             if let Some(d) = default {
                 out.push(("Default".to_string(), d.as_str()));
@@ -440,9 +533,23 @@ impl State {
         out
     }
 
-    fn parse(value: &Value, at: &str) -> Result<Self, DefinitionError> {
+    fn parse(value: &Value, at: &str, machine_lang: Lang) -> Result<Self, DefinitionError> {
         let mut f = Fields::new(value, at)?;
         let kind_name = f.required("Type")?;
+        let lang = match f.string("QueryLanguage")?.as_deref() {
+            None => machine_lang,
+            Some("JSONata") => Lang::Jsonata,
+            Some("JSONPath") if machine_lang == Lang::Jsonata => {
+                return Err(f.refuse("QueryLanguage", Problem::JsonPathInJsonata));
+            }
+            Some("JSONPath") => Lang::JsonPath,
+            Some(other) => {
+                return Err(f.refuse("QueryLanguage", Problem::QueryLanguage(other.to_string())));
+            }
+        };
+        if lang == Lang::Jsonata {
+            return super::definition_jsonata::parse_state(f, &kind_name, value, machine_lang);
+        }
         // Fields by type, as the spec's table gives them.
         let (io, params, result, errors, transitions) = match kind_name.as_str() {
             "Task" | "Parallel" | "Map" => (true, true, true, true, true),
@@ -541,12 +648,17 @@ impl State {
                         .iter()
                         .enumerate()
                         .map(|(i, b)| {
-                            Machine::parse_at(b, &format!("{at}.Branches[{i}]"), Scope::Branch)
+                            Machine::parse_at(
+                                b,
+                                &format!("{at}.Branches[{i}]"),
+                                Scope::Branch,
+                                machine_lang,
+                            )
                         })
                         .collect::<Result<_, _>>()?,
                 }
             }
-            _ => parse_map(&mut f)?,
+            _ => parse_map(&mut f, machine_lang)?,
         };
         if let Kind::Task {
             timeout: Some(Seconds::Fixed(t)),
@@ -568,6 +680,7 @@ impl State {
             catch,
             next,
             assign,
+            jsonata: None,
         };
         f.finish()?;
         Ok(state)
@@ -583,7 +696,7 @@ pub const WAIT_FOR_TASK_TOKEN: &str = ".waitForTaskToken";
 /// the cloud's Lambda integration with the plugin as `Parameters.FunctionName`, so
 /// definitions written for Lambda run unchanged; either may end in
 /// `.waitForTaskToken`.
-fn task_resource(
+pub(super) fn task_resource(
     resource: &str,
     parameters: Option<&Value>,
     at: &str,
@@ -703,6 +816,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, DefinitionError> {
         choices,
         assigns,
         default,
+        conditions: Vec::new(),
     })
 }
 
@@ -724,7 +838,7 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
     }))
 }
 
-fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
+fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
     for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
         if f.map.contains_key(unsupported) {
             return Err(f.refuse(unsupported, Problem::DistributedField));
@@ -755,8 +869,8 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
                 Problem::EitherOr("ItemProcessor", "Iterator"),
             ));
         }
-        (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor)?,
-        (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch)?,
+        (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor, lang)?,
+        (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch, lang)?,
         (None, None) => return Err(f.refuse("ItemProcessor", Problem::Required)),
     };
     let max_concurrency = match (f.integer("MaxConcurrency")?, f.path("MaxConcurrencyPath")?) {
@@ -801,6 +915,8 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
     Ok(Kind::Map {
         items_path,
         item_selector,
+        items: None,
+        item_template: None,
         processor: Box::new(processor),
         max_concurrency,
         tolerated_count,
@@ -811,7 +927,7 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
 
 /// A Map's `Label`, as the cloud checks it: up to 40 characters, none of them
 /// whitespace, a control character or one of the characters execution names refuse.
-fn check_label(label: &str) -> Result<(), Problem> {
+pub(super) fn check_label(label: &str) -> Result<(), Problem> {
     if label.is_empty() || label.chars().count() > 40 {
         return Err(Problem::LabelLength);
     }
@@ -858,7 +974,7 @@ fn processor_config(f: &mut Fields) -> Result<(), DefinitionError> {
     cf.finish()
 }
 
-fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
+pub(super) fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
     let here = || format!("{at}.ErrorEquals");
     v.get("ErrorEquals")
         .and_then(Value::as_array)
@@ -873,7 +989,7 @@ fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
 }
 
 /// The items of a `Retry` or `Catch` list (absent: none).
-fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], DefinitionError> {
+pub(super) fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], DefinitionError> {
     match f.get(key) {
         None => Ok(&[]),
         Some(Value::Array(list)) => Ok(list),
@@ -881,7 +997,7 @@ fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], 
     }
 }
 
-fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, DefinitionError> {
+pub(super) fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, DefinitionError> {
     let here = f.here("Retry");
     let list = list_items(f, "Retry")?;
     let mut out = Vec::new();
@@ -946,6 +1062,7 @@ fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, DefinitionError> {
             next,
             result_path,
             assign,
+            jsonata: None,
         });
     }
     let lists: Vec<&[String]> = out.iter().map(|c| c.errors.as_slice()).collect();

@@ -22,6 +22,8 @@ pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
 pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
 pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
+/// A JSONata expression that failed or gave a value its field cannot take.
+pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
 
 /// Host errors in a Task carry the names the cloud gives a Lambda function's failures
 /// (the developer guide, "Handle Lambda service exceptions"), so definitions written
@@ -125,6 +127,8 @@ pub struct Catcher {
     pub result_path: Option<ReferencePath>,
     /// Variables assigned when this catcher catches; `$` is the error output.
     pub assign: Option<super::template::Template>,
+    /// A JSONata state's catcher: its `Output` and `Assign` (`ResultPath` is `$`).
+    pub jsonata: Option<super::definition::JsonataIo>,
 }
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and
@@ -148,7 +152,7 @@ pub fn check_lists(lists: &[&[String]], at: &str) -> Result<(), DefinitionError>
     Ok(())
 }
 
-const PREDEFINED: [&str; 13] = [
+const PREDEFINED: [&str; 14] = [
     ALL,
     RUNTIME,
     TIMEOUT,
@@ -162,6 +166,7 @@ const PREDEFINED: [&str; 13] = [
     INTRINSIC_FAILURE,
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     DATA_LIMIT_EXCEEDED,
+    QUERY_EVALUATION_ERROR,
 ];
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod choice;
 mod definition;
+mod definition_jsonata;
 pub mod definition_error;
 pub mod errors;
 pub mod execution_name;
@@ -13,6 +14,7 @@ mod executor;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod fuzz;
 mod intrinsics;
+mod jsonata;
 mod path;
 mod payload;
 pub mod scripted;
@@ -29,6 +31,8 @@ pub use executor::{
 mod callback_tests;
 #[cfg(test)]
 mod executor_tests;
+#[cfg(test)]
+mod jsonata_tests;
 #[cfg(test)]
 mod redrive_tests;
 #[cfg(test)]

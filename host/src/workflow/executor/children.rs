@@ -77,11 +77,23 @@ impl Executor {
     ) -> Result<(Vec<String>, Vec<Value>), StateError> {
         match &state.kind {
             Kind::Parallel { branches } => {
-                let input = payload::effective_input(state, raw, context)?;
+                let name = context["State"]["Name"].as_str().unwrap_or_default();
+                let input = self.state_input(state, name, raw, context)?;
                 Ok((
                     branches.iter().map(|b| b.source.to_string()).collect(),
                     vec![input; branches.len()],
                 ))
+            }
+            Kind::Map {
+                items,
+                item_template,
+                processor,
+                ..
+            } if state.jsonata.is_some() => {
+                let name = context["State"]["Name"].as_str().unwrap_or_default();
+                let inputs =
+                    self.jsonata_items(name, items.as_ref(), item_template.as_ref(), raw, context)?;
+                Ok((vec![processor.source.to_string()], inputs))
             }
             Kind::Map {
                 items_path,

@@ -11,6 +11,7 @@
 mod callbacks;
 mod children;
 mod cursor;
+mod jsonata;
 mod lease;
 mod redrive;
 mod simple;

@@ -989,7 +989,10 @@ pub(super) fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionE
 }
 
 /// The items of a `Retry` or `Catch` list (absent: none).
-pub(super) fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], DefinitionError> {
+pub(super) fn list_items<'a>(
+    f: &mut Fields<'a>,
+    key: &'static str,
+) -> Result<&'a [Value], DefinitionError> {
     match f.get(key) {
         None => Ok(&[]),
         Some(Value::Array(list)) => Ok(list),

@@ -16,7 +16,10 @@ use super::path::{ReferencePath, check_variable_name};
 
 /// The JSONPath fields a JSONata state cannot have, with what it uses instead.
 const JSONPATH_FIELDS: [(&str, &str); 16] = [
-    ("InputPath", "`Arguments` and `Output` reading `$states.input`"),
+    (
+        "InputPath",
+        "`Arguments` and `Output` reading `$states.input`",
+    ),
     ("Parameters", "`Arguments`"),
     ("ResultSelector", "`Output` reading `$states.result`"),
     ("ResultPath", "`Output` and `Assign`"),
@@ -28,7 +31,10 @@ const JSONPATH_FIELDS: [(&str, &str); 16] = [
     ("ErrorPath", "`Error` with an expression"),
     ("CausePath", "`Cause` with an expression"),
     ("TimeoutSecondsPath", "`TimeoutSeconds` with an expression"),
-    ("HeartbeatSecondsPath", "`HeartbeatSeconds` with an expression"),
+    (
+        "HeartbeatSecondsPath",
+        "`HeartbeatSeconds` with an expression",
+    ),
     ("MaxConcurrencyPath", "`MaxConcurrency`"),
     ("ToleratedFailureCountPath", "`ToleratedFailureCount`"),
     (
@@ -76,7 +82,9 @@ pub(super) fn parse_state(
         },
         assign: if assign {
             let here = f.here("Assign");
-            f.get("Assign").map(|a| parse_assign(a, &here)).transpose()?
+            f.get("Assign")
+                .map(|a| parse_assign(a, &here))
+                .transpose()?
         } else {
             None
         },
@@ -162,7 +170,8 @@ pub(super) fn parse_state(
         _ => parse_map(&mut f, machine_lang)?,
     };
     let dollar = path_at("$", &at)?;
-    let whole = ReferencePath::parse("$").map_err(|e| DefinitionError::new(&at, Problem::Path(e)))?;
+    let whole =
+        ReferencePath::parse("$").map_err(|e| DefinitionError::new(&at, Problem::Path(e)))?;
     f.finish()?;
     Ok(State {
         kind,
@@ -206,12 +215,20 @@ fn value_or_expression<'v>(
     let here = f.here(key);
     match f.get(key) {
         None => Ok(None),
-        Some(Value::String(s)) if expression(s).is_some() => match Tmpl::parse(&Value::String(s.clone()), &here)? {
-            Tmpl::Expr(e) => Ok(Some(Err(e))),
-            _ => Err(DefinitionError::new(here, Problem::NotValueOrExpression(what))),
-        },
+        Some(Value::String(s)) if expression(s).is_some() => {
+            match Tmpl::parse(&Value::String(s.clone()), &here)? {
+                Tmpl::Expr(e) => Ok(Some(Err(e))),
+                _ => Err(DefinitionError::new(
+                    here,
+                    Problem::NotValueOrExpression(what),
+                )),
+            }
+        }
         Some(v) if ok(v) => Ok(Some(Ok(v))),
-        Some(_) => Err(DefinitionError::new(here, Problem::NotValueOrExpression(what))),
+        Some(_) => Err(DefinitionError::new(
+            here,
+            Problem::NotValueOrExpression(what),
+        )),
     }
 }
 
@@ -255,10 +272,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, DefinitionError> {
         if let Some(v) = condition.literal()
             && !v.is_boolean()
         {
-            return Err(rf.refuse(
-                "Condition",
-                Problem::NotValueOrExpression("a boolean"),
-            ));
+            return Err(rf.refuse("Condition", Problem::NotValueOrExpression("a boolean")));
         }
         let next = rf.required("Next")?;
         let io = JsonataIo {
@@ -266,7 +280,9 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, DefinitionError> {
             output: template(&mut rf, "Output")?,
             assign: {
                 let here = rf.here("Assign");
-                rf.get("Assign").map(|a| parse_assign(a, &here)).transpose()?
+                rf.get("Assign")
+                    .map(|a| parse_assign(a, &here))
+                    .transpose()?
             },
         };
         rf.finish()?;
@@ -299,7 +315,9 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
     })? {
         None => None,
         Some(Err(expr)) => Some(WaitFor::TimestampExpr(expr)),
-        Some(Ok(v)) => Some(WaitFor::Timestamp(v.as_str().unwrap_or_default().to_string())),
+        Some(Ok(v)) => Some(WaitFor::Timestamp(
+            v.as_str().unwrap_or_default().to_string(),
+        )),
     };
     match (seconds, timestamp) {
         (Some(s), None) => Ok(Kind::Wait(WaitFor::Seconds(s))),
@@ -314,12 +332,12 @@ fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
             return Err(f.refuse(unsupported, Problem::DistributedField));
         }
     }
-    let items = template(f, "Items")?;
-    if let Some(v) = items.as_ref().and_then(Tmpl::literal)
-        && !v.is_array()
-    {
-        return Err(f.refuse("Items", Problem::NotValueOrExpression("an array")));
+    match f.map.get("Items") {
+        None | Some(Value::Array(_)) => {}
+        Some(Value::String(s)) if expression(s).is_some() => {}
+        Some(_) => return Err(f.refuse("Items", Problem::NotValueOrExpression("an array"))),
     }
+    let items = template(f, "Items")?;
     let item_template = template(f, "ItemSelector")?;
     let here = f.here(if f.map.contains_key("ItemProcessor") {
         "ItemProcessor"
@@ -384,7 +402,9 @@ fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, DefinitionError> {
             output: template(&mut cf, "Output")?,
             assign: {
                 let here = cf.here("Assign");
-                cf.get("Assign").map(|a| parse_assign(a, &here)).transpose()?
+                cf.get("Assign")
+                    .map(|a| parse_assign(a, &here))
+                    .transpose()?
             },
         };
         cf.finish()?;

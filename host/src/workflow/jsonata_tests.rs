@@ -16,7 +16,9 @@ fn jsonata(states: Value) -> Value {
 #[test]
 fn jsonata_definitions_load() {
     let table = [
-        jsonata(json!({"A": {"Type": "Pass", "Output": {"x": "{% $states.input.a %}"}, "Assign": {"v": 1}, "End": true}})),
+        jsonata(
+            json!({"A": {"Type": "Pass", "Output": {"x": "{% $states.input.a %}"}, "Assign": {"v": 1}, "End": true}}),
+        ),
         // One JSONata state in a JSONPath machine.
         json!({"StartAt": "A", "States": {
             "A": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input %}", "Next": "B"},
@@ -38,16 +40,20 @@ fn jsonata_definitions_load() {
             "T": {"Type": "Wait", "Timestamp": "{% $states.input.at %}", "Next": "U"},
             "U": {"Type": "Wait", "Timestamp": "2026-01-01T00:00:00Z", "Next": "S"},
             "S": {"Type": "Succeed", "Output": "{% $seen %}"}})),
-        jsonata(json!({"A": {"Type": "Map", "Items": "{% $states.input.list %}",
+        jsonata(
+            json!({"A": {"Type": "Map", "Items": "{% $states.input.list %}",
             "ItemSelector": {"i": "{% $states.context.Map.Item.Index %}"},
             "MaxConcurrency": 2,
             "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% $states.input.i %}", "End": true}}},
-            "End": true}})),
+            "End": true}}),
+        ),
         jsonata(json!({"A": {"Type": "Parallel", "Arguments": {"x": 1},
             "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "End": true}}}],
             "End": true}})),
-        jsonata(json!({"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-            "Arguments": {"FunctionName": "{% $states.input.fn %}", "Payload": {}}, "End": true}})),
+        jsonata(
+            json!({"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Arguments": {"FunctionName": "{% $states.input.fn %}", "Payload": {}}, "End": true}}),
+        ),
     ];
     for def in table {
         if let Err(e) = Machine::parse(&def) {
@@ -81,7 +87,10 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
         (
             pass(json!({"InputPath": "$.a"})),
             "States.A.InputPath",
-            field("InputPath", "`Arguments` and `Output` reading `$states.input`"),
+            field(
+                "InputPath",
+                "`Arguments` and `Output` reading `$states.input`",
+            ),
         ),
         (
             pass(json!({"OutputPath": "$.a"})),
@@ -104,7 +113,9 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
             field("Result", "`Output`"),
         ),
         (
-            jsonata(json!({"A": {"Type": "Task", "Resource": "api", "ResultSelector": {}, "End": true}})),
+            jsonata(
+                json!({"A": {"Type": "Task", "Resource": "api", "ResultSelector": {}, "End": true}}),
+            ),
             "States.A.ResultSelector",
             field("ResultSelector", "`Output` reading `$states.result`"),
         ),
@@ -119,8 +130,10 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
             field("ErrorPath", "`Error` with an expression"),
         ),
         (
-            jsonata(json!({"A": {"Type": "Map", "ItemsPath": "$.l", "ItemProcessor":
-                {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}, "End": true}})),
+            jsonata(
+                json!({"A": {"Type": "Map", "ItemsPath": "$.l", "ItemProcessor":
+                {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}, "End": true}}),
+            ),
             "States.A.ItemsPath",
             field("ItemsPath", "`Items`"),
         ),
@@ -143,7 +156,9 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
         (
             pass(json!({"Assign": {"bad-name": 1}})),
             "States.A.Assign.bad-name",
-            Problem::VariableName(crate::workflow::path::VariableNameError::Invalid("bad-name".into())),
+            Problem::VariableName(crate::workflow::path::VariableNameError::Invalid(
+                "bad-name".into(),
+            )),
         ),
         (
             pass(json!({"Arguments": {}})),
@@ -151,23 +166,31 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
             Problem::UnknownField("Arguments".into()),
         ),
         (
-            jsonata(json!({"A": {"Type": "Choice", "Choices": [{"Variable": "$.a", "BooleanEquals": true, "Next": "A"}]}})),
+            jsonata(
+                json!({"A": {"Type": "Choice", "Choices": [{"Variable": "$.a", "BooleanEquals": true, "Next": "A"}]}}),
+            ),
             "States.A.Choices[0]",
             Problem::NoCondition,
         ),
         (
-            jsonata(json!({"A": {"Type": "Choice", "Choices": [{"Condition": "yes", "Next": "A"}]}})),
+            jsonata(
+                json!({"A": {"Type": "Choice", "Choices": [{"Condition": "yes", "Next": "A"}]}}),
+            ),
             "States.A.Choices[0].Condition",
             Problem::NotValueOrExpression("a boolean"),
         ),
         (
-            jsonata(json!({"A": {"Type": "Task", "Resource": "api", "TimeoutSeconds": "ten", "End": true}})),
+            jsonata(
+                json!({"A": {"Type": "Task", "Resource": "api", "TimeoutSeconds": "ten", "End": true}}),
+            ),
             "States.A.TimeoutSeconds",
             Problem::NotValueOrExpression("a positive integer"),
         ),
         (
-            jsonata(json!({"A": {"Type": "Map", "Items": {"a": 1}, "ItemProcessor":
-                {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}, "End": true}})),
+            jsonata(
+                json!({"A": {"Type": "Map", "Items": {"a": 1}, "ItemProcessor":
+                {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}, "End": true}}),
+            ),
             "States.A.Items",
             Problem::NotValueOrExpression("an array"),
         ),
@@ -176,13 +199,19 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
             jsonata(json!({"A": {"Type": "Parallel", "End": true, "Branches": [
                 {"StartAt": "B", "States": {"B": {"Type": "Pass", "InputPath": "$", "End": true}}}]}})),
             "States.A.Branches[0].States.B.InputPath",
-            field("InputPath", "`Arguments` and `Output` reading `$states.input`"),
+            field(
+                "InputPath",
+                "`Arguments` and `Output` reading `$states.input`",
+            ),
         ),
     ];
     for (def, at, problem) in table {
         match Machine::parse(&def) {
             Ok(_) => panic!("{def} loaded"),
-            Err(DefinitionError { at: got_at, problem: got }) => {
+            Err(DefinitionError {
+                at: got_at,
+                problem: got,
+            }) => {
                 assert_eq!(got_at, at, "{def}");
                 match (&problem, &got) {
                     // The parser's own message follows the expression.
@@ -199,9 +228,14 @@ fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
 
 #[test]
 fn a_refused_expression_names_its_state_and_text() {
-    let def = jsonata(json!({"A": {"Type": "Pass", "Output": {"x": "{% $states.input. %}"}, "End": true}}));
+    let def = jsonata(
+        json!({"A": {"Type": "Pass", "Output": {"x": "{% $states.input. %}"}, "End": true}}),
+    );
     let text = Machine::parse(&def).unwrap_err().to_string();
-    assert!(text.starts_with("States.A.Output.x: invalid JSONata expression \"$states.input.\""), "{text}");
+    assert!(
+        text.starts_with("States.A.Output.x: invalid JSONata expression \"$states.input.\""),
+        "{text}"
+    );
 }
 
 store_test!(jsonata_machine_passes_data_through_arguments_output_and_variables);

@@ -6,8 +6,8 @@
 
 mod choice;
 mod definition;
-mod definition_jsonata;
 pub mod definition_error;
+mod definition_jsonata;
 pub mod errors;
 pub mod execution_name;
 mod executor;

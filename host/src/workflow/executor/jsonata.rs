@@ -147,7 +147,14 @@ impl Executor {
                             raw.clone(),
                             cursor,
                         )?;
-                        return Ok(self.leave(row, &after, state, Some(&rule.next), output, Vec::new()));
+                        return Ok(self.leave(
+                            row,
+                            &after,
+                            state,
+                            Some(&rule.next),
+                            output,
+                            Vec::new(),
+                        ));
                     }
                 }
                 let Some(default) = default else {
@@ -163,14 +170,23 @@ impl Executor {
                 let until = match wait {
                     WaitFor::Seconds(s) => {
                         let n = whole_seconds(s, &env, "Seconds", true)?.unwrap_or(0);
-                        now.saturating_add(i64::try_from(n).unwrap_or(i64::MAX / 2).saturating_mul(1000))
+                        now.saturating_add(
+                            i64::try_from(n)
+                                .unwrap_or(i64::MAX / 2)
+                                .saturating_mul(1000),
+                        )
                     }
                     WaitFor::Timestamp(t) => timestamp(t, &env, "Timestamp")?,
                     WaitFor::TimestampExpr(expr) => {
                         match jsonata::evaluate_one(expr, &env, "Timestamp")? {
                             Value::String(t) => timestamp(&t, &env, "Timestamp")?,
                             other => {
-                                return Err(unexpected(name, "Timestamp", "a timestamp string", &other));
+                                return Err(unexpected(
+                                    name,
+                                    "Timestamp",
+                                    "a timestamp string",
+                                    &other,
+                                ));
                             }
                         }
                     }
@@ -224,7 +240,9 @@ impl Executor {
         context: &Value,
     ) -> Result<Vec<Value>, StateError> {
         let list = match items {
-            Some(t) => jsonata::evaluate(t, &env(name, context, states(context, raw, None)), "Items")?,
+            Some(t) => {
+                jsonata::evaluate(t, &env(name, context, states(context, raw, None)), "Items")?
+            }
             None => raw.clone(),
         };
         let Value::Array(list) = list else {
@@ -249,5 +267,12 @@ impl Executor {
 fn timestamp(text: &str, env: &Env, field: &str) -> Result<i64, StateError> {
     crate::workflow::choice::wait_timestamp(text)
         .map(|t| t.timestamp_millis())
-        .ok_or_else(|| unexpected(env.state, field, "an RFC 3339 timestamp", &Value::from(text)))
+        .ok_or_else(|| {
+            unexpected(
+                env.state,
+                field,
+                "an RFC 3339 timestamp",
+                &Value::from(text),
+            )
+        })
 }

@@ -41,9 +41,9 @@ pub fn from_jsonata<'a>(value: &'a J<'a>, budget: &mut usize) -> Result<Value, S
 }
 
 fn spend(budget: &mut usize, bytes: usize) -> Result<(), String> {
-    *budget = budget.checked_sub(bytes).ok_or_else(|| {
-        format!("returned a value over the limit of {MAX_OUTPUT_BYTES} bytes")
-    })?;
+    *budget = budget
+        .checked_sub(bytes)
+        .ok_or_else(|| format!("returned a value over the limit of {MAX_OUTPUT_BYTES} bytes"))?;
     Ok(())
 }
 

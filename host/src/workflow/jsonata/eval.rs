@@ -190,7 +190,10 @@ impl<'a, 'e> Run<'a, 'e> {
             JsonAta::new(&text, self.arena).map_err(|e| fail(format!("is invalid: {e}")))?;
         jsonata.assign_var("states", to_jsonata(self.arena, &self.env.states));
         for (name, value) in self.variables_read(expr) {
-            jsonata.assign_var(&format!("{VARIABLE_PREFIX}{name}"), to_jsonata(self.arena, value));
+            jsonata.assign_var(
+                &format!("{VARIABLE_PREFIX}{name}"),
+                to_jsonata(self.arena, value),
+            );
         }
         functions::register(&jsonata);
         let left = self.deadline.saturating_duration_since(Instant::now());
@@ -201,7 +204,11 @@ impl<'a, 'e> Run<'a, 'e> {
             )));
         }
         let result = jsonata
-            .evaluate_timeboxed(None, Some(MAX_DEPTH), Some(left.as_millis().max(1) as usize))
+            .evaluate_timeboxed(
+                None,
+                Some(MAX_DEPTH),
+                Some(left.as_millis().max(1) as usize),
+            )
             .map_err(|e| fail(format!("threw an error: {}", describe(&e))))?;
         if result.is_undefined() {
             return Err(fail("returned nothing (undefined)".to_string()));
@@ -214,9 +221,7 @@ impl<'a, 'e> Run<'a, 'e> {
         let Some(vars) = self.env.vars else {
             return Vec::new();
         };
-        vars.iter()
-            .filter(|(name, _)| names(expr, name))
-            .collect()
+        vars.iter().filter(|(name, _)| names(expr, name)).collect()
     }
 
     /// `expr` in a block that first binds the variables it reads and the cloud's

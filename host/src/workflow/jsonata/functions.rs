@@ -27,7 +27,8 @@ pub const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
 /// The most a `$parse` may read: a payload.
 const MAX_PARSE_BYTES: usize = 256 * 1024;
 
-type Native = for<'a, 'e> fn(FunctionContext<'a, 'e>, &[&'a J<'a>]) -> jsonata_rs::Result<&'a J<'a>>;
+type Native =
+    for<'a, 'e> fn(FunctionContext<'a, 'e>, &[&'a J<'a>]) -> jsonata_rs::Result<&'a J<'a>>;
 
 /// Binds the cloud's functions in `jsonata`.
 pub fn register(jsonata: &JsonAta) {
@@ -112,7 +113,10 @@ fn text_size<'a>(value: &'a J<'a>, cap: usize) -> usize {
     total.min(cap + 1)
 }
 
-fn guard_pad<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a J<'a>]) -> jsonata_rs::Result<&'a J<'a>> {
+fn guard_pad<'a>(
+    ctx: FunctionContext<'a, '_>,
+    args: &[&'a J<'a>],
+) -> jsonata_rs::Result<&'a J<'a>> {
     let width = arg(args, 1);
     let pad_bytes = if arg(args, 2).is_string() {
         arg(args, 2).as_str().len().max(1)
@@ -127,7 +131,10 @@ fn guard_pad<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a J<'a>]) -> jsonata_rs
     builtin(&ctx, "pad", args)
 }
 
-fn guard_join<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a J<'a>]) -> jsonata_rs::Result<&'a J<'a>> {
+fn guard_join<'a>(
+    ctx: FunctionContext<'a, '_>,
+    args: &[&'a J<'a>],
+) -> jsonata_rs::Result<&'a J<'a>> {
     let (strings, separator) = (arg(args, 0), arg(args, 1));
     if strings.is_array() {
         let separator = if separator.is_string() {
@@ -238,7 +245,10 @@ fn range<'a>(ctx: FunctionContext<'a, '_>, args: &[&'a J<'a>]) -> jsonata_rs::Re
     let mut i = start;
     while (step > 0 && i <= end) || (step < 0 && i >= end) {
         if out.len() == MAX_RANGE {
-            return refuse("range", format!("the range has more than {MAX_RANGE} items"));
+            return refuse(
+                "range",
+                format!("the range has more than {MAX_RANGE} items"),
+            );
         }
         out.push(J::number(ctx.arena, i as f64));
         match i.checked_add(step) {

@@ -41,38 +41,74 @@ fn fields_evaluate_as_the_developer_guide_shows() {
         ),
         (json!("{% $states.input.n %}"), json!([3, 1, 2])),
         (json!("{% $sum($states.input.n) %}"), json!(6)),
-        (json!("{% $count($states.input.n) %}"), json!(3)),
+        (json!("{% $length($states.input.title) %}"), json!(6)),
         (json!("{% $sort($states.input.n) %}"), json!([1, 2, 3])),
         (json!("{% $states.input.price * 2 %}"), json!(21)),
         (json!("{% $states.input.price / 4 %}"), json!(2.625)),
-        (json!("{% 'Hello ' & $customerName %}"), json!("Hello María")),
-        (json!("{% $uppercase($states.input.title) %}"), json!("DOCTOR")),
+        (
+            json!("{% 'Hello ' & $customerName %}"),
+            json!("Hello María"),
+        ),
+        (
+            json!("{% $uppercase($states.input.title) %}"),
+            json!("DOCTOR"),
+        ),
         (json!("{% $states.input.nested.a.b %}"), json!("deep")),
-        (json!("{% $states.context.Execution.Name %}"), json!("run-1")),
+        (
+            json!("{% $states.context.Execution.Name %}"),
+            json!("run-1"),
+        ),
         (json!("{% $states.result.Payload.ok %}"), json!(true)),
         (json!("{% $states.input.n[0] %}"), json!(3)),
         (json!("{% $states.input.n[$ > 1] %}"), json!([3, 2])),
         (json!("{% $items.($ * 10) %}"), json!([10, 20, 30])),
-        (json!("{% $states.input.n > 2 ? 'big' : 'small' %}"), json!("small")),
+        (
+            json!("{% $states.input.price > 20 ? 'big' : 'small' %}"),
+            json!("small"),
+        ),
         (json!("{% $exists($states.input.missing) %}"), json!(false)),
-        (json!("{% {'a': 1, 'b': [true, null]} %}"), json!({"a": 1, "b": [true, null]})),
+        (
+            json!("{% {'a': 1, 'b': [true, null]} %}"),
+            json!({"a": 1, "b": [true, null]}),
+        ),
         (json!("{% ($x := 2; $y := 3; $x * $y) %}"), json!(6)),
-        (json!("{% $map([1,2], function($v){ $v + 1 }) %}"), json!([2, 3])),
+        (
+            json!("{% $map([1,2], function($v){ $v + 1 }) %}"),
+            json!([2, 3]),
+        ),
         (json!("{% $string(5) %}"), json!("5")),
-        (json!("{% $merge([{'a': 1}, {'b': 2}]) %}"), json!({"a": 1, "b": 2})),
+        (
+            json!("{% $merge([{'a': 1}, {'b': 2}]) %}"),
+            json!({"a": 1, "b": 2}),
+        ),
         // A variable named as a built-in function reads the variable, as in the cloud.
         (json!("{% $count %}"), json!(7)),
         // Not wholly `{% %}`: a literal string.
         (json!(" {% 1 %}"), json!(" {% 1 %}")),
         (json!("{% 1 %} "), json!("{% 1 %} ")),
-        (json!([1, "{% 1 + 1 %}", {"k": "{% 3 %}"}]), json!([1, 2, {"k": 3}])),
+        (
+            json!([1, "{% 1 + 1 %}", {"k": "{% 3 %}"}]),
+            json!([1, 2, {"k": 3}]),
+        ),
         // The cloud's functions.
-        (json!("{% $partition([1,2,3,4,5,6,7,8,9], 3) %}"), json!([[1,2,3],[4,5,6],[7,8,9]])),
-        (json!("{% $partition([1,2,3,4], 3) %}"), json!([[1,2,3],[4]])),
+        (
+            json!("{% $partition([1,2,3,4,5,6,7,8,9], 3) %}"),
+            json!([[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+        ),
+        (
+            json!("{% $partition([1,2,3,4], 3) %}"),
+            json!([[1, 2, 3], [4]]),
+        ),
         (json!("{% $range(0, 10, 2) %}"), json!([0, 2, 4, 6, 8, 10])),
         (json!("{% $range(3, 1, -1) %}"), json!([3, 2, 1])),
-        (json!("{% $hash('input data', 'SHA-1') %}"), json!("aaff4a450a104cd177d28d18d74485e8cae074b7")),
-        (json!("{% $parse('{\"a\": [1, {\"b\": null}]}') %}"), json!({"a": [1, {"b": null}]})),
+        (
+            json!("{% $hash('input data', 'SHA-1') %}"),
+            json!("aaff4a450a104cd177d28d18d74485e8cae074b7"),
+        ),
+        (
+            json!("{% $parse('{\"a\": [1, {\"b\": null}]}') %}"),
+            json!({"a": [1, {"b": null}]}),
+        ),
         (json!("{% $random(42) = $random(42) %}"), json!(true)),
         (json!("{% $random() >= 0 and $random() < 1 %}"), json!(true)),
         (json!("{% $length($uuid()) %}"), json!(36)),
@@ -86,14 +122,20 @@ fn fields_evaluate_as_the_developer_guide_shows() {
 fn failures_are_query_evaluation_errors() {
     // (field, words the cause holds)
     let table = [
-        (json!("{% $states.input.missing %}"), "returned nothing (undefined)"),
+        (
+            json!("{% $states.input.missing %}"),
+            "returned nothing (undefined)",
+        ),
         (json!({"a": "{% $nope %}"}), "'Output.a' returned nothing"),
         (json!("{% $error('boom') %}"), "boom"),
         (json!("{% 1 + 'a' %}"), "T2002"),
         (json!("{% function($x){$x} %}"), "returned a function"),
         (json!("{% $range(0, 5000, 1) %}"), "more than 1000 items"),
         (json!("{% $range(0, 5, 0) %}"), "step must not be 0"),
-        (json!("{% $partition([1], 0) %}"), "chunk size must be positive"),
+        (
+            json!("{% $partition([1], 0) %}"),
+            "chunk size must be positive",
+        ),
         (json!("{% $hash('x', 'SHA-3') %}"), "SHA-3"),
         (json!("{% $parse('{nope') %}"), "not JSON"),
         (json!("{% 1/0 %}"), "which JSON cannot hold"),
@@ -112,7 +154,12 @@ fn failures_are_query_evaluation_errors() {
 
 #[test]
 fn syntax_is_checked_at_load() {
-    for good in ["$states.input.a", "$x ? 1 : 2", "( $a := 1; $a )", "/* note */ 1"] {
+    for good in [
+        "$states.input.a",
+        "$x ? 1 : 2",
+        "( $a := 1; $a )",
+        "/* note */ 1",
+    ] {
         assert_eq!(check_syntax(good), Ok(()), "{good}");
     }
     for bad in ["", "  ", "1 +", "$states.input[", "'open", "(1", "{'a': }"] {
@@ -152,7 +199,10 @@ const TOO_BIG: &str = "would be over the limit of 16777216 bytes";
 #[test]
 fn attack_endless_recursion_ends_in_a_limit() {
     // The evaluator turns a call in tail position into a loop, which grows its arena.
-    bounded(json!("{% ($f := function($x){ $f($x) }; $f(1)) %}"), &[DEPTH, MEMORY]);
+    bounded(
+        json!("{% ($f := function($x){ $f($x) }; $f(1)) %}"),
+        &[DEPTH, MEMORY],
+    );
     bounded(
         json!("{% ($f := function($x){ $x + $f($x + 1) }; $f(1)) %}"),
         &[DEPTH],
@@ -166,8 +216,14 @@ fn attack_endless_recursion_ends_in_a_limit() {
 #[test]
 fn attack_huge_ranges_are_refused() {
     bounded(json!("{% [1..100000000] %}"), &["D2014"]);
-    bounded(json!("{% $range(1, 100000000, 1) %}"), &["more than 1000 items"]);
-    bounded(json!("{% $count([1..10000000].($ * 2)) %}"), &[MEMORY, "time limit"]);
+    bounded(
+        json!("{% $range(1, 100000000, 1) %}"),
+        &["more than 1000 items"],
+    );
+    bounded(
+        json!("{% $count([1..10000000].($ * 2)) %}"),
+        &[MEMORY, "time limit"],
+    );
 }
 
 #[test]
@@ -195,14 +251,26 @@ fn attack_huge_strings_are_refused() {
     // `&` stringifies an array: the (patched) serialiser stops at its limit.
     bounded(
         json!("{% ($s := $pad('', 100000, 'x'); $length('' & [1..100000].($s))) %}"),
-        &["the value's text is over the limit of 16777216 bytes", MEMORY],
+        &[
+            "the value's text is over the limit of 16777216 bytes",
+            MEMORY,
+        ],
     );
     // Under the limits, the guarded built-ins work as before.
     assert_eq!(eval(json!("{% $pad('ab', 4, '-') %}")), Ok(json!("ab--")));
     assert_eq!(eval(json!("{% $pad('ab', -4) %}")), Ok(json!("  ab")));
-    assert_eq!(eval(json!("{% $join(['a', 'b'], ',') %}")), Ok(json!("a,b")));
-    assert_eq!(eval(json!("{% $string({'a': [1]}) %}")), Ok(json!("{\"a\":[1]}")));
-    assert_eq!(eval(json!("{% $replace('a-b-c', '-', '+') %}")), Ok(json!("a+b+c")));
+    assert_eq!(
+        eval(json!("{% $join(['a', 'b'], ',') %}")),
+        Ok(json!("a,b"))
+    );
+    assert_eq!(
+        eval(json!("{% $string({'a': [1]}) %}")),
+        Ok(json!("{\"a\":[1]}"))
+    );
+    assert_eq!(
+        eval(json!("{% $replace('a-b-c', '-', '+') %}")),
+        Ok(json!("a+b+c"))
+    );
 }
 
 #[test]

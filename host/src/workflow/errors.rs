@@ -128,7 +128,7 @@ pub struct Catcher {
     /// Variables assigned when this catcher catches; `$` is the error output.
     pub assign: Option<super::template::Template>,
     /// A JSONata state's catcher: its `Output` and `Assign` (`ResultPath` is `$`).
-    pub jsonata: Option<super::definition::JsonataIo>,
+    pub jsonata: Option<super::jsonata::JsonataIo>,
 }
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and

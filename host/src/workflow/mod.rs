@@ -7,7 +7,6 @@
 mod choice;
 mod definition;
 pub mod definition_error;
-mod definition_jsonata;
 pub mod errors;
 pub mod execution_name;
 mod executor;

@@ -6,7 +6,7 @@ use bumpalo::Bump;
 use jsonata_rs::{ArrayFlags, Value as J};
 use serde_json::{Map, Number, Value};
 
-use super::eval::{MAX_OUTPUT_BYTES, MAX_OUTPUT_NESTING};
+use super::limits::{MAX_OUTPUT_BYTES, MAX_OUTPUT_NESTING};
 
 /// `value` as an evaluator value in `arena`.
 pub fn to_jsonata<'a>(arena: &'a Bump, value: &Value) -> &'a J<'a> {

@@ -6,32 +6,18 @@
 //! past the payload limit before it is copied out of the arena.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bumpalo::Bump;
 use jsonata_rs::JsonAta;
 use serde_json::{Map, Value};
 
 use super::convert::{from_jsonata, to_jsonata};
-use super::{Tmpl, functions};
+use super::functions;
+use super::limits::{MAX_ARENA_BYTES, MAX_DEPTH, MAX_OUTPUT_BYTES, STACK_BYTES, TIME_LIMIT};
+use super::syntax::panic_text;
+use super::template::Tmpl;
 use crate::workflow::errors::{QUERY_EVALUATION_ERROR, StateError};
-
-/// How deep the evaluator may recurse (its own count of nested evaluations): a function
-/// that calls itself forever ends here.
-pub const MAX_DEPTH: usize = 500;
-/// How long one field's expressions may run together.
-pub const TIME_LIMIT: Duration = Duration::from_secs(1);
-/// What one field's evaluation may allocate in its arena: its inputs, the variables it
-/// reads, and every value it builds.
-pub const MAX_ARENA_BYTES: usize = 64 * 1024 * 1024;
-/// The most a field's value may hold, as state input and output may.
-pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
-/// How deeply a value may nest (serde_json's own limit when it reads JSON text).
-pub const MAX_OUTPUT_NESTING: usize = 128;
-/// The evaluation thread's stack: room for `MAX_DEPTH` nested evaluations in an
-/// unoptimised build, and for parsing an expression of the maximum length. Only the
-/// pages used are backed by memory.
-const STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// What an expression can read: `$states` and the workflow's variables.
 pub struct Env<'e> {
@@ -87,44 +73,6 @@ pub fn evaluate(template: &Tmpl, env: &Env, field: &str) -> Result<Value, StateE
 /// Evaluates one expression (a Choice rule's `Condition`, a Wait's `Seconds`).
 pub fn evaluate_one(expr: &str, env: &Env, field: &str) -> Result<Value, StateError> {
     evaluate(&Tmpl::Expr(expr.to_string()), env, field)
-}
-
-/// Parses `expr` on an evaluation thread: the parser recurses as deep as the text nests.
-pub(super) fn parse_only(expr: &str) -> Result<(), String> {
-    std::thread::scope(|scope| {
-        let spawned = std::thread::Builder::new()
-            .name("jsonata".into())
-            .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, || {
-                let arena = Bump::new();
-                arena.set_allocation_limit(Some(MAX_ARENA_BYTES));
-                JsonAta::new(expr, &arena)
-                    .map(|_| ())
-                    .map_err(|e| format!("{}: {e}", e.code()))
-            });
-        match spawned {
-            Ok(handle) => handle.join().unwrap_or_else(|p| Err(panic_text(&p))),
-            Err(e) => Err(format!("the parser could not start: {e}")),
-        }
-    })
-}
-
-/// What a panic of the evaluator says (the arena's "out of memory" is its memory limit).
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    // bumpalo's words for its limit: "out of memory", "encountered allocation error".
-    if text.contains("out of memory") || text.contains("allocation error") {
-        format!(
-            "it used more than the {} MiB an evaluation may allocate",
-            MAX_ARENA_BYTES / (1024 * 1024)
-        )
-    } else {
-        format!("the evaluator failed: {text}")
-    }
 }
 
 /// The `States.QueryEvaluationError` of an expression, worded as the cloud's.

@@ -17,5 +17,6 @@ mod template;
 mod tests;
 
 pub use eval::{Env, evaluate, evaluate_one};
-pub use syntax::check_syntax;
+#[cfg(test)]
+use syntax::check_syntax;
 pub use template::{JsonataIo, JsonataRule, Tmpl, expression};

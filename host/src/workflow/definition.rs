@@ -14,6 +14,8 @@ use super::errors::{Catcher, Retrier, check_lists};
 use super::fields::Fields;
 pub use super::fields::Limit;
 use super::intrinsics::{Call, STRING_FUNCTIONS, is_call};
+use super::jsonata::Tmpl;
+pub use super::jsonata::{JsonataIo, JsonataRule};
 use super::path::{Path, ReferencePath};
 pub use super::template::Template;
 use super::template::parse_assign;
@@ -48,6 +50,16 @@ pub struct State {
     pub next: Option<String>,
     /// `Assign`: variables set when the state ends (Choice: when the `Default` is taken).
     pub assign: Option<Template>,
+    /// A JSONata state's `Arguments`, `Output` and `Assign` (its JSONPath fields above
+    /// are then the identity: `$`, no templates).
+    pub jsonata: Option<Box<JsonataIo>>,
+}
+
+/// The query language of a state (`QueryLanguage`, at the top or on the state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    JsonPath,
+    Jsonata,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +85,8 @@ pub enum Kind {
         /// Each rule's `Assign`, by the rule's index.
         assigns: Vec<Option<Template>>,
         default: Option<String>,
+        /// A JSONata Choice's rules (`choices` is then empty).
+        conditions: Vec<JsonataRule>,
     },
     Wait(WaitFor),
     Succeed,
@@ -86,6 +100,9 @@ pub enum Kind {
     Map {
         items_path: Path,
         item_selector: Option<Template>,
+        /// A JSONata Map's `Items` (absent: the state's input) and `ItemSelector`.
+        items: Option<Tmpl>,
+        item_template: Option<Tmpl>,
         processor: Box<Machine>,
         /// 0 means no limit; `MaxConcurrencyPath` reads it from the state's input.
         max_concurrency: Limit<u64>,
@@ -107,10 +124,13 @@ pub enum Kind {
 /// Where a machine sits: the top level, a Parallel branch (or legacy `Iterator`), or a
 /// Map's `ItemProcessor`, each allowing its own fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
+pub(super) enum Scope {
     Top,
     Branch,
     Processor,
+    /// A branch or item processor as its child execution runs it (`parse_child`): its
+    /// `QueryLanguage` is the one its parent's machine gave it.
+    Child,
 }
 
 /// A number of seconds given literally or by a path into the state's input.
@@ -118,6 +138,8 @@ enum Scope {
 pub enum Seconds {
     Fixed(u64),
     Path(Path),
+    /// A JSONata expression.
+    Expr(String),
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +147,8 @@ pub enum WaitFor {
     Seconds(Seconds),
     Timestamp(String),
     TimestampPath(Path),
+    /// A JSONata expression.
+    TimestampExpr(String),
 }
 
 /// A string given literally, by a path or by an intrinsic function (`Error` /
@@ -134,12 +158,22 @@ pub enum Text {
     Fixed(String),
     Path(Path),
     Call(Call),
+    /// A JSONata expression.
+    Expr(String),
 }
 
 /// The names an `Assign` sets.
 fn assigned_names(assign: &Option<Template>) -> Vec<String> {
     match assign {
         Some(Template::Object(fields)) => fields.iter().map(|(n, _)| n.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The names a JSONata `Assign` sets.
+fn jsonata_names(io: Option<&JsonataIo>) -> Vec<String> {
+    match io.and_then(|io| io.assign.as_ref()) {
+        Some(Tmpl::Object(fields)) => fields.iter().map(|(n, _)| n.clone()).collect(),
         _ => Vec::new(),
     }
 }
@@ -160,7 +194,7 @@ fn result_path(value: Option<&Value>, at: &str) -> Result<Option<ReferencePath>,
 impl Machine {
     /// Parses and checks a definition (the JSON document of a state machine).
     pub fn parse(value: &Value) -> Result<Self, DefinitionError> {
-        Self::parse_at(value, "", Scope::Top)
+        Self::parse_at(value, "", Scope::Top, Lang::JsonPath)
     }
 
     /// Parses a Parallel branch or Map item processor, as a child execution runs it:
@@ -168,10 +202,16 @@ impl Machine {
     /// (`ProcessorConfig`) is allowed here. A definition accepted at load is never
     /// refused at run time.
     pub fn parse_child(value: &Value) -> Result<Self, DefinitionError> {
-        Self::parse_at(value, "", Scope::Processor)
+        Self::parse_at(value, "", Scope::Child, Lang::JsonPath)
     }
 
-    fn parse_at(value: &Value, at: &str, scope: Scope) -> Result<Self, DefinitionError> {
+    /// `lang`: the query language of the machine around (a branch's states take it).
+    pub(super) fn parse_at(
+        value: &Value,
+        at: &str,
+        scope: Scope,
+        lang: Lang,
+    ) -> Result<Self, DefinitionError> {
         let mut f = Fields::new(value, if at.is_empty() { "definition" } else { at })?;
         let prefix = if at.is_empty() {
             String::new()
@@ -179,19 +219,27 @@ impl Machine {
             format!("{at}.")
         };
         let start_at = f.required("StartAt")?;
+        // A child's language is the one its parent's machine wrote into its source.
+        let lang = if matches!(scope, Scope::Top | Scope::Child) {
+            match f.string("QueryLanguage")?.as_deref() {
+                None => lang,
+                Some("JSONPath") => Lang::JsonPath,
+                Some("JSONata") => Lang::Jsonata,
+                Some(other) => {
+                    return Err(DefinitionError::new(
+                        format!("{prefix}QueryLanguage"),
+                        Problem::QueryLanguage(other.to_string()),
+                    ));
+                }
+            }
+        } else {
+            lang
+        };
         let timeout_seconds = if scope == Scope::Top {
             f.get("Version");
-            if let Some(q) = f.string("QueryLanguage")?
-                && q != "JSONPath"
-            {
-                return Err(DefinitionError::new(
-                    format!("{prefix}QueryLanguage"),
-                    Problem::QueryLanguage(q),
-                ));
-            }
             f.integer("TimeoutSeconds")?
         } else {
-            if scope == Scope::Processor {
+            if matches!(scope, Scope::Processor | Scope::Child) {
                 processor_config(&mut f)?;
             }
             None
@@ -210,21 +258,43 @@ impl Machine {
             if name.is_empty() || name.len() > 80 {
                 return Err(DefinitionError::new(here, Problem::StateName));
             }
-            states.insert(name.clone(), State::parse(v, &here)?);
+            states.insert(name.clone(), State::parse(v, &here, lang)?);
         }
         let mut assigned = BTreeSet::new();
         for state in states.values() {
             assigned.extend(assigned_names(&state.assign));
+            assigned.extend(jsonata_names(state.jsonata.as_deref()));
             assigned.extend(state.catch.iter().flat_map(|c| assigned_names(&c.assign)));
-            if let Kind::Choice { assigns, .. } = &state.kind {
+            assigned.extend(
+                state
+                    .catch
+                    .iter()
+                    .flat_map(|c| jsonata_names(c.jsonata.as_ref())),
+            );
+            if let Kind::Choice {
+                assigns,
+                conditions,
+                ..
+            } = &state.kind
+            {
                 assigned.extend(assigns.iter().flat_map(assigned_names));
+                assigned.extend(conditions.iter().flat_map(|r| jsonata_names(Some(&r.io))));
             }
+        }
+        // A JSONata machine's branches and item processors run as child executions
+        // from their own source: it carries the language they inherit.
+        let mut source = value.clone();
+        if lang == Lang::Jsonata
+            && matches!(scope, Scope::Branch | Scope::Processor)
+            && let Some(map) = source.as_object_mut()
+        {
+            map.insert("QueryLanguage".into(), Value::from("JSONata"));
         }
         let machine = Machine {
             start_at,
             states,
             timeout_seconds,
-            source: value.clone(),
+            source,
             assigned,
         };
         machine.check(&prefix)?;
@@ -325,11 +395,17 @@ impl State {
             out.push(("Next".to_string(), n.as_str()));
         }
         if let Kind::Choice {
-            choices, default, ..
+            choices,
+            default,
+            conditions,
+            ..
         } = &self.kind
         {
             for (i, (_, next)) in choices.iter().enumerate() {
                 out.push((format!("Choices[{i}].Next"), next.as_str()));
+            }
+            for (i, rule) in conditions.iter().enumerate() {
+                out.push((format!("Choices[{i}].Next"), rule.next.as_str()));
             }
             if let Some(d) = default {
                 out.push(("Default".to_string(), d.as_str()));
@@ -341,9 +417,23 @@ impl State {
         out
     }
 
-    fn parse(value: &Value, at: &str) -> Result<Self, DefinitionError> {
+    fn parse(value: &Value, at: &str, machine_lang: Lang) -> Result<Self, DefinitionError> {
         let mut f = Fields::new(value, at)?;
         let kind_name = f.required("Type")?;
+        let lang = match f.string("QueryLanguage")?.as_deref() {
+            None => machine_lang,
+            Some("JSONata") => Lang::Jsonata,
+            Some("JSONPath") if machine_lang == Lang::Jsonata => {
+                return Err(f.refuse("QueryLanguage", Problem::JsonPathInJsonata));
+            }
+            Some("JSONPath") => Lang::JsonPath,
+            Some(other) => {
+                return Err(f.refuse("QueryLanguage", Problem::QueryLanguage(other.to_string())));
+            }
+        };
+        if lang == Lang::Jsonata {
+            return jsonata_state::parse_state(f, &kind_name, value, machine_lang);
+        }
         // Fields by type, as the spec's table gives them.
         let (io, params, result, errors, transitions) = match kind_name.as_str() {
             "Task" | "Parallel" | "Map" => (true, true, true, true, true),
@@ -442,12 +532,17 @@ impl State {
                         .iter()
                         .enumerate()
                         .map(|(i, b)| {
-                            Machine::parse_at(b, &format!("{at}.Branches[{i}]"), Scope::Branch)
+                            Machine::parse_at(
+                                b,
+                                &format!("{at}.Branches[{i}]"),
+                                Scope::Branch,
+                                machine_lang,
+                            )
                         })
                         .collect::<Result<_, _>>()?,
                 }
             }
-            _ => parse_map(&mut f)?,
+            _ => parse_map(&mut f, machine_lang)?,
         };
         if let Kind::Task {
             timeout: Some(Seconds::Fixed(t)),
@@ -469,6 +564,7 @@ impl State {
             catch,
             next,
             assign,
+            jsonata: None,
         };
         f.finish()?;
         Ok(state)
@@ -484,7 +580,7 @@ pub const WAIT_FOR_TASK_TOKEN: &str = ".waitForTaskToken";
 /// the cloud's Lambda integration with the plugin as `Parameters.FunctionName`, so
 /// definitions written for Lambda run unchanged; either may end in
 /// `.waitForTaskToken`.
-fn task_resource(
+pub(super) fn task_resource(
     resource: &str,
     parameters: Option<&Value>,
     at: &str,
@@ -604,6 +700,7 @@ fn parse_choice(f: &mut Fields) -> Result<Kind, DefinitionError> {
         choices,
         assigns,
         default,
+        conditions: Vec::new(),
     })
 }
 
@@ -625,18 +722,19 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
     }))
 }
 
-fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
+fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
     let distributed = f
         .map
         .get("ItemProcessor")
         .and_then(|p| p.get("ProcessorConfig"))
         .and_then(|c| c.get("Mode"))
         .is_some_and(|m| m == "DISTRIBUTED");
-    if !distributed {
-        for field in ["ItemReader", "ResultWriter", "ItemBatcher"] {
-            if f.map.contains_key(field) {
-                return Err(f.refuse(field, Problem::DistributedField));
-            }
+    for field in ["ItemReader", "ResultWriter", "ItemBatcher"] {
+        if !f.map.contains_key(field) {
+            continue;
+        }
+        if !distributed {
+            return Err(f.refuse(field, Problem::DistributedField));
         }
     }
     let reader = f
@@ -682,8 +780,8 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
                 Problem::EitherOr("ItemProcessor", "Iterator"),
             ));
         }
-        (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor)?,
-        (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch)?,
+        (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor, lang)?,
+        (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch, lang)?,
         (None, None) => return Err(f.refuse("ItemProcessor", Problem::Required)),
     };
     let max_concurrency = match (f.integer("MaxConcurrency")?, f.path("MaxConcurrencyPath")?) {
@@ -728,6 +826,8 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
     Ok(Kind::Map {
         items_path,
         item_selector,
+        items: None,
+        item_template: None,
         processor: Box::new(processor),
         max_concurrency,
         tolerated_count,
@@ -741,7 +841,7 @@ fn parse_map(f: &mut Fields) -> Result<Kind, DefinitionError> {
 
 /// A Map's `Label`, as the cloud checks it: up to 40 characters, none of them
 /// whitespace, a control character or one of the characters execution names refuse.
-fn check_label(label: &str) -> Result<(), Problem> {
+pub(super) fn check_label(label: &str) -> Result<(), Problem> {
     if label.is_empty() || label.chars().count() > 40 {
         return Err(Problem::LabelLength);
     }
@@ -788,7 +888,7 @@ fn processor_config(f: &mut Fields) -> Result<(), DefinitionError> {
     cf.finish()
 }
 
-fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
+pub(super) fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
     let here = || format!("{at}.ErrorEquals");
     v.get("ErrorEquals")
         .and_then(Value::as_array)
@@ -803,7 +903,10 @@ fn error_list(v: &Value, at: &str) -> Result<Vec<String>, DefinitionError> {
 }
 
 /// The items of a `Retry` or `Catch` list (absent: none).
-fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], DefinitionError> {
+pub(super) fn list_items<'a>(
+    f: &mut Fields<'a>,
+    key: &'static str,
+) -> Result<&'a [Value], DefinitionError> {
     match f.get(key) {
         None => Ok(&[]),
         Some(Value::Array(list)) => Ok(list),
@@ -811,7 +914,7 @@ fn list_items<'a>(f: &mut Fields<'a>, key: &'static str) -> Result<&'a [Value], 
     }
 }
 
-fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, DefinitionError> {
+pub(super) fn parse_retry(f: &mut Fields) -> Result<Vec<Retrier>, DefinitionError> {
     let here = f.here("Retry");
     let list = list_items(f, "Retry")?;
     let mut out = Vec::new();
@@ -876,9 +979,444 @@ fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, DefinitionError> {
             next,
             result_path,
             assign,
+            jsonata: None,
         });
     }
     let lists: Vec<&[String]> = out.iter().map(|c| c.errors.as_slice()).collect();
     check_lists(&lists, &here)?;
     Ok(out)
+}
+
+/// JSONata states (`"QueryLanguage": "JSONata"`, on the machine or the state), parsed
+/// and checked at load as the cloud checks them: their fields take `{% %}` expressions
+/// (whose syntax is checked here), and the JSONPath fields are refused with what to use
+/// instead.
+mod jsonata_state {
+    use serde_json::{Value, json};
+
+    use super::{
+        Fields, JsonataIo, JsonataRule, Kind, Lang, Limit, Machine, Scope, Seconds, State, Text,
+        WaitFor, check_label, error_list, list_items, parse_retry, task_resource,
+    };
+    use crate::workflow::definition_error::{DefinitionError, Problem, path_at};
+    use crate::workflow::errors::{Catcher, check_lists};
+    use crate::workflow::jsonata::{Tmpl, expression};
+    use crate::workflow::path::{ReferencePath, check_variable_name};
+
+    /// The JSONPath fields a JSONata state cannot have, with what it uses instead.
+    const JSONPATH_FIELDS: [(&str, &str); 16] = [
+        (
+            "InputPath",
+            "`Arguments` and `Output` reading `$states.input`",
+        ),
+        ("Parameters", "`Arguments`"),
+        ("ResultSelector", "`Output` reading `$states.result`"),
+        ("ResultPath", "`Output` and `Assign`"),
+        ("OutputPath", "`Output`"),
+        ("Result", "`Output`"),
+        ("ItemsPath", "`Items`"),
+        ("SecondsPath", "`Seconds` with an expression"),
+        ("TimestampPath", "`Timestamp` with an expression"),
+        ("ErrorPath", "`Error` with an expression"),
+        ("CausePath", "`Cause` with an expression"),
+        ("TimeoutSecondsPath", "`TimeoutSeconds` with an expression"),
+        (
+            "HeartbeatSecondsPath",
+            "`HeartbeatSeconds` with an expression",
+        ),
+        ("MaxConcurrencyPath", "`MaxConcurrency`"),
+        ("ToleratedFailureCountPath", "`ToleratedFailureCount`"),
+        (
+            "ToleratedFailurePercentagePath",
+            "`ToleratedFailurePercentage`",
+        ),
+    ];
+
+    /// A JSONata state; `f` has read its `Type` and `QueryLanguage`. `machine_lang`: the
+    /// language its branches and item processor inherit.
+    pub(super) fn parse_state(
+        mut f: Fields,
+        kind_name: &str,
+        value: &Value,
+        machine_lang: Lang,
+    ) -> Result<State, DefinitionError> {
+        for (field, instead) in JSONPATH_FIELDS {
+            if f.map.contains_key(field) {
+                return Err(f.refuse(field, Problem::JsonPathField(field.to_string(), instead)));
+            }
+        }
+        let at = f.at.clone();
+        // Fields by type: Arguments, Output, Assign, Retry/Catch, Next/End.
+        let (arguments, output, assign, errors, transitions) = match kind_name {
+            "Task" | "Parallel" => (true, true, true, true, true),
+            "Map" => (false, true, true, true, true),
+            "Pass" | "Wait" => (false, true, true, false, true),
+            "Choice" => (false, true, true, false, false),
+            "Succeed" => (false, true, false, false, false),
+            "Fail" => (false, false, false, false, false),
+            other => {
+                return Err(f.refuse("Type", Problem::UnknownStateType(other.to_string())));
+            }
+        };
+        let io = JsonataIo {
+            arguments: if arguments {
+                template(&mut f, "Arguments")?
+            } else {
+                None
+            },
+            output: if output {
+                template(&mut f, "Output")?
+            } else {
+                None
+            },
+            assign: if assign {
+                let here = f.here("Assign");
+                f.get("Assign")
+                    .map(|a| parse_assign(a, &here))
+                    .transpose()?
+            } else {
+                None
+            },
+        };
+        let (retry, catch) = if errors {
+            (parse_retry(&mut f)?, parse_catch(&mut f)?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let next = if transitions {
+            let next = f.string("Next")?;
+            let end = match f.get("End") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(f.refuse("End", Problem::NotBoolean)),
+            };
+            match (&next, end) {
+                (Some(_), true) => return Err(DefinitionError::new(&at, Problem::NextAndEnd)),
+                (None, false) => return Err(DefinitionError::new(&at, Problem::NoNextOrEnd)),
+                _ => next,
+            }
+        } else {
+            None
+        };
+        let kind = match kind_name {
+            "Task" => {
+                // The Lambda integration names its function in `Arguments.FunctionName`; an
+                // expression names it at run time.
+                let function = value.get("Arguments").and_then(|a| a.get("FunctionName"));
+                let parameters = match function {
+                    Some(Value::String(s)) if expression(s).is_some() => {
+                        Some(json!({ "FunctionName.$": s }))
+                    }
+                    Some(name) => Some(json!({ "FunctionName": name })),
+                    None => None,
+                };
+                let (resource, lambda, callback) =
+                    task_resource(&f.required("Resource")?, parameters.as_ref(), &at)?;
+                let timeout = seconds(&mut f, "TimeoutSeconds")?;
+                let heartbeat = seconds(&mut f, "HeartbeatSeconds")?;
+                if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
+                    && h >= t
+                {
+                    return Err(f.refuse("HeartbeatSeconds", Problem::HeartbeatNotBelowTimeout));
+                }
+                Kind::Task {
+                    resource,
+                    lambda,
+                    callback,
+                    timeout,
+                    heartbeat,
+                }
+            }
+            "Pass" => Kind::Pass { result: None },
+            "Choice" => parse_choice(&mut f)?,
+            "Wait" => parse_wait(&mut f)?,
+            "Succeed" => Kind::Succeed,
+            "Fail" => Kind::Fail {
+                error: text(&mut f, "Error")?,
+                cause: text(&mut f, "Cause")?,
+            },
+            "Parallel" => {
+                let branches = f
+                    .get("Branches")
+                    .and_then(Value::as_array)
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| f.refuse("Branches", Problem::NotNonEmptyArray))?;
+                Kind::Parallel {
+                    branches: branches
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| {
+                            Machine::parse_at(
+                                b,
+                                &format!("{at}.Branches[{i}]"),
+                                Scope::Branch,
+                                machine_lang,
+                            )
+                        })
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            _ => parse_map(&mut f, machine_lang)?,
+        };
+        let dollar = path_at("$", &at)?;
+        let whole =
+            ReferencePath::parse("$").map_err(|e| DefinitionError::new(&at, Problem::Path(e)))?;
+        f.finish()?;
+        Ok(State {
+            kind,
+            input_path: Some(dollar.clone()),
+            output_path: Some(dollar),
+            parameters: None,
+            result_selector: None,
+            result_path: Some(whole),
+            retry,
+            catch,
+            next,
+            assign: None,
+            jsonata: Some(Box::new(io)),
+        })
+    }
+
+    fn template(f: &mut Fields, key: &'static str) -> Result<Option<Tmpl>, DefinitionError> {
+        let here = f.here(key);
+        f.get(key).map(|v| Tmpl::parse(v, &here)).transpose()
+    }
+
+    /// A JSONata `Assign`: an object whose keys are variable names.
+    fn parse_assign(value: &Value, at: &str) -> Result<Tmpl, DefinitionError> {
+        let map = value
+            .as_object()
+            .ok_or_else(|| DefinitionError::new(at, Problem::NotObject))?;
+        for key in map.keys() {
+            check_variable_name(key).map_err(|e| {
+                DefinitionError::new(format!("{at}.{key}"), Problem::VariableName(e))
+            })?;
+        }
+        Tmpl::parse(value, at)
+    }
+
+    /// A field given as a value or as an expression string, and nothing else.
+    fn value_or_expression<'v>(
+        f: &mut Fields<'v>,
+        key: &'static str,
+        what: &'static str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Result<Option<Result<&'v Value, String>>, DefinitionError> {
+        let here = f.here(key);
+        match f.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if expression(s).is_some() => {
+                match Tmpl::parse(&Value::String(s.clone()), &here)? {
+                    Tmpl::Expr(e) => Ok(Some(Err(e))),
+                    _ => Err(DefinitionError::new(
+                        here,
+                        Problem::NotValueOrExpression(what),
+                    )),
+                }
+            }
+            Some(v) if ok(v) => Ok(Some(Ok(v))),
+            Some(_) => Err(DefinitionError::new(
+                here,
+                Problem::NotValueOrExpression(what),
+            )),
+        }
+    }
+
+    /// `TimeoutSeconds` / `HeartbeatSeconds`: a positive integer or an expression.
+    fn seconds(f: &mut Fields, key: &'static str) -> Result<Option<Seconds>, DefinitionError> {
+        match value_or_expression(f, key, "a positive integer", |v| v.as_u64().is_some())? {
+            None => Ok(None),
+            Some(Err(expr)) => Ok(Some(Seconds::Expr(expr))),
+            Some(Ok(v)) => match v.as_u64() {
+                Some(0) => Err(f.refuse(key, Problem::NotPositive)),
+                Some(n) => Ok(Some(Seconds::Fixed(n))),
+                None => Err(f.refuse(key, Problem::NotCount)),
+            },
+        }
+    }
+
+    /// A Fail state's `Error` / `Cause`: a string or an expression.
+    fn text(f: &mut Fields, key: &'static str) -> Result<Option<Text>, DefinitionError> {
+        Ok(
+            match value_or_expression(f, key, "a string", Value::is_string)? {
+                None => None,
+                Some(Err(expr)) => Some(Text::Expr(expr)),
+                Some(Ok(v)) => Some(Text::Fixed(v.as_str().unwrap_or_default().to_string())),
+            },
+        )
+    }
+
+    fn parse_choice(f: &mut Fields) -> Result<Kind, DefinitionError> {
+        let here = f.here("Choices");
+        let list = f
+            .get("Choices")
+            .and_then(Value::as_array)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| DefinitionError::new(&here, Problem::NotNonEmptyArray))?;
+        let mut conditions = Vec::with_capacity(list.len());
+        for (i, c) in list.iter().enumerate() {
+            let at = format!("{here}[{i}]");
+            let mut rf = Fields::new(c, &at)?;
+            let condition = template(&mut rf, "Condition")?
+                .ok_or_else(|| DefinitionError::new(&at, Problem::NoCondition))?;
+            if let Some(v) = condition.literal()
+                && !v.is_boolean()
+            {
+                return Err(rf.refuse("Condition", Problem::NotValueOrExpression("a boolean")));
+            }
+            let next = rf.required("Next")?;
+            let io = JsonataIo {
+                arguments: None,
+                output: template(&mut rf, "Output")?,
+                assign: {
+                    let here = rf.here("Assign");
+                    rf.get("Assign")
+                        .map(|a| parse_assign(a, &here))
+                        .transpose()?
+                },
+            };
+            rf.finish()?;
+            conditions.push(JsonataRule {
+                condition,
+                next,
+                io,
+            });
+        }
+        let default = f.string("Default")?;
+        Ok(Kind::Choice {
+            choices: Vec::new(),
+            assigns: Vec::new(),
+            default,
+            conditions,
+        })
+    }
+
+    fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
+        let seconds = match value_or_expression(f, "Seconds", "a non-negative integer", |v| {
+            v.as_u64().is_some()
+        })? {
+            None => None,
+            Some(Err(expr)) => Some(Seconds::Expr(expr)),
+            Some(Ok(v)) => Some(Seconds::Fixed(v.as_u64().unwrap_or_default())),
+        };
+        let timestamp = match value_or_expression(f, "Timestamp", "an RFC 3339 timestamp", |v| {
+            v.as_str()
+                .is_some_and(|t| crate::workflow::choice::wait_timestamp(t).is_some())
+        })? {
+            None => None,
+            Some(Err(expr)) => Some(WaitFor::TimestampExpr(expr)),
+            Some(Ok(v)) => Some(WaitFor::Timestamp(
+                v.as_str().unwrap_or_default().to_string(),
+            )),
+        };
+        match (seconds, timestamp) {
+            (Some(s), None) => Ok(Kind::Wait(WaitFor::Seconds(s))),
+            (None, Some(t)) => Ok(Kind::Wait(t)),
+            _ => Err(DefinitionError::new(&f.at, Problem::WaitFor)),
+        }
+    }
+
+    fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
+        // The bucket fields are read as JSONPath templates (`Parameters`); their
+        // JSONata form (`Arguments`) is not built yet, so such a Map is refused at load
+        // rather than run without them.
+        for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
+            if f.map.contains_key(unsupported) {
+                return Err(f.refuse(
+                    unsupported,
+                    Problem::NotSupported("in a JSONata state (not yet); use a JSONPath Map state"),
+                ));
+            }
+        }
+        match f.map.get("Items") {
+            None | Some(Value::Array(_)) => {}
+            Some(Value::String(s)) if expression(s).is_some() => {}
+            Some(_) => return Err(f.refuse("Items", Problem::NotValueOrExpression("an array"))),
+        }
+        let items = template(f, "Items")?;
+        let item_template = template(f, "ItemSelector")?;
+        let here = f.here(if f.map.contains_key("ItemProcessor") {
+            "ItemProcessor"
+        } else {
+            "Iterator"
+        });
+        let processor = match (f.get("ItemProcessor"), f.get("Iterator")) {
+            (Some(_), Some(_)) => {
+                return Err(DefinitionError::new(
+                    &f.at,
+                    Problem::EitherOr("ItemProcessor", "Iterator"),
+                ));
+            }
+            (Some(p), None) => Machine::parse_at(p, &here, Scope::Processor, lang)?,
+            (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch, lang)?,
+            (None, None) => return Err(f.refuse("ItemProcessor", Problem::Required)),
+        };
+        let max_concurrency = Limit::Fixed(f.integer("MaxConcurrency")?.unwrap_or(0));
+        let tolerated_count = f.integer("ToleratedFailureCount")?.map(Limit::Fixed);
+        let tolerated_percentage = match f.number("ToleratedFailurePercentage")? {
+            Some(p) if !(0.0..=100.0).contains(&p) => {
+                return Err(f.refuse("ToleratedFailurePercentage", Problem::NotPercentage));
+            }
+            p => p.map(Limit::Fixed),
+        };
+        let label = f.string("Label")?;
+        if let Some(l) = &label {
+            check_label(l).map_err(|problem| f.refuse("Label", problem))?;
+        }
+        Ok(Kind::Map {
+            items_path: path_at("$", &f.here("Items"))?,
+            item_selector: None,
+            items,
+            item_template,
+            processor: Box::new(processor),
+            max_concurrency,
+            tolerated_count,
+            tolerated_percentage,
+            label,
+            reader: None,
+            batcher: None,
+            writer: None,
+        })
+    }
+
+    /// A JSONata state's `Catch`: `Output` and `Assign` read `$states.errorOutput`.
+    fn parse_catch(f: &mut Fields) -> Result<Vec<Catcher>, DefinitionError> {
+        let here = f.here("Catch");
+        let list = list_items(f, "Catch")?;
+        let mut out = Vec::new();
+        for (i, c) in list.iter().enumerate() {
+            let at = format!("{here}[{i}]");
+            let mut cf = Fields::new(c, &at)?;
+            if cf.map.contains_key("ResultPath") {
+                return Err(cf.refuse(
+                    "ResultPath",
+                    Problem::JsonPathField("ResultPath".into(), "`Output` and `Assign`"),
+                ));
+            }
+            cf.get("ErrorEquals");
+            let errors = error_list(c, &at)?;
+            let next = cf.required("Next")?;
+            let io = JsonataIo {
+                arguments: None,
+                output: template(&mut cf, "Output")?,
+                assign: {
+                    let here = cf.here("Assign");
+                    cf.get("Assign")
+                        .map(|a| parse_assign(a, &here))
+                        .transpose()?
+                },
+            };
+            cf.finish()?;
+            out.push(Catcher {
+                errors,
+                next,
+                result_path: None,
+                assign: None,
+                jsonata: Some(io),
+            });
+        }
+        let lists: Vec<&[String]> = out.iter().map(|c| c.errors.as_slice()).collect();
+        check_lists(&lists, &here)?;
+        Ok(out)
+    }
 }

@@ -56,8 +56,19 @@ pub enum Problem {
     GivenWith(&'static str),
     #[error("use {0} or {1}, not both")]
     EitherOr(&'static str, &'static str),
-    #[error("only JSONPath is supported, not {0:?}")]
+    #[error("{0:?} is not JSONPath or JSONata")]
     QueryLanguage(String),
+    #[error("a state of a JSONata state machine cannot use JSONPath")]
+    JsonPathInJsonata,
+    /// A JSONPath field in a JSONata state, with what to use instead.
+    #[error("`{0}` is a JSONPath field; a JSONata state uses {1}")]
+    JsonPathField(String, &'static str),
+    #[error("invalid JSONata expression {0:?}: {1}")]
+    Jsonata(String, String),
+    #[error("a JSONata choice rule needs a `Condition`")]
+    NoCondition,
+    #[error("must be {0} or a JSONata expression string (\"{{% ... %}}\")")]
+    NotValueOrExpression(&'static str),
     #[error("must be an object with at least one state")]
     NoStates,
     #[error("a state name has 1 to 80 characters")]

@@ -19,7 +19,7 @@ use crate::capabilities::blob::{BlobBucket, Blobs, ObjectInfo};
 use crate::store::testing::{Stores, each_store, store_test, tenant};
 use crate::store::usage::Quota;
 use crate::store::workflow::ExecutionRow;
-use crate::store::{FsBlobs, Store, TenantBlobs};
+use crate::store::{BlobBackend, FsBlobs, Store, TenantBlobs};
 
 /// A distributed Map state with `fields` added, its item processor one Task `Work`.
 fn map(fields: Value) -> Value {
@@ -216,7 +216,7 @@ impl Fixture {
     fn new(store: Store, quota_bytes: Option<u64>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let blobs = Arc::new(TenantBlobs {
-            files: FsBlobs::new(dir.path().to_path_buf()),
+            backend: BlobBackend::Files(FsBlobs::new(dir.path().to_path_buf())),
             store: store.clone(),
             quota: Quota {
                 items: None,
@@ -231,6 +231,15 @@ impl Fixture {
         }
     }
 
+    /// The files under the blobs, written and read around the index (as another
+    /// host's tenant would have them).
+    fn files(&self) -> &FsBlobs {
+        match &self.blobs.backend {
+            BlobBackend::Files(files) => files,
+            _ => unreachable!("the fixture's blobs are files"),
+        }
+    }
+
     fn at(&self, bucket: &str) -> BlobBucket {
         BlobBucket {
             tenant: self.tenant.clone(),
@@ -239,15 +248,11 @@ impl Fixture {
     }
 
     async fn put(&self, bucket: &str, key: &str, data: &[u8]) {
-        self.blobs
-            .files
-            .put(&self.at(bucket), key, data)
-            .await
-            .unwrap();
+        self.files().put(&self.at(bucket), key, data).await.unwrap();
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Option<Value> {
-        let data = self.blobs.files.get(&self.at(bucket), key).await.unwrap()?;
+        let data = self.files().get(&self.at(bucket), key).await.unwrap()?;
         Some(serde_json::from_slice(&data).unwrap())
     }
 
@@ -477,8 +482,7 @@ async fn a_result_writer_writes_the_clouds_layout_and_returns_where(stores: Stor
         let (row, _) = f.run(def, json!({}), work).await;
         assert_eq!(error(&row).0, "States.ExceedToleratedFailureThreshold");
         let runs = f
-            .blobs
-            .files
+            .files()
             .list(&f.at("out"), "runs/", None, 100)
             .await
             .unwrap()
@@ -583,7 +587,7 @@ async fn a_bucket_or_key_reaches_nothing_outside_the_executing_tenant(stores: St
             tenant: tenant("victim"),
             bucket: "in".into(),
         };
-        f.blobs.files.put(&victim, "secret.csv", b"a\nsecret\n").await.unwrap();
+        f.files().put(&victim, "secret.csv", b"a\nsecret\n").await.unwrap();
         let get = "arn:aws:states:::s3:getObject";
         let v = &victim.tenant;
         let attempts = [
@@ -614,7 +618,7 @@ async fn a_bucket_or_key_reaches_nothing_outside_the_executing_tenant(stores: St
             "Parameters": {"Bucket": "in", "Prefix": format!("../../{v}/in")}}}));
         let (row, _) = f.run(def, json!({}), echo()).await;
         assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
-        let theirs = f.blobs.files.list(&victim, "", None, 100).await.unwrap().keys;
+        let theirs = f.files().list(&victim, "", None, 100).await.unwrap().keys;
         assert_eq!(theirs, ["secret.csv"]);
         let key = output(&row)["ResultWriterDetails"]["Key"].as_str().unwrap().to_string();
         assert!(f.get("in", &key).await.is_some(), "written in the tenant's own bucket");

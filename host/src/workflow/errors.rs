@@ -27,6 +27,8 @@ pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
 /// A distributed Map's `ResultWriter` could not write its results.
 pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
+/// A JSONata expression that failed or gave a value its field cannot take.
+pub const QUERY_EVALUATION_ERROR: &str = "States.QueryEvaluationError";
 
 /// Host errors in a Task carry the names the cloud gives a Lambda function's failures
 /// (the developer guide, "Handle Lambda service exceptions"), so definitions written
@@ -130,6 +132,8 @@ pub struct Catcher {
     pub result_path: Option<ReferencePath>,
     /// Variables assigned when this catcher catches; `$` is the error output.
     pub assign: Option<super::template::Template>,
+    /// A JSONata state's catcher: its `Output` and `Assign` (`ResultPath` is `$`).
+    pub jsonata: Option<super::jsonata::JsonataIo>,
 }
 
 /// Checks the `ErrorEquals` lists of a Retry or Catch field: non-empty, and
@@ -153,7 +157,7 @@ pub fn check_lists(lists: &[&[String]], at: &str) -> Result<(), DefinitionError>
     Ok(())
 }
 
-const PREDEFINED: [&str; 15] = [
+const PREDEFINED: [&str; 16] = [
     ALL,
     RUNTIME,
     TIMEOUT,
@@ -169,6 +173,7 @@ const PREDEFINED: [&str; 15] = [
     DATA_LIMIT_EXCEEDED,
     ITEM_READER_FAILED,
     RESULT_WRITER_FAILED,
+    QUERY_EVALUATION_ERROR,
 ];
 
 #[cfg(test)]

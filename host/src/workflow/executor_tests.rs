@@ -14,18 +14,18 @@ use crate::store::Store;
 use crate::store::testing::{Stores, each_store, store_test, tenant};
 use crate::store::workflow::{ExecutionRow, HistoryEntry};
 
-struct Run {
-    row: ExecutionRow,
-    history: Vec<HistoryEntry>,
-    tasks: Arc<ScriptedTasks>,
+pub(super) struct Run {
+    pub(super) row: ExecutionRow,
+    pub(super) history: Vec<HistoryEntry>,
+    pub(super) tasks: Arc<ScriptedTasks>,
 }
 
 impl Run {
-    fn output(&self) -> Value {
+    pub(super) fn output(&self) -> Value {
         serde_json::from_str(self.row.output.as_deref().unwrap_or("null")).unwrap()
     }
     /// The states entered, in order.
-    fn path(&self) -> Vec<String> {
+    pub(super) fn path(&self) -> Vec<String> {
         self.history
             .iter()
             .filter(|e| e.event.kind == "StateEntered")
@@ -35,7 +35,7 @@ impl Run {
     fn count(&self, kind: &str) -> usize {
         self.history.iter().filter(|e| e.event.kind == kind).count()
     }
-    fn error(&self) -> (String, String) {
+    pub(super) fn error(&self) -> (String, String) {
         (
             self.row.error.clone().unwrap_or_default(),
             self.row.cause.clone().unwrap_or_default(),
@@ -82,7 +82,7 @@ fn executor(store: &Store, tasks: Arc<ScriptedTasks>, t: &str, skip_waits: bool)
     Executor::new(store.clone(), tasks, options)
 }
 
-async fn run(
+pub(super) async fn run(
     store: Store,
     definition: Value,
     input: Value,
@@ -91,10 +91,10 @@ async fn run(
     run_with(store, definition, input, script, true).await
 }
 
-fn ok(v: Value) -> Attempt {
+pub(super) fn ok(v: Value) -> Attempt {
     Attempt::ok(v)
 }
-fn throw(e: &str) -> Attempt {
+pub(super) fn throw(e: &str) -> Attempt {
     Attempt::throw(e, "scripted")
 }
 

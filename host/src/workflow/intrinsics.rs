@@ -10,7 +10,7 @@ use super::path::{Path, PathError, kind_of};
 /// The spec allows up to 10 nested calls in one field.
 const MAX_NESTING: usize = 10;
 /// `States.ArrayRange` yields at most this many items.
-const MAX_RANGE: usize = 1000;
+pub(super) const MAX_RANGE: usize = 1000;
 /// `States.Base64Encode` takes at most this many characters (`Base64Decode` 10,000 bytes).
 const MAX_BASE64_INPUT: usize = 10_000;
 
@@ -632,7 +632,7 @@ fn java_text(value: &Value, out: &mut String) {
     }
 }
 
-fn hash(data: &[u8], algorithm: &str) -> Result<String, Problem> {
+pub(super) fn hash(data: &[u8], algorithm: &str) -> Result<String, Problem> {
     Ok(match algorithm {
         "MD5" => hex::encode(<md5::Md5 as md5::Digest>::digest(data)),
         "SHA-1" => hex::encode(<sha1::Sha1 as sha1::Digest>::digest(data)),

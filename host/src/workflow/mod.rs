@@ -16,6 +16,7 @@ mod fields;
 pub(crate) mod fuzz;
 mod intrinsics;
 mod items;
+mod jsonata;
 mod path;
 mod payload;
 pub mod scripted;
@@ -35,6 +36,8 @@ mod callback_tests;
 mod distributed_tests;
 #[cfg(test)]
 mod executor_tests;
+#[cfg(test)]
+mod jsonata_tests;
 #[cfg(test)]
 mod redrive_tests;
 #[cfg(test)]

@@ -838,9 +838,9 @@ fn definitions_are_checked_when_they_load() {
         refused("States", Problem::Required)
     );
     assert_eq!(
-        Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONata"}))
+        Machine::parse(&json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}, "QueryLanguage": "JSONPath2"}))
             .unwrap_err(),
-        refused("QueryLanguage", Problem::QueryLanguage("JSONata".into()))
+        refused("QueryLanguage", Problem::QueryLanguage("JSONPath2".into()))
     );
     assert_eq!(
         Machine::parse(&json!([])).unwrap_err(),

@@ -151,10 +151,26 @@ impl Executor {
     ) -> Result<Children, StateError> {
         match &state.kind {
             Kind::Parallel { branches } => {
-                let input = payload::effective_input(state, raw, context)?;
+                let name = context["State"]["Name"].as_str().unwrap_or_default();
+                let input = self.state_input(state, name, raw, context)?;
                 Ok(Children {
                     machines: branches.iter().map(|b| b.source.to_string()).collect(),
                     inputs: vec![input; branches.len()],
+                })
+            }
+            Kind::Map {
+                items,
+                item_template,
+                processor,
+                ..
+            } if state.jsonata.is_some() => {
+                let name = context["State"]["Name"].as_str().unwrap_or_default();
+                let inputs =
+                    self.jsonata_items(name, items.as_ref(), item_template.as_ref(), raw, context)?;
+                let inputs = bounded_children(inputs, errors::RUNTIME)?;
+                Ok(Children {
+                    machines: vec![processor.source.to_string()],
+                    inputs,
                 })
             }
             Kind::Map {
@@ -200,30 +216,14 @@ impl Executor {
                     Some(b) => batches(b, items, &input, context)?,
                     None => items,
                 };
-                if inputs.len() > MAX_MAP_CHILDREN {
-                    return Err(StateError::new(
-                        if reader.is_some() {
-                            errors::ITEM_READER_FAILED
-                        } else {
-                            errors::RUNTIME
-                        },
-                        format!(
-                            "the Map has {} items, over the {MAX_MAP_CHILDREN} child executions a Map run starts; batch them with ItemBatcher",
-                            inputs.len()
-                        ),
-                    ));
-                }
-                for (i, input) in inputs.iter().enumerate() {
-                    let size = payload::json_len(input);
-                    if size > MAX_PAYLOAD_BYTES {
-                        return Err(StateError::new(
-                            errors::DATA_LIMIT_EXCEEDED,
-                            format!(
-                                "the input of Map item {i} is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit of an execution's input"
-                            ),
-                        ));
-                    }
-                }
+                let inputs = bounded_children(
+                    inputs,
+                    if reader.is_some() {
+                        errors::ITEM_READER_FAILED
+                    } else {
+                        errors::RUNTIME
+                    },
+                )?;
                 Ok(Children {
                     machines: vec![processor.source.to_string()],
                     inputs,
@@ -612,4 +612,31 @@ fn map_limits(
             })
             .transpose()?,
     }))
+}
+
+/// A Map run's child inputs within the bounds every Map has: at most
+/// [`MAX_MAP_CHILDREN`] children (past it, `too_many` names the error), each input within
+/// the payload limit.
+fn bounded_children(inputs: Vec<Value>, too_many: &str) -> Result<Vec<Value>, StateError> {
+    if inputs.len() > MAX_MAP_CHILDREN {
+        return Err(StateError::new(
+            too_many,
+            format!(
+                "the Map has {} items, over the {MAX_MAP_CHILDREN} child executions a Map run starts; batch them with ItemBatcher",
+                inputs.len()
+            ),
+        ));
+    }
+    for (i, input) in inputs.iter().enumerate() {
+        let size = payload::json_len(input);
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(StateError::new(
+                errors::DATA_LIMIT_EXCEEDED,
+                format!(
+                    "the input of Map item {i} is {size} bytes, over the {MAX_PAYLOAD_BYTES}-byte limit of an execution's input"
+                ),
+            ));
+        }
+    }
+    Ok(inputs)
 }

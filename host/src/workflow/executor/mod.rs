@@ -12,6 +12,7 @@ mod callbacks;
 mod children;
 mod cursor;
 mod distributed;
+mod jsonata;
 mod lease;
 mod redrive;
 mod simple;

@@ -20,6 +20,9 @@ impl Executor {
         state: &State,
         context: &Value,
     ) -> Commit {
+        if let Some(io) = &state.jsonata {
+            return self.simple_jsonata(row, cursor, state, io, context);
+        }
         let raw = &cursor.input;
         let outcome: Result<Commit, StateError> = (|| match &state.kind {
             Kind::Pass { result } => {
@@ -35,6 +38,7 @@ impl Executor {
                 choices,
                 assigns,
                 default,
+                ..
             } => {
                 let input = payload::input_path(state, raw)?;
                 let mut next = None;
@@ -90,6 +94,8 @@ impl Executor {
                         Some(Text::Call(c)) => {
                             (c.function.name().to_string(), Some(c.eval(raw, context)?))
                         }
+                        // A JSONata state's: simple_jsonata reads it.
+                        Some(Text::Expr(_)) => return Ok(String::new()),
                     };
                     match value {
                         Some(Value::String(s)) => Ok(s),
@@ -139,6 +145,8 @@ fn wait_until(wait: &WaitFor, input: &Value, context: &Value, now: i64) -> Resul
                 ))),
             }
         }
+        // A JSONata state's: simple_jsonata reads it.
+        WaitFor::Seconds(Seconds::Expr(_)) | WaitFor::TimestampExpr(_) => Ok(now),
         WaitFor::Timestamp(t) => at(t),
         WaitFor::TimestampPath(p) => match p.select(input, context) {
             Some(Value::String(t)) => at(&t),

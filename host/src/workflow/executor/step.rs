@@ -7,6 +7,7 @@ use crate::store::workflow::{Commit, ExecutionRow, TIMED_OUT};
 use crate::store::{StoreError, now_ms};
 use crate::workflow::definition::{Kind, State, Template};
 use crate::workflow::errors::{self, StateError};
+use crate::workflow::jsonata;
 use crate::workflow::path::VARIABLES;
 use crate::workflow::payload;
 
@@ -154,6 +155,15 @@ impl Executor {
         let Value::Object(values) = payload::resolve(template, doc, context)? else {
             return Ok(cursor.clone());
         };
+        self.with_variables(values, cursor)
+    }
+
+    /// `cursor` with `values` set as variables, within the developer guide's limits.
+    pub(super) fn with_variables(
+        &self,
+        values: serde_json::Map<String, Value>,
+        cursor: &Cursor,
+    ) -> Result<Cursor, StateError> {
         let too_big = |what: String| StateError::new(errors::DATA_LIMIT_EXCEEDED, what);
         for (name, value) in &values {
             let size = payload::json_len(value);
@@ -191,9 +201,34 @@ impl Executor {
         context: &Value,
         cursor: &Cursor,
     ) -> Result<(Cursor, Value), StateError> {
+        if let Some(io) = &state.jsonata {
+            let states = super::jsonata::states(context, raw, Some(("result", result.clone())));
+            return self.jsonata_io(io, &cursor.state, states, context, result, cursor);
+        }
         let selected = payload::selected_result(state, result, context)?;
         let after = self.assigned(&state.assign, &selected, context, cursor)?;
         Ok((after, payload::output_of(state, raw, selected)?))
+    }
+
+    /// What a Task or Parallel works on: its `Arguments` (JSONata; the input without
+    /// them), or its input through `InputPath` and `Parameters` (JSONPath).
+    pub(super) fn state_input(
+        &self,
+        state: &State,
+        name: &str,
+        raw: &Value,
+        context: &Value,
+    ) -> Result<Value, StateError> {
+        match &state.jsonata {
+            Some(io) => match &io.arguments {
+                Some(t) => {
+                    let states = super::jsonata::states(context, raw, None);
+                    jsonata::evaluate(t, &super::jsonata::env(name, context, states), "Arguments")
+                }
+                None => Ok(raw.clone()),
+            },
+            None => payload::effective_input(state, raw, context),
+        }
     }
 
     /// The variables a child execution sees, read-only: every one in scope here.

@@ -105,7 +105,8 @@ impl Executor {
             }
             None => context,
         };
-        let input = match payload::effective_input(state, raw, context)
+        let input = match self
+            .state_input(state, &cursor.state, raw, context)
             .and_then(|i| within_payload_limit(i, &cursor.state))
         {
             Ok(i) => i,
@@ -120,10 +121,16 @@ impl Executor {
             (Cow::Borrowed(resource.as_str()), input)
         };
         let resource: &str = &resource;
-        let limit = |s: &Option<Seconds>| -> Result<Option<Duration>, StateError> {
+        let limit = |s: &Option<Seconds>, field: &str| -> Result<Option<Duration>, StateError> {
             match s {
                 None => Ok(None),
                 Some(Seconds::Fixed(n)) => Ok(Some(Duration::from_secs(*n))),
+                Some(s @ Seconds::Expr(_)) => {
+                    let states = super::jsonata::states(context, raw, None);
+                    let env = super::jsonata::env(&cursor.state, context, states);
+                    Ok(super::jsonata::whole_seconds(s, &env, field, false)?
+                        .map(Duration::from_secs))
+                }
                 Some(Seconds::Path(p)) => match p.select(raw, context).and_then(|v| v.as_u64()) {
                     Some(n) if n > 0 => Ok(Some(Duration::from_secs(n))),
                     _ => Err(StateError::new(
@@ -133,7 +140,10 @@ impl Executor {
                 },
             }
         };
-        let (timeout, heartbeat) = match (limit(timeout), limit(heartbeat)) {
+        let (timeout, heartbeat) = match (
+            limit(timeout, "TimeoutSeconds"),
+            limit(heartbeat, "HeartbeatSeconds"),
+        ) {
             (Ok(t), Ok(h)) => (t, h),
             (Err(e), _) | (_, Err(e)) => {
                 return Ok(Some(self.failure(row, cursor, state, e, Vec::new())));

@@ -170,12 +170,22 @@ impl Executor {
             .find(|c| matches(&c.errors, &error.error))
         {
             let context = self.context(row, cursor);
-            let placed = self
-                .assigned(&catcher.assign, &error.to_json(), &context, cursor)
-                .and_then(|after| {
-                    payload::place(&catcher.result_path, &cursor.input, error.to_json())
-                        .map(|output| (after, output))
-                });
+            let placed = match &catcher.jsonata {
+                Some(io) => {
+                    let states = super::jsonata::states(
+                        &context,
+                        &cursor.input,
+                        Some(("errorOutput", error.to_json())),
+                    );
+                    self.jsonata_io(io, &cursor.state, states, &context, error.to_json(), cursor)
+                }
+                None => self
+                    .assigned(&catcher.assign, &error.to_json(), &context, cursor)
+                    .and_then(|after| {
+                        payload::place(&catcher.result_path, &cursor.input, error.to_json())
+                            .map(|output| (after, output))
+                    }),
+            };
             match placed {
                 Ok((after, output)) => {
                     let cursor = &after;

@@ -1,0 +1,383 @@
+//! JSONata state machines: what loads and what is refused (with the reason), and runs
+//! with scripted tasks, from the developer guide's "Transforming data with JSONata" and
+//! "Passing data between states with variables".
+
+use serde_json::{Value, json};
+
+use super::definition::Machine;
+use super::definition_error::{DefinitionError, Problem};
+use super::executor_tests::{ok, run, throw};
+use crate::store::testing::{Stores, each_store, store_test};
+
+fn jsonata(states: Value) -> Value {
+    json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": states})
+}
+
+#[test]
+fn jsonata_definitions_load() {
+    let table = [
+        jsonata(
+            json!({"A": {"Type": "Pass", "Output": {"x": "{% $states.input.a %}"}, "Assign": {"v": 1}, "End": true}}),
+        ),
+        // One JSONata state in a JSONPath machine.
+        json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $states.input %}", "Next": "B"},
+            "B": {"Type": "Pass", "InputPath": "$.x", "End": true}}}),
+        jsonata(json!({"A": {"Type": "Task", "Resource": "api",
+            "Arguments": {"id": "{% $states.input.id %}", "fixed": 1},
+            "TimeoutSeconds": "{% $states.input.t %}", "HeartbeatSeconds": 5,
+            "Output": "{% $states.result.v %}",
+            "Retry": [{"ErrorEquals": ["States.QueryEvaluationError"], "MaxAttempts": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "F",
+                       "Output": "{% $states.errorOutput %}", "Assign": {"err": "{% $states.errorOutput.Error %}"}}],
+            "End": true},
+            "F": {"Type": "Fail", "Error": "{% $err %}", "Cause": "static"}})),
+        jsonata(json!({"A": {"Type": "Choice", "Choices": [
+                {"Condition": "{% $states.input.n > 1 %}", "Next": "W", "Output": {"big": true}, "Assign": {"seen": true}},
+                {"Condition": true, "Next": "W"}],
+            "Default": "W", "Assign": {"seen": false}},
+            "W": {"Type": "Wait", "Seconds": "{% $states.input.s %}", "Next": "T"},
+            "T": {"Type": "Wait", "Timestamp": "{% $states.input.at %}", "Next": "U"},
+            "U": {"Type": "Wait", "Timestamp": "2026-01-01T00:00:00Z", "Next": "S"},
+            "S": {"Type": "Succeed", "Output": "{% $seen %}"}})),
+        jsonata(
+            json!({"A": {"Type": "Map", "Items": "{% $states.input.list %}",
+            "ItemSelector": {"i": "{% $states.context.Map.Item.Index %}"},
+            "MaxConcurrency": 2,
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% $states.input.i %}", "End": true}}},
+            "End": true}}),
+        ),
+        jsonata(json!({"A": {"Type": "Parallel", "Arguments": {"x": 1},
+            "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "End": true}}}],
+            "End": true}})),
+        jsonata(
+            json!({"A": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+            "Arguments": {"FunctionName": "{% $states.input.fn %}", "Payload": {}}, "End": true}}),
+        ),
+    ];
+    for def in table {
+        if let Err(e) = Machine::parse(&def) {
+            panic!("{def} was refused: {e}");
+        }
+    }
+}
+
+#[test]
+fn jsonata_definitions_are_refused_as_the_cloud_refuses_them() {
+    let pass = |extra: Value| {
+        let mut state = json!({"Type": "Pass", "End": true});
+        if let (Some(s), Some(e)) = (state.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        jsonata(json!({ "A": state }))
+    };
+    let field = |name: &str, instead: &'static str| Problem::JsonPathField(name.into(), instead);
+    // (definition, where, problem)
+    let table = [
+        (
+            json!({"QueryLanguage": "XPath", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}),
+            "QueryLanguage",
+            Problem::QueryLanguage("XPath".into()),
+        ),
+        (
+            pass(json!({"QueryLanguage": "JSONPath"})),
+            "States.A.QueryLanguage",
+            Problem::JsonPathInJsonata,
+        ),
+        (
+            pass(json!({"InputPath": "$.a"})),
+            "States.A.InputPath",
+            field(
+                "InputPath",
+                "`Arguments` and `Output` reading `$states.input`",
+            ),
+        ),
+        (
+            pass(json!({"OutputPath": "$.a"})),
+            "States.A.OutputPath",
+            field("OutputPath", "`Output`"),
+        ),
+        (
+            pass(json!({"ResultPath": "$.a"})),
+            "States.A.ResultPath",
+            field("ResultPath", "`Output` and `Assign`"),
+        ),
+        (
+            pass(json!({"Parameters": {}})),
+            "States.A.Parameters",
+            field("Parameters", "`Arguments`"),
+        ),
+        (
+            pass(json!({"Result": 1})),
+            "States.A.Result",
+            field("Result", "`Output`"),
+        ),
+        (
+            jsonata(
+                json!({"A": {"Type": "Task", "Resource": "api", "ResultSelector": {}, "End": true}}),
+            ),
+            "States.A.ResultSelector",
+            field("ResultSelector", "`Output` reading `$states.result`"),
+        ),
+        (
+            jsonata(json!({"A": {"Type": "Wait", "SecondsPath": "$.s", "End": true}})),
+            "States.A.SecondsPath",
+            field("SecondsPath", "`Seconds` with an expression"),
+        ),
+        (
+            jsonata(json!({"A": {"Type": "Fail", "ErrorPath": "$.e"}})),
+            "States.A.ErrorPath",
+            field("ErrorPath", "`Error` with an expression"),
+        ),
+        (
+            jsonata(
+                json!({"A": {"Type": "Map", "ItemsPath": "$.l", "ItemProcessor":
+                {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}, "End": true}}),
+            ),
+            "States.A.ItemsPath",
+            field("ItemsPath", "`Items`"),
+        ),
+        (
+            jsonata(json!({"A": {"Type": "Task", "Resource": "api", "End": true,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "A"}]}})),
+            "States.A.Catch[0].ResultPath",
+            field("ResultPath", "`Output` and `Assign`"),
+        ),
+        (
+            pass(json!({"Output": "{% 1 + %}"})),
+            "States.A.Output",
+            Problem::Jsonata("1 +".into(), String::new()),
+        ),
+        (
+            pass(json!({"Assign": {"x": {"deep": ["{% $states.input.[ %}"]}}})),
+            "States.A.Assign.x.deep[0]",
+            Problem::Jsonata("$states.input.[".into(), String::new()),
+        ),
+        (
+            pass(json!({"Assign": {"bad-name": 1}})),
+            "States.A.Assign.bad-name",
+            Problem::VariableName(crate::workflow::path::VariableNameError::Invalid(
+                "bad-name".into(),
+            )),
+        ),
+        (
+            pass(json!({"Arguments": {}})),
+            "States.A",
+            Problem::UnknownField("Arguments".into()),
+        ),
+        (
+            jsonata(
+                json!({"A": {"Type": "Choice", "Choices": [{"Variable": "$.a", "BooleanEquals": true, "Next": "A"}]}}),
+            ),
+            "States.A.Choices[0]",
+            Problem::NoCondition,
+        ),
+        (
+            jsonata(
+                json!({"A": {"Type": "Choice", "Choices": [{"Condition": "yes", "Next": "A"}]}}),
+            ),
+            "States.A.Choices[0].Condition",
+            Problem::NotValueOrExpression("a boolean"),
+        ),
+        (
+            jsonata(
+                json!({"A": {"Type": "Task", "Resource": "api", "TimeoutSeconds": "ten", "End": true}}),
+            ),
+            "States.A.TimeoutSeconds",
+            Problem::NotValueOrExpression("a positive integer"),
+        ),
+        (
+            jsonata(
+                json!({"A": {"Type": "Map", "Items": {"a": 1}, "ItemProcessor":
+                {"StartAt": "P", "States": {"P": {"Type": "Succeed"}}}, "End": true}}),
+            ),
+            "States.A.Items",
+            Problem::NotValueOrExpression("an array"),
+        ),
+        // A branch's states inherit the machine's language.
+        (
+            jsonata(json!({"A": {"Type": "Parallel", "End": true, "Branches": [
+                {"StartAt": "B", "States": {"B": {"Type": "Pass", "InputPath": "$", "End": true}}}]}})),
+            "States.A.Branches[0].States.B.InputPath",
+            field(
+                "InputPath",
+                "`Arguments` and `Output` reading `$states.input`",
+            ),
+        ),
+    ];
+    for (def, at, problem) in table {
+        match Machine::parse(&def) {
+            Ok(_) => panic!("{def} loaded"),
+            Err(DefinitionError {
+                at: got_at,
+                problem: got,
+            }) => {
+                assert_eq!(got_at, at, "{def}");
+                match (&problem, &got) {
+                    // The parser's own message follows the expression.
+                    (Problem::Jsonata(expr, _), Problem::Jsonata(got_expr, why)) => {
+                        assert_eq!(expr, got_expr);
+                        assert!(!why.is_empty());
+                    }
+                    _ => assert_eq!(got, problem, "{def}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_refused_expression_names_its_state_and_text() {
+    let def = jsonata(
+        json!({"A": {"Type": "Pass", "Output": {"x": "{% $states.input. %}"}, "End": true}}),
+    );
+    let text = Machine::parse(&def).unwrap_err().to_string();
+    assert!(
+        text.starts_with("States.A.Output.x: invalid JSONata expression \"$states.input.\""),
+        "{text}"
+    );
+}
+
+store_test!(jsonata_machine_passes_data_through_arguments_output_and_variables);
+async fn jsonata_machine_passes_data_through_arguments_output_and_variables(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = jsonata(json!({
+            "A": {"Type": "Pass", "Assign": {"customerName": "{% $states.input.name %}", "limit": 2},
+                  "Output": {"title": "{% $states.input.title %}"}, "Next": "Call"},
+            "Call": {"Type": "Task", "Resource": "api",
+                "Arguments": {"static": "Hello", "title": "{% $states.input.title %}",
+                              "name": "{% $customerName %}", "not-evaluated": "$customerName"},
+                "TimeoutSeconds": "{% $limit * 30 %}",
+                "Output": {"total": "{% $sum($states.result.items) %}", "was": "{% $states.input %}"},
+                "Assign": {"count": "{% $count($states.result.items) %}"},
+                "Next": "Pick"},
+            "Pick": {"Type": "Choice", "Choices": [
+                {"Condition": "{% $count > 5 %}", "Next": "Many"},
+                {"Condition": "{% $states.input.total = 6 %}", "Next": "Done",
+                 "Output": "{% $merge([$states.input, {'rule': 2}]) %}"}],
+                "Default": "Many"},
+            "Many": {"Type": "Fail", "Error": "{% 'TooMany' %}", "Cause": "{% 'count ' & $string($count) %}"},
+            "Done": {"Type": "Succeed", "Output": "{% $merge([$states.input, {'count': $count, 'exec': $states.context.Execution.Name != ''}]) %}"}
+        }));
+        let r = run(
+            s,
+            def,
+            json!({"name": "María", "title": "Doctor"}),
+            &[("Call", vec![ok(json!({"items": [1, 2, 3]}))])],
+        )
+        .await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        let calls = r.tasks.calls();
+        assert_eq!(
+            calls[0].input,
+            json!({"static": "Hello", "title": "Doctor", "name": "María", "not-evaluated": "$customerName"})
+        );
+        assert_eq!(
+            r.output(),
+            json!({"total": 6, "was": {"title": "Doctor"}, "rule": 2, "count": 3, "exec": true})
+        );
+        assert_eq!(r.path(), ["A", "Call", "Pick", "Done"]);
+    })
+    .await;
+}
+
+store_test!(jsonata_catch_reads_the_error_output);
+async fn jsonata_catch_reads_the_error_output(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = jsonata(json!({
+            "A": {"Type": "Task", "Resource": "api", "Arguments": "{% $states.input %}",
+                "Catch": [{"ErrorEquals": ["Busy"], "Next": "Handle",
+                    "Output": {"caught": "{% $states.errorOutput.Error %}", "input": "{% $states.input.k %}"},
+                    "Assign": {"why": "{% $states.errorOutput.Cause %}"}}],
+                "End": true},
+            "Handle": {"Type": "Pass", "Output": "{% $merge([$states.input, {'why': $why}]) %}", "End": true}
+        }));
+        let r = run(s, def, json!({"k": "v"}), &[("A", vec![throw("Busy")])]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output(), json!({"caught": "Busy", "input": "v", "why": "scripted"}));
+    })
+    .await;
+}
+
+store_test!(jsonata_evaluation_errors_fail_or_are_caught);
+async fn jsonata_evaluation_errors_fail_or_are_caught(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = jsonata(json!({
+            "A": {"Type": "Pass", "Output": "{% $states.input.missing %}", "End": true}
+        }));
+        let r = run(s.clone(), def, json!({}), &[]).await;
+        assert_eq!(r.row.status, "FAILED");
+        let (error, cause) = r.error();
+        assert_eq!(error, "States.QueryEvaluationError");
+        assert!(
+            cause.contains("The JSONata expression '$states.input.missing' specified for the field 'Output' returned nothing (undefined)"),
+            "{cause}"
+        );
+        // A task's Arguments that fail are caught like any error of the state.
+        let def = jsonata(json!({
+            "A": {"Type": "Task", "Resource": "api", "Arguments": {"x": "{% $error('bad input') %}"},
+                "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "B"}], "End": true},
+            "B": {"Type": "Pass", "Output": "{% $states.input.Error %}", "End": true}
+        }));
+        let r = run(s.clone(), def, json!({}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output(), json!("States.QueryEvaluationError"));
+        assert!(r.tasks.calls().is_empty(), "the plugin was not called");
+        // A Condition that is not a boolean.
+        let def = jsonata(json!({
+            "A": {"Type": "Choice", "Choices": [{"Condition": "{% 'yes' %}", "Next": "B"}]},
+            "B": {"Type": "Succeed"}
+        }));
+        let r = run(s, def, json!({}), &[]).await;
+        assert_eq!(r.error().0, "States.QueryEvaluationError");
+        assert!(r.error().1.contains("expected a boolean"), "{}", r.error().1);
+    })
+    .await;
+}
+
+store_test!(jsonata_map_and_parallel_run_their_children_in_jsonata);
+async fn jsonata_map_and_parallel_run_their_children_in_jsonata(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = jsonata(json!({
+            "A": {"Type": "Map", "Items": "{% $states.input.list %}",
+                "ItemSelector": {"i": "{% $states.context.Map.Item.Index %}", "v": "{% $states.context.Map.Item.Value %}", "k": "{% $k %}"},
+                "ItemProcessor": {"StartAt": "P", "States": {
+                    "P": {"Type": "Pass", "Output": "{% $states.input.v * 10 + $states.input.i + $k %}", "End": true}}},
+                "Output": "{% $states.result %}", "Next": "Par"},
+            "Par": {"Type": "Parallel", "Arguments": {"sum": "{% $sum($states.input) %}"},
+                "Branches": [
+                    {"StartAt": "B1", "States": {"B1": {"Type": "Pass", "Output": "{% $states.input.sum %}", "End": true}}},
+                    {"StartAt": "B2", "States": {"B2": {"Type": "Pass", "Output": "{% $states.input.sum * 2 %}", "End": true}}}],
+                "End": true}
+        }));
+        let def = {
+            let mut d = def;
+            d["States"]["A"]["Assign"] = json!({"unused": 0});
+            d["StartAt"] = json!("K");
+            d["States"]["K"] = json!({"Type": "Pass", "Assign": {"k": 100}, "Next": "A"});
+            d
+        };
+        let r = run(s, def, json!({"list": [1, 2, 3]}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        // Items 110, 121, 132: 363; the branches give it and twice it.
+        assert_eq!(r.output(), json!([363, 726]));
+    })
+    .await;
+}
+
+store_test!(a_jsonata_state_in_a_jsonpath_machine);
+async fn a_jsonata_state_in_a_jsonpath_machine(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "Assign": {"base": 10}, "Next": "B"},
+            "B": {"Type": "Pass", "QueryLanguage": "JSONata",
+                  "Output": {"m": "{% $states.input.n + $base %}"}, "Next": "W"},
+            "W": {"Type": "Wait", "QueryLanguage": "JSONata", "Seconds": "{% $states.input.m - 11 %}", "Next": "C"},
+            "C": {"Type": "Pass", "ResultPath": "$.copy", "End": true}
+        }});
+        let r = run(s, def, json!({"n": 1}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        assert_eq!(r.output(), json!({"m": 11, "copy": {"m": 11}}));
+    })
+    .await;
+}

@@ -75,7 +75,9 @@ def _call(kind: str, make_event: Callable, to_result: Callable):
     except HostError as e:
         f = e.to_failure()
         raise Err(WitFailure(f.error, f.cause)) from None
-    except Err:
+    except (Err, MemoryError):
+        # A MemoryError is left to trap the instance: the host saw its memory refused
+        # and names it `memory-limit`, as for a Rust plugin.
         raise
     except Exception as e:  # the plugin's bug: a failure naming it, not a trap
         where = traceback.extract_tb(e.__traceback__)[-1:]

@@ -59,7 +59,9 @@ fn python() {
     // Reinstalling the tool (by hand or by .ci/run) rechecks it.
     println!(
         "cargo::rerun-if-changed={}",
-        workspace.join("plugins/sdk-python/requirements.txt").display()
+        workspace
+            .join("plugins/sdk-python/requirements.txt")
+            .display()
     );
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -93,7 +95,10 @@ fn python() {
     match found {
         Some(tool) => {
             let tool = std::fs::canonicalize(&tool).unwrap_or(tool);
-            println!("cargo::rustc-env=ORQUESTA_TESTS_COMPONENTIZE_PY={}", tool.display());
+            println!(
+                "cargo::rustc-env=ORQUESTA_TESTS_COMPONENTIZE_PY={}",
+                tool.display()
+            );
         }
         None => {
             println!("cargo::rustc-env=ORQUESTA_TESTS_COMPONENTIZE_PY=");

@@ -57,24 +57,33 @@ pub struct BuildOptions {
 pub fn tool(explicit: Option<&Path>) -> PathBuf {
     explicit
         .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(TOOL_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os(TOOL_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from("componentize-py"))
 }
 
 /// Runs `tool --version` and checks it is [`TOOL_VERSION`].
 pub fn check_tool(tool: &Path) -> Result<(), BuildError> {
-    let out = Command::new(tool)
-        .arg("--version")
-        .output()
-        .map_err(|e| BuildError::ToolMissing {
-            tried: format!("{}: {e}", tool.display()),
-        })?;
+    let out =
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .map_err(|e| BuildError::ToolMissing {
+                tried: format!("{}: {e}", tool.display()),
+            })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let found = text.trim().trim_start_matches("componentize-py").trim();
     if !out.status.success() || found != TOOL_VERSION {
         return Err(BuildError::WrongTool {
             tool: tool.display().to_string(),
-            found: if found.is_empty() { "unknown".into() } else { found.into() },
+            found: if found.is_empty() {
+                "unknown".into()
+            } else {
+                found.into()
+            },
         });
     }
     Ok(())
@@ -114,7 +123,9 @@ pub fn build(options: &BuildOptions) -> Result<Vec<&'static str>, BuildError> {
         .and_then(|s| s.to_str())
         .filter(|_| app.extension().is_some_and(|e| e == "py"))
         .ok_or_else(|| BuildError::App(format!("{}: the app must be a .py file", app.display())))?;
-    if !module.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    if !module
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
         || module.starts_with(|c: char| c.is_ascii_digit())
         || ["orquesta", "wit_world", sources::ENTRY].contains(&module)
     {
@@ -182,6 +193,10 @@ pub fn build(options: &BuildOptions) -> Result<Vec<&'static str>, BuildError> {
         let _ = std::fs::remove_file(&partial);
         let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
         output.push_str(&String::from_utf8_lossy(&out.stdout));
+        // The tool's own Rust backtrace (under RUST_BACKTRACE) says nothing about the app.
+        if let Some(at) = output.find("\nStack backtrace:") {
+            output.truncate(at);
+        }
         return Err(BuildError::Failed {
             app: app.clone(),
             output: output.trim().to_string(),
@@ -206,7 +221,10 @@ mod tests {
     fn a_missing_tool_is_named_with_how_to_install_it() {
         let e = check_tool(Path::new("/nonexistent/componentize-py")).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("pip install componentize-py==0.25.1"), "{text}");
+        assert!(
+            text.contains("pip install componentize-py==0.25.1"),
+            "{text}"
+        );
         assert!(text.contains("/nonexistent/componentize-py"), "{text}");
     }
 
@@ -226,7 +244,10 @@ mod tests {
         let e = build(&options("app.py", "x = 1\n")).unwrap_err();
         assert!(e.to_string().contains("no handler"), "{e}");
         let e = build(&options("orquesta.py", "@orquesta.on_http\n")).unwrap_err();
-        assert!(e.to_string().contains("cannot be the app's module name"), "{e}");
+        assert!(
+            e.to_string().contains("cannot be the app's module name"),
+            "{e}"
+        );
         let mut o = options("app.py", "@orquesta.on_http\n");
         o.triggers = vec!["mqtt".into()];
         let e = build(&o).unwrap_err();

@@ -10,19 +10,58 @@ pub const PLUGIN_WIT: &str = include_str!("../../../wit/plugin.wit");
 
 /// The SDK package `orquesta` (plugins/sdk-python/orquesta/), file by file.
 pub const SDK: &[(&str, &str)] = &[
-    ("__init__.py", include_str!("../../../plugins/sdk-python/orquesta/__init__.py")),
-    ("blob.py", include_str!("../../../plugins/sdk-python/orquesta/blob.py")),
-    ("config.py", include_str!("../../../plugins/sdk-python/orquesta/config.py")),
-    ("errors.py", include_str!("../../../plugins/sdk-python/orquesta/errors.py")),
-    ("events.py", include_str!("../../../plugins/sdk-python/orquesta/events.py")),
-    ("handlers.py", include_str!("../../../plugins/sdk-python/orquesta/handlers.py")),
-    ("http.py", include_str!("../../../plugins/sdk-python/orquesta/http.py")),
-    ("kv.py", include_str!("../../../plugins/sdk-python/orquesta/kv.py")),
-    ("log.py", include_str!("../../../plugins/sdk-python/orquesta/log.py")),
-    ("messaging.py", include_str!("../../../plugins/sdk-python/orquesta/messaging.py")),
-    ("notify.py", include_str!("../../../plugins/sdk-python/orquesta/notify.py")),
-    ("responses.py", include_str!("../../../plugins/sdk-python/orquesta/responses.py")),
-    ("sql.py", include_str!("../../../plugins/sdk-python/orquesta/sql.py")),
+    (
+        "__init__.py",
+        include_str!("../../../plugins/sdk-python/orquesta/__init__.py"),
+    ),
+    (
+        "blob.py",
+        include_str!("../../../plugins/sdk-python/orquesta/blob.py"),
+    ),
+    (
+        "config.py",
+        include_str!("../../../plugins/sdk-python/orquesta/config.py"),
+    ),
+    (
+        "errors.py",
+        include_str!("../../../plugins/sdk-python/orquesta/errors.py"),
+    ),
+    (
+        "events.py",
+        include_str!("../../../plugins/sdk-python/orquesta/events.py"),
+    ),
+    (
+        "handlers.py",
+        include_str!("../../../plugins/sdk-python/orquesta/handlers.py"),
+    ),
+    (
+        "http.py",
+        include_str!("../../../plugins/sdk-python/orquesta/http.py"),
+    ),
+    (
+        "kv.py",
+        include_str!("../../../plugins/sdk-python/orquesta/kv.py"),
+    ),
+    (
+        "log.py",
+        include_str!("../../../plugins/sdk-python/orquesta/log.py"),
+    ),
+    (
+        "messaging.py",
+        include_str!("../../../plugins/sdk-python/orquesta/messaging.py"),
+    ),
+    (
+        "notify.py",
+        include_str!("../../../plugins/sdk-python/orquesta/notify.py"),
+    ),
+    (
+        "responses.py",
+        include_str!("../../../plugins/sdk-python/orquesta/responses.py"),
+    ),
+    (
+        "sql.py",
+        include_str!("../../../plugins/sdk-python/orquesta/sql.py"),
+    ),
 ];
 
 /// The world componentize-py builds against. One world: componentize-py 0.25.1 panics
@@ -34,9 +73,8 @@ pub const ENTRY: &str = "orquesta_entry";
 
 /// Every capability and the handler interface of each kind in `kinds`.
 pub fn world(kinds: &[&str]) -> String {
-    let mut wit = format!(
-        "// Written by `orquesta build`.\nworld {WORLD} {{\n    include capabilities;\n"
-    );
+    let mut wit =
+        format!("// Written by `orquesta build`.\nworld {WORLD} {{\n    include capabilities;\n");
     for kind in kinds {
         wit.push_str(&format!("    export {kind}-handler;\n"));
     }
@@ -116,7 +154,10 @@ mod tests {
 
     #[test]
     fn every_sdk_file_is_embedded() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/sdk-python/orquesta");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../plugins/sdk-python/orquesta"
+        );
         let mut on_disk: Vec<String> = std::fs::read_dir(dir)
             .expect("the SDK folder")
             .filter_map(|e| e.ok())
@@ -125,6 +166,9 @@ mod tests {
             .collect();
         on_disk.sort();
         let embedded: Vec<&str> = SDK.iter().map(|(n, _)| *n).collect();
-        assert_eq!(on_disk, embedded, "add the file to SDK in python/sources.rs");
+        assert_eq!(
+            on_disk, embedded,
+            "add the file to SDK in python/sources.rs"
+        );
     }
 }

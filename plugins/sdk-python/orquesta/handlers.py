@@ -43,22 +43,15 @@ def check_exported(kinds) -> None:
     kinds = set(kinds)
     missing = sorted(kinds - set(_registered))
     extra = sorted(set(_registered) - kinds)
-    if missing:
-        raise RuntimeError(
-            "the build exports "
-            + ", ".join(missing)
-            + " but the app registers no function for it (@orquesta.on_"
-            + missing[0]
-            + ")"
-        )
-    if extra:
-        raise RuntimeError(
-            "the app registers "
-            + ", ".join(extra)
-            + " but the build does not export it: add --trigger "
-            + extra[0]
-            + " to orquesta build"
-        )
+    problems = [
+        f"the build exports {kind} but the app registers no function for it (@orquesta.on_{kind})"
+        for kind in missing
+    ] + [
+        f"the app registers {kind} but the build does not export it: add --trigger {kind} to orquesta build"
+        for kind in extra
+    ]
+    if problems:
+        raise RuntimeError("; ".join(problems))
 
 
 def _call(kind: str, make_event: Callable, to_result: Callable):

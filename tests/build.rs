@@ -1,7 +1,12 @@
-//! Marks the database tests ignored when their server's URL is not set, so `cargo test`
-//! lists them as ignored (with the count) instead of passing having checked nothing.
-//! With `ORQUESTA_REQUIRE_DB_TESTS=1` (as `.ci/run` sets) a missing URL fails the build:
-//! CI cannot be green with the database tests left out.
+//! Marks the tests that need something the machine may lack as ignored when it is
+//! absent, so `cargo test` lists them as ignored (with the count) instead of passing
+//! having checked nothing: the database tests without their server's URL, the Python
+//! plugins' tests without componentize-py. With `ORQUESTA_REQUIRE_DB_TESTS=1` (as
+//! `.ci/run` sets) a missing URL fails the build, and with `ORQUESTA_REQUIRE_PYTHON_TESTS=1`
+//! a missing componentize-py does: CI cannot be green with those tests left out.
+
+use std::path::PathBuf;
+use std::process::Command;
 
 /// (variable, cfg set when it is absent)
 const SERVERS: [(&str, &str); 2] = [
@@ -10,10 +15,18 @@ const SERVERS: [(&str, &str); 2] = [
 ];
 
 const REQUIRE: &str = "ORQUESTA_REQUIRE_DB_TESTS";
+const REQUIRE_PYTHON: &str = "ORQUESTA_REQUIRE_PYTHON_TESTS";
+/// Kept in step with `orquesta::python::TOOL_VERSION` and the requirements file.
+const TOOL_VERSION: &str = "0.25.1";
+const TOOL_ENV: &str = "ORQUESTA_COMPONENTIZE_PY";
+
+fn set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0")
+}
 
 fn main() {
     println!("cargo::rerun-if-env-changed={REQUIRE}");
-    let required = std::env::var(REQUIRE).is_ok_and(|v| !v.is_empty() && v != "0");
+    let required = set(REQUIRE);
     let mut missing = Vec::new();
     for (var, cfg) in SERVERS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
@@ -30,5 +43,77 @@ fn main() {
             missing.join(" and ")
         );
         std::process::exit(1);
+    }
+    python();
+}
+
+/// Finds componentize-py: `ORQUESTA_COMPONENTIZE_PY`, then the virtualenv `.ci/run`
+/// makes (`target/componentize-py`), then `PATH`; the tests get it as
+/// `ORQUESTA_TESTS_COMPONENTIZE_PY` (empty, and cfg `no_componentize_py`, without one).
+fn python() {
+    println!("cargo::rustc-check-cfg=cfg(no_componentize_py)");
+    println!("cargo::rerun-if-env-changed={REQUIRE_PYTHON}");
+    println!("cargo::rerun-if-env-changed={TOOL_ENV}");
+    println!("cargo::rerun-if-env-changed=CARGO_TARGET_DIR");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Reinstalling the tool (by hand or by .ci/run) rechecks it.
+    println!(
+        "cargo::rerun-if-changed={}",
+        workspace
+            .join("plugins/sdk-python/requirements.txt")
+            .display()
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let venv = target.join("componentize-py/bin/componentize-py");
+    if venv.exists() {
+        println!("cargo::rerun-if-changed={}", venv.display());
+    }
+    let candidates = [
+        std::env::var_os(TOOL_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        venv.exists().then_some(venv),
+        Some(PathBuf::from("componentize-py")),
+    ];
+    let mut tried = Vec::new();
+    let found = candidates.into_iter().flatten().find(|tool| {
+        let version = Command::new(tool)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        tried.push(format!(
+            "{}: {}",
+            tool.display(),
+            version.as_deref().unwrap_or("not found")
+        ));
+        version.is_some_and(|v| v == format!("componentize-py {TOOL_VERSION}"))
+    });
+    match found {
+        Some(tool) => {
+            let tool = std::fs::canonicalize(&tool).unwrap_or(tool);
+            println!(
+                "cargo::rustc-env=ORQUESTA_TESTS_COMPONENTIZE_PY={}",
+                tool.display()
+            );
+        }
+        None => {
+            println!("cargo::rustc-env=ORQUESTA_TESTS_COMPONENTIZE_PY=");
+            println!("cargo::rustc-cfg=no_componentize_py");
+            if set(REQUIRE_PYTHON) {
+                eprintln!(
+                    "error: {REQUIRE_PYTHON} is set but componentize-py {TOOL_VERSION} is not installed \
+                     (tried {}): the Python plugins' tests would be skipped",
+                    tried.join("; ")
+                );
+                std::process::exit(1);
+            }
+            println!(
+                "cargo::warning=componentize-py {TOOL_VERSION} is not installed: the Python plugins' tests are ignored (docs/PLUGINS.md)"
+            );
+        }
     }
 }

@@ -172,6 +172,23 @@ enum Command {
         #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
         store: Option<String>,
     },
+    /// Build a Python plugin (`app.py`) into a component with componentize-py
+    /// (docs/PLUGINS.md): the SDK and the contract come with orquesta; the app's folder
+    /// is on its import path.
+    Build {
+        /// The app module.
+        app: PathBuf,
+        /// The component to write.
+        #[arg(short, long, default_value = "app.wasm")]
+        output: PathBuf,
+        /// A trigger kind to export a handler for (repeatable); default: each
+        /// `@orquesta.on_KIND` in the app.
+        #[arg(long = "trigger")]
+        triggers: Vec<String>,
+        /// The componentize-py executable (default: $ORQUESTA_COMPONENTIZE_PY, then PATH).
+        #[arg(long)]
+        componentize_py: Option<PathBuf>,
+    },
     /// Print the `sha256:` hash of an API key or admin credential, for `[[api_keys]]` or
     /// `[[admin_credentials]]` in a tenant file.
     HashKey {
@@ -237,6 +254,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             store,
         } => serve(config.as_deref(), listen, store).await,
         Command::HashKey { key } => hash_key(key),
+        Command::Build {
+            app,
+            output,
+            triggers,
+            componentize_py,
+        } => build_python(app, output, triggers, componentize_py),
         Command::TestPattern {
             pattern,
             event,
@@ -266,6 +289,42 @@ pub async fn run(cli: Cli) -> ExitCode {
             config,
             store,
         } => deliveries(&tenant, state, after, limit, config.as_deref(), store).await,
+    }
+}
+
+fn build_python(
+    app: PathBuf,
+    output: PathBuf,
+    triggers: Vec<String>,
+    tool: Option<PathBuf>,
+) -> ExitCode {
+    let options = orquesta::python::BuildOptions {
+        app,
+        output,
+        triggers,
+        tool,
+    };
+    let started = std::time::Instant::now();
+    match orquesta::python::build(&options) {
+        Ok(kinds) => {
+            let size = std::fs::metadata(&options.output).map_or(0, |m| m.len());
+            println!(
+                "built {} ({:.1} MB, {:.1} s), answering {}",
+                options.output.display(),
+                size as f64 / 1e6,
+                started.elapsed().as_secs_f64(),
+                kinds.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ orquesta::python::BuildError::Failed { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
     }
 }
 

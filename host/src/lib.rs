@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod log_format;
 pub mod metrics;
 pub mod pattern;
+pub mod python;
 pub mod schedule;
 pub mod server;
 pub mod store;

@@ -1,5 +1,7 @@
 //! The IPP flow through the running service: the shipped tenant file, the built plugin,
-//! the fake Databricks on loopback and a real HTTP client with demo-IdP tokens.
+//! the fake Databricks on loopback and a real HTTP client with demo-IdP tokens. Every
+//! test runs on both implementations, the Rust plugin (`plugins/ipp`) and its Python
+//! port (`plugins/python/ipp`), the tenant file's `source` choosing which.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,13 +12,64 @@ use serde_json::{Value, json};
 
 const DBX_TOKEN: &str = "dapi-e2e";
 
-/// The shipped `examples/tenants/ipp.toml`, pointed at this test's fake, key file and JWKS.
-fn tenant(dir: &std::path::Path, databricks_url: &str) -> String {
+/// The two implementations of the flow: the same routes, answers, job record and fixtures.
+#[derive(Debug, Clone, Copy)]
+enum Impl {
+    Rust,
+    Python,
+}
+
+impl Impl {
+    /// The plugin's name in the test server's plugin directory (`NAME.wasm`).
+    fn plugin(self) -> &'static str {
+        match self {
+            Impl::Rust => "ipp",
+            Impl::Python => "ipp-python",
+        }
+    }
+}
+
+/// Runs the test function `$name(Impl)` as `$name::rust` and `$name::python`; the Python
+/// one is ignored, saying why, where componentize-py is not installed (tests/build.rs).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn rust() {
+                super::$name(super::Impl::Rust).await
+            }
+
+            #[tokio::test]
+            #[cfg_attr(
+                no_componentize_py,
+                ignore = "componentize-py 0.25.1 is not installed (docs/PLUGINS.md)"
+            )]
+            async fn python() {
+                super::$name(super::Impl::Python).await
+            }
+        }
+    )*};
+}
+
+on_both!(
+    ipp_runs_from_validation_to_completed_results,
+    a_failed_databricks_job_fails_the_ipp_job,
+    ipp_routes_need_a_token_with_the_right_scope,
+    the_ipp_fixtures_pass_in_isolation_and_a_wrong_blob_fails,
+);
+
+/// The shipped `examples/tenants/ipp.toml`, pointed at this test's fake, key file and JWKS
+/// and at `imp`'s component.
+fn tenant(dir: &std::path::Path, databricks_url: &str, imp: Impl) -> String {
     let root = orquesta_tests::workspace();
     let text = std::fs::read_to_string(root.join("examples/tenants/ipp.toml")).unwrap();
     let token_file = dir.join("databricks-token");
     std::fs::write(&token_file, DBX_TOKEN).unwrap();
     let swaps = [
+        (
+            "source = \"ipp.wasm\"",
+            format!("source = \"{}.wasm\"", imp.plugin()),
+        ),
         ("\"http://127.0.0.1:8781\"", format!("{databricks_url:?}")),
         (
             "{ env = \"IPP_DATABRICKS_TOKEN\" }",
@@ -51,7 +104,7 @@ struct Ipp {
 }
 
 impl Ipp {
-    async fn start(job_time: Duration, failing_job: Option<u64>) -> Self {
+    async fn start(imp: Impl, job_time: Duration, failing_job: Option<u64>) -> Self {
         let mut config = databricks::Config::demo(DBX_TOKEN, job_time);
         if let Some(id) = failing_job {
             config.jobs.get_mut(&id).unwrap().fails = true;
@@ -62,8 +115,8 @@ impl Ipp {
                 .unwrap();
         let secrets = tempfile::tempdir().unwrap();
         let databricks = format!("http://{fake}");
-        let tenant = tenant(secrets.path(), &databricks);
-        let server = TestServer::start(&["ipp"], &[("ipp", &tenant)], |_| {}).await;
+        let tenant = tenant(secrets.path(), &databricks, imp);
+        let server = TestServer::start(&[imp.plugin()], &[("ipp", &tenant)], |_| {}).await;
         let bearer = idp::token(
             "user-42",
             10,
@@ -116,9 +169,8 @@ impl Ipp {
     }
 }
 
-#[tokio::test]
-async fn ipp_runs_from_validation_to_completed_results() {
-    let ipp = Ipp::start(Duration::from_millis(600), None).await;
+async fn ipp_runs_from_validation_to_completed_results(imp: Impl) {
+    let ipp = Ipp::start(imp, Duration::from_millis(600), None).await;
 
     // Validation, manual and automatic.
     let (code, body) = ipp
@@ -264,9 +316,8 @@ async fn ipp_runs_from_validation_to_completed_results() {
     ipp.server.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_failed_databricks_job_fails_the_ipp_job() {
-    let ipp = Ipp::start(Duration::from_millis(300), Some(JOB2_ID)).await;
+async fn a_failed_databricks_job_fails_the_ipp_job(imp: Impl) {
+    let ipp = Ipp::start(imp, Duration::from_millis(300), Some(JOB2_ID)).await;
     let (code, started) = ipp.call("POST", "/ipp/start", None).await;
     assert_eq!(code, 200, "{started}");
     assert_eq!(
@@ -289,9 +340,8 @@ async fn a_failed_databricks_job_fails_the_ipp_job() {
     ipp.server.shutdown().await;
 }
 
-#[tokio::test]
-async fn ipp_routes_need_a_token_with_the_right_scope() {
-    let mut ipp = Ipp::start(Duration::from_millis(300), None).await;
+async fn ipp_routes_need_a_token_with_the_right_scope(imp: Impl) {
+    let mut ipp = Ipp::start(imp, Duration::from_millis(300), None).await;
     let url = format!("{}/t/ipp/ipp/start", ipp.server.url);
     let answer = ipp.server.client.post(&url).send().await.unwrap();
     assert_eq!(answer.status(), 401);
@@ -304,11 +354,10 @@ async fn ipp_routes_need_a_token_with_the_right_scope() {
     ipp.server.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_ipp_fixtures_pass_in_isolation_and_a_wrong_blob_fails() {
+async fn the_ipp_fixtures_pass_in_isolation_and_a_wrong_blob_fails(imp: Impl) {
     use orquesta::testing::TestPlugin;
     use orquesta::testing::fixtures::FixtureFile;
-    let plugin = TestPlugin::load(orquesta_tests::plugin("ipp"))
+    let plugin = TestPlugin::load(orquesta_tests::plugin(imp.plugin()))
         .await
         .unwrap();
     let path = orquesta_tests::workspace().join("examples/ipp/fixtures.toml");

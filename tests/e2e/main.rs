@@ -29,6 +29,7 @@ mod permissions;
 mod pool;
 mod process;
 mod proxy;
+mod python;
 mod queue_semantics;
 mod queues;
 mod quotas;

@@ -3,6 +3,7 @@
 //! clone passes `cargo test` with nothing built beforehand.
 
 pub mod db;
+pub mod python;
 pub mod raw_http;
 pub mod server;
 pub mod wait;
@@ -16,7 +17,7 @@ pub fn workspace() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"))
@@ -48,8 +49,13 @@ fn cargo(args: &[&str]) {
     );
 }
 
-/// The path of plugin `name`'s component, building all plugins on first use.
+/// The path of plugin `name`'s component, building all plugins on first use. A name
+/// ending in `-python` is the Python plugin in `plugins/python/` of the name before it
+/// (`ipp-python`: `plugins/python/ipp/`).
 pub fn plugin(name: &str) -> PathBuf {
+    if let Some(base) = name.strip_suffix("-python") {
+        return python::plugin(base);
+    }
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let names = plugin_names();

@@ -1,6 +1,8 @@
 //! `cargo xtask <task>`: project chores that need more than one cargo command.
 //!
-//! - `plugins`: build every plugin under `plugins/` for wasm32-wasip2 (release).
+//! - `plugins`: build every plugin under `plugins/` for wasm32-wasip2 (release), and each
+//!   Python plugin in `plugins/python/NAME/` as `NAME-python.wasm` beside them when
+//!   componentize-py is installed (docs/PLUGINS.md).
 //! - `demo`: build the plugins and the host, start the fake upstream APIs (Databricks,
 //!   MOK, Siesa, Kong, WMS) on loopback, seed the Siesa clients' field mappings and serve
 //!   the demo tenants (`examples/orquesta.toml`) until Ctrl-C.
@@ -60,7 +62,43 @@ fn build_plugins() -> anyhow::Result<()> {
     for name in plugin_names()? {
         cmd.args(["-p", &name]);
     }
-    run(&mut cmd)
+    run(&mut cmd)?;
+    build_python_plugins()
+}
+
+/// `orquesta build` on each `plugins/python/NAME/app.py`, into the demo's plugin
+/// directory as `NAME-python.wasm`. Without componentize-py they are left out, saying so:
+/// the demo tenants use the Rust plugins.
+fn build_python_plugins() -> anyhow::Result<()> {
+    let venv = workspace().join("target/componentize-py/bin/componentize-py");
+    let tool = std::env::var_os("ORQUESTA_COMPONENTIZE_PY")
+        .map(PathBuf::from)
+        .or_else(|| venv.exists().then_some(venv))
+        .unwrap_or_else(|| PathBuf::from("componentize-py"));
+    if Command::new(&tool).arg("--version").output().is_err() {
+        eprintln!(
+            "note: componentize-py is not installed: the Python plugins are not built (docs/PLUGINS.md)"
+        );
+        return Ok(());
+    }
+    run(cargo().args(["build", "--quiet", "-p", "orquesta", "--bin", "orquesta"]))?;
+    let out = workspace().join("target/wasm32-wasip2/release");
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("plugins/python"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("app.py").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        run(Command::new(workspace().join("target/debug/orquesta"))
+            .arg("build")
+            .arg(format!("plugins/python/{name}/app.py"))
+            .arg("-o")
+            .arg(out.join(format!("{name}-python.wasm")))
+            .arg("--componentize-py")
+            .arg(&tool))?;
+    }
+    Ok(())
 }
 
 /// Builds everything, starts the fake upstream APIs on loopback, seeds the Siesa clients'

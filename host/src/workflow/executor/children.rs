@@ -525,8 +525,35 @@ fn batches(
     Ok(out)
 }
 
-/// A count given literally or by a reference path into the input: a path that selects
-/// nothing or no count is `States.Runtime`.
+/// The value a `...Path` field (`field`) selects, if `valid` takes it. One that selects
+/// nothing, or a value the field cannot take, is `States.Runtime`, in the cloud's words.
+fn path_value(
+    p: &crate::workflow::path::Path,
+    input: &Value,
+    context: &Value,
+    field: &str,
+    valid: &dyn Fn(&Value) -> bool,
+) -> Result<Value, StateError> {
+    match p.select(input, context) {
+        Some(v) if valid(&v) => Ok(v),
+        Some(v) => Err(StateError::new(
+            errors::RUNTIME,
+            format!(
+                "The value {v} selected by {field} {:?} is not valid for the field",
+                p.text()
+            ),
+        )),
+        None => Err(StateError::new(
+            errors::RUNTIME,
+            format!(
+                "The JSONPath {:?} specified for the field {field} could not be found in the input",
+                p.text()
+            ),
+        )),
+    }
+}
+
+/// A count limit: fixed, or a whole number read by its `...Path` field.
 pub(super) fn read_count(
     limit: &Limit<u64>,
     input: &Value,
@@ -535,24 +562,8 @@ pub(super) fn read_count(
 ) -> Result<u64, StateError> {
     match limit {
         Limit::Fixed(n) => Ok(*n),
-        Limit::Path(p) => match p.select(input, context) {
-            Some(v) => v.as_u64().ok_or_else(|| {
-                StateError::new(
-                    errors::RUNTIME,
-                    format!(
-                        "The value {v} selected by {field} {:?} is not valid for the field",
-                        p.text()
-                    ),
-                )
-            }),
-            None => Err(StateError::new(
-                errors::RUNTIME,
-                format!(
-                    "The JSONPath {:?} specified for the field {field} could not be found in the input",
-                    p.text()
-                ),
-            )),
-        },
+        Limit::Path(p) => path_value(p, input, context, field, &|v| v.as_u64().is_some())
+            .map(|v| v.as_u64().unwrap_or(0)),
     }
 }
 
@@ -572,31 +583,8 @@ fn map_limits(
     else {
         return Ok(None);
     };
-    let read = |p: &crate::workflow::path::Path, field: &str, ok: &dyn Fn(&Value) -> bool| match p
-        .select(raw, context)
-    {
-        Some(v) if ok(&v) => Ok(v),
-        Some(v) => Err(StateError::new(
-            errors::RUNTIME,
-            format!(
-                "The value {v} selected by {field} {:?} is not valid for the field",
-                p.text()
-            ),
-        )),
-        None => Err(StateError::new(
-            errors::RUNTIME,
-            format!(
-                "The JSONPath {:?} specified for the field {field} could not be found in the input",
-                p.text()
-            ),
-        )),
-    };
-    let whole = |v: &Value| v.as_u64().is_some();
     let share = |v: &Value| v.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p));
-    let count = |l: &Limit<u64>, field: &str| match l {
-        Limit::Fixed(n) => Ok(*n),
-        Limit::Path(p) => read(p, field, &whole).map(|v| v.as_u64().unwrap_or(0)),
-    };
+    let count = |l: &Limit<u64>, field: &str| read_count(l, raw, context, field);
     Ok(Some(MapLimits {
         max_concurrency: count(max_concurrency, "MaxConcurrencyPath")?,
         tolerated_count: tolerated_count
@@ -607,8 +595,10 @@ fn map_limits(
             .as_ref()
             .map(|l| match l {
                 Limit::Fixed(p) => Ok(*p),
-                Limit::Path(p) => read(p, "ToleratedFailurePercentagePath", &share)
-                    .map(|v| v.as_f64().unwrap_or(0.0)),
+                Limit::Path(p) => {
+                    path_value(p, raw, context, "ToleratedFailurePercentagePath", &share)
+                        .map(|v| v.as_f64().unwrap_or(0.0))
+                }
             })
             .transpose()?,
     }))

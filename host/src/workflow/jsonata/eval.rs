@@ -36,6 +36,26 @@ pub fn evaluate(template: &Tmpl, env: &Env, field: &str) -> Result<Value, StateE
         return Ok(v.clone());
     }
     let current = Mutex::new((field.to_string(), String::new()));
+    off_the_async_workers(|| evaluate_on_a_thread(template, env, field, &current))
+}
+
+/// Runs `work`, which blocks for up to [`TIME_LIMIT`], so that the async workers it is
+/// called from go on serving: on a multi-threaded runtime this worker hands its other
+/// tasks to another first. Without it two hostile expressions at a time would hold both
+/// workers of a 2-core host, and every tenant's requests with them.
+fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+fn evaluate_on_a_thread(
+    template: &Tmpl,
+    env: &Env,
+    field: &str,
+    current: &Mutex<(String, String)>,
+) -> Result<Value, StateError> {
     let outcome = std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name("jsonata".into())
@@ -47,7 +67,7 @@ pub fn evaluate(template: &Tmpl, env: &Env, field: &str) -> Result<Value, StateE
                     arena: &arena,
                     env,
                     deadline: Instant::now() + TIME_LIMIT,
-                    current: &current,
+                    current,
                 };
                 run.fill(template, field)
             });

@@ -286,3 +286,37 @@ fn attack_huge_results_stop_at_the_payload_limit() {
         &["nested deeper than 128"],
     );
 }
+
+/// An evaluation blocks its caller for up to the time limit; the async workers it is
+/// called from must go on serving meanwhile. With one worker, a task evaluating
+/// expressions back to back would otherwise starve every other task of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn attack_evaluations_do_not_hold_the_async_workers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let counted = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let busy = tokio::spawn(async {
+        let started = Instant::now();
+        let mut runs = 0;
+        while started.elapsed() < Duration::from_millis(600) {
+            let answer = eval(json!("{% $sum([1..20000]) %}"));
+            assert_eq!(answer, Ok(json!(200010000)));
+            runs += 1;
+        }
+        runs
+    });
+    let before = ticks.load(Ordering::Relaxed);
+    let runs = busy.await.expect("the evaluating task");
+    let during = ticks.load(Ordering::Relaxed) - before;
+    ticker.abort();
+    assert!(runs > 0);
+    // 600 ms of 5 ms sleeps: 120 at best; a starved ticker gets none.
+    assert!(during >= 30, "the other task ran {during} times in 600 ms");
+}

@@ -9,13 +9,11 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use self::exports::orquesta::plugin::{
-    bus_handler, handler, http_handler, queue_handler, schedule_handler, task_handler,
-    topic_handler,
-};
-pub use self::orquesta::plugin::{
-    blob, config, events, http, kv, log, messaging, notify, sql, types, workflow_tasks,
-};
+// Every interface of the package, imported or exported, by its name
+// (`crate::bindings::kv`, `crate::bindings::http_handler`): one added to the WIT is here
+// with nothing to list.
+pub use self::exports::orquesta::plugin::*;
+pub use self::orquesta::plugin::*;
 
 // The host's events and results are 0.1.0's `handler` records; the per-trigger handlers of
 // 0.1.1 take the same records from `events`. Moved field by field at the call.

@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use orquesta::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use orquesta::capabilities::{Backends, Capabilities, Grants, HostResources, TenantResources};
 use orquesta::engine::{Engine, EngineConfig, Limits, PluginContext};
 use orquesta::event::{EventJson, response_to_json};
 use orquesta::server::HostConfig;
-use orquesta::store::{BlobBackend, FsBlobs, Store};
+use orquesta::store::Store;
 use orquesta::tenants::TenantConfig;
 use orquesta::testing::TestPlugin;
 use orquesta::testing::fixtures::FixtureFile;
@@ -432,19 +431,12 @@ async fn prepare_invocation(
     let store = Store::open_sqlite(&data_dir.join("orquesta.db")).await?;
     // As the service builds them, without its queues, topics, buses and workflows.
     let backends = Backends::for_tenant(
-        &HostResources {
-            store: &store,
-            blobs: &BlobBackend::Files(FsBlobs::new(data_dir.join("blobs"))),
-            http: &SharedHttpClient::new(OutboundConfig::default())?,
-            data_dir,
-        },
+        &HostResources::local(store, data_dir)?,
         &TenantResources {
             name: &tenant,
             limits: &settings.limits,
             sections: &settings.sections,
-            notify: None,
-            messaging: None,
-            workflow_tasks: None,
+            runtime: None,
         },
     )
     .map_err(anyhow::Error::msg)?;

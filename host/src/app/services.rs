@@ -1,29 +1,24 @@
 //! What every tenant's capabilities draw on, built once per host.
 
-use std::path::PathBuf;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::capabilities::outbound::SharedHttpClient;
 use crate::capabilities::{BackendError, Backends, HostResources, TenantResources};
 use crate::engine::limits::Limits;
 use crate::engine::log_gate::LogGate;
+use crate::store::TenantBlobs;
 use crate::store::usage::Quota;
-use crate::store::{BlobBackend, Store, TenantBlobs};
 use crate::tenants::TenantConfig;
 use crate::triggers::fanout::{LOG_TARGETS, TenantFanout};
 use crate::workflow::Executor;
 
-/// The backends every tenant's capabilities draw on, built once per host.
+/// The backends every tenant's capabilities draw on, built once per host: the host's
+/// resources (store, blobs, HTTP client, data directory) and the service's runtimes.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Store,
-    pub http: SharedHttpClient,
-    /// Where blob bytes live (`[blobs]` in the host config).
-    pub blobs: BlobBackend,
-    /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
-    pub data_dir: PathBuf,
+    pub resources: HostResources,
     /// Wakes this host's queue consumers when a message is sent here.
     pub wake: Arc<Notify>,
     /// Wakes this host's delivery worker when a delivery is written here.
@@ -35,21 +30,13 @@ pub struct Services {
 impl Services {
     /// The backends for one tenant (made once per tenant load and shared by its plugins).
     pub fn backends(&self, name: &str, tenant: &TenantConfig) -> Result<Backends, BackendError> {
-        let fanout = self.fanout(name, tenant);
         Backends::for_tenant(
-            &HostResources {
-                store: &self.store,
-                blobs: &self.blobs,
-                http: &self.http,
-                data_dir: &self.data_dir,
-            },
+            &self.resources,
             &TenantResources {
                 name,
                 limits: &tenant.limits,
                 sections: &tenant.capabilities,
-                notify: Some(fanout.clone()),
-                messaging: Some(fanout.clone()),
-                workflow_tasks: Some(fanout),
+                runtime: Some(self.fanout(name, tenant)),
             },
         )
     }
@@ -78,5 +65,14 @@ impl Services {
             executor: self.executor.clone(),
             logs: LogGate::new(name, LOG_TARGETS, tenant.limits.log_lines_per_s),
         })
+    }
+}
+
+/// The service's resources read as the host's (`services.store`, `services.blobs`).
+impl Deref for Services {
+    type Target = HostResources;
+
+    fn deref(&self) -> &HostResources {
+        &self.resources
     }
 }

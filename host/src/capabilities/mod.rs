@@ -17,7 +17,7 @@ mod unavailable;
 pub mod workflow_tasks;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -26,7 +26,7 @@ use thiserror::Error;
 use crate::bindings::types::HostError;
 use crate::engine::limits::Limits;
 use crate::engine::limits::capability::NAME_BYTES;
-use crate::store::{BlobBackend, Store};
+use crate::store::{BlobBackend, FsBlobs, Store};
 pub use unavailable::Unavailable;
 
 /// A capability call's failure, as a backend reports it.
@@ -224,15 +224,82 @@ pub struct Backends {
     pub sql: Arc<dyn sql::SqlDatabases>,
 }
 
-/// What a host gives its tenants' capabilities to work on. The service, `orquesta
-/// invoke` and the test harness each fill it in, and build every tenant's backends
-/// through [`Backends::for_tenant`].
-pub struct HostResources<'a> {
-    pub store: &'a Store,
-    pub blobs: &'a BlobBackend,
-    pub http: &'a outbound::SharedHttpClient,
+/// What a host gives its tenants' capabilities to work on, built once per process by one
+/// of the constructors below (the service, `orquesta invoke`/`test` and the test harness
+/// each call one), so a resource a new backend needs is added here and nowhere else.
+#[derive(Clone)]
+pub struct HostResources {
+    pub store: Store,
+    pub blobs: BlobBackend,
+    pub http: outbound::SharedHttpClient,
     /// Tenants' relative SQLite databases live under `<data_dir>/databases/<tenant>/`.
-    pub data_dir: &'a Path,
+    pub data_dir: PathBuf,
+}
+
+impl HostResources {
+    /// The service's: the store and the blob backend its config names.
+    pub fn new(store: Store, blobs: BlobBackend, data_dir: &Path) -> Result<Self, ResourceError> {
+        Ok(HostResources {
+            store,
+            blobs,
+            http: outbound::SharedHttpClient::new(outbound::OutboundConfig::default())
+                .map_err(ResourceError::HttpClient)?,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// A process on its own (`orquesta invoke`, `orquesta test`, the test harness):
+    /// `store`, and blobs as files under `<data_dir>/blobs`.
+    pub fn local(store: Store, data_dir: &Path) -> Result<Self, ResourceError> {
+        let blobs = BlobBackend::Files(FsBlobs::new(data_dir.join("blobs")));
+        Self::new(store, blobs, data_dir)
+    }
+}
+
+/// Why a host's resources could not be made.
+#[derive(Debug, Error)]
+pub enum ResourceError {
+    #[error("cannot build the outbound HTTP client: {0}")]
+    HttpClient(reqwest::Error),
+}
+
+/// A tenant's own runtimes that capabilities hand calls to: its topics (`notify`), its
+/// queues, buses and workflows (`messaging`), its workflows' callback tasks
+/// (`workflow-tasks`). The service's fan-out and the harness's outbox implement it; a
+/// capability that starts one of the tenant's triggers adds its trait here.
+pub trait TenantRuntime:
+    notify::Notifier + messaging::Messaging + workflow_tasks::WorkflowTasks
+{
+}
+
+impl<T: notify::Notifier + messaging::Messaging + workflow_tasks::WorkflowTasks> TenantRuntime
+    for T
+{
+}
+
+/// What capabilities keep for the length of one invocation (a count of calls against a
+/// per-invocation cap, say), each under a type of its own module: the engine makes one
+/// empty per invocation and knows none of them. Nothing is allocated until a capability
+/// first asks.
+#[derive(Default)]
+pub struct InvocationState {
+    slots: Vec<Box<dyn std::any::Any + Send>>,
+}
+
+impl InvocationState {
+    /// The capability's state of type `T`, made with `T::default()` on first use.
+    pub fn get<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let at = match self.slots.iter().position(|s| s.is::<T>()) {
+            Some(at) => at,
+            None => {
+                self.slots.push(Box::new(T::default()));
+                self.slots.len() - 1
+            }
+        };
+        self.slots[at]
+            .downcast_mut::<T>()
+            .expect("the slot at `at` holds a `T`: found or pushed just above")
+    }
 }
 
 /// The tenant file's sections that belong to a capability, one field each: `[kv]`,
@@ -318,18 +385,15 @@ pub enum BackendError {
     Sql(#[from] sql::DatabaseError),
 }
 
-/// One tenant's settings the backends follow, and its messaging where the host has one.
+/// One tenant's settings the backends follow, and its runtimes where the host has them.
 pub struct TenantResources<'a> {
     pub name: &'a str,
     pub limits: &'a Limits,
     /// The tenant file's capability sections.
     pub sections: &'a Sections,
-    /// The tenant's topics (the service's fan-out); `None`: `notify` is unavailable.
-    pub notify: Option<Arc<dyn notify::Notifier>>,
-    /// The tenant's queues, buses and workflows; `None`: `messaging` is unavailable.
-    pub messaging: Option<Arc<dyn messaging::Messaging>>,
-    /// The tenant's workflows' callback tasks; `None`: `workflow-tasks` is unavailable.
-    pub workflow_tasks: Option<Arc<dyn workflow_tasks::WorkflowTasks>>,
+    /// The tenant's topics, queues, buses and workflows; `None` (`orquesta invoke`):
+    /// `notify`, `messaging` and `workflow-tasks` are unavailable.
+    pub runtime: Option<Arc<dyn TenantRuntime>>,
 }
 
 impl Backends {
@@ -354,13 +418,18 @@ impl Backends {
         tenant: &TenantResources,
     ) -> Result<Self, BackendError> {
         let none = Arc::new(Unavailable);
+        let runtime = tenant.runtime.clone();
         Ok(Backends {
             kv: kv::backend(host, tenant),
             blob: blob::backend(host, tenant),
             http: host.http.for_tenant(tenant.sections.http.allow_private),
-            notify: tenant.notify.clone().unwrap_or_else(|| none.clone()),
-            messaging: tenant.messaging.clone().unwrap_or_else(|| none.clone()),
-            workflow_tasks: tenant.workflow_tasks.clone().unwrap_or(none),
+            notify: runtime
+                .clone()
+                .map_or_else(|| none.clone() as _, |r| r as _),
+            messaging: runtime
+                .clone()
+                .map_or_else(|| none.clone() as _, |r| r as _),
+            workflow_tasks: runtime.map_or_else(|| none.clone() as _, |r| r as _),
             sql: sql::backend(host, tenant)?,
         })
     }
@@ -393,3 +462,26 @@ impl crate::bindings::types::Host for crate::engine::Invocation {}
 
 /// `events` only declares the records the trigger handlers take: nothing to implement.
 impl crate::bindings::events::Host for crate::engine::Invocation {}
+
+#[cfg(test)]
+mod tests {
+    use super::InvocationState;
+
+    #[derive(Default)]
+    struct Calls(u32);
+    #[derive(Default)]
+    struct Bytes(u64);
+
+    /// Each capability's state is its own, kept across calls of one invocation, and a
+    /// new invocation's starts empty.
+    #[test]
+    fn invocation_state_keeps_one_value_per_type() {
+        let mut state = InvocationState::default();
+        state.get::<Calls>().0 += 1;
+        state.get::<Calls>().0 += 1;
+        state.get::<Bytes>().0 += 7;
+        assert_eq!(state.get::<Calls>().0, 2);
+        assert_eq!(state.get::<Bytes>().0, 7);
+        assert_eq!(InvocationState::default().get::<Calls>().0, 0);
+    }
+}

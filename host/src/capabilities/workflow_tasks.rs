@@ -75,6 +75,11 @@ fn allows(grants: &Grants, workflow: &str) -> bool {
         .any(|g| g == "*" || g == workflow)
 }
 
+/// Task answers one invocation has sent (each a write to the store; capped by
+/// `ANSWERS_PER_INVOCATION`).
+#[derive(Default)]
+struct AnswersSent(u32);
+
 impl Invocation {
     async fn answer_task(&mut self, token: String, answer: Answer) -> Result<(), TaskError> {
         if self.ctx.capabilities.grants.list(WORKFLOW_TASKS).is_empty() {
@@ -83,8 +88,9 @@ impl Invocation {
             )
             .into());
         }
-        self.task_answers += 1;
-        if self.task_answers > ANSWERS_PER_INVOCATION {
+        let AnswersSent(sent) = self.state.get::<AnswersSent>();
+        *sent += 1;
+        if *sent > ANSWERS_PER_INVOCATION {
             return Err(CapError::Invalid(format!(
                 "at most {ANSWERS_PER_INVOCATION} task answers per invocation"
             ))

@@ -147,9 +147,8 @@ pub struct Invocation {
     /// Its place in a chain of invocations the host made on plugins' behalf (0: the
     /// chain's first); what it sends carries `depth + 1`, to stop recursive loops.
     pub depth: u32,
-    /// Workflow task answers sent so far (each a write to the store; capped by
-    /// `capability::TASK_ANSWERS_PER_INVOCATION`).
-    pub task_answers: u32,
+    /// What capabilities keep for this invocation alone (their modules say what).
+    pub state: crate::capabilities::InvocationState,
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
@@ -342,7 +341,7 @@ impl Engine {
                 ctx: ctx.clone(),
                 id: id.clone(),
                 depth,
-                task_answers: 0,
+                state: Default::default(),
                 wasi,
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter {

@@ -24,7 +24,7 @@ use crate::app::{App, Services, plugins, tenants};
 use crate::triggers;
 use crate::web::problem::{self, Problem};
 
-use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
+use crate::capabilities::HostResources;
 use crate::engine::{Engine, EngineConfig, EngineLimits};
 use crate::store::Store;
 
@@ -116,10 +116,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         plugins: plugins::PluginCatalog::new(engine.clone(), config.plugin_dir.clone()),
         tenants: tenants::TenantRegistry::new(config.tenant_dir.clone()),
         services: Services {
-            store,
-            http: SharedHttpClient::new(OutboundConfig::default())?,
-            blobs,
-            data_dir: config.data_dir.clone(),
+            resources: HostResources::new(store, blobs, &config.data_dir)?,
             wake: Arc::new(tokio::sync::Notify::new()),
             deliveries: Arc::new(tokio::sync::Notify::new()),
             executor,

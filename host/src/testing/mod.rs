@@ -31,7 +31,6 @@ use tokio::sync::Semaphore;
 
 use crate::capabilities::blob::BlobBucket;
 use crate::capabilities::kv::{KeyValue, Namespace};
-use crate::capabilities::outbound::{OutboundConfig, SharedHttpClient};
 use crate::capabilities::{
     Backends, Capabilities, Grants, HostResources, Secret, Sections, TenantResources,
 };
@@ -39,7 +38,7 @@ use crate::engine::{
     Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WasiContexts,
 };
 use crate::event::{EventJson, response_to_json};
-use crate::store::{BlobBackend, FsBlobs, Store};
+use crate::store::Store;
 use crate::tenants::DatabaseConfig;
 pub use mocks::{MockHttp, MockResponse, Outbox, RecordedRequest};
 
@@ -92,7 +91,7 @@ impl TestPlugin {
 
     /// A fresh world for one test: empty store, no mocks, nothing recorded.
     pub async fn sandbox(&self) -> anyhow::Result<Sandbox> {
-        let blob_dir = Arc::new(tempfile::tempdir()?);
+        let data_dir = Arc::new(tempfile::tempdir()?);
         Sandbox {
             engine: self.engine.clone(),
             plugin: self.plugin.clone(),
@@ -104,12 +103,9 @@ impl TestPlugin {
             concurrency: Arc::new(Semaphore::new(Limits::default().concurrency as usize)),
             wasi: Arc::default(),
             limits: Limits::default(),
-            store: Store::in_memory().await?,
-            blobs: BlobBackend::Files(FsBlobs::new(blob_dir.path().to_path_buf())),
-            blob_dir,
-            // Never used for a request: `http` answers them. It is what the service's
-            // backends are built from.
-            http_client: SharedHttpClient::new(OutboundConfig::default())?,
+            // Its HTTP client is never used for a request: `http` answers them.
+            host: HostResources::local(Store::in_memory().await?, data_dir.path())?,
+            _data_dir: data_dir,
             http: Arc::new(MockHttp::default()),
             outbox: Arc::new(Outbox::default()),
             sections: Sections::default(),
@@ -153,11 +149,11 @@ pub struct Sandbox {
     concurrency: Arc<Semaphore>,
     /// WASI contexts reused across invocations, as a tenant's plugin's are.
     wasi: Arc<WasiContexts>,
-    store: Store,
-    /// Blobs live in a private directory, removed with the sandbox.
-    blob_dir: Arc<tempfile::TempDir>,
-    blobs: BlobBackend,
-    http_client: SharedHttpClient,
+    /// As the service's, over an in-memory store and files in `data_dir`.
+    host: HostResources,
+    /// Blobs and databases live in a private directory, held here so it is removed
+    /// with the sandbox.
+    _data_dir: Arc<tempfile::TempDir>,
     http: Arc<MockHttp>,
     outbox: Arc<Outbox>,
     /// The tenant file's capability sections: databases only (outbound HTTP is mocked).
@@ -271,7 +267,7 @@ impl Sandbox {
 
     /// Uses `store` instead of the sandbox's own, e.g. to share one between tenants.
     pub fn store(&mut self, store: Store) -> &mut Self {
-        self.store = store;
+        self.host.store = store;
         self.rebuild_storage();
         self
     }
@@ -283,7 +279,7 @@ impl Sandbox {
 
     /// Builds the backends afresh, database pools included.
     fn rebuild(&mut self) -> anyhow::Result<()> {
-        let mut backends = Backends::for_tenant(&self.host(), &self.tenant_resources())
+        let mut backends = Backends::for_tenant(&self.host, &self.tenant_resources())
             .map_err(anyhow::Error::msg)?;
         backends.http = self.http.clone();
         self.backends = backends;
@@ -293,19 +289,10 @@ impl Sandbox {
     /// Rebuilds kv and blobs alone, which follow the store and the limits; the database
     /// pools stay, with what in-memory databases hold.
     fn rebuild_storage(&mut self) {
-        let (host, tenant) = (self.host(), self.tenant_resources());
-        let kv = crate::capabilities::kv::backend(&host, &tenant);
-        let blob = crate::capabilities::blob::backend(&host, &tenant);
+        let tenant = self.tenant_resources();
+        let kv = crate::capabilities::kv::backend(&self.host, &tenant);
+        let blob = crate::capabilities::blob::backend(&self.host, &tenant);
         (self.backends.kv, self.backends.blob) = (kv, blob);
-    }
-
-    fn host(&self) -> HostResources<'_> {
-        HostResources {
-            store: &self.store,
-            blobs: &self.blobs,
-            http: &self.http_client,
-            data_dir: self.blob_dir.path(),
-        }
     }
 
     fn tenant_resources(&self) -> TenantResources<'_> {
@@ -313,9 +300,7 @@ impl Sandbox {
             name: &self.tenant,
             limits: &self.limits,
             sections: &self.sections,
-            notify: Some(self.outbox.clone()),
-            messaging: Some(self.outbox.clone()),
-            workflow_tasks: Some(self.outbox.clone()),
+            runtime: Some(self.outbox.clone()),
         }
     }
 
@@ -336,14 +321,14 @@ impl Sandbox {
         value: impl AsRef<[u8]>,
     ) -> anyhow::Result<()> {
         let ns = self.namespace(bucket)?;
-        self.store.set(&ns, key, value.as_ref(), None).await?;
+        self.host.store.set(&ns, key, value.as_ref(), None).await?;
         Ok(())
     }
 
     /// A kv item's value as the plugin would see it.
     pub async fn kv_get(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let ns = self.namespace(bucket)?;
-        Ok(self.store.get(&ns, key).await?.map(|e| e.value))
+        Ok(self.host.store.get(&ns, key).await?.map(|e| e.value))
     }
 
     fn blob_bucket(&self, bucket: &str) -> BlobBucket {

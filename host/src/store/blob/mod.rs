@@ -155,6 +155,23 @@ impl Store {
             .bind(key)
     }
 
+    /// The size the index gives an object whose bytes live outside the store (S3).
+    async fn blob_index_size(&self, at: &BlobBucket, key: &str) -> Result<Option<u64>, CapError> {
+        let bytes: Option<i64> = sqlx::query_scalar(
+            "SELECT bytes FROM blob_objects
+             WHERE tenant = $1 AND bucket = $2 AND key = $3 AND version IS NULL",
+        )
+        .bind(&at.tenant)
+        .bind(&at.bucket)
+        .bind(key)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(sizes_failed)?;
+        bytes
+            .map(|b| u64::try_from(b).map_err(sizes_failed))
+            .transpose()
+    }
+
     /// A page of the bucket's keys from the index, in byte order (PostgreSQL's column is
     /// `COLLATE "C"`, SQLite compares bytes): `in_store` picks the objects whose chunks
     /// are in the store, else those whose bytes live outside it (S3).
@@ -246,12 +263,14 @@ impl Blobs for TenantBlobs {
         match &self.backend {
             BlobBackend::Files(files) => files.head(at, key).await,
             BlobBackend::Store => self.store.blob_chunks_head(at, key).await,
-            // Opening starts the download without waiting for its bytes; the size is
-            // the object's, the time not known here.
-            BlobBackend::S3(s3) => Ok(s3.open(at, key).await?.map(|read| ObjectInfo {
-                size: read.bytes,
-                modified_ms: 0,
-            })),
+            // The index every write passes through knows the size: no request to S3
+            // per key (a listing's ItemReader asks for each). The write time is not kept.
+            BlobBackend::S3(_) => self.store.blob_index_size(at, key).await.map(|size| {
+                size.map(|size| ObjectInfo {
+                    size,
+                    modified_ms: 0,
+                })
+            }),
         }
     }
 

@@ -240,7 +240,15 @@ async fn put_get_overwrite_delete_and_missing_objects(on: On) {
     }
     blobs.put(&at, "empty", b"").await.unwrap();
     assert_eq!(blobs.get(&at, "empty").await.unwrap(), Some(Vec::new()));
+    // `head` (what a listing's ItemReader asks of each key) gives the size, no bytes.
+    let size = |info: Option<ObjectInfo>| info.map(|i| i.size);
+    assert_eq!(size(blobs.head(&at, "raw/a.json").await.unwrap()), Some(3));
+    assert_eq!(size(blobs.head(&at, "empty").await.unwrap()), Some(0));
+    assert_eq!(size(blobs.head(&at, "raw/b.json").await.unwrap()), None);
+    let other = bucket(&tenant("other"));
+    assert_eq!(size(blobs.head(&other, "raw/a.json").await.unwrap()), None);
     assert!(blobs.delete(&at, "raw/a.json").await.unwrap());
+    assert_eq!(size(blobs.head(&at, "raw/a.json").await.unwrap()), None);
     assert!(!blobs.delete(&at, "raw/a.json").await.unwrap());
     assert_eq!(blobs.get(&at, "raw/a.json").await.unwrap(), None);
     assert_eq!(blobs.list(&at, "", None, 10).await.unwrap().keys, ["empty"]);

@@ -722,7 +722,15 @@ fn parse_wait(f: &mut Fields) -> Result<Kind, DefinitionError> {
     }))
 }
 
-fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
+type DistributedFields = (
+    Option<ItemReader>,
+    Option<ItemBatcher>,
+    Option<ResultWriter>,
+);
+
+/// A Map's `ItemReader`, `ItemBatcher` and `ResultWriter` (`jsonata`: of a JSONata
+/// state), each refused in an inline Map as the cloud refuses them.
+fn distributed_fields(f: &mut Fields, jsonata: bool) -> Result<DistributedFields, DefinitionError> {
     let distributed = f
         .map
         .get("ItemProcessor")
@@ -730,25 +738,27 @@ fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
         .and_then(|c| c.get("Mode"))
         .is_some_and(|m| m == "DISTRIBUTED");
     for field in ["ItemReader", "ResultWriter", "ItemBatcher"] {
-        if !f.map.contains_key(field) {
-            continue;
-        }
-        if !distributed {
+        if f.map.contains_key(field) && !distributed {
             return Err(f.refuse(field, Problem::DistributedField));
         }
     }
     let reader = f
         .get("ItemReader")
-        .map(|r| distributed::item_reader(r, &f.here("ItemReader")))
+        .map(|r| distributed::item_reader(r, &f.here("ItemReader"), jsonata))
         .transpose()?;
     let batcher = f
         .get("ItemBatcher")
-        .map(|b| distributed::item_batcher(b, &f.here("ItemBatcher")))
+        .map(|b| distributed::item_batcher(b, &f.here("ItemBatcher"), jsonata))
         .transpose()?;
     let writer = f
         .get("ResultWriter")
-        .map(|w| distributed::result_writer(w, &f.here("ResultWriter")))
+        .map(|w| distributed::result_writer(w, &f.here("ResultWriter"), jsonata))
         .transpose()?;
+    Ok((reader, batcher, writer))
+}
+
+fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
+    let (reader, batcher, writer) = distributed_fields(f, false)?;
     if reader.is_some() && f.map.contains_key("ItemsPath") {
         return Err(f.refuse(
             "ItemsPath",
@@ -1317,16 +1327,12 @@ mod jsonata_state {
     }
 
     fn parse_map(f: &mut Fields, lang: Lang) -> Result<Kind, DefinitionError> {
-        // The bucket fields are read as JSONPath templates (`Parameters`); their
-        // JSONata form (`Arguments`) is not built yet, so such a Map is refused at load
-        // rather than run without them.
-        for unsupported in ["ItemReader", "ResultWriter", "ItemBatcher"] {
-            if f.map.contains_key(unsupported) {
-                return Err(f.refuse(
-                    unsupported,
-                    Problem::NotSupported("in a JSONata state (not yet); use a JSONPath Map state"),
-                ));
-            }
+        let (reader, batcher, writer) = super::distributed_fields(f, true)?;
+        if reader.is_some() && f.map.contains_key("Items") {
+            return Err(f.refuse(
+                "Items",
+                Problem::NotSupported("the ItemReader gives the items"),
+            ));
         }
         match f.map.get("Items") {
             None | Some(Value::Array(_)) => {}
@@ -1351,14 +1357,26 @@ mod jsonata_state {
             (None, Some(p)) => Machine::parse_at(p, &here, Scope::Branch, lang)?,
             (None, None) => return Err(f.refuse("ItemProcessor", Problem::Required)),
         };
-        let max_concurrency = Limit::Fixed(f.integer("MaxConcurrency")?.unwrap_or(0));
-        let tolerated_count = f.integer("ToleratedFailureCount")?.map(Limit::Fixed);
-        let tolerated_percentage = match f.number("ToleratedFailurePercentage")? {
-            Some(p) if !(0.0..=100.0).contains(&p) => {
-                return Err(f.refuse("ToleratedFailurePercentage", Problem::NotPercentage));
-            }
-            p => p.map(Limit::Fixed),
-        };
+        // Each a value or an expression read when the state starts, as in the cloud.
+        let max_concurrency = f
+            .count_or_expression(
+                "MaxConcurrency",
+                "MaxConcurrencyPath",
+                "`MaxConcurrency` with an expression",
+            )?
+            .unwrap_or(Limit::Fixed(0));
+        let tolerated_count = f.count_or_expression(
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "`ToleratedFailureCount` with an expression",
+        )?;
+        let tolerated_percentage = f.limit_or_expression(
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "`ToleratedFailurePercentage` with an expression",
+            "a number between 0 and 100",
+            |v| v.as_f64().filter(|p| (0.0..=100.0).contains(p)),
+        )?;
         let label = f.string("Label")?;
         if let Some(l) = &label {
             check_label(l).map_err(|problem| f.refuse("Label", problem))?;
@@ -1373,9 +1391,9 @@ mod jsonata_state {
             tolerated_count,
             tolerated_percentage,
             label,
-            reader: None,
-            batcher: None,
-            writer: None,
+            reader: reader.map(Box::new),
+            batcher: batcher.map(Box::new),
+            writer: writer.map(Box::new),
         })
     }
 

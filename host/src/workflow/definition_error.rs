@@ -132,6 +132,12 @@ pub enum Problem {
     NeedsParameter(&'static str),
     #[error("is not supported: {0}")]
     NotSupported(&'static str),
+    #[error("{0:?} is not {1}")]
+    NotOneOf(String, &'static str),
+    #[error(
+        "needs Resource and {0} (to write the results), WriterConfig (to shape them), or all three"
+    )]
+    ResultWriterFields(&'static str),
     #[error("needs MaxItemsPerBatch(Path) or MaxInputBytesPerBatch(Path)")]
     BatcherNeedsMax,
     #[error("must be at most {0}")]

@@ -43,6 +43,13 @@ fn writer() -> Value {
         "Parameters": {"Bucket": "out", "Prefix": "runs"}})
 }
 
+/// [`writer`] with a `WriterConfig`.
+fn with_config(config: Value) -> Value {
+    let mut w = writer();
+    w["WriterConfig"] = config;
+    w
+}
+
 #[test]
 fn load_accepts_the_developer_guides_fields_and_refuses_the_rest() {
     let get = "arn:aws:states:::s3:getObject";
@@ -64,6 +71,13 @@ fn load_accepts_the_developer_guides_fields_and_refuses_the_rest() {
         json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket.$": "$.out"}}}),
         json!({"ItemReader": csv_reader("a.csv"), "ItemBatcher": {"MaxItemsPerBatch": 10},
             "ResultWriter": writer(), "ToleratedFailurePercentage": 5, "Label": "rows"}),
+        // "Required field combinations": WriterConfig alone, or with Resource and
+        // Parameters; each field of it may be left out.
+        json!({"ResultWriter": {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}}),
+        json!({"ResultWriter": {"WriterConfig": {"OutputType": "JSONL"}}}),
+        json!({"ResultWriter": {"WriterConfig": {}}}),
+        json!({"ResultWriter": with_config(json!({"Transformation": "COMPACT", "OutputType": "JSONL"}))}),
+        json!({"ResultWriter": with_config(json!({"Transformation": "NONE"}))}),
     ];
     for fields in accepted {
         Machine::parse(&map(fields.clone())).unwrap_or_else(|e| panic!("{fields}: {e}"));
@@ -174,9 +188,49 @@ fn load_accepts_the_developer_guides_fields_and_refuses_the_rest() {
             Problem::NeedsParameter("Bucket"),
         ),
         (
-            json!({"ResultWriter": {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}}),
+            json!({"ResultWriter": {}}),
+            at("ResultWriter"),
+            Problem::ResultWriterFields("Parameters"),
+        ),
+        (
+            json!({"ResultWriter": {"Parameters": {"Bucket": "b"}, "WriterConfig": {}}}),
+            at("ResultWriter.Resource"),
+            Problem::Required,
+        ),
+        (
+            json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "WriterConfig": {}}}),
+            at("ResultWriter.Parameters"),
+            Problem::Required,
+        ),
+        (
+            json!({"ResultWriter": {"WriterConfig": "FLATTEN"}}),
             at("ResultWriter.WriterConfig"),
-            Problem::NotSupported("results are written as the cloud writes them without it"),
+            Problem::NotObject,
+        ),
+        (
+            json!({"ResultWriter": with_config(json!({"Transformation": "SQUASH"}))}),
+            at("ResultWriter.WriterConfig.Transformation"),
+            Problem::NotOneOf("SQUASH".into(), "NONE, COMPACT or FLATTEN"),
+        ),
+        (
+            json!({"ResultWriter": {"WriterConfig": {"Transformation": "compact"}}}),
+            at("ResultWriter.WriterConfig.Transformation"),
+            Problem::NotOneOf("compact".into(), "NONE, COMPACT or FLATTEN"),
+        ),
+        (
+            json!({"ResultWriter": {"WriterConfig": {"OutputType": "CSV"}}}),
+            at("ResultWriter.WriterConfig.OutputType"),
+            Problem::NotOneOf("CSV".into(), "JSON or JSONL"),
+        ),
+        (
+            json!({"ResultWriter": {"WriterConfig": {"OutputType": 1}}}),
+            at("ResultWriter.WriterConfig.OutputType"),
+            Problem::NotString,
+        ),
+        (
+            json!({"ResultWriter": {"WriterConfig": {"Transformation": "NONE", "Compression": "GZIP"}}}),
+            at("ResultWriter.WriterConfig"),
+            Problem::UnknownField("Compression".into()),
         ),
         (
             json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:getObject", "Parameters": {"Bucket": "b"}}}),
@@ -249,6 +303,11 @@ impl Fixture {
 
     async fn put(&self, bucket: &str, key: &str, data: &[u8]) {
         self.files().put(&self.at(bucket), key, data).await.unwrap();
+    }
+
+    async fn raw(&self, bucket: &str, key: &str) -> Option<String> {
+        let data = self.files().get(&self.at(bucket), key).await.unwrap()?;
+        Some(String::from_utf8(data).unwrap())
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Option<Value> {
@@ -716,6 +775,489 @@ async fn a_map_run_reads_its_object_once_whatever_its_rounds(stores: Stores) {
         assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
         assert_eq!(tasks.calls().len(), 12);
         assert_eq!(counting.gets.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+store_test!(writer_config_shapes_the_results_as_the_developer_guide_shows);
+/// The developer guide's "ResultWriter": `Transformation` `NONE` keeps each child's
+/// execution record, `COMPACT` its output, `FLATTEN` its output with an array's
+/// elements spliced in; a failed child keeps its whole record whatever the
+/// transformation; `OutputType` `JSONL` writes one entry per line. Without `Resource`
+/// and `Parameters` nothing is written and the shaped results are the state's result.
+async fn writer_config_shapes_the_results_as_the_developer_guide_shows(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        // Three children (batches of two items), one at a time so each takes the next
+        // scripted result: an array, an object, an array.
+        let work = || {
+            vec![
+                Attempt::ok(json!([1, 2])),
+                Attempt::ok(json!({"x": 3})),
+                Attempt::ok(json!([4])),
+            ]
+        };
+        let base = |writer: Value| {
+            map(
+                json!({"ItemsPath": "$.items", "ItemBatcher": {"MaxItemsPerBatch": 2},
+                "MaxConcurrency": 1, "ResultWriter": writer}),
+            )
+        };
+        let input = json!({"items": ["a", "b", "c", "d", "e"]});
+        let compact = json!([[1, 2], {"x": 3}, [4]]);
+        let flat = json!([1, 2, {"x": 3}, 4]);
+        // (WriterConfig, the SUCCEEDED file's text as the entries it holds)
+        let exported = [
+            (
+                json!({"Transformation": "COMPACT", "OutputType": "JSON"}),
+                compact.to_string(),
+            ),
+            (json!({"Transformation": "FLATTEN"}), flat.to_string()),
+            (
+                json!({"Transformation": "COMPACT", "OutputType": "JSONL"}),
+                "[1,2]\n{\"x\":3}\n[4]\n".to_string(),
+            ),
+            (
+                json!({"Transformation": "FLATTEN", "OutputType": "JSONL"}),
+                "1\n2\n{\"x\":3}\n4\n".to_string(),
+            ),
+        ];
+        for (config, want) in exported {
+            let (row, _) = f
+                .run(base(with_config(config.clone())), input.clone(), work())
+                .await;
+            assert_eq!(row.status, "SUCCEEDED", "{config}: {:?}", error(&row));
+            let out = output(&row);
+            assert_eq!(out["ResultWriterDetails"]["Bucket"], "out", "{config}");
+            let manifest_key = out["ResultWriterDetails"]["Key"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let manifest = f.get("out", &manifest_key).await.unwrap();
+            let files = manifest["ResultFiles"]["SUCCEEDED"]
+                .as_array()
+                .unwrap()
+                .clone();
+            assert_eq!(files.len(), 1, "{config}");
+            let key = files[0]["Key"].as_str().unwrap();
+            assert!(key.ends_with("/SUCCEEDED_0.json"), "{key}");
+            let text = f.raw("out", key).await.unwrap();
+            assert_eq!(text, want, "{config}");
+            assert_eq!(files[0]["Size"], json!(text.len()), "{config}");
+            assert_eq!(manifest["ResultFiles"]["FAILED"], json!([]), "{config}");
+        }
+        // NONE with JSONL: each line a whole execution record, its output a string.
+        let (row, _) = f
+            .run(
+                base(with_config(
+                    json!({"Transformation": "NONE", "OutputType": "JSONL"}),
+                )),
+                input.clone(),
+                work(),
+            )
+            .await;
+        let manifest = f
+            .get(
+                "out",
+                output(&row)["ResultWriterDetails"]["Key"].as_str().unwrap(),
+            )
+            .await
+            .unwrap();
+        let text = f
+            .raw(
+                "out",
+                manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let records: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[0]["Output"], json!("[1,2]"));
+        assert_eq!(
+            records[1]["Input"],
+            json!(json!({"Items": ["c", "d"]}).to_string())
+        );
+        assert!(
+            records
+                .iter()
+                .all(|r| r["Status"] == "SUCCEEDED" && r["ExecutionArn"].is_string())
+        );
+        // A tolerated failure: its record is kept whole in FAILED, whatever the
+        // transformation; the succeeded children are compacted.
+        let def = {
+            let mut d = base(with_config(json!({"Transformation": "COMPACT"})));
+            d["States"]["Each"]["ToleratedFailureCount"] = json!(1);
+            d
+        };
+        let failing = vec![
+            Attempt::ok(json!([1, 2])),
+            Attempt::throw("Bad", "batch 2"),
+            Attempt::ok(json!([4])),
+        ];
+        let (row, _) = f.run(def, input.clone(), failing).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let manifest = f
+            .get(
+                "out",
+                output(&row)["ResultWriterDetails"]["Key"].as_str().unwrap(),
+            )
+            .await
+            .unwrap();
+        let succeeded = f
+            .get(
+                "out",
+                manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(succeeded, json!([[1, 2], [4]]));
+        let failed = f
+            .get(
+                "out",
+                manifest["ResultFiles"]["FAILED"][0]["Key"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed.as_array().unwrap().len(), 1);
+        assert_eq!(
+            (
+                failed[0]["Status"].clone(),
+                failed[0]["Error"].clone(),
+                failed[0]["Cause"].clone()
+            ),
+            (json!("FAILED"), json!("Bad"), json!("batch 2"))
+        );
+        assert!(failed[0].get("Output").is_none(), "{failed}");
+
+        // Only WriterConfig: nothing written, the shaped results are the state's result.
+        let before = f
+            .files()
+            .list(&f.at("out"), "", None, 1000)
+            .await
+            .unwrap()
+            .keys
+            .len();
+        let preview = [
+            (
+                json!({"Transformation": "FLATTEN", "OutputType": "JSON"}),
+                flat.clone(),
+            ),
+            (json!({"Transformation": "COMPACT"}), compact.clone()),
+            // JSONL shapes files; the state's result stays a JSON array.
+            (
+                json!({"Transformation": "FLATTEN", "OutputType": "JSONL"}),
+                flat.clone(),
+            ),
+            // No Transformation and nothing written: the usual result (COMPACT).
+            (json!({}), compact.clone()),
+        ];
+        for (config, want) in preview {
+            let (row, _) = f
+                .run(
+                    base(json!({"WriterConfig": config.clone()})),
+                    input.clone(),
+                    work(),
+                )
+                .await;
+            assert_eq!(row.status, "SUCCEEDED", "{config}: {:?}", error(&row));
+            assert_eq!(output(&row), want, "{config}");
+        }
+        let (row, _) = f
+            .run(
+                base(json!({"WriterConfig": {"Transformation": "NONE"}})),
+                input.clone(),
+                work(),
+            )
+            .await;
+        let records = output(&row);
+        assert_eq!(records.as_array().unwrap().len(), 3);
+        assert_eq!(records[2]["Output"], json!("[4]"));
+        assert_eq!(records[2]["Status"], "SUCCEEDED");
+        // A tolerated failure among shaped results: its record, in item order.
+        let def = {
+            let mut d = base(json!({"WriterConfig": {"Transformation": "FLATTEN"}}));
+            d["States"]["Each"]["ToleratedFailureCount"] = json!(1);
+            d
+        };
+        let failing = vec![
+            Attempt::ok(json!([1, 2])),
+            Attempt::throw("Bad", "batch 2"),
+            Attempt::ok(json!([4])),
+        ];
+        let (row, _) = f.run(def, input.clone(), failing).await;
+        let out = output(&row);
+        assert_eq!(out.as_array().unwrap().len(), 4, "{out}");
+        assert_eq!(
+            (out[0].clone(), out[1].clone(), out[3].clone()),
+            (json!(1), json!(2), json!(4))
+        );
+        assert_eq!(
+            (out[2]["Status"].clone(), out[2]["Error"].clone()),
+            (json!("FAILED"), json!("Bad"))
+        );
+        let after = f
+            .files()
+            .list(&f.at("out"), "", None, 1000)
+            .await
+            .unwrap()
+            .keys
+            .len();
+        assert_eq!(before, after, "a WriterConfig alone writes nothing");
+    })
+    .await;
+}
+
+/// [`map`] in a JSONata state machine.
+fn jsonata_map(fields: Value) -> Value {
+    let mut def = map(fields);
+    def["QueryLanguage"] = json!("JSONata");
+    def
+}
+
+#[test]
+fn a_jsonata_map_takes_the_bucket_fields_as_arguments() {
+    let get = "arn:aws:states:::s3:getObject";
+    let put = "arn:aws:states:::s3:putObject";
+    let accepted = [
+        json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "CSV", "MaxItems": "{% $states.input.n %}"},
+            "Arguments": {"Bucket": "{% $states.input.bucket %}", "Key": "{% $states.input.key %}"}}}),
+        json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Arguments": {"Bucket": "in", "Prefix": "{% $states.input.day & '/' %}"}}}),
+        // The whole Arguments one expression: its names are checked when it runs.
+        json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+            "Arguments": "{% $states.input.where %}"}}),
+        json!({"ItemBatcher": {"MaxItemsPerBatch": "{% $states.input.per %}",
+            "MaxInputBytesPerBatch": 1024, "BatchInput": {"run": "{% $states.input.run %}"}}}),
+        json!({"ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": "{% {'run': $states.input.run} %}"}}),
+        json!({"ResultWriter": {"Resource": put, "Arguments": {"Bucket": "{% $states.input.out %}", "Prefix": "runs"},
+            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSONL"}}}),
+        json!({"ResultWriter": {"WriterConfig": {"Transformation": "COMPACT"}}}),
+    ];
+    for fields in accepted {
+        Machine::parse(&jsonata_map(fields.clone())).unwrap_or_else(|e| panic!("{fields}: {e}"));
+    }
+    let at = |f: &str| format!("States.Each.{f}");
+    let field = |name: &str, instead: &'static str| Problem::JsonPathField(name.into(), instead);
+    let refused: Vec<(Value, String, Problem)> = vec![
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.Parameters"),
+            field("Parameters", "`Arguments`"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"}}}),
+            at("ItemReader.Arguments"),
+            Problem::Required,
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+                "Arguments": {"Key": "{% $states.input.key %}"}}}),
+            at("ItemReader.Arguments"),
+            Problem::NeedsParameter("Bucket"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+                "Arguments": {"Bucket": "in", "Key": "{% $states.input. %}"}}}),
+            at("ItemReader.Arguments.Key"),
+            Problem::Jsonata("$states.input.".into(), String::new()),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON", "MaxItemsPath": "$.n"},
+                "Arguments": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.MaxItemsPath"),
+            field("MaxItemsPath", "`MaxItems` with an expression"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON", "MaxItems": "ten"},
+                "Arguments": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.MaxItems"),
+            Problem::NotValueOrExpression("a non-negative integer"),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+                "Arguments": {"Bucket": "in", "Key": "k"}}, "Items": "{% $states.input.l %}"}),
+            at("Items"),
+            Problem::NotSupported("the ItemReader gives the items"),
+        ),
+        (
+            json!({"ItemBatcher": {"MaxItemsPerBatchPath": "$.n"}}),
+            at("ItemBatcher.MaxItemsPerBatchPath"),
+            field(
+                "MaxItemsPerBatchPath",
+                "`MaxItemsPerBatch` with an expression",
+            ),
+        ),
+        (
+            json!({"ItemBatcher": {"MaxItemsPerBatch": 2, "BatchInput": [1]}}),
+            at("ItemBatcher.BatchInput"),
+            Problem::NotObject,
+        ),
+        (
+            json!({"ResultWriter": {"Resource": put, "Parameters": {"Bucket": "out"}}}),
+            at("ResultWriter.Parameters"),
+            field("Parameters", "`Arguments`"),
+        ),
+        (
+            json!({"ResultWriter": {}}),
+            at("ResultWriter"),
+            Problem::ResultWriterFields("Arguments"),
+        ),
+        (
+            json!({"ResultWriter": {"Resource": put, "Arguments": {"Bucket": "out", "Key": "k"}}}),
+            at("ResultWriter.Arguments"),
+            Problem::UnknownParameter("Key".into(), "Bucket, Prefix"),
+        ),
+    ];
+    for (fields, place, problem) in refused {
+        let err = Machine::parse(&jsonata_map(fields.clone())).expect_err(&fields.to_string());
+        assert_eq!(err.at, place, "{fields}");
+        match (&problem, &err.problem) {
+            (Problem::Jsonata(expr, _), Problem::Jsonata(got, why)) => {
+                assert_eq!(expr, got);
+                assert!(!why.is_empty());
+            }
+            _ => assert_eq!(err.problem, problem, "{fields}"),
+        }
+    }
+}
+
+store_test!(a_jsonata_distributed_map_reads_batches_and_writes_by_expressions);
+async fn a_jsonata_distributed_map_reads_batches_and_writes_by_expressions(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        f.put("in", "day/rows.csv", b"n\n1\n2\n3\n4\n5\n").await;
+        let def = jsonata_map(json!({
+            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV", "MaxItems": "{% $states.input.take %}"},
+                "Arguments": {"Bucket": "{% $states.input.from %}", "Key": "{% $states.input.day & '/rows.csv' %}"}},
+            "ItemSelector": {"n": "{% $number($states.context.Map.Item.Value.n) %}"},
+            "ItemBatcher": {"MaxItemsPerBatch": "{% $states.input.per %}",
+                "BatchInput": {"run": "{% $states.input.run %}"}},
+            "MaxConcurrency": 1,
+            "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                "Arguments": {"Bucket": "{% $states.input.to %}", "Prefix": "{% 'runs/' & $states.input.run %}"},
+                "WriterConfig": {"Transformation": "COMPACT"}},
+        }));
+        let input = json!({"from": "in", "to": "out", "day": "day", "take": 4, "per": 3, "run": "r-7"});
+        let (row, tasks) = f.run(def, input, echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+        assert_eq!(got, vec![
+            json!({"BatchInput": {"run": "r-7"}, "Items": [{"n": 1}, {"n": 2}, {"n": 3}]}),
+            json!({"BatchInput": {"run": "r-7"}, "Items": [{"n": 4}]}),
+        ]);
+        let out = output(&row);
+        let key = out["ResultWriterDetails"]["Key"].as_str().unwrap().to_string();
+        assert!(key.starts_with("runs/r-7/") && key.ends_with("/manifest.json"), "{key}");
+        let manifest = f.get("out", &key).await.unwrap();
+        let succeeded = f.get("out", manifest["ResultFiles"]["SUCCEEDED"][0]["Key"].as_str().unwrap()).await.unwrap();
+        assert_eq!(succeeded, json!(["done", "done"]));
+        // An expression giving what a field cannot take: the cloud's errors.
+        let cases = [
+            (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV"}, "Arguments": {"Bucket": "in", "Key": "{% $states.input.nothing %}"}}}),
+                "States.QueryEvaluationError", "'ItemReader.Arguments.Key'"),
+            (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV", "MaxItems": "{% 'many' %}"}, "Arguments": {"Bucket": "in", "Key": "day/rows.csv"}}}),
+                "States.QueryEvaluationError", "expected a non-negative integer"),
+            (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV"}, "Arguments": {"Bucket": "in", "Key": "{% 42 %}"}}}),
+                "States.ItemReaderFailed", "not a string"),
+            (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV"}, "Arguments": "{% {'Bucket': 'in', 'Key': 'day/rows.csv', 'VersionId': 'v1'} %}"}}),
+                "States.ItemReaderFailed", "\"VersionId\""),
+            (json!({"Items": [1, 2], "ItemBatcher": {"MaxItemsPerBatch": "{% -1 %}"}}),
+                "States.QueryEvaluationError", "the field 'MaxItemsPerBatch'"),
+            (json!({"Items": [1, 2], "ItemBatcher": {"MaxItemsPerBatch": 1, "BatchInput": "{% 'text' %}"}}),
+                "States.QueryEvaluationError", "expected an object"),
+        ];
+        for (fields, want, cause) in cases {
+            let (row, tasks) = f.run(jsonata_map(fields.clone()), json!({}), echo()).await;
+            assert_eq!(error(&row).0, want, "{fields}: {:?}", error(&row));
+            assert!(error(&row).1.contains(cause), "{fields}: {:?}", error(&row));
+            assert!(tasks.calls().is_empty(), "{fields}");
+        }
+    })
+    .await;
+}
+
+store_test!(a_jsonata_bucket_expression_reaches_nothing_outside_the_executing_tenant);
+/// Attack: the literal attempts of
+/// `a_bucket_or_key_reaches_nothing_outside_the_executing_tenant`, given as
+/// expressions resolved at run time (from the input, as a caller could shape it), are
+/// refused alike; a `../` prefix written by expression stays in the tenant's bucket.
+async fn a_jsonata_bucket_expression_reaches_nothing_outside_the_executing_tenant(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let victim = BlobBucket {
+            tenant: tenant("victim"),
+            bucket: "in".into(),
+        };
+        f.files().put(&victim, "secret.csv", b"a\nsecret\n").await.unwrap();
+        let v = &victim.tenant;
+        let attempts = [
+            ("in", "secret.csv".to_string()),
+            ("in", format!("../../{v}/in/secret.csv")),
+            ("in", format!("../{v}/in/secret.csv")),
+            ("..", format!("{v}/in/secret.csv")),
+            (v.as_str(), "in/secret.csv".to_string()),
+            ("in/../..", format!("{v}/in/secret.csv")),
+        ];
+        let reader = jsonata_map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "CSV"},
+            "Arguments": {"Bucket": "{% $states.input.b %}", "Key": "{% $states.input.k %}"}}}));
+        let whole = jsonata_map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "CSV"}, "Arguments": "{% {'Bucket': $states.input.b, 'Key': $states.input.k} %}"}}));
+        for (bucket, key) in &attempts {
+            for def in [&reader, &whole] {
+                let (row, tasks) = f.run(def.clone(), json!({"b": bucket, "k": key}), echo()).await;
+                assert_eq!(error(&row).0, "States.ItemReaderFailed", "{bucket} {key}: {:?}", error(&row));
+                assert!(tasks.calls().is_empty(), "{bucket} {key}: read another tenant's rows");
+            }
+        }
+        // A listing by expression sees only the tenant's own objects.
+        let def = jsonata_map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Arguments": {"Bucket": "{% $states.input.b %}"}}}));
+        let (row, tasks) = f.run(def, json!({"b": "in"}), echo()).await;
+        assert_eq!(output(&row), json!([]), "{:?}", error(&row));
+        assert!(tasks.calls().is_empty());
+        // A writer's `../` prefix by expression stays inside the tenant's bucket; a
+        // bucket naming another tenant is refused.
+        f.put("in", "one.csv", b"a\n1\n").await;
+        let def = jsonata_map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV"}, "Arguments": {"Bucket": "in", "Key": "one.csv"}},
+            "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                "Arguments": {"Bucket": "{% $states.input.b %}", "Prefix": "{% $states.input.p %}"}}}));
+        let (row, _) = f.run(def.clone(), json!({"b": "in", "p": format!("../../{v}/in")}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let theirs = f.files().list(&victim, "", None, 100).await.unwrap().keys;
+        assert_eq!(theirs, ["secret.csv"]);
+        let key = output(&row)["ResultWriterDetails"]["Key"].as_str().unwrap().to_string();
+        assert!(f.get("in", &key).await.is_some(), "written in the tenant's own bucket");
+        for bucket in ["..", "in/../..", v.as_str()] {
+            let (row, _) = f.run(def.clone(), json!({"b": bucket, "p": ""}), echo()).await;
+            if bucket == v.as_str() {
+                // A bucket of that name, if it is one, is the executing tenant's own.
+                assert!(
+                    row.status == "SUCCEEDED" || error(&row).0 == "States.ResultWriterFailed",
+                    "{:?}",
+                    error(&row)
+                );
+            } else {
+                assert_eq!(error(&row).0, "States.ResultWriterFailed", "{bucket}: {:?}", error(&row));
+            }
+            assert_eq!(f.files().list(&victim, "", None, 100).await.unwrap().keys, ["secret.csv"], "{bucket}");
+        }
     })
     .await;
 }

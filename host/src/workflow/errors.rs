@@ -47,6 +47,11 @@ pub const LAMBDA_SERVICE_EXCEPTION: &str = "Lambda.ServiceException";
 pub struct StateError {
     pub error: String,
     pub cause: String,
+    /// The field whose JSONata evaluation failed (`Arguments.id`), for the history's
+    /// `EvaluationFailed` event; set where the evaluation fails, so an error passed on
+    /// (a child's, in its parent) has none. Not kept past the step.
+    #[serde(skip)]
+    pub evaluated: Option<String>,
 }
 
 impl StateError {
@@ -54,6 +59,15 @@ impl StateError {
         StateError {
             error: error.to_string(),
             cause: cause.into(),
+            evaluated: None,
+        }
+    }
+
+    /// A failed JSONata evaluation of `field`: `States.QueryEvaluationError`.
+    pub fn evaluation(field: &str, cause: impl Into<String>) -> Self {
+        StateError {
+            evaluated: Some(field.to_string()),
+            ..StateError::new(QUERY_EVALUATION_ERROR, cause)
         }
     }
 

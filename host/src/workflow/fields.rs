@@ -6,16 +6,20 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::definition_error::{DefinitionError, Problem, path_at};
+use super::jsonata::{Tmpl, expression};
 use super::path::Path;
 use super::template::Template;
 
-/// A Map setting given literally or by a reference path into the state's input
-/// (`MaxConcurrency` / `MaxConcurrencyPath`, ...), read when the state starts.
+/// A Map setting given literally, by a reference path into the state's input
+/// (`MaxConcurrency` / `MaxConcurrencyPath`, ...) or, in a JSONata state, by an
+/// expression (`"MaxConcurrency": "{% $states.input.n %}"`), read when the state starts.
 #[derive(Debug, Clone)]
 pub enum Limit<T> {
     Fixed(T),
     /// Boxed: a path is large, and most Maps have none.
     Path(Box<Path>),
+    /// A JSONata expression's text (without `{%` and `%}`), its syntax checked at load.
+    Expr(String),
 }
 
 /// Reads an object's fields, remembering which were used, so that any other field can
@@ -136,5 +140,47 @@ impl Fields<'_> {
             (Some(_), Some(_)) => Err(self.refuse(fixed, Problem::GivenWith(path))),
             (n, p) => Ok(n.map(Limit::Fixed).or(p.map(|p| Limit::Path(Box::new(p))))),
         }
+    }
+}
+
+impl Fields<'_> {
+    /// A limit of a JSONata state: a value `parse` takes, or a `{% %}` expression read
+    /// when the state starts. Its `...Path` twin (`path`) is JSONPath's, refused with
+    /// what to write instead (`hint`).
+    pub(super) fn limit_or_expression<T>(
+        &mut self,
+        key: &'static str,
+        path: &'static str,
+        hint: &'static str,
+        what: &'static str,
+        parse: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<Limit<T>>, DefinitionError> {
+        if self.map.contains_key(path) {
+            return Err(self.refuse(path, Problem::JsonPathField(path.to_string(), hint)));
+        }
+        let here = self.here(key);
+        match self.get(key) {
+            None => Ok(None),
+            Some(v @ Value::String(s)) if expression(s).is_some() => match Tmpl::parse(v, &here)? {
+                Tmpl::Expr(e) => Ok(Some(Limit::Expr(e))),
+                _ => Err(DefinitionError::new(
+                    here,
+                    Problem::NotValueOrExpression(what),
+                )),
+            },
+            Some(v) => parse(v)
+                .map(|n| Some(Limit::Fixed(n)))
+                .ok_or_else(|| DefinitionError::new(here, Problem::NotValueOrExpression(what))),
+        }
+    }
+
+    /// A count of a JSONata state: a non-negative integer or an expression.
+    pub(super) fn count_or_expression(
+        &mut self,
+        key: &'static str,
+        path: &'static str,
+        hint: &'static str,
+    ) -> Result<Option<Limit<u64>>, DefinitionError> {
+        self.limit_or_expression(key, path, hint, "a non-negative integer", Value::as_u64)
     }
 }

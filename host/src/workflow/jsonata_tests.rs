@@ -381,3 +381,183 @@ async fn a_jsonata_state_in_a_jsonpath_machine(stores: Stores) {
     })
     .await;
 }
+
+/// A JSONata Map whose item processor is one Task `W`, with `fields` added.
+fn jsonata_map(fields: Value) -> Value {
+    let mut state = json!({"Type": "Map", "Items": "{% $states.input.items %}", "End": true,
+        "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "p", "End": true}}}});
+    for (k, v) in fields.as_object().cloned().unwrap_or_default() {
+        state[k] = v;
+    }
+    jsonata(json!({ "A": state }))
+}
+
+#[test]
+fn a_jsonata_maps_limits_take_expressions() {
+    let limits = json!({"MaxConcurrency": "{% $states.input.mc %}",
+        "ToleratedFailureCount": "{% $states.input.tc %}",
+        "ToleratedFailurePercentage": "{% $states.input.tp %}"});
+    Machine::parse(&jsonata_map(limits)).unwrap();
+    let literal = json!({"MaxConcurrency": 2, "ToleratedFailureCount": 0, "ToleratedFailurePercentage": 12.5});
+    Machine::parse(&jsonata_map(literal)).unwrap();
+    let field = |name: &str, instead: &'static str| Problem::JsonPathField(name.into(), instead);
+    let table = [
+        (
+            json!({"MaxConcurrency": "ten"}),
+            "MaxConcurrency",
+            Problem::NotValueOrExpression("a non-negative integer"),
+        ),
+        (
+            json!({"MaxConcurrency": -1}),
+            "MaxConcurrency",
+            Problem::NotValueOrExpression("a non-negative integer"),
+        ),
+        (
+            json!({"ToleratedFailureCount": 1.5}),
+            "ToleratedFailureCount",
+            Problem::NotValueOrExpression("a non-negative integer"),
+        ),
+        (
+            json!({"ToleratedFailurePercentage": 101}),
+            "ToleratedFailurePercentage",
+            Problem::NotValueOrExpression("a number between 0 and 100"),
+        ),
+        (
+            json!({"MaxConcurrencyPath": "$.m"}),
+            "MaxConcurrencyPath",
+            field("MaxConcurrencyPath", "`MaxConcurrency`"),
+        ),
+        (
+            json!({"ToleratedFailureCountPath": "$.m"}),
+            "ToleratedFailureCountPath",
+            field("ToleratedFailureCountPath", "`ToleratedFailureCount`"),
+        ),
+    ];
+    for (fields, at, problem) in table {
+        let err = Machine::parse(&jsonata_map(fields.clone())).expect_err(&fields.to_string());
+        assert_eq!(
+            (err.at, err.problem),
+            (format!("States.A.{at}"), problem),
+            "{fields}"
+        );
+    }
+}
+
+store_test!(a_jsonata_maps_limits_are_read_when_it_starts);
+/// `MaxConcurrency`, `ToleratedFailureCount` and `ToleratedFailurePercentage` written
+/// as expressions are read from the state's input when it starts; a value the field
+/// cannot take is `States.QueryEvaluationError`, as in the cloud.
+async fn a_jsonata_maps_limits_are_read_when_it_starts(stores: Stores) {
+    each_store(stores, |s| async move {
+        let def = jsonata_map(json!({"MaxConcurrency": "{% $states.input.mc %}",
+            "ToleratedFailureCount": "{% $states.input.tc %}",
+            "ToleratedFailurePercentage": "{% $states.input.tp %}"}));
+        let one_fails = || vec![("W", vec![ok(json!(1)), throw("Bad"), ok(json!(3))])];
+        let items = json!([1, 2, 3]);
+        // (mc, tc, tp, status, error, cause fragment)
+        let table = [
+            (json!(1), json!(1), json!(100), "SUCCEEDED", "", ""),
+            (json!(1.0), json!(1), json!(50), "SUCCEEDED", "", ""),
+            (json!(1), json!(0), json!(0), "FAILED", "States.ExceedToleratedFailureThreshold", ""),
+            (json!(1), json!(5), json!(10), "FAILED", "States.ExceedToleratedFailureThreshold", ""),
+            (json!("1"), json!(1), json!(0), "FAILED", "States.QueryEvaluationError",
+                "the field 'MaxConcurrency' returned an unexpected value: expected a non-negative integer"),
+            (json!(-2), json!(1), json!(0), "FAILED", "States.QueryEvaluationError", "'MaxConcurrency'"),
+            (json!(1), json!(0.5), json!(0), "FAILED", "States.QueryEvaluationError", "'ToleratedFailureCount'"),
+            (json!(1), json!(1), json!(150), "FAILED", "States.QueryEvaluationError",
+                "'ToleratedFailurePercentage' returned an unexpected value: expected a number between 0 and 100"),
+            (json!(1), json!(1), json!(null), "FAILED", "States.QueryEvaluationError", "'ToleratedFailurePercentage'"),
+        ];
+        for (mc, tc, tp, status, error, cause) in table {
+            let input = json!({"items": items, "mc": mc, "tc": tc, "tp": tp});
+            let script = one_fails();
+            let r = run(s.clone(), def.clone(), input.clone(), &script).await;
+            assert_eq!(r.row.status, status, "{input}: {:?}", r.error());
+            assert_eq!(r.error().0, error, "{input}");
+            assert!(r.error().1.contains(cause), "{input}: {:?}", r.error());
+            if error == "States.QueryEvaluationError" {
+                assert!(r.tasks.calls().is_empty(), "{input}: no item started");
+            }
+        }
+        // The percentage tolerates one failure of three (33%) at 34, not at 33.
+        for (tp, status) in [(34, "SUCCEEDED"), (33, "FAILED")] {
+            let input = json!({"items": items, "mc": 1, "tc": 5, "tp": tp});
+            let r = run(s.clone(), def.clone(), input, &one_fails()).await;
+            assert_eq!(r.row.status, status, "{tp}: {:?}", r.error());
+        }
+    })
+    .await;
+}
+
+store_test!(a_failed_evaluation_is_recorded_as_evaluation_failed);
+/// The cloud's history has an `EvaluationFailed` event (error, cause, location, state)
+/// when a JSONata evaluation fails, before the failure, retry or catch that follows;
+/// none for errors of other kinds, nor in a parent for its child's.
+async fn a_failed_evaluation_is_recorded_as_evaluation_failed(stores: Stores) {
+    each_store(stores, |s| async move {
+        let kinds = |r: &super::executor_tests::Run| -> Vec<String> {
+            r.history.iter().map(|e| e.event.kind.clone()).collect()
+        };
+        let evaluation = |r: &super::executor_tests::Run| -> Vec<Value> {
+            r.history
+                .iter()
+                .filter(|e| e.event.kind == "EvaluationFailed")
+                .map(|e| e.event.detail.clone())
+                .collect()
+        };
+        // (definition, script, the events' locations, the status)
+        let failing_output = jsonata(json!({
+            "A": {"Type": "Pass", "Output": {"x": "{% $states.input.missing %}"}, "End": true}}));
+        let caught_arguments = jsonata(json!({
+            "A": {"Type": "Task", "Resource": "api", "Arguments": {"id": "{% $error('no id') %}"},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B"}], "End": true},
+            "B": {"Type": "Succeed"}}));
+        let retried_condition = jsonata(json!({
+            "A": {"Type": "Task", "Resource": "api", "Output": "{% $states.result.nothing %}",
+                "Retry": [{"ErrorEquals": ["States.QueryEvaluationError"], "MaxAttempts": 1}], "End": true}}));
+        let failing_catcher = jsonata(json!({
+            "A": {"Type": "Task", "Resource": "api",
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "B", "Output": "{% $states.errorOutput.none %}"}], "End": true},
+            "B": {"Type": "Succeed"}}));
+        let wait_seconds = jsonata(json!({
+            "A": {"Type": "Wait", "Seconds": "{% 'soon' %}", "End": true}}));
+        let plain_failure = jsonata(json!({
+            "A": {"Type": "Task", "Resource": "api", "End": true}}));
+        let child_fails = jsonata(json!({
+            "A": {"Type": "Map", "Items": [1], "End": true, "ItemProcessor": {"StartAt": "P", "States": {
+                "P": {"Type": "Pass", "Output": "{% $states.input.none %}", "End": true}}}}}));
+        let table: Vec<(Value, Vec<(&str, Vec<crate::workflow::scripted::Attempt>)>, Vec<&str>, &str)> = vec![
+            (failing_output, vec![], vec!["Output.x"], "FAILED"),
+            (caught_arguments, vec![], vec!["Arguments.id"], "SUCCEEDED"),
+            (retried_condition, vec![("A", vec![ok(json!({})), ok(json!({}))])], vec!["Output", "Output"], "FAILED"),
+            (failing_catcher, vec![("A", vec![throw("Bad")])], vec!["Output"], "FAILED"),
+            (wait_seconds, vec![], vec!["Seconds"], "FAILED"),
+            (plain_failure, vec![("A", vec![throw("Bad")])], vec![], "FAILED"),
+            (child_fails, vec![], vec![], "FAILED"),
+        ];
+        for (def, script, locations, status) in table {
+            let r = run(s.clone(), def.clone(), json!({}), &script).await;
+            assert_eq!(r.row.status, status, "{def}: {:?}", r.error());
+            let events = evaluation(&r);
+            let got: Vec<&str> = events.iter().map(|e| e["location"].as_str().unwrap_or_default()).collect();
+            assert_eq!(got, locations, "{def}: {:?}", kinds(&r));
+            for e in &events {
+                assert_eq!(e["error"], "States.QueryEvaluationError", "{e}");
+                assert_eq!(e["state"], "A", "{e}");
+                assert!(e["cause"].as_str().is_some_and(|c| c.contains("An error occurred while executing the state 'A'")), "{e}");
+            }
+            // Each before what follows it: a retry, a catch, or the execution's end.
+            let all = kinds(&r);
+            for (i, k) in all.iter().enumerate() {
+                if k == "EvaluationFailed" {
+                    let next = all.get(i + 1).map(String::as_str);
+                    assert!(
+                        matches!(next, Some("StateRetryScheduled" | "ErrorCaught" | "ExecutionFailed" | "EvaluationFailed")),
+                        "{def}: {all:?}"
+                    );
+                }
+            }
+        }
+    })
+    .await;
+}

@@ -197,6 +197,7 @@ impl Executor {
                 let e = StateError {
                     error: a.error.unwrap_or_default(),
                     cause: a.cause.unwrap_or_default(),
+                    evaluated: None,
                 };
                 self.task_failed(row, cursor, state, "TaskFailed", e)
             }

@@ -12,9 +12,11 @@ use crate::workflow::definition::{Kind, Limit, State};
 use crate::workflow::distributed::ItemBatcher;
 use crate::workflow::errors::{self, StateError};
 use crate::workflow::path::VARIABLES;
-use crate::workflow::payload;
+use crate::workflow::{jsonata, payload};
 
 use super::cursor::{Cursor, MapLimits, Phase};
+use super::distributed::{resolve_args, shaped_results};
+use super::jsonata::unexpected;
 use super::{
     Executor, MAP_RUN_CACHE_BYTES, MAX_MAP_CHILDREN, MAX_PAYLOAD_BYTES, event, json_text,
     within_payload_limit,
@@ -44,10 +46,12 @@ impl Executor {
             Err(e) => return self.failure(row, cursor, state, e, Vec::new()),
         };
         let generation = row.version;
+        // A run whose results are written has an id, naming its folder; one whose
+        // `ResultWriter` only shapes them has none.
         let map_run = match &state.kind {
             Kind::Map {
-                writer: Some(_), ..
-            } => Some(uuid::Uuid::new_v4().to_string()),
+                writer: Some(w), ..
+            } if w.export.is_some() => Some(uuid::Uuid::new_v4().to_string()),
             _ => None,
         };
         let children = match self
@@ -162,12 +166,35 @@ impl Executor {
                 items,
                 item_template,
                 processor,
+                reader,
+                batcher,
                 ..
             } if state.jsonata.is_some() => {
                 let name = context["State"]["Name"].as_str().unwrap_or_default();
-                let inputs =
-                    self.jsonata_items(name, items.as_ref(), item_template.as_ref(), raw, context)?;
-                let inputs = bounded_children(inputs, errors::RUNTIME)?;
+                let read = match reader {
+                    Some(reader) => Some(self.read_items(&row.tenant, reader, raw, context).await?),
+                    None => None,
+                };
+                let inputs = self.jsonata_items(
+                    name,
+                    items.as_ref(),
+                    item_template.as_ref(),
+                    read,
+                    raw,
+                    context,
+                )?;
+                let inputs = match batcher {
+                    Some(b) => batches(b, inputs, raw, context)?,
+                    None => inputs,
+                };
+                let inputs = bounded_children(
+                    inputs,
+                    if reader.is_some() {
+                        errors::ITEM_READER_FAILED
+                    } else {
+                        errors::RUNTIME
+                    },
+                )?;
                 Ok(Children {
                     machines: vec![processor.source.to_string()],
                     inputs,
@@ -338,6 +365,7 @@ impl Executor {
                     _ => errors::TASK_FAILED.to_string(),
                 }),
                 cause: c.cause.clone().unwrap_or_default(),
+                evaluated: None,
             },
         };
         let exceeded = match limits {
@@ -428,12 +456,24 @@ impl Executor {
             Some(&cursor.state),
             json!({ "children": total }),
         )];
-        let results = match map_run {
-            Some(id) => {
+        let results = match (map_run, &state.kind) {
+            (Some(id), _) => {
                 let rows = self.store.wf_children_rows(&row.id, generation).await?;
                 self.write_results(row, cursor, state, id, &rows, &[]).await
             }
-            None => {
+            (
+                None,
+                Kind::Map {
+                    writer: Some(writer),
+                    label,
+                    ..
+                },
+            ) => {
+                let rows = self.store.wf_children_rows(&row.id, generation).await?;
+                let shaped = shaped_results(row, &cursor.state, writer, label.as_deref(), &rows);
+                within_payload_limit(Value::Array(shaped), &cursor.state)
+            }
+            (None, _) => {
                 let results: Vec<Value> = children
                     .iter()
                     .map(|c| match (&c.status[..], &c.output) {
@@ -487,8 +527,14 @@ fn batches(
     let batch_input = batcher
         .batch_input
         .as_ref()
-        .map(|t| payload::resolve(t, input, context))
+        .map(|t| resolve_args(t, input, context, "ItemBatcher.BatchInput"))
         .transpose()?;
+    if let Some(b) = &batch_input
+        && !b.is_object()
+    {
+        let name = context["State"]["Name"].as_str().unwrap_or_default();
+        return Err(unexpected(name, "ItemBatcher.BatchInput", "an object", b));
+    }
     let empty = |items: Vec<Value>| {
         let mut batch = serde_json::Map::new();
         if let Some(b) = &batch_input {
@@ -564,7 +610,48 @@ pub(super) fn read_count(
         Limit::Fixed(n) => Ok(*n),
         Limit::Path(p) => path_value(p, input, context, field, &|v| v.as_u64().is_some())
             .map(|v| v.as_u64().unwrap_or(0)),
+        Limit::Expr(expr) => {
+            let v = limit_expression(expr, input, context, field)?;
+            // A whole number, written as an integer or not (`3.0`), as `Seconds` takes.
+            v.as_u64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                        .map(|f| f as u64)
+                })
+                .ok_or_else(|| {
+                    unexpected(
+                        state_name(context),
+                        expression_field(field),
+                        "a non-negative integer",
+                        &v,
+                    )
+                })
+        }
     }
+}
+
+/// The state's name, from its context object.
+fn state_name(context: &Value) -> &str {
+    context["State"]["Name"].as_str().unwrap_or_default()
+}
+
+/// The field a JSONata limit is written in: its JSONPath twin's name without `Path`.
+fn expression_field(field: &str) -> &str {
+    field.strip_suffix("Path").unwrap_or(field)
+}
+
+/// A limit's expression evaluated against `$states.input` (the state's input) and the
+/// context.
+fn limit_expression(
+    expr: &str,
+    input: &Value,
+    context: &Value,
+    field: &str,
+) -> Result<Value, StateError> {
+    let states = super::jsonata::states(context, input, None);
+    let env = super::jsonata::env(state_name(context), context, states);
+    jsonata::evaluate_one(expr, &env, expression_field(field))
 }
 
 /// A Map's limits, each `...Path` read from the state's input (a Parallel has none).
@@ -598,6 +685,20 @@ fn map_limits(
                 Limit::Path(p) => {
                     path_value(p, raw, context, "ToleratedFailurePercentagePath", &share)
                         .map(|v| v.as_f64().unwrap_or(0.0))
+                }
+                Limit::Expr(expr) => {
+                    let field = "ToleratedFailurePercentagePath";
+                    let v = limit_expression(expr, raw, context, field)?;
+                    if share(&v) {
+                        Ok(v.as_f64().unwrap_or(0.0))
+                    } else {
+                        Err(unexpected(
+                            state_name(context),
+                            expression_field(field),
+                            "a number between 0 and 100",
+                            &v,
+                        ))
+                    }
                 }
             })
             .transpose()?,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::store::now_ms;
 use crate::store::workflow::{Commit, ExecutionRow};
 use crate::workflow::definition::{JsonataIo, Kind, Seconds, State, Text, WaitFor};
-use crate::workflow::errors::{self, QUERY_EVALUATION_ERROR, StateError};
+use crate::workflow::errors::{self, StateError};
 use crate::workflow::jsonata::{self, Env, Tmpl};
 use crate::workflow::path::VARIABLES;
 
@@ -38,9 +38,9 @@ pub(super) fn env<'e>(name: &'e str, context: &'e Value, states: Value) -> Env<'
 }
 
 /// A value an expression gave that its field cannot take.
-fn unexpected(state: &str, field: &str, expected: &str, got: &Value) -> StateError {
-    StateError::new(
-        QUERY_EVALUATION_ERROR,
+pub(super) fn unexpected(state: &str, field: &str, expected: &str, got: &Value) -> StateError {
+    StateError::evaluation(
+        field,
         format!(
             "An error occurred while executing the state '{state}'. The JSONata expression specified for the field '{field}' returned an unexpected value: expected {expected}, got {}",
             crate::workflow::payload::in_cause(got)
@@ -222,6 +222,7 @@ impl Executor {
                 Err(StateError {
                     error: read(error, "Error")?,
                     cause: read(cause, "Cause")?,
+                    evaluated: None,
                 })
             }
             _ => Err(StateError::new(errors::RUNTIME, "not a simple state")),
@@ -229,21 +230,24 @@ impl Executor {
         outcome.unwrap_or_else(|e| self.failure(row, cursor, state, e, Vec::new()))
     }
 
-    /// A Map's items in JSONata: `Items` (the input without it), each through
-    /// `ItemSelector` with `$states.context.Map.Item` set.
+    /// A Map's items in JSONata: those its `ItemReader` read (`read`), else `Items`
+    /// (the input without it), each through `ItemSelector` with
+    /// `$states.context.Map.Item` set.
     pub(super) fn jsonata_items(
         &self,
         name: &str,
         items: Option<&Tmpl>,
         selector: Option<&Tmpl>,
+        read: Option<Vec<Value>>,
         raw: &Value,
         context: &Value,
     ) -> Result<Vec<Value>, StateError> {
-        let list = match items {
-            Some(t) => {
+        let list = match (read, items) {
+            (Some(read), _) => Value::Array(read),
+            (None, Some(t)) => {
                 jsonata::evaluate(t, &env(name, context, states(context, raw, None)), "Items")?
             }
-            None => raw.clone(),
+            (None, None) => raw.clone(),
         };
         let Value::Array(list) = list else {
             return Err(unexpected(name, "Items", "an array", &list));

@@ -118,6 +118,7 @@ impl Executor {
                 Err(StateError {
                     error: read(error, "ErrorPath")?,
                     cause: read(cause, "CausePath")?,
+                    evaluated: None,
                 })
             }
             _ => Err(StateError::new(errors::RUNTIME, "not a simple state")),

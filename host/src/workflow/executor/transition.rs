@@ -133,6 +133,7 @@ impl Executor {
         error: StateError,
         mut events: Vec<HistoryEvent>,
     ) -> Commit {
+        events.extend(evaluation_failed(&error, &cursor.state));
         if let Some((i, retrier)) = state
             .retry
             .iter()
@@ -199,7 +200,11 @@ impl Executor {
                         Err(e) => self.end_with(row, FAILED, Some(&cursor.state), e, events),
                     };
                 }
-                Err(e) => return self.end_with(row, FAILED, Some(&cursor.state), e, events),
+                Err(e) => {
+                    // The catcher's own `Output` or `Assign` failed.
+                    events.extend(evaluation_failed(&e, &cursor.state));
+                    return self.end_with(row, FAILED, Some(&cursor.state), e, events);
+                }
             }
         }
         let status =
@@ -261,4 +266,21 @@ impl Executor {
             token: TokenWrite::None,
         }
     }
+}
+
+/// The cloud's `EvaluationFailed` history event of a failed JSONata evaluation (its
+/// error, cause, the field it was in and the state), recorded before what follows it
+/// (a retry, a catch, the execution's failure).
+fn evaluation_failed(error: &StateError, state: &str) -> Option<HistoryEvent> {
+    let location = error.evaluated.as_deref()?;
+    Some(event(
+        "EvaluationFailed",
+        Some(state),
+        json!({
+            "error": error.error,
+            "cause": error.cause,
+            "location": location,
+            "state": state,
+        }),
+    ))
 }

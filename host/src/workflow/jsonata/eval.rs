@@ -17,7 +17,7 @@ use super::functions;
 use super::limits::{MAX_ARENA_BYTES, MAX_DEPTH, MAX_OUTPUT_BYTES, STACK_BYTES, TIME_LIMIT};
 use super::syntax::panic_text;
 use super::template::Tmpl;
-use crate::workflow::errors::{QUERY_EVALUATION_ERROR, StateError};
+use crate::workflow::errors::StateError;
 
 /// What an expression can read: `$states` and the workflow's variables.
 pub struct Env<'e> {
@@ -97,8 +97,8 @@ pub fn evaluate_one(expr: &str, env: &Env, field: &str) -> Result<Value, StateEr
 
 /// The `States.QueryEvaluationError` of an expression, worded as the cloud's.
 pub fn failed(state: &str, expr: &str, field: &str, why: &str) -> StateError {
-    StateError::new(
-        QUERY_EVALUATION_ERROR,
+    StateError::evaluation(
+        field,
         format!(
             "An error occurred while executing the state '{state}'. The JSONata expression '{}' specified for the field '{field}' {why}",
             expr.trim()

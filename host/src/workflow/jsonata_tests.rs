@@ -489,6 +489,9 @@ async fn a_jsonata_maps_limits_are_read_when_it_starts(stores: Stores) {
     .await;
 }
 
+/// Scripted task results by state name.
+type Script = Vec<(&'static str, Vec<crate::workflow::scripted::Attempt>)>;
+
 store_test!(a_failed_evaluation_is_recorded_as_evaluation_failed);
 /// The cloud's history has an `EvaluationFailed` event (error, cause, location, state)
 /// when a JSONata evaluation fails, before the failure, retry or catch that follows;
@@ -526,7 +529,7 @@ async fn a_failed_evaluation_is_recorded_as_evaluation_failed(stores: Stores) {
         let child_fails = jsonata(json!({
             "A": {"Type": "Map", "Items": [1], "End": true, "ItemProcessor": {"StartAt": "P", "States": {
                 "P": {"Type": "Pass", "Output": "{% $states.input.none %}", "End": true}}}}}));
-        let table: Vec<(Value, Vec<(&str, Vec<crate::workflow::scripted::Attempt>)>, Vec<&str>, &str)> = vec![
+        let table: Vec<(Value, Script, Vec<&str>, &str)> = vec![
             (failing_output, vec![], vec!["Output.x"], "FAILED"),
             (caught_arguments, vec![], vec!["Arguments.id"], "SUCCEEDED"),
             (retried_condition, vec![("A", vec![ok(json!({})), ok(json!({}))])], vec!["Output", "Output"], "FAILED"),

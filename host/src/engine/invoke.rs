@@ -546,6 +546,11 @@ fn classify(
     }
     match trap {
         Some(trap) => InvokeError::Trap(trap.to_string()),
+        // Not a trap but a host call's refusal while the guest ran (wasi:http traps a
+        // guest whose headers pass their size cap): named by its cause.
+        None if err.downcast_ref::<wasmtime::WasmBacktrace>().is_some() => {
+            InvokeError::Trap(first_line(&err.root_cause().to_string()))
+        }
         // Not a trap: instantiation failed (a missing slot, a bad initial memory size).
         None => InvokeError::Instantiation(first_line(&format!("{err:#}"))),
     }

@@ -185,3 +185,158 @@ fn refusal(caller: &Caller<'_>, error: CapError) -> Error {
         other => Error::InternalError(Some(other.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::pin::Pin;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::capabilities::http::OutboundHttp;
+    use crate::capabilities::{Backends, Capabilities, Grants};
+    use crate::engine::Limits;
+
+    /// Records what it is asked to send and answers `answer`.
+    struct Recorder {
+        sent: Mutex<Vec<Request>>,
+        answer: Result<Response, CapError>,
+    }
+
+    #[async_trait]
+    impl OutboundHttp for Recorder {
+        async fn send(&self, _: &Caller<'_>, request: Request) -> Result<Response, CapError> {
+            self.sent.lock().unwrap().push(request);
+            self.answer.clone()
+        }
+    }
+
+    fn hooks(hosts: &[&str], answer: Result<Response, CapError>) -> (Outgoing, Arc<Recorder>) {
+        let recorder = Arc::new(Recorder {
+            sent: Mutex::default(),
+            answer,
+        });
+        let mut backends = Backends::unavailable();
+        backends.http = recorder.clone();
+        let capabilities = Capabilities {
+            config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            grants: Grants::default().with(HOSTS, hosts),
+            backends,
+        };
+        let plugin = Arc::new(PluginContext::new(
+            "t",
+            "p",
+            Limits::default(),
+            capabilities,
+        ));
+        (WasiHttpState::new(&plugin, "i", 0).hooks, recorder)
+    }
+
+    fn request(url: &str, body: Vec<u8>) -> http::Request<WasiBody> {
+        http::Request::builder()
+            .method("POST")
+            .uri(url)
+            .header("x-probe", "1")
+            .body(
+                Full::new(Bytes::from(body))
+                    .map_err(|n| match n {})
+                    .boxed_unsync(),
+            )
+            .unwrap()
+    }
+
+    async fn send(
+        hooks: &mut Outgoing,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, Error> {
+        let sent = hooks.send_request(request, options, Box::new(async { Ok(()) }));
+        Pin::from(sent).await.map(|(response, _)| response)
+    }
+
+    fn ok() -> Result<Response, CapError> {
+        Ok(Response {
+            status: 201,
+            headers: vec![("x-answer".into(), "yes".into())],
+            body: b"done".to_vec(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_granted_request_goes_to_the_backend_whole() {
+        let (mut hooks, recorder) = hooks(&["api.example.com"], ok());
+        let options = RequestOptions {
+            first_byte_timeout: Some(Duration::from_millis(1500)),
+            ..RequestOptions::default()
+        };
+        let response = send(
+            &mut hooks,
+            request("https://api.example.com/v1?x=1", b"payload".to_vec()),
+            Some(options),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x-answer"], "yes");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"done");
+        let sent = recorder.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].method, "POST");
+        assert_eq!(sent[0].url, "https://api.example.com/v1?x=1");
+        assert_eq!(sent[0].headers, vec![("x-probe".into(), "1".into())]);
+        assert_eq!(sent[0].body, b"payload");
+        assert_eq!(sent[0].timeout_ms, Some(1500));
+    }
+
+    #[tokio::test]
+    async fn hosts_outside_the_grants_are_denied_before_the_backend() {
+        for granted in [&[][..], &["api.example.com"][..], &["*.example.com"][..]] {
+            let (mut hooks, recorder) = hooks(granted, ok());
+            let err = send(&mut hooks, request("http://169.254.169.254/", vec![]), None)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::HttpRequestDenied),
+                "{granted:?}: {err}"
+            );
+            assert!(recorder.sent.lock().unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_backends_refusals_reach_the_guest_as_error_codes() {
+        let cases = [
+            (
+                CapError::Denied("127.0.0.1 is loopback".into()),
+                "HTTP request denied",
+            ),
+            (CapError::Timeout("late".into()), "HTTP response timeout"),
+            (
+                CapError::Invalid("the response is larger than 10 bytes".into()),
+                "larger than 10 bytes",
+            ),
+        ];
+        for (refusal, says) in cases {
+            let (mut hooks, _) = hooks(&["*"], Err(refusal));
+            let err = send(&mut hooks, request("http://127.0.0.1/", vec![]), None)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn request_bodies_past_the_cap_are_refused_unsent() {
+        let (mut hooks, recorder) = hooks(&["*"], ok());
+        let body = vec![b'x'; MAX_REQUEST_BODY_BYTES + 1];
+        let err = send(&mut hooks, request("http://api.example.com/", body), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::HttpRequestBodySize(_)), "{err}");
+        assert!(recorder.sent.lock().unwrap().is_empty());
+    }
+}

@@ -11,7 +11,6 @@ use serde_json::json;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasip2::io::streams::StreamError;
 
 wasip2::http::proxy::export!(Echo);
 
@@ -69,11 +68,9 @@ fn read_body(request: &IncomingRequest) -> Vec<u8> {
         return body;
     };
     if let Ok(stream) = incoming.stream() {
-        loop {
-            match stream.blocking_read(64 << 10) {
-                Ok(chunk) => body.extend_from_slice(&chunk),
-                Err(StreamError::Closed) | Err(_) => break,
-            }
+        // Closed at the end; any other error ends the body too.
+        while let Ok(chunk) = stream.blocking_read(64 << 10) {
+            body.extend_from_slice(&chunk);
         }
     }
     body

@@ -69,16 +69,21 @@ pub fn start(
         .body()
         .map_err(|()| "the request body was taken".to_string())?;
     let future = outgoing_handler::handle(request, None).map_err(|e| code(&e))?;
-    {
-        let stream = outgoing
-            .write()
-            .map_err(|()| "the body stream was taken".to_string())?;
-        // One write takes at most 4096 bytes.
-        for chunk in body.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| format!("writing the body: {e:?}"))?;
-        }
+    let stream = outgoing
+        .write()
+        .map_err(|()| "the body stream was taken".to_string())?;
+    // One write takes at most 4096 bytes. When the host stops taking the body, the
+    // request's own error says why.
+    let written = body
+        .chunks(4096)
+        .try_for_each(|chunk| stream.blocking_write_and_flush(chunk));
+    drop(stream);
+    if let Err(e) = written {
+        drop(outgoing);
+        return Err(match wait(future) {
+            Err(why) => why,
+            Ok(answer) => format!("writing the body: {e:?} (answered {})", answer.status),
+        });
     }
     OutgoingBody::finish(outgoing, None).map_err(|e| code(&e))?;
     Ok(future)

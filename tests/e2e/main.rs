@@ -42,4 +42,5 @@ mod sql;
 mod sql_containment;
 mod store;
 mod tenants_apart;
+mod wasi_http;
 mod workflows;

@@ -14,6 +14,7 @@ pub mod outbound;
 pub mod secrets;
 pub mod sql;
 mod unavailable;
+pub mod wasi_http;
 pub mod workflow_tasks;
 
 use std::collections::BTreeMap;

@@ -88,6 +88,9 @@ pub(super) struct Handlers {
     bus: Handler<events::BusEvent>,
     schedule: Handler<events::ScheduledTick>,
     task: Handler<events::TaskInput>,
+    /// `wasi:http/incoming-handler.handle`: the `http` kind's, when the component has no
+    /// handler of the contract for it.
+    wasi_http: Option<super::wasi_http::Handle>,
 }
 
 /// The handler interfaces of 0.1.1, by trigger kind (as `event_kind` names them).
@@ -113,6 +116,7 @@ impl Handlers {
             bus: Export::find(pre, &find(KINDS[3].1), "handle")?,
             schedule: Export::find(pre, &find(KINDS[4].1), "handle")?,
             task: Export::find(pre, &find(KINDS[5].1), "handle")?,
+            wasi_http: Export::find(pre, super::wasi_http::INCOMING_HANDLER, "handle")?,
         };
         let component = pre.component();
         let exports_extra = extra
@@ -121,9 +125,10 @@ impl Handlers {
         if handlers.kinds().is_empty() && !exports_extra {
             let names: Vec<String> = KINDS.iter().map(|(_, i)| find(i)).collect();
             wasmtime::bail!(
-                "it exports no handler: neither `{}` (0.1.0) nor any of `{}`",
+                "it exports no handler: neither `{}` (0.1.0) nor any of `{}`, nor `{}`",
                 find("handler"),
-                names.join("`, `")
+                names.join("`, `"),
+                super::wasi_http::INCOMING_HANDLER
             );
         }
         Ok(handlers)
@@ -132,7 +137,7 @@ impl Handlers {
     /// The trigger kinds this component answers.
     pub(super) fn kinds(&self) -> Vec<&'static str> {
         let own = [
-            self.http.is_some(),
+            self.http.is_some() || self.wasi_http.is_some(),
             self.queue.is_some(),
             self.topic.is_some(),
             self.bus.is_some(),
@@ -153,6 +158,12 @@ impl Handlers {
             (Event::Http(r), Handlers { http: Some(h), .. }) => {
                 Route::Http(*h, (r.clone().into(),))
             }
+            (
+                Event::Http(r),
+                Handlers {
+                    wasi_http: Some(h), ..
+                },
+            ) => Route::WasiHttp(*h, r.clone()),
             (Event::Queue(m), Handlers { queue: Some(h), .. }) => {
                 Route::Queue(*h, (m.iter().cloned().map(Into::into).collect(),))
             }
@@ -206,6 +217,11 @@ pub(super) enum Route {
     Task(
         Export<(events::TaskInput,), Handled<events::Response>>,
         (events::TaskInput,),
+    ),
+    /// A `wasi:http` component's `handle`, with the request it is given.
+    WasiHttp(
+        super::wasi_http::Handle,
+        crate::bindings::handler::HttpRequest,
     ),
 }
 

@@ -11,9 +11,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc};
+use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::error_labels::ErrorCounters;
 use super::fault;
@@ -24,6 +25,7 @@ use super::output::CapturedOutput;
 use super::{Engine, InvokeError, Limits, Plugin, output_cap};
 use crate::bindings::handler::{Event, Failure, Response};
 use crate::capabilities::Capabilities;
+use crate::capabilities::wasi_http::WasiHttpState;
 
 /// Everything an invocation of one plugin of one tenant needs, built once when the
 /// tenant's config loads and shared by all its invocations.
@@ -151,6 +153,8 @@ pub struct Invocation {
     pub state: crate::capabilities::InvocationState,
     wasi: WasiCtx,
     table: ResourceTable,
+    /// `wasi:http`'s state, made on the guest's first call of it.
+    http: Option<WasiHttpState>,
     limiter: MemoryLimiter,
 }
 
@@ -159,6 +163,19 @@ impl WasiView for Invocation {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Invocation {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let http = self
+            .http
+            .get_or_insert_with(|| WasiHttpState::new(&self.ctx, &self.id, self.depth));
+        WasiHttpCtxView {
+            ctx: &mut http.ctx,
+            table: &mut self.table,
+            hooks: &mut http.hooks,
         }
     }
 }
@@ -246,25 +263,41 @@ impl Engine {
         let limits = ctx.limits.clone();
         let handled = match route {
             Route::Legacy(export, params) => {
-                self.call_fresh(plugin, ctx, export, params, depth).await?.0
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?
+                    .0
             }
-            Route::Http(export, params) => {
-                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
-            }
-            Route::Queue(export, params) => {
-                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
-            }
-            Route::Topic(export, params) => {
-                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
-            }
-            Route::Bus(export, params) => {
-                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
-            }
-            Route::Schedule(export, params) => {
-                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
-            }
-            Route::Task(export, params) => {
-                answer(self.call_fresh(plugin, ctx, export, params, depth).await?)
+            Route::Http(export, params) => answer(
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?,
+            ),
+            Route::Queue(export, params) => answer(
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?,
+            ),
+            Route::Topic(export, params) => answer(
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?,
+            ),
+            Route::Bus(export, params) => answer(
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?,
+            ),
+            Route::Schedule(export, params) => answer(
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?,
+            ),
+            Route::Task(export, params) => answer(
+                self.call_fresh(plugin, ctx, Typed(export, params), depth)
+                    .await?,
+            ),
+            Route::WasiHttp(handle, request) => {
+                let call = super::wasi_http::Incoming {
+                    handle,
+                    request,
+                    limits: limits.clone(),
+                };
+                Ok(self.call_fresh(plugin, ctx, call, depth).await??)
             }
         };
         let response = handled.map_err(|f| output_cap::failure(f.error, f.cause, &limits))?;
@@ -288,7 +321,7 @@ impl Engine {
     {
         let started = Instant::now();
         let outcome = self
-            .call_fresh(plugin, ctx.clone(), export, params, 0)
+            .call_fresh(plugin, ctx.clone(), Typed(export, params), 0)
             .await;
         ctx.metrics.invocations.increment(1);
         ctx.metrics.duration.record(started.elapsed().as_secs_f64());
@@ -298,20 +331,15 @@ impl Engine {
         outcome
     }
 
-    /// Calls `export` of a fresh instance of `plugin` with `params`, under the plugin's
-    /// limits: what every trigger kind's invocation shares.
-    async fn call_fresh<P, R>(
+    /// Makes `call` on a fresh instance of `plugin`, under the plugin's limits: what every
+    /// trigger kind's invocation shares.
+    async fn call_fresh<C: Call>(
         &self,
         plugin: &Plugin,
         ctx: Arc<PluginContext>,
-        export: Export<P, R>,
-        params: P,
+        call: C,
         depth: u32,
-    ) -> Result<R, InvokeError>
-    where
-        P: ComponentNamedList + Lower + Send + Sync + 'static,
-        R: ComponentNamedList + Lift + Send + Sync + 'static,
-    {
+    ) -> Result<C::Output, InvokeError> {
         let closed = |_| InvokeError::Instantiation("the host is shutting down".into());
         let _tenant_turn = ctx
             .concurrency
@@ -344,6 +372,7 @@ impl Engine {
                 state: Default::default(),
                 wasi,
                 table: ResourceTable::new(),
+                http: None,
                 limiter: MemoryLimiter {
                     max_bytes: limits.memory_bytes(),
                     granted: 0,
@@ -367,9 +396,9 @@ impl Engine {
         });
 
         let started = Instant::now();
-        let (pre, handle, run_ctx) = (plugin.pre.clone(), export.index(), ctx.clone());
+        let (pre, run_ctx) = (plugin.pre.clone(), ctx.clone());
         // Owns everything, so it can move to the guest threads midway.
-        let mut run: Pin<Box<dyn Future<Output = Ran<R>> + Send>> = Box::pin(async move {
+        let mut run: Pin<Box<dyn Future<Output = Ran<C::Output>> + Send>> = Box::pin(async move {
             let outcome = async {
                 let instantiating = Instant::now();
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -377,14 +406,7 @@ impl Engine {
                     .metrics
                     .instantiation
                     .record(instantiating.elapsed().as_secs_f64());
-                let handle = instance
-                    .get_func(&mut store, handle)
-                    .ok_or_else(|| wasmtime::format_err!("the instance lacks the export"))?;
-                // SAFETY: an `Export<P, R>` is type-checked against `P` and `R` when it is
-                // found in the plugin's component, and its index resolves only in
-                // instances of that component (`get_func` answers `None` otherwise).
-                let handle = unsafe { TypedFunc::<P, R>::new_unchecked(handle) };
-                handle.call_async(&mut store, params).await
+                call.call(&mut store, instance).await
             }
             .await;
             (outcome, store)
@@ -445,6 +467,47 @@ impl Engine {
     }
 }
 
+/// What an invocation calls on its fresh instance: an export of the plugin, found and
+/// type-checked when it loaded, with its arguments.
+pub(super) trait Call: Send + 'static {
+    type Output: Send + 'static;
+
+    fn call<'a>(
+        self,
+        store: &'a mut Store<Invocation>,
+        instance: Instance,
+    ) -> Pin<Box<dyn Future<Output = wasmtime::Result<Self::Output>> + Send + 'a>>;
+}
+
+/// A typed export and its arguments: every handler of orquesta's own interfaces.
+struct Typed<P, R>(Export<P, R>, P);
+
+impl<P, R> Call for Typed<P, R>
+where
+    P: ComponentNamedList + Lower + Send + Sync + 'static,
+    R: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    type Output = R;
+
+    fn call<'a>(
+        self,
+        store: &'a mut Store<Invocation>,
+        instance: Instance,
+    ) -> Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>> {
+        let Typed(export, params) = self;
+        Box::pin(async move {
+            let handle = instance
+                .get_func(&mut *store, export.index())
+                .ok_or_else(|| wasmtime::format_err!("the instance lacks the export"))?;
+            // SAFETY: an `Export<P, R>` is type-checked against `P` and `R` when it is
+            // found in the plugin's component, and its index resolves only in instances
+            // of that component (`get_func` answers `None` otherwise).
+            let handle = unsafe { TypedFunc::<P, R>::new_unchecked(handle) };
+            handle.call_async(&mut *store, params).await
+        })
+    }
+}
+
 /// A 0.1.1 handler's answer as the host's result.
 fn answer(
     (handled,): (Result<crate::bindings::events::Response, Failure>,),
@@ -483,6 +546,11 @@ fn classify(
     }
     match trap {
         Some(trap) => InvokeError::Trap(trap.to_string()),
+        // Not a trap but a host call's refusal while the guest ran (wasi:http traps a
+        // guest whose headers pass their size cap): named by its cause.
+        None if err.downcast_ref::<wasmtime::WasmBacktrace>().is_some() => {
+            InvokeError::Trap(first_line(&err.root_cause().to_string()))
+        }
         // Not a trap: instantiation failed (a missing slot, a bad initial memory size).
         None => InvokeError::Instantiation(first_line(&format!("{err:#}"))),
     }

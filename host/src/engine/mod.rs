@@ -13,6 +13,7 @@ pub mod log_gate;
 mod output;
 mod output_cap;
 mod turns;
+mod wasi_http;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,6 +139,10 @@ impl Engine {
 
         let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Standard `wasi:http` beside orquesta's own interfaces: outgoing requests go
+        // through the tenant's `http` backend (capabilities/wasi_http.rs); only a
+        // component importing it sees it.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::bindings::OrquestaHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
         Ok(Engine {

@@ -621,3 +621,164 @@ fn json_len(value: &Value) -> usize {
     let _ = serde_json::to_writer(&mut count, value);
     count.0
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ::parquet::basic::Compression;
+    use ::parquet::data_type::{ByteArrayType, Int32Type};
+    use ::parquet::file::properties::WriterProperties;
+    use ::parquet::file::writer::SerializedFileWriter;
+    use ::parquet::schema::parser::parse_message_type;
+    use serde_json::json;
+
+    use super::*;
+
+    fn all() -> Bounds {
+        Bounds {
+            take: None,
+            bound: 1000,
+        }
+    }
+
+    /// Two row groups of a string, a nullable int and a decimal column.
+    fn file(compression: Compression) -> Vec<u8> {
+        let schema = parse_message_type(
+            "message m { required binary s (STRING); optional int32 n; required int32 d (DECIMAL(5,3)); }",
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_compression(compression)
+            .build();
+        let mut out = Vec::new();
+        let mut w = SerializedFileWriter::new(&mut out, Arc::new(schema), Arc::new(props)).unwrap();
+        for g in 0..2 {
+            let mut group = w.next_row_group().unwrap();
+            let mut i = 0;
+            while let Some(mut c) = group.next_column().unwrap() {
+                match i {
+                    0 => c.typed::<ByteArrayType>().write_batch(
+                        &[format!("g{g}a").as_str().into(), "b".into()],
+                        None,
+                        None,
+                    ),
+                    1 => c
+                        .typed::<Int32Type>()
+                        .write_batch(&[7], Some(&[0, 1]), None),
+                    _ => c
+                        .typed::<Int32Type>()
+                        .write_batch(&[-1, 12_345], None, None),
+                }
+                .unwrap();
+                c.close().unwrap();
+                i += 1;
+            }
+            group.close().unwrap();
+        }
+        w.close().unwrap();
+        out
+    }
+
+    #[test]
+    fn rows_of_every_row_group_in_order() {
+        for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY] {
+            let items = rows(&file(compression), all()).unwrap();
+            assert_eq!(
+                Value::Array(items),
+                json!([
+                    {"s": "g0a", "n": null, "d": "-0.001"},
+                    {"s": "b", "n": 7, "d": "12.345"},
+                    {"s": "g1a", "n": null, "d": "-0.001"},
+                    {"s": "b", "n": 7, "d": "12.345"},
+                ]),
+                "{compression}"
+            );
+        }
+    }
+
+    /// Attack: every byte of a file flipped, and every truncation, is read or refused;
+    /// none takes the host down (a panic in the crate is caught as a refusal).
+    #[test]
+    fn a_damaged_file_is_refused_never_a_crash() {
+        for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY] {
+            let good = file(compression);
+            let mut refused = 0;
+            for at in 0..good.len() {
+                for flip in [0xff_u8, 0x01, 0x80] {
+                    let mut bad = good.clone();
+                    bad[at] ^= flip;
+                    if rows(&bad, all()).is_err() {
+                        refused += 1;
+                    }
+                }
+            }
+            assert!(refused > 0, "no flip of {} bytes refused", good.len());
+            for len in 0..good.len() {
+                let err = rows(&good[..len], all()).unwrap_err();
+                assert!(err.0.contains("Parquet"), "{len}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_page_headers_are_refused_before_decoding() {
+        // uncompressed_page_size 2^31-1: past a row group's bytes.
+        let huge = [
+            0x15, 0x00, 0x15, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0x15, 0x00, 0x00,
+        ];
+        let err = pages(&huge, "c").unwrap_err();
+        assert!(err.0.contains("decode to over"), "{err}");
+        // Statistics with a 2^40-byte max value in a few bytes.
+        let stats = [
+            0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x2c, 0x15, 0x02, 0x15, 0x00, 0x15, 0x00, 0x15,
+            0x00, 0x1c, 0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00, 0x00, 0x00,
+        ];
+        let err = pages(&stats, "c").unwrap_err();
+        assert!(err.0.contains("runs past its end"), "{err}");
+        // A page longer than its chunk.
+        let long = [0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x00];
+        let err = pages(&long, "c").unwrap_err();
+        assert!(err.0.contains("runs past the end of its chunk"), "{err}");
+        // Nesting past the bound.
+        let mut deep = vec![0x1c; 40];
+        deep.extend([0x00; 41]);
+        assert!(Thrift::new(&deep).value(STRUCT, 0).is_err());
+    }
+
+    #[test]
+    fn the_schema_tree_is_checked() {
+        assert!(schema_depth(&[2, 0, 1, 0]).is_ok());
+        for (children, want) in [
+            (vec![], "no root"),
+            (vec![3, 0], "more children than follow"),
+            (vec![1, 0, 0], "more elements than"),
+            (vec![1, -1], "negative"),
+            (vec![1; 40], "nests over 32"),
+        ] {
+            let err = schema_depth(&children).unwrap_err();
+            assert!(err.0.contains(want), "{children:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn decimals_times_and_floats_render_exactly() {
+        let dec = |bytes: &[u8], scale: i32| {
+            decimal(&Decimal::from_bytes(bytes.to_vec().into(), 38, scale)).unwrap()
+        };
+        assert_eq!(dec(&[0x00], 0), "0");
+        assert_eq!(dec(&[0x30, 0x39], 2), "123.45");
+        assert_eq!(dec(&[0xff, 0xff], 3), "-0.001");
+        assert_eq!(dec(&[0x80], 0), "-128");
+        // 10^30, past an i64.
+        let big = [
+            0x0c, 0x9f, 0x2c, 0x9c, 0xd0, 0x46, 0x74, 0xed, 0xea, 0x40, 0x00, 0x00, 0x00,
+        ];
+        assert_eq!(dec(&big, 30), "1.000000000000000000000000000000");
+        assert!(decimal(&Decimal::from_bytes(vec![1; 65].into(), 38, 0)).is_err());
+        assert_eq!(time_of_day(49_500_000_001).unwrap(), "13:45:00.000001");
+        assert!(time_of_day(-1).is_err());
+        assert_eq!(field_value(&Field::Double(f64::NAN)).unwrap(), Value::Null);
+        assert!(field_value(&Field::TimestampMillis(i64::MAX)).is_err());
+    }
+}

@@ -116,7 +116,7 @@ pub enum Problem {
     DistributedField,
     #[error("{0:?} is not one of {1}")]
     UnknownResource(String, &'static str),
-    #[error("{0:?} is not JSON, JSONL or CSV (PARQUET and MANIFEST are not supported)")]
+    #[error("{0:?} is not JSON, JSONL, CSV or PARQUET (MANIFEST is not supported)")]
     UnknownInputType(String),
     #[error("{0:?} is not FIRST_ROW or GIVEN")]
     CsvHeaderLocation(String),

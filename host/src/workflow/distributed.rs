@@ -61,6 +61,8 @@ pub enum InputType {
     Jsonl,
     /// Rows of strings under a header.
     Csv { header: CsvHeader, delimiter: u8 },
+    /// An Apache Parquet file: each row an object of its typed columns.
+    Parquet,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -271,6 +273,7 @@ fn reader_config(
         }
         Some("JSON") => Some(InputType::Json),
         Some("JSONL") => Some(InputType::Jsonl),
+        Some("PARQUET") => Some(InputType::Parquet),
         Some("CSV") => {
             let header = match (location.as_deref(), headers) {
                 (None | Some("FIRST_ROW"), None) => CsvHeader::FirstRow,

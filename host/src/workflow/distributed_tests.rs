@@ -64,6 +64,8 @@ fn load_accepts_the_developer_guides_fields_and_refuses_the_rest() {
             "Parameters": {"Bucket": "in", "Key": "a.csv"}}}),
         json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
             "Parameters": {"Bucket": "in", "Prefix": "daily/"}}}),
+        json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "PARQUET", "MaxItems": 5},
+            "Parameters": {"Bucket": "in", "Key": "a.parquet"}}}),
         json!({"ItemBatcher": {"MaxItemsPerBatch": 100, "BatchInput": {"run.$": "$.run"}}}),
         json!({"ItemBatcher": {"MaxInputBytesPerBatchPath": "$.bytes"}}),
         json!({"ItemBatcher": {"MaxItemsPerBatchPath": "$.n", "MaxInputBytesPerBatch": 262144}}),
@@ -99,10 +101,16 @@ fn load_accepts_the_developer_guides_fields_and_refuses_the_rest() {
             Problem::Required,
         ),
         (
-            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "PARQUET"},
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "MANIFEST"},
             "Parameters": {"Bucket": "in", "Key": "k"}}}),
             at("ItemReader.ReaderConfig.InputType"),
-            Problem::UnknownInputType("PARQUET".into()),
+            Problem::UnknownInputType("MANIFEST".into()),
+        ),
+        (
+            json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "PARQUET", "CSVDelimiter": "PIPE"},
+            "Parameters": {"Bucket": "in", "Key": "k"}}}),
+            at("ItemReader.ReaderConfig.CSVDelimiter"),
+            Problem::CsvOnly,
         ),
         (
             json!({"ItemReader": {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
@@ -1258,6 +1266,278 @@ async fn a_jsonata_bucket_expression_reaches_nothing_outside_the_executing_tenan
             }
             assert_eq!(f.files().list(&victim, "", None, 100).await.unwrap().keys, ["secret.csv"], "{bucket}");
         }
+    })
+    .await;
+}
+
+/// A Parquet file of three rows, one column of each common type (the third row's
+/// optional columns null), pages compressed with `compression`.
+fn parquet_file(compression: parquet::basic::Compression) -> Vec<u8> {
+    use parquet::data_type::{BoolType, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::parser::parse_message_type;
+    let schema = parse_message_type(
+        "message item {
+            required int64 id;
+            optional binary name (STRING);
+            required boolean active;
+            required double score;
+            optional int32 price (DECIMAL(9,2));
+            optional int64 at (TIMESTAMP(MILLIS,true));
+            optional int32 day (DATE);
+        }",
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .build();
+    let mut out = Vec::new();
+    let mut writer =
+        SerializedFileWriter::new(&mut out, Arc::new(schema), Arc::new(props)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let some = [1i16, 1, 0];
+    let mut column = 0;
+    while let Some(mut c) = group.next_column().unwrap() {
+        match column {
+            0 => c.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None),
+            1 => c.typed::<ByteArrayType>().write_batch(
+                &["Ada".into(), "José".into()],
+                Some(&some),
+                None,
+            ),
+            2 => c
+                .typed::<BoolType>()
+                .write_batch(&[true, false, true], None, None),
+            3 => c
+                .typed::<DoubleType>()
+                .write_batch(&[1.5, -2.25, 0.0], None, None),
+            4 => c
+                .typed::<Int32Type>()
+                .write_batch(&[1230, -5], Some(&some), None),
+            5 => c
+                .typed::<Int64Type>()
+                .write_batch(&[1_796_564_700_123, 0], Some(&some), None),
+            _ => c
+                .typed::<Int32Type>()
+                .write_batch(&[20_793, -1], Some(&some), None),
+        }
+        .unwrap();
+        c.close().unwrap();
+        column += 1;
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+    out
+}
+
+/// A Parquet file of its schema and no rows.
+fn empty_parquet_file() -> Vec<u8> {
+    let schema =
+        parquet::schema::parser::parse_message_type("message item { required int64 id; }").unwrap();
+    let mut out = Vec::new();
+    let writer = parquet::file::writer::SerializedFileWriter::new(
+        &mut out,
+        Arc::new(schema),
+        Arc::new(parquet::file::properties::WriterProperties::builder().build()),
+    )
+    .unwrap();
+    writer.close().unwrap();
+    out
+}
+
+/// A file framed as Parquet around `footer` (the thrift of its metadata).
+fn framed(footer: &[u8]) -> Vec<u8> {
+    let mut out = b"PAR1".to_vec();
+    out.extend_from_slice(footer);
+    out.extend_from_slice(&(footer.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"PAR1");
+    out
+}
+
+fn parquet_reader(key: &str, config: Value) -> Value {
+    let mut reader = json!({"Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "PARQUET"}, "Parameters": {"Bucket": "in", "Key": key}});
+    for (k, v) in config.as_object().cloned().unwrap_or_default() {
+        reader["ReaderConfig"][k] = v;
+    }
+    reader
+}
+
+store_test!(a_parquet_item_reader_gives_each_row_as_a_typed_item);
+/// `InputType: PARQUET`: each row an object of its columns, typed (docs/WORKFLOWS.md),
+/// uncompressed or Snappy; `MaxItems` stops reading; an empty file has no items; a
+/// truncated, corrupt or non-Parquet object, a codec this host lacks and a file past
+/// the bounds are `States.ItemReaderFailed` with the reason, before any child starts.
+async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
+    use parquet::basic::Compression;
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let plain = parquet_file(Compression::UNCOMPRESSED);
+        let snappy = parquet_file(Compression::SNAPPY);
+        assert_ne!(plain, snappy);
+        f.put("in", "plain.parquet", &plain).await;
+        f.put("in", "snappy.parquet", &snappy).await;
+        f.put("in", "empty.parquet", &empty_parquet_file()).await;
+        f.put("in", "truncated.parquet", &plain[..plain.len() - 30]).await;
+        // The footer's thrift overwritten: framed as Parquet, its metadata garbage.
+        let mut corrupt = plain.clone();
+        let footer_len = u32::from_le_bytes(plain[plain.len() - 8..plain.len() - 4].try_into().unwrap()) as usize;
+        let footer_at = plain.len() - 8 - footer_len;
+        for b in &mut corrupt[footer_at..footer_at + footer_len / 2] {
+            *b = 0xff;
+        }
+        f.put("in", "corrupt.parquet", &corrupt).await;
+        // A page's bytes cut out of the middle: the chunks' offsets point past the pages.
+        let mut short = plain[..20].to_vec();
+        short.extend_from_slice(&plain[40..]);
+        f.put("in", "short.parquet", &short).await;
+        f.put("in", "rows.csv", b"id\n1\n").await;
+        // GZIP pages (this host has no GZIP codec, nor its writer): a Snappy file whose
+        // first column's metadata says GZIP (path ["id"], then codec 1 -> 2, zigzag).
+        let mut gzip = snappy.clone();
+        let at = gzip.windows(6).position(|w| w == b"\x18\x02id\x15\x02").expect("the id column's codec");
+        gzip[at + 5] = 0x04;
+        f.put("in", "gzip.parquet", &gzip).await;
+        // Attack: a footer declaring 2^31 row groups in a few bytes (the crate would
+        // reserve room for them all); a schema nested 10,000 deep (the crate recurses).
+        f.put("in", "huge-list.parquet", &framed(&[0x15, 0x02, 0x39, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00])).await;
+        let mut deep = vec![0x29, 0xfc, 0x90, 0x4e];
+        for _ in 0..10_000 {
+            deep.extend_from_slice(&[0x55, 0x02, 0x00]); // {5: num_children 1}
+        }
+        deep.push(0x00);
+        f.put("in", "deep.parquet", &framed(&deep)).await;
+        let rows = vec![
+            json!({"id": 1, "name": "Ada", "active": true, "score": 1.5, "price": "12.30",
+                "at": "2026-12-06T13:45:00.123Z", "day": "2026-12-06"}),
+            json!({"id": 2, "name": "José", "active": false, "score": -2.25, "price": "-0.05",
+                "at": "1970-01-01T00:00:00.000Z", "day": "1969-12-31"}),
+            json!({"id": 3, "name": null, "active": true, "score": 0.0, "price": null, "at": null, "day": null}),
+        ];
+        let ok: Vec<(Value, Vec<Value>)> = vec![
+            (parquet_reader("plain.parquet", json!({})), rows.clone()),
+            (parquet_reader("snappy.parquet", json!({})), rows.clone()),
+            (parquet_reader("snappy.parquet", json!({"MaxItems": 2})), rows[..2].to_vec()),
+            (parquet_reader("plain.parquet", json!({"MaxItemsPath": "$.n"})), rows[..1].to_vec()),
+            (parquet_reader("empty.parquet", json!({})), vec![]),
+        ];
+        for (reader, want) in ok {
+            let def = map(json!({"ItemReader": reader.clone(), "MaxConcurrency": 1}));
+            let (row, tasks) = f.run(def, json!({"n": 1}), echo()).await;
+            assert_eq!(row.status, "SUCCEEDED", "{reader}: {:?}", error(&row));
+            let got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+            assert_eq!(got, want, "{reader}");
+            assert_eq!(output(&row), json!(vec!["done"; want.len()]), "{reader}");
+        }
+        let refused = [
+            ("truncated.parquet", "not a Parquet file"),
+            ("corrupt.parquet", "the Parquet footer is corrupt"),
+            ("short.parquet", "corrupt"),
+            ("rows.csv", "not a Parquet file (no PAR1 magic"),
+            ("missing.parquet", "no object `missing.parquet`"),
+            ("gzip.parquet", "column `id` is GZIP-compressed; this host reads uncompressed and SNAPPY"),
+            ("huge-list.parquet", "more elements than bytes follow"),
+            ("deep.parquet", "nests over 32 levels"),
+        ];
+        for (key, cause) in refused {
+            let def = map(json!({"ItemReader": parquet_reader(key, json!({}))}));
+            let (row, tasks) = f.run(def, json!({}), echo()).await;
+            assert_eq!(error(&row).0, "States.ItemReaderFailed", "{key}: {:?}", error(&row));
+            assert!(error(&row).1.contains(cause), "{key}: {:?}", error(&row));
+            assert!(error(&row).1.contains(key), "{key}: the cause names the object: {:?}", error(&row));
+            assert!(tasks.calls().is_empty(), "{key}");
+        }
+    })
+    .await;
+}
+
+store_test!(a_parquet_file_past_the_item_bound_is_refused_unless_max_items_stops_first);
+/// More rows than a Map reads: refused from the rows the footer declares, before one
+/// is decoded; with `MaxItems` under the bound only those rows are read.
+async fn a_parquet_file_past_the_item_bound_is_refused_unless_max_items_stops_first(
+    stores: Stores,
+) {
+    use parquet::data_type::Int64Type;
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let schema =
+            parquet::schema::parser::parse_message_type("message item { required int64 n; }")
+                .unwrap();
+        let mut out = Vec::new();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let mut writer = parquet::file::writer::SerializedFileWriter::new(
+            &mut out,
+            Arc::new(schema),
+            Arc::new(props),
+        )
+        .unwrap();
+        let many: Vec<i64> = (0..100_001).collect();
+        let mut group = writer.next_row_group().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>()
+            .write_batch(&many, None, None)
+            .unwrap();
+        c.close().unwrap();
+        group.close().unwrap();
+        writer.close().unwrap();
+        f.put("in", "many.parquet", &out).await;
+        let def = map(json!({"ItemReader": parquet_reader("many.parquet", json!({}))}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(error(&row).0, "States.ItemReaderFailed");
+        assert!(
+            error(&row).1.contains("more than 100000 items"),
+            "{:?}",
+            error(&row)
+        );
+        assert!(tasks.calls().is_empty());
+        let def =
+            map(json!({"ItemReader": parquet_reader("many.parquet", json!({"MaxItems": 3}))}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        let mut got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+        got.sort_by_key(|v| v["n"].as_i64());
+        assert_eq!(got, vec![json!({"n": 0}), json!({"n": 1}), json!({"n": 2})]);
+    })
+    .await;
+}
+
+store_test!(a_parquet_reader_reaches_nothing_outside_the_executing_tenant);
+/// Attack: as for the other readers, a Parquet reader naming another tenant's bucket
+/// or climbing out with `../` reads nothing of theirs.
+async fn a_parquet_reader_reaches_nothing_outside_the_executing_tenant(stores: Stores) {
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let victim = BlobBucket {
+            tenant: tenant("victim"),
+            bucket: "in".into(),
+        };
+        let file = parquet_file(parquet::basic::Compression::SNAPPY);
+        f.files().put(&victim, "secret.parquet", &file).await.unwrap();
+        let v = &victim.tenant;
+        let attempts = [
+            ("in", "secret.parquet".to_string()),
+            ("in", format!("../../{v}/in/secret.parquet")),
+            ("in", format!("../{v}/in/secret.parquet")),
+            ("..", format!("{v}/in/secret.parquet")),
+            (v.as_str(), "in/secret.parquet".to_string()),
+            ("in/../..", format!("{v}/in/secret.parquet")),
+        ];
+        for (bucket, key) in attempts {
+            let def = map(json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "PARQUET"}, "Parameters": {"Bucket": bucket, "Key": key}}}));
+            let (row, tasks) = f.run(def, json!({}), echo()).await;
+            assert_eq!(error(&row).0, "States.ItemReaderFailed", "{bucket} {key}: {:?}", error(&row));
+            assert!(tasks.calls().is_empty(), "{bucket} {key}: read another tenant's rows");
+        }
+        // The same file in the tenant's own bucket is read.
+        f.put("in", "secret.parquet", &file).await;
+        let def = map(json!({"ItemReader": parquet_reader("secret.parquet", json!({}))}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
+        assert_eq!(tasks.calls().len(), 3);
     })
     .await;
 }

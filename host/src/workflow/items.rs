@@ -1,5 +1,6 @@
 //! A distributed Map's items decoded from an object's bytes: a JSON array, JSON Lines,
-//! or CSV rows (each an object of strings under the header, as in the cloud). Bounded:
+//! CSV rows (each an object of strings under the header, as in the cloud) or a Parquet
+//! file's rows (each an object of its typed columns, [`parquet_rows`]). Bounded:
 //! at most `take` items are kept and reading stops there; an object with more than
 //! `bound` items (when `take` does not stop it first), a line or row over
 //! [`MAX_ROW_BYTES`] or a header over [`MAX_CSV_HEADER_BYTES`] is refused, so no input
@@ -11,6 +12,8 @@ use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::distributed::{CsvHeader, InputType};
+
+mod parquet_rows;
 
 /// The longest JSON line or CSV row: a child's input is at most 256 KiB.
 pub const MAX_ROW_BYTES: usize = 256 * 1024;
@@ -61,6 +64,7 @@ pub fn decode(data: &[u8], input: &InputType, bounds: Bounds) -> Result<Vec<Valu
         InputType::Json => json_array(data, bounds),
         InputType::Jsonl => json_lines(data, bounds),
         InputType::Csv { header, delimiter } => csv(data, header, *delimiter, bounds),
+        InputType::Parquet => parquet_rows::rows(data, bounds),
     }
 }
 

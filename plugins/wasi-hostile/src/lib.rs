@@ -10,6 +10,8 @@
 //!
 //! It answers what it got: `{"status", ...}`, `{"error"}` or per-attack counts.
 
+// The same request helper as `wasi-fetch`'s: one copy, built into both.
+#[path = "../../wasi-fetch/src/fetch.rs"]
 mod fetch;
 
 use orquesta_sdk::{Event, Failure, Handler, Response};

@@ -2,10 +2,16 @@
 //! trigger kind as one variant, and one interface per trigger kind from 0.1.1. Found and
 //! type-checked once when a plugin loads; an invocation calls the one for its event.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 
+use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{ComponentExportIndex, ComponentNamedList, InstancePre, Lift, Lower};
+use wasmtime::component::{
+    ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower, Resource,
+};
+use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
 use super::Invocation;
 use crate::bindings::events;
@@ -20,6 +26,30 @@ pub const CONTRACT_VERSION: &str = "0.1.2";
 pub fn interface_name(name: &str) -> String {
     format!("orquesta:plugin/{name}@{CONTRACT_VERSION}")
 }
+
+/// What an invocation calls on its fresh instance: an export of the plugin, found and
+/// type-checked when it loaded, with its arguments.
+pub(super) trait Call: Send + 'static {
+    type Output: Send + 'static;
+
+    fn call<'a>(
+        self,
+        store: &'a mut Store<Invocation>,
+        instance: Instance,
+    ) -> Pin<Box<dyn Future<Output = wasmtime::Result<Self::Output>> + Send + 'a>>;
+}
+
+/// `wasi:http`'s incoming handler, served as an HTTP route (engine/wasi_http.rs); a
+/// component built against any 0.2.x release matches the name.
+pub(super) const WASI_HTTP_INCOMING: &str = "wasi:http/incoming-handler@0.2.0";
+
+pub(super) type WasiHttpHandle = Export<
+    (
+        Resource<HostIncomingRequest>,
+        Resource<HostResponseOutparam>,
+    ),
+    (),
+>;
 
 /// A function a component exports, type-checked as taking `P` and giving `R` when found.
 /// Only valid with the plugin it was found in (its index names that component).
@@ -90,7 +120,7 @@ pub(super) struct Handlers {
     task: Handler<events::TaskInput>,
     /// `wasi:http/incoming-handler.handle`: the `http` kind's, when the component has no
     /// handler of the contract for it.
-    wasi_http: Option<super::wasi_http::Handle>,
+    wasi_http: Option<WasiHttpHandle>,
 }
 
 /// The handler interfaces of 0.1.1, by trigger kind (as `event_kind` names them).
@@ -116,7 +146,7 @@ impl Handlers {
             bus: Export::find(pre, &find(KINDS[3].1), "handle")?,
             schedule: Export::find(pre, &find(KINDS[4].1), "handle")?,
             task: Export::find(pre, &find(KINDS[5].1), "handle")?,
-            wasi_http: Export::find(pre, super::wasi_http::INCOMING_HANDLER, "handle")?,
+            wasi_http: Export::find(pre, WASI_HTTP_INCOMING, "handle")?,
         };
         let component = pre.component();
         let exports_extra = extra
@@ -128,7 +158,7 @@ impl Handlers {
                 "it exports no handler: neither `{}` (0.1.0) nor any of `{}`, nor `{}`",
                 find("handler"),
                 names.join("`, `"),
-                super::wasi_http::INCOMING_HANDLER
+                WASI_HTTP_INCOMING
             );
         }
         Ok(handlers)
@@ -219,10 +249,7 @@ pub(super) enum Route {
         (events::TaskInput,),
     ),
     /// A `wasi:http` component's `handle`, with the request it is given.
-    WasiHttp(
-        super::wasi_http::Handle,
-        crate::bindings::handler::HttpRequest,
-    ),
+    WasiHttp(WasiHttpHandle, crate::bindings::handler::HttpRequest),
 }
 
 /// The trigger kind of `event`, as docs and errors name it.

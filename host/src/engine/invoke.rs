@@ -19,7 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 use super::error_labels::ErrorCounters;
 use super::fault;
 use super::guest_threads::Slice;
-use super::handlers::{Export, Route, handler_interface};
+use super::handlers::{Call, Export, Route, handler_interface};
 use super::log_gate::LogGate;
 use super::output::CapturedOutput;
 use super::{Engine, InvokeError, Limits, Plugin, output_cap};
@@ -465,18 +465,6 @@ impl Engine {
             Some((Ok(results), _)) => Ok(results),
         }
     }
-}
-
-/// What an invocation calls on its fresh instance: an export of the plugin, found and
-/// type-checked when it loaded, with its arguments.
-pub(super) trait Call: Send + 'static {
-    type Output: Send + 'static;
-
-    fn call<'a>(
-        self,
-        store: &'a mut Store<Invocation>,
-        instance: Instance,
-    ) -> Pin<Box<dyn Future<Output = wasmtime::Result<Self::Output>> + Send + 'a>>;
 }
 
 /// A typed export and its arguments: every handler of orquesta's own interfaces.

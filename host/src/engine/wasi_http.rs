@@ -20,21 +20,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 
-use super::handlers::Export;
-use super::invoke::Call;
+use super::handlers::{Call, WasiHttpHandle as Handle};
 use super::{Invocation, InvokeError, Limits, output_cap};
 use crate::bindings::handler::{HttpRequest, HttpResponse, Response};
-
-/// The interface's name; a component built against any 0.2.x release matches it.
-pub(super) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.0";
-
-pub(super) type Handle = Export<
-    (
-        Resource<HostIncomingRequest>,
-        Resource<HostResponseOutparam>,
-    ),
-    (),
->;
 
 /// A call of `handle` with one request, answering the route's response or why there is
 /// none.

@@ -12,11 +12,12 @@ use crate::workflow::definition::{Kind, Limit, State};
 use crate::workflow::distributed::ItemBatcher;
 use crate::workflow::errors::{self, StateError};
 use crate::workflow::path::VARIABLES;
-use crate::workflow::{jsonata, payload};
+use crate::workflow::payload;
 
 use super::cursor::{Cursor, MapLimits, Phase};
 use super::distributed::{resolve_args, shaped_results};
 use super::jsonata::unexpected;
+use super::limits::{expression_field, limit_expression, path_value, read_count, state_name};
 use super::{
     Executor, MAP_RUN_CACHE_BYTES, MAX_MAP_CHILDREN, MAX_PAYLOAD_BYTES, event, json_text,
     within_payload_limit,
@@ -569,89 +570,6 @@ fn batches(
         out.push(empty(current));
     }
     Ok(out)
-}
-
-/// The value a `...Path` field (`field`) selects, if `valid` takes it. One that selects
-/// nothing, or a value the field cannot take, is `States.Runtime`, in the cloud's words.
-fn path_value(
-    p: &crate::workflow::path::Path,
-    input: &Value,
-    context: &Value,
-    field: &str,
-    valid: &dyn Fn(&Value) -> bool,
-) -> Result<Value, StateError> {
-    match p.select(input, context) {
-        Some(v) if valid(&v) => Ok(v),
-        Some(v) => Err(StateError::new(
-            errors::RUNTIME,
-            format!(
-                "The value {v} selected by {field} {:?} is not valid for the field",
-                p.text()
-            ),
-        )),
-        None => Err(StateError::new(
-            errors::RUNTIME,
-            format!(
-                "The JSONPath {:?} specified for the field {field} could not be found in the input",
-                p.text()
-            ),
-        )),
-    }
-}
-
-/// A count limit: fixed, or a whole number read by its `...Path` field.
-pub(super) fn read_count(
-    limit: &Limit<u64>,
-    input: &Value,
-    context: &Value,
-    field: &str,
-) -> Result<u64, StateError> {
-    match limit {
-        Limit::Fixed(n) => Ok(*n),
-        Limit::Path(p) => path_value(p, input, context, field, &|v| v.as_u64().is_some())
-            .map(|v| v.as_u64().unwrap_or(0)),
-        Limit::Expr(expr) => {
-            let v = limit_expression(expr, input, context, field)?;
-            // A whole number, written as an integer or not (`3.0`), as `Seconds` takes.
-            v.as_u64()
-                .or_else(|| {
-                    v.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-                        .map(|f| f as u64)
-                })
-                .ok_or_else(|| {
-                    unexpected(
-                        state_name(context),
-                        expression_field(field),
-                        "a non-negative integer",
-                        &v,
-                    )
-                })
-        }
-    }
-}
-
-/// The state's name, from its context object.
-fn state_name(context: &Value) -> &str {
-    context["State"]["Name"].as_str().unwrap_or_default()
-}
-
-/// The field a JSONata limit is written in: its JSONPath twin's name without `Path`.
-fn expression_field(field: &str) -> &str {
-    field.strip_suffix("Path").unwrap_or(field)
-}
-
-/// A limit's expression evaluated against `$states.input` (the state's input) and the
-/// context.
-fn limit_expression(
-    expr: &str,
-    input: &Value,
-    context: &Value,
-    field: &str,
-) -> Result<Value, StateError> {
-    let states = super::jsonata::states(context, input, None);
-    let env = super::jsonata::env(state_name(context), context, states);
-    jsonata::evaluate_one(expr, &env, expression_field(field))
 }
 
 /// A Map's limits, each `...Path` read from the state's input (a Parallel has none).

@@ -22,8 +22,8 @@ use crate::workflow::errors::{ITEM_READER_FAILED, RESULT_WRITER_FAILED, StateErr
 use crate::workflow::items::{self, Bounds};
 use crate::workflow::{jsonata, payload};
 
-use super::children::read_count;
 use super::cursor::Cursor;
+use super::limits::read_count;
 use super::{Executor, MAX_MAP_ITEMS, iso};
 
 /// Result files are cut at this size (the cloud cuts at 5 GB; a blob here is at most

@@ -14,6 +14,7 @@ mod cursor;
 mod distributed;
 mod jsonata;
 mod lease;
+mod limits;
 mod redrive;
 mod simple;
 mod step;

@@ -116,6 +116,10 @@ enum Command {
         /// Overrides the config's store URL (`sqlite://PATH`, `postgres://...`).
         #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
         store: Option<String>,
+        /// Overrides the config's `advertise`: where other hosts and operators reach this
+        /// one, as the host registry lists it (a pod's address, from the environment).
+        #[arg(long, env = "ORQUESTA_ADVERTISE")]
+        advertise: Option<String>,
     },
     /// Put a file into a tenant's blob bucket on this host's store, as the admin API's
     /// `PUT .../blobs/BUCKET/KEY` does on a running one: the objects a flow reads (a
@@ -251,7 +255,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             config,
             listen,
             store,
-        } => serve(config.as_deref(), listen, store).await,
+            advertise,
+        } => serve(config.as_deref(), listen, store, advertise).await,
         Command::HashKey { key } => hash_key(key),
         Command::Build {
             app,
@@ -567,6 +572,7 @@ async fn serve(
     config: Option<&Path>,
     listen: Option<std::net::SocketAddr>,
     store: Option<String>,
+    advertise: Option<String>,
 ) -> ExitCode {
     let mut host = match config {
         Some(path) => match HostConfig::load(path) {
@@ -580,6 +586,12 @@ async fn serve(
     }
     if store.is_some() {
         host.store = store;
+    }
+    if advertise.is_some() {
+        host.advertise = advertise;
+        if let Err(e) = host.validate_registry() {
+            return refuse(e, EXIT_BAD_INPUT);
+        }
     }
     match orquesta::server::run(host, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@ mod distributed_map;
 mod event_targets;
 mod fanout;
 mod harness;
+mod hosts;
 mod ipp;
 mod isolation;
 mod messages;

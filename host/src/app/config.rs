@@ -20,13 +20,30 @@ pub enum HostConfigError {
     AdminToken(SecretError),
     #[error("{0}")]
     Blobs(crate::store::BlobsConfigError),
+    #[error("advertise: {0}")]
+    Advertise(&'static str),
+    #[error("heartbeat_ms must be at least {MIN_HEARTBEAT_MS}")]
+    Heartbeat,
 }
+
+/// The shortest heartbeat interval: each beat is a write to the store shared by every
+/// host, and a tenth of a second already tells a host gone within a second.
+pub const MIN_HEARTBEAT_MS: u64 = 100;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostConfig {
     /// Where the HTTP service listens. Loopback by default: exposing it is a decision.
     pub listen: SocketAddr,
+    /// Where the other hosts and operators reach this one (a URL or `HOST:PORT`), as the
+    /// host registry lists it (`GET /admin/v1/hosts`). Default: the address it listens
+    /// on, which says little when that is `0.0.0.0`: set the pod's or VM's address
+    /// (`--advertise`, `ORQUESTA_ADVERTISE`).
+    pub advertise: Option<String>,
+    /// How often this host writes its heartbeat to the store (the host registry). 5 s:
+    /// a killed host is listed as gone within 15 s (three missed beats), about when a
+    /// Kubernetes liveness probe gives up on it, for one small write every 5 s per host.
+    pub heartbeat_ms: u64,
     /// The embedded store, compiled plugins and blobs live here.
     pub data_dir: PathBuf,
     /// The durable store's URL: `sqlite://PATH` (relative to this file) or
@@ -60,6 +77,8 @@ impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            advertise: None,
+            heartbeat_ms: 5_000,
             data_dir: PathBuf::from(".orquesta"),
             plugin_dir: PathBuf::from(".orquesta/plugins"),
             tenant_dir: PathBuf::from(".orquesta/tenants"),
@@ -108,12 +127,39 @@ impl HostConfig {
                 .validate()
                 .map_err(|e| ConfigError::new(path, HostConfigError::AdminToken(e)))?;
         }
+        config
+            .validate_registry()
+            .map_err(|e| ConfigError::new(path, e))?;
         config.blobs.resolve_paths(base);
         config
             .blobs
             .validate()
             .map_err(|e| ConfigError::new(path, HostConfigError::Blobs(e)))?;
         Ok(config)
+    }
+}
+
+impl HostConfig {
+    /// The host registry's settings: an advertised address is one short line of text
+    /// (it is shown to operators and other hosts), and beats are not too frequent.
+    pub fn validate_registry(&self) -> Result<(), HostConfigError> {
+        if let Some(address) = &self.advertise {
+            if address.is_empty() {
+                return Err(HostConfigError::Advertise("empty"));
+            }
+            if address.len() > 256 {
+                return Err(HostConfigError::Advertise("longer than 256 bytes"));
+            }
+            if address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(HostConfigError::Advertise(
+                    "holds whitespace or control characters",
+                ));
+            }
+        }
+        if self.heartbeat_ms < MIN_HEARTBEAT_MS {
+            return Err(HostConfigError::Heartbeat);
+        }
+        Ok(())
     }
 }
 
@@ -136,4 +182,36 @@ fn resolve_store_url(url: &str, base: &Path) -> Result<String, HostConfigError> 
     Err(HostConfigError::StoreScheme(
         url.split("://").next().unwrap_or(url).to_string(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<HostConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orquesta.toml");
+        std::fs::write(&path, text).unwrap();
+        HostConfig::load(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_registry_settings_default_and_are_checked() {
+        let config = load("").unwrap();
+        assert_eq!((config.advertise, config.heartbeat_ms), (None, 5_000));
+        let config = load("advertise = \"http://10.0.3.17:8080\"\nheartbeat_ms = 250\n").unwrap();
+        assert_eq!(config.advertise.as_deref(), Some("http://10.0.3.17:8080"));
+        assert_eq!(config.heartbeat_ms, 250);
+        for (text, reason) in [
+            ("advertise = \"\"", "advertise: empty"),
+            ("advertise = \"a b\"", "whitespace"),
+            ("advertise = \"a\\nb\"", "whitespace"),
+            ("heartbeat_ms = 10", "heartbeat_ms must be at least 100"),
+        ] {
+            let refused = load(text).expect_err(text);
+            assert!(refused.contains(reason), "{text}: {refused}");
+        }
+        let long = format!("advertise = \"{}\"", "a".repeat(257));
+        assert!(load(&long).unwrap_err().contains("256 bytes"));
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod plugins;
+pub mod registry;
 mod services;
 pub mod tenants;
 pub mod watch;
@@ -27,6 +28,8 @@ pub struct App {
     pub admin_token_hash: Option<String>,
     /// Set once the first scan of plugins and tenants is done.
     pub ready: AtomicBool,
+    /// This process in the host registry.
+    pub host: registry::ThisHost,
 }
 
 impl App {

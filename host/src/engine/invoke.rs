@@ -354,6 +354,7 @@ impl Engine {
             .acquire_many_owned(plugin.slots.min(self.inner.limits.instance_slots))
             .await
             .map_err(closed)?;
+        let _running = self.running();
 
         let limits = ctx.limits.clone();
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);

@@ -60,6 +60,8 @@ struct Inner {
     /// without asking the OS for randomness on every invocation.
     id_prefix: u32,
     invocations: std::sync::atomic::AtomicU64,
+    /// Invocations holding their instance now (the host registry lists the count).
+    running: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A validated, compiled plugin ready to instantiate.
@@ -159,6 +161,7 @@ impl Engine {
                 extra_triggers: config.extra_triggers,
                 id_prefix: uuid::Uuid::new_v4().as_u128() as u32,
                 invocations: std::sync::atomic::AtomicU64::new(0),
+                running: Arc::default(),
             }),
         })
     }
@@ -206,12 +209,36 @@ impl Engine {
         &self.inner.limits
     }
 
+    /// Invocations running on this engine now.
+    pub fn in_flight(&self) -> u64 {
+        self.inner
+            .running
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts an invocation as running until the guard is dropped.
+    fn running(&self) -> Running {
+        self.inner
+            .running
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Running(self.inner.running.clone())
+    }
+
     fn invocation_id(&self) -> String {
         let n = self
             .inner
             .invocations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("{:08x}-{n:x}", self.inner.id_prefix)
+    }
+}
+
+/// One invocation counted in [`Engine::in_flight`], however its future ends.
+struct Running(Arc<std::sync::atomic::AtomicU64>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

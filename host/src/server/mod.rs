@@ -28,6 +28,10 @@ use crate::capabilities::HostResources;
 use crate::engine::{Engine, EngineConfig, EngineLimits};
 use crate::store::Store;
 
+/// How long a host shutting down waits for its last registry write at least, when the
+/// drain took its whole grace: one short UPDATE.
+const HEARTBEAT_STOP: Duration = Duration::from_secs(1);
+
 /// A started server.
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -36,6 +40,11 @@ pub struct RunningServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     stop_consumers: tokio::sync::watch::Sender<bool>,
     consumers: tokio::task::JoinHandle<()>,
+    /// The heartbeat, stopped last: the host is listed up while it drains.
+    heartbeat: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
     _watcher: Option<watch::Watching>,
 }
 
@@ -60,6 +69,14 @@ impl RunningServer {
         if consumers.is_err() {
             self.consumers.abort();
             tracing::warn!("queue batches still running after the shutdown grace were cut off");
+        }
+        // Drained: the registry lists the host as stopped (its last write; a store that
+        // does not answer in time leaves it to be listed as gone instead).
+        let (stop_beating, beating) = &mut self.heartbeat;
+        let _ = stop_beating.send(true);
+        let until = deadline.max(tokio::time::Instant::now() + HEARTBEAT_STOP);
+        if tokio::time::timeout_at(until, &mut *beating).await.is_err() {
+            beating.abort();
         }
         match http {
             Ok(joined) => Ok(joined.context("the server task failed")??),
@@ -124,6 +141,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         engine,
         admin_token_hash,
         ready: false.into(),
+        host: crate::app::registry::ThisHost::new(),
         config,
     });
     let _ = handle.set(Arc::downgrade(&app));
@@ -166,7 +184,19 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             futures::future::join_all(runs).await;
         }
     });
-    tracing::info!(%addr, "orquesta listening");
+    // In the registry before the service is announced, so it lists itself at once.
+    let address = app
+        .config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut heartbeat = crate::app::registry::Heartbeat::new(app.clone(), address);
+    if let Err(e) = heartbeat.beat().await {
+        tracing::warn!(error = %e, "cannot write this host's first heartbeat");
+    }
+    let (stop_beating, beating) = tokio::sync::watch::channel(false);
+    let heartbeat = (stop_beating, tokio::spawn(heartbeat.run(beating)));
+    tracing::info!(%addr, host = %app.host.id, "orquesta listening");
     Ok(RunningServer {
         addr,
         app,
@@ -174,6 +204,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         task,
         stop_consumers,
         consumers,
+        heartbeat,
         _watcher: watcher,
     })
 }

@@ -3,6 +3,7 @@
 
 mod blob;
 pub mod delivery;
+pub mod hosts;
 mod kv;
 pub mod queue;
 mod schedule;

@@ -29,6 +29,8 @@ pub(crate) const ACCESS: &[(&str, &str, Access)] = &[
     ("PUT", "/plugins/{name}", Host),
     ("GET", "/tenants", Host),
     ("POST", "/reload", Host),
+    // Every host of the store and what each serves: about all tenants.
+    ("GET", "/hosts", Host),
     // Pure computation, but not under a tenant: kept for the host's operators.
     ("POST", "/test-event-pattern", Host),
     ("GET", "/tenants/{tenant}/queues", Tenant(Read)),

@@ -26,6 +26,7 @@ use crate::web::problem::{Problem, ProblemDocument};
 mod access;
 mod blobs;
 mod deliveries;
+mod hosts;
 mod openapi;
 mod tasks;
 mod workflows;
@@ -46,6 +47,7 @@ pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(upload_plugin))
         .routes(routes!(list_tenants))
         .routes(routes!(reload))
+        .routes(routes!(hosts::list_hosts))
         .routes(routes!(list_queues))
         .routes(routes!(peek_messages, send_messages))
         .routes(routes!(redrive))

@@ -29,6 +29,7 @@ use crate::web::problem::Problem;
     tags(
         (name = "plugins", description = "Deployed plugin components"),
         (name = "tenants", description = "Tenants and their configuration files"),
+        (name = "hosts", description = "The hosts sharing this host's store (the host registry)"),
         (name = "queues", description = "A tenant's durable queues and dead-letter queues"),
         (name = "topics", description = "A tenant's publish/subscribe topics"),
         (name = "buses", description = "A tenant's event buses"),

@@ -25,6 +25,7 @@ use chrono::{DateTime, NaiveDate};
 use serde_json::{Map, Value};
 
 use super::{Bounds, ItemsError, MAX_ROW_BYTES, fail, too_many};
+use crate::workflow::payload::json_len;
 
 /// The longest footer (file metadata), as in the cloud.
 pub const MAX_FOOTER_BYTES: usize = 5 * 1024 * 1024;
@@ -602,24 +603,6 @@ fn decimal(d: &Decimal) -> Result<String, String> {
         text.push_str(std::str::from_utf8(&digits[point..]).unwrap_or("0"));
     }
     Ok(text)
-}
-
-/// The length of a value's JSON text, without writing it.
-fn json_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing a Value to a counter cannot fail.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 #[cfg(test)]

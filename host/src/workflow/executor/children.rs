@@ -8,7 +8,7 @@ use crate::store::StoreError;
 use crate::store::workflow::{
     ABORTED, Commit, ExecutionRow, NewExecution, RUNNING, SUCCEEDED, TIMED_OUT,
 };
-use crate::workflow::definition::{Kind, Limit, State};
+use crate::workflow::definition::{Kind, Limit, Machine, State};
 use crate::workflow::distributed::ItemBatcher;
 use crate::workflow::errors::{self, StateError};
 use crate::workflow::path::VARIABLES;
@@ -184,22 +184,14 @@ impl Executor {
                     raw,
                     context,
                 )?;
-                let inputs = match batcher {
-                    Some(b) => batches(b, inputs, raw, context)?,
-                    None => inputs,
-                };
-                let inputs = bounded_children(
+                map_children(
+                    processor,
+                    reader.is_some(),
+                    batcher.as_deref(),
                     inputs,
-                    if reader.is_some() {
-                        errors::ITEM_READER_FAILED
-                    } else {
-                        errors::RUNTIME
-                    },
-                )?;
-                Ok(Children {
-                    machines: vec![processor.source.to_string()],
-                    inputs,
-                })
+                    raw,
+                    context,
+                )
             }
             Kind::Map {
                 items_path,
@@ -240,22 +232,14 @@ impl Executor {
                         })
                         .collect::<Result<_, _>>()?,
                 };
-                let inputs = match batcher {
-                    Some(b) => batches(b, items, &input, context)?,
-                    None => items,
-                };
-                let inputs = bounded_children(
-                    inputs,
-                    if reader.is_some() {
-                        errors::ITEM_READER_FAILED
-                    } else {
-                        errors::RUNTIME
-                    },
-                )?;
-                Ok(Children {
-                    machines: vec![processor.source.to_string()],
-                    inputs,
-                })
+                map_children(
+                    processor,
+                    reader.is_some(),
+                    batcher.as_deref(),
+                    items,
+                    &input,
+                    context,
+                )
             }
             _ => Ok(Children {
                 machines: Vec::new(),
@@ -621,6 +605,31 @@ fn map_limits(
             })
             .transpose()?,
     }))
+}
+
+/// A Map's children: its items batched (with an `ItemBatcher`) and bounded, each run by
+/// the item processor. Too many items read by an `ItemReader` is its own error.
+fn map_children(
+    processor: &Machine,
+    read: bool,
+    batcher: Option<&ItemBatcher>,
+    items: Vec<Value>,
+    input: &Value,
+    context: &Value,
+) -> Result<Children, StateError> {
+    let inputs = match batcher {
+        Some(b) => batches(b, items, input, context)?,
+        None => items,
+    };
+    let too_many = if read {
+        errors::ITEM_READER_FAILED
+    } else {
+        errors::RUNTIME
+    };
+    Ok(Children {
+        machines: vec![processor.source.to_string()],
+        inputs: bounded_children(inputs, too_many)?,
+    })
 }
 
 /// A Map run's child inputs within the bounds every Map has: at most

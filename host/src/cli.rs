@@ -1,6 +1,8 @@
 //! Subcommands. Each returns an exit code: 0 success, 1 a plugin or test failed,
 //! 2 the input was refused (bad file, bad config, bad event).
 
+mod deploy;
+
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -192,6 +194,25 @@ enum Command {
         #[arg(long)]
         componentize_py: Option<PathBuf>,
     },
+    /// Deploy plugins (`.wasm`, named by the file's stem) and tenant files (`.toml`) to a
+    /// running host through its admin API; the host records them in its store, and every
+    /// host sharing it serves them within a couple of seconds. Plugins go first.
+    Deploy {
+        /// The components and tenant files.
+        files: Vec<PathBuf>,
+        /// Also delete these tenants (the host admin token only).
+        #[arg(long = "delete-tenant", value_name = "TENANT")]
+        delete_tenants: Vec<String>,
+        /// The host's base URL.
+        #[arg(long, env = "ORQUESTA_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The host admin token, or a tenant credential with the `deploy` scope.
+        #[arg(long, env = "ORQUESTA_ADMIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Deploy as this tenant's credential: plugins go to the tenant's own route.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Print the `sha256:` hash of an API key or admin credential, for `[[api_keys]]` or
     /// `[[admin_credentials]]` in a tenant file.
     HashKey {
@@ -258,6 +279,22 @@ pub async fn run(cli: Cli) -> ExitCode {
             advertise,
         } => serve(config.as_deref(), listen, store, advertise).await,
         Command::HashKey { key } => hash_key(key),
+        Command::Deploy {
+            files,
+            delete_tenants,
+            url,
+            token,
+            tenant,
+        } => {
+            deploy::deploy(deploy::DeployArgs {
+                files,
+                delete_tenants,
+                url,
+                token,
+                tenant,
+            })
+            .await
+        }
         Command::Build {
             app,
             output,

@@ -125,15 +125,30 @@ async fn call(s: &TestServer, token: &str, method: Method, path: &str) -> (u16, 
     (status, body)
 }
 
-fn under_tenant(template: &str) -> bool {
+/// Whether a tenant credential may reach the route at all: the routes under a tenant,
+/// and the tenant's own file, but not its deletion (the host's operator's).
+fn under_tenant(method: &Method, template: &str) -> bool {
     template.starts_with("/tenants/{tenant}/")
+        || (template == "/tenants/{tenant}" && *method != Method::DELETE)
+}
+
+/// The scope a tenant route needs: deploys take `deploy`, reads `read`, the rest
+/// `operate`.
+fn scope_of(method: &Method, template: &str) -> &'static str {
+    if template == "/tenants/{tenant}" || template.starts_with("/tenants/{tenant}/plugins/") {
+        "deploy"
+    } else if *method == Method::GET {
+        "read"
+    } else {
+        "operate"
+    }
 }
 
 #[tokio::test]
 async fn a_tenant_credential_is_refused_on_every_other_tenants_route_and_every_host_route() {
     let s = server().await;
     for (method, template) in operations(&s).await {
-        if under_tenant(&template) {
+        if under_tenant(&method, &template) {
             // Another tenant's, whichever scopes it holds; and tenants that do not exist
             // answer the same 403, so a credential cannot probe for names.
             for (token, tenant) in [
@@ -185,22 +200,22 @@ async fn a_tenant_credential_is_refused_on_every_other_tenants_route_and_every_h
     s.shutdown().await;
 }
 
-/// What each scope opens on the credential's own tenant: reads take `read`, the rest
-/// `operate`; `deploy` opens no tenant route today.
+/// What each scope opens on the credential's own tenant: reads take `read`, deploys
+/// (the tenant's file and plugins) `deploy`, the rest `operate`.
 #[tokio::test]
 async fn a_tenant_credential_is_held_to_its_scopes_on_its_own_tenant() {
     let s = server().await;
     for (method, template) in operations(&s).await {
-        if !under_tenant(&template) {
+        if !under_tenant(&method, &template) {
             continue;
         }
         let path = fill(&template, "alpha");
-        let read = method == Method::GET;
+        let scope = scope_of(&method, &template);
         for (token, allowed) in [
             (ALPHA_ALL, true),
-            (ALPHA_READ, read),
-            (ALPHA_OPERATE, !read),
-            (ALPHA_DEPLOY, false),
+            (ALPHA_READ, scope == "read"),
+            (ALPHA_OPERATE, scope == "operate"),
+            (ALPHA_DEPLOY, scope == "deploy"),
         ] {
             let (status, body) = call(&s, token, method.clone(), &path).await;
             if allowed {

@@ -42,6 +42,7 @@ mod siesa;
 mod sql;
 mod sql_containment;
 mod store;
+mod store_deploys;
 mod tenants_apart;
 mod wasi_http;
 mod workflows;

@@ -24,11 +24,17 @@ pub enum HostConfigError {
     Advertise(&'static str),
     #[error("heartbeat_ms must be at least {MIN_HEARTBEAT_MS}")]
     Heartbeat,
+    #[error("deploy_poll_ms must be at least {MIN_DEPLOY_POLL_MS}")]
+    DeployPoll,
 }
 
 /// The shortest heartbeat interval: each beat is a write to the store shared by every
 /// host, and a tenth of a second already tells a host gone within a second.
 pub const MIN_HEARTBEAT_MS: u64 = 100;
+
+/// The shortest interval between two looks for new deploys: each is a read of the store
+/// shared by every host.
+pub const MIN_DEPLOY_POLL_MS: u64 = 100;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,6 +50,14 @@ pub struct HostConfig {
     /// a killed host is listed as gone within 15 s (three missed beats), about when a
     /// Kubernetes liveness probe gives up on it, for one small write every 5 s per host.
     pub heartbeat_ms: u64,
+    /// Whether this host applies the deploys made through the admin API (or `orquesta
+    /// deploy`) on any host of its store, and records its own there for the others.
+    /// `false`: it serves its directories alone, and an upload to it stays on it.
+    pub deploys_from_store: bool,
+    /// How often this host looks in the store for deploys made through another host. Half
+    /// a second: every host serves a deploy within about a second (within 2 s is the
+    /// promise), for one small read per host twice a second.
+    pub deploy_poll_ms: u64,
     /// The embedded store, compiled plugins and blobs live here.
     pub data_dir: PathBuf,
     /// The durable store's URL: `sqlite://PATH` (relative to this file) or
@@ -79,6 +93,8 @@ impl Default for HostConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             advertise: None,
             heartbeat_ms: 5_000,
+            deploys_from_store: true,
+            deploy_poll_ms: 500,
             data_dir: PathBuf::from(".orquesta"),
             plugin_dir: PathBuf::from(".orquesta/plugins"),
             tenant_dir: PathBuf::from(".orquesta/tenants"),
@@ -140,6 +156,14 @@ impl HostConfig {
 }
 
 impl HostConfig {
+    /// Where this host keeps the plugins and tenant files deployed through the store
+    /// (`plugins/`, `tenants/`): a copy of the store's, in the data directory because it
+    /// is the one directory a host always writes (the plugin and tenant directories may
+    /// be an image's or a read-only ConfigMap).
+    pub fn deployed_dir(&self) -> PathBuf {
+        self.data_dir.join("deployed")
+    }
+
     /// The host registry's settings: an advertised address is one short line of text
     /// (it is shown to operators and other hosts), and beats are not too frequent.
     pub fn validate_registry(&self) -> Result<(), HostConfigError> {
@@ -158,6 +182,9 @@ impl HostConfig {
         }
         if self.heartbeat_ms < MIN_HEARTBEAT_MS {
             return Err(HostConfigError::Heartbeat);
+        }
+        if self.deploy_poll_ms < MIN_DEPLOY_POLL_MS {
+            return Err(HostConfigError::DeployPoll);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! neither.
 
 pub mod config;
+pub mod deploys;
 pub mod plugins;
 pub mod registry;
 mod services;
@@ -30,6 +31,8 @@ pub struct App {
     pub ready: AtomicBool,
     /// This process in the host registry.
     pub host: registry::ThisHost,
+    /// The deploys through the store this host applied.
+    pub deploys: deploys::Deploys,
 }
 
 impl App {

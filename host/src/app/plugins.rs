@@ -1,4 +1,5 @@
-//! Deployed plugins: every `.wasm` in the plugin directory, compiled and ready. A new
+//! Deployed plugins: every `.wasm` in the plugin directory and in the directory of
+//! deploys through the store (which wins for a name in both), compiled and ready. A new
 //! version replaces the old only once it has compiled and linked; invocations already
 //! running keep the version they started with (they hold their own `Plugin`).
 
@@ -41,6 +42,8 @@ struct Entry {
 pub struct PluginCatalog {
     engine: Engine,
     dir: PathBuf,
+    /// The plugins deployed through the store (`app::deploys`), over `dir`'s.
+    deployed: Option<PathBuf>,
     entries: RwLock<BTreeMap<String, Entry>>,
 }
 
@@ -58,8 +61,16 @@ impl PluginCatalog {
         PluginCatalog {
             engine,
             dir,
+            deployed: None,
             entries: RwLock::new(BTreeMap::new()),
         }
+    }
+
+    /// Plugins deployed through the store are in `dir`, and win over the plugin
+    /// directory's of the same name.
+    pub fn with_deployed(mut self, dir: PathBuf) -> Self {
+        self.deployed = Some(dir);
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -119,34 +130,25 @@ impl PluginCatalog {
         result
     }
 
-    /// Writes an uploaded plugin into the directory once it has compiled, so it survives
-    /// a restart; a refused upload writes nothing.
-    pub async fn upload(&self, name: &str, bytes: Vec<u8>) -> Result<Plugin, UploadError> {
-        if !valid_name(name) {
-            return Err(UploadError::Name(name.to_string()));
-        }
-        let plugin = self
-            .deploy(name, bytes.clone())
-            .await
-            .map_err(UploadError::Load)?;
-        let path = self.dir.join(format!("{name}.wasm"));
-        let tmp = self.dir.join(format!(".{name}.wasm.upload"));
-        std::fs::create_dir_all(&self.dir)
-            .and_then(|_| std::fs::write(&tmp, &bytes))
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| UploadError::Write(format!("{}: {e}", path.display())))?;
-        Ok(plugin)
-    }
-
     /// Loads new and changed files and forgets removed ones.
     pub async fn scan(&self) {
-        let files = match wasm_files(&self.dir) {
+        let mut files = match wasm_files(&self.dir) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the plugin directory");
                 return;
             }
         };
+        if let Some(deployed) = &self.deployed {
+            match wasm_files(deployed) {
+                Ok(over) => files.extend(over),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(dir = %deployed.display(), error = %e, "cannot read the deployed plugins");
+                    return;
+                }
+            }
+        }
         for (name, path) in &files {
             let Ok(bytes) = std::fs::read(path) else {
                 continue;
@@ -163,23 +165,13 @@ impl PluginCatalog {
             }
         }
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.retain(|name, _| files.iter().any(|(n, _)| n == name));
+        entries.retain(|name, _| files.contains_key(name));
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum UploadError {
-    #[error("plugin names are 1-64 characters of A-Z a-z 0-9 - _, got {0:?}")]
-    Name(String),
-    #[error("{0}")]
-    Load(LoadError),
-    #[error("cannot write the plugin file {0}")]
-    Write(String),
-}
-
-/// `(name, path)` of every `NAME.wasm` in `dir` with a valid name.
-fn wasm_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    let mut files = Vec::new();
+/// `name -> path` of every `NAME.wasm` in `dir` with a valid name.
+fn wasm_files(dir: &Path) -> std::io::Result<BTreeMap<String, PathBuf>> {
+    let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "wasm")
@@ -187,10 +179,9 @@ fn wasm_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
             && valid_name(stem)
             && path.is_file()
         {
-            files.push((stem.to_string(), path));
+            files.insert(stem.to_string(), path);
         }
     }
-    files.sort();
     Ok(files)
 }
 

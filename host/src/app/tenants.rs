@@ -110,6 +110,9 @@ pub struct Prepared {
     /// Plugin name -> its secrets (none when they were not resolved).
     pub secrets: BTreeMap<String, BTreeMap<String, Secret>>,
     pub auth: TenantAuth,
+    /// The file's text, as the runtime keeps it (a tenant credential's deploy is
+    /// compared with the text serving).
+    pub text: String,
 }
 
 /// Everything that can refuse a tenant file, for the service and `orquesta check` alike:
@@ -177,6 +180,7 @@ pub fn prepare(
         config,
         secrets,
         auth,
+        text: text.to_string(),
     })
 }
 
@@ -280,6 +284,8 @@ pub fn tenant_of_file(path: &Path) -> Result<Option<String>, FileNameError> {
 pub struct TenantRuntime {
     pub name: String,
     pub config: TenantConfig,
+    /// The text of the file serving.
+    pub text: String,
     /// Plugin name -> its context.
     pub plugins: HashMap<String, Arc<PluginContext>>,
     /// Plugin name -> its HTTP trigger metrics.
@@ -295,6 +301,7 @@ impl TenantRuntime {
             config,
             mut secrets,
             auth,
+            text,
         } = prepared;
         // One semaphore for the tenant: its plugins share its concurrency.
         let concurrency = Arc::new(Semaphore::new(config.limits.concurrency as usize));
@@ -331,6 +338,7 @@ impl TenantRuntime {
         Ok(TenantRuntime {
             name: name.to_string(),
             config,
+            text,
             plugins,
             http_metrics,
             routes,
@@ -410,6 +418,8 @@ struct Entry {
 
 pub struct TenantRegistry {
     dir: PathBuf,
+    /// The tenant files deployed through the store (`app::deploys`), over `dir`'s.
+    deployed: Option<PathBuf>,
     entries: RwLock<BTreeMap<String, Entry>>,
     /// Files in the tenant directory that look meant as tenants but cannot be one.
     unloadable: RwLock<Vec<TenantStatus>>,
@@ -424,11 +434,44 @@ impl TenantRegistry {
     pub fn new(dir: PathBuf) -> Self {
         TenantRegistry {
             dir,
+            deployed: None,
             entries: RwLock::new(BTreeMap::new()),
             unloadable: RwLock::new(Vec::new()),
             referenced_dirs: RwLock::new(BTreeSet::new()),
             references_changed: Notify::new(),
         }
+    }
+
+    /// Tenant files deployed through the store are in `dir`, and win over the tenant
+    /// directory's of the same name. Their relative paths (workflow definitions, JWKS,
+    /// init SQL) resolve against the tenant directory, as a file dropped there would.
+    pub fn with_deployed(mut self, dir: PathBuf) -> Self {
+        self.deployed = Some(dir);
+        self
+    }
+
+    /// Every tenant file now, deployed ones over the directory's: (tenant, the file to
+    /// read). Serving or not: a file refused or waiting for a plugin is listed.
+    pub fn files(&self) -> std::io::Result<Vec<(String, PathBuf)>> {
+        Ok(self.all_files()?.tenants)
+    }
+
+    fn all_files(&self) -> std::io::Result<TenantFiles> {
+        let mut found = tenant_files(&self.dir)?;
+        let Some(deployed) = &self.deployed else {
+            return Ok(found);
+        };
+        let over = match tenant_files(deployed) {
+            Ok(over) => over.tenants,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        found
+            .tenants
+            .retain(|(name, _)| !over.iter().any(|(n, _)| n == name));
+        found.tenants.extend(over);
+        found.tenants.sort();
+        Ok(found)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<TenantRuntime>> {
@@ -471,7 +514,7 @@ impl TenantRegistry {
         let TenantFiles {
             tenants: files,
             unloadable,
-        } = match tenant_files(&self.dir) {
+        } = match self.all_files() {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read the tenant directory");
@@ -480,10 +523,13 @@ impl TenantRegistry {
         };
         let collisions = case_collisions(&files);
         let mut dirs = BTreeSet::new();
-        for (name, path) in &files {
-            let Ok(text) = std::fs::read_to_string(path) else {
+        for (name, read) in &files {
+            let Ok(text) = std::fs::read_to_string(read) else {
                 continue;
             };
+            // Where the file is, for its relative paths: a deployed file is checked and
+            // resolved as if dropped into the tenant directory.
+            let path = &self.dir.join(read.file_name().unwrap_or_default());
             let references = referenced_files(path, &text);
             dirs.extend(
                 references
@@ -496,7 +542,7 @@ impl TenantRegistry {
                     names: others.join(" and "),
                 };
                 // Seen as nothing: once the clash is gone the file loads on the next scan.
-                self.record(name, path, String::new(), Err(reason));
+                self.record(name, read, String::new(), Err(reason));
                 continue;
             }
             let seen = fingerprint(&text, &references, plugins);
@@ -521,7 +567,7 @@ impl TenantRegistry {
                         }
                     })
                 });
-            self.record(name, path, seen, built);
+            self.record(name, read, seen, built);
         }
         {
             let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());

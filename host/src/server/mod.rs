@@ -46,6 +46,8 @@ pub struct RunningServer {
         tokio::task::JoinHandle<()>,
     ),
     _watcher: Option<watch::Watching>,
+    /// Dropped with the server, which stops looking for deploys.
+    _deploys: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl RunningServer {
@@ -130,8 +132,10 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         crate::workflow::ExecutorOptions::default(),
     );
     let app = Arc::new(App {
-        plugins: plugins::PluginCatalog::new(engine.clone(), config.plugin_dir.clone()),
-        tenants: tenants::TenantRegistry::new(config.tenant_dir.clone()),
+        plugins: plugins::PluginCatalog::new(engine.clone(), config.plugin_dir.clone())
+            .with_deployed(config.deployed_dir().join("plugins")),
+        tenants: tenants::TenantRegistry::new(config.tenant_dir.clone())
+            .with_deployed(config.deployed_dir().join("tenants")),
         services: Services {
             resources: HostResources::new(store, blobs, &config.data_dir)?,
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -142,9 +146,16 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         admin_token_hash,
         ready: false.into(),
         host: crate::app::registry::ThisHost::new(),
+        deploys: crate::app::deploys::Deploys::new(&config.deployed_dir()),
         config,
     });
     let _ = handle.set(Arc::downgrade(&app));
+    // The store's deploys first, so the first load is of what the service serves now.
+    if app.config.deploys_from_store
+        && let Err(e) = app.deploys.sync(&app).await
+    {
+        tracing::warn!(error = %e, "cannot apply the store's deploys at start; serving the directories");
+    }
     app.reload().await;
     app.ready.store(true, Ordering::Release);
     let watcher = match watch::start(app.clone()) {
@@ -155,6 +166,11 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             None
         }
     };
+    let deploys = app.config.deploys_from_store.then(|| {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::app::deploys::poll(app.clone(), stopped));
+        stop
+    });
 
     let listener = tokio::net::TcpListener::bind(app.config.listen)
         .await
@@ -206,6 +222,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
         consumers,
         heartbeat,
         _watcher: watcher,
+        _deploys: deploys,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod blob;
 pub mod delivery;
+pub mod deploys;
 pub mod hosts;
 mod kv;
 pub mod queue;

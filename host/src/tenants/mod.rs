@@ -13,6 +13,7 @@ mod plugins;
 mod queues;
 mod routes;
 mod schedules;
+pub mod self_deploy;
 mod targets;
 mod topics;
 pub mod transform;

@@ -21,13 +21,38 @@ pub(crate) enum Access {
 }
 
 use Access::{Host, Tenant};
-use AdminScope::{Operate, Read};
+use AdminScope::{Deploy, Operate, Read};
+
+/// Who is calling, as the token check found: the routes that act differently for a
+/// tenant's credential (deploys) read it from the request's extensions.
+#[derive(Debug, Clone)]
+pub(crate) enum AdminCaller {
+    Host,
+    Tenant { tenant: String, credential: String },
+}
+
+impl AdminCaller {
+    /// How the store records who deployed: `host-admin`, or `tenant:T:CREDENTIAL`
+    /// (tenant names hold no `:`).
+    pub(crate) fn deployed_by(&self) -> String {
+        match self {
+            AdminCaller::Host => "host-admin".to_string(),
+            AdminCaller::Tenant { tenant, credential } => format!("tenant:{tenant}:{credential}"),
+        }
+    }
+}
 
 /// Every admin route, as registered (method, path under `/admin/v1`), and what it needs.
 pub(crate) const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/plugins", Host),
     ("PUT", "/plugins/{name}", Host),
+    ("DELETE", "/plugins/{name}", Host),
     ("GET", "/tenants", Host),
+    // A tenant's own file; what a credential may change in it is `tenants::self_deploy`.
+    ("PUT", "/tenants/{tenant}", Tenant(Deploy)),
+    // Removing a tenant is its operator's decision, not the tenant's.
+    ("DELETE", "/tenants/{tenant}", Host),
+    ("PUT", "/tenants/{tenant}/plugins/{name}", Tenant(Deploy)),
     ("POST", "/reload", Host),
     // Every host of the store and what each serves: about all tenants.
     ("GET", "/hosts", Host),
@@ -225,11 +250,13 @@ mod tests {
                 access_of(&method, path).is_some(),
                 "{method} {path} has no row in access::ACCESS: give it Host or a tenant scope"
             );
-            let under_tenant = path.starts_with("/tenants/{tenant}/");
+            let under_tenant = (path.starts_with("/tenants/{tenant}/")
+                || path == "/tenants/{tenant}")
+                && !(method == Method::DELETE && path == "/tenants/{tenant}");
             assert_eq!(
                 matches!(access_of(&method, path), Some(Access::Tenant(_))),
                 under_tenant,
-                "{method} {path}: exactly the routes under a tenant take a tenant credential"
+                "{method} {path}: exactly the routes under a tenant (but its deletion) take a tenant credential"
             );
         }
         for (method, path, _) in ACCESS {
@@ -244,7 +271,15 @@ mod tests {
     fn reads_take_read_and_the_rest_operate() {
         for (method, path, access) in ACCESS {
             if let Access::Tenant(scope) = access {
-                let want = if *method == "GET" { Read } else { Operate };
+                let want = if *method == "GET" {
+                    Read
+                } else if *path == "/tenants/{tenant}"
+                    || path.starts_with("/tenants/{tenant}/plugins/")
+                {
+                    Deploy
+                } else {
+                    Operate
+                };
                 assert_eq!(*scope, want, "{method} {path}");
             }
         }

@@ -9,7 +9,6 @@ use crate::web::body::AdminBody;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -19,13 +18,13 @@ use utoipa_axum::routes;
 
 use crate::app::App;
 use crate::app::plugins::PluginStatus;
-use crate::app::plugins::UploadError;
 use crate::app::tenants::TenantStatus;
 use crate::triggers::http::auth::{bearer, sha256_hex};
 use crate::web::problem::{Problem, ProblemDocument};
 mod access;
 mod blobs;
 mod deliveries;
+mod deploys;
 mod hosts;
 mod openapi;
 mod tasks;
@@ -44,8 +43,10 @@ const ADMIN_SEND_BATCH: usize = 1000;
 pub(crate) fn operations() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(list_plugins))
-        .routes(routes!(upload_plugin))
+        .routes(routes!(deploys::put_plugin, deploys::delete_plugin))
         .routes(routes!(list_tenants))
+        .routes(routes!(deploys::put_tenant, deploys::delete_tenant))
+        .routes(routes!(deploys::put_tenant_plugin))
         .routes(routes!(reload))
         .routes(routes!(hosts::list_hosts))
         .routes(routes!(list_queues))
@@ -94,14 +95,24 @@ async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next
     };
     // Comparing digests keeps the comparison's time independent of the token.
     let digest = sha256_hex(token);
+    let mut request = request;
     if &digest == expected {
+        request.extensions_mut().insert(access::AdminCaller::Host);
         return next.run(request).await;
     }
     match access::find_credential(&app, &digest) {
         access::Found::One(credential) => {
             let (method, uri) = (request.method().clone(), request.uri().path().to_string());
             let answer = match access::check(&credential, request).await {
-                Ok(request) => next.run(request).await,
+                Ok(mut request) => {
+                    request
+                        .extensions_mut()
+                        .insert(access::AdminCaller::Tenant {
+                            tenant: credential.tenant.clone(),
+                            credential: credential.name.clone(),
+                        });
+                    next.run(request).await
+                }
                 Err(refused) => refused.into_response(),
             };
             // The host's record of what each tenant credential did, or tried.
@@ -139,16 +150,6 @@ struct PluginList {
     plugins: Vec<PluginStatus>,
 }
 
-/// A plugin deployed by an upload.
-#[derive(Serialize, ToSchema)]
-struct Deployed {
-    #[schema(example = "hello")]
-    name: String,
-    /// SHA-256 of the component, hex.
-    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
-    hash: String,
-}
-
 /// The tenants.
 #[derive(Serialize, ToSchema)]
 struct TenantList {
@@ -176,48 +177,6 @@ async fn list_plugins(State(app): State<Arc<App>>) -> Json<PluginList> {
     Json(PluginList {
         plugins: app.plugins.list(),
     })
-}
-
-#[utoipa::path(
-    put,
-    path = "/plugins/{name}",
-    tag = "plugins",
-    summary = "Upload a plugin component",
-    description = "It serves once compiled, and is written to the plugin directory; tenants waiting for it load.",
-    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "hello")),
-    request_body(content = inline(AdminBody), content_type = "application/wasm", description = "The component's bytes"),
-    responses(
-        (status = 200, description = "Deployed", body = Deployed),
-        (status = 400, description = "Not a valid plugin or name; nothing changed", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 401, description = "No or wrong token", body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than the upload limit", body = ProblemDocument, content_type = "application/problem+json"),
-    )
-)]
-async fn upload_plugin(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    AdminBody(body): AdminBody,
-) -> Response {
-    match app.plugins.upload(&name, body.to_vec()).await {
-        Ok(plugin) => {
-            // Tenants refused for want of this plugin load now, not after the watcher.
-            app.tenants.scan(&app.services, &app.plugins);
-            Json(Deployed {
-                name,
-                hash: plugin.hash,
-            })
-            .into_response()
-        }
-        Err(e @ (UploadError::Name(_) | UploadError::Load(_))) => {
-            Problem::bad_request(e.to_string()).into_response()
-        }
-        Err(e @ UploadError::Write(_)) => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            e.to_string(),
-        )
-        .into_response(),
-    }
 }
 
 #[utoipa::path(

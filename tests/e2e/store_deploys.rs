@@ -403,12 +403,14 @@ async fn orquesta_deploy_sends_plugins_and_tenant_files() {
 #[tokio::test]
 #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn a_deploy_through_one_host_serves_on_another_within_two_seconds() {
-    let url = orquesta_tests::db::postgres();
+    // A database of its own: every host of a database applies its deploys, so other
+    // tests' hosts on the shared one would take this test's tenant too.
+    let db = orquesta_tests::db::OwnPostgres::create("deploys").await;
+    let url = db.url.clone();
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    // Names of this run's own: the database is shared with other tests and runs.
     let (tenant, plugin) = (format!("d{stamp}"), format!("hello-{stamp}"));
     let start = || {
         let url = url.clone();

@@ -29,3 +29,68 @@ pub fn postgres() -> String {
 pub fn mysql() -> String {
     url(MYSQL)
 }
+
+/// A PostgreSQL database of a test's own on `POSTGRES`'s server: for tests whose hosts
+/// must share nothing with other tests' hosts on the shared test database (deploys
+/// through the store are applied by every host of a database). Created empty; dropped
+/// when this is dropped, connections and all.
+pub struct OwnPostgres {
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl OwnPostgres {
+    pub async fn create(tag: &str) -> Self {
+        let base = postgres();
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("the PostgreSQL URL ends in /DATABASE");
+        let server = format!("{server}/postgres");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let name = format!("orquesta_{tag}_{}_{nanos}", std::process::id());
+        let admin = sqlx::PgPool::connect(&server)
+            .await
+            .expect("the PostgreSQL server answers");
+        // The name is made above of a tag, a pid and a time: nothing a caller injects.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("a database of the test's own");
+        admin.close().await;
+        let url = format!(
+            "{}/{name}",
+            server.rsplit_once('/').map(|(s, _)| s).unwrap_or("")
+        );
+        OwnPostgres { url, server, name }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: the statement gets a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sqlx::PgPool::connect(&server).await.ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await
+                .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("could not drop the test database {}", self.name);
+        }
+    }
+}

@@ -339,11 +339,38 @@ async fn a_tenant_credential_deploys_only_its_own_config_and_plugins() {
     let v2 = changed
         .replace("alpha-api.wasm", "alpha-v2.wasm")
         .replace("\"A2\"", "\"V2\"");
-    let (status, body) = put("/tenants/alpha", ALPHA_DEPLOY, v2.into()).await;
+    let (status, body) = put("/tenants/alpha", ALPHA_DEPLOY, v2.clone().into()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(greet(&s.url, "alpha").await, (200, "V2, ana!".into()));
-    // Which beta cannot take over, nor can alpha take beta's by deploying first.
     assert_eq!(greet(&s.url, "beta").await, (200, "B, ana!".into()));
+
+    // Each deploy makes every host load (or compile) it: a tenant's credentials deploy at
+    // a bounded rate (10 at once, then 30 a minute), the operator without one.
+    let v3 = v2.replace("\"V2\"", "\"V3\"");
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        answers.push(
+            put("/tenants/alpha", ALPHA_DEPLOY, v3.clone().into())
+                .await
+                .0,
+        );
+    }
+    assert!(answers.contains(&429), "{answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 429),
+        "{answers:?}"
+    );
+    for _ in 0..12 {
+        let (status, body) = call(
+            &s,
+            ADMIN_TOKEN,
+            Method::PUT,
+            "/tenants/beta",
+            beta.clone().into(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
     s.shutdown().await;
 }
 

@@ -63,6 +63,49 @@ pub(super) struct DeletedTenant {
     shared: bool,
 }
 
+/// Deploys one tenant's credentials may make per minute, and in a burst: each makes every
+/// host of the store load (and, for a new component, compile) what was deployed, so one
+/// tenant must not keep every host compiling. Operators deploy without a limit.
+const TENANT_DEPLOYS_PER_MINUTE: u32 = 30;
+const TENANT_DEPLOY_BURST: u32 = 10;
+/// Plugins one tenant's credentials may have deployed at once: each is kept in the store
+/// and compiled by every host, so new names cannot be minted without end.
+const TENANT_PLUGINS: usize = 16;
+
+type TenantLimiter = governor::DefaultKeyedRateLimiter<String>;
+
+/// The deploy rate of each tenant's credentials on this host.
+fn tenant_limiter() -> &'static TenantLimiter {
+    static LIMITER: std::sync::LazyLock<TenantLimiter> = std::sync::LazyLock::new(|| {
+        let quota = governor::Quota::per_minute(
+            std::num::NonZeroU32::new(TENANT_DEPLOYS_PER_MINUTE)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+        )
+        .allow_burst(
+            std::num::NonZeroU32::new(TENANT_DEPLOY_BURST).unwrap_or(std::num::NonZeroU32::MIN),
+        );
+        governor::RateLimiter::keyed(quota)
+    });
+    &LIMITER
+}
+
+/// The 429 for a tenant credential past its deploy rate.
+fn tenant_rate(caller: &AdminCaller) -> Result<(), Problem> {
+    let AdminCaller::Tenant { tenant, .. } = caller else {
+        return Ok(());
+    };
+    tenant_limiter().check_key(tenant).map_err(|_| {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            format!(
+                "tenant `{tenant}` deploys at most {TENANT_DEPLOYS_PER_MINUTE} a minute ({TENANT_DEPLOY_BURST} at once)"
+            ),
+        )
+        .retry_after(2)
+    })
+}
+
 fn internal(e: impl std::fmt::Display) -> Response {
     Problem::internal(e).into_response()
 }
@@ -236,6 +279,10 @@ pub(super) async fn put_tenant_plugin(
     if let Err(refused) = owns_plugin(&app, &tenant, &name).await {
         return refused.into_response();
     }
+    // Counted once past the checks: a refusal costs the hosts nothing.
+    if let Err(refused) = tenant_rate(&caller) {
+        return refused.into_response();
+    }
     deploy_plugin(&app, &caller, &name, body.to_vec()).await
 }
 
@@ -330,6 +377,9 @@ pub(super) async fn put_tenant(
             if let Err(refused) = owns_plugin(&app, &tenant, &plugin).await {
                 return refused.into_response();
             }
+        }
+        if let Err(refused) = tenant_rate(&caller) {
+            return refused.into_response();
         }
     }
     let checks = Checks {
@@ -469,12 +519,21 @@ async fn owns_plugin(app: &App, tenant: &str, plugin: &str) -> Result<(), Proble
     let last = deployments
         .iter()
         .find(|d| d.kind == DeployKind::Plugin && d.name == plugin);
-    let deployed_by_self = last.is_some_and(|d| {
-        d.deployed_by
-            .strip_prefix("tenant:")
+    let by_tenant = |by: &str| {
+        by.strip_prefix("tenant:")
             .and_then(|rest| rest.split_once(':'))
             .is_some_and(|(t, _)| t == tenant)
-    });
+    };
+    let deployed_by_self = last.is_some_and(|d| by_tenant(&d.deployed_by));
+    let held = deployments
+        .iter()
+        .filter(|d| d.kind == DeployKind::Plugin && d.hash.is_some() && by_tenant(&d.deployed_by))
+        .count();
+    if !deployed_by_self && held >= TENANT_PLUGINS {
+        return refuse(&format!(
+            "the tenant has deployed {held} plugins, the most it may; delete one (the host's operator) or deploy over one of its own"
+        ));
+    }
     let exists = last.is_some_and(|d| d.hash.is_some()) || app.plugins.status(plugin).is_some();
     if deployed_by_self || !exists {
         Ok(())

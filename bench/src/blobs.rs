@@ -60,8 +60,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     for (on, backend) in others {
         let put = measured(backend, Op::Put).await?;
         let get = measured(backend, Op::Get).await?;
-        rows.push(Row::new("blobs", what("put", on), put, "MiB/s").against("files (SQLite)", files_put));
-        rows.push(Row::new("blobs", what("get", on), get, "MiB/s").against("files (SQLite)", files_get));
+        rows.push(
+            Row::new("blobs", what("put", on), put, "MiB/s").against("files (SQLite)", files_put),
+        );
+        rows.push(
+            Row::new("blobs", what("get", on), get, "MiB/s").against("files (SQLite)", files_get),
+        );
     }
     Ok(rows)
 }
@@ -146,7 +150,10 @@ async fn measure(on: Backend<'_>, objects: usize, size: usize, op: Op) -> anyhow
     if let Some(s3) = &s3 {
         // The bytes went to the S3 server, not to the host's disk.
         let held = s3.objects_of(&name);
-        ensure!(held == objects, "the S3 server holds {held} of {objects} objects");
+        ensure!(
+            held == objects,
+            "the S3 server holds {held} of {objects} objects"
+        );
     }
     host.stop().await?;
     Ok(rate)

@@ -39,7 +39,9 @@ plugin = "hello"
 
 pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     let Some(pg) = &opts.postgres else {
-        eprintln!("  no deploy rows: they need ORQUESTA_BENCH_POSTGRES_URL (hosts sharing PostgreSQL)");
+        eprintln!(
+            "  no deploy rows: they need ORQUESTA_BENCH_POSTGRES_URL (hosts sharing PostgreSQL)"
+        );
         return Ok(Vec::new());
     };
     let rounds = opts.size(20, 2);
@@ -60,7 +62,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         let answered = Instant::now();
         let at = served(&hosts, &name, &greeting).await?;
         first.push(at[0].duration_since(answered));
-        last.push(at.iter().max().map_or(Duration::ZERO, |t| t.duration_since(answered)));
+        last.push(
+            at.iter()
+                .max()
+                .map_or(Duration::ZERO, |t| t.duration_since(answered)),
+        );
     }
     for host in hosts {
         host.stop().await?;
@@ -70,10 +76,20 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         format!("{rounds} tenant changes to {HOSTS} hosts on PostgreSQL, last host serving, {stat}")
     };
     Ok(vec![
-        Row::new("deploys", what("p50"), ms(percentile(&mut last, 50.0)), "ms")
-            .against("the PUT's host", ms(percentile(&mut first, 50.0))),
-        Row::new("deploys", what("max"), ms(percentile(&mut last, 100.0)), "ms")
-            .against("the PUT's host", ms(percentile(&mut first, 100.0))),
+        Row::new(
+            "deploys",
+            what("p50"),
+            ms(percentile(&mut last, 50.0)),
+            "ms",
+        )
+        .against("the PUT's host", ms(percentile(&mut first, 50.0))),
+        Row::new(
+            "deploys",
+            what("max"),
+            ms(percentile(&mut last, 100.0)),
+            "ms",
+        )
+        .against("the PUT's host", ms(percentile(&mut first, 100.0))),
     ])
 }
 

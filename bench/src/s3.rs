@@ -55,7 +55,10 @@ impl S3Server {
             .is_err()
         {
             if started.elapsed() > Duration::from_secs(10) {
-                bail!("{} did not listen on 127.0.0.1:{port} within 10 s", bin.display());
+                bail!(
+                    "{} did not listen on 127.0.0.1:{port} within 10 s",
+                    bin.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

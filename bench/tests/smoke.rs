@@ -2,7 +2,7 @@
 //! sizes and reports a real, positive figure for each row. Nothing is timed here.
 
 use orquesta_bench::{
-    Options, blobs, flows, http, instantiate, neighbour, queues, report::Row, scale, soak,
+    Options, blobs, deploys, flows, http, instantiate, neighbour, queues, report::Row, scale, soak,
     workflows,
 };
 
@@ -49,7 +49,7 @@ async fn every_benchmark_runs_in_smoke_mode() {
 }
 
 /// The benchmarks that also run on PostgreSQL: queues and workflows on one, two and three
-/// hosts, blobs in the store.
+/// hosts, blobs in the store, deploys reaching three hosts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn the_postgres_benchmarks_run_in_smoke_mode() {
@@ -65,12 +65,18 @@ async fn the_postgres_benchmarks_run_in_smoke_mode() {
     rows.extend(queues::run(&opts).await.expect("queues"));
     rows.extend(blobs::run(&opts).await.expect("blobs"));
     rows.extend(workflows::run(&opts).await.expect("workflows"));
+    let deployed = deploys::run(&opts).await.expect("deploys");
+    assert!(
+        deployed.len() == 2 && deployed.iter().all(|r| r.value > 0.0),
+        "{deployed:?}"
+    );
+    rows.extend(deployed);
     let on_postgres: Vec<&str> = rows
         .iter()
         .filter(|r| r.what.contains("PostgreSQL"))
         .map(|r| r.what.as_str())
         .collect();
-    assert_eq!(on_postgres.len(), 8, "{on_postgres:?}");
+    assert_eq!(on_postgres.len(), 10, "{on_postgres:?}");
     assert_measured(&rows);
 }
 

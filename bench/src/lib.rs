@@ -4,12 +4,14 @@
 //! with tiny sizes, to show it works (the test suite does that), not to measure.
 
 pub mod blobs;
+pub mod deploys;
 pub mod flows;
 pub mod http;
 pub mod instantiate;
 pub mod neighbour;
 pub mod queues;
 pub mod report;
+pub mod s3;
 pub mod scale;
 pub mod setup;
 pub mod soak;
@@ -24,6 +26,8 @@ pub struct Options {
     pub smoke: bool,
     /// A PostgreSQL database to measure the shared store on.
     pub postgres: Option<String>,
+    /// An S3-compatible server's binary (`s3s-fs`) for the blob benchmark's S3 rows.
+    pub s3_server: Option<std::path::PathBuf>,
     /// This benchmark binary, which also runs the HTTP benchmark's native reference
     /// (`orquesta-bench native`).
     pub exe: std::path::PathBuf,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use orquesta_bench::{
-    Options, Row, blobs, flows, http, instantiate, neighbour, queues, report, scale, soak,
+    Options, Row, blobs, deploys, flows, http, instantiate, neighbour, queues, report, scale, soak,
     workflows,
 };
 
@@ -30,6 +30,10 @@ struct Cli {
     /// A PostgreSQL database for the shared-store runs.
     #[arg(long, global = true, env = "ORQUESTA_BENCH_POSTGRES_URL")]
     postgres: Option<String>,
+    /// An S3-compatible server's binary (s3s-fs, as `.ci/s3` installs) for the blob
+    /// benchmark's S3 rows; else `ORQUESTA_TEST_S3_SERVER`.
+    #[arg(long, global = true, env = "ORQUESTA_BENCH_S3_SERVER")]
+    s3_server: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +48,8 @@ enum Command {
     /// Blob put and get through the admin API, per backend.
     Blobs,
     Workflows,
+    /// How long a tenant deploy takes to be served by every host (3 on PostgreSQL).
+    Deploys,
     Scale,
     Flows,
     /// 5 minutes at half the peak HTTP rate, no scraper: RSS at the start and the end.
@@ -58,6 +64,10 @@ async fn main() -> ExitCode {
     let opts = Options {
         smoke: cli.smoke,
         postgres: cli.postgres,
+        s3_server: cli
+            .s3_server
+            .filter(|p| !p.as_os_str().is_empty())
+            .or_else(orquesta_bench::s3::server_from_env),
         exe: std::env::current_exe().unwrap_or_else(|_| "orquesta-bench".into()),
     };
     let outcome = match cli.command {
@@ -72,6 +82,7 @@ async fn main() -> ExitCode {
                     "queues",
                     "blobs",
                     "workflows",
+                    "deploys",
                     "scale",
                     "flows",
                     "soak",
@@ -85,6 +96,7 @@ async fn main() -> ExitCode {
         Command::Queues => benches(&opts, &["queues"]).await,
         Command::Blobs => benches(&opts, &["blobs"]).await,
         Command::Workflows => benches(&opts, &["workflows"]).await,
+        Command::Deploys => benches(&opts, &["deploys"]).await,
         Command::Scale => benches(&opts, &["scale"]).await,
         Command::Flows => benches(&opts, &["flows"]).await,
         Command::Soak => benches(&opts, &["soak"]).await,
@@ -110,6 +122,7 @@ async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
             "queues" => queues::run(opts).await?,
             "blobs" => blobs::run(opts).await?,
             "workflows" => workflows::run(opts).await?,
+            "deploys" => deploys::run(opts).await?,
             "scale" => scale::run(opts).await?,
             "soak" => soak::run(opts).await?,
             _ => flows::run(opts).await?,

@@ -1,7 +1,8 @@
 //! Queues: messages/s end to end (sent through the admin API in batches of 1,000,
 //! delivered to the `bench` plugin in batches of 10, deleted), from the first send until
-//! the queue is empty. On SQLite with one host, and on PostgreSQL with one and two hosts
-//! (SQLite is the embedded store of one host).
+//! the queue is empty. On SQLite with one host, and on PostgreSQL with one, two and
+//! three hosts (SQLite is the embedded store of one host). The sends go to the first
+//! host; every host consumes.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::Options;
 use crate::report::{Row, Target, median_of};
-use crate::setup::Host;
+use crate::setup::{Host, MAX_HOSTS, count_hosts};
 
 /// Rounds per store (each a fresh host and tenant); the median is reported.
 const ROUNDS: usize = 3;
@@ -42,26 +43,17 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         .target(Target::AtLeast(10_000.0)),
     ];
     if let Some(pg) = &opts.postgres {
-        let one = median_of(rounds, || measure(Some(pg), 1, n)).await?;
-        let two = median_of(rounds, || measure(Some(pg), 2, n)).await?;
-        rows.push(
-            Row::new(
-                "queues",
-                format!("{n} messages, PostgreSQL, 1 host"),
-                one,
-                "msg/s",
-            )
-            .against("SQLite, 1 host", sqlite),
-        );
-        rows.push(
-            Row::new(
-                "queues",
-                format!("{n} messages, PostgreSQL, 2 hosts"),
-                two,
-                "msg/s",
-            )
-            .against("PostgreSQL, 1 host", one),
-        );
+        // Each count against the one before it: what the added host brings.
+        let mut before = ("SQLite, 1 host".to_string(), sqlite);
+        for hosts in 1..=MAX_HOSTS {
+            let rate = median_of(rounds, || measure(Some(pg), hosts, n)).await?;
+            let on = format!("PostgreSQL, {}", count_hosts(hosts));
+            rows.push(
+                Row::new("queues", format!("{n} messages, {on}"), rate, "msg/s")
+                    .against(&before.0, before.1),
+            );
+            before = (on, rate);
+        }
     }
     Ok(rows)
 }
@@ -73,13 +65,8 @@ pub fn fresh(base: &str) -> String {
 
 async fn measure(store: Option<&str>, hosts: usize, n: usize) -> anyhow::Result<f64> {
     let name = fresh("bench-q");
-    let host = Host::start(&["bench"], &[(&name, tenant())], store).await?;
-    let mut siblings = Vec::new();
-    if let (2, Some(url)) = (hosts, store) {
-        let sibling = host.sibling(url).await?;
-        sibling.wait_serving(1).await?;
-        siblings.push(sibling);
-    }
+    let all = Host::start_many(hosts, &["bench"], &[(&name, tenant())], store, |_| Ok(())).await?;
+    let host = &all[0];
     let path = format!("/tenants/{name}/queues/jobs/messages");
     let started = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
@@ -116,9 +103,6 @@ async fn measure(store: Option<&str>, hosts: usize, n: usize) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    for s in siblings {
-        s.stop().await?;
-    }
-    host.stop().await?;
+    Host::stop_all(all).await?;
     Ok(rate)
 }

@@ -11,6 +11,17 @@ use orquesta::tenants::SecretRef;
 use serde_json::Value;
 
 pub const ADMIN_TOKEN: &str = "bench-admin-token";
+/// The multi-host rows run on PostgreSQL with 1, 2, ... up to this many hosts.
+pub const MAX_HOSTS: usize = 3;
+
+/// "1 host", "2 hosts".
+pub fn count_hosts(n: usize) -> String {
+    if n == 1 {
+        "1 host".to_string()
+    } else {
+        format!("{n} hosts")
+    }
+}
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -102,6 +113,16 @@ impl Host {
         let dir = tempfile::tempdir()?;
         let config = write_layout(dir.path(), plugins, tenants, store)?;
         extra(&config.tenant_dir)?;
+        Host::serve(dir, config, tenants.len()).await
+    }
+
+    /// A host on `config`, laid out in `dir` by [`write_layout`] (and changed after, as
+    /// the S3 blob rows set `[blobs]`), once `tenants` tenants serve.
+    pub async fn serve(
+        dir: tempfile::TempDir,
+        config: HostConfig,
+        tenants: usize,
+    ) -> anyhow::Result<Host> {
         let server = orquesta::server::start(config).await?;
         let url = format!("http://{}", server.addr);
         let host = Host {
@@ -110,11 +131,42 @@ impl Host {
             dir,
             client: client()?,
         };
-        host.wait_serving(tenants.len()).await?;
+        host.wait_serving(tenants).await?;
         Ok(host)
     }
 
-    /// Another host on the same directories and store (PostgreSQL), for two-host runs.
+    /// `n` hosts sharing `store` (PostgreSQL when `n` > 1), each serving `tenants`: the
+    /// first as [`Host::start_with`] lays it out, the others its siblings.
+    pub async fn start_many(
+        n: usize,
+        plugins: &[&str],
+        tenants: &[(&str, String)],
+        store: Option<&str>,
+        extra: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> anyhow::Result<Vec<Host>> {
+        if n > 1 && !store.is_some_and(|url| url.starts_with("postgres")) {
+            bail!("{n} hosts need a shared store (PostgreSQL), not {store:?}");
+        }
+        let mut hosts = vec![Host::start_with(plugins, tenants, store, extra).await?];
+        if let Some(url) = store {
+            for _ in 1..n {
+                let sibling = hosts[0].sibling(url).await?;
+                sibling.wait_serving(tenants.len()).await?;
+                hosts.push(sibling);
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// Stops every host of [`Host::start_many`], the first last.
+    pub async fn stop_all(hosts: Vec<Host>) -> anyhow::Result<()> {
+        for host in hosts.into_iter().rev() {
+            host.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Another host on the same directories and store (PostgreSQL), for multi-host runs.
     pub async fn sibling(&self, store: &str) -> anyhow::Result<Host> {
         let dir = tempfile::tempdir()?;
         let mut config = host_config(self.dir.path(), Some(store));

@@ -1,7 +1,9 @@
 //! Workflows: state transitions/s of a durable 10-state machine (Pass and Task states in
 //! turn, the Tasks on the `bench` plugin), many executions at once, from the first start
 //! until every execution has succeeded. Each transition is committed to the store
-//! before the next state runs. On SQLite and PostgreSQL.
+//! before the next state runs. On SQLite, and on PostgreSQL with one, two and three
+//! hosts (the starts spread over them in turn, every host's executor claiming from the
+//! shared store).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 use crate::Options;
 use crate::queues::fresh;
 use crate::report::{Row, Target, median_of};
-use crate::setup::Host;
+use crate::setup::{Host, MAX_HOSTS, count_hosts};
 
 /// Rounds per store (each a fresh host and tenant); the median is reported.
 const ROUNDS: usize = 3;
@@ -54,7 +56,7 @@ definition = "ten.asl.json"
 pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
     let executions = opts.size(1_000, 10);
     let rounds = opts.size(ROUNDS, 1);
-    let sqlite = median_of(rounds, || measure(None, executions)).await?;
+    let sqlite = median_of(rounds, || measure(None, 1, executions)).await?;
     let mut rows = vec![
         Row::new(
             "workflows",
@@ -65,33 +67,43 @@ pub async fn run(opts: &Options) -> anyhow::Result<Vec<Row>> {
         .target(Target::AtLeast(1_500.0)),
     ];
     if let Some(pg) = &opts.postgres {
-        let pg = median_of(rounds, || measure(Some(pg), executions)).await?;
-        rows.push(
-            Row::new(
+        // Each count against the one before it: what the added host brings.
+        let mut before = ("SQLite".to_string(), sqlite);
+        for hosts in 1..=MAX_HOSTS {
+            let rate = median_of(rounds, || measure(Some(pg), hosts, executions)).await?;
+            let on = format!("PostgreSQL, {}", count_hosts(hosts));
+            let mut row = Row::new(
                 "workflows",
-                format!("{executions} executions x 10 states, PostgreSQL"),
-                pg,
+                format!("{executions} executions x 10 states, {on}"),
+                rate,
                 "transitions/s",
             )
-            .against("SQLite", sqlite)
-            .target(Target::AtLeast(1_500.0)),
-        );
+            .against(&before.0, before.1);
+            if hosts == 1 {
+                row = row.target(Target::AtLeast(1_500.0));
+            }
+            rows.push(row);
+            before = (on, rate);
+        }
     }
     Ok(rows)
 }
 
-async fn measure(store: Option<&str>, executions: usize) -> anyhow::Result<f64> {
+async fn measure(store: Option<&str>, hosts: usize, executions: usize) -> anyhow::Result<f64> {
     let name = fresh("bench-wf");
     // The definition sits beside the tenant file.
-    let host = Host::start_with(&["bench"], &[(&name, tenant())], store, |tenants| {
+    let all = Host::start_many(hosts, &["bench"], &[(&name, tenant())], store, |tenants| {
         std::fs::write(tenants.join("ten.asl.json"), definition().to_string())
     })
     .await?;
+    let host = &all[0];
     let start_path = format!("/tenants/{name}/workflows/ten/executions");
     let started = Instant::now();
     let starts = futures::stream::iter(0..executions)
         .map(|i| {
-            let (host, path) = (&host, &start_path);
+            // Spread over the hosts as a load balancer would; each host's executor
+            // claims from the shared store whatever any host started.
+            let (host, path) = (&all[i % all.len()], &start_path);
             async move {
                 host.admin(
                     reqwest::Method::POST,
@@ -127,6 +139,6 @@ async fn measure(store: Option<&str>, executions: usize) -> anyhow::Result<f64> 
     if n < executions.min(1000) {
         bail!("only {n} of {executions} executions succeeded");
     }
-    host.stop().await?;
+    Host::stop_all(all).await?;
     Ok(rate)
 }

@@ -44,5 +44,6 @@ mod sql_containment;
 mod store;
 mod store_deploys;
 mod tenants_apart;
+mod three_hosts;
 mod wasi_http;
 mod workflows;

@@ -247,7 +247,7 @@ admin_token = { file = "admin-token" }
 "#;
 
 /// Two tasks around a wait, each counted by the plugin, retried if interrupted.
-fn durable() -> Value {
+pub(crate) fn durable() -> Value {
     let task = |name: &str, next: &str| {
         json!({"Type": "Task", "Resource": "worker",
                "Parameters": {"attack": "nap", "ms": 150, "count": true},
@@ -339,54 +339,68 @@ definition = "durable.asl.json"
 
     let server = ServeProcess::start(dir.path(), PROCESS_CONFIG, &[]);
     let admin = WorkflowAdmin::new(&server.url, "acme", ADMIN_TOKEN);
-    let client = reqwest::Client::new();
     let mut interrupted_total = 0;
     for (n, id) in ids.iter().enumerate() {
-        let done = admin.finished(id, Duration::from_secs(120)).await;
-        assert_eq!(done["status"], "SUCCEEDED", "{done}");
-        assert_eq!(done["output"], json!({"n": n, "total": 300}));
-        let history = admin.history(id).await;
-        // Each state completed once: one StateExited and at most one success each.
-        let mut exited: BTreeMap<String, usize> = BTreeMap::new();
-        let mut interrupted: BTreeMap<String, u64> = BTreeMap::new();
-        for e in &history {
-            let state = e["state"].as_str().unwrap_or_default().to_string();
-            match e["type"].as_str() {
-                Some("StateExited") => *exited.entry(state).or_default() += 1,
-                Some("TaskFailed") if e["detail"]["interrupted"] == json!(true) => {
-                    *interrupted.entry(state).or_default() += 1
-                }
-                _ => {}
-            }
-        }
-        for state in ["First", "Pause", "Second", "Done"] {
-            assert_eq!(exited.get(state), Some(&1), "{id}: {state} in {history:?}");
-        }
-        // The plugin ran each task once, plus once more only where the kill cut a call.
-        for state in ["First", "Second"] {
-            let key = format!("runs:{id}:{state}");
-            let r: Value = client
-                .post(format!("{}/t/acme/probe", server.url))
-                .json(&json!({"attack": "kv-read", "key": key}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let runs: u64 = r["found"][format!("default/{key}")]
-                .as_str()
-                .unwrap_or("0")
-                .parse()
-                .unwrap();
-            let cut = interrupted.get(state).copied().unwrap_or(0);
-            interrupted_total += cut;
-            // A call cut before the plugin counted it leaves one run fewer.
-            assert!(
-                (1..=1 + cut).contains(&runs),
-                "{id}: {state} ran {runs} times, {cut} interrupted"
-            );
-        }
+        interrupted_total += durable_completed_once(&admin, &server.url, "acme", n, id).await;
     }
     eprintln!("{interrupted_total} task calls were cut by the kill and retried");
+}
+
+/// Waits for execution `id` of `durable` (input `n`) on `tenant`, served at `url`, and
+/// checks it succeeded with each state completed once and each task run by the plugin
+/// once, plus once more only where a kill cut its call. Returns the calls cut.
+pub(crate) async fn durable_completed_once(
+    admin: &WorkflowAdmin,
+    url: &str,
+    tenant: &str,
+    n: usize,
+    id: &str,
+) -> u64 {
+    let done = admin.finished(id, Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"], json!({"n": n, "total": 300}));
+    let history = admin.history(id).await;
+    // Each state completed once: one StateExited and at most one success each.
+    let mut exited: BTreeMap<String, usize> = BTreeMap::new();
+    let mut interrupted: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &history {
+        let state = e["state"].as_str().unwrap_or_default().to_string();
+        match e["type"].as_str() {
+            Some("StateExited") => *exited.entry(state).or_default() += 1,
+            Some("TaskFailed") if e["detail"]["interrupted"] == json!(true) => {
+                *interrupted.entry(state).or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    for state in ["First", "Pause", "Second", "Done"] {
+        assert_eq!(exited.get(state), Some(&1), "{id}: {state} in {history:?}");
+    }
+    // The plugin ran each task once, plus once more only where the kill cut a call.
+    let mut cut_total = 0;
+    for state in ["First", "Second"] {
+        let key = format!("runs:{id}:{state}");
+        let r: Value = reqwest::Client::new()
+            .post(format!("{url}/t/{tenant}/probe"))
+            .json(&json!({"attack": "kv-read", "key": key}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let runs: u64 = r["found"][format!("default/{key}")]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap();
+        let cut = interrupted.get(state).copied().unwrap_or(0);
+        cut_total += cut;
+        // A call cut before the plugin counted it leaves one run fewer.
+        assert!(
+            (1..=1 + cut).contains(&runs),
+            "{id}: {state} ran {runs} times, {cut} interrupted"
+        );
+    }
+    cut_total
 }

@@ -1,6 +1,11 @@
 //! Three hosts in a test (issue 26): three `orquesta serve` processes on one PostgreSQL
 //! database, each with empty plugin and tenant directories.
 //!
+//! The database is the test's own, made on the tests' server and dropped at the end: a
+//! deploy through the store reaches every host of its database, so on the shared one the
+//! other tests' hosts would take this tenant's load (and be killed holding it), and
+//! these hosts theirs.
+//!
 //! - A plugin and a tenant deployed through one host's admin API serve on all three
 //!   within 2 s of the deploy's answer (hosts poll the store for deploys).
 //! - A blob written through one host reads back identical through the others.
@@ -21,9 +26,9 @@ use serde_json::{Value, json};
 use crate::queues::Admin;
 use crate::workflows::{durable, durable_completed_once};
 
-/// Every tenant this test deploys is named so, and deleted at the end; one left by an
-/// earlier run that failed is deleted at the start (the store deploys it to every host).
-const PREFIX: &str = "three-hosts-";
+/// The test's databases are named so, with the run's start in nanoseconds.
+const DATABASE_PREFIX: &str = "three_hosts_";
+const TENANT_NAME: &str = "acme";
 const MESSAGES: usize = 3_000;
 const EXECUTIONS: usize = 60;
 const BATCH: usize = 10;
@@ -143,37 +148,61 @@ async fn serving_after(url: &str, tenant: &str, since: Instant) -> Duration {
     }
 }
 
-/// Deletes the tenants of earlier runs (their names carry their start in nanoseconds)
-/// that are more than ten minutes old, so they stop loading every host of the database.
-async fn delete_stale_tenants(url: &str, now_nanos: u128) {
-    let (_, _, body) = admin_raw(url, reqwest::Method::GET, "/tenants", Vec::new()).await;
-    let listed: Value = serde_json::from_str(&body).unwrap_or_default();
-    for t in listed["tenants"].as_array().into_iter().flatten() {
-        let Some(name) = t["name"].as_str() else {
+/// A database of its own on the server of `base` (a PostgreSQL URL): its URL and its
+/// name. Those earlier runs left (a test that failed does not drop its own) are dropped
+/// once ten minutes old.
+async fn own_database(server: &sqlx::PgPool, base: &str, stamp: u128) -> (String, String) {
+    let earlier: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(DATABASE_PREFIX)
+            .fetch_all(server)
+            .await
+            .unwrap();
+    for (name,) in earlier {
+        let Some(Ok(started)) = name.strip_prefix(DATABASE_PREFIX).map(str::parse::<u128>) else {
             continue;
         };
-        let Some(Ok(started)) = name.strip_prefix(PREFIX).map(str::parse::<u128>) else {
-            continue;
-        };
-        if started + 600_000_000_000 < now_nanos {
-            let path = format!("/tenants/{name}");
-            let (status, _, _) = admin_raw(url, reqwest::Method::DELETE, &path, Vec::new()).await;
-            eprintln!("deleted {name}, left by an earlier run: {status}");
+        if started + 600_000_000_000 < stamp {
+            drop_database(server, &name).await;
         }
     }
+    let name = format!("{DATABASE_PREFIX}{stamp}");
+    // The name is ours: a prefix and digits.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(server)
+        .await
+        .unwrap();
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let server_part = path.rsplit_once('/').expect("a database in the URL").0;
+    let url = if query.is_empty() {
+        format!("{server_part}/{name}")
+    } else {
+        format!("{server_part}/{name}?{query}")
+    };
+    (url, name)
+}
+
+async fn drop_database(server: &sqlx::PgPool, name: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(server)
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     let test_started = Instant::now();
-    let url = orquesta_tests::db::postgres();
-    let nanos = SystemTime::now()
+    let base = orquesta_tests::db::postgres();
+    let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    // A tenant of its own, so earlier runs' rows do not count.
-    let tenant = format!("{PREFIX}{nanos}");
+    let server = sqlx::PgPool::connect(&base).await.unwrap();
+    let (url, database) = own_database(&server, &base, stamp).await;
+    let tenant = TENANT_NAME.to_string();
     let env = [("ORQUESTA_STORE_URL", url.as_str())];
     let dirs = [host_dir(), host_dir(), host_dir()];
     let a = ServeProcess::start(dirs[0].path(), CONFIG, &env);
@@ -181,7 +210,6 @@ async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     let c = ServeProcess::start(dirs[2].path(), CONFIG, &env);
     let hosts_up = test_started.elapsed();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    delete_stale_tenants(&a.url, nanos).await;
     for host in [&a, &b, &c] {
         assert_eq!(probe(&host.url, &tenant).await, 404, "not deployed yet");
     }
@@ -217,7 +245,10 @@ async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     let (status, kind, body) = admin_raw(&a.url, reqwest::Method::PUT, &path, broken.into()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(kind.as_deref(), Some("application/problem+json"), "{body}");
-    assert!(body.contains(":3"), "the problem names line 3: {body}");
+    assert!(
+        body.contains(&format!("{tenant}.toml:3")),
+        "the problem names the line: {body}"
+    );
 
     let (status, _, body) = admin_raw(&a.url, reqwest::Method::PUT, &path, TENANT.into()).await;
     assert_eq!(status, 200, "{body}");
@@ -445,23 +476,30 @@ async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     );
     assert!(due.len() >= 5, "ticks fired: {due:?}");
 
-    let cleanup = admin_raw(&a.url, reqwest::Method::DELETE, &path, Vec::new()).await;
+    // Deleted through one host, it stops serving on the others.
+    let (status, _, body) = admin_raw(&a.url, reqwest::Method::DELETE, &path, Vec::new()).await;
+    assert_eq!(status, 200, "{body}");
+    for host in [&a, &c] {
+        wait_until(
+            "the deleted tenant gone",
+            Duration::from_secs(10),
+            async || probe(&host.url, &tenant).await == 404,
+        )
+        .await;
+    }
     eprintln!(
         "three hosts: {MESSAGES} messages ({seen_at_kill} done at the kill, {} held, {} processed twice, \
          drained {drained_after:?} after it); {EXECUTIONS} executions (all done {executions_after:?} \
          after the kill, {cut} task calls cut and retried); {} ticks fired, {} awaiting a dead \
-         host's lease; hosts up after {hosts_up:?}, load {:?}, test {:?}; tenant deleted: {}",
+         host's lease; hosts up after {hosts_up:?}, load {:?}, test {:?}",
         held.len(),
         twice.len(),
         due.len(),
         undelivered.len(),
         load_started.elapsed(),
         test_started.elapsed(),
-        cleanup.0,
     );
-    assert!(
-        (200..300).contains(&cleanup.0),
-        "the tenant deleted: {}",
-        cleanup.2
-    );
+    drop((a, c));
+    pool.close().await;
+    drop_database(&server, &database).await;
 }

@@ -204,6 +204,9 @@ async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     let (url, database) = own_database(&server, &base, stamp).await;
     let tenant = TENANT_NAME.to_string();
     let env = [("ORQUESTA_STORE_URL", url.as_str())];
+    // Built once per test binary: timed apart from the hosts' start.
+    orquesta_tests::orquesta_bin();
+    let built = test_started.elapsed();
     let dirs = [host_dir(), host_dir(), host_dir()];
     let a = ServeProcess::start(dirs[0].path(), CONFIG, &env);
     let b = ServeProcess::start(dirs[1].path(), CONFIG, &env);
@@ -491,7 +494,7 @@ async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
         "three hosts: {MESSAGES} messages ({seen_at_kill} done at the kill, {} held, {} processed twice, \
          drained {drained_after:?} after it); {EXECUTIONS} executions (all done {executions_after:?} \
          after the kill, {cut} task calls cut and retried); {} ticks fired, {} awaiting a dead \
-         host's lease; hosts up after {hosts_up:?}, load {:?}, test {:?}",
+         host's lease; binary built after {built:?}, hosts up after {hosts_up:?}, load {:?}, test {:?}",
         held.len(),
         twice.len(),
         due.len(),

@@ -135,13 +135,39 @@ type ListedRow = (
 impl Store {
     /// Writes `deliveries`, due at once, in one transaction.
     pub async fn delivery_add(&self, deliveries: Vec<NewDelivery>) -> Result<(), StoreError> {
-        use sqlx::Connection as _;
         if deliveries.is_empty() {
             return Ok(());
         }
+        self.delivery_add_claiming(deliveries, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes `delivery` only with the claim of `tick`, in one transaction: false (and
+    /// nothing written) when another host claimed the tick.
+    pub async fn delivery_add_for_tick(
+        &self,
+        delivery: NewDelivery,
+        tick: super::schedule::TickClaim<'_>,
+    ) -> Result<bool, StoreError> {
+        self.delivery_add_claiming(vec![delivery], Some(tick)).await
+    }
+
+    async fn delivery_add_claiming(
+        &self,
+        deliveries: Vec<NewDelivery>,
+        tick: Option<super::schedule::TickClaim<'_>>,
+    ) -> Result<bool, StoreError> {
+        use sqlx::Connection as _;
         let now = now_ms();
         let mut conn = self.writer().await?;
         let mut tx = conn.begin().await?;
+        if let Some(tick) = tick
+            && !super::schedule::claim_on(&mut tx, tick).await?
+        {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let mut rest = deliveries;
         while !rest.is_empty() {
             let chunk: Vec<NewDelivery> = rest.drain(..rest.len().min(PER_INSERT)).collect();
@@ -183,7 +209,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Claims up to `limit` due deliveries of `tenants` (those this host serves, with

@@ -7,7 +7,7 @@ pub mod deploys;
 pub mod hosts;
 mod kv;
 pub mod queue;
-mod schedule;
+pub mod schedule;
 pub mod task_tokens;
 pub mod usage;
 pub mod workflow;

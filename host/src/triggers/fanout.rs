@@ -153,6 +153,28 @@ impl TenantFanout {
             .await
     }
 
+    /// Writes the delivery of a schedule's tick to `plugin` with the tick's claim, in one
+    /// transaction: true when this host won the tick (and so wrote it).
+    pub(crate) async fn to_plugin_for_tick(
+        &self,
+        plugin: &str,
+        event: &Pending,
+        policy: DeliveryPolicy,
+        tick: crate::store::schedule::TickClaim<'_>,
+    ) -> Result<bool, CapError> {
+        let lease_ms = self.limits.timeout_ms + LEASE_MARGIN_MS;
+        let delivery = self.delivery("plugin", plugin, event.to_json(), 0, lease_ms, policy);
+        let won = self
+            .store
+            .delivery_add_for_tick(delivery, tick)
+            .await
+            .map_err(|e| CapError::Failed(format!("cannot queue a delivery: {e}")))?;
+        if won {
+            self.deliveries.notify_one();
+        }
+        Ok(won)
+    }
+
     /// Writes a delivery of SNS's notification document to `url`.
     pub(crate) async fn to_webhook(
         &self,
@@ -175,7 +197,25 @@ impl TenantFanout {
         lease_ms: u64,
         policy: DeliveryPolicy,
     ) -> Result<(), CapError> {
-        let delivery = NewDelivery {
+        let delivery = self.delivery(kind, target, event, depth, lease_ms, policy);
+        self.store
+            .delivery_add(vec![delivery])
+            .await
+            .map_err(|e| CapError::Failed(format!("cannot queue a delivery: {e}")))?;
+        self.deliveries.notify_one();
+        Ok(())
+    }
+
+    fn delivery(
+        &self,
+        kind: &str,
+        target: &str,
+        event: String,
+        depth: u32,
+        lease_ms: u64,
+        policy: DeliveryPolicy,
+    ) -> NewDelivery {
+        NewDelivery {
             tenant: self.tenant.clone(),
             kind: kind.to_string(),
             target: target.to_string(),
@@ -188,13 +228,7 @@ impl TenantFanout {
             origin: policy.origin,
             // A policy of numbers and a name always serializes.
             retry_schedule: policy.schedule.and_then(|s| serde_json::to_string(&s).ok()),
-        };
-        self.store
-            .delivery_add(vec![delivery])
-            .await
-            .map_err(|e| CapError::Failed(format!("cannot queue a delivery: {e}")))?;
-        self.deliveries.notify_one();
-        Ok(())
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::schedule::ScheduleExpr;
 use crate::store::now_ms;
+use crate::store::schedule::TickClaim;
 use crate::tenants::{DeliveryPolicy, ScheduleConfig, Target};
 use crate::triggers::deliveries::Pending;
 
@@ -73,13 +74,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                     tracing::warn!(%tenant, schedule = %name, skipped_from, up_to = due, "missed ticks skipped; firing the latest once");
                 }
                 entry.last = due;
-                match app.services.store.schedule_claim(&tenant, name, due).await {
-                    Ok(true) => fire(&app, &runtime, name, config, due).await,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::warn!(%tenant, schedule = %name, error = %e, "cannot claim a tick")
-                    }
-                }
+                fire(&app, &runtime, name, config, due).await;
             }
         }
         tokio::select! {
@@ -89,6 +84,11 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Fires the tick due at `due` if this host wins its claim. The claim and what the tick
+/// delivers are written so that a host killed between them loses nothing: a plugin's
+/// delivery in the claim's transaction; a workflow's execution first, named for the tick
+/// (so a second start is refused), then the claim. A queue target is claimed first and
+/// sent after (a kill between the two loses that tick).
 async fn fire(
     app: &App,
     runtime: &crate::app::tenants::TenantRuntime,
@@ -97,46 +97,79 @@ async fn fire(
     due: i64,
 ) {
     let tenant = runtime.name.as_str();
-    let labels = [
-        ("tenant", tenant.to_string()),
-        ("schedule", name.to_string()),
-    ];
-    metrics::counter!("orquesta_schedule_ticks_total", &labels).increment(1);
+    let tick = TickClaim {
+        tenant,
+        schedule: name,
+        due_at: due,
+    };
     let fanout = app.services.fanout(tenant, &runtime.config);
     let input = config.input.to_string();
-    match config.target.target() {
+    let claim = async || match app.services.store.schedule_claim(tenant, name, due).await {
+        Ok(won) => won,
+        Err(e) => {
+            tracing::warn!(%tenant, schedule = %name, error = %e, "cannot claim a tick");
+            false
+        }
+    };
+    let won = match config.target.target() {
         Ok(Target::Plugin(plugin)) => {
-            let tick = Pending::Schedule {
+            let event = Pending::Schedule {
                 schedule: name.to_string(),
                 scheduled_at: due as u64,
                 input,
             };
             // A tick starts a chain.
             let policy = DeliveryPolicy::fixed(format!("orquesta:{tenant}:schedule/{name}"), None);
-            if let Err(e) = fanout.to_plugin(plugin, &tick, 0, "schedule", policy).await {
-                tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
-            }
-        }
-        Ok(Target::Queue(queue)) => {
-            if let Err(e) = fanout.to_queue(queue, input, Vec::new(), 0).await {
-                tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
+            match fanout
+                .to_plugin_for_tick(plugin, &event, policy, tick)
+                .await
+            {
+                Ok(won) => won,
+                Err(e) => {
+                    tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
+                    false
+                }
             }
         }
         Ok(Target::Workflow(workflow)) => {
-            if let Err(e) = fanout
-                .to_workflow(
-                    workflow,
-                    config.input.clone(),
-                    Some(&format!("{name}-{due}")),
-                    0,
-                )
-                .await
-            {
-                tracing::warn!(%tenant, schedule = %name, error = %e, "tick did not start the workflow");
+            let execution = format!("{name}-{due}");
+            let started = fanout
+                .to_workflow(workflow, config.input.clone(), Some(&execution), 0)
+                .await;
+            let won = claim().await;
+            if let (true, Err(e)) = (won, started) {
+                tracing::warn!(%tenant, schedule = %name, error = %e, "tick did not start the workflow (or another host started it)");
             }
+            won
         }
-        Ok(_) => tracing::info!(%tenant, schedule = %name, due, "schedule tick"),
-        Err(e) => tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered"),
+        Ok(Target::Queue(queue)) => {
+            let won = claim().await;
+            if won && let Err(e) = fanout.to_queue(queue, input, Vec::new(), 0).await {
+                tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
+            }
+            won
+        }
+        Ok(_) => {
+            let won = claim().await;
+            if won {
+                tracing::info!(%tenant, schedule = %name, due, "schedule tick");
+            }
+            won
+        }
+        Err(e) => {
+            let won = claim().await;
+            if won {
+                tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
+            }
+            won
+        }
+    };
+    if won {
+        let labels = [
+            ("tenant", tenant.to_string()),
+            ("schedule", name.to_string()),
+        ];
+        metrics::counter!("orquesta_schedule_ticks_total", &labels).increment(1);
     }
 }
 

@@ -27,7 +27,6 @@ use crate::queues::Admin;
 use crate::workflows::{durable, durable_completed_once};
 
 /// The test's databases are named so, with the run's start in nanoseconds.
-const DATABASE_PREFIX: &str = "three_hosts_";
 const TENANT_NAME: &str = "acme";
 const MESSAGES: usize = 3_000;
 const EXECUTIONS: usize = 60;
@@ -148,60 +147,12 @@ async fn serving_after(url: &str, tenant: &str, since: Instant) -> Duration {
     }
 }
 
-/// A database of its own on the server of `base` (a PostgreSQL URL): its URL and its
-/// name. Those earlier runs left (a test that failed does not drop its own) are dropped
-/// once ten minutes old.
-async fn own_database(server: &sqlx::PgPool, base: &str, stamp: u128) -> (String, String) {
-    let earlier: Vec<(String,)> =
-        sqlx::query_as("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
-            .bind(DATABASE_PREFIX)
-            .fetch_all(server)
-            .await
-            .unwrap();
-    for (name,) in earlier {
-        let Some(Ok(started)) = name.strip_prefix(DATABASE_PREFIX).map(str::parse::<u128>) else {
-            continue;
-        };
-        if started + 600_000_000_000 < stamp {
-            drop_database(server, &name).await;
-        }
-    }
-    let name = format!("{DATABASE_PREFIX}{stamp}");
-    // The name is ours: a prefix and digits.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(server)
-        .await
-        .unwrap();
-    let (path, query) = base.split_once('?').unwrap_or((base, ""));
-    let server_part = path.rsplit_once('/').expect("a database in the URL").0;
-    let url = if query.is_empty() {
-        format!("{server_part}/{name}")
-    } else {
-        format!("{server_part}/{name}?{query}")
-    };
-    (url, name)
-}
-
-async fn drop_database(server: &sqlx::PgPool, name: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(server)
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     let test_started = Instant::now();
-    let base = orquesta_tests::db::postgres();
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let server = sqlx::PgPool::connect(&base).await.unwrap();
-    let (url, database) = own_database(&server, &base, stamp).await;
+    let database = orquesta_tests::db::OwnPostgres::create("three_hosts").await;
+    let url = database.url.clone();
     let tenant = TENANT_NAME.to_string();
     let env = [("ORQUESTA_STORE_URL", url.as_str())];
     // Built once per test binary: timed apart from the hosts' start.
@@ -513,5 +464,5 @@ async fn three_hosts_share_deploys_blobs_and_load_through_a_sigkill() {
     );
     drop((a, c));
     pool.close().await;
-    drop_database(&server, &database).await;
+    drop(database);
 }

@@ -41,31 +41,62 @@ pub struct OwnPostgres {
 }
 
 impl OwnPostgres {
+    /// A fresh database named for `tag`; those of the same tag that an earlier run left
+    /// (a test process killed before its drop) are dropped once ten minutes old.
     pub async fn create(tag: &str) -> Self {
         let base = postgres();
-        let (server, _) = base
+        let (path, query) = base.split_once('?').unwrap_or((&base, ""));
+        let (server_path, _) = path
             .rsplit_once('/')
             .expect("the PostgreSQL URL ends in /DATABASE");
-        let server = format!("{server}/postgres");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("orquesta_{tag}_{}_{nanos}", std::process::id());
+        let with_db = |db: &str| {
+            if query.is_empty() {
+                format!("{server_path}/{db}")
+            } else {
+                format!("{server_path}/{db}?{query}")
+            }
+        };
+        let server = with_db("postgres");
         let admin = sqlx::PgPool::connect(&server)
             .await
             .expect("the PostgreSQL server answers");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let prefix = format!("orquesta_{tag}_");
+        let earlier: Vec<(String,)> =
+            sqlx::query_as("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+                .bind(&prefix)
+                .fetch_all(&admin)
+                .await
+                .expect("the databases listed");
+        for (name,) in earlier {
+            let made = name.rsplit('_').next().and_then(|n| n.parse::<u128>().ok());
+            if made.is_some_and(|made| made + 600_000_000_000 < now) {
+                // Its name is one this function made: a prefix and digits.
+                let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&admin)
+                .await;
+                if let Err(e) = dropped {
+                    eprintln!("could not drop the left-over test database {name}: {e}");
+                }
+            }
+        }
+        let name = format!("{prefix}{}_{now}", std::process::id());
         // The name is made above of a tag, a pid and a time: nothing a caller injects.
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
             .expect("a database of the test's own");
         admin.close().await;
-        let url = format!(
-            "{}/{name}",
-            server.rsplit_once('/').map(|(s, _)| s).unwrap_or("")
-        );
-        OwnPostgres { url, server, name }
+        OwnPostgres {
+            url: with_db(&name),
+            server,
+            name,
+        }
     }
 }
 

@@ -74,13 +74,43 @@ impl TenantFanout {
         attributes: Vec<(String, String)>,
         sending: Sending,
     ) -> Result<(), CapError> {
+        self.send_to_queue(queue, body, attributes, sending, None)
+            .await
+    }
+
+    /// Sends a schedule's tick to a queue under `deduplication_id`, so that every host
+    /// that sends the same tick within the queue's deduplication window adds one message.
+    pub(crate) async fn to_queue_once(
+        &self,
+        queue: &str,
+        body: String,
+        deduplication_id: String,
+    ) -> Result<(), CapError> {
+        self.send_to_queue(
+            queue,
+            body,
+            Vec::new(),
+            self.sending(0),
+            Some(deduplication_id),
+        )
+        .await
+    }
+
+    async fn send_to_queue(
+        &self,
+        queue: &str,
+        body: String,
+        attributes: Vec<(String, String)>,
+        sending: Sending,
+        deduplication_id: Option<String>,
+    ) -> Result<(), CapError> {
         let message = OutgoingMessage {
             queue: queue.to_string(),
             body,
             delay_seconds: 0,
             attributes,
             group_id: None,
-            deduplication_id: None,
+            deduplication_id,
         };
         crate::triggers::queue::send::send(
             &self.store,

@@ -210,7 +210,9 @@ mod tests {
                 }
                 guarded += 1;
                 let access = access.unwrap_or_else(|| panic!("{method} {path}: no access"));
-                let want = if path.starts_with("/tenants/{tenant}/") {
+                // The tenant's own file too, but not its deletion (the operator's).
+                let own_file = path == "/tenants/{tenant}" && method != "delete";
+                let want = if path.starts_with("/tenants/{tenant}/") || own_file {
                     access.starts_with("tenant:")
                 } else {
                     access == "host"

@@ -85,10 +85,11 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Fires the tick due at `due` if this host wins its claim. The claim and what the tick
-/// delivers are written so that a host killed between them loses nothing: a plugin's
-/// delivery in the claim's transaction; a workflow's execution first, named for the tick
-/// (so a second start is refused), then the claim. A queue target is claimed first and
-/// sent after (a kill between the two loses that tick).
+/// delivers are written so that a host killed between them loses nothing and repeats
+/// nothing: a plugin's delivery in the claim's transaction; a workflow's execution
+/// first, named for the tick (a second start is refused), then the claim; a queue's
+/// message first, under a deduplication id of the tick (a second send adds nothing),
+/// then the claim. Only the claim's winner counts the tick.
 async fn fire(
     app: &App,
     runtime: &crate::app::tenants::TenantRuntime,
@@ -143,8 +144,10 @@ async fn fire(
             won
         }
         Ok(Target::Queue(queue)) => {
+            let once = format!("orquesta-schedule-{name}-{due}");
+            let sent = fanout.to_queue_once(queue, input, once).await;
             let won = claim().await;
-            if won && let Err(e) = fanout.to_queue(queue, input, Vec::new(), 0).await {
+            if let (true, Err(e)) = (won, sent) {
                 tracing::warn!(%tenant, schedule = %name, error = %e, "tick not delivered");
             }
             won

@@ -102,7 +102,12 @@ const CASES: &[Case] = &[
     case("admin with a bare scheme", "GET /admin/v1/tenants HTTP/1.1\r\nAuthorization: Bearer", Empty, 401),
     case("admin unknown route", "GET /admin/v1/nowhere HTTP/1.1\r\n{auth}", Empty, 404),
     case("admin wrong method", "GET /admin/v1/reload HTTP/1.1\r\n{auth}", Empty, 405),
-    case("admin wrong method on plugins", "DELETE /admin/v1/plugins/hello HTTP/1.1\r\n{auth}", Empty, 405),
+    case("admin wrong method on plugins", "POST /admin/v1/plugins/hello HTTP/1.1\r\n{auth}", Empty, 405),
+    // ---- admin API: tenant deploys
+    case("tenant name `%2e%2e`", "PUT /admin/v1/tenants/%2e%2e HTTP/1.1\r\n{auth}", Bytes(b"x = 1"), 400),
+    case("tenant name with an encoded slash", "PUT /admin/v1/tenants/..%2F..%2Fevil HTTP/1.1\r\n{auth}", Bytes(b"x = 1"), 400),
+    case("tenant file not UTF-8", "PUT /admin/v1/tenants/zeta HTTP/1.1\r\n{auth}", Bytes(b"\xff\xfe"), 400),
+    case("tenant file not TOML", "PUT /admin/v1/tenants/zeta HTTP/1.1\r\n{auth}", Bytes(b"[plugins"), 400),
     case("admin wrong method on openapi", "POST /admin/v1/openapi.json HTTP/1.1", Empty, 405),
     // ---- admin API: plugins
     case("plugin name `..`", "PUT /admin/v1/plugins/.. HTTP/1.1\r\n{auth}", Bytes(b"x"), 400),

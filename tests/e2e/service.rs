@@ -440,9 +440,9 @@ async fn plugins_upload_through_the_admin_api() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
-        std::fs::read(s.plugin_dir().join("hello.wasm")).unwrap(),
+        std::fs::read(s.dir.path().join("data/deployed/plugins/hello.wasm")).unwrap(),
         hello,
-        "kept on disk"
+        "kept on disk, in the host's copy of the store's deploys"
     );
     // The tenant also runs `hostile`: it loads once both are deployed.
     let r = s

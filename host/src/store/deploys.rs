@@ -163,9 +163,27 @@ mod tests {
     use super::*;
     use crate::store::testing::{Stores, each_store, store_test, tenant};
 
+    /// Removes the rows this test writes (those of earlier runs too): every host of the
+    /// shared test database would apply them.
+    async fn forget(store: &Store) {
+        let mut conn = store.writer().await.unwrap();
+        sqlx::query("DELETE FROM deployments WHERE name LIKE 'deploy-test-%'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "DELETE FROM deploy_artifacts WHERE hash NOT IN
+               (SELECT hash FROM deployments WHERE hash IS NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+
     async fn deployments_put_list_and_replace(stores: Stores) {
         each_store(stores, async |store| {
-            let name = tenant("deploy");
+            forget(&store).await;
+            let name = tenant("deploy-test");
             let big: Vec<u8> = (0..CHUNK * 2 + 17).map(|i| (i % 251) as u8).collect();
             let hash = store
                 .deploy_put(DeployKind::Plugin, &name, Some(&big), "host-admin", 1)
@@ -216,6 +234,7 @@ mod tests {
             let listed = mine(store.deploy_list().await.unwrap());
             assert_eq!(listed[1].hash, None);
             assert_eq!(store.deploy_artifact(&tenant_hash).await.unwrap(), None);
+            forget(&store).await;
         })
         .await;
     }

@@ -404,6 +404,18 @@ impl Store {
             .collect())
     }
 
+    /// The number of the last `StateEntered` event of an execution: where its current
+    /// state was entered (a retry does not enter again). None before any.
+    pub async fn wf_entered_event(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        let (seq,): (Option<i64>,) = sqlx::query_as(
+            "SELECT MAX(seq) FROM wf_history WHERE execution_id = $1 AND kind = 'StateEntered'",
+        )
+        .bind(id)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(seq)
+    }
+
     /// The children of one generation of a Parallel or Map state, by index.
     pub async fn wf_children(
         &self,

@@ -1174,7 +1174,7 @@ async fn a_jsonata_distributed_map_reads_batches_and_writes_by_expressions(store
         let cases = [
             (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
                 "ReaderConfig": {"InputType": "CSV"}, "Arguments": {"Bucket": "in", "Key": "{% $states.input.nothing %}"}}}),
-                "States.QueryEvaluationError", "'ItemReader.Arguments.Key'"),
+                "States.QueryEvaluationError", "'ItemReader/Arguments/Key'"),
             (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
                 "ReaderConfig": {"InputType": "CSV", "MaxItems": "{% 'many' %}"}, "Arguments": {"Bucket": "in", "Key": "day/rows.csv"}}}),
                 "States.QueryEvaluationError", "expected a non-negative integer"),

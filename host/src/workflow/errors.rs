@@ -42,12 +42,21 @@ pub const LAMBDA_RESOURCE_NOT_FOUND: &str = "Lambda.ResourceNotFoundException";
 /// stopping): as Lambda's transient service errors, which retriers are advised to match.
 pub const LAMBDA_SERVICE_EXCEPTION: &str = "Lambda.ServiceException";
 
+/// How the cause of an error raised in a state begins ([`StateError::in_state`]).
+const IN_STATE: &str = "An error occurred while executing the state";
+
+/// Stands for the number of the history event a state was entered at, in a cause
+/// written before the store numbered the event ([`StateError::in_state`]); the commit
+/// that writes the cause replaces it. Control characters, so that no text a cause
+/// quotes holds it by accident (were one to, it would only read as that number).
+pub const ENTERED_MARK: &str = "\u{1}entered\u{1}";
+
 /// An error raised in a state: its name (matched by `ErrorEquals`) and cause.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateError {
     pub error: String,
     pub cause: String,
-    /// The field whose JSONata evaluation failed (`Arguments.id`), for the history's
+    /// The field whose JSONata evaluation failed (`Arguments/id`), for the history's
     /// `EvaluationFailed` event; set where the evaluation fails, so an error passed on
     /// (a child's, in its parent) has none. Not kept past the step.
     #[serde(skip)]
@@ -69,6 +78,25 @@ impl StateError {
             evaluated: Some(field.to_string()),
             ..StateError::new(QUERY_EVALUATION_ERROR, cause)
         }
+    }
+
+    /// This error as raised while `state` ran. The cloud's causes for the errors its
+    /// interpreter raises in a state (a path or expression that fails, an intrinsic
+    /// function's error) begin by naming the state and the history event it was
+    /// entered at: "An error occurred while executing the state 'Check' (entered at the
+    /// event id #2). The JSONPath ...". The event's number is the store's, so the cause
+    /// carries [`ENTERED_MARK`] until the executor's commit puts the number in. Other
+    /// errors (a Task's, a Fail state's own, a child's passed on) keep their cause.
+    pub fn in_state(mut self, state: &str) -> Self {
+        let raised_by_interpreter =
+            [RUNTIME, QUERY_EVALUATION_ERROR, INTRINSIC_FAILURE].contains(&self.error.as_str());
+        if raised_by_interpreter && !self.cause.starts_with(IN_STATE) {
+            self.cause = format!(
+                "{IN_STATE} '{state}' (entered at the event id #{ENTERED_MARK}). {}",
+                self.cause
+            );
+        }
+        self
     }
 
     /// The error output a `Catch` places at its `ResultPath`.

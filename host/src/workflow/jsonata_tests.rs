@@ -8,6 +8,7 @@ use super::definition::Machine;
 use super::definition_error::{DefinitionError, Problem};
 use super::executor_tests::{ok, run, throw};
 use crate::store::testing::{Stores, each_store, store_test};
+use crate::store::workflow::HistoryEntry;
 
 fn jsonata(states: Value) -> Value {
     json!({"QueryLanguage": "JSONata", "StartAt": "A", "States": states})
@@ -530,8 +531,8 @@ async fn a_failed_evaluation_is_recorded_as_evaluation_failed(stores: Stores) {
             "A": {"Type": "Map", "Items": [1], "End": true, "ItemProcessor": {"StartAt": "P", "States": {
                 "P": {"Type": "Pass", "Output": "{% $states.input.none %}", "End": true}}}}}));
         let table: Vec<(Value, Script, Vec<&str>, &str)> = vec![
-            (failing_output, vec![], vec!["Output.x"], "FAILED"),
-            (caught_arguments, vec![], vec!["Arguments.id"], "SUCCEEDED"),
+            (failing_output, vec![], vec!["Output/x"], "FAILED"),
+            (caught_arguments, vec![], vec!["Arguments/id"], "SUCCEEDED"),
             (retried_condition, vec![("A", vec![ok(json!({})), ok(json!({}))])], vec!["Output", "Output"], "FAILED"),
             (failing_catcher, vec![("A", vec![throw("Bad")])], vec!["Output"], "FAILED"),
             (wait_seconds, vec![], vec!["Seconds"], "FAILED"),
@@ -561,6 +562,97 @@ async fn a_failed_evaluation_is_recorded_as_evaluation_failed(stores: Stores) {
                 }
             }
         }
+    })
+    .await;
+}
+
+/// The causes of errors raised in a state, word for word as the cloud's (each string
+/// below is one the cloud gave for the same definition and input): the state's name, the
+/// history event it was entered at, the field as `Output/v` (an object key after `/`),
+/// and the closing full stop of a JSONata cause.
+store_test!(state_errors_are_worded_as_the_clouds);
+async fn state_errors_are_worded_as_the_clouds(stores: Stores) {
+    each_store(stores, |s| async move {
+        let table = [
+            (
+                json!({"QueryLanguage": "JSONata", "StartAt": "Transform", "States": {
+                    "Transform": {"Type": "Pass", "Output": {"v": "{% $states.input.missing %}"}, "End": true}}}),
+                json!({}),
+                "States.QueryEvaluationError",
+                "An error occurred while executing the state 'Transform' (entered at the event id #2). The JSONata expression '$states.input.missing' specified for the field 'Output/v' returned nothing (undefined).",
+            ),
+            (
+                json!({"StartAt": "Check Address", "States": {"Check Address": {"Type": "Pass",
+                    "Parameters": {"address.$": "$.application.address"}, "End": true}}}),
+                json!({"flagged": false}),
+                "States.Runtime",
+                "An error occurred while executing the state 'Check Address' (entered at the event id #2). The JSONPath '$.application.address' specified for the field 'address.$' could not be found in the input '{\"flagged\":false}'",
+            ),
+            // A later state: ExecutionStarted, StateEntered, StateExited, StateEntered.
+            (
+                jsonata(json!({"A": {"Type": "Pass", "Next": "B"},
+                    "B": {"Type": "Pass", "Output": {"a": [1, {"b": "{% $states.input.none %}"}]}, "End": true}})),
+                json!({}),
+                "States.QueryEvaluationError",
+                "An error occurred while executing the state 'B' (entered at the event id #4). The JSONata expression '$states.input.none' specified for the field 'Output/a[1]/b' returned nothing (undefined).",
+            ),
+            (
+                jsonata(json!({"A": {"Type": "Choice", "Choices": [
+                    {"Condition": "{% true %}", "Next": "B", "Output": "{% 1 %}"}],
+                    "Default": "B"}, "B": {"Type": "Choice", "Choices": [
+                    {"Condition": "{% false %}", "Next": "C"}, {"Condition": "{% 'yes' %}", "Next": "C"}]},
+                    "C": {"Type": "Succeed"}})),
+                json!({}),
+                "States.QueryEvaluationError",
+                "An error occurred while executing the state 'B' (entered at the event id #4). The JSONata expression specified for the field 'Choices[1]/Condition' returned an unexpected value: expected a boolean, got \"yes\".",
+            ),
+            // A Fail state's own error and cause are its own, even when named as the
+            // interpreter's.
+            (
+                json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "States.Runtime", "Cause": "mine"}}}),
+                json!({}),
+                "States.Runtime",
+                "mine",
+            ),
+            // ...while a path of its that fails is raised in the state.
+            (
+                json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "ErrorPath": "$.e", "Cause": "x"}}}),
+                json!({}),
+                "States.Runtime",
+                "An error occurred while executing the state 'F' (entered at the event id #2). The JSONPath '$.e' specified for the field 'ErrorPath' could not be found in the input '{}'",
+            ),
+        ];
+        for (def, input, error, cause) in table {
+            let r = run(s.clone(), def.clone(), input, &[]).await;
+            assert_eq!(r.row.status, "FAILED", "{def}");
+            assert_eq!(r.error(), (error.to_string(), cause.to_string()), "{def}");
+            let history = serde_json::to_string(&r.history.iter().map(|e| &e.event.detail).collect::<Vec<_>>()).unwrap();
+            assert!(!history.contains("\\u0001"), "the mark left in the history: {history}");
+        }
+
+        // A caught error's output and a retried one's history carry the number, not
+        // the mark: in the next state's input, a variable and the final output.
+        let def = jsonata(json!({
+            "A": {"Type": "Pass", "Next": "T"},
+            "T": {"Type": "Task", "Resource": "api", "Arguments": {"x": "{% $states.input.gone %}"},
+                "Retry": [{"ErrorEquals": ["States.QueryEvaluationError"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Done",
+                    "Output": "{% $states.errorOutput %}", "Assign": {"why": "{% $states.errorOutput.Cause %}"}}],
+                "End": true},
+            "Done": {"Type": "Pass", "Output": {"cause": "{% $states.input.Cause %}", "why": "{% $why %}"}, "End": true}
+        }));
+        let r = run(s.clone(), def, json!({}), &[]).await;
+        assert_eq!(r.row.status, "SUCCEEDED", "{:?}", r.error());
+        let cause = "An error occurred while executing the state 'T' (entered at the event id #4). The JSONata expression '$states.input.gone' specified for the field 'Arguments/x' returned nothing (undefined).";
+        assert_eq!(r.output(), json!({"cause": cause, "why": cause}));
+        let retried: Vec<&HistoryEntry> = r.history.iter().filter(|e| e.event.kind == "StateRetryScheduled").collect();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(retried[0].event.detail["cause"], json!(cause));
+        let failed: Vec<&HistoryEntry> = r.history.iter().filter(|e| e.event.kind == "EvaluationFailed").collect();
+        assert_eq!(failed.len(), 2, "one per attempt");
+        assert!(failed.iter().all(|e| e.event.detail["cause"] == json!(cause) && e.event.detail["location"] == json!("Arguments/x")));
+        let history = serde_json::to_string(&r.history.iter().map(|e| &e.event.detail).collect::<Vec<_>>()).unwrap();
+        assert!(!history.contains("\\u0001"), "the mark left in the history: {history}");
     })
     .await;
 }

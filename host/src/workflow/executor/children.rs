@@ -512,13 +512,13 @@ fn batches(
     let batch_input = batcher
         .batch_input
         .as_ref()
-        .map(|t| resolve_args(t, input, context, "ItemBatcher.BatchInput"))
+        .map(|t| resolve_args(t, input, context, "ItemBatcher/BatchInput"))
         .transpose()?;
     if let Some(b) = &batch_input
         && !b.is_object()
     {
         let name = context["State"]["Name"].as_str().unwrap_or_default();
-        return Err(unexpected(name, "ItemBatcher.BatchInput", "an object", b));
+        return Err(unexpected("ItemBatcher/BatchInput", "an object", b));
     }
     let empty = |items: Vec<Value>| {
         let mut batch = serde_json::Map::new();
@@ -595,7 +595,6 @@ fn map_limits(
                         Ok(v.as_f64().unwrap_or(0.0))
                     } else {
                         Err(unexpected(
-                            state_name(context),
                             expression_field(field),
                             "a number between 0 and 100",
                             &v,

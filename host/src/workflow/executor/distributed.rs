@@ -131,8 +131,8 @@ impl Executor {
     ) -> Result<Vec<Value>, StateError> {
         let (field, allowed) = match (&reader.parameters, &reader.source) {
             (Args::Path(_), _) => ("ItemReader.Parameters", READER_OBJECT_NAMES),
-            (Args::Jsonata(_), Source::Object(_)) => ("ItemReader.Arguments", READER_OBJECT_NAMES),
-            (Args::Jsonata(_), Source::Listing) => ("ItemReader.Arguments", READER_LISTING_NAMES),
+            (Args::Jsonata(_), Source::Object(_)) => ("ItemReader/Arguments", READER_OBJECT_NAMES),
+            (Args::Jsonata(_), Source::Listing) => ("ItemReader/Arguments", READER_LISTING_NAMES),
         };
         let params = resolve_args(&reader.parameters, input, context, field)?;
         // A JSONPath `Parameters` was checked at load; a JSONata one may be an
@@ -256,7 +256,7 @@ impl Executor {
         let input = payload::input_path(state, &cursor.input)?;
         let field = match export {
             Args::Path(_) => "ResultWriter.Parameters",
-            Args::Jsonata(_) => "ResultWriter.Arguments",
+            Args::Jsonata(_) => "ResultWriter/Arguments",
         };
         let params = resolve_args(export, &input, &context, field)?;
         let params = match export {

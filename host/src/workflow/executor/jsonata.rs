@@ -38,11 +38,11 @@ pub(super) fn env<'e>(name: &'e str, context: &'e Value, states: Value) -> Env<'
 }
 
 /// A value an expression gave that its field cannot take.
-pub(super) fn unexpected(state: &str, field: &str, expected: &str, got: &Value) -> StateError {
+pub(super) fn unexpected(field: &str, expected: &str, got: &Value) -> StateError {
     StateError::evaluation(
         field,
         format!(
-            "An error occurred while executing the state '{state}'. The JSONata expression specified for the field '{field}' returned an unexpected value: expected {expected}, got {}",
+            "The JSONata expression specified for the field '{field}' returned an unexpected value: expected {expected}, got {}.",
             crate::workflow::payload::in_cause(got)
         ),
     )
@@ -67,7 +67,6 @@ pub(super) fn whole_seconds(
             }) {
                 Some(n) if n > 0 || zero_ok => Ok(Some(n)),
                 _ => Err(unexpected(
-                    env.state,
                     field,
                     if zero_ok {
                         "a non-negative integer"
@@ -133,10 +132,10 @@ impl Executor {
             } => {
                 let env = env(name, context, states(context, raw, None));
                 for (i, rule) in conditions.iter().enumerate() {
-                    let field = format!("Choices[{i}].Condition");
+                    let field = format!("Choices[{i}]/Condition");
                     let matched = match jsonata::evaluate(&rule.condition, &env, &field)? {
                         Value::Bool(b) => b,
-                        other => return Err(unexpected(name, &field, "a boolean", &other)),
+                        other => return Err(unexpected(&field, "a boolean", &other)),
                     };
                     if matched {
                         let (after, output) = self.jsonata_io(
@@ -181,12 +180,7 @@ impl Executor {
                         match jsonata::evaluate_one(expr, &env, "Timestamp")? {
                             Value::String(t) => timestamp(&t, &env, "Timestamp")?,
                             other => {
-                                return Err(unexpected(
-                                    name,
-                                    "Timestamp",
-                                    "a timestamp string",
-                                    &other,
-                                ));
+                                return Err(unexpected("Timestamp", "a timestamp string", &other));
                             }
                         }
                     }
@@ -214,14 +208,14 @@ impl Executor {
                         Some(Text::Fixed(s)) => Ok(s.clone()),
                         Some(Text::Expr(expr)) => match jsonata::evaluate_one(expr, &env, field)? {
                             Value::String(s) => Ok(s),
-                            other => Err(unexpected(name, field, "a string", &other)),
+                            other => Err(unexpected(field, "a string", &other)),
                         },
                         Some(Text::Path(_) | Text::Call(_)) => Ok(String::new()),
                     }
                 };
                 Err(StateError {
-                    error: read(error, "Error")?,
-                    cause: read(cause, "Cause")?,
+                    error: read(error, "Error").map_err(|e| e.in_state(name))?,
+                    cause: read(cause, "Cause").map_err(|e| e.in_state(name))?,
                     evaluated: None,
                 })
             }
@@ -250,7 +244,7 @@ impl Executor {
             (None, None) => raw.clone(),
         };
         let Value::Array(list) = list else {
-            return Err(unexpected(name, "Items", "an array", &list));
+            return Err(unexpected("Items", "an array", &list));
         };
         let Some(selector) = selector else {
             return Ok(list);
@@ -271,12 +265,5 @@ impl Executor {
 fn timestamp(text: &str, env: &Env, field: &str) -> Result<i64, StateError> {
     crate::workflow::choice::wait_timestamp(text)
         .map(|t| t.timestamp_millis())
-        .ok_or_else(|| {
-            unexpected(
-                env.state,
-                field,
-                "an RFC 3339 timestamp",
-                &Value::from(text),
-            )
-        })
+        .ok_or_else(|| unexpected(field, "an RFC 3339 timestamp", &Value::from(text)))
 }

@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 
+use serde_json::Value;
+
 use crate::store::workflow::{Commit, ExecutionRow, RUNNING};
 use crate::store::{StoreError, now_ms};
+use crate::workflow::errors::ENTERED_MARK;
 
 use super::{Executor, LEASE_MS};
 
@@ -150,8 +153,12 @@ impl Executor {
     pub(super) async fn commit(
         &self,
         row: &mut ExecutionRow,
-        commit: Commit,
+        mut commit: Commit,
     ) -> Result<bool, StoreError> {
+        if names_entry(&commit) {
+            let entered = self.store.wf_entered_event(&row.id).await?;
+            number_entry(&mut commit, entered);
+        }
         let status = commit.status;
         let cursor = commit.cursor.clone();
         let wake_at = commit.wake_at;
@@ -173,5 +180,69 @@ impl Executor {
         ];
         metrics::counter!("orquesta_workflow_transitions_total", &labels).increment(transitions);
         Ok(true)
+    }
+}
+
+/// Whether a cause in `commit` waits for the number of the event its state was entered
+/// at (`StateError::in_state`): only failures, so a plain transition reads nothing more.
+fn names_entry(commit: &Commit) -> bool {
+    let marked = |cause: Option<&str>| cause.is_some_and(|c| c.contains(ENTERED_MARK));
+    marked(commit.cause.as_deref())
+        || commit
+            .history
+            .iter()
+            .any(|e| marked(e.detail.get("cause").and_then(Value::as_str)))
+}
+
+/// Puts `entered` wherever `commit` holds the mark: the causes, and the error output
+/// a `Catch` placed in the state's output, variables or history, as text or as JSON
+/// text (where the mark is escaped). Without a number (a store that lost the event)
+/// the parenthesis is left out.
+fn number_entry(commit: &mut Commit, entered: Option<i64>) {
+    let (with, mark, json_mark) = match entered {
+        Some(n) => (
+            n.to_string(),
+            ENTERED_MARK.to_string(),
+            json_escaped(ENTERED_MARK),
+        ),
+        None => {
+            let gap = format!(" (entered at the event id #{ENTERED_MARK})");
+            (String::new(), gap.clone(), json_escaped(&gap))
+        }
+    };
+    let fill = |text: &mut String| {
+        if text.contains(&mark) {
+            *text = text.replace(&mark, &with);
+        }
+    };
+    let fill_json = |text: &mut String| {
+        if text.contains(&json_mark) {
+            *text = text.replace(&json_mark, &with);
+        }
+    };
+    if let Some(cause) = &mut commit.cause {
+        fill(cause);
+    }
+    fill_json(&mut commit.cursor);
+    if let Some(output) = &mut commit.output {
+        fill_json(output);
+    }
+    for event in &mut commit.history {
+        each_string(&mut event.detail, &fill);
+    }
+}
+
+/// `text` as it reads inside a JSON string.
+fn json_escaped(text: &str) -> String {
+    let quoted = Value::from(text).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+fn each_string(value: &mut Value, f: &impl Fn(&mut String)) {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| each_string(v, f)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| each_string(v, f)),
+        _ => {}
     }
 }

@@ -58,14 +58,7 @@ pub(super) fn read_count(
                         .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
                         .map(|f| f as u64)
                 })
-                .ok_or_else(|| {
-                    unexpected(
-                        state_name(context),
-                        expression_field(field),
-                        "a non-negative integer",
-                        &v,
-                    )
-                })
+                .ok_or_else(|| unexpected(expression_field(field), "a non-negative integer", &v))
         }
     }
 }

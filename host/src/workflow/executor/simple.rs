@@ -115,9 +115,12 @@ impl Executor {
                         )),
                     }
                 };
+                // A path that fails is raised in the state; the error it names is the
+                // state's own (`failure` leaves a Fail state's errors as they are).
+                let name = cursor.state.as_str();
                 Err(StateError {
-                    error: read(error, "ErrorPath")?,
-                    cause: read(cause, "CausePath")?,
+                    error: read(error, "ErrorPath").map_err(|e| e.in_state(name))?,
+                    cause: read(cause, "CausePath").map_err(|e| e.in_state(name))?,
                     evaluated: None,
                 })
             }

@@ -8,7 +8,7 @@ use crate::store::task_tokens::TokenWrite;
 use crate::store::workflow::{
     Commit, ExecutionRow, FAILED, HistoryEvent, NewExecution, SUCCEEDED, TIMED_OUT,
 };
-use crate::workflow::definition::State;
+use crate::workflow::definition::{Kind, State};
 use crate::workflow::errors::{self, StateError, matches};
 use crate::workflow::payload;
 
@@ -133,6 +133,12 @@ impl Executor {
         error: StateError,
         mut events: Vec<HistoryEvent>,
     ) -> Commit {
+        // A Fail state's error is the one it declares (its own failing paths were
+        // placed in the state where they failed).
+        let error = match state.kind {
+            Kind::Fail { .. } => error,
+            _ => error.in_state(&cursor.state),
+        };
         events.extend(evaluation_failed(&error, &cursor.state));
         if let Some((i, retrier)) = state
             .retry
@@ -202,6 +208,7 @@ impl Executor {
                 }
                 Err(e) => {
                     // The catcher's own `Output` or `Assign` failed.
+                    let e = e.in_state(&cursor.state);
                     events.extend(evaluation_failed(&e, &cursor.state));
                     return self.end_with(row, FAILED, Some(&cursor.state), e, events);
                 }

@@ -30,7 +30,8 @@ pub struct Env<'e> {
     pub vars: Option<&'e Map<String, Value>>,
 }
 
-/// Evaluates a field (`field` names it in causes: `Output`, `Arguments.id`).
+/// Evaluates a field (`field` names it in causes as the cloud does: `Output`,
+/// `Arguments/id`, `Output/items[0]`).
 pub fn evaluate(template: &Tmpl, env: &Env, field: &str) -> Result<Value, StateError> {
     if let Tmpl::Literal(v) = template {
         return Ok(v.clone());
@@ -81,7 +82,6 @@ fn evaluate_on_a_thread(
         Err(why) => {
             let (field, expr) = current.lock().map(|c| c.clone()).unwrap_or_default();
             Err(failed(
-                env.state,
                 &expr,
                 &field,
                 &why.unwrap_or_else(|| "it stopped".into()),
@@ -95,12 +95,14 @@ pub fn evaluate_one(expr: &str, env: &Env, field: &str) -> Result<Value, StateEr
     evaluate(&Tmpl::Expr(expr.to_string()), env, field)
 }
 
-/// The `States.QueryEvaluationError` of an expression, worded as the cloud's.
-pub fn failed(state: &str, expr: &str, field: &str, why: &str) -> StateError {
+/// The `States.QueryEvaluationError` of an expression, worded as the cloud's (which
+/// begins with the state's name, added where the error ends the state:
+/// `errors::in_state`).
+pub fn failed(expr: &str, field: &str, why: &str) -> StateError {
     StateError::evaluation(
         field,
         format!(
-            "An error occurred while executing the state '{state}'. The JSONata expression '{}' specified for the field '{field}' {why}",
+            "The JSONata expression '{}' specified for the field '{field}' {why}.",
             expr.trim()
         ),
     )
@@ -132,7 +134,7 @@ impl<'a, 'e> Run<'a, 'e> {
             Tmpl::Object(fields) => {
                 let mut out = Map::with_capacity(fields.len());
                 for (key, t) in fields {
-                    let value = self.fill_within(t, &format!("{field}.{key}"), budget)?;
+                    let value = self.fill_within(t, &format!("{field}/{key}"), budget)?;
                     out.insert(key.clone(), value);
                 }
                 Ok(Value::Object(out))
@@ -152,7 +154,7 @@ impl<'a, 'e> Run<'a, 'e> {
         if let Ok(mut c) = self.current.lock() {
             *c = (field.to_string(), expr.to_string());
         }
-        let fail = |why: String| failed(self.env.state, expr, field, &why);
+        let fail = |why: String| failed(expr, field, &why);
         let text = self.with_prelude(expr);
         let jsonata =
             JsonAta::new(&text, self.arena).map_err(|e| fail(format!("is invalid: {e}")))?;

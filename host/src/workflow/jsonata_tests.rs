@@ -566,10 +566,10 @@ async fn a_failed_evaluation_is_recorded_as_evaluation_failed(stores: Stores) {
     .await;
 }
 
-/// The causes of errors raised in a state, word for word as the cloud's (each string
-/// below is one the cloud gave for the same definition and input): the state's name, the
-/// history event it was entered at, the field as `Output/v` (an object key after `/`),
-/// and the closing full stop of a JSONata cause.
+// The causes of errors raised in a state, word for word as the cloud's (each string
+// below is one the cloud gave for the same definition and input): the state's name, the
+// history event it was entered at, the field as `Output/v` (an object key after `/`),
+// and the closing full stop of a JSONata cause.
 store_test!(state_errors_are_worded_as_the_clouds);
 async fn state_errors_are_worded_as_the_clouds(stores: Stores) {
     each_store(stores, |s| async move {

@@ -17,7 +17,7 @@ use crate::workflow::payload;
 use super::cursor::{Cursor, MapLimits, Phase};
 use super::distributed::{resolve_args, shaped_results};
 use super::jsonata::unexpected;
-use super::limits::{expression_field, limit_expression, path_value, read_count, state_name};
+use super::limits::{expression_field, limit_expression, path_value, read_count};
 use super::{
     Executor, MAP_RUN_CACHE_BYTES, MAX_MAP_CHILDREN, MAX_PAYLOAD_BYTES, event, json_text,
     within_payload_limit,
@@ -156,8 +156,7 @@ impl Executor {
     ) -> Result<Children, StateError> {
         match &state.kind {
             Kind::Parallel { branches } => {
-                let name = context["State"]["Name"].as_str().unwrap_or_default();
-                let input = self.state_input(state, name, raw, context)?;
+                let input = self.state_input(state, raw, context)?;
                 Ok(Children {
                     machines: branches.iter().map(|b| b.source.to_string()).collect(),
                     inputs: vec![input; branches.len()],
@@ -171,19 +170,12 @@ impl Executor {
                 batcher,
                 ..
             } if state.jsonata.is_some() => {
-                let name = context["State"]["Name"].as_str().unwrap_or_default();
                 let read = match reader {
                     Some(reader) => Some(self.read_items(&row.tenant, reader, raw, context).await?),
                     None => None,
                 };
-                let inputs = self.jsonata_items(
-                    name,
-                    items.as_ref(),
-                    item_template.as_ref(),
-                    read,
-                    raw,
-                    context,
-                )?;
+                let inputs =
+                    self.jsonata_items(items.as_ref(), item_template.as_ref(), read, raw, context)?;
                 map_children(
                     processor,
                     reader.is_some(),
@@ -517,7 +509,6 @@ fn batches(
     if let Some(b) = &batch_input
         && !b.is_object()
     {
-        let name = context["State"]["Name"].as_str().unwrap_or_default();
         return Err(unexpected("ItemBatcher/BatchInput", "an object", b));
     }
     let empty = |items: Vec<Value>| {

@@ -50,9 +50,8 @@ pub(super) fn resolve_args(
     match args {
         Args::Path(t) => payload::resolve(t, input, context),
         Args::Jsonata(t) => {
-            let name = context["State"]["Name"].as_str().unwrap_or_default();
             let states = super::jsonata::states(context, input, None);
-            jsonata::evaluate(t, &super::jsonata::env(name, context, states), field)
+            jsonata::evaluate(t, &super::jsonata::env(context, states), field)
         }
     }
 }

@@ -28,10 +28,9 @@ pub(super) fn states(context: &Value, input: &Value, extra: Option<(&str, Value)
     states
 }
 
-/// What an expression of state `name` reads: `$states` and the variables in scope.
-pub(super) fn env<'e>(name: &'e str, context: &'e Value, states: Value) -> Env<'e> {
+/// What an expression reads: `$states` and the variables in scope.
+pub(super) fn env(context: &Value, states: Value) -> Env<'_> {
     Env {
-        state: name,
         states,
         vars: context.get(VARIABLES).and_then(Value::as_object),
     }
@@ -86,13 +85,12 @@ impl Executor {
     pub(super) fn jsonata_io(
         &self,
         io: &JsonataIo,
-        name: &str,
         states: Value,
         context: &Value,
         default: Value,
         cursor: &Cursor,
     ) -> Result<(Cursor, Value), StateError> {
-        let env = env(name, context, states);
+        let env = env(context, states);
         let output = match &io.output {
             Some(t) => jsonata::evaluate(t, &env, "Output")?,
             None => default,
@@ -121,8 +119,7 @@ impl Executor {
         let outcome: Result<Commit, StateError> = (|| match &state.kind {
             Kind::Pass { .. } | Kind::Succeed => {
                 let states = states(context, raw, None);
-                let (after, output) =
-                    self.jsonata_io(io, name, states, context, raw.clone(), cursor)?;
+                let (after, output) = self.jsonata_io(io, states, context, raw.clone(), cursor)?;
                 Ok(self.transition(row, &after, state, output, Vec::new()))
             }
             Kind::Choice {
@@ -130,7 +127,7 @@ impl Executor {
                 default,
                 ..
             } => {
-                let env = env(name, context, states(context, raw, None));
+                let env = env(context, states(context, raw, None));
                 for (i, rule) in conditions.iter().enumerate() {
                     let field = format!("Choices[{i}]/Condition");
                     let matched = match jsonata::evaluate(&rule.condition, &env, &field)? {
@@ -140,7 +137,6 @@ impl Executor {
                     if matched {
                         let (after, output) = self.jsonata_io(
                             &rule.io,
-                            name,
                             env.states.clone(),
                             context,
                             raw.clone(),
@@ -160,11 +156,11 @@ impl Executor {
                     return Err(StateError::new(errors::NO_CHOICE_MATCHED, "No Matches!"));
                 };
                 let (after, output) =
-                    self.jsonata_io(io, name, env.states.clone(), context, raw.clone(), cursor)?;
+                    self.jsonata_io(io, env.states.clone(), context, raw.clone(), cursor)?;
                 Ok(self.leave(row, &after, state, Some(default), output, Vec::new()))
             }
             Kind::Wait(wait) => {
-                let env = env(name, context, states(context, raw, None));
+                let env = env(context, states(context, raw, None));
                 let now = now_ms();
                 let until = match wait {
                     WaitFor::Seconds(s) => {
@@ -175,10 +171,10 @@ impl Executor {
                                 .saturating_mul(1000),
                         )
                     }
-                    WaitFor::Timestamp(t) => timestamp(t, &env, "Timestamp")?,
+                    WaitFor::Timestamp(t) => timestamp(t, "Timestamp")?,
                     WaitFor::TimestampExpr(expr) => {
                         match jsonata::evaluate_one(expr, &env, "Timestamp")? {
-                            Value::String(t) => timestamp(&t, &env, "Timestamp")?,
+                            Value::String(t) => timestamp(&t, "Timestamp")?,
                             other => {
                                 return Err(unexpected("Timestamp", "a timestamp string", &other));
                             }
@@ -187,7 +183,7 @@ impl Executor {
                     WaitFor::TimestampPath(_) => now,
                 };
                 let (after, output) =
-                    self.jsonata_io(io, name, env.states.clone(), context, raw.clone(), cursor)?;
+                    self.jsonata_io(io, env.states.clone(), context, raw.clone(), cursor)?;
                 if until <= now_ms() || self.options.skip_waits {
                     let events = vec![event(
                         "WaitStateEntered",
@@ -201,7 +197,7 @@ impl Executor {
                 Ok(self.sleep(row, &waiting, until))
             }
             Kind::Fail { error, cause } => {
-                let env = env(name, context, states(context, raw, None));
+                let env = env(context, states(context, raw, None));
                 let read = |t: &Option<Text>, field: &str| -> Result<String, StateError> {
                     match t {
                         None => Ok(String::new()),
@@ -229,7 +225,6 @@ impl Executor {
     /// `$states.context.Map.Item` set.
     pub(super) fn jsonata_items(
         &self,
-        name: &str,
         items: Option<&Tmpl>,
         selector: Option<&Tmpl>,
         read: Option<Vec<Value>>,
@@ -239,7 +234,7 @@ impl Executor {
         let list = match (read, items) {
             (Some(read), _) => Value::Array(read),
             (None, Some(t)) => {
-                jsonata::evaluate(t, &env(name, context, states(context, raw, None)), "Items")?
+                jsonata::evaluate(t, &env(context, states(context, raw, None)), "Items")?
             }
             (None, None) => raw.clone(),
         };
@@ -255,14 +250,14 @@ impl Executor {
                 let mut ctx = context.clone();
                 ctx["Map"] = json!({ "Item": { "Index": i, "Value": item } });
                 let states = states(&ctx, raw, None);
-                jsonata::evaluate(selector, &env(name, &ctx, states), "ItemSelector")
+                jsonata::evaluate(selector, &env(&ctx, states), "ItemSelector")
             })
             .collect()
     }
 }
 
 /// A Wait's timestamp as ms since the epoch.
-fn timestamp(text: &str, env: &Env, field: &str) -> Result<i64, StateError> {
+fn timestamp(text: &str, field: &str) -> Result<i64, StateError> {
     crate::workflow::choice::wait_timestamp(text)
         .map(|t| t.timestamp_millis())
         .ok_or_else(|| unexpected(field, "an RFC 3339 timestamp", &Value::from(text)))

@@ -63,11 +63,6 @@ pub(super) fn read_count(
     }
 }
 
-/// The state's name, from its context object.
-pub(super) fn state_name(context: &Value) -> &str {
-    context["State"]["Name"].as_str().unwrap_or_default()
-}
-
 /// The field a JSONata limit is written in: its JSONPath twin's name without `Path`.
 pub(super) fn expression_field(field: &str) -> &str {
     field.strip_suffix("Path").unwrap_or(field)
@@ -82,6 +77,6 @@ pub(super) fn limit_expression(
     field: &str,
 ) -> Result<Value, StateError> {
     let states = super::jsonata::states(context, input, None);
-    let env = super::jsonata::env(state_name(context), context, states);
+    let env = super::jsonata::env(context, states);
     jsonata::evaluate_one(expr, &env, expression_field(field))
 }

@@ -203,7 +203,7 @@ impl Executor {
     ) -> Result<(Cursor, Value), StateError> {
         if let Some(io) = &state.jsonata {
             let states = super::jsonata::states(context, raw, Some(("result", result.clone())));
-            return self.jsonata_io(io, &cursor.state, states, context, result, cursor);
+            return self.jsonata_io(io, states, context, result, cursor);
         }
         let selected = payload::selected_result(state, result, context)?;
         let after = self.assigned(&state.assign, &selected, context, cursor)?;
@@ -215,7 +215,6 @@ impl Executor {
     pub(super) fn state_input(
         &self,
         state: &State,
-        name: &str,
         raw: &Value,
         context: &Value,
     ) -> Result<Value, StateError> {
@@ -223,7 +222,7 @@ impl Executor {
             Some(io) => match &io.arguments {
                 Some(t) => {
                     let states = super::jsonata::states(context, raw, None);
-                    jsonata::evaluate(t, &super::jsonata::env(name, context, states), "Arguments")
+                    jsonata::evaluate(t, &super::jsonata::env(context, states), "Arguments")
                 }
                 None => Ok(raw.clone()),
             },

@@ -106,7 +106,7 @@ impl Executor {
             None => context,
         };
         let input = match self
-            .state_input(state, &cursor.state, raw, context)
+            .state_input(state, raw, context)
             .and_then(|i| within_payload_limit(i, &cursor.state))
         {
             Ok(i) => i,
@@ -127,7 +127,7 @@ impl Executor {
                 Some(Seconds::Fixed(n)) => Ok(Some(Duration::from_secs(*n))),
                 Some(s @ Seconds::Expr(_)) => {
                     let states = super::jsonata::states(context, raw, None);
-                    let env = super::jsonata::env(&cursor.state, context, states);
+                    let env = super::jsonata::env(context, states);
                     Ok(super::jsonata::whole_seconds(s, &env, field, false)?
                         .map(Duration::from_secs))
                 }

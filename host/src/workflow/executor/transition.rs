@@ -184,7 +184,7 @@ impl Executor {
                         &cursor.input,
                         Some(("errorOutput", error.to_json())),
                     );
-                    self.jsonata_io(io, &cursor.state, states, &context, error.to_json(), cursor)
+                    self.jsonata_io(io, states, &context, error.to_json(), cursor)
                 }
                 None => self
                     .assigned(&catcher.assign, &error.to_json(), &context, cursor)

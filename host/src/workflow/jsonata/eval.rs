@@ -21,8 +21,6 @@ use crate::workflow::errors::StateError;
 
 /// What an expression can read: `$states` and the workflow's variables.
 pub struct Env<'e> {
-    /// The state's name, for an error's cause.
-    pub state: &'e str,
     /// `$states`: an object with `input`, `context`, and `result` or `errorOutput`
     /// where the field may read them.
     pub states: Value,

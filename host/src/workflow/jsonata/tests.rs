@@ -18,7 +18,6 @@ fn vars() -> Map<String, Value> {
 fn eval(field: Value) -> Result<Value, (String, String)> {
     let vars = vars();
     let env = Env {
-        state: "S",
         states: json!({
             "input": {"title": "Doctor", "n": [3, 1, 2], "price": 10.5, "nested": {"a": {"b": "deep"}}},
             "context": {"Execution": {"Name": "run-1"}, "State": {"Name": "S"}},

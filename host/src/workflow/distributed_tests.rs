@@ -1437,7 +1437,7 @@ fn with_codec(snappy: &[u8], codec: u8) -> Vec<u8> {
 
 store_test!(a_parquet_item_reader_gives_each_row_as_a_typed_item);
 /// `InputType: PARQUET`: each row an object of its columns, typed (docs/WORKFLOWS.md),
-/// uncompressed, Snappy or GZIP; `MaxItems` stops reading; an empty file has no items;
+/// uncompressed, Snappy, GZIP or ZSTD; `MaxItems` stops reading; an empty file has no items;
 /// a truncated, corrupt or non-Parquet object, a codec this host lacks and a file past
 /// the bounds are `States.ItemReaderFailed` with the reason, before any child starts.
 async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
@@ -1465,8 +1465,8 @@ async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
         f.put("in", "short.parquet", &short).await;
         f.put("in", "rows.csv", b"id\n1\n").await;
         // Codecs this host has not built in (nor the writer): a Snappy file whose `id`
-        // column's metadata says LZO (3), BROTLI (4), LZ4 (5), ZSTD (6), LZ4_RAW (7).
-        for (codec, key) in [(3, "lzo"), (4, "brotli"), (5, "lz4"), (6, "zstd"), (7, "lz4-raw")] {
+        // column's metadata says LZO (3), BROTLI (4), LZ4 (5), LZ4_RAW (7).
+        for (codec, key) in [(3, "lzo"), (4, "brotli"), (5, "lz4"), (7, "lz4-raw")] {
             f.put("in", &format!("{key}.parquet"), &with_codec(&snappy, codec)).await;
         }
         // Attack: a footer declaring 2^31 row groups in a few bytes (the crate would
@@ -1493,11 +1493,10 @@ async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
             ("short.parquet", "corrupt"),
             ("rows.csv", "not a Parquet file (no PAR1 magic"),
             ("missing.parquet", "no object `missing.parquet`"),
-            ("lzo.parquet", "column `id` is LZO-compressed; this host reads uncompressed, SNAPPY and GZIP Parquet"),
-            ("brotli.parquet", "column `id` is BROTLI-compressed; this host reads uncompressed, SNAPPY and GZIP Parquet"),
-            ("lz4.parquet", "column `id` is LZ4-compressed; this host reads uncompressed, SNAPPY and GZIP Parquet"),
-            ("zstd.parquet", "column `id` is ZSTD-compressed; this host reads uncompressed, SNAPPY and GZIP Parquet"),
-            ("lz4-raw.parquet", "column `id` is LZ4_RAW-compressed; this host reads uncompressed, SNAPPY and GZIP"),
+            ("lzo.parquet", "column `id` is LZO-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD Parquet"),
+            ("brotli.parquet", "column `id` is BROTLI-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD"),
+            ("lz4.parquet", "column `id` is LZ4-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD"),
+            ("lz4-raw.parquet", "column `id` is LZ4_RAW-compressed; this host reads uncompressed, SNAPPY, GZIP and"),
             ("huge-list.parquet", "more elements than bytes follow"),
             ("deep.parquet", "nests over 32 levels"),
         ];
@@ -1629,81 +1628,121 @@ fn gzip_bomb(len: usize, mib: usize) -> Vec<u8> {
     bomb
 }
 
-store_test!(a_parquet_reader_reads_gzip_pages_and_refuses_decompression_bombs);
-/// GZIP pages read as the cloud reads them, to the same rows as uncompressed ones:
-/// dictionary pages, data pages V1 and V2 (whose levels are stored uncompressed).
-/// Attack: a page whose compressed bytes expand past the size its header declares
-/// (a tenant's decompression bomb: 100 KiB declared, 64 MiB inside) is refused
-/// before the crate decompresses it (the crate would `read_to_end` all 64 MiB, then
-/// see the mismatch: the cause here is this host's), and so is a corrupt stream.
-async fn a_parquet_reader_reads_gzip_pages_and_refuses_decompression_bombs(stores: Stores) {
+/// A zstd stream of exactly `len` bytes that expands to `mib` MiB of zeros: one frame
+/// (of RLE blocks, some 4 bytes for 128 KiB), then a skippable frame padding it.
+fn zstd_bomb(len: usize, mib: usize) -> Vec<u8> {
+    let mut bomb = zstd::bulk::compress(&vec![0u8; mib * 1024 * 1024], 3).unwrap();
+    let pad = len - bomb.len() - 8;
+    bomb.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18]);
+    bomb.extend_from_slice(&u32::try_from(pad).unwrap().to_le_bytes());
+    bomb.resize(len, 0);
+    bomb
+}
+
+/// Where the first zstd frame in `file` (the page of a [`parquet_blob_file`]) starts,
+/// and its length.
+fn zstd_page(file: &[u8]) -> (usize, usize) {
+    let at = file
+        .windows(4)
+        .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
+        .expect("a zstd frame");
+    (
+        at,
+        zstd::zstd_safe::find_frame_compressed_size(&file[at..]).unwrap(),
+    )
+}
+
+store_test!(a_parquet_reader_reads_gzip_and_zstd_pages_and_refuses_decompression_bombs);
+/// GZIP and ZSTD pages read as the cloud reads them, to the same rows as uncompressed
+/// ones: dictionary pages, data pages V1 and V2 (whose levels are stored
+/// uncompressed). Attack: a page whose compressed bytes expand past the size its
+/// header declares (a tenant's decompression bomb: 100 KiB declared, 64 MiB inside)
+/// is refused before the crate decompresses it (the crate would decompress all 64
+/// MiB, then see the mismatch: the cause here is this host's), and so is a corrupt
+/// stream.
+async fn a_parquet_reader_reads_gzip_and_zstd_pages_and_refuses_decompression_bombs(
+    stores: Stores,
+) {
     use parquet::basic::Compression;
     use parquet::column::page::Page;
     use parquet::file::properties::WriterVersion;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     each_store(stores, |s| async move {
         let f = Fixture::new(s, None);
-        let gzip = Compression::GZIP(Default::default());
-        let v1 = parquet_file(gzip);
-        let v2 = parquet_file_as(gzip, WriterVersion::PARQUET_2_0);
-        let (levels, levels_rows) = parquet_levels_file(gzip);
-        // The files hold what the test means: GZIP; a dictionary page before each
-        // data page of the `name` column; data pages V2 in `v2`; and in `levels`, V2
-        // pages with definition levels and compressed values.
-        let kinds = |file: &[u8]| {
-            let reader = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
-            let group = reader.get_row_group(0).unwrap();
-            assert_eq!(group.metadata().column(0).compression(), gzip);
-            let mut pages = group.get_column_page_reader(group.num_columns().min(2) - 1).unwrap();
-            let mut kinds = Vec::new();
-            while let Some(page) = pages.get_next_page().unwrap() {
-                kinds.push(match page {
-                    Page::DictionaryPage { .. } => "dictionary",
-                    Page::DataPage { .. } => "v1",
-                    Page::DataPageV2 { def_levels_byte_len, is_compressed, .. } => {
-                        assert!(def_levels_byte_len > 0);
-                        if is_compressed { "v2 compressed" } else { "v2" }
-                    }
-                });
-            }
-            kinds
-        };
-        assert_eq!(kinds(&v1), ["dictionary", "v1"]);
-        assert_eq!(kinds(&v2), ["dictionary", "v2"]);
-        assert_eq!(kinds(&levels), ["v2 compressed"]);
-        f.put("in", "gzip.parquet", &v1).await;
-        f.put("in", "gzip-v2.parquet", &v2).await;
-        f.put("in", "gzip-levels.parquet", &levels).await;
-        let blob = parquet_blob_file(gzip, 100 * 1024);
-        f.put("in", "blob.parquet", &blob).await;
-        // Attack: the blob's page (100 KiB declared) with its compressed bytes a bomb
-        // of the same length expanding to 64 MiB.
-        let (at, len) = gzip_page(&blob);
-        let mut bomb = blob.clone();
-        bomb[at..at + len].copy_from_slice(&gzip_bomb(len, 64));
-        f.put("in", "bomb.parquet", &bomb).await;
-        // The deflate data of the page corrupt (block type 3, which does not exist).
-        let mut corrupt = blob.clone();
-        corrupt[at + 10] = 0xff;
-        f.put("in", "corrupt-gzip.parquet", &corrupt).await;
-        let rows = parquet_file_rows();
-        let ok = vec![
-            (parquet_reader("gzip.parquet", json!({})), rows.clone()),
-            (parquet_reader("gzip-v2.parquet", json!({})), rows.clone()),
-            (parquet_reader("gzip-levels.parquet", json!({})), levels_rows),
-            (parquet_reader("gzip.parquet", json!({"MaxItems": 2})), rows[..2].to_vec()),
+        let codecs = [
+            ("gzip", Compression::GZIP(Default::default())),
+            ("zstd", Compression::ZSTD(Default::default())),
         ];
-        reads(&f, ok).await;
-        // The blob file reads (so the bomb's is the only change refused).
-        let def = map(json!({"ItemReader": parquet_reader("blob.parquet", json!({}))}));
-        let (row, tasks) = f.run(def, json!({}), echo()).await;
-        assert_eq!(row.status, "SUCCEEDED", "{:?}", error(&row));
-        assert_eq!(tasks.calls().len(), 1);
-        refuses(&f, &[
-            ("bomb.parquet", "column `blob` is corrupt: the page at byte 0 of its chunk decompresses to more than the 102404 bytes its header declares"),
-            ("corrupt-gzip.parquet", "column `blob` is corrupt: the page at byte 0 of its chunk does not decompress as GZIP"),
-        ])
-        .await;
+        for (name, codec) in codecs {
+            let v1 = parquet_file(codec);
+            let v2 = parquet_file_as(codec, WriterVersion::PARQUET_2_0);
+            let (levels, levels_rows) = parquet_levels_file(codec);
+            // The files hold what the test means: the codec; a dictionary page before
+            // each data page of the `name` column; data pages V2 in `v2`; and in
+            // `levels`, V2 pages with definition levels and compressed values.
+            let kinds = |file: &[u8]| {
+                let reader = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
+                let group = reader.get_row_group(0).unwrap();
+                assert_eq!(group.metadata().column(0).compression(), codec);
+                let mut pages = group.get_column_page_reader(group.num_columns().min(2) - 1).unwrap();
+                let mut kinds = Vec::new();
+                while let Some(page) = pages.get_next_page().unwrap() {
+                    kinds.push(match page {
+                        Page::DictionaryPage { .. } => "dictionary",
+                        Page::DataPage { .. } => "v1",
+                        Page::DataPageV2 { def_levels_byte_len, is_compressed, .. } => {
+                            assert!(def_levels_byte_len > 0);
+                            if is_compressed { "v2 compressed" } else { "v2" }
+                        }
+                    });
+                }
+                kinds
+            };
+            assert_eq!(kinds(&v1), ["dictionary", "v1"], "{name}");
+            assert_eq!(kinds(&v2), ["dictionary", "v2"], "{name}");
+            assert_eq!(kinds(&levels), ["v2 compressed"], "{name}");
+            f.put("in", &format!("{name}.parquet"), &v1).await;
+            f.put("in", &format!("{name}-v2.parquet"), &v2).await;
+            f.put("in", &format!("{name}-levels.parquet"), &levels).await;
+            let blob = parquet_blob_file(codec, 100 * 1024);
+            f.put("in", &format!("{name}-blob.parquet"), &blob).await;
+            // Attack: the blob's page (100 KiB declared) with its compressed bytes a
+            // bomb of the same length expanding to 64 MiB.
+            let (at, len) = if name == "gzip" { gzip_page(&blob) } else { zstd_page(&blob) };
+            let mut bomb = blob.clone();
+            let inside = if name == "gzip" { gzip_bomb(len, 64) } else { zstd_bomb(len, 64) };
+            bomb[at..at + len].copy_from_slice(&inside);
+            f.put("in", &format!("{name}-bomb.parquet"), &bomb).await;
+            // The page's stream corrupt: gzip's deflate data of block type 3, zstd's
+            // frame header with its reserved bit set (neither exists).
+            let mut corrupt = blob.clone();
+            if name == "gzip" {
+                corrupt[at + 10] = 0xff;
+            } else {
+                corrupt[at + 4] |= 0x08;
+            }
+            f.put("in", &format!("{name}-corrupt.parquet"), &corrupt).await;
+            let rows = parquet_file_rows();
+            let reader = |key: &str, config| parquet_reader(&format!("{name}{key}.parquet"), config);
+            let ok = vec![
+                (reader("", json!({})), rows.clone()),
+                (reader("-v2", json!({})), rows.clone()),
+                (reader("-levels", json!({})), levels_rows),
+                (reader("", json!({"MaxItems": 2})), rows[..2].to_vec()),
+            ];
+            reads(&f, ok).await;
+            // The blob file reads (so the bomb's is the only change refused).
+            let def = map(json!({"ItemReader": reader("-blob", json!({}))}));
+            let (row, tasks) = f.run(def, json!({}), echo()).await;
+            assert_eq!(row.status, "SUCCEEDED", "{name}: {:?}", error(&row));
+            assert_eq!(tasks.calls().len(), 1, "{name}");
+            let does_not = format!("column `blob` is corrupt: the page at byte 0 of its chunk does not decompress as {}", name.to_uppercase());
+            refuses(&f, &[
+                (&format!("{name}-bomb.parquet"), "column `blob` is corrupt: the page at byte 0 of its chunk decompresses to more than the 102404 bytes its header declares"),
+                (&format!("{name}-corrupt.parquet"), &does_not),
+            ])
+            .await;
+        }
     })
     .await;
 }

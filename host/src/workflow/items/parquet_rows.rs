@@ -9,11 +9,12 @@
 //! within the bytes that follow it and the nesting bounded; the schema's tree is
 //! at most [`MAX_SCHEMA_DEPTH`] deep; each column chunk's pages are walked the same
 //! way, their sizes within the chunk and a row group's decoded pages at most
-//! [`MAX_ROW_GROUP_BYTES`] (the cloud's 256 MB); uncompressed, Snappy and GZIP pages
-//! are read; the rows declared are checked against the item bound. The crate
-//! decompresses a GZIP page with `read_to_end`, unbounded, and only then compares
-//! what it got with the size the page declares: a page of a few kilobytes declaring
-//! 100 bytes could expand to gigabytes first. So each such page is decompressed here
+//! [`MAX_ROW_GROUP_BYTES`] (the cloud's 256 MB); uncompressed, Snappy, GZIP and ZSTD
+//! pages are read; the rows declared are checked against the item bound. The crate
+//! decompresses a GZIP or ZSTD page unbounded (`read_to_end`, `io::copy` into a
+//! `Vec`), and only then compares what it got with the size the page declares: a
+//! page of a few kilobytes declaring 100 bytes could expand to gigabytes first (a
+//! decompression bomb in a tenant's blob). So each such page is decompressed here
 //! once, streamed into nothing and stopped one byte past its declared size, and a
 //! page that expands past it (or does not decompress) refuses the file; all a file's
 //! pages decompress to at most [`MAX_INFLATED_BYTES`]. What is still left to the crate
@@ -43,12 +44,13 @@ pub const MAX_SCHEMA_DEPTH: usize = 32;
 /// The most values a column chunk's pages may declare: repeated columns have more
 /// values than rows, but not without bound (a page of nulls costs no bytes).
 const MAX_CHUNK_VALUES: u64 = 16 * 1024 * 1024;
-/// The most bytes a file's compressed (GZIP) pages may decompress to, in all. Each
+/// The most bytes a file's GZIP and ZSTD pages may decompress to, in all. Each
 /// page is bounded by the size it declares, and a row group by
 /// [`MAX_ROW_GROUP_BYTES`], but a file may hold many row groups: at deflate's ratio
-/// of about 1000 a 64 MiB object would decompress to some 64 GiB, minutes of CPU (and
-/// the crate decompresses it again). A gigabyte is four of the cloud's largest row
-/// groups, and over ten times the object bound at common ratios.
+/// of about 1000 a 64 MiB object would decompress to some 64 GiB (ZSTD's RLE blocks,
+/// 4 bytes for 128 KiB, to terabytes), minutes of CPU (and the crate decompresses it
+/// again). A gigabyte is four of the cloud's largest row groups, and over ten times
+/// the object bound at common ratios.
 pub const MAX_INFLATED_BYTES: u64 = 1024 * 1024 * 1024;
 /// Thrift structures nest far less than this in a footer or a page header.
 const MAX_THRIFT_DEPTH: u32 = 24;
@@ -98,13 +100,14 @@ fn read(data: &[u8], bounds: Bounds) -> Result<Vec<Value>, ItemsError> {
                 // Snappy's decoder writes into the declared size, and refuses more.
                 Compression::UNCOMPRESSED | Compression::SNAPPY => None,
                 Compression::GZIP(_) => Some(Inflate::Gzip),
+                Compression::ZSTD(_) => Some(Inflate::Zstd),
                 other => {
                     // LZ4, BROTLI and LZO are not built in (each is a C library or more
-                    // crates); the cloud reads GZIP and ZSTD.
+                    // crates): the cloud reads only GZIP and ZSTD besides Snappy.
                     let codec = other.to_string();
                     let codec = codec.split('(').next().unwrap_or_default();
                     return Err(fail(format!(
-                        "column `{name}` is {codec}-compressed; this host reads uncompressed, SNAPPY and GZIP Parquet files"
+                        "column `{name}` is {codec}-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD Parquet files"
                     )));
                 }
             };
@@ -261,12 +264,14 @@ fn schema_depth(children: &[i64]) -> Result<(), ItemsError> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Inflate {
     Gzip,
+    Zstd,
 }
 
 impl Inflate {
     fn name(self) -> &'static str {
         match self {
             Inflate::Gzip => "GZIP",
+            Inflate::Zstd => "ZSTD",
         }
     }
 }
@@ -390,8 +395,10 @@ fn pages(
 }
 
 /// A page's compressed bytes decompressed into nothing, with the decoder the crate
-/// uses (every gzip member), and stopped one byte past `declared`: what it declares
-/// is all it may hold, and no buffer the size of what it would expand to is had.
+/// uses (every gzip member, every zstd frame), and stopped one byte past `declared`:
+/// what it declares is all it may hold, and no buffer the size of what it would
+/// expand to is had (zstd's window, which a frame declares, is bounded by the
+/// decoder's default limit, 128 MiB, as in the crate's own decoder).
 fn inflate(codec: Inflate, compressed: &[u8], declared: u64) -> Result<(), String> {
     let bound = declared.saturating_add(1);
     let got = match codec {
@@ -399,6 +406,8 @@ fn inflate(codec: Inflate, compressed: &[u8], declared: u64) -> Result<(), Strin
             &mut flate2::read::MultiGzDecoder::new(compressed).take(bound),
             &mut io::sink(),
         ),
+        Inflate::Zstd => zstd::stream::read::Decoder::with_buffer(compressed)
+            .and_then(|d| io::copy(&mut d.take(bound), &mut io::sink())),
     }
     .map_err(|e| format!("does not decompress as {}: {e}", codec.name()))?;
     if got > declared {
@@ -775,11 +784,12 @@ mod tests {
     }
 
     /// Every codec this host reads.
-    fn codecs() -> [Compression; 3] {
+    fn codecs() -> [Compression; 4] {
         [
             Compression::UNCOMPRESSED,
             Compression::SNAPPY,
             Compression::GZIP(Default::default()),
+            Compression::ZSTD(Default::default()),
         ]
     }
 
@@ -890,6 +900,66 @@ mod tests {
         }
         for len in [0, 5, 12, n - 4] {
             assert!(inflate(Inflate::Gzip, &good[..len], 1000).is_err(), "{len}");
+        }
+    }
+
+    /// A zstd frame of `blocks` RLE blocks of 128 KiB of zeros, 4 bytes each: a ratio
+    /// of 32,768 (zstd's own encoder writes such blocks for a run of one byte).
+    fn zstd_rle(blocks: u32) -> Vec<u8> {
+        // Magic; a header of no content size nor checksum; a window of 2^17 bytes.
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+        for i in 0..blocks {
+            // Block header: its size (regenerated, for RLE), type 1 (RLE), last.
+            let header = (128 * 1024) << 3 | 1 << 1 | u32::from(i + 1 == blocks);
+            frame.extend_from_slice(&header.to_le_bytes()[..3]);
+            frame.push(0);
+        }
+        frame
+    }
+
+    /// Attack: the same for ZSTD, whose RLE blocks expand 32,768 times: a megabyte
+    /// of them, 32 GiB, is refused one byte past what the page declares (an unbounded
+    /// read would take minutes, or the memory). Every frame is read.
+    #[test]
+    fn a_zstd_page_decompresses_to_what_it_declares_and_no_more() {
+        let mib = 1024 * 1024;
+        let bomb = zstd_rle(512);
+        assert_eq!(bomb.len(), 6 + 4 * 512);
+        inflate(Inflate::Zstd, &bomb, 64 * mib).unwrap();
+        let err = inflate(Inflate::Zstd, &bomb, 100).unwrap_err();
+        assert!(err.contains("more than the 100 bytes"), "{err}");
+        let err = inflate(Inflate::Zstd, &bomb, 64 * mib + 1).unwrap_err();
+        assert!(
+            err.contains(&format!("to {} bytes, not the", 64 * mib)),
+            "{err}"
+        );
+        // A small frame, then the bomb: the second frame is read too.
+        let mut hidden = zstd::bulk::compress(b"small", 3).unwrap();
+        hidden.extend(&bomb);
+        let err = inflate(Inflate::Zstd, &hidden, 5).unwrap_err();
+        assert!(err.contains("more than the 5 bytes"), "{err}");
+        let huge = zstd_rle(256 * 1024);
+        assert_eq!(huge.len(), 6 + mib as usize);
+        let err = inflate(Inflate::Zstd, &huge, 64 * mib).unwrap_err();
+        assert!(err.contains("decompression bomb"), "{err}");
+        // Corrupt: a reserved header bit, a reserved block type, cut short; never a panic.
+        let good = zstd::bulk::compress(&[7; 1000], 3).unwrap();
+        inflate(Inflate::Zstd, &good, 1000).unwrap();
+        let mut reserved = good.clone();
+        reserved[4] |= 0x08;
+        let mut block = bomb.clone();
+        block[6] |= 0x06;
+        for bad in [
+            reserved,
+            block,
+            good[..good.len() - 1].to_vec(),
+            b"zstd".to_vec(),
+        ] {
+            let err = inflate(Inflate::Zstd, &bad, 1000).unwrap_err();
+            assert!(
+                err.contains("does not decompress as ZSTD"),
+                "{bad:?}: {err}"
+            );
         }
     }
 

@@ -1271,8 +1271,21 @@ async fn a_jsonata_bucket_expression_reaches_nothing_outside_the_executing_tenan
 }
 
 /// A Parquet file of three rows, one column of each common type (the third row's
-/// optional columns null), pages compressed with `compression`.
+/// optional columns null), pages compressed with `compression`; its columns but the
+/// boolean dictionary-encoded (the writer's default).
 fn parquet_file(compression: parquet::basic::Compression) -> Vec<u8> {
+    parquet_file_as(
+        compression,
+        parquet::file::properties::WriterVersion::PARQUET_1_0,
+    )
+}
+
+/// [`parquet_file`] written as `version`: `PARQUET_2_0` writes data pages V2, whose
+/// levels are stored uncompressed before the compressed values.
+fn parquet_file_as(
+    compression: parquet::basic::Compression,
+    version: parquet::file::properties::WriterVersion,
+) -> Vec<u8> {
     use parquet::data_type::{BoolType, ByteArrayType, DoubleType, Int32Type, Int64Type};
     use parquet::file::properties::WriterProperties;
     use parquet::file::writer::SerializedFileWriter;
@@ -1291,6 +1304,7 @@ fn parquet_file(compression: parquet::basic::Compression) -> Vec<u8> {
     .unwrap();
     let props = WriterProperties::builder()
         .set_compression(compression)
+        .set_writer_version(version)
         .build();
     let mut out = Vec::new();
     let mut writer =
@@ -1364,10 +1378,67 @@ fn parquet_reader(key: &str, config: Value) -> Value {
     reader
 }
 
+/// The items of [`parquet_file`]'s rows.
+fn parquet_file_rows() -> Vec<Value> {
+    vec![
+        json!({"id": 1, "name": "Ada", "active": true, "score": 1.5, "price": "12.30",
+            "at": "2026-12-06T13:45:00.123Z", "day": "2026-12-06"}),
+        json!({"id": 2, "name": "José", "active": false, "score": -2.25, "price": "-0.05",
+            "at": "1970-01-01T00:00:00.000Z", "day": "1969-12-31"}),
+        json!({"id": 3, "name": null, "active": true, "score": 0.0, "price": null, "at": null, "day": null}),
+    ]
+}
+
+/// Runs each reader over the fixture's blobs and checks it gives `want`'s items.
+async fn reads(f: &Fixture, ok: Vec<(Value, Vec<Value>)>) {
+    for (reader, want) in ok {
+        let def = map(json!({"ItemReader": reader.clone(), "MaxConcurrency": 1}));
+        let (row, tasks) = f.run(def, json!({"n": 1}), echo()).await;
+        assert_eq!(row.status, "SUCCEEDED", "{reader}: {:?}", error(&row));
+        let got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
+        assert_eq!(got, want, "{reader}");
+        assert_eq!(output(&row), json!(vec!["done"; want.len()]), "{reader}");
+    }
+}
+
+/// Runs a Parquet reader over each key and checks it fails `States.ItemReaderFailed`
+/// with the cause (naming the object), before any child starts.
+async fn refuses(f: &Fixture, refused: &[(&str, &str)]) {
+    for (key, cause) in refused {
+        let def = map(json!({"ItemReader": parquet_reader(key, json!({}))}));
+        let (row, tasks) = f.run(def, json!({}), echo()).await;
+        assert_eq!(
+            error(&row).0,
+            "States.ItemReaderFailed",
+            "{key}: {:?}",
+            error(&row)
+        );
+        assert!(error(&row).1.contains(cause), "{key}: {:?}", error(&row));
+        assert!(
+            error(&row).1.contains(key),
+            "{key}: the cause names the object: {:?}",
+            error(&row)
+        );
+        assert!(tasks.calls().is_empty(), "{key}");
+    }
+}
+
+/// A copy of `snappy` (a [`parquet_file`]) whose `id` column's metadata names another
+/// codec (the thrift enum, zigzag-encoded: path ["id"], then the codec 1 -> `codec`).
+fn with_codec(snappy: &[u8], codec: u8) -> Vec<u8> {
+    let mut file = snappy.to_vec();
+    let at = file
+        .windows(6)
+        .position(|w| w == b"\x18\x02id\x15\x02")
+        .expect("the id column's codec");
+    file[at + 5] = codec << 1;
+    file
+}
+
 store_test!(a_parquet_item_reader_gives_each_row_as_a_typed_item);
 /// `InputType: PARQUET`: each row an object of its columns, typed (docs/WORKFLOWS.md),
-/// uncompressed or Snappy; `MaxItems` stops reading; an empty file has no items; a
-/// truncated, corrupt or non-Parquet object, a codec this host lacks and a file past
+/// uncompressed, Snappy, GZIP or ZSTD; `MaxItems` stops reading; an empty file has no items;
+/// a truncated, corrupt or non-Parquet object, a codec this host lacks and a file past
 /// the bounds are `States.ItemReaderFailed` with the reason, before any child starts.
 async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
     use parquet::basic::Compression;
@@ -1393,12 +1464,11 @@ async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
         short.extend_from_slice(&plain[40..]);
         f.put("in", "short.parquet", &short).await;
         f.put("in", "rows.csv", b"id\n1\n").await;
-        // GZIP pages (this host has no GZIP codec, nor its writer): a Snappy file whose
-        // first column's metadata says GZIP (path ["id"], then codec 1 -> 2, zigzag).
-        let mut gzip = snappy.clone();
-        let at = gzip.windows(6).position(|w| w == b"\x18\x02id\x15\x02").expect("the id column's codec");
-        gzip[at + 5] = 0x04;
-        f.put("in", "gzip.parquet", &gzip).await;
+        // Codecs this host has not built in (nor the writer): a Snappy file whose `id`
+        // column's metadata says LZO (3), BROTLI (4), LZ4 (5), LZ4_RAW (7).
+        for (codec, key) in [(3, "lzo"), (4, "brotli"), (5, "lz4"), (7, "lz4-raw")] {
+            f.put("in", &format!("{key}.parquet"), &with_codec(&snappy, codec)).await;
+        }
         // Attack: a footer declaring 2^31 row groups in a few bytes (the crate would
         // reserve room for them all); a schema nested 10,000 deep (the crate recurses).
         f.put("in", "huge-list.parquet", &framed(&[0x15, 0x02, 0x39, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x07, 0x00])).await;
@@ -1408,13 +1478,7 @@ async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
         }
         deep.push(0x00);
         f.put("in", "deep.parquet", &framed(&deep)).await;
-        let rows = vec![
-            json!({"id": 1, "name": "Ada", "active": true, "score": 1.5, "price": "12.30",
-                "at": "2026-12-06T13:45:00.123Z", "day": "2026-12-06"}),
-            json!({"id": 2, "name": "José", "active": false, "score": -2.25, "price": "-0.05",
-                "at": "1970-01-01T00:00:00.000Z", "day": "1969-12-31"}),
-            json!({"id": 3, "name": null, "active": true, "score": 0.0, "price": null, "at": null, "day": null}),
-        ];
+        let rows = parquet_file_rows();
         let ok: Vec<(Value, Vec<Value>)> = vec![
             (parquet_reader("plain.parquet", json!({})), rows.clone()),
             (parquet_reader("snappy.parquet", json!({})), rows.clone()),
@@ -1422,31 +1486,262 @@ async fn a_parquet_item_reader_gives_each_row_as_a_typed_item(stores: Stores) {
             (parquet_reader("plain.parquet", json!({"MaxItemsPath": "$.n"})), rows[..1].to_vec()),
             (parquet_reader("empty.parquet", json!({})), vec![]),
         ];
-        for (reader, want) in ok {
-            let def = map(json!({"ItemReader": reader.clone(), "MaxConcurrency": 1}));
-            let (row, tasks) = f.run(def, json!({"n": 1}), echo()).await;
-            assert_eq!(row.status, "SUCCEEDED", "{reader}: {:?}", error(&row));
-            let got: Vec<Value> = tasks.calls().into_iter().map(|c| c.input).collect();
-            assert_eq!(got, want, "{reader}");
-            assert_eq!(output(&row), json!(vec!["done"; want.len()]), "{reader}");
-        }
+        reads(&f, ok).await;
         let refused = [
             ("truncated.parquet", "not a Parquet file"),
             ("corrupt.parquet", "the Parquet footer is corrupt"),
             ("short.parquet", "corrupt"),
             ("rows.csv", "not a Parquet file (no PAR1 magic"),
             ("missing.parquet", "no object `missing.parquet`"),
-            ("gzip.parquet", "column `id` is GZIP-compressed; this host reads uncompressed and SNAPPY"),
+            ("lzo.parquet", "column `id` is LZO-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD Parquet"),
+            ("brotli.parquet", "column `id` is BROTLI-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD"),
+            ("lz4.parquet", "column `id` is LZ4-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD"),
+            ("lz4-raw.parquet", "column `id` is LZ4_RAW-compressed; this host reads uncompressed, SNAPPY, GZIP and"),
             ("huge-list.parquet", "more elements than bytes follow"),
             ("deep.parquet", "nests over 32 levels"),
         ];
-        for (key, cause) in refused {
-            let def = map(json!({"ItemReader": parquet_reader(key, json!({}))}));
+        refuses(&f, &refused).await;
+    })
+    .await;
+}
+
+/// A Parquet file of one row, one column `blob` of `len` incompressible bytes, in one
+/// data page (no dictionary, no statistics) compressed with `compression`.
+fn parquet_blob_file(compression: parquet::basic::Compression, len: usize) -> Vec<u8> {
+    use parquet::data_type::ByteArrayType;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    let schema =
+        parquet::schema::parser::parse_message_type("message item { required binary blob; }")
+            .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .build();
+    // xorshift: bytes no codec shrinks, so the page's compressed bytes are as long.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut writer = parquet::file::writer::SerializedFileWriter::new(
+        &mut out,
+        Arc::new(schema),
+        Arc::new(props),
+    )
+    .unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut c = group.next_column().unwrap().unwrap();
+    c.typed::<ByteArrayType>()
+        .write_batch(&[noise.into()], None, None)
+        .unwrap();
+    c.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+    out
+}
+
+/// A Parquet file (data pages V2) of 30 rows of a column `s`, every third null, the
+/// rest a few repeated strings, not dictionary-encoded: its values compress, so its
+/// pages are compressed (a V2 page whose codec would not shrink it is stored as it is,
+/// as the small pages of [`parquet_file`] are).
+fn parquet_levels_file(compression: parquet::basic::Compression) -> (Vec<u8>, Vec<Value>) {
+    use parquet::data_type::ByteArrayType;
+    use parquet::file::properties::{WriterProperties, WriterVersion};
+    let schema =
+        parquet::schema::parser::parse_message_type("message item { optional binary s (STRING); }")
+            .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(compression)
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_dictionary_enabled(false)
+        .build();
+    let rows: Vec<Option<String>> = (0..30)
+        .map(|i| (i % 3 != 0).then(|| format!("{} {}", i % 7, "abcdefgh".repeat(8))))
+        .collect();
+    let values: Vec<parquet::data_type::ByteArray> =
+        rows.iter().flatten().map(|v| v.as_str().into()).collect();
+    let levels: Vec<i16> = rows.iter().map(|r| i16::from(r.is_some())).collect();
+    let mut out = Vec::new();
+    let mut writer = parquet::file::writer::SerializedFileWriter::new(
+        &mut out,
+        Arc::new(schema),
+        Arc::new(props),
+    )
+    .unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut c = group.next_column().unwrap().unwrap();
+    c.typed::<ByteArrayType>()
+        .write_batch(&values, Some(&levels), None)
+        .unwrap();
+    c.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+    (out, rows.into_iter().map(|s| json!({"s": s})).collect())
+}
+
+/// Where the first gzip stream in `file` (the page of a [`parquet_blob_file`]) starts,
+/// and its length.
+fn gzip_page(file: &[u8]) -> (usize, usize) {
+    use std::io::Read;
+    let at = file
+        .windows(3)
+        .position(|w| w == [0x1f, 0x8b, 0x08])
+        .expect("a gzip stream");
+    let mut rest = &file[at..];
+    let before = rest.len();
+    flate2::bufread::GzDecoder::new(&mut rest)
+        .read_to_end(&mut Vec::new())
+        .unwrap();
+    (at, before - rest.len())
+}
+
+/// A gzip stream of exactly `len` bytes that expands to `mib` MiB of zeros: as many
+/// gzip members of 1 MiB each (a reader of gzip reads every member), the first one's
+/// header padded with a comment to the length.
+fn gzip_bomb(len: usize, mib: usize) -> Vec<u8> {
+    use std::io::Write;
+    let zeros = vec![0u8; 1024 * 1024];
+    let member = |comment: Option<Vec<u8>>| {
+        let mut builder = flate2::GzBuilder::new();
+        if let Some(comment) = comment {
+            builder = builder.comment(comment);
+        }
+        let mut w = builder.write(Vec::new(), flate2::Compression::best());
+        w.write_all(&zeros).unwrap();
+        w.finish().unwrap()
+    };
+    let rest: Vec<u8> = (1..mib).flat_map(|_| member(None)).collect();
+    let unpadded = member(Some(Vec::new())).len() + rest.len();
+    assert!(
+        unpadded <= len,
+        "a bomb of {unpadded} bytes does not fit {len}"
+    );
+    let mut bomb = member(Some(vec![b'x'; len - unpadded]));
+    bomb.extend(rest);
+    assert_eq!(bomb.len(), len);
+    bomb
+}
+
+/// A zstd stream of exactly `len` bytes that expands to `mib` MiB of zeros: one frame
+/// (of RLE blocks, some 4 bytes for 128 KiB), then a skippable frame padding it.
+fn zstd_bomb(len: usize, mib: usize) -> Vec<u8> {
+    let mut bomb = zstd::bulk::compress(&vec![0u8; mib * 1024 * 1024], 3).unwrap();
+    let pad = len - bomb.len() - 8;
+    bomb.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18]);
+    bomb.extend_from_slice(&u32::try_from(pad).unwrap().to_le_bytes());
+    bomb.resize(len, 0);
+    bomb
+}
+
+/// Where the first zstd frame in `file` (the page of a [`parquet_blob_file`]) starts,
+/// and its length.
+fn zstd_page(file: &[u8]) -> (usize, usize) {
+    let at = file
+        .windows(4)
+        .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
+        .expect("a zstd frame");
+    (
+        at,
+        zstd::zstd_safe::find_frame_compressed_size(&file[at..]).unwrap(),
+    )
+}
+
+store_test!(a_parquet_reader_reads_gzip_and_zstd_pages_and_refuses_decompression_bombs);
+/// GZIP and ZSTD pages read as the cloud reads them, to the same rows as uncompressed
+/// ones: dictionary pages, data pages V1 and V2 (whose levels are stored
+/// uncompressed). Attack: a page whose compressed bytes expand past the size its
+/// header declares (a tenant's decompression bomb: 100 KiB declared, 64 MiB inside)
+/// is refused before the crate decompresses it (the crate would decompress all 64
+/// MiB, then see the mismatch: the cause here is this host's), and so is a corrupt
+/// stream.
+async fn a_parquet_reader_reads_gzip_and_zstd_pages_and_refuses_decompression_bombs(
+    stores: Stores,
+) {
+    use parquet::basic::Compression;
+    use parquet::column::page::Page;
+    use parquet::file::properties::WriterVersion;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    each_store(stores, |s| async move {
+        let f = Fixture::new(s, None);
+        let codecs = [
+            ("gzip", Compression::GZIP(Default::default())),
+            ("zstd", Compression::ZSTD(Default::default())),
+        ];
+        for (name, codec) in codecs {
+            let v1 = parquet_file(codec);
+            let v2 = parquet_file_as(codec, WriterVersion::PARQUET_2_0);
+            let (levels, levels_rows) = parquet_levels_file(codec);
+            // The files hold what the test means: the codec; a dictionary page before
+            // each data page of the `name` column; data pages V2 in `v2`; and in
+            // `levels`, V2 pages with definition levels and compressed values.
+            let kinds = |file: &[u8]| {
+                let reader = SerializedFileReader::new(bytes::Bytes::from(file.to_vec())).unwrap();
+                let group = reader.get_row_group(0).unwrap();
+                assert_eq!(group.metadata().column(0).compression(), codec);
+                let mut pages = group.get_column_page_reader(group.num_columns().min(2) - 1).unwrap();
+                let mut kinds = Vec::new();
+                while let Some(page) = pages.get_next_page().unwrap() {
+                    kinds.push(match page {
+                        Page::DictionaryPage { .. } => "dictionary",
+                        Page::DataPage { .. } => "v1",
+                        Page::DataPageV2 { def_levels_byte_len, is_compressed, .. } => {
+                            assert!(def_levels_byte_len > 0);
+                            if is_compressed { "v2 compressed" } else { "v2" }
+                        }
+                    });
+                }
+                kinds
+            };
+            assert_eq!(kinds(&v1), ["dictionary", "v1"], "{name}");
+            assert_eq!(kinds(&v2), ["dictionary", "v2"], "{name}");
+            assert_eq!(kinds(&levels), ["v2 compressed"], "{name}");
+            f.put("in", &format!("{name}.parquet"), &v1).await;
+            f.put("in", &format!("{name}-v2.parquet"), &v2).await;
+            f.put("in", &format!("{name}-levels.parquet"), &levels).await;
+            let blob = parquet_blob_file(codec, 100 * 1024);
+            f.put("in", &format!("{name}-blob.parquet"), &blob).await;
+            // Attack: the blob's page (100 KiB declared) with its compressed bytes a
+            // bomb of the same length expanding to 64 MiB.
+            let (at, len) = if name == "gzip" { gzip_page(&blob) } else { zstd_page(&blob) };
+            let mut bomb = blob.clone();
+            let inside = if name == "gzip" { gzip_bomb(len, 64) } else { zstd_bomb(len, 64) };
+            bomb[at..at + len].copy_from_slice(&inside);
+            f.put("in", &format!("{name}-bomb.parquet"), &bomb).await;
+            // The page's stream corrupt: gzip's deflate data of block type 3, zstd's
+            // frame header with its reserved bit set (neither exists).
+            let mut corrupt = blob.clone();
+            if name == "gzip" {
+                corrupt[at + 10] = 0xff;
+            } else {
+                corrupt[at + 4] |= 0x08;
+            }
+            f.put("in", &format!("{name}-corrupt.parquet"), &corrupt).await;
+            let rows = parquet_file_rows();
+            let reader = |key: &str, config| parquet_reader(&format!("{name}{key}.parquet"), config);
+            let ok = vec![
+                (reader("", json!({})), rows.clone()),
+                (reader("-v2", json!({})), rows.clone()),
+                (reader("-levels", json!({})), levels_rows),
+                (reader("", json!({"MaxItems": 2})), rows[..2].to_vec()),
+            ];
+            reads(&f, ok).await;
+            // The blob file reads (so the bomb's is the only change refused).
+            let def = map(json!({"ItemReader": reader("-blob", json!({}))}));
             let (row, tasks) = f.run(def, json!({}), echo()).await;
-            assert_eq!(error(&row).0, "States.ItemReaderFailed", "{key}: {:?}", error(&row));
-            assert!(error(&row).1.contains(cause), "{key}: {:?}", error(&row));
-            assert!(error(&row).1.contains(key), "{key}: the cause names the object: {:?}", error(&row));
-            assert!(tasks.calls().is_empty(), "{key}");
+            assert_eq!(row.status, "SUCCEEDED", "{name}: {:?}", error(&row));
+            assert_eq!(tasks.calls().len(), 1, "{name}");
+            let does_not = format!("column `blob` is corrupt: the page at byte 0 of its chunk does not decompress as {}", name.to_uppercase());
+            refuses(&f, &[
+                (&format!("{name}-bomb.parquet"), "column `blob` is corrupt: the page at byte 0 of its chunk decompresses to more than the 102404 bytes its header declares"),
+                (&format!("{name}-corrupt.parquet"), &does_not),
+            ])
+            .await;
         }
     })
     .await;

@@ -9,11 +9,19 @@
 //! within the bytes that follow it and the nesting bounded; the schema's tree is
 //! at most [`MAX_SCHEMA_DEPTH`] deep; each column chunk's pages are walked the same
 //! way, their sizes within the chunk and a row group's decoded pages at most
-//! [`MAX_ROW_GROUP_BYTES`] (the cloud's 256 MB); only uncompressed and Snappy pages
-//! are read; the rows declared are checked against the item bound. What is still
-//! left to the crate runs under `catch_unwind`: a panic there is the file's fault
-//! and becomes the reader's failure.
+//! [`MAX_ROW_GROUP_BYTES`] (the cloud's 256 MB); uncompressed, Snappy, GZIP and ZSTD
+//! pages are read; the rows declared are checked against the item bound. The crate
+//! decompresses a GZIP or ZSTD page unbounded (`read_to_end`, `io::copy` into a
+//! `Vec`), and only then compares what it got with the size the page declares: a
+//! page of a few kilobytes declaring 100 bytes could expand to gigabytes first (a
+//! decompression bomb in a tenant's blob). So each such page is decompressed here
+//! once, streamed into nothing and stopped one byte past its declared size, and a
+//! page that expands past it (or does not decompress) refuses the file; all a file's
+//! pages decompress to at most [`MAX_INFLATED_BYTES`]. What is still left to the crate
+//! runs under `catch_unwind`: a panic there is the file's fault and becomes the
+//! reader's failure.
 
+use std::io::{self, Read as _};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ::parquet::basic::Compression;
@@ -36,6 +44,14 @@ pub const MAX_SCHEMA_DEPTH: usize = 32;
 /// The most values a column chunk's pages may declare: repeated columns have more
 /// values than rows, but not without bound (a page of nulls costs no bytes).
 const MAX_CHUNK_VALUES: u64 = 16 * 1024 * 1024;
+/// The most bytes a file's GZIP and ZSTD pages may decompress to, in all. Each
+/// page is bounded by the size it declares, and a row group by
+/// [`MAX_ROW_GROUP_BYTES`], but a file may hold many row groups: at deflate's ratio
+/// of about 1000 a 64 MiB object would decompress to some 64 GiB (ZSTD's RLE blocks,
+/// 4 bytes for 128 KiB, to terabytes), minutes of CPU (and the crate decompresses it
+/// again). A gigabyte is four of the cloud's largest row groups, and over ten times
+/// the object bound at common ratios.
+pub const MAX_INFLATED_BYTES: u64 = 1024 * 1024 * 1024;
 /// Thrift structures nest far less than this in a footer or a page header.
 const MAX_THRIFT_DEPTH: u32 = 24;
 /// The longest decimal read (bytes of its unscaled value; 38 digits take 16).
@@ -69,6 +85,7 @@ fn read(data: &[u8], bounds: Bounds) -> Result<Vec<Value>, ItemsError> {
         .map_err(|e| fail(format!("the Parquet file is corrupt: {e}")))?;
     let meta = reader.metadata();
     let mut declared: u64 = 0;
+    let mut inflated: u64 = 0;
     for (g, group) in meta.row_groups().iter().enumerate() {
         let rows = u64::try_from(group.num_rows()).map_err(|_| {
             fail(format!(
@@ -79,18 +96,21 @@ fn read(data: &[u8], bounds: Bounds) -> Result<Vec<Value>, ItemsError> {
         let mut decoded: u64 = 0;
         for column in group.columns() {
             let name = column.column_path().string();
-            match column.compression() {
-                Compression::UNCOMPRESSED | Compression::SNAPPY => {}
+            let codec = match column.compression() {
+                // Snappy's decoder writes into the declared size, and refuses more.
+                Compression::UNCOMPRESSED | Compression::SNAPPY => None,
+                Compression::GZIP(_) => Some(Inflate::Gzip),
+                Compression::ZSTD(_) => Some(Inflate::Zstd),
                 other => {
-                    // Only Snappy's codec is built in (each other codec is a C library
-                    // or more crates); the cloud also reads GZIP and ZSTD.
+                    // LZ4, BROTLI and LZO are not built in (each is a C library or more
+                    // crates): the cloud reads only GZIP and ZSTD besides Snappy.
                     let codec = other.to_string();
                     let codec = codec.split('(').next().unwrap_or_default();
                     return Err(fail(format!(
-                        "column `{name}` is {codec}-compressed; this host reads uncompressed and SNAPPY Parquet files"
+                        "column `{name}` is {codec}-compressed; this host reads uncompressed, SNAPPY, GZIP and ZSTD Parquet files"
                     )));
                 }
-            }
+            };
             let start = column
                 .dictionary_page_offset()
                 .unwrap_or_else(|| column.data_page_offset());
@@ -104,7 +124,8 @@ fn read(data: &[u8], bounds: Bounds) -> Result<Vec<Value>, ItemsError> {
                         "the Parquet file is corrupt: column `{name}` of row group {g} lies outside the file"
                     ))
                 })?;
-            decoded = decoded.saturating_add(pages(&data[range.0..range.0 + range.1], &name)?);
+            let chunk = &data[range.0..range.0 + range.1];
+            decoded = decoded.saturating_add(pages(chunk, &name, codec, &mut inflated)?);
             if decoded > MAX_ROW_GROUP_BYTES {
                 return Err(fail(format!(
                     "row group {g} decodes to over {MAX_ROW_GROUP_BYTES} bytes, the most a row group may hold"
@@ -239,9 +260,31 @@ fn schema_depth(children: &[i64]) -> Result<(), ItemsError> {
     Ok(())
 }
 
+/// A codec whose pages are decompressed here, bounded, before the crate reads them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Inflate {
+    Gzip,
+    Zstd,
+}
+
+impl Inflate {
+    fn name(self) -> &'static str {
+        match self {
+            Inflate::Gzip => "GZIP",
+            Inflate::Zstd => "ZSTD",
+        }
+    }
+}
+
 /// A column chunk's pages walked: each header well formed, each page within the
-/// chunk. The bytes its pages decode to.
-fn pages(chunk: &[u8], column: &str) -> Result<u64, ItemsError> {
+/// chunk; with a `codec`, each page decompressed (see [`inflate`]), all of a file's
+/// counted in `inflated`. The bytes its pages decode to.
+fn pages(
+    chunk: &[u8],
+    column: &str,
+    codec: Option<Inflate>,
+    inflated: &mut u64,
+) -> Result<u64, ItemsError> {
     let bad = |why: String| fail(format!("column `{column}` is corrupt: {why}"));
     let mut at = 0;
     let mut decoded: u64 = 0;
@@ -249,6 +292,9 @@ fn pages(chunk: &[u8], column: &str) -> Result<u64, ItemsError> {
     while at < chunk.len() {
         let mut t = Thrift::new(&chunk[at..]);
         let (mut plain, mut packed, mut count) = (-1, -1, 0);
+        // A data page V2's levels, stored uncompressed before its values, and whether
+        // its values are compressed (the default).
+        let (mut levels, mut compressed) = (0_i64, true);
         t.fields(0, |t, id, ty, depth| match (id, ty) {
             (2, I32) => {
                 plain = t.int()?;
@@ -259,14 +305,27 @@ fn pages(chunk: &[u8], column: &str) -> Result<u64, ItemsError> {
                 Ok(true)
             }
             // data_page_header, dictionary_page_header, data_page_header_v2: each
-            // with its num_values first.
+            // with its num_values first; the V2 header's definition (5) and
+            // repetition (6) levels' byte lengths and is_compressed (7).
             (5 | 7 | 8, STRUCT) => {
-                t.fields(depth + 1, |t, id, ty, _| {
-                    if id == 1 && ty == I32 {
+                t.fields(depth + 1, |t, field, ty, _| match (field, ty) {
+                    (1, I32) => {
                         count = t.int()?;
-                        return Ok(true);
+                        Ok(true)
                     }
-                    Ok(false)
+                    (5 | 6, I32) if id == 8 => {
+                        let n = t.int()?;
+                        if n < 0 {
+                            return Err(t.bad("a negative length of levels"));
+                        }
+                        levels = levels.saturating_add(n);
+                        Ok(true)
+                    }
+                    (7, BOOL_TRUE | BOOL_FALSE) if id == 8 => {
+                        compressed = ty == BOOL_TRUE;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
                 })?;
                 Ok(true)
             }
@@ -282,12 +341,14 @@ fn pages(chunk: &[u8], column: &str) -> Result<u64, ItemsError> {
                 "the page at byte {at} of its chunk declares no or negative sizes"
             )));
         };
+        let header = at;
         at += t.at;
         if packed > chunk.len() - at {
             return Err(bad(format!(
                 "a page of {packed} bytes runs past the end of its chunk (truncated?)"
             )));
         }
+        let page = &chunk[at..at + packed];
         at += packed;
         decoded = decoded.saturating_add(plain);
         values = values.saturating_add(count);
@@ -301,8 +362,65 @@ fn pages(chunk: &[u8], column: &str) -> Result<u64, ItemsError> {
                 "its pages declare over {MAX_CHUNK_VALUES} values"
             )));
         }
+        let Some(codec) = codec.filter(|_| compressed) else {
+            continue;
+        };
+        // As the crate reads a page: its levels (V2) as they are, the rest
+        // decompressed to the size declared less the levels; none when that is 0.
+        let levels = u64::try_from(levels).unwrap_or(u64::MAX);
+        let (Some(declared), Some(body)) = (
+            plain.checked_sub(levels),
+            usize::try_from(levels).ok().and_then(|l| page.get(l..)),
+        ) else {
+            return Err(bad(format!(
+                "the page at byte {header} of its chunk declares levels past its size"
+            )));
+        };
+        if declared == 0 {
+            continue;
+        }
+        *inflated = inflated.saturating_add(declared);
+        if *inflated > MAX_INFLATED_BYTES {
+            return Err(fail(format!(
+                "column `{column}`: the file's compressed pages decompress to over {MAX_INFLATED_BYTES} bytes, the most this host decompresses for one file"
+            )));
+        }
+        inflate(codec, body, declared).map_err(|e| {
+            fail(format!(
+                "column `{column}` is corrupt: the page at byte {header} of its chunk {e}"
+            ))
+        })?;
     }
     Ok(decoded)
+}
+
+/// A page's compressed bytes decompressed into nothing, with the decoder the crate
+/// uses (every gzip member, every zstd frame), and stopped one byte past `declared`:
+/// what it declares is all it may hold, and no buffer the size of what it would
+/// expand to is had (zstd's window, which a frame declares, is bounded by the
+/// decoder's default limit, 128 MiB, as in the crate's own decoder).
+fn inflate(codec: Inflate, compressed: &[u8], declared: u64) -> Result<(), String> {
+    let bound = declared.saturating_add(1);
+    let got = match codec {
+        Inflate::Gzip => io::copy(
+            &mut flate2::read::MultiGzDecoder::new(compressed).take(bound),
+            &mut io::sink(),
+        ),
+        Inflate::Zstd => zstd::stream::read::Decoder::with_buffer(compressed)
+            .and_then(|d| io::copy(&mut d.take(bound), &mut io::sink())),
+    }
+    .map_err(|e| format!("does not decompress as {}: {e}", codec.name()))?;
+    if got > declared {
+        return Err(format!(
+            "decompresses to more than the {declared} bytes its header declares (a decompression bomb?)"
+        ));
+    }
+    if got < declared {
+        return Err(format!(
+            "decompresses to {got} bytes, not the {declared} its header declares"
+        ));
+    }
+    Ok(())
 }
 
 // Thrift compact protocol types.
@@ -413,7 +531,9 @@ impl<'a> Thrift<'a> {
             };
             last = id;
             if matches!(ty, BOOL_TRUE | BOOL_FALSE) {
-                continue; // the value is in the type
+                // The value is in the type: `f` may note it, nothing follows to skip.
+                f(self, id, ty, depth)?;
+                continue;
             }
             if !f(self, id, ty, depth)? {
                 self.value(ty, depth + 1)?;
@@ -663,9 +783,19 @@ mod tests {
         out
     }
 
+    /// Every codec this host reads.
+    fn codecs() -> [Compression; 4] {
+        [
+            Compression::UNCOMPRESSED,
+            Compression::SNAPPY,
+            Compression::GZIP(Default::default()),
+            Compression::ZSTD(Default::default()),
+        ]
+    }
+
     #[test]
     fn rows_of_every_row_group_in_order() {
-        for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY] {
+        for compression in codecs() {
             let items = rows(&file(compression), all()).unwrap();
             assert_eq!(
                 Value::Array(items),
@@ -684,7 +814,7 @@ mod tests {
     /// none takes the host down (a panic in the crate is caught as a refusal).
     #[test]
     fn a_damaged_file_is_refused_never_a_crash() {
-        for compression in [Compression::UNCOMPRESSED, Compression::SNAPPY] {
+        for compression in codecs() {
             let good = file(compression);
             let mut refused = 0;
             for at in 0..good.len() {
@@ -710,23 +840,238 @@ mod tests {
         let huge = [
             0x15, 0x00, 0x15, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0x15, 0x00, 0x00,
         ];
-        let err = pages(&huge, "c").unwrap_err();
+        let mut inflated = 0;
+        let err = pages(&huge, "c", None, &mut inflated).unwrap_err();
         assert!(err.0.contains("decode to over"), "{err}");
         // Statistics with a 2^40-byte max value in a few bytes.
         let stats = [
             0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x2c, 0x15, 0x02, 0x15, 0x00, 0x15, 0x00, 0x15,
             0x00, 0x1c, 0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x00, 0x00, 0x00,
         ];
-        let err = pages(&stats, "c").unwrap_err();
+        let err = pages(&stats, "c", None, &mut inflated).unwrap_err();
         assert!(err.0.contains("runs past its end"), "{err}");
         // A page longer than its chunk.
         let long = [0x15, 0x00, 0x15, 0x02, 0x15, 0x02, 0x00];
-        let err = pages(&long, "c").unwrap_err();
+        let err = pages(&long, "c", None, &mut inflated).unwrap_err();
         assert!(err.0.contains("runs past the end of its chunk"), "{err}");
         // Nesting past the bound.
         let mut deep = vec![0x1c; 40];
         deep.extend([0x00; 41]);
         assert!(Thrift::new(&deep).value(STRUCT, 0).is_err());
+    }
+
+    /// `n` bytes of zeros, gzipped.
+    fn gzip(n: usize) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        w.write_all(&vec![0; n]).unwrap();
+        w.finish().unwrap()
+    }
+
+    /// Attack: a compressed page expanding past the size it declares is refused once
+    /// it has given one byte more; it is streamed, never held. Every gzip member is
+    /// read (as the crate reads them): a bomb cannot hide after a small first member.
+    #[test]
+    fn a_page_decompresses_to_what_it_declares_and_no_more() {
+        let mib = 1024 * 1024;
+        // 64 members of 1 MiB: 64 MiB of zeros in some 65 KB.
+        let bomb = gzip(mib).repeat(64);
+        assert!(bomb.len() < 100_000, "{}", bomb.len());
+        let err = inflate(Inflate::Gzip, &bomb, 100).unwrap_err();
+        assert!(err.contains("more than the 100 bytes"), "{err}");
+        let err = inflate(Inflate::Gzip, &bomb, 63 * mib as u64).unwrap_err();
+        assert!(err.contains("decompression bomb"), "{err}");
+        // What it holds, declared, reads (so the refusals are of the sizes).
+        inflate(Inflate::Gzip, &bomb, 64 * mib as u64).unwrap();
+        let err = inflate(Inflate::Gzip, &bomb, 64 * mib as u64 + 1).unwrap_err();
+        assert!(
+            err.contains(&format!("to {} bytes, not the", 64 * mib)),
+            "{err}"
+        );
+        // Corrupt: the deflate data, the CRC, the length, a stream cut short; none a panic.
+        let good = gzip(1000);
+        inflate(Inflate::Gzip, &good, 1000).unwrap();
+        let n = good.len();
+        for (at, why) in [(10, "deflate"), (n - 8, "crc"), (n - 1, "length")] {
+            let mut bad = good.clone();
+            bad[at] ^= 0xff;
+            let err = inflate(Inflate::Gzip, &bad, 1000).unwrap_err();
+            assert!(err.contains("does not decompress as GZIP"), "{why}: {err}");
+        }
+        for len in [0, 5, 12, n - 4] {
+            assert!(inflate(Inflate::Gzip, &good[..len], 1000).is_err(), "{len}");
+        }
+    }
+
+    /// A zstd frame of `blocks` RLE blocks of 128 KiB of zeros, 4 bytes each: a ratio
+    /// of 32,768 (zstd's own encoder writes such blocks for a run of one byte).
+    fn zstd_rle(blocks: u32) -> Vec<u8> {
+        // Magic; a header of no content size nor checksum; a window of 2^17 bytes.
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+        for i in 0..blocks {
+            // Block header: its size (regenerated, for RLE), type 1 (RLE), last.
+            let header = (128 * 1024) << 3 | 1 << 1 | u32::from(i + 1 == blocks);
+            frame.extend_from_slice(&header.to_le_bytes()[..3]);
+            frame.push(0);
+        }
+        frame
+    }
+
+    /// Attack: the same for ZSTD, whose RLE blocks expand 32,768 times: a megabyte
+    /// of them, 32 GiB, is refused one byte past what the page declares (an unbounded
+    /// read would take minutes, or the memory). Every frame is read.
+    #[test]
+    fn a_zstd_page_decompresses_to_what_it_declares_and_no_more() {
+        let mib = 1024 * 1024;
+        let bomb = zstd_rle(512);
+        assert_eq!(bomb.len(), 6 + 4 * 512);
+        inflate(Inflate::Zstd, &bomb, 64 * mib).unwrap();
+        let err = inflate(Inflate::Zstd, &bomb, 100).unwrap_err();
+        assert!(err.contains("more than the 100 bytes"), "{err}");
+        let err = inflate(Inflate::Zstd, &bomb, 64 * mib + 1).unwrap_err();
+        assert!(
+            err.contains(&format!("to {} bytes, not the", 64 * mib)),
+            "{err}"
+        );
+        // A small frame, then the bomb: the second frame is read too.
+        let mut hidden = zstd::bulk::compress(b"small", 3).unwrap();
+        hidden.extend(&bomb);
+        let err = inflate(Inflate::Zstd, &hidden, 5).unwrap_err();
+        assert!(err.contains("more than the 5 bytes"), "{err}");
+        let huge = zstd_rle(256 * 1024);
+        assert_eq!(huge.len(), 6 + mib as usize);
+        let err = inflate(Inflate::Zstd, &huge, 64 * mib).unwrap_err();
+        assert!(err.contains("decompression bomb"), "{err}");
+        // Corrupt: a reserved header bit, a reserved block type, cut short; never a panic.
+        let good = zstd::bulk::compress(&[7; 1000], 3).unwrap();
+        inflate(Inflate::Zstd, &good, 1000).unwrap();
+        let mut reserved = good.clone();
+        reserved[4] |= 0x08;
+        let mut block = bomb.clone();
+        block[6] |= 0x06;
+        for bad in [
+            reserved,
+            block,
+            good[..good.len() - 1].to_vec(),
+            b"zstd".to_vec(),
+        ] {
+            let err = inflate(Inflate::Zstd, &bad, 1000).unwrap_err();
+            assert!(
+                err.contains("does not decompress as ZSTD"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    /// The page walk decompresses each page of a compressed column as the crate does:
+    /// a V2 page's levels stay as they are, an uncompressed V2 page is not read, and
+    /// all a file's pages count towards [`MAX_INFLATED_BYTES`].
+    #[test]
+    fn a_compressed_chunk_is_decompressed_page_by_page() {
+        // A data page V2 (type 3) of `plain` bytes declared, `levels` of them
+        // definition levels, `compressed` or not, then its bytes.
+        let page = |plain: u8, levels: u8, compressed: bool, body: &[u8]| {
+            let mut p = vec![0x15, 0x06, 0x15, plain << 1, 0x15];
+            p.extend(varint(body.len() as u64 * 2));
+            // field 8 (delta 5): num_values 1, definition_levels_byte_length (5),
+            // is_compressed (7).
+            p.extend([0x5c, 0x15, 0x02, 0x45, levels << 1]);
+            p.push(if compressed { 0x21 } else { 0x22 });
+            p.extend([0x00, 0x00]);
+            p.extend(body);
+            p
+        };
+        let mut body = vec![7, 7]; // two bytes of levels
+        body.extend(gzip(50));
+        let mut inflated = 0;
+        let chunk = [page(52, 2, true, &body), page(52, 2, true, &body)].concat();
+        assert_eq!(
+            pages(&chunk, "c", Some(Inflate::Gzip), &mut inflated).unwrap(),
+            104
+        );
+        assert_eq!(inflated, 100);
+        // Declared one byte over or under what the values hold; the levels taken for
+        // one byte more or less (the stream then starts elsewhere).
+        for (plain, levels, want) in [
+            (53, 2, "decompresses to 50 bytes, not the 51"),
+            (51, 2, "decompresses to more than the 49 bytes"),
+            (52, 3, "does not decompress as GZIP"),
+            (52, 1, "does not decompress as GZIP"),
+        ] {
+            let err = pages(
+                &page(plain, levels, true, &body),
+                "c",
+                Some(Inflate::Gzip),
+                &mut 0,
+            )
+            .unwrap_err();
+            assert!(err.0.contains(want), "{plain} {levels}: {err}");
+            assert!(
+                err.0.contains("column `c` is corrupt: the page at byte 0"),
+                "{err}"
+            );
+        }
+        // Levels past the page's size, or past its bytes.
+        for (plain, levels) in [(1, 2), (60, 60)] {
+            let err = pages(
+                &page(plain, levels, true, &body),
+                "c",
+                Some(Inflate::Gzip),
+                &mut 0,
+            )
+            .unwrap_err();
+            assert!(
+                err.0.contains("declares levels past its size"),
+                "{plain} {levels}: {err}"
+            );
+        }
+        // Not compressed: its bytes are not decompressed (nor could they be).
+        let mut inflated = 0;
+        pages(
+            &page(3, 1, false, &[1, 2, 3]),
+            "c",
+            Some(Inflate::Gzip),
+            &mut inflated,
+        )
+        .unwrap();
+        assert_eq!(inflated, 0);
+        // Nothing to decompress (all levels): not read, as the crate does not.
+        pages(&page(2, 2, true, &[1, 2]), "c", Some(Inflate::Gzip), &mut 0).unwrap();
+        // The file's total: a page past what is left of it is refused unread.
+        let mut inflated = MAX_INFLATED_BYTES - 49;
+        let err = pages(
+            &page(52, 2, true, &body),
+            "c",
+            Some(Inflate::Gzip),
+            &mut inflated,
+        )
+        .unwrap_err();
+        assert!(
+            err.0
+                .contains("the most this host decompresses for one file"),
+            "{err}"
+        );
+        let mut inflated = MAX_INFLATED_BYTES - 50;
+        pages(
+            &page(52, 2, true, &body),
+            "c",
+            Some(Inflate::Gzip),
+            &mut inflated,
+        )
+        .unwrap();
+    }
+
+    fn varint(mut v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
     }
 
     #[test]

@@ -316,8 +316,9 @@ fn within_payload_limit(value: Value, state: &str) -> Result<Value, StateError> 
     if size > MAX_PAYLOAD_BYTES {
         return Err(StateError::new(
             errors::DATA_LIMIT_EXCEEDED,
+            // Word for word the cloud's cause (the limit, 256 KiB, is in the docs).
             format!(
-                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit ({size} bytes, over {MAX_PAYLOAD_BYTES}); keep large data in blobs"
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
             ),
         ));
     }

@@ -117,7 +117,7 @@ async fn a_typescript_syntax_error_is_a_clear_build_error() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("esbuild failed on app.ts"), "{err}");
     // The file, line and what was expected, as esbuild says it.
-    assert!(err.contains("app.ts:3:"), "{err}");
+    assert!(err.contains("\n    app.ts:3:"), "{err}");
     assert!(err.contains("Expected \"}\""), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(std::fs::read(dir.path().join("app.wasm")).unwrap(), b"old");

@@ -190,22 +190,25 @@ pub fn build(options: &BuildOptions) -> Result<Vec<&'static str>, BuildError> {
     let work = tempfile::tempdir().map_err(io(Path::new("temporary directory")))?;
     sources::write(work.path(), &app_abs, &kinds).map_err(io(work.path()))?;
     let bundle = work.path().join("bundle.js");
+    // Run from the caller's folder, so esbuild names the app's files as the caller does.
     let out = Command::new(&esbuild)
-        .arg(sources::ENTRY)
+        .arg(work.path().join(sources::ENTRY))
+        .arg(format!(
+            "--alias:orquesta={}",
+            work.path().join("sdk").display()
+        ))
         .args([
             "--bundle",
             "--format=esm",
             // Neither Node's nor a browser's built-ins exist in the component.
             "--platform=neutral",
             "--main-fields=module,main",
-            "--alias:orquesta=./sdk",
             // The bindings componentize-js generates from the world.
             "--external:orquesta:*",
             "--log-level=warning",
             "--color=false",
         ])
         .arg(format!("--outfile={}", bundle.display()))
-        .current_dir(work.path())
         .output()
         .map_err(|e| BuildError::ToolMissing {
             tool: "esbuild",

@@ -44,6 +44,7 @@ pub const SDK: &[(&str, &str)] = &[
         "responses.ts",
         include_str!("../../../plugins/sdk-js/src/responses.ts"),
     ),
+    ("sql.ts", include_str!("../../../plugins/sdk-js/src/sql.ts")),
 ];
 
 /// The world componentize-js builds against.

@@ -24,3 +24,4 @@ export * as http from "./http";
 export * as kv from "./kv";
 export * as log from "./log";
 export * as messaging from "./messaging";
+export * as sql from "./sql";

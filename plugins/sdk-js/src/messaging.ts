@@ -39,5 +39,5 @@ export function startExecution(workflow: string, input: unknown, name?: string):
 
 /** Publishes `body` to `topic`; the message id. */
 export function publish(topic: string, body: unknown, subject?: string, attributes: Fields = []): string {
-  return hostCall(() => n.publish(topic, text(body), subject, attributes));
+  return hostCall(() => n.publish(topic, subject, text(body), attributes));
 }

@@ -2,8 +2,10 @@
 //! absent, so `cargo test` lists them as ignored (with the count) instead of passing
 //! having checked nothing: the database tests without their server's URL, the Python
 //! plugins' tests without componentize-py. With `ORQUESTA_REQUIRE_DB_TESTS=1` (as
-//! `.ci/run` sets) a missing URL fails the build, and with `ORQUESTA_REQUIRE_PYTHON_TESTS=1`
-//! a missing componentize-py does: CI cannot be green with those tests left out.
+//! `.ci/run` sets) a missing URL fails the build, with `ORQUESTA_REQUIRE_PYTHON_TESTS=1`
+//! a missing componentize-py does, and with `ORQUESTA_REQUIRE_JS_TESTS=1` missing
+//! JavaScript tools (esbuild, componentize-js) do: CI cannot be green with those tests
+//! left out.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,6 +47,7 @@ fn main() {
         std::process::exit(1);
     }
     python();
+    javascript();
 }
 
 /// Finds componentize-py: `ORQUESTA_COMPONENTIZE_PY`, then the virtualenv `.ci/run`
@@ -113,6 +116,88 @@ fn python() {
             }
             println!(
                 "cargo::warning=componentize-py {TOOL_VERSION} is not installed: the Python plugins' tests are ignored (docs/PLUGINS.md)"
+            );
+        }
+    }
+}
+
+const REQUIRE_JS: &str = "ORQUESTA_REQUIRE_JS_TESTS";
+/// Kept in step with `orquesta::javascript::TOOL_VERSION` and plugins/sdk-js/tools.
+const JS_TOOL_VERSION: &str = "0.23.0";
+const JS_TOOLS_ENV: &str = "ORQUESTA_JS_TOOLS";
+
+/// Runs `tool --version`: its output when it succeeds.
+fn tool_version(tool: &std::path::Path) -> Option<String> {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// Finds the TypeScript/JavaScript plugins' tools (esbuild and componentize-js in one
+/// folder's `node_modules/.bin`): `ORQUESTA_JS_TOOLS`, then the folder `.ci/run` installs
+/// (`target/js-tools`); the tests get the folder as `ORQUESTA_TESTS_JS_TOOLS` (empty, and
+/// cfg `no_componentize_js`, without one).
+fn javascript() {
+    println!("cargo::rustc-check-cfg=cfg(no_componentize_js)");
+    println!("cargo::rerun-if-env-changed={REQUIRE_JS}");
+    println!("cargo::rerun-if-env-changed={JS_TOOLS_ENV}");
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    println!(
+        "cargo::rerun-if-changed={}",
+        workspace
+            .join("plugins/sdk-js/tools/package-lock.json")
+            .display()
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let installed = target.join("js-tools");
+    let lock = installed.join("node_modules/.package-lock.json");
+    if lock.exists() {
+        // Reinstalling the tools (by hand or by .ci/run) rechecks them.
+        println!("cargo::rerun-if-changed={}", lock.display());
+    }
+    let candidates = [
+        std::env::var_os(JS_TOOLS_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        Some(installed),
+    ];
+    let mut tried = Vec::new();
+    let found = candidates.into_iter().flatten().find(|dir| {
+        let bin = dir.join("node_modules/.bin");
+        let esbuild = tool_version(&bin.join("esbuild"));
+        let componentize = tool_version(&bin.join("componentize-js"));
+        tried.push(format!(
+            "{}: esbuild {}, componentize-js {}",
+            dir.display(),
+            esbuild.as_deref().unwrap_or("not found"),
+            componentize.as_deref().unwrap_or("not found")
+        ));
+        esbuild.is_some() && componentize.is_some_and(|v| v == JS_TOOL_VERSION)
+    });
+    match found {
+        Some(dir) => {
+            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+            println!("cargo::rustc-env=ORQUESTA_TESTS_JS_TOOLS={}", dir.display());
+        }
+        None => {
+            println!("cargo::rustc-env=ORQUESTA_TESTS_JS_TOOLS=");
+            println!("cargo::rustc-cfg=no_componentize_js");
+            if set(REQUIRE_JS) {
+                eprintln!(
+                    "error: {REQUIRE_JS} is set but esbuild and componentize-js {JS_TOOL_VERSION} are not installed \
+                     (tried {}): the TypeScript plugins' tests would be skipped \
+                     (npm ci --prefix target/js-tools, with plugins/sdk-js/tools/package*.json copied there)",
+                    tried.join("; ")
+                );
+                std::process::exit(1);
+            }
+            println!(
+                "cargo::warning=componentize-js {JS_TOOL_VERSION} is not installed: the TypeScript plugins' tests are ignored (docs/PLUGINS.md)"
             );
         }
     }

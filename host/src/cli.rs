@@ -177,11 +177,12 @@ enum Command {
         #[arg(long, env = "ORQUESTA_STORE_URL", hide_env_values = true)]
         store: Option<String>,
     },
-    /// Build a Python plugin (`app.py`) into a component with componentize-py
+    /// Build a Python plugin (`app.py`) into a component with componentize-py, or a
+    /// TypeScript/JavaScript one (`app.ts`, `app.js`) with esbuild and componentize-js
     /// (docs/PLUGINS.md): the SDK and the contract come with orquesta; the app's folder
     /// is on its import path.
     Build {
-        /// The app module.
+        /// The app module (`.py`; `.ts`, `.mts`, `.js`, `.mjs`, `.tsx`, `.jsx`).
         app: PathBuf,
         /// The component to write.
         #[arg(short, long, default_value = "app.wasm")]
@@ -193,6 +194,10 @@ enum Command {
         /// The componentize-py executable (default: $ORQUESTA_COMPONENTIZE_PY, then PATH).
         #[arg(long)]
         componentize_py: Option<PathBuf>,
+        /// For a TypeScript/JavaScript app: the folder whose `node_modules/.bin` holds
+        /// esbuild and componentize-js (default: $ORQUESTA_JS_TOOLS, then PATH).
+        #[arg(long)]
+        js_tools: Option<PathBuf>,
     },
     /// Deploy plugins (`.wasm`, named by the file's stem) and tenant files (`.toml`) to a
     /// running host through its admin API; the host records them in its store, and every
@@ -300,7 +305,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             output,
             triggers,
             componentize_py,
-        } => build_python(app, output, triggers, componentize_py),
+            js_tools,
+        } => {
+            if orquesta::javascript::is_js(&app) {
+                build_js(app, output, triggers, js_tools)
+            } else {
+                build_python(app, output, triggers, componentize_py)
+            }
+        }
         Command::TestPattern {
             pattern,
             event,
@@ -359,6 +371,42 @@ fn build_python(
             ExitCode::SUCCESS
         }
         Err(e @ orquesta::python::BuildError::Failed { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn build_js(
+    app: PathBuf,
+    output: PathBuf,
+    triggers: Vec<String>,
+    tools: Option<PathBuf>,
+) -> ExitCode {
+    let options = orquesta::javascript::BuildOptions {
+        app,
+        output,
+        triggers,
+        tools,
+    };
+    let started = std::time::Instant::now();
+    match orquesta::javascript::build(&options) {
+        Ok(kinds) => {
+            let size = std::fs::metadata(&options.output).map_or(0, |m| m.len());
+            println!(
+                "built {} ({:.1} MB, {:.1} s), answering {}",
+                options.output.display(),
+                size as f64 / 1e6,
+                started.elapsed().as_secs_f64(),
+                kinds.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ orquesta::javascript::BuildError::Failed { .. }) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_FAILED)
         }

@@ -2,6 +2,7 @@
 //! API -> topic with country filters -> PE/CL queues -> processors inserting into their
 //! country's database -> bus rule -> confirmation queue -> `completed`. On the embedded
 //! SQLite databases always, and on MariaDB and PostgreSQL when `.ci/run`'s URLs are set.
+//! The TypeScript port (plugins/typescript/appointments) runs the embedded case too.
 
 use std::time::{Duration, Instant};
 
@@ -127,6 +128,29 @@ async fn start(text: &str) -> TestServer {
 #[tokio::test]
 async fn appointments_complete_on_the_embedded_databases() {
     let s = start(&tenant(None)).await;
+    on_embedded(s).await;
+}
+
+/// The same flow with the TypeScript port (plugins/typescript/appointments) in place of
+/// the Rust plugin: the same tenant file but the component's name.
+#[tokio::test]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+async fn appointments_complete_on_the_embedded_databases_with_the_typescript_port() {
+    let from = "source = \"appointments.wasm\"";
+    let text = tenant(None);
+    assert!(
+        text.contains(from),
+        "the example tenant no longer has {from}"
+    );
+    let text = text.replace(from, "source = \"appointments-ts.wasm\"");
+    let s = TestServer::start(&["appointments-ts"], &[("acme", &text)], |_| {}).await;
+    on_embedded(s).await;
+}
+
+async fn on_embedded(s: TestServer) {
     let items = run_flow(&s, "01234").await;
     // Each country's rows are in its own SQLite file under the data directory.
     for (country, want) in [("pe", 2), ("cl", 1)] {

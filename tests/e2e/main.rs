@@ -21,6 +21,7 @@ mod harness;
 mod hosts;
 mod ipp;
 mod isolation;
+mod javascript;
 mod messages;
 mod mok;
 mod operations;

@@ -3,6 +3,7 @@
 //! clone passes `cargo test` with nothing built beforehand.
 
 pub mod db;
+pub mod javascript;
 pub mod python;
 pub mod raw_http;
 pub mod server;
@@ -51,10 +52,14 @@ fn cargo(args: &[&str]) {
 
 /// The path of plugin `name`'s component, building all plugins on first use. A name
 /// ending in `-python` is the Python plugin in `plugins/python/` of the name before it
-/// (`ipp-python`: `plugins/python/ipp/`).
+/// (`ipp-python`: `plugins/python/ipp/`), and one ending in `-ts` the TypeScript plugin
+/// in `plugins/typescript/` (`probe-ts`: `plugins/typescript/probe/`).
 pub fn plugin(name: &str) -> PathBuf {
     if let Some(base) = name.strip_suffix("-python") {
         return python::plugin(base);
+    }
+    if let Some(base) = name.strip_suffix("-ts") {
+        return javascript::plugin(base);
     }
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {

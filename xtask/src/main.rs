@@ -2,7 +2,8 @@
 //!
 //! - `plugins`: build every plugin under `plugins/` for wasm32-wasip2 (release), and each
 //!   Python plugin in `plugins/python/NAME/` as `NAME-python.wasm` beside them when
-//!   componentize-py is installed (docs/PLUGINS.md).
+//!   componentize-py is installed, and each TypeScript plugin in `plugins/typescript/NAME/`
+//!   as `NAME-ts.wasm` when the JavaScript tools are (docs/PLUGINS.md).
 //! - `demo`: build the plugins and the host, start the fake upstream APIs (Databricks,
 //!   MOK, Siesa, Kong, WMS) on loopback, seed the Siesa clients' field mappings and serve
 //!   the demo tenants (`examples/orquesta.toml`) until Ctrl-C.
@@ -63,7 +64,47 @@ fn build_plugins() -> anyhow::Result<()> {
         cmd.args(["-p", &name]);
     }
     run(&mut cmd)?;
-    build_python_plugins()
+    build_python_plugins()?;
+    build_typescript_plugins()
+}
+
+/// `orquesta build` on each `plugins/typescript/NAME/app.ts`, into the demo's plugin
+/// directory as `NAME-ts.wasm`. Without the JavaScript tools (`$ORQUESTA_JS_TOOLS`, else
+/// `target/js-tools`) they are left out, saying so.
+fn build_typescript_plugins() -> anyhow::Result<()> {
+    let tools = std::env::var_os("ORQUESTA_JS_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/js-tools"));
+    let componentize = tools.join("node_modules/.bin/componentize-js");
+    if Command::new(&componentize)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "note: the JavaScript tools are not installed in {}: the TypeScript plugins are not built (docs/PLUGINS.md)",
+            tools.display()
+        );
+        return Ok(());
+    }
+    run(cargo().args(["build", "--quiet", "-p", "orquesta", "--bin", "orquesta"]))?;
+    let out = workspace().join("target/wasm32-wasip2/release");
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("plugins/typescript"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("app.ts").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        run(Command::new(workspace().join("target/debug/orquesta"))
+            .arg("build")
+            .arg(format!("plugins/typescript/{name}/app.ts"))
+            .arg("-o")
+            .arg(out.join(format!("{name}-ts.wasm")))
+            .arg("--js-tools")
+            .arg(&tools))?;
+    }
+    Ok(())
 }
 
 /// `orquesta build` on each `plugins/python/NAME/app.py`, into the demo's plugin

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod event;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
+pub mod guest_world;
 pub mod javascript;
 pub mod log_format;
 pub mod metrics;

@@ -23,7 +23,7 @@ pub const TOOLS_ENV: &str = "ORQUESTA_JS_TOOLS";
 pub const EXTENSIONS: [&str; 6] = ["ts", "mts", "js", "mjs", "tsx", "jsx"];
 
 /// The trigger kinds a plugin may answer, as `onKIND(...)` names them.
-pub const KINDS: [&str; 6] = ["http", "queue", "topic", "bus", "schedule", "task"];
+pub use crate::guest_world::KINDS;
 
 const INSTALL: &str = "npm ci --prefix DIR in plugins/sdk-js/tools, then name DIR in ORQUESTA_JS_TOOLS or --js-tools; docs/PLUGINS.md";
 
@@ -163,19 +163,7 @@ pub fn build(options: &BuildOptions) -> Result<Vec<&'static str>, BuildError> {
     let kinds = if options.triggers.is_empty() {
         declared_triggers(&source)
     } else {
-        let mut kinds = Vec::new();
-        for name in &options.triggers {
-            let kind = KINDS.into_iter().find(|k| k == name).ok_or_else(|| {
-                BuildError::App(format!(
-                    "--trigger {name}: not a trigger kind ({})",
-                    KINDS.join(", ")
-                ))
-            })?;
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
-        kinds
+        crate::guest_world::requested_kinds(&options.triggers).map_err(BuildError::App)?
     };
     if kinds.is_empty() {
         return Err(BuildError::App(format!(

@@ -53,17 +53,9 @@ pub const WORLD: &str = "orquesta-js-plugin";
 /// The entry module esbuild bundles from; it imports the app.
 pub const ENTRY: &str = "orquesta_entry.js";
 
-/// Every capability and the handler interface of each kind in `kinds`. The engine adds
-/// the WASI imports it needs itself, `wasi:http/outgoing-handler` (under `fetch`) among
-/// them.
+/// The world of a plugin answering `kinds`.
 pub fn world(kinds: &[&str]) -> String {
-    let mut wit =
-        format!("// Written by `orquesta build`.\nworld {WORLD} {{\n    include capabilities;\n");
-    for kind in kinds {
-        wit.push_str(&format!("    export {kind}-handler;\n"));
-    }
-    wit.push_str("}\n");
-    wit
+    crate::guest_world::world(WORLD, kinds)
 }
 
 /// Imports the app (its `onKIND(...)` calls register the handlers), checks at build time

@@ -17,7 +17,7 @@ pub const TOOL_VERSION: &str = "0.25.1";
 pub const TOOL_ENV: &str = "ORQUESTA_COMPONENTIZE_PY";
 
 /// The trigger kinds a plugin may answer, as `@orquesta.on_KIND` names them.
-pub const KINDS: [&str; 6] = ["http", "queue", "topic", "bus", "schedule", "task"];
+pub use crate::guest_world::KINDS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -138,19 +138,7 @@ pub fn build(options: &BuildOptions) -> Result<Vec<&'static str>, BuildError> {
     let kinds = if options.triggers.is_empty() {
         declared_triggers(&source)
     } else {
-        let mut kinds = Vec::new();
-        for name in &options.triggers {
-            let kind = KINDS.into_iter().find(|k| k == name).ok_or_else(|| {
-                BuildError::App(format!(
-                    "--trigger {name}: not a trigger kind ({})",
-                    KINDS.join(", ")
-                ))
-            })?;
-            if !kinds.contains(&kind) {
-                kinds.push(kind);
-            }
-        }
-        kinds
+        crate::guest_world::requested_kinds(&options.triggers).map_err(BuildError::App)?
     };
     if kinds.is_empty() {
         return Err(BuildError::App(format!(

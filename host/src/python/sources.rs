@@ -71,15 +71,9 @@ pub const WORLD: &str = "orquesta-python-plugin";
 /// The entry module componentize-py is pointed at; the app is imported from it.
 pub const ENTRY: &str = "orquesta_entry";
 
-/// Every capability and the handler interface of each kind in `kinds`.
+/// The world of a plugin answering `kinds`.
 pub fn world(kinds: &[&str]) -> String {
-    let mut wit =
-        format!("// Written by `orquesta build`.\nworld {WORLD} {{\n    include capabilities;\n");
-    for kind in kinds {
-        wit.push_str(&format!("    export {kind}-handler;\n"));
-    }
-    wit.push_str("}\n");
-    wit
+    crate::guest_world::world(WORLD, kinds)
 }
 
 /// Imports the app (its decorators register the handlers), checks at build time that it

@@ -2,7 +2,7 @@
 //! API -> topic with country filters -> PE/CL queues -> processors inserting into their
 //! country's database -> bus rule -> confirmation queue -> `completed`. On the embedded
 //! SQLite databases always, and on MariaDB and PostgreSQL when `.ci/run`'s URLs are set.
-//! The TypeScript port (plugins/typescript/appointments) runs the embedded case too.
+//! The TypeScript port (plugins/typescript/appointments) runs each case too.
 
 use std::time::{Duration, Instant};
 
@@ -139,15 +139,19 @@ async fn appointments_complete_on_the_embedded_databases() {
     ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
 )]
 async fn appointments_complete_on_the_embedded_databases_with_the_typescript_port() {
+    on_embedded(start_typescript(&tenant(None)).await).await;
+}
+
+/// A host serving `text` with the TypeScript port in place of the Rust plugin: the same
+/// tenant file but the component's name.
+async fn start_typescript(text: &str) -> TestServer {
     let from = "source = \"appointments.wasm\"";
-    let text = tenant(None);
     assert!(
         text.contains(from),
         "the example tenant no longer has {from}"
     );
     let text = text.replace(from, "source = \"appointments-ts.wasm\"");
-    let s = TestServer::start(&["appointments-ts"], &[("acme", &text)], |_| {}).await;
-    on_embedded(s).await;
+    TestServer::start(&["appointments-ts"], &[("acme", &text)], |_| {}).await
 }
 
 async fn on_embedded(s: TestServer) {
@@ -178,10 +182,18 @@ async fn on_embedded(s: TestServer) {
     s.shutdown().await;
 }
 
-async fn on_server(url: String, dialect: &str) {
-    // A fresh insured id per run keeps runs apart in the shared tables.
-    let insured = format!("{:05}", std::process::id() % 100_000);
-    let s = start(&tenant(Some((&url, dialect)))).await;
+async fn on_server(url: String, dialect: &str, typescript: bool) {
+    // A fresh insured id per run (and port) keeps runs apart in the shared tables.
+    let insured = format!(
+        "{:05}",
+        (std::process::id() + u32::from(typescript)) % 100_000
+    );
+    let text = tenant(Some((&url, dialect)));
+    let s = if typescript {
+        start_typescript(&text).await
+    } else {
+        start(&text).await
+    };
     let items = run_flow(&s, &insured).await;
     let ids: Vec<String> = items
         .iter()
@@ -218,11 +230,31 @@ async fn on_server(url: String, dialect: &str) {
 #[tokio::test]
 #[cfg_attr(no_mysql, ignore = "ORQUESTA_TEST_MYSQL_URL is not set")]
 async fn appointments_complete_on_mariadb() {
-    on_server(orquesta_tests::db::mysql(), "mysql").await;
+    on_server(orquesta_tests::db::mysql(), "mysql", false).await;
 }
 
 #[tokio::test]
 #[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
 async fn appointments_complete_on_postgres() {
-    on_server(orquesta_tests::db::postgres(), "postgres").await;
+    on_server(orquesta_tests::db::postgres(), "postgres", false).await;
+}
+
+#[tokio::test]
+#[cfg_attr(no_mysql, ignore = "ORQUESTA_TEST_MYSQL_URL is not set")]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+async fn appointments_complete_on_mariadb_with_the_typescript_port() {
+    on_server(orquesta_tests::db::mysql(), "mysql", true).await;
+}
+
+#[tokio::test]
+#[cfg_attr(no_postgres, ignore = "ORQUESTA_TEST_POSTGRES_URL is not set")]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+async fn appointments_complete_on_postgres_with_the_typescript_port() {
+    on_server(orquesta_tests::db::postgres(), "postgres", true).await;
 }

@@ -358,27 +358,11 @@ fn build_python(
         tool,
     };
     let started = std::time::Instant::now();
-    match orquesta::python::build(&options) {
-        Ok(kinds) => {
-            let size = std::fs::metadata(&options.output).map_or(0, |m| m.len());
-            println!(
-                "built {} ({:.1} MB, {:.1} s), answering {}",
-                options.output.display(),
-                size as f64 / 1e6,
-                started.elapsed().as_secs_f64(),
-                kinds.join(", ")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e @ orquesta::python::BuildError::Failed { .. }) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_FAILED)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
-        }
-    }
+    let built = orquesta::python::build(&options).map_err(|e| {
+        let failed = matches!(e, orquesta::python::BuildError::Failed { .. });
+        (e.to_string(), failed)
+    });
+    report_build(&options.output, started, built)
 }
 
 fn build_js(
@@ -394,25 +378,36 @@ fn build_js(
         tools,
     };
     let started = std::time::Instant::now();
-    match orquesta::javascript::build(&options) {
+    let built = orquesta::javascript::build(&options).map_err(|e| {
+        let failed = matches!(e, orquesta::javascript::BuildError::Failed { .. });
+        (e.to_string(), failed)
+    });
+    report_build(&options.output, started, built)
+}
+
+/// What `orquesta build` says, in any language: the component and the kinds it
+/// answers, or the error (exit 1 when the tool ran and failed, 2 for bad input or a
+/// missing tool).
+fn report_build(
+    output: &std::path::Path,
+    started: std::time::Instant,
+    built: Result<Vec<&'static str>, (String, bool)>,
+) -> ExitCode {
+    match built {
         Ok(kinds) => {
-            let size = std::fs::metadata(&options.output).map_or(0, |m| m.len());
+            let size = std::fs::metadata(output).map_or(0, |m| m.len());
             println!(
                 "built {} ({:.1} MB, {:.1} s), answering {}",
-                options.output.display(),
+                output.display(),
                 size as f64 / 1e6,
                 started.elapsed().as_secs_f64(),
                 kinds.join(", ")
             );
             ExitCode::SUCCESS
         }
-        Err(e @ orquesta::javascript::BuildError::Failed { .. }) => {
+        Err((e, failed)) => {
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_FAILED)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            ExitCode::from(if failed { EXIT_FAILED } else { EXIT_BAD_INPUT })
         }
     }
 }

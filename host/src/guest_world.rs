@@ -33,6 +33,17 @@ pub fn world(name: &str, kinds: &[&str]) -> String {
     wit
 }
 
+/// A hash of everything a build embeds: the contract and the SDK's files.
+pub fn fingerprint(contract: &str, sdk: &[(&str, &str)]) -> String {
+    let mut all = Vec::new();
+    all.extend_from_slice(contract.as_bytes());
+    for (name, text) in sdk {
+        all.extend_from_slice(name.as_bytes());
+        all.extend_from_slice(text.as_bytes());
+    }
+    crate::engine::content_hash(&all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

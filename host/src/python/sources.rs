@@ -120,13 +120,7 @@ pub fn write(dir: &Path, app_module: &str, kinds: &[&str]) -> std::io::Result<()
 
 /// A hash of everything the build embeds: the contract and the SDK.
 pub fn fingerprint() -> String {
-    let mut all = Vec::new();
-    all.extend_from_slice(PLUGIN_WIT.as_bytes());
-    for (name, text) in SDK {
-        all.extend_from_slice(name.as_bytes());
-        all.extend_from_slice(text.as_bytes());
-    }
-    crate::engine::content_hash(&all)
+    crate::guest_world::fingerprint(PLUGIN_WIT, SDK)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod deploys;
 pub mod flows;
 pub mod http;
 pub mod instantiate;
+pub mod languages;
 pub mod neighbour;
 pub mod queues;
 pub mod report;

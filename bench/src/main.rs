@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use orquesta_bench::{
-    Options, Row, blobs, deploys, flows, http, instantiate, neighbour, queues, report, scale, soak,
-    workflows,
+    Options, Row, blobs, deploys, flows, http, instantiate, languages, neighbour, queues, report,
+    scale, soak, workflows,
 };
 
 #[derive(Parser)]
@@ -54,6 +54,13 @@ enum Command {
     Flows,
     /// 5 minutes at half the peak HTTP rate, no scraper: RSS at the start and the end.
     Soak,
+    /// The same hello in Rust, Python, TypeScript and as a wasi:http component.
+    Languages,
+    /// (child process) one component of the languages benchmark, measured alone.
+    LanguageProbe {
+        component: std::path::PathBuf,
+        invocations: usize,
+    },
     /// (child process) the native reference of the HTTP benchmark.
     Native,
 }
@@ -72,6 +79,10 @@ async fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Native => http::serve_native().await,
+        Command::LanguageProbe {
+            component,
+            invocations,
+        } => languages::probe(&component, invocations).await,
         Command::All => {
             benches(
                 &opts,
@@ -85,6 +96,7 @@ async fn main() -> ExitCode {
                     "deploys",
                     "scale",
                     "flows",
+                    "languages",
                     "soak",
                 ],
             )
@@ -100,6 +112,7 @@ async fn main() -> ExitCode {
         Command::Scale => benches(&opts, &["scale"]).await,
         Command::Flows => benches(&opts, &["flows"]).await,
         Command::Soak => benches(&opts, &["soak"]).await,
+        Command::Languages => benches(&opts, &["languages"]).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +138,7 @@ async fn benches(opts: &Options, names: &[&str]) -> anyhow::Result<()> {
             "deploys" => deploys::run(opts).await?,
             "scale" => scale::run(opts).await?,
             "soak" => soak::run(opts).await?,
+            "languages" => languages::run(opts).await?,
             _ => flows::run(opts).await?,
         });
         eprintln!("  {name} took {:.1} s", started.elapsed().as_secs_f64());

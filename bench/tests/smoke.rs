@@ -2,8 +2,8 @@
 //! sizes and reports a real, positive figure for each row. Nothing is timed here.
 
 use orquesta_bench::{
-    Options, blobs, deploys, flows, http, instantiate, neighbour, queues, report::Row, scale, soak,
-    workflows,
+    Options, blobs, deploys, flows, http, instantiate, languages, neighbour, queues, report::Row,
+    scale, soak, workflows,
 };
 
 fn options(postgres: Option<String>, s3_server: Option<std::path::PathBuf>) -> Options {
@@ -43,8 +43,9 @@ async fn every_benchmark_runs_in_smoke_mode() {
     rows.extend(scale::run(&opts).await.expect("scale"));
     rows.extend(flows::run(&opts).await.expect("flows"));
     rows.extend(soak::run(&opts).await.expect("soak"));
+    rows.extend(languages::run(&opts).await.expect("languages"));
     let benches: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.bench).collect();
-    assert_eq!(benches.len(), 9, "{benches:?}");
+    assert_eq!(benches.len(), 10, "{benches:?}");
     assert_measured(&rows);
 }
 

@@ -46,5 +46,6 @@ mod store;
 mod store_deploys;
 mod tenants_apart;
 mod three_hosts;
+mod warm;
 mod wasi_http;
 mod workflows;

@@ -16,7 +16,7 @@ use crate::app::Services;
 use crate::app::plugins::{PluginCatalog, unix_ms};
 use crate::capabilities::sql::SqlConfigError;
 use crate::capabilities::{BackendError, CapError, Capabilities, Secret};
-use crate::engine::PluginContext;
+use crate::engine::{PluginContext, WarmPool};
 use crate::metrics::HttpMetrics;
 use crate::tenants::{
     ConfigError, RouteConfig, RouteTemplate, TemplateError, TenantConfig, TenantError, line_of_key,
@@ -294,6 +294,19 @@ pub struct TenantRuntime {
     pub auth: TenantAuth,
 }
 
+/// A tenant's config no longer serving (reloaded or removed) keeps no warm instance:
+/// they hold its old grants and config, and each holds its plugin's context (so only
+/// closing ends that cycle).
+impl Drop for TenantRuntime {
+    fn drop(&mut self) {
+        for ctx in self.plugins.values() {
+            if let Some(pool) = &ctx.warm {
+                pool.close();
+            }
+        }
+    }
+}
+
 impl TenantRuntime {
     /// The runtime of a tenant file [`prepare`] accepted.
     pub fn build(name: &str, prepared: Prepared, services: &Services) -> Result<Self, BuildError> {
@@ -321,6 +334,7 @@ impl TenantRuntime {
                 },
             );
             ctx.concurrency = concurrency.clone();
+            ctx.warm = plugin.warm.map(|w| WarmPool::new(w.settings()));
             plugins.insert(plugin_name.clone(), Arc::new(ctx));
         }
         let http_metrics = config

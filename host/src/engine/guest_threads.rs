@@ -47,6 +47,13 @@ impl GuestThreads {
         })
     }
 
+    /// Runs `work` on the guest threads in the background (the host's own upkeep).
+    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(work);
+        }
+    }
+
     /// Runs `work` to its end on the guest threads, taking turns as `tenant`; `None`
     /// if it passed `deadline`.
     pub async fn finish<T: Send + 'static>(

@@ -1,7 +1,8 @@
-//! One invocation: a fresh `Store` and instance, limits armed, the call, and the outcome
-//! turned into a typed result. Nothing the guest made survives the invocation but its
-//! result; only the plugin's WASI context is kept for the next one, its output emptied
-//! (see `WasiContexts`).
+//! One invocation: a fresh `Store` and instance (or, for a plugin that asks for them, a
+//! warm one: `warm.rs`), limits armed, the call, and the outcome turned into a typed
+//! result. Nothing the guest made survives a fresh invocation but its result; only the
+//! plugin's WASI context is kept for the next one, its output emptied (see
+//! `WasiContexts`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use super::guest_threads::Slice;
 use super::handlers::{Call, Export, Route, handler_interface};
 use super::log_gate::LogGate;
 use super::output::CapturedOutput;
+use super::warm::{Warm, WarmPool};
 use super::{Engine, InvokeError, Limits, Plugin, output_cap};
 use crate::bindings::handler::{Event, Failure, Response};
 use crate::capabilities::Capabilities;
@@ -42,6 +44,9 @@ pub struct PluginContext {
     pub wasi: Arc<WasiContexts>,
     /// This plugin's log rate.
     pub logs: LogGate,
+    /// Its warm instances, when the tenant asks for them (`[plugins.NAME.warm]`);
+    /// `None`: a fresh instance per invocation.
+    pub warm: Option<Arc<WarmPool>>,
     /// Whether this plugin's last invocation ran past its inline time: the next starts
     /// on the guest threads at once, so a plugin that spins does not take the I/O
     /// threads for a while each time it is invoked again.
@@ -50,6 +55,9 @@ pub struct PluginContext {
 
 struct PluginMetrics {
     instantiation: metrics::Histogram,
+    /// Invocations that found a warm instance, and those that instantiated one.
+    warm_starts: metrics::Counter,
+    cold_starts: metrics::Counter,
     invocations: metrics::Counter,
     duration: metrics::Histogram,
     errors: ErrorCounters,
@@ -67,6 +75,22 @@ impl PluginContext {
         let labels = [("tenant", tenant.clone()), ("plugin", plugin.clone())];
         let metrics = PluginMetrics {
             instantiation: metrics::histogram!("orquesta_instantiation_seconds", &labels),
+            warm_starts: metrics::counter!(
+                "orquesta_instance_starts_total",
+                &[
+                    ("tenant", tenant.clone()),
+                    ("plugin", plugin.clone()),
+                    ("start", "warm".into())
+                ]
+            ),
+            cold_starts: metrics::counter!(
+                "orquesta_instance_starts_total",
+                &[
+                    ("tenant", tenant.clone()),
+                    ("plugin", plugin.clone()),
+                    ("start", "cold".into())
+                ]
+            ),
             invocations: metrics::counter!("orquesta_invocations_total", &labels),
             duration: metrics::histogram!("orquesta_invocation_duration_seconds", &labels),
             errors: ErrorCounters::new(&tenant, &plugin),
@@ -81,6 +105,7 @@ impl PluginContext {
             metrics,
             wasi: Arc::default(),
             logs,
+            warm: None,
             runs_long: AtomicBool::new(false),
         }
     }
@@ -138,9 +163,9 @@ impl WasiContexts {
     }
 }
 
-/// What a run gives back: the call's outcome and the store, for its WASI context and
-/// limiter.
-type Ran<R> = (wasmtime::Result<R>, Store<Invocation>);
+/// What a run gives back: the call's outcome, the store (for its WASI context and
+/// limiter) and the instance, if it was made.
+type Ran<R> = (wasmtime::Result<R>, Store<Invocation>, Option<Instance>);
 
 /// The store's data for one invocation; host calls receive it as `&mut self`.
 pub struct Invocation {
@@ -156,6 +181,29 @@ pub struct Invocation {
     /// `wasi:http`'s state, made on the guest's first call of it.
     http: Option<WasiHttpState>,
     limiter: MemoryLimiter,
+}
+
+impl Invocation {
+    /// Readies a warm instance's data for its next invocation, `id` at `depth`.
+    fn begin(&mut self, ctx: &Arc<PluginContext>, id: &str, depth: u32) {
+        self.ctx = ctx.clone();
+        self.id = id.to_string();
+        self.depth = depth;
+        // The pool belongs to one context, so these are its limits already; taken again
+        // so the instance can never run under another's.
+        self.limiter.max_bytes = ctx.limits.memory_bytes();
+        self.limiter.refused = false;
+    }
+
+    /// Ends an invocation whose instance is kept warm: what capabilities kept for it (a
+    /// database transaction left open, a count against a per-invocation cap) and its
+    /// `wasi:http` state go now, not when the instance does. The resource table stays:
+    /// the guest may hold handles from earlier invocations in its globals (its stdout
+    /// stream, say), and it is bounded (a million entries) for the store's whole life.
+    fn end(&mut self) {
+        self.state = Default::default();
+        self.http = None;
+    }
 }
 
 impl WasiView for Invocation {
@@ -347,41 +395,62 @@ impl Engine {
             .acquire_owned()
             .await
             .map_err(closed)?;
-        let _slot = self
-            .inner
-            .slots
-            .clone()
-            .acquire_many_owned(plugin.slots.min(self.inner.limits.instance_slots))
-            .await
-            .map_err(closed)?;
-        let _running = self.running();
 
         let limits = ctx.limits.clone();
         let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
-        let Wasi {
-            ctx: wasi,
-            stdout,
-            stderr,
-        } = ctx.wasi.take(self.inner.limits.captured_output_bytes);
         let id = self.invocation_id();
-        let mut store = Store::new(
-            &self.inner.wasmtime,
-            Invocation {
-                ctx: ctx.clone(),
-                id: id.clone(),
-                depth,
-                state: Default::default(),
-                wasi,
-                table: ResourceTable::new(),
-                http: None,
-                limiter: MemoryLimiter {
-                    max_bytes: limits.memory_bytes(),
-                    granted: 0,
-                    refused: false,
-                },
-            },
-        );
-        store.limiter(|inv| &mut inv.limiter);
+        let warm = ctx.warm.as_ref().and_then(|pool| pool.take(&plugin.hash));
+        let (mut store, instance, slots, uses, stdout, stderr) = match warm {
+            Some(mut warm) => {
+                ctx.metrics.warm_starts.increment(1);
+                warm.store.data_mut().begin(&ctx, &id, depth);
+                let Warm {
+                    store,
+                    instance,
+                    slots,
+                    uses,
+                    stdout,
+                    stderr,
+                    ..
+                } = warm;
+                (store, Some(instance), slots, uses, stdout, stderr)
+            }
+            None => {
+                let slots = self
+                    .inner
+                    .slots
+                    .clone()
+                    .acquire_many_owned(plugin.slots.min(self.inner.limits.instance_slots))
+                    .await
+                    .map_err(closed)?;
+                let Wasi {
+                    ctx: wasi,
+                    stdout,
+                    stderr,
+                } = ctx.wasi.take(self.inner.limits.captured_output_bytes);
+                let mut store = Store::new(
+                    &self.inner.wasmtime,
+                    Invocation {
+                        ctx: ctx.clone(),
+                        id: id.clone(),
+                        depth,
+                        state: Default::default(),
+                        wasi,
+                        table: ResourceTable::new(),
+                        http: None,
+                        limiter: MemoryLimiter {
+                            max_bytes: limits.memory_bytes(),
+                            granted: 0,
+                            refused: false,
+                        },
+                    },
+                );
+                store.limiter(|inv| &mut inv.limiter);
+                ctx.metrics.cold_starts.increment(1);
+                (store, None, slots, 0, stdout, stderr)
+            }
+        };
+        let _running = self.running();
         store.set_epoch_deadline(1);
         let slice = Slice::new(
             self.inner.limits.inline_ticks,
@@ -400,17 +469,22 @@ impl Engine {
         let (pre, run_ctx) = (plugin.pre.clone(), ctx.clone());
         // Owns everything, so it can move to the guest threads midway.
         let mut run: Pin<Box<dyn Future<Output = Ran<C::Output>> + Send>> = Box::pin(async move {
-            let outcome = async {
-                let instantiating = Instant::now();
-                let instance = pre.instantiate_async(&mut store).await?;
-                run_ctx
-                    .metrics
-                    .instantiation
-                    .record(instantiating.elapsed().as_secs_f64());
-                call.call(&mut store, instance).await
+            let instance = match instance {
+                Some(warm) => Ok(warm),
+                None => {
+                    let instantiating = Instant::now();
+                    let made = pre.instantiate_async(&mut store).await;
+                    run_ctx
+                        .metrics
+                        .instantiation
+                        .record(instantiating.elapsed().as_secs_f64());
+                    made
+                }
+            };
+            match instance {
+                Ok(instance) => (call.call(&mut store, instance).await, store, Some(instance)),
+                Err(e) => (Err(e), store, None),
             }
-            .await;
-            (outcome, store)
         });
         // Here until it has run its inline time, then on the guest threads. Epochs stop
         // guest code; the timeouts stop a host call that outlives the deadline.
@@ -444,14 +518,35 @@ impl Engine {
             ctx.runs_long.store(ran_long, Ordering::Relaxed);
         }
         let (out, err) = (stdout.take(), stderr.take());
-        let outcome = ran.map(|(outcome, store)| {
-            let data = store.into_data();
-            ctx.wasi.put(Wasi {
-                ctx: data.wasi,
-                stdout,
-                stderr,
-            });
-            (outcome, data.limiter.refused)
+        let outcome = ran.map(|(outcome, mut store, instance)| {
+            let refused = store.data().limiter.refused;
+            match (&ctx.warm, instance) {
+                // Only an instance that answered without a fault is kept: after a trap or
+                // a memory refusal its state may be broken.
+                (Some(pool), Some(instance)) if outcome.is_ok() && !refused => {
+                    store.data_mut().end();
+                    let warm = Warm {
+                        store,
+                        instance,
+                        hash: plugin.hash.clone(),
+                        uses: uses.saturating_add(1),
+                        stdout,
+                        stderr,
+                        slots,
+                        slot_count: plugin.slots.min(self.inner.limits.instance_slots),
+                    };
+                    pool.put(warm, &self.inner.warm);
+                }
+                _ => {
+                    let data = store.into_data();
+                    ctx.wasi.put(Wasi {
+                        ctx: data.wasi,
+                        stdout,
+                        stderr,
+                    });
+                }
+            }
+            (outcome, refused)
         });
         super::log_gate::guest_output(&ctx, &id, &out, &err);
         tracing::debug!(tenant = %ctx.tenant, plugin = %ctx.plugin, invocation = %id,

@@ -85,6 +85,13 @@ pub mod ceiling {
     pub const QUEUE_DEPTH: u32 = 10_000_000;
     /// The cloud's message size (SNS, SQS, EventBridge): no tenant sends more.
     pub const MAX_MESSAGE_KB: u32 = 256;
+    /// `[plugins.NAME.warm]`: idle instances one plugin keeps (each holds a pool slot
+    /// and its memory; the host-wide cap is `EngineLimits::warm_slots`), invocations
+    /// one instance serves, and seconds it waits for one (an hour: Lambda keeps an
+    /// idle environment for minutes).
+    pub const WARM_INSTANCES: u32 = 64;
+    pub const WARM_MAX_USES: u32 = 1_000_000;
+    pub const WARM_IDLE_S: u32 = 3600;
 }
 
 /// A limit outside the host's ceiling.
@@ -225,6 +232,11 @@ pub struct EngineLimits {
     /// touched). Used only where the kernel has it and no swap is on: wasmtime's reset
     /// misses swapped-out pages (an open upstream report).
     pub pagemap_scan: bool,
+    /// Pool slots idle warm instances may hold, all tenants together (64: a quarter of
+    /// the default pool). An idle instance keeps its slot, so without a cap tenants'
+    /// warm plugins could leave fresh invocations waiting; past it the least recently
+    /// used idle instance gives its slot up.
+    pub warm_slots: u32,
 }
 
 impl Default for EngineLimits {
@@ -242,6 +254,7 @@ impl Default for EngineLimits {
             max_memories_per_component: 16,
             max_tables_per_component: 16,
             pagemap_scan: true,
+            warm_slots: 64,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod log_gate;
 mod output;
 mod output_cap;
 mod turns;
+mod warm;
 mod wasi_http;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub use errors::{InvokeError, LoadError};
 pub use handlers::{CONTRACT_VERSION, Export, interface_name};
 pub use invoke::{Invocation, PluginContext, WasiContexts};
 pub use limits::{EngineLimits, Limits};
+pub use warm::{WarmPool, WarmSettings};
 
 /// Settings for [`Engine::new`].
 #[derive(Debug, Clone, Default)]
@@ -54,6 +56,8 @@ struct Inner {
     /// One permit per pool slot: callers wait for a slot instead of failing to instantiate.
     slots: Arc<Semaphore>,
     guests: guest_threads::GuestThreads,
+    /// Warm instances' pools and the slots they may hold idle (`warm.rs`).
+    warm: Arc<warm::Registry>,
     limits: EngineLimits,
     extra_triggers: Vec<String>,
     /// Invocation ids are this engine's random prefix and a counter: unique across hosts
@@ -147,16 +151,19 @@ impl Engine {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::bindings::OrquestaHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
+        let guests = guest_threads::GuestThreads::start(limits.guest_threads, limits.guest_nice)?;
+        let warm = warm::Registry::new(limits.warm_slots.min(slots));
+        // On the guest threads: dropping an instance frees what its capabilities held,
+        // some of which want a tokio runtime.
+        guests.spawn(sweep_warm(Arc::downgrade(&warm)));
         Ok(Engine {
             inner: Arc::new(Inner {
                 cache: cache::ComponentCache::new(&wasmtime, config.cache_dir),
                 wasmtime,
                 linker,
                 slots: Arc::new(Semaphore::new(slots as usize)),
-                guests: guest_threads::GuestThreads::start(
-                    limits.guest_threads,
-                    limits.guest_nice,
-                )?,
+                guests,
+                warm,
                 limits,
                 extra_triggers: config.extra_triggers,
                 id_prefix: uuid::Uuid::new_v4().as_u128() as u32,
@@ -239,6 +246,17 @@ struct Running(Arc<std::sync::atomic::AtomicU64>);
 impl Drop for Running {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Discards idle warm instances past their time, for as long as the engine lives.
+async fn sweep_warm(registry: std::sync::Weak<warm::Registry>) {
+    loop {
+        tokio::time::sleep(warm::SWEEP_EVERY).await;
+        match registry.upgrade() {
+            Some(registry) => registry.sweep(),
+            None => return,
+        }
     }
 }
 

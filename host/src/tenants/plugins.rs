@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{TenantConfig, TenantError};
 use crate::capabilities::secrets::{self, SecretRef};
 use crate::capabilities::{Grant, Grants, Secret, check_name};
+use crate::engine::WarmSettings;
 
 /// One plugin of a tenant.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +27,72 @@ pub struct PluginConfig {
     /// What the plugin may use besides its private kv bucket.
     #[serde(default)]
     pub allow: Grants,
+    /// Warm instances (`[plugins.NAME.warm]`); absent: a fresh instance per invocation.
+    #[serde(default)]
+    pub warm: Option<WarmConfig>,
+}
+
+/// `[plugins.NAME.warm]`: an instance that answered without a fault serves the plugin's
+/// next invocations, its globals kept, as a warm Lambda environment does (engine/warm.rs
+/// says when it is discarded). Opt-in: state surviving between invocations is a change
+/// of semantics a plugin must be written for.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WarmConfig {
+    /// Idle instances kept at most (8: a few more than the cores, so a burst that keeps
+    /// every core busy finds them warm).
+    #[serde(default = "WarmConfig::default_instances")]
+    pub instances: u32,
+    /// Invocations one instance serves before a fresh one replaces it (10,000: a leak in
+    /// the plugin's globals is cut off now and then).
+    #[serde(default = "WarmConfig::default_max_uses")]
+    pub max_uses: u32,
+    /// Seconds an instance waits for an invocation before it is discarded (300).
+    #[serde(default = "WarmConfig::default_idle_seconds")]
+    pub idle_seconds: u32,
+}
+
+impl WarmConfig {
+    fn default_instances() -> u32 {
+        8
+    }
+
+    fn default_max_uses() -> u32 {
+        10_000
+    }
+
+    fn default_idle_seconds() -> u32 {
+        300
+    }
+
+    pub fn settings(&self) -> WarmSettings {
+        WarmSettings {
+            instances: self.instances,
+            max_uses: self.max_uses,
+            idle: std::time::Duration::from_secs(self.idle_seconds.into()),
+        }
+    }
+
+    fn validate(&self, plugin: &str) -> Result<(), TenantError> {
+        use crate::engine::limits::ceiling;
+        let checks = [
+            ("instances", self.instances, ceiling::WARM_INSTANCES),
+            ("max_uses", self.max_uses, ceiling::WARM_MAX_USES),
+            ("idle_seconds", self.idle_seconds, ceiling::WARM_IDLE_S),
+        ];
+        for (what, got, hi) in checks {
+            if !(1..=hi).contains(&got) {
+                return Err(TenantError::OutOfRange {
+                    at: format!("plugins.{plugin}.warm"),
+                    what,
+                    got,
+                    lo: 1,
+                    hi,
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl PluginConfig {
@@ -67,6 +134,9 @@ impl PluginConfig {
 pub(super) fn validate(tenant: &TenantConfig) -> Result<(), TenantError> {
     for (name, plugin) in &tenant.plugins {
         check_name("plugin", name).map_err(TenantError::name(format!("plugins.{name}")))?;
+        if let Some(warm) = &plugin.warm {
+            warm.validate(name)?;
+        }
         for (secret, r) in &plugin.secrets {
             r.validate().map_err(|source| TenantError::Secret {
                 at: format!("plugins.{name}.secrets.{secret}"),

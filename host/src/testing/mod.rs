@@ -35,7 +35,8 @@ use crate::capabilities::{
     Backends, Capabilities, Grants, HostResources, Secret, Sections, TenantResources,
 };
 use crate::engine::{
-    Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WasiContexts,
+    Engine, EngineConfig, EngineLimits, InvokeError, Limits, Plugin, PluginContext, WarmPool,
+    WarmSettings, WasiContexts,
 };
 use crate::event::{EventJson, response_to_json};
 use crate::store::Store;
@@ -102,6 +103,7 @@ impl TestPlugin {
             grants: Grants::all(),
             concurrency: Arc::new(Semaphore::new(Limits::default().concurrency as usize)),
             wasi: Arc::default(),
+            warm: None,
             limits: Limits::default(),
             // Its HTTP client is never used for a request: `http` answers them.
             host: HostResources::local(Store::in_memory().await?, data_dir.path())?,
@@ -135,6 +137,15 @@ fn sql_params(params: &[Value]) -> anyhow::Result<Vec<crate::capabilities::sql::
         .collect()
 }
 
+/// Its warm instances go with it (each holds a context that holds the pool).
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.warm {
+            pool.close();
+        }
+    }
+}
+
 /// One test's world around a plugin.
 pub struct Sandbox {
     engine: Engine,
@@ -149,6 +160,8 @@ pub struct Sandbox {
     concurrency: Arc<Semaphore>,
     /// WASI contexts reused across invocations, as a tenant's plugin's are.
     wasi: Arc<WasiContexts>,
+    /// Warm instances, when asked for ([`Sandbox::warm`]).
+    warm: Option<Arc<WarmPool>>,
     /// As the service's, over an in-memory store and files in `data_dir`.
     host: HostResources,
     /// Blobs and databases live in a private directory, held here so it is removed
@@ -169,6 +182,7 @@ impl Sandbox {
     pub fn identity(&mut self, tenant: &str, plugin: &str) -> &mut Self {
         self.tenant = tenant.into();
         self.name = plugin.into();
+        self.rewarm();
         self
     }
 
@@ -188,9 +202,32 @@ impl Sandbox {
         self
     }
 
+    /// Keeps instances warm between this sandbox's invocations, as
+    /// `[plugins.NAME.warm]` does for a tenant's plugin.
+    pub fn warm(&mut self, settings: WarmSettings) -> &mut Self {
+        if let Some(old) = self.warm.replace(WarmPool::new(settings)) {
+            old.close();
+        }
+        self
+    }
+
+    /// Another plugin or tenant, or other limits, start from fresh instances, as a
+    /// tenant file's change does in the service.
+    fn rewarm(&mut self) {
+        if let Some(settings) = self.warm.as_ref().map(|p| p.settings()) {
+            self.warm(settings);
+        }
+    }
+
+    /// The warm instances' pool, if [`Sandbox::warm`] asked for one.
+    pub fn warm_pool(&self) -> Option<&Arc<WarmPool>> {
+        self.warm.as_ref()
+    }
+
     pub fn limits(&mut self, limits: Limits) -> &mut Self {
         self.concurrency = Arc::new(Semaphore::new(limits.concurrency as usize));
         self.limits = limits;
+        self.rewarm();
         self.rebuild_storage();
         self
     }
@@ -389,6 +426,7 @@ impl Sandbox {
         );
         ctx.concurrency = self.concurrency.clone();
         ctx.wasi = self.wasi.clone();
+        ctx.warm = self.warm.clone();
         Arc::new(ctx)
     }
 

@@ -25,6 +25,8 @@
 //! counting naps at once in `T:overlap:K`, for concurrency checks); every message it
 //! completes is counted in kv (`seen:N`) and appended to `order:GROUP` for FIFO checks.
 //!
+//! `remember` and `leak` (`warm`): globals kept between invocations of a warm instance.
+//!
 //! `loops`: a topic, queue or bus delivery that feeds itself back (recursive loops).
 
 mod fetch;
@@ -41,6 +43,7 @@ use serde_json::{Value, json};
 mod loops;
 mod outputs;
 mod runaway;
+mod warm;
 
 struct Hostile;
 
@@ -182,6 +185,7 @@ impl Handler for Hostile {
                 Ok(Response::None)
             }
             name if outputs::handles(name) => outputs::attack(name, &input),
+            name if warm::handles(name) => warm::attack(name, &input),
             name if task_answers::handles(name) => task_answers::attack(name, &input),
             name @ ("kv-fill" | "kv-drop" | "blob-fill" | "blob-drop" | "queue-fill") => {
                 storage::attack(name, &input)

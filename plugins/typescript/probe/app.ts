@@ -4,6 +4,9 @@
 
 import { Failure, kv, onHttp, Request, Response } from "orquesta";
 
+// What a warm instance (`[plugins.NAME.warm]`) carries between invocations.
+const remembered: { uses: number; value: string | null } = { uses: 0, value: null };
+
 onHttp(async (req: Request) => {
   switch (req.path) {
     case "/fetch": {
@@ -15,6 +18,13 @@ onHttp(async (req: Request) => {
       } catch (e) {
         return Response.json({ refused: String(e) }, 502);
       }
+    }
+    case "/remember": {
+      remembered.uses += 1;
+      const previous = remembered.value;
+      const body = req.text();
+      if (body) remembered.value = body;
+      return { uses: remembered.uses, previous };
     }
     case "/denied":
       // A bucket the tenant did not grant: the HostError becomes the failure `Denied`.

@@ -279,6 +279,16 @@ async fn a_typescript_type_error_fails_the_build_with_its_file_line_and_column()
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(dir.path().join("js.wasm").is_file());
+
+    // `// @ts-nocheck` at the top of the file is the escape docs/PLUGINS.md names.
+    std::fs::write(dir.path().join("app.ts"), format!("// @ts-nocheck\n{app}")).unwrap();
+    let (code, out, err) = orquesta_tests::run_orquesta_env(
+        dir.path(),
+        &["build", "app.ts", "-o", "unchecked.wasm"],
+        None,
+        &env,
+    );
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

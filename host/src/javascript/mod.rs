@@ -183,7 +183,7 @@ pub fn check_tools(tools: &Tools, typed: bool) -> Result<(), BuildError> {
 /// tsc's `--pretty false` diagnostics (`app.ts(3,9): error TS2322: ...`, continuation
 /// lines indented) as `app.ts:3:9: error TS2322: ...`, the form esbuild and compilers
 /// use and editors link.
-pub fn type_errors(output: &str) -> String {
+fn type_errors(output: &str) -> String {
     let mut out = Vec::new();
     for line in output.lines().filter(|l| !l.trim().is_empty()) {
         let located = line.split_once("): ").and_then(|(head, message)| {

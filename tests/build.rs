@@ -4,7 +4,7 @@
 //! plugins' tests without componentize-py. With `ORQUESTA_REQUIRE_DB_TESTS=1` (as
 //! `.ci/run` sets) a missing URL fails the build, with `ORQUESTA_REQUIRE_PYTHON_TESTS=1`
 //! a missing componentize-py does, and with `ORQUESTA_REQUIRE_JS_TESTS=1` missing
-//! JavaScript tools (esbuild, componentize-js) do: CI cannot be green with those tests
+//! JavaScript tools (esbuild, componentize-js, tsc) do: CI cannot be green with those tests
 //! left out.
 
 use std::path::PathBuf;
@@ -124,6 +124,8 @@ fn python() {
 const REQUIRE_JS: &str = "ORQUESTA_REQUIRE_JS_TESTS";
 /// Kept in step with `orquesta::javascript::TOOL_VERSION` and plugins/sdk-js/tools.
 const JS_TOOL_VERSION: &str = "0.23.0";
+/// Kept in step with `orquesta::javascript::TYPESCRIPT_VERSION` and plugins/sdk-js/tools.
+const TYPESCRIPT_VERSION: &str = "7.0.2";
 const JS_TOOLS_ENV: &str = "ORQUESTA_JS_TOOLS";
 
 /// Runs `tool --version`: its output when it succeeds.
@@ -136,8 +138,8 @@ fn tool_version(tool: &std::path::Path) -> Option<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
-/// Finds the TypeScript/JavaScript plugins' tools (esbuild and componentize-js in one
-/// folder's `node_modules/.bin`): `ORQUESTA_JS_TOOLS`, then the folder `.ci/run` installs
+/// Finds the TypeScript/JavaScript plugins' tools (esbuild, componentize-js and tsc in
+/// one folder's `node_modules/.bin`): `ORQUESTA_JS_TOOLS`, then the folder `.ci/run` installs
 /// (`target/js-tools`); the tests get the folder as `ORQUESTA_TESTS_JS_TOOLS` (empty, and
 /// cfg `no_componentize_js`, without one).
 fn javascript() {
@@ -171,13 +173,17 @@ fn javascript() {
         let bin = dir.join("node_modules/.bin");
         let esbuild = tool_version(&bin.join("esbuild"));
         let componentize = tool_version(&bin.join("componentize-js"));
+        let tsc = tool_version(&bin.join("tsc"));
         tried.push(format!(
-            "{}: esbuild {}, componentize-js {}",
+            "{}: esbuild {}, componentize-js {}, tsc {}",
             dir.display(),
             esbuild.as_deref().unwrap_or("not found"),
-            componentize.as_deref().unwrap_or("not found")
+            componentize.as_deref().unwrap_or("not found"),
+            tsc.as_deref().unwrap_or("not found")
         ));
-        esbuild.is_some() && componentize.is_some_and(|v| v == JS_TOOL_VERSION)
+        esbuild.is_some()
+            && componentize.is_some_and(|v| v == JS_TOOL_VERSION)
+            && tsc.is_some_and(|v| v == format!("Version {TYPESCRIPT_VERSION}"))
     });
     match found {
         Some(dir) => {
@@ -189,7 +195,7 @@ fn javascript() {
             println!("cargo::rustc-cfg=no_componentize_js");
             if set(REQUIRE_JS) {
                 eprintln!(
-                    "error: {REQUIRE_JS} is set but esbuild and componentize-js {JS_TOOL_VERSION} are not installed \
+                    "error: {REQUIRE_JS} is set but esbuild, componentize-js {JS_TOOL_VERSION} and typescript {TYPESCRIPT_VERSION} are not installed \
                      (tried {}): the TypeScript plugins' tests would be skipped \
                      (npm ci --prefix target/js-tools, with plugins/sdk-js/tools/package*.json copied there)",
                     tried.join("; ")

@@ -379,7 +379,7 @@ fn build_js(
     };
     let started = std::time::Instant::now();
     let built = orquesta::javascript::build(&options).map_err(|e| {
-        let failed = matches!(e, orquesta::javascript::BuildError::Failed { .. });
+        let failed = e.is_refusal();
         (e.to_string(), failed)
     });
     report_build(&options.output, started, built)

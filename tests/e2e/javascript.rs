@@ -1,8 +1,9 @@
 //! TypeScript/JavaScript plugins (docs/PLUGINS.md, "TypeScript plugins"): the template
-//! from an empty folder to a route served by a running host, JavaScript's `fetch` under
-//! the tenant's grants, the SDK's failures, and what a hostile script can do with the
-//! engine (plugins/typescript/probe). Ignored, saying why, where the tools are not
-//! installed (tests/build.rs).
+//! from an empty folder to a route served by a running host, the SDK's types generated
+//! from the contract, type errors failing the build, JavaScript's `fetch`, blobs and
+//! workflow task answers under the tenant's grants, the SDK's failures, and what a
+//! hostile script can do with the engine (plugins/typescript/probe). Ignored, saying why,
+//! where the tools are not installed (tests/build.rs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,9 +13,11 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use orquesta::capabilities::Grants;
+use orquesta::capabilities::blob::BUCKETS;
 use orquesta::engine::Limits;
 use orquesta::testing::TestPlugin;
-use orquesta_tests::server::TestServer;
+use orquesta_tests::server::{ADMIN_TOKEN, TestServer, WorkflowAdmin};
+use orquesta_tests::wait::wait_for;
 use serde_json::{Value, json};
 
 fn tools_env() -> String {
@@ -100,42 +103,192 @@ async fn the_typescript_template_builds_passes_its_fixtures_and_serves_a_route()
 )]
 async fn a_typescript_syntax_error_is_a_clear_build_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("app.ts"),
-        "import { onHttp } from \"orquesta\";\nonHttp((req) => {\n  return { ok: true ;\n});\n",
-    )
-    .unwrap();
-    // An old component stays whole when the new build fails.
+    let broken =
+        "import { onHttp } from \"orquesta\";\nonHttp((req) => {\n  return { ok: true ;\n});\n";
+    let missing = "import { onHttp } from \"orquesta\";\nimport { x } from \"./missing\";\nonHttp(() => x);\n";
+    let tools = tools_env();
+    let build = |app: &str, text: &str| {
+        std::fs::write(dir.path().join(app), text).unwrap();
+        // An old component stays whole when the new build fails.
+        std::fs::write(dir.path().join("app.wasm"), b"old").unwrap();
+        let (code, out, err) = orquesta_tests::run_orquesta_env(
+            dir.path(),
+            &["build", app, "-o", "app.wasm"],
+            None,
+            &[("ORQUESTA_JS_TOOLS", tools.as_str())],
+        );
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(std::fs::read(dir.path().join("app.wasm")).unwrap(), b"old");
+        err
+    };
+
+    // TypeScript: tsc, which checks first, names the file, line and column.
+    let err = build("app.ts", broken);
+    assert!(err.contains("app.ts does not type-check"), "{err}");
+    assert!(
+        err.contains("\napp.ts:3:21: error TS1005: ',' expected."),
+        "{err}"
+    );
+    let err = build("app.ts", missing);
+    assert!(
+        err.contains("\napp.ts:2:19: error TS2307: Cannot find module './missing'"),
+        "{err}"
+    );
+
+    // JavaScript, not type-checked: esbuild's own message, as it says it.
+    let err = build("app.js", broken);
+    assert!(err.contains("esbuild failed on app.js"), "{err}");
+    assert!(err.contains("\n    app.js:3:"), "{err}");
+    assert!(err.contains("Expected \"}\""), "{err}");
+    let err = build("app.js", missing);
+    assert!(err.contains("Could not resolve \"./missing\""), "{err}");
+}
+
+/// Every file under `dir`, by its path below `root`.
+fn tree(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            tree(&path, root, out);
+        } else {
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            out.push((rel, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    out.sort();
+}
+
+/// The SDK's `generated/` declarations are what the pinned jco makes from the contract
+/// and the world `orquesta build` writes (of every kind), byte for byte; any change of
+/// the WIT, the world or jco shows here. `ORQUESTA_UPDATE_JS_TYPES=1` rewrites them.
+#[test]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+fn the_sdks_types_are_those_jco_generates_from_the_contract() {
+    let workspace = orquesta_tests::workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let wit = dir.path().join("orquesta.wit");
+    std::fs::write(&wit, orquesta::javascript::types_wit()).unwrap();
+    let fresh = dir.path().join("generated");
+    let out = std::process::Command::new("node")
+        .arg(workspace.join("plugins/sdk-js/tools/wit-types.mjs"))
+        .arg(tools_env())
+        .arg(&wit)
+        .arg("orquesta-js-plugin")
+        .arg(&fresh)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "wit-types.mjs failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = workspace.join("plugins/sdk-js/src/generated");
+    let (mut want, mut have) = (Vec::new(), Vec::new());
+    tree(&fresh, &fresh, &mut want);
+    tree(&committed, &committed, &mut have);
+    assert!(want.len() > 10, "{want:?}");
+    if want != have && std::env::var_os("ORQUESTA_UPDATE_JS_TYPES").is_some() {
+        std::fs::remove_dir_all(&committed).unwrap();
+        for (name, text) in &want {
+            let path = committed.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        return;
+    }
+    let names =
+        |files: &[(String, String)]| files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&have),
+        names(&want),
+        "plugins/sdk-js/src/generated/ is not what jco generates from the contract; refresh it with \
+         `ORQUESTA_UPDATE_JS_TYPES=1 cargo test --test e2e -- javascript::the_sdks_types` (and list new files in host/src/javascript/sources.rs)"
+    );
+    for ((name, have), (_, want)) in have.iter().zip(&want) {
+        assert!(
+            have == want,
+            "plugins/sdk-js/src/generated/{name} is not what jco generates from the contract; refresh it with \
+             `ORQUESTA_UPDATE_JS_TYPES=1 cargo test --test e2e -- javascript::the_sdks_types`\n--- generated now:\n{want}"
+        );
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+async fn a_typescript_type_error_fails_the_build_with_its_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    // Valid JavaScript, wrong TypeScript: a number where a string is declared, a field
+    // the SDK's `Request` does not have, and a blob written as a number.
+    let app = "import { blob, kv, onHttp } from \"orquesta\";\nonHttp((req) => {\n  const n: string = kv.increment(\"a\", \"b\");\n  blob.put(\"files\", \"k\", 42);\n  return { n, x: req.nope };\n});\n";
+    std::fs::write(dir.path().join("app.ts"), app).unwrap();
     std::fs::write(dir.path().join("app.wasm"), b"old").unwrap();
     let tools = tools_env();
-    let (code, out, err) = orquesta_tests::run_orquesta_env(
-        dir.path(),
-        &["build", "app.ts"],
-        None,
-        &[("ORQUESTA_JS_TOOLS", tools.as_str())],
-    );
+    let env = [("ORQUESTA_JS_TOOLS", tools.as_str())];
+    let (code, out, err) =
+        orquesta_tests::run_orquesta_env(dir.path(), &["build", "app.ts"], None, &env);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("esbuild failed on app.ts"), "{err}");
-    // The file, line and what was expected, as esbuild says it.
-    assert!(err.contains("\n    app.ts:3:"), "{err}");
-    assert!(err.contains("Expected \"}\""), "{err}");
+    assert!(err.contains("app.ts does not type-check"), "{err}");
+    assert!(
+        err.contains(
+            "\napp.ts:3:9: error TS2322: Type 'number' is not assignable to type 'string'."
+        ),
+        "{err}"
+    );
+    assert!(err.contains("\napp.ts:4:26: error TS2345:"), "{err}");
+    assert!(
+        err.contains(
+            "\napp.ts:5:22: error TS2339: Property 'nope' does not exist on type 'Request'."
+        ),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(std::fs::read(dir.path().join("app.wasm")).unwrap(), b"old");
 
-    // An import the folder does not hold is the same kind of error, naming it.
+    // A module the app imports is checked too, named as the caller names it.
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
     std::fs::write(
-        dir.path().join("app.ts"),
-        "import { onHttp } from \"orquesta\";\nimport { x } from \"./missing\";\nonHttp(() => x);\n",
+        dir.path().join("lib/greet.ts"),
+        "export function greet(name: string): string {\n  return name * 2;\n}\n",
     )
     .unwrap();
-    let (code, _, err) = orquesta_tests::run_orquesta_env(
-        dir.path(),
-        &["build", "app.ts"],
-        None,
-        &[("ORQUESTA_JS_TOOLS", tools.as_str())],
-    );
+    std::fs::write(
+        dir.path().join("app.ts"),
+        "import { onHttp } from \"orquesta\";\nimport { greet } from \"./lib/greet\";\nonHttp(() => greet(\"x\"));\n",
+    )
+    .unwrap();
+    let (code, _, err) =
+        orquesta_tests::run_orquesta_env(dir.path(), &["build", "app.ts"], None, &env);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("Could not resolve \"./missing\""), "{err}");
+    assert!(err.contains("\nlib/greet.ts:2:10: error TS2362:"), "{err}");
+
+    // The same code as JavaScript is not type-checked: it builds.
+    std::fs::write(dir.path().join("app.js"), app.replace(": string", "")).unwrap();
+    let (code, out, err) = orquesta_tests::run_orquesta_env(
+        dir.path(),
+        &["build", "app.js", "-o", "js.wasm"],
+        None,
+        &env,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(dir.path().join("js.wasm").is_file());
+
+    // `// @ts-nocheck` at the top of the file is the escape docs/PLUGINS.md names.
+    std::fs::write(dir.path().join("app.ts"), format!("// @ts-nocheck\n{app}")).unwrap();
+    let (code, out, err) = orquesta_tests::run_orquesta_env(
+        dir.path(),
+        &["build", "app.ts", "-o", "unchecked.wasm"],
+        None,
+        &env,
+    );
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]
@@ -331,4 +484,269 @@ async fn a_typescript_allocation_past_memory_mb_fails_cleanly() {
     assert!(e.cause().contains("out of memory"), "{e}");
     let ok = sandbox.invoke(get_event("/after")).await.unwrap();
     assert_eq!(ok["body"]["ok"], true, "{ok}");
+}
+
+#[tokio::test]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+async fn typescript_blobs_follow_the_tenants_grants() {
+    let plugin = probe().await;
+    let mut sandbox = plugin.sandbox().await.unwrap();
+    sandbox.grants(Grants::default().with(BUCKETS, &["files"]));
+    sandbox
+        .seed_blob("secret", "plan", b"the tenant's secret".as_slice())
+        .await
+        .unwrap();
+    let event = |path: &str, body: &str| json!({ "type": "http", "method": "POST", "path": path, "body": body });
+
+    // Granted: put, get (bytes, text, JSON), list by prefix a page at a time, delete.
+    let ok = sandbox.invoke(event("/blob", "hello blobs")).await.unwrap();
+    assert_eq!(
+        ok["body"],
+        json!({
+            "text": "hello blobs",
+            "json": { "text": "hello blobs" },
+            "bytes": 11,
+            "keys": ["k", "k.json"],
+            "firstPage": ["k"],
+            "more": true,
+            "removed": true,
+            "removedAgain": false,
+            "after": null,
+        }),
+        "{ok}"
+    );
+    assert_eq!(sandbox.blob_get("files", "k").await.unwrap(), None);
+    assert_eq!(
+        sandbox
+            .blob_get("files", "k.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(br#"{"text":"hello blobs"}"#.as_slice())
+    );
+
+    // Attack: the same plugin reads, writes and lists a bucket of its tenant it was not
+    // granted: each call is the failure `Denied`, and nothing is read or written.
+    let e = sandbox
+        .invoke(
+            json!({ "type": "http", "method": "GET", "path": "/blob/read",
+                        "query": {"bucket": "secret", "key": "plan"} }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), "Denied", "{e}");
+    assert!(e.cause().contains("secret"), "{e}");
+    assert!(!e.to_string().contains("the tenant's secret"), "{e}");
+    let e = sandbox
+        .invoke(json!({ "type": "http", "method": "POST", "path": "/blob",
+                        "query": {"bucket": "secret", "key": "plan"}, "body": "overwritten" }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), "Denied", "{e}");
+    assert_eq!(
+        sandbox.blob_get("secret", "plan").await.unwrap().as_deref(),
+        Some(b"the tenant's secret".as_slice())
+    );
+
+    // Without any blob grant, the granted bucket of before is refused too.
+    sandbox.grants(Grants::default());
+    let e = sandbox.invoke(event("/blob", "x")).await.unwrap_err();
+    assert_eq!(e.name(), "Denied", "{e}");
+}
+
+const TASKS_TENANT: &str = r#"
+[plugins.worker]
+source = "hostile.wasm"
+
+[plugins.answerer]
+source = "probe-ts.wasm"
+allow = { workflow_tasks = ["approval"] }
+
+[plugins.stranger]
+source = "probe-ts.wasm"
+
+[workflows.approval]
+definition = "approval.asl.json"
+
+[[routes]]
+method = "POST"
+path = "/task"
+plugin = "answerer"
+
+# The same route of the same plugin code, without the grant.
+[[routes]]
+method = "PUT"
+path = "/task"
+plugin = "stranger"
+
+[[routes]]
+method = "POST"
+path = "/task/uncaught"
+plugin = "answerer"
+"#;
+
+/// A Task state waiting for its token (`.waitForTaskToken`); the Rust worker takes the
+/// call and returns, and the TypeScript plugin answers the token later from a route.
+fn approval() -> Value {
+    json!({
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {
+                    "FunctionName": "worker",
+                    "Payload": {"attack": "nap", "ms": 1, "token.$": "$$.Task.Token"}
+                },
+                "HeartbeatSeconds": 60,
+                "TimeoutSeconds": 120,
+                "ResultPath": "$.answer",
+                "End": true
+            }
+        }
+    })
+}
+
+/// The token of an execution's first scheduled task, from its history.
+async fn task_token(admin: &WorkflowAdmin, id: &str) -> String {
+    wait_for(
+        "the task to be scheduled",
+        Duration::from_secs(30),
+        async || {
+            admin
+                .history(id)
+                .await
+                .iter()
+                .find(|e| e["type"] == "TaskScheduled")
+                .and_then(|e| e["detail"]["input"]["token"].as_str())
+                .map(str::to_string)
+        },
+    )
+    .await
+}
+
+/// A TypeScript plugin answers callback tasks with the SDK's `tasks`, under
+/// `allow.workflow_tasks`: success and heartbeat complete an execution, a failure fails
+/// one with its error. Attacks: the same token from another tenant's plugin, from a
+/// plugin of the tenant without the grant, and a second answer.
+#[tokio::test]
+#[cfg_attr(
+    no_componentize_js,
+    ignore = "componentize-js 0.23.0 is not installed (docs/PLUGINS.md)"
+)]
+async fn typescript_answers_workflow_tasks_under_the_tenants_grant() {
+    let s = TestServer::start(
+        &["hostile", "probe-ts"],
+        &[("acme", TASKS_TENANT), ("other", TASKS_TENANT)],
+        |c| {
+            std::fs::create_dir_all(&c.tenant_dir).unwrap();
+            std::fs::write(
+                c.tenant_dir.join("approval.asl.json"),
+                approval().to_string(),
+            )
+            .unwrap();
+        },
+    )
+    .await;
+    // `granted`: the answerer's route; otherwise the stranger's.
+    let answer = async |tenant: &str, granted: bool, body: Value| -> Value {
+        let method = if granted {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::PUT
+        };
+        let r = s
+            .client
+            .request(method, format!("{}/t/{tenant}/task", s.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{tenant} {granted} {body}");
+        r.json().await.unwrap()
+    };
+    let admin = WorkflowAdmin::new(&s.url, "acme", ADMIN_TOKEN);
+    let id = admin.start("approval", json!({"order": 7})).await;
+    let token = task_token(&admin, &id).await;
+
+    // Another tenant's plugin, granted its own `approval`, holding acme's token: unknown.
+    let r = answer(
+        "other",
+        true,
+        json!({"answer": "success", "token": token, "output": 1}),
+    )
+    .await;
+    assert_eq!(r["error"], "TaskDoesNotExist", "{r}");
+    // A plugin of acme without the grant: denied, whatever the answer.
+    for kind in ["success", "failure", "heartbeat"] {
+        let r = answer(
+            "acme",
+            false,
+            json!({"answer": kind, "token": token, "output": 1}),
+        )
+        .await;
+        assert_eq!(
+            (r["error"].as_str(), r["kind"].as_str()),
+            (Some("Denied"), Some("host")),
+            "{kind}: {r}"
+        );
+    }
+    assert_eq!(admin.describe(&id).await["status"], "RUNNING");
+
+    // Granted: a heartbeat, then the result, found by `tasks.tokenIn` in a nested input.
+    let r = answer("acme", true, json!({"answer": "heartbeat", "token": token})).await;
+    assert_eq!(r, json!({"ok": true}));
+    let r = answer(
+        "acme",
+        true,
+        json!({"answer": "success", "input": {"Payload": {"token": token}}, "output": {"approved": true}}),
+    )
+    .await;
+    assert_eq!(r, json!({"ok": true}));
+    let done = admin.finished(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(
+        done["output"]["answer"],
+        json!({"approved": true}),
+        "{done}"
+    );
+    // Answered once: a second answer is refused, named as the cloud names it.
+    let r = answer(
+        "acme",
+        true,
+        json!({"answer": "success", "token": token, "output": 2}),
+    )
+    .await;
+    assert_eq!(r["error"], "TaskTimedOut", "{r}");
+
+    // A failure fails the execution with the plugin's error and cause.
+    let id = admin.start("approval", json!({"order": 8})).await;
+    let token = task_token(&admin, &id).await;
+    let r = answer(
+        "acme",
+        true,
+        json!({"answer": "failure", "token": token, "error": "Rejected", "cause": "over budget"}),
+    )
+    .await;
+    assert_eq!(r, json!({"ok": true}));
+    let done = admin.finished(&id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"], "Rejected", "{done}");
+
+    // Uncaught, a refusal is the handler's failure with the cloud's name.
+    let r = s
+        .client
+        .post(format!("{}/t/acme/task/uncaught", s.url))
+        .body("A".repeat(43))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("TaskDoesNotExist"), "{body}");
+    s.shutdown().await;
 }

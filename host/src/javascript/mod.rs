@@ -1,26 +1,35 @@
-//! Building a TypeScript or JavaScript plugin: `orquesta build app.ts` bundles the app
-//! with the SDK (esbuild) into one ES module, then runs componentize-js (the pinned
-//! version, [`TOOL_VERSION`]) on it with a world exporting the handler of each trigger
-//! kind the app registers (docs/PLUGINS.md, "TypeScript plugins").
+//! Building a TypeScript or JavaScript plugin: `orquesta build app.ts` type-checks a
+//! TypeScript app against the SDK and the contract's generated types (tsc, the pinned
+//! [`TYPESCRIPT_VERSION`]), bundles it with the SDK (esbuild) into one ES module, then
+//! runs componentize-js (the pinned version, [`TOOL_VERSION`]) on it with a world
+//! exporting the handler of each trigger kind the app registers (docs/PLUGINS.md,
+//! "TypeScript plugins").
 
 mod sources;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use sources::fingerprint;
+pub use sources::{fingerprint, types_wit};
 
 /// The componentize-js release the SDK and the build are made for (the export names and
 /// value shapes it binds change between releases).
 pub const TOOL_VERSION: &str = "0.23.0";
 
-/// A folder holding both tools under `node_modules/.bin` (`npm ci --prefix DIR` with
-/// plugins/sdk-js/tools/package.json); without it, `esbuild` and `componentize-js` on
-/// `PATH`.
+/// The TypeScript release that checks a `.ts` app (the one jco 1.35.0 depends on, so the
+/// tools hold one copy): another could accept or refuse other code.
+pub const TYPESCRIPT_VERSION: &str = "7.0.2";
+
+/// A folder holding the tools under `node_modules/.bin` (`npm ci --prefix DIR` with
+/// plugins/sdk-js/tools/package.json); without it, `esbuild`, `componentize-js` and
+/// `tsc` on `PATH`.
 pub const TOOLS_ENV: &str = "ORQUESTA_JS_TOOLS";
 
 /// The file kinds built as JavaScript.
 pub const EXTENSIONS: [&str; 6] = ["ts", "mts", "js", "mjs", "tsx", "jsx"];
+
+/// The file kinds type-checked before bundling: TypeScript's, not JavaScript's.
+pub const TYPED: [&str; 3] = ["ts", "mts", "tsx"];
 
 /// The trigger kinds a plugin may answer, as `onKIND(...)` names them.
 pub use crate::guest_world::KINDS;
@@ -31,8 +40,12 @@ const INSTALL: &str = "npm ci --prefix DIR in plugins/sdk-js/tools, then name DI
 pub enum BuildError {
     #[error("{tool} was not found ({tried}); it needs Node.js and the pinned tools ({INSTALL})")]
     ToolMissing { tool: &'static str, tried: String },
-    #[error("{tool} is componentize-js {found}; orquesta build needs {TOOL_VERSION} ({INSTALL})")]
-    WrongTool { tool: String, found: String },
+    #[error("{tool} is {found}; orquesta build needs {needs} ({INSTALL})")]
+    WrongTool {
+        tool: String,
+        found: String,
+        needs: String,
+    },
     #[error("{0}")]
     App(String),
     #[error("{path}: {source}")]
@@ -46,6 +59,22 @@ pub enum BuildError {
         app: PathBuf,
         output: String,
     },
+    /// tsc's diagnostics, one `file:line:column: error TSnnnn: message` each.
+    #[error(
+        "{app} does not type-check (TypeScript {TYPESCRIPT_VERSION}; `// @ts-nocheck` at the top of a file skips its check):\n{errors}"
+    )]
+    TypeErrors { app: PathBuf, errors: String },
+}
+
+impl BuildError {
+    /// Whether a tool ran and refused the app (exit 1), rather than the build not being
+    /// able to start (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            BuildError::Failed { .. } | BuildError::TypeErrors { .. }
+        )
+    }
 }
 
 /// What to build.
@@ -67,20 +96,34 @@ pub fn is_js(app: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.contains(&e))
 }
 
-/// The (esbuild, componentize-js) to run: from `explicit`'s, else [`TOOLS_ENV`]'s
-/// `node_modules/.bin`, else by name on `PATH`.
-pub fn tools(explicit: Option<&Path>) -> (PathBuf, PathBuf) {
+/// Whether `app` is TypeScript, type-checked before it is bundled (by its extension).
+pub fn is_typed(app: &Path) -> bool {
+    app.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| TYPED.contains(&e))
+}
+
+/// The tools a build runs.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub esbuild: PathBuf,
+    pub componentize: PathBuf,
+    pub tsc: PathBuf,
+}
+
+/// The tools to run: from `explicit`'s, else [`TOOLS_ENV`]'s `node_modules/.bin`, else by
+/// name on `PATH`.
+pub fn tools(explicit: Option<&Path>) -> Tools {
     let dir = explicit.map(Path::to_path_buf).or_else(|| {
         std::env::var_os(TOOLS_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    match dir {
-        Some(dir) => {
-            let bin = dir.join("node_modules/.bin");
-            (bin.join("esbuild"), bin.join("componentize-js"))
-        }
-        None => (PathBuf::from("esbuild"), PathBuf::from("componentize-js")),
+    let bin = dir.map(|d| d.join("node_modules/.bin")).unwrap_or_default();
+    Tools {
+        esbuild: bin.join("esbuild"),
+        componentize: bin.join("componentize-js"),
+        tsc: bin.join("tsc"),
     }
 }
 
@@ -99,27 +142,60 @@ fn version(tool: &Path, name: &'static str) -> Result<(bool, String), BuildError
     ))
 }
 
-/// Checks esbuild runs and componentize-js is [`TOOL_VERSION`].
-pub fn check_tools(esbuild: &Path, componentize: &Path) -> Result<(), BuildError> {
-    let (ok, _) = version(esbuild, "esbuild")?;
+/// Checks esbuild runs, componentize-js is [`TOOL_VERSION`] and, for a TypeScript app
+/// (`typed`), tsc is [`TYPESCRIPT_VERSION`].
+pub fn check_tools(tools: &Tools, typed: bool) -> Result<(), BuildError> {
+    let (ok, _) = version(&tools.esbuild, "esbuild")?;
     if !ok {
         return Err(BuildError::ToolMissing {
             tool: "esbuild",
-            tried: format!("{}: `--version` failed", esbuild.display()),
+            tried: format!("{}: `--version` failed", tools.esbuild.display()),
         });
     }
-    let (ok, found) = version(componentize, "componentize-js")?;
+    let wrong = |tool: &Path, name: &str, found: String, needs: &str| BuildError::WrongTool {
+        tool: tool.display().to_string(),
+        found: format!(
+            "{name} {}",
+            if found.is_empty() { "unknown" } else { &found }
+        ),
+        needs: format!("{name} {needs}"),
+    };
+    let (ok, found) = version(&tools.componentize, "componentize-js")?;
     if !ok || found != TOOL_VERSION {
-        return Err(BuildError::WrongTool {
-            tool: componentize.display().to_string(),
-            found: if found.is_empty() {
-                "unknown".into()
-            } else {
-                found
-            },
-        });
+        return Err(wrong(
+            &tools.componentize,
+            "componentize-js",
+            found,
+            TOOL_VERSION,
+        ));
+    }
+    if typed {
+        let (ok, found) = version(&tools.tsc, "tsc")?;
+        // `tsc --version` says `Version 7.0.2`.
+        let found = found.trim_start_matches("Version ").to_string();
+        if !ok || found != TYPESCRIPT_VERSION {
+            return Err(wrong(&tools.tsc, "TypeScript", found, TYPESCRIPT_VERSION));
+        }
     }
     Ok(())
+}
+
+/// tsc's `--pretty false` diagnostics (`app.ts(3,9): error TS2322: ...`, continuation
+/// lines indented) as `app.ts:3:9: error TS2322: ...`, the form esbuild and compilers
+/// use and editors link.
+fn type_errors(output: &str) -> String {
+    let mut out = Vec::new();
+    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+        let located = line.split_once("): ").and_then(|(head, message)| {
+            let (file, at) = head.rsplit_once('(')?;
+            let (row, column) = at.split_once(',')?;
+            let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            (numeric(row) && numeric(column) && !file.starts_with(' '))
+                .then(|| format!("{file}:{row}:{column}: {message}"))
+        });
+        out.push(located.unwrap_or_else(|| line.to_string()));
+    }
+    out.join("\n")
 }
 
 /// The trigger kinds `source` registers: each `onKIND(` (or `orquesta.onKIND(`) call.
@@ -171,12 +247,36 @@ pub fn build(options: &BuildOptions) -> Result<Vec<&'static str>, BuildError> {
             app.display()
         )));
     }
-    let (esbuild, componentize) = tools(options.tools.as_deref());
-    check_tools(&esbuild, &componentize)?;
+    let tools = tools(options.tools.as_deref());
+    let typed = is_typed(app);
+    check_tools(&tools, typed)?;
+    let Tools {
+        esbuild,
+        componentize,
+        tsc,
+    } = tools;
 
     let app_abs = std::fs::canonicalize(app).map_err(io(app))?;
     let work = tempfile::tempdir().map_err(io(Path::new("temporary directory")))?;
     sources::write(work.path(), &app_abs, &kinds).map_err(io(work.path()))?;
+    if typed {
+        // Run from the caller's folder, so tsc names the app's files as the caller does.
+        let out = Command::new(&tsc)
+            .arg("-p")
+            .arg(work.path().join(sources::TSCONFIG))
+            .args(["--pretty", "false"])
+            .output()
+            .map_err(|e| BuildError::ToolMissing {
+                tool: "tsc",
+                tried: format!("{}: {e}", tsc.display()),
+            })?;
+        if !out.status.success() {
+            return Err(BuildError::TypeErrors {
+                app: app.clone(),
+                errors: type_errors(&failure_text(&out)),
+            });
+        }
+    }
     let bundle = work.path().join("bundle.js");
     // Run from the caller's folder, so esbuild names the app's files as the caller does.
     let out = Command::new(&esbuild)
@@ -252,8 +352,7 @@ mod tests {
 
     #[test]
     fn a_missing_js_tool_is_named_with_how_to_install_it() {
-        let (esbuild, componentize) = tools(Some(Path::new("/nonexistent")));
-        let e = check_tools(&esbuild, &componentize).unwrap_err();
+        let e = check_tools(&tools(Some(Path::new("/nonexistent"))), true).unwrap_err();
         let text = e.to_string();
         assert!(text.contains("esbuild was not found"), "{text}");
         assert!(
@@ -287,5 +386,22 @@ mod tests {
         // Past the checks, the missing tool is what is refused.
         let e = build(&options("app.js", "onHttp(() => 1)\n")).unwrap_err();
         assert!(matches!(e, BuildError::ToolMissing { .. }), "{e}");
+    }
+
+    #[test]
+    fn ts_diagnostics_are_file_line_column() {
+        let tsc = "app.ts(3,9): error TS2322: Type 'number' is not assignable to type 'string'.\n\
+                   lib/a (1).ts(12,1): error TS2345: Argument of type '{ a: number; }' is not assignable.\n  \
+                   Object literal may only specify known properties.\n\
+                   error TS5023: Unknown compiler option 'x'.\n";
+        assert_eq!(
+            type_errors(tsc),
+            "app.ts:3:9: error TS2322: Type 'number' is not assignable to type 'string'.\n\
+             lib/a (1).ts:12:1: error TS2345: Argument of type '{ a: number; }' is not assignable.\n  \
+             Object literal may only specify known properties.\n\
+             error TS5023: Unknown compiler option 'x'."
+        );
+        assert!(is_typed(Path::new("a.mts")) && is_typed(Path::new("a.tsx")));
+        assert!(!is_typed(Path::new("a.js")) && !is_typed(Path::new("a.jsx")));
     }
 }

@@ -51,3 +51,48 @@ export function hostCall<T>(call: () => T): T {
     throw e;
   }
 }
+
+/** The cloud's names for a refused workflow task answer (SendTaskSuccess, ...), as the
+ * Rust SDK's `TaskError::name` gives them. */
+const TASK_ERROR_NAMES: Record<string, string> = {
+  "invalid-token": "InvalidToken",
+  "task-does-not-exist": "TaskDoesNotExist",
+  "task-timed-out": "TaskTimedOut",
+  "invalid-output": "InvalidOutput",
+};
+
+/** A refused answer to a workflow task (WIT `task-error`): a `Failure` named as the
+ * cloud names it (`TaskTimedOut`, ...; a host error as `Denied`, ...), so uncaught it
+ * fails the handler so, as the Rust SDK's `?` does. `kind` is the WIT case (`host` for a
+ * host error; then `hostKind` is its case). */
+export class TaskError extends Failure {
+  constructor(
+    public readonly kind: string,
+    error: string,
+    cause: string,
+    public readonly hostKind?: string,
+  ) {
+    super(error, cause);
+    this.name = "TaskError";
+  }
+}
+
+/** Calls a generated `workflow-tasks` import, turning its thrown `task-error` into a
+ * `TaskError`. */
+export function taskCall<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    const payload = (e as { payload?: { tag?: unknown; val?: unknown } } | null)?.payload;
+    if (payload && typeof payload.tag === "string") {
+      if (payload.tag === "host") {
+        const host = payload.val as { tag?: unknown; val?: unknown } | undefined;
+        const kind = typeof host?.tag === "string" ? host.tag : "failed";
+        throw new TaskError("host", FAILURE_NAMES[kind] ?? "HostFailed", String(host?.val ?? ""), kind);
+      }
+      const name = TASK_ERROR_NAMES[payload.tag] ?? "HostFailed";
+      throw new TaskError(payload.tag, name, String(payload.val ?? ""));
+    }
+    throw e;
+  }
+}

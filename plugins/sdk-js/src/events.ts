@@ -1,73 +1,26 @@
 // The trigger events, built from the generated records.
 
+import type * as w from "orquesta:plugin/events@0.1.2";
 import { Failure } from "./errors";
 import type { Fields } from "./responses";
 
-/** The shapes the bindings hand over (jco's: records as objects, `option` as
- * `undefined`, `list<u8>` as `Uint8Array`, `u64` as `bigint`). */
-export interface WitIdentity {
-  subject: string;
-  email?: string;
-  name?: string;
-  groups: string[];
-  scopes: string[];
-}
+// The records the bindings hand over, as jco generates them from the contract
+// (generated/; records as objects, `option` as `undefined`, `list<u8>` as `Uint8Array`,
+// `u64` as `bigint`).
 
-export interface WitHttpRequest {
-  method: string;
-  path: string;
-  params: Fields;
-  query: Fields;
-  headers: Fields;
-  body: Uint8Array;
-  identity?: WitIdentity;
-}
-
-export interface QueueMessage {
-  id: string;
-  queue: string;
-  body: string;
-  attributes: Fields;
-  groupId?: string;
-  /** 1 on first delivery. */
-  receiveCount: number;
-  /** Milliseconds since the Unix epoch. */
-  sentAt: bigint;
-}
-
-export interface Notification {
-  id: string;
-  topic: string;
-  subject?: string;
-  body: string;
-  attributes: Fields;
-}
-
-export interface BusEvent {
-  id: string;
-  bus: string;
-  source: string;
-  detailType: string;
-  /** JSON; `parseJson(event.detail)` reads it. */
-  detail: string;
-  time: bigint;
-}
-
-export interface Tick {
-  schedule: string;
-  scheduledAt: bigint;
-  /** The schedule's fixed JSON input. */
-  input: string;
-}
-
-export interface Task {
-  executionId: string;
-  state: string;
-  /** JSON: the state's input. */
-  input: string;
-  /** JSON: the `$$` context object. */
-  context: string;
-}
+export type WitIdentity = w.Identity;
+export type WitHttpRequest = w.HttpRequest;
+/** A queue message; `receiveCount` is 1 on first delivery, `sentAt` milliseconds since
+ * the Unix epoch. */
+export type QueueMessage = w.QueueMessage;
+export type Notification = w.Notification;
+/** A bus event; `detail` is JSON (`parseJson(event.detail)` reads it). */
+export type BusEvent = w.BusEvent;
+/** A schedule's tick; `input` is the schedule's fixed JSON input. */
+export type Tick = w.ScheduledTick;
+/** A workflow Task state's call; `input` (the state's input) and `context` (the `$$`
+ * object) are JSON. */
+export type Task = w.TaskInput;
 
 /** Parses JSON handed over by the host; bad JSON is the failure `InvalidJson`. */
 export function parseJson(text: string, what = "body"): unknown {

@@ -4,6 +4,14 @@
 // `onHttp(...)`, `onQueue(...)` calls register here), calls `checkExported` with the
 // kinds it exported, and exports `exported`'s object for each (`httpHandler`, ...).
 
+import type * as busHandler from "orquesta:plugin/bus-handler@0.1.2";
+import type * as events from "orquesta:plugin/events@0.1.2";
+import type * as httpHandler from "orquesta:plugin/http-handler@0.1.2";
+import type * as queueHandler from "orquesta:plugin/queue-handler@0.1.2";
+import type * as scheduleHandler from "orquesta:plugin/schedule-handler@0.1.2";
+import type * as taskHandler from "orquesta:plugin/task-handler@0.1.2";
+import type * as topicHandler from "orquesta:plugin/topic-handler@0.1.2";
+import type * as types from "orquesta:plugin/types@0.1.2";
 import { Failure, HostError } from "./errors";
 import {
   BusEvent,
@@ -61,13 +69,7 @@ export function checkExported(kinds: string[]): void {
   if (problems.length) throw new Error(problems.join("; "));
 }
 
-/** The contract's `failure` record. */
-interface WitFailure {
-  error: string;
-  cause: string;
-}
-
-function failureOf(e: unknown): WitFailure {
+function failureOf(e: unknown): types.Failure {
   if (e instanceof Failure) return { error: e.error, cause: e.cause };
   if (e instanceof HostError) {
     const f = e.toFailure();
@@ -78,11 +80,7 @@ function failureOf(e: unknown): WitFailure {
   return { error: "UnhandledException", cause: String(e) };
 }
 
-type WitResponse =
-  | { tag: "http"; val: { status: number; headers: Array<[string, string]>; body: Uint8Array } }
-  | { tag: "json"; val: string }
-  | { tag: "batch"; val: string[] }
-  | { tag: "none" };
+type WitResponse = events.Response;
 
 function response(value: Result): WitResponse {
   if (value instanceof Response) {
@@ -117,8 +115,21 @@ async function call(kind: Kind, make: () => unknown, convert: (r: Result) => Wit
   }
 }
 
+/** A handler interface as the entry module exports it: the generated `handle` taking the
+ * same event, answering through a promise (componentize-js awaits it). */
+type Exported<H extends { handle: (event: never) => unknown }> = {
+  handle: (...event: Parameters<H["handle"]>) => Promise<ReturnType<H["handle"]>>;
+};
+
 /** The objects the entry module exports under the generated interface names. */
-export const exported = {
+export const exported: {
+  httpHandler: Exported<typeof httpHandler>;
+  queueHandler: Exported<typeof queueHandler>;
+  topicHandler: Exported<typeof topicHandler>;
+  busHandler: Exported<typeof busHandler>;
+  scheduleHandler: Exported<typeof scheduleHandler>;
+  taskHandler: Exported<typeof taskHandler>;
+} = {
   httpHandler: { handle: (r: WitHttpRequest) => call("http", () => new Request(r), httpResponse) },
   queueHandler: { handle: (m: QueueMessage[]) => call("queue", () => m, response) },
   topicHandler: { handle: (n: Notification) => call("topic", () => n, response) },

@@ -5,11 +5,8 @@ import * as w from "orquesta:plugin/kv@0.1.2";
 import { hostCall } from "./errors";
 import { parseJson } from "./events";
 
-export interface Entry {
-  key: string;
-  value: Uint8Array;
-  version: bigint;
-}
+/** A stored value with its version (versions start at 1, one more per write). */
+export type Entry = w.Entry;
 
 const bytes = (value: string | Uint8Array): Uint8Array =>
   typeof value === "string" ? new TextEncoder().encode(value) : value;

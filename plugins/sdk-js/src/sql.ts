@@ -4,14 +4,8 @@
 import * as w from "orquesta:plugin/sql@0.1.2";
 import { hostCall } from "./errors";
 
-/** A JavaScript value as the contract's typed value. */
-type WitValue =
-  | { tag: "null" }
-  | { tag: "boolean"; val: boolean }
-  | { tag: "integer"; val: bigint }
-  | { tag: "real"; val: number }
-  | { tag: "text"; val: string }
-  | { tag: "blob"; val: Uint8Array };
+/** The contract's typed value. */
+type WitValue = w.Value;
 
 export type SqlValue = null | boolean | number | bigint | string | Uint8Array;
 
@@ -42,10 +36,7 @@ function fromWit(value: WitValue): SqlValue {
 
 /** Runs a statement that returns rows; each row an object by column name. */
 export function query(database: string, statement: string, params: SqlValue[] = []): Record<string, SqlValue>[] {
-  const result = hostCall(() => w.query(database, statement, params.map(toWit))) as {
-    columns: string[];
-    rows: WitValue[][];
-  };
+  const result = hostCall(() => w.query(database, statement, params.map(toWit)));
   return result.rows.map((row) => Object.fromEntries(row.map((v, i) => [result.columns[i], fromWit(v)])));
 }
 

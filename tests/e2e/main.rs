@@ -47,5 +47,6 @@ mod store_deploys;
 mod tenants_apart;
 mod three_hosts;
 mod warm;
+mod wasi_config;
 mod wasi_http;
 mod workflows;

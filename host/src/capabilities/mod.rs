@@ -4,7 +4,7 @@
 
 mod addresses;
 pub mod blob;
-mod config;
+pub mod config;
 pub mod http;
 pub mod kv;
 mod log;

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower, TypedFunc};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::error_labels::ErrorCounters;
@@ -38,6 +39,9 @@ pub struct PluginContext {
     /// Shared by every plugin of the tenant: caps its invocations in flight.
     pub concurrency: Arc<Semaphore>,
     pub capabilities: Capabilities,
+    /// `wasi:config/store`'s view of `capabilities.config`, made once here rather than
+    /// per invocation (capabilities/config.rs).
+    pub wasi_config: WasiConfigVariables,
     /// This plugin's metrics, looked up once rather than by label on every invocation.
     metrics: PluginMetrics,
     /// Shared by every context of the same plugin of the same tenant.
@@ -96,12 +100,14 @@ impl PluginContext {
             errors: ErrorCounters::new(&tenant, &plugin),
         };
         let logs = LogGate::new(&tenant, &plugin, limits.log_lines_per_s);
+        let wasi_config = crate::capabilities::config::wasi_variables(&capabilities.config);
         PluginContext {
             tenant,
             plugin,
             limits,
             concurrency,
             capabilities,
+            wasi_config,
             metrics,
             wasi: Arc::default(),
             logs,

@@ -149,6 +149,11 @@ impl Engine {
         // through the tenant's `http` backend (capabilities/wasi_http.rs); only a
         // component importing it sees it.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        // Standard `wasi:config/store`: the plugin's own config values, never its secrets
+        // (capabilities/config.rs); likewise seen only by a component importing it.
+        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut Invocation| {
+            wasmtime_wasi_config::WasiConfig::from(&s.ctx.wasi_config)
+        })?;
         crate::bindings::OrquestaHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
         let guests = guest_threads::GuestThreads::start(limits.guest_threads, limits.guest_nice)?;

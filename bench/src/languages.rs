@@ -2,7 +2,8 @@
 //! `{"message":"Hello, Ana!"}`) as a Rust plugin (`plugins/bench`), a Python and a
 //! TypeScript plugin (`bench/languages`, built with `orquesta build`'s pinned tools) and a
 //! `wasi:http` component (`bench/wasi-hello`). Per language: the component's size, its
-//! first compile, the resident memory one loaded plugin adds, one invocation's p50/p99
+//! first compile, the resident memory one loaded plugin adds (loaded from the compile
+//! cache, as a restarted host loads it), one invocation's p50/p99
 //! (store + instantiate + call + drop; and on a warm instance), each measured in a child
 //! process of its own so no language's memory is counted against another's; then HTTP
 //! hello through one `orquesta serve` serving them all side by side (`wrk -t1 -c16`,
@@ -170,8 +171,7 @@ fn build_interpreted(plugins: &Path) -> anyhow::Result<Option<Vec<(Hello, f64)>>
     if orquesta::python::check_tool(&python).is_err() {
         return Ok(None);
     }
-    let (esbuild, componentize) = orquesta::javascript::tools(Some(&js));
-    if orquesta::javascript::check_tools(&esbuild, &componentize).is_err() {
+    if orquesta::javascript::check_tools(&orquesta::javascript::tools(Some(&js)), true).is_err() {
         return Ok(None);
     }
     let sources = setup::workspace().join("bench/languages");
@@ -196,58 +196,80 @@ fn build_interpreted(plugins: &Path) -> anyhow::Result<Option<Vec<(Hello, f64)>>
     Ok(Some(vec![(PYTHON, python_s), (JS, js_s)]))
 }
 
-/// Runs `orquesta-bench language-probe` on `component` and reads its answer.
+/// Runs `orquesta-bench language-probe` on `component` twice: once to compile it into a
+/// compile cache of its own (timed), once to load it from there and measure the rest,
+/// so the compiler's own memory is not counted as the plugin's.
 fn probe_in_child(opts: &Options, component: &Path, invocations: usize) -> anyhow::Result<Probe> {
-    let out = std::process::Command::new(&opts.exe)
-        .arg("language-probe")
-        .arg(component)
-        .arg(invocations.to_string())
-        .output()
-        .context("cannot start the probe")?;
-    if !out.status.success() {
-        bail!(
-            "probing {} failed:\n{}",
-            component.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).context("the probe's answer")?;
-    let f = |k: &str| {
+    let cache = tempfile::tempdir()?;
+    let run = |invocations: usize| -> anyhow::Result<Value> {
+        let out = std::process::Command::new(&opts.exe)
+            .arg("language-probe")
+            .arg(component)
+            .arg(cache.path())
+            .arg(invocations.to_string())
+            .output()
+            .context("cannot start the probe")?;
+        if !out.status.success() {
+            bail!(
+                "probing {} failed:\n{}",
+                component.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        serde_json::from_slice(&out.stdout).context("the probe's answer")
+    };
+    let compiled = run(0)?;
+    let v = run(invocations)?;
+    let f = |v: &Value, k: &str| {
         v[k].as_f64()
             .with_context(|| format!("no {k} in the probe's answer: {v}"))
     };
     Ok(Probe {
-        size_bytes: f("size_bytes")? as u64,
-        compile_s: f("compile_s")?,
-        rss_loaded: f("rss_loaded")? as u64,
-        fresh_p50_us: f("fresh_p50_us")?,
-        fresh_p99_us: f("fresh_p99_us")?,
-        warm_p50_us: f("warm_p50_us")?,
-        warm_p99_us: f("warm_p99_us")?,
+        size_bytes: f(&v, "size_bytes")? as u64,
+        compile_s: f(&compiled, "compile_s")?,
+        rss_loaded: f(&v, "rss_loaded")? as u64,
+        fresh_p50_us: f(&v, "fresh_p50_us")?,
+        fresh_p99_us: f(&v, "fresh_p99_us")?,
+        warm_p50_us: f(&v, "warm_p50_us")?,
+        warm_p99_us: f(&v, "warm_p99_us")?,
     })
 }
 
-/// (child process) Loads `component` on an engine of its own without a compile cache and
-/// measures it: what [`Probe`] holds, printed as JSON.
-pub async fn probe(component: &Path, invocations: usize) -> anyhow::Result<()> {
+/// (child process) Loads `component` on an engine of its own with the compile cache
+/// `cache`. With 0 `invocations`, compiles it into the empty cache and prints how long
+/// that took; otherwise loads it from the cache and prints what else [`Probe`] holds,
+/// as JSON.
+pub async fn probe(component: &Path, cache: &Path, invocations: usize) -> anyhow::Result<()> {
     let bytes = std::fs::read(component)?;
     let size_bytes = bytes.len() as u64;
-    let engine = Engine::new(EngineConfig::default())?;
+    let engine = Engine::new(EngineConfig {
+        cache_dir: Some(cache.to_path_buf()),
+        ..EngineConfig::default()
+    })?;
     let pid = std::process::id();
-    let before = setup::rss(pid)?.0;
+    let before_load = setup::rss(pid)?.0;
     let started = Instant::now();
     let plugin = engine.load(bytes).await?;
-    let compile_s = started.elapsed().as_secs_f64();
+    if invocations == 0 {
+        println!(
+            "{}",
+            json!({ "compile_s": started.elapsed().as_secs_f64() })
+        );
+        return Ok(());
+    }
+    let loaded = setup::rss(pid)?.0.saturating_sub(before_load);
     let plugin = TestPlugin::new(engine, plugin);
     let event =
         json!({"type": "http", "method": "GET", "path": "/hello", "query": {"name": "Ana"}});
+    // The harness's own store and files are not the plugin's: counted out.
     let sandbox = plugin.sandbox().await?;
+    let before_invoke = setup::rss(pid)?.0;
     let answer = sandbox.invoke(event.clone()).await?;
     let body = answer["body"].to_string();
     if !body.contains("Hello, Ana!") {
         bail!("{} answered {answer}", component.display());
     }
-    let rss_loaded = setup::rss(pid)?.0.saturating_sub(before);
+    let rss_loaded = loaded + setup::rss(pid)?.0.saturating_sub(before_invoke);
     let (fresh_p50_us, fresh_p99_us) = time(&sandbox, &event, invocations).await?;
     let mut warm = plugin.sandbox().await?;
     warm.warm(WarmSettings {
@@ -259,7 +281,6 @@ pub async fn probe(component: &Path, invocations: usize) -> anyhow::Result<()> {
     let (warm_p50_us, warm_p99_us) = time(&warm, &event, invocations).await?;
     let probe = json!({
         "size_bytes": size_bytes,
-        "compile_s": compile_s,
         "rss_loaded": rss_loaded,
         "fresh_p50_us": fresh_p50_us,
         "fresh_p99_us": fresh_p99_us,

@@ -59,6 +59,7 @@ enum Command {
     /// (child process) one component of the languages benchmark, measured alone.
     LanguageProbe {
         component: std::path::PathBuf,
+        cache: std::path::PathBuf,
         invocations: usize,
     },
     /// (child process) the native reference of the HTTP benchmark.
@@ -81,8 +82,9 @@ async fn main() -> ExitCode {
         Command::Native => http::serve_native().await,
         Command::LanguageProbe {
             component,
+            cache,
             invocations,
-        } => languages::probe(&component, invocations).await,
+        } => languages::probe(&component, &cache, invocations).await,
         Command::All => {
             benches(
                 &opts,

@@ -243,7 +243,7 @@ async fn a_warm_setting_out_of_range_is_refused_with_its_place() {
         ),
         (
             "max_uses = 0",
-            "plugins.hot.warm: max_uses must be 1-1000000, got 0",
+            "plugins.hot.warm: max_uses must be 1-100000000, got 0",
         ),
         (
             "idle_seconds = 86400",

@@ -90,7 +90,7 @@ pub mod ceiling {
     /// one instance serves, and seconds it waits for one (an hour: Lambda keeps an
     /// idle environment for minutes).
     pub const WARM_INSTANCES: u32 = 64;
-    pub const WARM_MAX_USES: u32 = 1_000_000;
+    pub const WARM_MAX_USES: u32 = 100_000_000;
     pub const WARM_IDLE_S: u32 = 3600;
 }
 

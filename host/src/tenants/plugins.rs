@@ -43,8 +43,9 @@ pub struct WarmConfig {
     /// every core busy finds them warm).
     #[serde(default = "WarmConfig::default_instances")]
     pub instances: u32,
-    /// Invocations one instance serves before a fresh one replaces it (10,000: a leak in
-    /// the plugin's globals is cut off now and then).
+    /// Invocations one instance serves before a fresh one replaces it (1,000,000: a slow
+    /// drift in the plugin's globals is cut off now and then; each replacement costs one
+    /// invocation a cold start, 10,000 put those in the p99 of a busy Python plugin).
     #[serde(default = "WarmConfig::default_max_uses")]
     pub max_uses: u32,
     /// Seconds an instance waits for an invocation before it is discarded (300).
@@ -58,7 +59,7 @@ impl WarmConfig {
     }
 
     fn default_max_uses() -> u32 {
-        10_000
+        1_000_000
     }
 
     fn default_idle_seconds() -> u32 {

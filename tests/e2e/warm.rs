@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use orquesta::engine::{Engine, EngineConfig, EngineLimits, Limits, WarmSettings};
 use orquesta::testing::TestPlugin;
-use orquesta_tests::server::TestServer;
+use orquesta_tests::server::{TestServer, post};
 use serde_json::{Value, json};
 
 /// A tenant with the hostile plugin under three names: `hot` and `other` warm, `cold`
@@ -49,16 +49,9 @@ plugin = "cold"
     )
 }
 
+/// The routes are open: the admin token `post` sends is no credential there.
 async fn call(s: &TestServer, tenant: &str, route: &str, input: Value) -> (u16, Value) {
-    let r = s
-        .client
-        .post(format!("{}/t/{tenant}/{route}", s.url))
-        .body(input.to_string())
-        .send()
-        .await
-        .expect("the service answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    post(s, &format!("/t/{tenant}/{route}"), input).await
 }
 
 /// `remember` through `route`: (uses of the instance, what its global held before).

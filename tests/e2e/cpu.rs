@@ -21,8 +21,9 @@ shutdown_grace_ms = 100
 /// How long `noisy`'s invocations spin: each is cut at its timeout.
 const SPIN_MS: u64 = 1500;
 
-/// `noisy` spins on request for up to `SPIN_MS`; `quiet` greets.
-fn setup() -> tempfile::TempDir {
+/// `noisy` spins on request for up to `timeout_ms`, its plugin warm or not (`warm`: its
+/// `[plugins.hostile]` line); `quiet` greets.
+fn setup(timeout_ms: u64, warm: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
     std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
@@ -33,22 +34,23 @@ fn setup() -> tempfile::TempDir {
         )
         .unwrap();
     }
-    let tenants = [
-        (
-            "noisy",
-            r#"
+    let noisy = format!(
+        r#"
 [limits]
-timeout_ms = 1500
+timeout_ms = {timeout_ms}
 
 [plugins.hostile]
 source = "hostile.wasm"
+{warm}
 
 [[routes]]
 method = "POST"
 path = "/spin"
 plugin = "hostile"
-"#,
-        ),
+"#
+    );
+    let tenants = [
+        ("noisy", noisy.as_str()),
         (
             "quiet",
             r#"
@@ -89,7 +91,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_spinning_its_whole_concurrency_does_not_stall_a_neighbour() {
-    let dir = setup();
+    spinning_beside_a_neighbour(SPIN_MS, "").await;
+}
+
+/// The same attack with warm instances asked for and invocations cut at 20 ms: every
+/// invocation is then a cold start (a timeout discards its instance), thousands a
+/// second, and each must still start on the guest threads, not on the I/O threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_plugin_spinning_in_short_invocations_does_not_stall_a_neighbour() {
+    spinning_beside_a_neighbour(20, "warm = {}").await;
+}
+
+async fn spinning_beside_a_neighbour(timeout_ms: u64, warm: &str) {
+    let dir = setup(timeout_ms, warm);
     let server = ServeProcess::start(dir.path(), CONFIG, &[]);
     let client = reqwest::Client::new();
     let hello = format!("{}/t/quiet/hello?name=Ana", server.url);
@@ -119,7 +133,7 @@ async fn a_tenant_spinning_its_whole_concurrency_does_not_stall_a_neighbour() {
         attackers.iter().for_each(|a| a.abort());
         // A timer that must elapse: the aborted requests' invocations spin on until their
         // timeout, and the next baseline round must not run beside them.
-        tokio::time::sleep(Duration::from_millis(SPIN_MS + 300)).await;
+        tokio::time::sleep(Duration::from_millis(timeout_ms + 300)).await;
     }
     baseline.sort_by(f64::total_cmp);
     attacked.sort_by(f64::total_cmp);

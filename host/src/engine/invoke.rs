@@ -520,11 +520,15 @@ impl Engine {
                 .map_err(InvokeError::Instantiation)?,
         };
         let ran_long = watch.ran_long();
-        // Written only when it changes: every invocation of the plugin reads it. A warm
-        // plugin's cold start says nothing of how long its invocations run (instantiating
-        // an interpreter image takes milliseconds; sending the invocations after it to the
-        // guest threads put them in the p99): only its warm invocations decide.
-        if !warming && ctx.runs_long.load(Ordering::Relaxed) != ran_long {
+        // A warm plugin's cold start that answered says nothing of how long its
+        // invocations run (instantiating an interpreter image takes milliseconds; sending
+        // the invocations after it to the guest threads put them in a Python plugin's
+        // p99): its warm invocations decide. One that faulted does decide: a spinning
+        // plugin's every invocation is a cold start (each timeout discards its instance),
+        // and asking for warm instances must not keep it on the I/O threads.
+        let faulted = ran.as_ref().is_none_or(|(outcome, ..)| outcome.is_err());
+        // Written only when it changes: every invocation of the plugin reads it.
+        if (!warming || faulted) && ctx.runs_long.load(Ordering::Relaxed) != ran_long {
             ctx.runs_long.store(ran_long, Ordering::Relaxed);
         }
         let (out, err) = (stdout.take(), stderr.take());

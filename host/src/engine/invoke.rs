@@ -456,6 +456,9 @@ impl Engine {
                 (store, None, slots, 0, stdout, stderr)
             }
         };
+        // Declared before the run, so it is dropped after it: a run cut at its deadline
+        // still holds its store (and the store its pool slot) until this function ends.
+        let mut slots = Some(slots);
         let _running = self.running();
         store.set_epoch_deadline(1);
         let slice = Slice::new(
@@ -534,10 +537,10 @@ impl Engine {
         let (out, err) = (stdout.take(), stderr.take());
         let outcome = ran.map(|(outcome, mut store, instance)| {
             let refused = store.data().limiter.refused;
-            match (&ctx.warm, instance) {
+            match (&ctx.warm, instance, slots.take()) {
                 // Only an instance that answered without a fault is kept: after a trap or
                 // a memory refusal its state may be broken.
-                (Some(pool), Some(instance)) if outcome.is_ok() && !refused => {
+                (Some(pool), Some(instance), Some(slots)) if outcome.is_ok() && !refused => {
                     store.data_mut().end();
                     let warm = Warm {
                         store,

@@ -179,6 +179,8 @@ impl WarmPool {
 /// always find most of it, however many warm plugins tenants configure.
 pub(super) struct Registry {
     held: Arc<Semaphore>,
+    /// `held`'s permits in all.
+    capacity: u32,
     pools: Mutex<Vec<Weak<WarmPool>>>,
 }
 
@@ -186,6 +188,7 @@ impl Registry {
     pub fn new(slots: u32) -> Arc<Self> {
         Arc::new(Registry {
             held: Arc::new(Semaphore::new(slots as usize)),
+            capacity: slots,
             pools: Mutex::default(),
         })
     }
@@ -200,6 +203,11 @@ impl Registry {
     /// recently used idle instance host-wide gives its up first (so one tenant's many
     /// warm plugins cannot keep every other tenant's instances cold).
     fn hold(&self, slots: u32) -> Option<OwnedSemaphorePermit> {
+        // An instance larger than the whole share is never kept: evicting every other
+        // idle instance would not make room for it.
+        if slots > self.capacity {
+            return None;
+        }
         for _ in 0..8 {
             if let Ok(held) = self.held.clone().try_acquire_many_owned(slots) {
                 return Some(held);

@@ -40,7 +40,7 @@ async fn a_component_past_a_per_component_cap_is_refused_at_load() {
 /// `pages` 64 KiB pages: a valid plugin that holds many memories. Appended as a core
 /// module section and a core instance section (the binary format allows sections in
 /// any order once what they name is defined).
-fn with_memories(plugin: &[u8], count: u32, pages: u32) -> Vec<u8> {
+pub(crate) fn with_memories(plugin: &[u8], count: u32, pages: u32) -> Vec<u8> {
     let leb = |mut n: u32, out: &mut Vec<u8>| loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;

@@ -305,6 +305,55 @@ async fn idle_instances_hold_at_most_their_share_of_the_pool() {
     assert!(ran.iter().all(Result::is_ok), "{ran:?}");
 }
 
+/// An instance that needs more pool slots than idle instances may hold in all is not
+/// kept, and does not evict the idle instances of others trying to make room.
+#[tokio::test]
+async fn an_instance_larger_than_the_idle_share_is_not_kept_and_evicts_nothing() {
+    let engine = Engine::new(EngineConfig {
+        limits: EngineLimits {
+            instance_slots: 8,
+            warm_slots: 2,
+            ..EngineLimits::default()
+        },
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let hostile = std::fs::read(orquesta_tests::plugin("hostile")).expect("hostile built");
+    // 12 more memories: 13 in all, 4 pool slots an instance.
+    let large = crate::pool::with_memories(&hostile, 12, 1);
+    let settings = WarmSettings {
+        instances: 4,
+        max_uses: 100,
+        idle: Duration::from_secs(60),
+    };
+    let remember = json!({"type": "task", "input": {"attack": "remember"}});
+    let mut small = Vec::new();
+    for tenant in ["small-1", "small-2"] {
+        let plugin = TestPlugin::new(
+            engine.clone(),
+            engine.load(hostile.clone()).await.expect("loads"),
+        );
+        let mut sandbox = plugin.sandbox().await.expect("sandbox");
+        sandbox.identity(tenant, "p").warm(settings);
+        sandbox.invoke(remember.clone()).await.expect("answers");
+        small.push(sandbox);
+    }
+    let plugin = TestPlugin::new(engine.clone(), engine.load(large).await.expect("loads"));
+    let mut big = plugin.sandbox().await.expect("sandbox");
+    big.identity("large", "p").warm(settings);
+    for _ in 0..2 {
+        let answer = big.invoke(remember.clone()).await.expect("answers");
+        // Never kept: each invocation is a fresh instance.
+        assert_eq!(answer["uses"], 1, "{answer}");
+    }
+    assert_eq!(big.warm_pool().expect("warm").idle(), 0);
+    let idle: Vec<usize> = small
+        .iter()
+        .map(|s| s.warm_pool().expect("warm").idle())
+        .collect();
+    assert_eq!(idle, [1, 1], "the small tenants' idle instances stay");
+}
+
 /// `POST /remember` with `body` to an interpreter plugin: (uses, previous).
 async fn remember_http(sandbox: &orquesta::testing::Sandbox, body: &str) -> (u64, Value) {
     let event = json!({"type": "http", "method": "POST", "path": "/remember", "body": body});

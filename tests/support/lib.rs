@@ -2,6 +2,7 @@
 //! built once per test process (cargo makes this a no-op when they are fresh), so a fresh
 //! clone passes `cargo test` with nothing built beforehand.
 
+mod built;
 pub mod db;
 pub mod javascript;
 pub mod python;

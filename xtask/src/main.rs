@@ -87,24 +87,12 @@ fn build_typescript_plugins() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    run(cargo().args(["build", "--quiet", "-p", "orquesta", "--bin", "orquesta"]))?;
-    let out = workspace().join("target/wasm32-wasip2/release");
-    let mut names: Vec<String> = std::fs::read_dir(workspace().join("plugins/typescript"))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("app.ts").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for name in names {
-        run(Command::new(workspace().join("target/debug/orquesta"))
-            .arg("build")
-            .arg(format!("plugins/typescript/{name}/app.ts"))
-            .arg("-o")
-            .arg(out.join(format!("{name}-ts.wasm")))
-            .arg("--js-tools")
-            .arg(&tools))?;
-    }
-    Ok(())
+    build_each(
+        "typescript",
+        "app.ts",
+        "ts",
+        ["--js-tools".as_ref(), tools.as_os_str()],
+    )
 }
 
 /// `orquesta build` on each `plugins/python/NAME/app.py`, into the demo's plugin
@@ -122,22 +110,37 @@ fn build_python_plugins() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    build_each(
+        "python",
+        "app.py",
+        "python",
+        ["--componentize-py".as_ref(), tool.as_os_str()],
+    )
+}
+
+/// `orquesta build` on each `plugins/FOLDER/NAME/APP` with `tool_args`, into the demo's
+/// plugin directory as `NAME-SUFFIX.wasm`.
+fn build_each(
+    folder: &str,
+    app: &str,
+    suffix: &str,
+    tool_args: [&std::ffi::OsStr; 2],
+) -> anyhow::Result<()> {
     run(cargo().args(["build", "--quiet", "-p", "orquesta", "--bin", "orquesta"]))?;
     let out = workspace().join("target/wasm32-wasip2/release");
-    let mut names: Vec<String> = std::fs::read_dir(workspace().join("plugins/python"))?
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("plugins").join(folder))?
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("app.py").is_file())
+        .filter(|e| e.path().join(app).is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
     for name in names {
         run(Command::new(workspace().join("target/debug/orquesta"))
             .arg("build")
-            .arg(format!("plugins/python/{name}/app.py"))
+            .arg(format!("plugins/{folder}/{name}/{app}"))
             .arg("-o")
-            .arg(out.join(format!("{name}-python.wasm")))
-            .arg("--componentize-py")
-            .arg(&tool))?;
+            .arg(out.join(format!("{name}-{suffix}.wasm")))
+            .args(tool_args))?;
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ use futures::TryStreamExt as _;
 use sqlx::any::{AnyRow, AnyTypeInfoKind};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{
     Arguments as _, AssertSqlSafe, Column as _, Database as SqlxDatabase, Encode, Executor,
     IntoArguments, MySql, Pool, Postgres, Row as _, Sqlite, Type, ValueRef as _,
@@ -44,6 +44,7 @@ use crate::engine::Invocation;
 use crate::engine::limits::capability::{
     SQL_INIT_TIMEOUT_S, SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_MAX_VALUE_BYTES,
 };
+use crate::store::held::{Connect, Held};
 
 pub use crate::bindings::sql::{Rows, Value as SqlValue};
 
@@ -101,7 +102,9 @@ pub fn has_password(url: &str) -> bool {
 /// reached to lock it down, and each server gets its own session settings (and its
 /// sessions are known, to end a statement that outlives its deadline).
 enum Pools {
-    Sqlite(Pool<Sqlite>),
+    /// Held open and lent in turn ([`Held`]): a statement is one round trip to the
+    /// connection's thread, where sqlx's pool added two.
+    Sqlite(Held<sqlite::Connection>),
     Postgres(Pool<Postgres>, Arc<Sessions>),
     MySql(Pool<MySql>, Arc<Sessions>),
 }
@@ -200,14 +203,21 @@ impl TenantDatabases {
 fn pools(url: &str, max_connections: u32, timeout: Duration) -> Result<Pools, sqlx::Error> {
     let ms = timeout.as_millis();
     Ok(match url.split(':').next().unwrap_or_default() {
-        "sqlite" => Pools::Sqlite(
-            SqlitePoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(timeout)
-                .after_connect(|conn, _| Box::pin(sqlite::guard(conn, SQL_MAX_VALUE_BYTES)))
-                // A statement waiting for a lock gives up with its deadline.
-                .connect_lazy_with(SqliteConnectOptions::from_str(url)?.busy_timeout(timeout)),
-        ),
+        "sqlite" => {
+            // A statement waiting for a lock gives up with its deadline.
+            let options = SqliteConnectOptions::from_str(url)?.busy_timeout(timeout);
+            let connect: Connect<sqlite::Connection> = Arc::new(move || {
+                Box::pin(sqlite::Connection::open(
+                    options.clone(),
+                    SQL_MAX_VALUE_BYTES,
+                ))
+            });
+            Pools::Sqlite(Held::new(
+                max_connections as usize,
+                connect,
+                sqlite::failures,
+            ))
+        }
         "postgres" | "postgresql" => {
             let sessions = Arc::new(Sessions::default());
             let known = sessions.clone();
@@ -318,11 +328,17 @@ impl Database {
         let sent = std::sync::OnceLock::new();
         let run = async {
             match &self.pools {
-                Pools::Sqlite(pool) => {
-                    let mut conn = pool.acquire().await?;
-                    sqlite::arm(&mut conn, deadline.into_std()).await?;
+                Pools::Sqlite(held) => {
                     let args = bind::<Sqlite>(params)?;
-                    run_on::<Sqlite>(&mut conn, work, statement, args, |r| r.rows_affected()).await
+                    let mut lent = held.take().await.inspect_err(sqlite::note_failure)?;
+                    let conn = lent.arm(deadline.into_std()).await?;
+                    let done =
+                        run_on::<Sqlite>(conn, work, statement, args, |r| r.rows_affected()).await;
+                    lent.finished();
+                    if let Err(Stop::Sql(e)) = &done {
+                        sqlite::note_failure(e);
+                    }
+                    done
                 }
                 Pools::Postgres(pool, _) => {
                     let mut conn = pool.acquire().await?;

@@ -362,7 +362,7 @@ impl Store {
             .bind(tenant)
             .bind(after)
             .bind(i64::from(limit))
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         Ok(rows
             .into_iter()
@@ -415,7 +415,7 @@ impl Store {
             "SELECT COUNT(*) FROM deliveries WHERE tenant = $1 AND failed_at IS NULL",
         )
         .bind(tenant)
-        .fetch_one(self.reader())
+        .fetch_one(&mut *self.reader().await?)
         .await?;
         Ok(n as u64)
     }

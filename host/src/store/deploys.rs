@@ -114,7 +114,7 @@ impl Store {
             "SELECT kind, name, hash, deployed_by, deployed_at FROM deployments
              ORDER BY kind, name",
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let mut list: Vec<Deployment> = rows
             .into_iter()
@@ -143,7 +143,7 @@ impl Store {
         let chunks: Vec<(Vec<u8>,)> =
             sqlx::query_as("SELECT data FROM deploy_artifacts WHERE hash = $1 ORDER BY seq")
                 .bind(hash)
-                .fetch_all(self.reader())
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
         if chunks.is_empty() {
             return Ok(None);

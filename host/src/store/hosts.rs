@@ -183,7 +183,7 @@ impl Store {
                in_flight, tenants
              FROM hosts ORDER BY started_at, id",
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .into_iter()

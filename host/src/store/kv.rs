@@ -68,7 +68,7 @@ impl Store {
         .bind(&ns.scope)
         .bind(key)
         .bind(now_ms())
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await.map_err(failed)?)
         .await
         .map_err(failed)
     }
@@ -426,7 +426,7 @@ impl KeyValue for Store {
         .bind(cursor.unwrap_or(""))
         .bind(now_ms())
         .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await.map_err(failed)?)
         .await
         .map_err(failed)?;
         let cursor = if keys.len() > limit as usize {
@@ -731,7 +731,7 @@ mod tests {
              FROM kv_items WHERE tenant = $1 AND substr(scope, 1, 6) <> 'usage:'",
         )
         .bind(tenant)
-        .fetch_one(s.reader())
+        .fetch_one(&mut *s.reader().await.unwrap())
         .await
         .unwrap();
         let usage = s.storage_usage(tenant, Kind::Kv).await.unwrap();

@@ -4,6 +4,7 @@
 mod blob;
 pub mod delivery;
 pub mod deploys;
+pub(crate) mod held;
 pub mod hosts;
 mod kv;
 pub mod queue;
@@ -94,7 +95,7 @@ pub struct Store {
     writer: Writer,
     /// Statements that only read. On SQLite, connections of their own (WAL lets them read
     /// beside the writer, seeing everything committed); on PostgreSQL, the same pool.
-    reader: AnyPool,
+    reader: Reader,
     backend: Backend,
     /// Increments of one key on this host take turns (by the key's stripe), so a hot
     /// counter (a usage plan's monthly quota) is not lost to compare-and-swap races
@@ -112,6 +113,50 @@ enum Writer {
     /// sqlx runs the connection on (sqlx pings a connection when it is acquired and again
     /// when it is released): 40% of the queue benchmark's claim time.
     Held(Arc<tokio::sync::Mutex<HeldWriter>>),
+}
+
+/// Where the statements that only read go.
+#[derive(Clone)]
+enum Reader {
+    /// PostgreSQL (the writers' pool), and the in-memory store.
+    Pool(AnyPool),
+    /// A SQLite file: `SQLITE_READERS` connections held open and lent in turn.
+    Held(Arc<held::Held<AnyConnection>>),
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reader::Pool(pool) => f.debug_tuple("Pool").field(pool).finish(),
+            Reader::Held(_) => f.write_str("Held"),
+        }
+    }
+}
+
+/// A reader's connection for one statement.
+enum ReaderConn {
+    Pooled(PoolConnection<Any>),
+    Held(held::Lent<AnyConnection>),
+}
+
+impl Deref for ReaderConn {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            ReaderConn::Pooled(conn) => conn,
+            ReaderConn::Held(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for ReaderConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            ReaderConn::Pooled(conn) => conn,
+            ReaderConn::Held(conn) => conn,
+        }
+    }
 }
 
 /// The held SQLite writer.
@@ -221,7 +266,8 @@ pub enum Backend {
 }
 
 /// Per SQLite connection. Concurrent writers wait up to 5 s for the write lock before
-/// failing (`busy_timeout`).
+/// failing (`busy_timeout`). WAL lets readers run beside the writer; NORMAL sync is
+/// durable in WAL mode across process crashes.
 const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;";
 /// SQLite readers beside the one writer, so admin listings, kv reads and workflow
@@ -249,7 +295,7 @@ impl Store {
             migrate(&mut *pool.acquire().await?, Backend::Postgres).await?;
             return Ok(Self::new(
                 Writer::Pool(pool.clone()),
-                pool,
+                Reader::Pool(pool),
                 Backend::Postgres,
             ));
         }
@@ -280,7 +326,21 @@ impl Store {
             .map_err(open_error)?;
         writer.execute(SQLITE_PRAGMAS).await.map_err(open_error)?;
         migrate(&mut writer, Backend::Sqlite).await?;
-        let reader = Self::connect(&url, Backend::Sqlite, SQLITE_READERS, &location).await?;
+        let reader_options = options.clone();
+        let connect: held::Connect<AnyConnection> = Arc::new(move || {
+            let options = reader_options.clone();
+            Box::pin(async move {
+                let mut conn = AnyConnection::connect_with(&options).await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Ok(conn)
+            })
+        });
+        let reader = Arc::new(held::Held::new(SQLITE_READERS as usize, connect, || {
+            CONNECTION_FAILURES.load(Ordering::Acquire)
+        }));
+        // One opened now, so a store that cannot be read fails to open.
+        drop(reader.take().await.map_err(open_error)?);
+        let reader = Reader::Held(reader);
         let writer = Writer::Held(Arc::new(tokio::sync::Mutex::new(HeldWriter {
             conn: writer,
             options,
@@ -295,7 +355,11 @@ impl Store {
         // Every connection to `:memory:` is a separate database: keep exactly one.
         let pool = Self::connect("sqlite::memory:", Backend::Sqlite, 1, "sqlite::memory:").await?;
         migrate(&mut *pool.acquire().await?, Backend::Sqlite).await?;
-        Ok(Self::new(Writer::Pool(pool.clone()), pool, Backend::Sqlite))
+        Ok(Self::new(
+            Writer::Pool(pool.clone()),
+            Reader::Pool(pool),
+            Backend::Sqlite,
+        ))
     }
 
     async fn connect(
@@ -312,25 +376,20 @@ impl Store {
         let options: AnyConnectOptions = url.parse().map_err(open_error)?;
         let mut pool = AnyPoolOptions::new().max_connections(connections);
         if backend == Backend::Sqlite {
+            // The in-memory store's one connection, kept.
             pool = pool
                 .min_connections(connections.min(1))
-                // A local file does not drop connections: no ping round trip to test one.
                 .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        // WAL lets readers run beside the writer; NORMAL sync is durable
-                        // in WAL mode across process crashes.
-                        conn.execute(SQLITE_PRAGMAS).await?;
-                        Ok(())
-                    })
+                    Box::pin(async move { conn.execute(SQLITE_PRAGMAS).await.map(drop) })
                 });
         }
         pool.connect_with(options).await.map_err(open_error)
     }
 
-    fn new(writer: Writer, reader: AnyPool, backend: Backend) -> Self {
+    fn new(writer: Writer, reader: Reader, backend: Backend) -> Self {
         Store {
             writer,
             reader,
@@ -367,9 +426,12 @@ impl Store {
         })
     }
 
-    /// The pool for statements that only read.
-    fn reader(&self) -> &AnyPool {
-        &self.reader
+    /// A connection for statements that only read.
+    async fn reader(&self) -> Result<ReaderConn, sqlx::Error> {
+        Ok(match &self.reader {
+            Reader::Pool(pool) => ReaderConn::Pooled(pool.acquire().await?),
+            Reader::Held(held) => ReaderConn::Held(held.take().await?),
+        })
     }
 }
 
@@ -452,7 +514,7 @@ mod tests {
     async fn count(store: &Store, schedule: &str) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM schedule_ticks WHERE schedule = $1")
             .bind(schedule)
-            .fetch_one(store.reader())
+            .fetch_one(&mut *store.reader().await.unwrap())
             .await
             .unwrap()
     }

@@ -320,7 +320,7 @@ impl Store {
             .bind(tenant)
             .bind(queue)
             .bind(now)
-            .fetch_one(self.reader())
+            .fetch_one(&mut *self.reader().await?)
             .await?;
         Ok(QueueStats {
             visible: visible as u64,
@@ -357,7 +357,7 @@ impl Store {
         .bind(queue)
         .bind(i64::from(limit))
         .bind(now_ms())
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .into_iter()

@@ -58,7 +58,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(schedule)
-        .fetch_one(self.reader())
+        .fetch_one(&mut *self.reader().await?)
         .await?)
     }
 }

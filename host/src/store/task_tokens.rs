@@ -182,7 +182,7 @@ impl Store {
              WHERE token_hash = $1",
         )
         .bind(hash)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(
             row.map(|(status, output, error, cause, heartbeat_at)| TokenState {

@@ -135,7 +135,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(kind.as_str())
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.map_or_else(Usage::default, |(items, bytes)| Usage { items, bytes }))
     }

@@ -193,7 +193,7 @@ impl Store {
             .bind(tenant)
             .bind(workflow)
             .bind(name)
-            .fetch_optional(self.reader())
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 
@@ -354,7 +354,7 @@ impl Store {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant)
             .bind(id)
-            .fetch_optional(self.reader())
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 
@@ -378,7 +378,7 @@ impl Store {
             .bind(workflow)
             .bind(status)
             .bind(i64::from(limit))
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 
@@ -388,7 +388,7 @@ impl Store {
              WHERE execution_id = $1 ORDER BY seq",
         )
         .bind(id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .into_iter()
@@ -411,7 +411,7 @@ impl Store {
             "SELECT MAX(seq) FROM wf_history WHERE execution_id = $1 AND kind = 'StateEntered'",
         )
         .bind(id)
-        .fetch_one(self.reader())
+        .fetch_one(&mut *self.reader().await?)
         .await?;
         Ok(seq)
     }
@@ -429,7 +429,7 @@ impl Store {
         )
         .bind(parent)
         .bind(generation)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .into_iter()
@@ -456,7 +456,7 @@ impl Store {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(parent)
             .bind(generation)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 

@@ -2,25 +2,28 @@
 //! else. Each new connection gets an authorizer (no ATTACH/DETACH, no file or extension
 //! functions, only the pragmas in [`PRAGMAS`]), `SQLITE_LIMIT_ATTACHED = 0` (so `VACUUM`,
 //! which attaches a scratch database, is refused too), extension loading off, defensive
-//! mode and an untrusted schema; each statement runs under a progress handler that stops
-//! it at its deadline, so a timed-out statement frees its connection and its thread.
+//! mode and an untrusted schema; and a progress handler that stops each statement at its
+//! deadline, so a timed-out statement frees its connection and its thread.
 //!
 //! Raw FFI through `libsqlite3-sys`, the same copy sqlx-sqlite links (`links = "sqlite3"`
 //! makes a second copy a resolution error), on the handle sqlx lends while it is locked.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
+use std::sync::Arc;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use libsqlite3_sys as ffi;
-use sqlx::sqlite::SqliteConnection;
+use sqlx::ConnectOptions as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 /// VM instructions between two deadline checks: a check is one clock read, and a few
 /// thousand instructions take microseconds, so a statement stops within about a
 /// millisecond of its deadline. (SQLite checks only at jumps: straight-line code, such
 /// as one row's values, runs whole.)
 const PROGRESS_OPS: i32 = 1000;
-
 /// Pragmas a plugin may run, and whether it may give them a value. Schema introspection,
 /// and settings that only concern the tenant's own database. Everything else is refused:
 /// pragmas that touch files (`journal_mode`, `temp_store_directory`, `wal_checkpoint`,
@@ -71,13 +74,98 @@ const FUNCTIONS: &[&str] = &[
 /// their data in the tenant's own database.
 const MODULES: &[&str] = &["fts3", "fts4", "fts5", "fts5vocab", "rtree", "rtree_i32"];
 
+/// A tenant's SQLite connection, locked down, and the deadline its progress handler
+/// reads. The handler is set once, when the connection opens: setting it per statement
+/// took a round trip to the connection's thread each time.
+pub(super) struct Connection {
+    conn: SqliteConnection,
+    /// When the statement running must stop, in nanoseconds since [`EPOCH`]; 0 before
+    /// the first, so nothing runs unarmed.
+    deadline: Arc<AtomicU64>,
+    /// A statement was started and its caller never saw it end (its future was dropped:
+    /// its deadline passed, or the invocation ended): it may still be running.
+    unfinished: bool,
+}
+
+/// The origin of the deadlines the progress handlers read.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn since_epoch(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Connection-level failures of tenant SQLite connections: each held connection opened
+/// before the count last moved is opened again when next lent (see `store::held`).
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn failures() -> u64 {
+    FAILURES.load(Ordering::Acquire)
+}
+
+/// Counts `e` if it says the connection failed rather than the statement.
+pub(super) fn note_failure(e: &sqlx::Error) {
+    if matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_)
+    ) {
+        FAILURES.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Connection {
+    /// Opens and locks down a connection (see [`guard`]).
+    pub(super) async fn open(
+        options: SqliteConnectOptions,
+        max_value_bytes: usize,
+    ) -> Result<Self, sqlx::Error> {
+        let mut conn = options.connect().await?;
+        let deadline = Arc::new(AtomicU64::new(0));
+        guard(&mut conn, max_value_bytes, deadline.clone()).await?;
+        Ok(Connection {
+            conn,
+            deadline,
+            unfinished: false,
+        })
+    }
+
+    /// The connection, for one statement that must stop at `deadline` (SQLite answers it
+    /// `SQLITE_INTERRUPT`). [`Connection::finished`] once the statement is done.
+    pub(super) async fn arm(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<&mut SqliteConnection, sqlx::Error> {
+        if self.unfinished {
+            // Moving the deadline now would extend an abandoned statement's. Taking the
+            // handle is a command queued behind it: it returns once that statement has
+            // stopped (at its own deadline, at the latest).
+            drop(self.conn.lock_handle().await?);
+        }
+        self.deadline
+            .store(since_epoch(deadline), Ordering::Release);
+        self.unfinished = true;
+        Ok(&mut self.conn)
+    }
+
+    /// The statement [`Connection::arm`] was for has ended.
+    pub(super) fn finished(&mut self) {
+        self.unfinished = false;
+    }
+}
+
 /// Locks down a new connection: see the module doc. `max_value_bytes` becomes
-/// `SQLITE_LIMIT_LENGTH`, so no larger string, blob or row is ever made.
-pub(super) async fn guard(
+/// `SQLITE_LIMIT_LENGTH`, so no larger string, blob or row is ever made. Statements stop
+/// once the clock passes `deadline`.
+async fn guard(
     conn: &mut SqliteConnection,
     max_value_bytes: usize,
+    deadline: Arc<AtomicU64>,
 ) -> Result<(), sqlx::Error> {
     let mut handle = conn.lock_handle().await?;
+    // The store of the deadline happens before the statement is sent to the
+    // connection's thread (a channel send), so the handler sees it.
+    handle.set_progress_handler(PROGRESS_OPS, move || {
+        since_epoch(Instant::now()) < deadline.load(Ordering::Acquire)
+    });
     let db = handle.as_raw_handle().as_ptr();
     let length = c_int::try_from(max_value_bytes).unwrap_or(c_int::MAX);
     // SAFETY: `db` is a valid connection, and locked: sqlx's worker makes no call on it
@@ -102,15 +190,6 @@ pub(super) async fn guard(
             check(db, rc)?;
         }
     }
-    Ok(())
-}
-
-/// Makes the connection's next statements stop at `deadline` (SQLite answers them
-/// `SQLITE_INTERRUPT`). Set before every statement, since connections are shared.
-pub(super) async fn arm(conn: &mut SqliteConnection, deadline: Instant) -> Result<(), sqlx::Error> {
-    conn.lock_handle()
-        .await?
-        .set_progress_handler(PROGRESS_OPS, move || Instant::now() < deadline);
     Ok(())
 }
 
@@ -355,6 +434,33 @@ mod tests {
                 started.elapsed()
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_statement_its_caller_left_stops_at_its_own_deadline_not_the_next_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = tenant(dir.path(), 400, 1);
+        let forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                       SELECT count(*) FROM c";
+        // The caller goes away after 50 ms (its invocation ended); the statement runs on
+        // in SQLite until its deadline, 400 ms after it started.
+        let left = tokio::time::timeout(
+            Duration::from_millis(50),
+            db.query("app", forever, Vec::new()),
+        )
+        .await;
+        assert!(left.is_err());
+        // The next statement on the one connection waits for it to stop, then runs. Had
+        // arming this one moved the running statement's deadline to its own, that one
+        // would run to this one's deadline and this one would time out.
+        let started = std::time::Instant::now();
+        let rows = db.query("app", "SELECT 42", Vec::new()).await.unwrap();
+        assert_eq!(rows.rows.len(), 1);
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

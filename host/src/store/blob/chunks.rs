@@ -59,7 +59,7 @@ impl Store {
         .bind(&at.tenant)
         .bind(&at.bucket)
         .bind(key)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await.map_err(|e| failed("read", e))?)
         .await
         .map_err(|e| failed("read", e))
     }
@@ -100,12 +100,16 @@ impl Store {
             if read >= bytes {
                 return None;
             }
+            let mut conn = match store.reader().await {
+                Ok(conn) => conn,
+                Err(e) => return Some((Err(failed("read", e)), None)),
+            };
             let data: Option<Vec<u8>> = match sqlx::query_scalar(
                 "SELECT data FROM blob_chunks WHERE version = $1 AND seq = $2",
             )
             .bind(&version)
             .bind(seq)
-            .fetch_optional(store.reader())
+            .fetch_optional(&mut *conn)
             .await
             {
                 Ok(data) => data,
@@ -193,7 +197,7 @@ impl Store {
         .bind(&at.tenant)
         .bind(&at.bucket)
         .bind(key)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await.map_err(sizes_failed)?)
         .await
         .map_err(sizes_failed)?;
         let usage = self

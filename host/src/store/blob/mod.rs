@@ -46,6 +46,10 @@ fn sizes_failed(e: impl std::fmt::Display) -> CapError {
     CapError::Failed(format!("blob store: sizes: {e}"))
 }
 
+fn listing_failed(e: sqlx::Error) -> CapError {
+    CapError::Failed(format!("blob store: list: {e}"))
+}
+
 /// The size and version `key` had (`None`: no object), its row locked, created empty
 /// if new. The object's row is locked first, then the usage row: the order every write
 /// takes them in (the usage triggers too). Creating the row is what locks a new key: two
@@ -164,7 +168,7 @@ impl Store {
         .bind(&at.tenant)
         .bind(&at.bucket)
         .bind(key)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await.map_err(sizes_failed)?)
         .await
         .map_err(sizes_failed)?;
         bytes
@@ -195,9 +199,9 @@ impl Store {
         .bind(cursor.unwrap_or(""))
         .bind(prefix)
         .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await.map_err(listing_failed)?)
         .await
-        .map_err(|e| CapError::Failed(format!("blob store: list: {e}")))?;
+        .map_err(listing_failed)?;
         let cursor = if keys.len() > limit as usize {
             keys.truncate(limit as usize);
             keys.last().cloned()

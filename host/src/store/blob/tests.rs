@@ -155,7 +155,7 @@ impl Fixture {
             "SELECT COUNT(*) FROM blob_chunks c
              WHERE NOT EXISTS (SELECT 1 FROM blob_objects o WHERE o.version = c.version)",
         )
-        .fetch_one(self.store.reader())
+        .fetch_one(&mut *self.store.reader().await.ok()?)
         .await
         .unwrap();
         Some(n)

@@ -12,6 +12,7 @@ use crate::store::TenantBlobs;
 use crate::store::usage::Quota;
 use crate::tenants::TenantConfig;
 use crate::triggers::fanout::{LOG_TARGETS, TenantFanout};
+use crate::triggers::queue::QueueWakes;
 use crate::workflow::Executor;
 
 /// The backends every tenant's capabilities draw on, built once per host: the host's
@@ -19,8 +20,8 @@ use crate::workflow::Executor;
 #[derive(Clone)]
 pub struct Services {
     pub resources: HostResources,
-    /// Wakes this host's queue consumers when a message is sent here.
-    pub wake: Arc<Notify>,
+    /// Wakes this host's consumers of a queue when a message is sent to it here.
+    pub wakes: Arc<QueueWakes>,
     /// Wakes this host's delivery worker when a delivery is written here.
     pub deliveries: Arc<Notify>,
     /// Workflow executions on this host.
@@ -55,7 +56,7 @@ impl Services {
         Arc::new(TenantFanout {
             tenant: name.to_string(),
             store: self.store.clone(),
-            wake: self.wake.clone(),
+            wakes: self.wakes.clone(),
             deliveries: self.deliveries.clone(),
             limits: tenant.limits.clone(),
             queues: tenant.queues.clone(),

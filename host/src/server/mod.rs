@@ -138,7 +138,7 @@ pub async fn start(config: HostConfig) -> anyhow::Result<RunningServer> {
             .with_deployed(config.deployed_dir().join("tenants")),
         services: Services {
             resources: HostResources::new(store, blobs, &config.data_dir)?,
-            wake: Arc::new(tokio::sync::Notify::new()),
+            wakes: Default::default(),
             deliveries: Arc::new(tokio::sync::Notify::new()),
             executor,
         },

@@ -21,6 +21,7 @@ use crate::store::Store;
 use crate::store::delivery::NewDelivery;
 use crate::tenants::{BusConfig, DeliveryPolicy, QueueConfig, TopicConfig, WorkflowConfig};
 use crate::triggers::deliveries::pending::{LEASE_MARGIN_MS, Pending, WEBHOOK_TIMEOUT_MS};
+use crate::triggers::queue::QueueWakes;
 use crate::triggers::queue::send::Sending;
 use crate::triggers::recursion;
 use crate::workflow::{Executor, StartError};
@@ -29,7 +30,7 @@ use crate::workflow::{Executor, StartError};
 pub struct TenantFanout {
     pub tenant: String,
     pub store: Store,
-    pub wake: Arc<Notify>,
+    pub wakes: Arc<QueueWakes>,
     /// Wakes this host's delivery worker when a delivery is written here.
     pub deliveries: Arc<Notify>,
     pub limits: Limits,
@@ -114,7 +115,7 @@ impl TenantFanout {
         };
         crate::triggers::queue::send::send(
             &self.store,
-            &self.wake,
+            &self.wakes,
             &self.tenant,
             &self.queues,
             queue,

@@ -34,7 +34,7 @@ impl Messaging for TenantFanout {
         let queue = message.queue.clone();
         crate::triggers::queue::send::send(
             &self.store,
-            &self.wake,
+            &self.wakes,
             &self.tenant,
             &self.queues,
             &queue,

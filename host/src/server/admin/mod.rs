@@ -482,7 +482,7 @@ async fn send_messages(
     // All or none: a refused message sends nothing.
     let sent = crate::triggers::queue::send_many(
         &app.services.store,
-        &app.services.wake,
+        &app.services.wakes,
         &tenant,
         &runtime.config.queues,
         &queue,
@@ -548,7 +548,7 @@ async fn redrive(
         .await
     {
         Ok(moved) => {
-            app.services.wake.notify_waiters();
+            app.services.wakes.wake_tenant(&tenant);
             Json(Moved { moved }).into_response()
         }
         Err(e) => Problem::internal(e).into_response(),

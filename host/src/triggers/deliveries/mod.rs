@@ -302,7 +302,7 @@ async fn to_dead_letter(
     };
     crate::triggers::queue::send(
         &app.services.store,
-        &app.services.wake,
+        &app.services.wakes,
         tenant,
         &runtime.config.queues,
         queue,

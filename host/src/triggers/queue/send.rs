@@ -1,7 +1,7 @@
 //! Sending to a tenant's queue, from a plugin, the admin API, a topic subscription or a
 //! bus rule: the queue's settings applied, the tenant's limits checked, then the store.
 
-use tokio::sync::Notify;
+use super::wakes::QueueWakes;
 
 use crate::capabilities::CapError;
 use crate::capabilities::messaging::{OutgoingMessage, check_delay, check_message_size};
@@ -23,14 +23,14 @@ pub struct Sending {
 /// Sends a message to one of `tenant`'s queues, with its settings applied.
 pub async fn send(
     store: &Store,
-    wake: &Notify,
+    wakes: &QueueWakes,
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
     queue: &str,
     sending: Sending,
     message: OutgoingMessage,
 ) -> Result<String, CapError> {
-    let mut ids = send_many(store, wake, tenant, queues, queue, sending, vec![message]).await?;
+    let mut ids = send_many(store, wakes, tenant, queues, queue, sending, vec![message]).await?;
     Ok(ids.pop().unwrap_or_default())
 }
 
@@ -38,7 +38,7 @@ pub async fn send(
 /// either all are sent or none. Their ids, in order.
 pub async fn send_many(
     store: &Store,
-    wake: &Notify,
+    wakes: &QueueWakes,
     tenant: &str,
     queues: &std::collections::BTreeMap<String, QueueConfig>,
     queue: &str,
@@ -76,7 +76,7 @@ pub async fn send_many(
         })?;
     metrics::counter!("orquesta_queue_sent_total", "tenant" => tenant.to_string(), "queue" => queue.to_string())
         .increment(ids.len() as u64);
-    wake.notify_waiters();
+    wakes.wake(tenant, queue);
     Ok(ids)
 }
 

@@ -331,12 +331,17 @@ impl Database {
                 Pools::Sqlite(held) => {
                     let args = bind::<Sqlite>(params)?;
                     let mut lent = held.take().await.inspect_err(sqlite::note_failure)?;
-                    let conn = lent.arm(deadline.into_std()).await?;
-                    let done =
-                        run_on::<Sqlite>(conn, work, statement, args, |r| r.rows_affected()).await;
-                    lent.finished();
-                    if let Err(Stop::Sql(e)) = &done {
-                        sqlite::note_failure(e);
+                    let mut armed = lent.arm(deadline.into_std()).await?;
+                    let done = run_on::<Sqlite>(armed.conn(), work, statement, args, |r| {
+                        r.rows_affected()
+                    })
+                    .await;
+                    match &done {
+                        Ok(_) => armed.finished(),
+                        // A failure or a cap may come while SQLite still steps through
+                        // rows: `armed` dropped stops it.
+                        Err(Stop::Sql(e)) => sqlite::note_failure(e),
+                        Err(Stop::Cap(_)) => {}
                     }
                     done
                 }

@@ -573,8 +573,14 @@ mod tests {
     /// A writer connection whose file failed under it must not fail every write after:
     /// the next use reconnects. The failure here is a real one: the connection's file is
     /// unlinked, so SQLite refuses its writes (SQLITE_READONLY_DBMOVED) from then on.
+    /// The tests that fail a connection on purpose: each counts in the process's
+    /// `CONNECTION_FAILURES`, which would make the other's broken connection reopen
+    /// before it is used.
+    static FAILING_CONNECTIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test]
     async fn the_writer_reconnects_after_its_connection_failed() {
+        let _one_at_a_time = FAILING_CONNECTIONS.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("store.db"))
             .await
@@ -602,6 +608,43 @@ mod tests {
         );
         assert_eq!(count(&store, "after").await, 1);
         assert_eq!(count(&store, "before").await, 1, "the same database");
+    }
+
+    #[tokio::test]
+    async fn a_reader_reconnects_after_its_connection_failed() {
+        use usage::Kind;
+        let _one_at_a_time = FAILING_CONNECTIONS.lock().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("store.db"))
+            .await
+            .unwrap();
+        store.storage_usage("t", Kind::Kv).await.unwrap();
+        {
+            let Reader::Held(held) = &store.reader else {
+                panic!("a SQLite file's readers are held");
+            };
+            // The connection the next read takes (the first free one), onto a file that
+            // is then overwritten with something that is not a database.
+            let mut lent = held.take().await.unwrap();
+            let doomed = dir.path().join("doomed.db");
+            let url = sqlite_url(&doomed, "mode=rwc").unwrap();
+            let mut broken = AnyConnection::connect(&url).await.unwrap();
+            migrate(&mut broken, Backend::Sqlite).await.unwrap();
+            let old = std::mem::replace(&mut *lent, broken);
+            old.close().await.unwrap();
+            std::fs::write(&doomed, vec![7u8; 8192]).unwrap();
+            let _ = std::fs::remove_file(dir.path().join("doomed.db-wal"));
+            let _ = std::fs::remove_file(dir.path().join("doomed.db-shm"));
+        }
+        let failed = store.storage_usage("t", Kind::Kv).await;
+        assert!(
+            matches!(&failed, Err(StoreError::Query(e)) if connection_failed(e)),
+            "the read on the failed connection fails as a connection failure: {failed:?}"
+        );
+        store
+            .storage_usage("t", Kind::Kv)
+            .await
+            .expect("the next read reconnects and succeeds");
     }
 }
 

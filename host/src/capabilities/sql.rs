@@ -42,7 +42,7 @@ use crate::bindings::sql::Host;
 use crate::bindings::types::HostError;
 use crate::engine::Invocation;
 use crate::engine::limits::capability::{
-    SQL_INIT_TIMEOUT_S, SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_MAX_VALUE_BYTES,
+    SQL_IDLE_CLOSE, SQL_INIT_TIMEOUT_S, SQL_MAX_RESULT_BYTES, SQL_MAX_ROWS, SQL_MAX_VALUE_BYTES,
 };
 use crate::store::held::{Connect, Held};
 
@@ -216,6 +216,7 @@ fn pools(url: &str, max_connections: u32, timeout: Duration) -> Result<Pools, sq
                 max_connections as usize,
                 connect,
                 sqlite::failures,
+                Some(SQL_IDLE_CLOSE),
             ))
         }
         "postgres" | "postgresql" => {

@@ -306,6 +306,10 @@ pub mod capability {
     pub const SQL_MAX_VALUE_BYTES: usize = 1 << 20;
     /// A database's `init` script: schemas and seed data, not migrations of big tables.
     pub const SQL_INIT_TIMEOUT_S: u64 = 30;
+    /// A tenant SQLite connection not used for this long is closed (its thread, file
+    /// and page cache freed) and opened again when next needed: sqlx's pool default,
+    /// which tenant databases had before their connections were held.
+    pub const SQL_IDLE_CLOSE: std::time::Duration = std::time::Duration::from_secs(600);
 
     /// Workflow task answers (SendTaskSuccess / Failure / Heartbeat) one invocation may
     /// send: each is a write transaction on the store, so a plugin heartbeating in a loop

@@ -9,9 +9,11 @@
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// Opens one more connection.
 pub(crate) type Connect<C> =
@@ -19,7 +21,7 @@ pub(crate) type Connect<C> =
 
 /// Up to `size` connections, opened when first needed.
 pub(crate) struct Held<C> {
-    slots: Box<[Arc<Mutex<Slot<C>>>]>,
+    slots: Arc<[Arc<Mutex<Slot<C>>>]>,
     /// One per slot: a caller holding one is sure to find a free slot.
     turns: Arc<Semaphore>,
     connect: Connect<C>,
@@ -33,20 +35,35 @@ struct Slot<C> {
     conn: Option<C>,
     /// `failures()` when `conn` was opened.
     opened_at: u64,
+    /// When it was last lent.
+    lent_at: Instant,
 }
 
 impl<C: Send + 'static> Held<C> {
-    pub(crate) fn new(size: usize, connect: Connect<C>, failures: fn() -> u64) -> Self {
+    /// With `idle`, a connection not lent for that long is closed (checked a few times
+    /// per `idle`, until the `Held` is dropped): an idle tenant database keeps no
+    /// thread, file or page cache, as sqlx's pool closed its idle connections.
+    pub(crate) fn new(
+        size: usize,
+        connect: Connect<C>,
+        failures: fn() -> u64,
+        idle: Option<Duration>,
+    ) -> Self {
         let size = size.max(1);
+        let slots: Arc<[Arc<Mutex<Slot<C>>>]> = (0..size)
+            .map(|_| {
+                Arc::new(Mutex::new(Slot {
+                    conn: None,
+                    opened_at: 0,
+                    lent_at: Instant::now(),
+                }))
+            })
+            .collect();
+        if let (Some(idle), Ok(runtime)) = (idle, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(close_idle(Arc::downgrade(&slots), idle));
+        }
         Held {
-            slots: (0..size)
-                .map(|_| {
-                    Arc::new(Mutex::new(Slot {
-                        conn: None,
-                        opened_at: 0,
-                    }))
-                })
-                .collect(),
+            slots,
             turns: Arc::new(Semaphore::new(size)),
             connect,
             failures,
@@ -70,9 +87,10 @@ impl<C: Send + 'static> Held<C> {
             .ok_or(sqlx::Error::PoolTimedOut)?;
         let failures = (self.failures)();
         if slot.conn.is_some() && slot.opened_at != failures {
-            // It failed already: whatever closing it says changes nothing.
+            // Opened before a failure: it may be the one that failed.
             slot.conn = None;
         }
+        slot.lent_at = Instant::now();
         if slot.conn.is_none() {
             slot.conn = Some((self.connect)().await?);
             slot.opened_at = failures;
@@ -80,6 +98,26 @@ impl<C: Send + 'static> Held<C> {
         let conn = OwnedMutexGuard::try_map(slot, |s| s.conn.as_mut())
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
         Ok(Lent { conn, _turn: turn })
+    }
+}
+
+/// Closes the connections of `slots` not lent for `idle`, until they are dropped.
+async fn close_idle<C>(slots: Weak<[Arc<Mutex<Slot<C>>>]>, idle: Duration) {
+    let mut every = tokio::time::interval(idle / 4);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(slots) = slots.upgrade() else {
+            return;
+        };
+        for slot in slots.iter() {
+            // One lent now is in use: not idle.
+            if let Ok(mut slot) = slot.try_lock()
+                && slot.lent_at.elapsed() >= idle
+            {
+                slot.conn = None;
+            }
+        }
     }
 }
 
@@ -112,22 +150,23 @@ mod tests {
     static FAILURES: AtomicU64 = AtomicU64::new(0);
     static OPENED: AtomicU64 = AtomicU64::new(0);
 
-    fn held(size: usize) -> Held<u64> {
+    fn held(size: usize, idle: Option<Duration>) -> Held<u64> {
         Held::new(
             size,
             Arc::new(|| Box::pin(async { Ok(OPENED.fetch_add(1, Ordering::SeqCst)) })),
             || FAILURES.load(Ordering::SeqCst),
+            idle,
         )
     }
 
     #[tokio::test]
     async fn connections_are_opened_once_lent_one_at_a_time_and_reopened_after_a_failure() {
-        let pool = held(2);
+        let pool = held(2, None);
         let a = pool.take().await.unwrap();
         let b = pool.take().await.unwrap();
         assert_ne!(*a, *b);
         // A third caller waits for one to be given back.
-        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), pool.take());
+        let waiting = tokio::time::timeout(Duration::from_millis(50), pool.take());
         assert!(waiting.await.is_err());
         let first = *a;
         drop(a);
@@ -136,13 +175,31 @@ mod tests {
             *again, first,
             "the connection given back is lent again, not reopened"
         );
+        let second = *b;
         drop((again, b));
-        let opened = OPENED.load(Ordering::SeqCst);
         FAILURES.fetch_add(1, Ordering::SeqCst);
         let after = pool.take().await.unwrap();
-        assert_eq!(
-            *after, opened,
+        assert!(
+            *after != first && *after != second,
             "a connection from before a failure is opened again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_not_lent_for_the_idle_time_is_closed() {
+        let pool = held(1, Some(Duration::from_millis(400)));
+        let first = *pool.take().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            *pool.take().await.unwrap(),
+            first,
+            "in use within the idle time"
+        );
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_ne!(
+            *pool.take().await.unwrap(),
+            first,
+            "closed once idle, then reopened"
         );
     }
 }

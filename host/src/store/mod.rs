@@ -335,9 +335,13 @@ impl Store {
                 Ok(conn)
             })
         });
-        let reader = Arc::new(held::Held::new(SQLITE_READERS as usize, connect, || {
-            CONNECTION_FAILURES.load(Ordering::Acquire)
-        }));
+        // Always in use: never closed for idleness.
+        let reader = Arc::new(held::Held::new(
+            SQLITE_READERS as usize,
+            connect,
+            || CONNECTION_FAILURES.load(Ordering::Acquire),
+            None,
+        ));
         // One opened now, so a store that cannot be read fails to open.
         drop(reader.take().await.map_err(open_error)?);
         let reader = Reader::Held(reader);

@@ -574,14 +574,23 @@ mod tests {
         assert_eq!(count(&store, "later").await, 1);
     }
 
-    /// A writer connection whose file failed under it must not fail every write after:
-    /// the next use reconnects. The failure here is a real one: the connection's file is
-    /// unlinked, so SQLite refuses its writes (SQLITE_READONLY_DBMOVED) from then on.
     /// The tests that fail a connection on purpose: each counts in the process's
     /// `CONNECTION_FAILURES`, which would make the other's broken connection reopen
     /// before it is used.
     static FAILING_CONNECTIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+    /// A connection to a store file of its own, `doomed.db` in `dir`, to be broken.
+    async fn doomed(dir: &Path) -> (AnyConnection, std::path::PathBuf) {
+        let file = dir.join("doomed.db");
+        let url = sqlite_url(&file, "mode=rwc").unwrap();
+        let mut conn = AnyConnection::connect(&url).await.unwrap();
+        migrate(&mut conn, Backend::Sqlite).await.unwrap();
+        (conn, file)
+    }
+
+    /// A writer connection whose file failed under it must not fail every write after:
+    /// the next use reconnects. The failure here is a real one: the connection's file is
+    /// unlinked, so SQLite refuses its writes (SQLITE_READONLY_DBMOVED) from then on.
     #[tokio::test]
     async fn the_writer_reconnects_after_its_connection_failed() {
         let _one_at_a_time = FAILING_CONNECTIONS.lock().await;
@@ -593,10 +602,7 @@ mod tests {
         {
             let mut conn = store.writer().await.unwrap();
             let held = conn.held().expect("a SQLite file's writer is held");
-            let doomed = dir.path().join("doomed.db");
-            let url = sqlite_url(&doomed, "mode=rwc").unwrap();
-            let mut broken = AnyConnection::connect(&url).await.unwrap();
-            migrate(&mut broken, Backend::Sqlite).await.unwrap();
+            let (broken, doomed) = doomed(dir.path()).await;
             std::fs::remove_file(&doomed).unwrap();
             let old = std::mem::replace(&mut held.conn, broken);
             old.close().await.unwrap();
@@ -630,10 +636,7 @@ mod tests {
             // The connection the next read takes (the first free one), onto a file that
             // is then overwritten with something that is not a database.
             let mut lent = held.take().await.unwrap();
-            let doomed = dir.path().join("doomed.db");
-            let url = sqlite_url(&doomed, "mode=rwc").unwrap();
-            let mut broken = AnyConnection::connect(&url).await.unwrap();
-            migrate(&mut broken, Backend::Sqlite).await.unwrap();
+            let (broken, doomed) = doomed(dir.path()).await;
             let old = std::mem::replace(&mut *lent, broken);
             old.close().await.unwrap();
             std::fs::write(&doomed, vec![7u8; 8192]).unwrap();

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -104,7 +105,7 @@ pub fn has_password(url: &str) -> bool {
 enum Pools {
     /// Held open and lent in turn ([`Held`]): a statement is one round trip to the
     /// connection's thread, where sqlx's pool added two.
-    Sqlite(Held<sqlite::Connection>),
+    Sqlite(Held<sqlite::Connection>, Arc<AtomicU64>),
     Postgres(Pool<Postgres>, Arc<Sessions>),
     MySql(Pool<MySql>, Arc<Sessions>),
 }
@@ -212,12 +213,18 @@ fn pools(url: &str, max_connections: u32, timeout: Duration) -> Result<Pools, sq
                     SQL_MAX_VALUE_BYTES,
                 ))
             });
-            Pools::Sqlite(Held::new(
-                max_connections as usize,
-                connect,
-                sqlite::failures,
-                Some(SQL_IDLE_CLOSE),
-            ))
+            // Its connection failures.
+            let failures = Arc::new(AtomicU64::new(0));
+            let count = failures.clone();
+            Pools::Sqlite(
+                Held::new(
+                    max_connections as usize,
+                    connect,
+                    Arc::new(move || count.load(Ordering::Acquire)),
+                    Some(SQL_IDLE_CLOSE),
+                ),
+                failures,
+            )
         }
         "postgres" | "postgresql" => {
             let sessions = Arc::new(Sessions::default());
@@ -329,9 +336,12 @@ impl Database {
         let sent = std::sync::OnceLock::new();
         let run = async {
             match &self.pools {
-                Pools::Sqlite(held) => {
+                Pools::Sqlite(held, failures) => {
                     let args = bind::<Sqlite>(params)?;
-                    let mut lent = held.take().await.inspect_err(sqlite::note_failure)?;
+                    let mut lent = held
+                        .take()
+                        .await
+                        .inspect_err(|e| sqlite::note_failure(failures, e))?;
                     let mut armed = lent.arm(deadline.into_std()).await?;
                     let done = run_on::<Sqlite>(armed.conn(), work, statement, args, |r| {
                         r.rows_affected()
@@ -341,7 +351,7 @@ impl Database {
                         Ok(_) => armed.finished(),
                         // A failure or a cap may come while SQLite still steps through
                         // rows: `armed` dropped stops it.
-                        Err(Stop::Sql(e)) => sqlite::note_failure(e),
+                        Err(Stop::Sql(e)) => sqlite::note_failure(failures, e),
                         Err(Stop::Cap(_)) => {}
                     }
                     done
@@ -379,7 +389,7 @@ impl Database {
     fn end_if_overdue(&self, name: &str, sent: Instant, limit: Duration) {
         let name = name.to_string();
         let (ended, grace) = match &self.pools {
-            Pools::Sqlite(_) => return,
+            Pools::Sqlite(..) => return,
             Pools::Postgres(pool, sessions) => {
                 let (pool, sessions) = (pool.clone(), sessions.clone());
                 let grace = sessions.grace(limit);

@@ -19,6 +19,9 @@ use tokio::time::Instant;
 pub(crate) type Connect<C> =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<C, sqlx::Error>> + Send>> + Send + Sync>;
 
+/// A count of connection failures that only grows.
+pub(crate) type Failures = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// Up to `size` connections, opened when first needed.
 pub(crate) struct Held<C> {
     slots: Arc<[Arc<Mutex<Slot<C>>>]>,
@@ -28,7 +31,7 @@ pub(crate) struct Held<C> {
     /// A count of connection failures that only grows; a connection opened before it
     /// last moved is opened again when next lent (a connection whose file failed under
     /// it would otherwise fail every statement until a restart).
-    failures: fn() -> u64,
+    failures: Failures,
 }
 
 struct Slot<C> {
@@ -46,7 +49,7 @@ impl<C: Send + 'static> Held<C> {
     pub(crate) fn new(
         size: usize,
         connect: Connect<C>,
-        failures: fn() -> u64,
+        failures: Failures,
         idle: Option<Duration>,
     ) -> Self {
         let size = size.max(1);
@@ -154,7 +157,7 @@ mod tests {
         Held::new(
             size,
             Arc::new(|| Box::pin(async { Ok(OPENED.fetch_add(1, Ordering::SeqCst)) })),
-            || FAILURES.load(Ordering::SeqCst),
+            Arc::new(|| FAILURES.load(Ordering::SeqCst)),
             idle,
         )
     }

@@ -66,7 +66,7 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Whether `e` says the connection (or its file) failed, rather than the statement.
-fn connection_failed(e: &sqlx::Error) -> bool {
+pub(crate) fn connection_failed(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => {
@@ -339,7 +339,7 @@ impl Store {
         let reader = Arc::new(held::Held::new(
             SQLITE_READERS as usize,
             connect,
-            || CONNECTION_FAILURES.load(Ordering::Acquire),
+            Arc::new(|| CONNECTION_FAILURES.load(Ordering::Acquire)),
             None,
         ));
         // One opened now, so a store that cannot be read fails to open.

@@ -96,21 +96,13 @@ fn since_epoch(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(*EPOCH).as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Connection-level failures of tenant SQLite connections: each held connection opened
-/// before the count last moved is opened again when next lent (see `store::held`).
-static FAILURES: AtomicU64 = AtomicU64::new(0);
-
-pub(super) fn failures() -> u64 {
-    FAILURES.load(Ordering::Acquire)
-}
-
-/// Counts `e` if it says the connection failed rather than the statement.
-pub(super) fn note_failure(e: &sqlx::Error) {
-    if matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_)
-    ) {
-        FAILURES.fetch_add(1, Ordering::AcqRel);
+/// Counts in `failures` (one database's) if `e` says the connection or its file failed
+/// rather than the statement, by the store's own test of that: the database's held
+/// connections opened before it are opened again when next lent (see `store::held`).
+/// Per database, so what one tenant's SQL provokes reopens no other tenant's.
+pub(super) fn note_failure(failures: &AtomicU64, e: &sqlx::Error) {
+    if crate::store::connection_failed(e) {
+        failures.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -307,6 +299,10 @@ mod tests {
         TenantDatabases::new(&BTreeMap::from([("app".into(), config)]), &dir.join("acme")).unwrap()
     }
 
+    /// A statement that never ends by itself.
+    const FOREVER: &str =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
     async fn run(db: &TenantDatabases, sql: &str) -> Result<u64, CapError> {
         db.execute("app", sql, Vec::new()).await
     }
@@ -428,11 +424,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // One connection: the next statement runs only if the first one let go of it.
         let db = tenant(dir.path(), 200, 1);
-        let forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
-                       SELECT count(*) FROM c";
         for _ in 0..3 {
             let started = std::time::Instant::now();
-            let err = db.query("app", forever, Vec::new()).await.unwrap_err();
+            let err = db.query("app", FOREVER, Vec::new()).await.unwrap_err();
             assert!(matches!(err, CapError::Timeout(_)), "{err}");
             assert!(
                 started.elapsed() < Duration::from_millis(600),
@@ -456,14 +450,12 @@ mod tests {
     async fn a_statement_its_caller_left_stops_and_the_next_one_runs() {
         let dir = tempfile::tempdir().unwrap();
         let db = tenant(dir.path(), 5_000, 1);
-        let forever = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
-                       SELECT count(*) FROM c";
         for _ in 0..3 {
             // The caller goes away after 50 ms (its invocation ended), long before the
             // statement's deadline.
             let left = tokio::time::timeout(
                 Duration::from_millis(50),
-                db.query("app", forever, Vec::new()),
+                db.query("app", FOREVER, Vec::new()),
             )
             .await;
             assert!(left.is_err());

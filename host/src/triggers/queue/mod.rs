@@ -117,7 +117,7 @@ async fn consume(
     let store = app.services.store.clone();
     let mut last_gauges: Option<Instant> = None;
     let labels = [("tenant", tenant.clone()), ("queue", queue.clone())];
-    let wakes = app.services.wakes.of(&tenant, &queue);
+    let sent_here = app.services.wakes.of(&tenant, &queue);
     // Looked up once: a lookup by label allocates its labels on every batch.
     let deliveries = metrics::counter!("orquesta_queue_deliveries_total", &labels);
     let batches = metrics::counter!("orquesta_queue_batches_total", &labels);
@@ -146,7 +146,7 @@ async fn consume(
                     .set(stats.oldest_age_ms as f64 / 1000.0);
             }
         }
-        let wake = wakes.notified();
+        let wake = sent_here.notified();
         let visibility_ms = u64::from(config.visibility_timeout_seconds) * 1000;
         let done_ids: Vec<&str> = done
             .iter()
